@@ -1,0 +1,119 @@
+"""Admin operations for the CLI: through the running server if there is one, else directly.
+
+The server is the store's only opener, so while it runs, ``heron keys create`` and friends
+talk to its admin API (found through ``server.json`` in the data directory).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from heron.errors import HeronError, NotFound
+from heron.store import EmbeddedStore
+
+
+class AdminError(Exception):
+    pass
+
+
+def running_server(data_dir: Path) -> dict[str, Any] | None:
+    """The server.json of a live server on this data directory, if any."""
+    path = data_dir / "server.json"
+    try:
+        info = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    try:
+        os.kill(int(info["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None
+    return info
+
+
+class Admin:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.server = running_server(data_dir)
+
+    def _http(self, method: str, path: str, **kwargs: Any) -> Any:
+        assert self.server is not None
+        headers = {"Authorization": f"Bearer {self.server['admin_token']}"}
+        try:
+            r = httpx.request(
+                method, self.server["url"] + path, headers=headers, timeout=30, **kwargs
+            )
+        except httpx.HTTPError as exc:
+            raise AdminError(
+                f"cannot reach the heron server at {self.server['url']}: {exc}"
+            ) from exc
+        if r.status_code >= 400:
+            try:
+                message = r.json()["error"]["message"]
+            except Exception:
+                message = r.text
+            raise AdminError(message)
+        return r.json()
+
+    def _direct(self) -> EmbeddedStore:
+        try:
+            return EmbeddedStore(self.data_dir / "heron.duckdb")
+        except Exception as exc:  # duckdb.IOException when another process holds the file
+            raise AdminError(f"cannot open the store in {self.data_dir}: {exc}") from exc
+
+    def projects(self) -> list[dict[str, Any]]:
+        if self.server:
+            return self._http("GET", "/api/admin/projects")["data"]
+        store = self._direct()
+        try:
+            return store.list_projects()
+        finally:
+            store.close()
+
+    def create_project(self, name: str) -> dict[str, Any]:
+        if self.server:
+            return self._http("POST", "/api/admin/projects", json={"name": name})
+        store = self._direct()
+        try:
+            return store.create_project(name)
+        except HeronError as exc:
+            raise AdminError(exc.message) from exc
+        finally:
+            store.close()
+
+    def keys(self, project: str | None = None) -> list[dict[str, Any]]:
+        if self.server:
+            params = {"project": project} if project else {}
+            return self._http("GET", "/api/admin/keys", params=params)["data"]
+        store = self._direct()
+        try:
+            project_id = None
+            if project:
+                found = store.project_by_name(project)
+                if not found:
+                    raise AdminError(f"project {project!r} not found")
+                project_id = found["id"]
+            return store.list_keys(project_id)
+        finally:
+            store.close()
+
+    def create_key(self, project: str, create_project: bool = False) -> dict[str, Any]:
+        if self.server:
+            body = {"project": project, "create_project": create_project}
+            return self._http("POST", "/api/admin/keys", json=body)
+        store = self._direct()
+        try:
+            found = store.project_by_name(project)
+            if found is None:
+                if not create_project:
+                    raise NotFound(f"project {project!r} not found")
+                found = store.create_project(project)
+            return {**store.create_key(found["id"]), "project": found["name"]}
+        except HeronError as exc:
+            raise AdminError(exc.message) from exc
+        finally:
+            store.close()

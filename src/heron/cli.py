@@ -1,0 +1,236 @@
+"""The ``heron`` command: serve, demo, projects and keys."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from heron.settings import Settings
+
+app = typer.Typer(
+    help="heron: local-first observability for LLM applications.", no_args_is_help=True
+)
+projects_app = typer.Typer(help="List and create projects.", invoke_without_command=True)
+keys_app = typer.Typer(help="Create and list API keys.", no_args_is_help=True)
+app.add_typer(projects_app, name="projects")
+app.add_typer(keys_app, name="keys")
+console = Console()
+
+HostOpt = Annotated[str | None, typer.Option(help="Interface to bind [env HERON_HOST].")]
+PortOpt = Annotated[int | None, typer.Option(help="Port [env HERON_PORT].")]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory [env HERON_DATA_DIR].")
+]
+
+
+def _print_keys(created: list[dict[str, str]]) -> None:
+    for key in created:
+        console.print(
+            f"[bold]Created project[/bold] {key['project']!r} with an API key pair "
+            "(the secret is shown only now):\n"
+            f"  public key  [green]{key['public_key']}[/green]\n"
+            f"  secret key  [green]{key['secret_key']}[/green]"
+        )
+
+
+def _open(settings: Settings) -> Any:
+    from heron.store import EmbeddedStore
+
+    try:
+        return EmbeddedStore(settings.db_path)
+    except Exception as exc:
+        console.print(f"[red]Cannot open {settings.db_path}:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _server(settings: Settings, store: Any) -> Any:
+    import uvicorn
+
+    from heron.server.app import create_app
+
+    application = create_app(settings, store, on_keys_created=_print_keys)
+    config = uvicorn.Config(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return uvicorn.Server(config)
+
+
+def _banner(settings: Settings) -> None:
+    url = f"http://{settings.host}:{settings.port}"
+    console.print(
+        f"heron is listening on [bold]{url}[/bold]\n"
+        f"  OTLP endpoint  {url}/v1/traces  (Authorization: Bearer <secret key>)\n"
+        f"  API docs       {url}/docs\n"
+        f"  data           {settings.db_path}"
+    )
+
+
+@app.command()
+def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Run the heron server."""
+    settings = Settings.load(host=host, port=port, data_dir=data_dir)
+    store = _open(settings)
+    server = _server(settings, store)
+    _run_with_banner(server, settings)
+    store.close()
+
+
+def _run_with_banner(server: Any, settings: Settings, after_start: Any = None) -> None:
+    thread = threading.Thread(target=server.run, name="heron-server", daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.05)
+    if not thread.is_alive():
+        console.print("[red]The server did not start (is the port in use?).[/red]")
+        raise typer.Exit(1)
+    _banner(settings)
+    try:
+        if after_start is not None:
+            after_start()
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        server.should_exit = True
+        thread.join()
+
+
+@app.command()
+def demo(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Where the demo store lives.")
+    ] = Path("~/.heron-demo"),
+    traces: Annotated[int, typer.Option(help="Traces (user turns) to generate.")] = 3000,
+    days: Annotated[float, typer.Option(help="Days of history, ending now.")] = 14.0,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 7,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Keep serving after loading.")
+    ] = True,
+) -> None:
+    """Load a realistic demo workload through the real ingest path, then serve it."""
+    from rich.progress import Progress
+
+    from heron.demo import DemoConfig, send
+
+    settings = Settings.load(host=host, port=port, data_dir=data_dir.expanduser())
+    store = _open(settings)
+    server = _server(settings, store)
+
+    def load() -> None:
+        if store.get_meta("demo_loaded"):
+            console.print("Demo data is already loaded; serving it.")
+        else:
+            project = store.project_by_name("default") or store.create_project("default")
+            key = store.create_key(project["id"])
+            config = DemoConfig(seed=seed, traces=traces, days=days)
+            url = f"http://{settings.host}:{settings.port}"
+            with Progress(console=console) as progress:
+                task = progress.add_task("Sending demo traces", total=None)
+                stats = send(
+                    config, url, key["secret_key"], progress=lambda n: progress.advance(task, n)
+                )
+            store.set_meta("demo_loaded", str(traces))
+            console.print(
+                f"Loaded {stats.spans} spans in {stats.requests} requests "
+                f"({stats.spans / max(stats.seconds, 1e-9):,.0f} spans/s)."
+            )
+        if not serve_after:
+            server.should_exit = True
+
+    _run_with_banner(server, settings, after_start=load)
+    store.close()
+
+
+def _admin(data_dir: Path | None) -> Any:
+    from heron.admin_client import Admin
+
+    return Admin(Settings.load(data_dir=data_dir).data_dir)
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]{exc}[/red]")
+    raise typer.Exit(1)
+
+
+@projects_app.callback()
+def projects(ctx: typer.Context, data_dir: DataDirOpt = None) -> None:
+    """List projects (or use a subcommand)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from heron.admin_client import AdminError
+
+    try:
+        rows = _admin(data_dir).projects()
+    except AdminError as exc:
+        _fail(exc)
+    table = Table("name", "id", "keys", "created")
+    for p in rows:
+        table.add_row(p["name"], p["id"], str(p["key_count"]), p["created_at"])
+    console.print(table)
+
+
+@projects_app.command("create")
+def projects_create(name: str, data_dir: DataDirOpt = None) -> None:
+    """Create a project (then `heron keys create --project NAME`)."""
+    from heron.admin_client import AdminError
+
+    try:
+        p = _admin(data_dir).create_project(name)
+    except AdminError as exc:
+        _fail(exc)
+    console.print(f"Created project {p['name']!r} ({p['id']}).")
+
+
+@keys_app.command("create")
+def keys_create(
+    project: Annotated[str, typer.Option(help="Project name.")] = "default",
+    create_project: Annotated[
+        bool, typer.Option("--create-project", help="Create the project if it does not exist.")
+    ] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create an API key pair; the secret is printed once."""
+    from heron.admin_client import AdminError
+
+    try:
+        key = _admin(data_dir).create_key(project, create_project)
+    except AdminError as exc:
+        _fail(exc)
+    console.print(
+        f"project     {key['project']}\npublic key  {key['public_key']}\n"
+        f"secret key  {key['secret_key']}"
+    )
+
+
+@keys_app.command("list")
+def keys_list(
+    project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """List API keys (secrets are never shown again: only a hint)."""
+    from heron.admin_client import AdminError
+
+    try:
+        rows = _admin(data_dir).keys(project)
+    except AdminError as exc:
+        _fail(exc)
+    table = Table("project", "public key", "secret", "created")
+    for k in rows:
+        table.add_row(k["project"], k["public_key"], k["secret_hint"], k["created_at"])
+    console.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

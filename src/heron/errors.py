@@ -1,0 +1,61 @@
+"""heron's exceptions. Every API error is one of these, mapped to one HTTP status.
+
+HeronError
+├── BadRequest          400  malformed input, invalid filter, unknown column or operator
+├── Unauthorized        401  missing or wrong key
+├── NotFound            404  no such object in the caller's project
+├── Conflict            409  the name or key already exists
+├── PayloadTooLarge     413  body over the configured limit
+├── UnsupportedMedia    415  content type heron does not read
+└── Overloaded          503  the writer is behind; retry after ``retry_after`` seconds
+"""
+
+from __future__ import annotations
+
+
+class HeronError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(HeronError):
+    status_code = 400
+    code = "bad_request"
+
+
+class Unauthorized(HeronError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class NotFound(HeronError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(HeronError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(HeronError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMedia(HeronError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class Overloaded(HeronError):
+    status_code = 503
+    code = "overloaded"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,170 @@
+"""The filterable views and their columns. Each view's SQL reads from one table alias."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from heron.query.filters import OPERATORS, Column, FilterError, compile_condition
+
+KeyedCompiler = Callable[[str, Any, str], tuple[str, list[Any]]]
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    alias: str
+    columns: dict[str, Column]
+    keyed: dict[str, KeyedCompiler] = field(default_factory=dict)
+
+
+def _columns(alias: str, specs: list[tuple[str, str, str]]) -> dict[str, Column]:
+    return {name: Column(name, sql.format(a=alias), kind) for name, sql, kind in specs}
+
+
+def _metadata(alias: str) -> KeyedCompiler:
+    def compile_(op: str, value: Any, key: str) -> tuple[str, list[Any]]:
+        path = "$." + _json_key(key)
+        sql, params = compile_condition(
+            f"json_extract_string({alias}.metadata, ?)",
+            _kind_for(op),
+            op,
+            value,
+            f"metadata.{key}",
+        )
+        return sql, [path, *params]
+
+    return compile_
+
+
+def _kind_for(op: str) -> str:
+    if op in (">", ">=", "<", "<="):
+        raise FilterError(f"metadata values are text; operator {op!r} is not supported")
+    return "string"
+
+
+def _json_key(key: str) -> str:
+    if not key or any(c in key for c in '"\\'):
+        raise FilterError(f"metadata key {key!r} is not supported")
+    return '"' + key + '"'
+
+
+def _scores(alias: str, trace_col: str, observation: bool) -> KeyedCompiler:
+    def compile_(op: str, value: Any, name: str) -> tuple[str, list[Any]]:
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if op in ("is null", "is not null"):
+            exists = (
+                f"EXISTS (SELECT 1 FROM scores s WHERE s.project_id = {alias}.project_id "
+                f"AND s.{'observation_id' if observation else 'trace_id'} = {trace_col} "
+                "AND s.name = ?)"
+            )
+            return (exists if op == "is not null" else f"NOT {exists}"), [name]
+        if op in OPERATORS["number"] and (numeric or op in (">", ">=", "<", "<=")):
+            inner, params = compile_condition("s.value", "number", op, value, f"scores.{name}")
+        else:
+            inner, params = compile_condition(
+                "s.string_value", "string", op, value, f"scores.{name}"
+            )
+        sql = (
+            f"EXISTS (SELECT 1 FROM scores s WHERE s.project_id = {alias}.project_id "
+            f"AND s.{'observation_id' if observation else 'trace_id'} = {trace_col} "
+            f"AND s.name = ? AND {inner})"
+        )
+        return sql, [name, *params]
+
+    return compile_
+
+
+def _trace_column(column: str) -> str:
+    """A trace attribute read from an observation row (trace attributes live on traces)."""
+    return (
+        f"(SELECT tr.{column} FROM traces tr WHERE tr.project_id = {{a}}.project_id "
+        "AND tr.id = {a}.trace_id)"
+    )
+
+
+TRACES = View(
+    "traces",
+    "t",
+    _columns(
+        "t",
+        [
+            ("id", "{a}.id", "string"),
+            ("name", "{a}.name", "string"),
+            ("user_id", "{a}.user_id", "string"),
+            ("session_id", "{a}.session_id", "string"),
+            ("release", "{a}.release", "string"),
+            ("version", "{a}.version", "string"),
+            ("environment", "{a}.environment", "string"),
+            ("tags", "{a}.tags", "list"),
+            ("models", "{a}.models", "list"),
+            ("model", "{a}.models", "list"),
+            ("level", "{a}.level", "string"),
+            ("start_time", "{a}.start_time", "datetime"),
+            ("timestamp", "{a}.start_time", "datetime"),
+            ("end_time", "{a}.end_time", "datetime"),
+            ("latency_ms", "{a}.latency_ms", "number"),
+            ("total_cost", "{a}.total_cost", "number"),
+            ("input_tokens", "{a}.input_tokens", "number"),
+            ("output_tokens", "{a}.output_tokens", "number"),
+            ("total_tokens", "{a}.total_tokens", "number"),
+            ("observation_count", "{a}.observation_count", "number"),
+            ("error_count", "{a}.error_count", "number"),
+            ("has_error", "({a}.error_count > 0)", "boolean"),
+            ("public", "{a}.public", "boolean"),
+            ("input", "{a}.input", "text"),
+            ("output", "{a}.output", "text"),
+        ],
+    ),
+    {"metadata": _metadata("t"), "scores": _scores("t", "t.id", observation=False)},
+)
+
+OBSERVATIONS = View(
+    "observations",
+    "o",
+    _columns(
+        "o",
+        [
+            ("id", "{a}.id", "string"),
+            ("trace_id", "{a}.trace_id", "string"),
+            ("parent_id", "{a}.parent_id", "string"),
+            ("type", "{a}.type", "string"),
+            ("name", "{a}.name", "string"),
+            ("model", "{a}.model", "string"),
+            ("level", "{a}.level", "string"),
+            ("status_message", "{a}.status_message", "string"),
+            ("prompt_name", "{a}.prompt_name", "string"),
+            ("prompt_version", "{a}.prompt_version", "number"),
+            ("start_time", "{a}.start_time", "datetime"),
+            ("timestamp", "{a}.start_time", "datetime"),
+            ("end_time", "{a}.end_time", "datetime"),
+            ("latency_ms", "(epoch_us({a}.end_time) - epoch_us({a}.start_time)) / 1000", "number"),
+            (
+                "time_to_first_token_ms",
+                "(epoch_us({a}.completion_start_time) - epoch_us({a}.start_time)) / 1000",
+                "number",
+            ),
+            ("input_tokens", "{a}.input_tokens", "number"),
+            ("output_tokens", "{a}.output_tokens", "number"),
+            ("total_tokens", "{a}.total_tokens", "number"),
+            ("total_cost", "{a}.total_cost", "number"),
+            ("has_error", "({a}.level = 'ERROR')", "boolean"),
+            ("input", "{a}.input", "text"),
+            ("output", "{a}.output", "text"),
+            *(
+                (name, _trace_column(column), kind)
+                for name, column, kind in [
+                    ("trace_name", "name", "string"),
+                    ("user_id", "user_id", "string"),
+                    ("session_id", "session_id", "string"),
+                    ("release", "release", "string"),
+                    ("version", "version", "string"),
+                    ("environment", "environment", "string"),
+                    ("tags", "tags", "list"),
+                ]
+            ),
+        ],
+    ),
+    {"metadata": _metadata("o"), "scores": _scores("o", "o.id", observation=True)},
+)

@@ -1,0 +1,65 @@
+"""Admin API for the CLI while the server runs: projects and keys.
+
+Authorised by the admin token the server writes into its data directory at start (readable
+only by its owner), so whoever can run ``heron`` against that directory can administer it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+
+from heron.errors import NotFound, Unauthorized
+from heron.server.state import state_of
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+def admin(request: Request) -> None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    expected = state_of(request).admin_token
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+        raise Unauthorized("admin endpoints need 'Authorization: Bearer <admin token>'")
+
+
+@router.get("/projects", dependencies=[Depends(admin)])
+def projects(request: Request) -> dict[str, Any]:
+    return {"data": state_of(request).store.list_projects()}
+
+
+@router.post("/projects", dependencies=[Depends(admin)], status_code=201)
+def create_project(request: Request, name: str = Body(..., embed=True)) -> dict[str, Any]:
+    return state_of(request).store.create_project(name)
+
+
+@router.get("/keys", dependencies=[Depends(admin)])
+def keys(request: Request, project: str | None = None) -> dict[str, Any]:
+    store = state_of(request).store
+    project_id = None
+    if project:
+        found = store.project_by_name(project)
+        if not found:
+            raise NotFound(f"project {project!r} not found")
+        project_id = found["id"]
+    return {"data": store.list_keys(project_id)}
+
+
+@router.post("/keys", dependencies=[Depends(admin)], status_code=201)
+def create_key(
+    request: Request,
+    project: str = Body(..., embed=True),
+    create_project: bool = Body(False, embed=True),
+) -> dict[str, Any]:
+    """A new key pair for a project (by name); the secret is shown only in this answer."""
+    st = state_of(request)
+    found = st.store.project_by_name(project)
+    if found is None:
+        if not create_project:
+            raise NotFound(f"project {project!r} not found")
+        found = st.store.create_project(project)
+    created = st.store.create_key(found["id"])
+    st.auth.refresh()
+    return {**created, "project": found["name"]}

@@ -1,0 +1,138 @@
+"""The FastAPI application: ingest, read API, admin, health."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from heron.server.responses import JSON
+
+from heron import __version__
+from heron.bootstrap import bootstrap
+from heron.errors import HeronError, Overloaded
+from heron.ingest.costing import Pricing
+from heron.ingest.pipeline import WritePipeline
+from heron.server import admin, api, models, otlp
+from heron.server.auth import Authenticator
+from heron.server.state import ServerState
+from heron.settings import Settings
+from heron.store import EmbeddedStore, Store
+
+log = logging.getLogger("heron.server")
+
+SERVER_FILE = "server.json"
+
+
+def write_server_file(settings: Settings) -> str:
+    """Tell local CLI commands where this server is; returns the fresh admin token.
+
+    The file is readable by its owner only: whoever can read the data directory may
+    administer the server (they could open the store file anyway).
+    """
+    token = secrets.token_urlsafe(32)
+    path = settings.data_dir / SERVER_FILE
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    info = {
+        "url": f"http://{settings.host}:{settings.port}",
+        "pid": os.getpid(),
+        "admin_token": token,
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(orjson.dumps(info))
+    return token
+
+
+def remove_server_file(settings: Settings) -> None:
+    (settings.data_dir / SERVER_FILE).unlink(missing_ok=True)
+
+
+def create_app(
+    settings: Settings,
+    store: Store | None = None,
+    on_keys_created: Callable[[list[dict[str, str]]], None] | None = None,
+) -> FastAPI:
+    """Build the app. Without ``store`` it opens (and at shutdown closes) the embedded one."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = store is None
+        st_store = store if store is not None else EmbeddedStore(settings.db_path)
+        created = bootstrap(st_store, settings)
+        if created and on_keys_created:
+            on_keys_created(created)
+        pipeline = WritePipeline(
+            st_store,
+            max_queued_spans=settings.queue_spans,
+            window_s=settings.commit_window_ms / 1000,
+        )
+        auth = Authenticator(st_store)
+        auth.refresh()
+        app.state.heron = ServerState(
+            settings=settings,
+            store=st_store,
+            pipeline=pipeline,
+            auth=auth,
+            pricing=Pricing(st_store),
+            admin_token=write_server_file(settings),
+            created_keys=created,
+        )
+        pipeline.start()
+        try:
+            yield
+        finally:
+            pipeline.stop()
+            remove_server_file(settings)
+            if own:
+                st_store.close()
+
+    app = FastAPI(
+        title="heron",
+        version=__version__,
+        summary="Local-first observability for LLM applications.",
+        default_response_class=JSON,
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(HeronError)
+    async def heron_error(request: Request, exc: HeronError) -> JSON:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+        return JSON(
+            {"error": {"code": exc.code, "message": exc.message}}, exc.status_code, headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSON:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            problems.append(f"{where}: {err.get('msg')}")
+        return JSON(
+            {"error": {"code": "bad_request", "message": "; ".join(problems)}}, 400
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSON:
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404:
+            message = f"not found: no route for {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        return JSON(
+            {"error": {"code": f"http_{exc.status_code}", "message": message}},
+            exc.status_code,
+            getattr(exc, "headers", None),
+        )
+
+    app.include_router(otlp.router)
+    app.include_router(api.router)
+    app.include_router(models.router)
+    app.include_router(admin.router)
+    return app

@@ -1,0 +1,75 @@
+"""Model prices per project: list the effective table, add or override entries, delete them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+
+from heron.cost import PriceEntry, PriceEntryError, load_builtin_prices
+from heron.errors import BadRequest
+from heron.server.api import caller
+from heron.server.auth import Caller
+from heron.server.state import state_of
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/api/models")
+def list_models(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    """The project's own price entries first, then the built-in table."""
+    custom = state_of(request).store.list_prices(who.project_id)
+    builtin = [e.to_dict() for e in load_builtin_prices()]
+    return {
+        "data": [
+            *({**e, "source": "project"} for e in custom),
+            *({**e, "source": "builtin"} for e in builtin),
+        ]
+    }
+
+
+@router.post("/api/models", status_code=201)
+def put_model(
+    request: Request,
+    entry: dict[str, Any] = Body(
+        ...,
+        examples=[
+            {
+                "id": "my-finetune",
+                "model_name": "ft:gpt-4o-mini:acme",
+                "match_pattern": "(?i)^ft:gpt-4o-mini:acme.*$",
+                "prices": {"input": 3e-7, "output": 1.2e-6},
+            }
+        ],
+    ),
+    who: Caller = Depends(caller),
+) -> dict[str, Any]:
+    """Add a price entry to the project, or replace the one with the same ``id``.
+
+    Project entries win over built-in ones; the cost of spans ingested from now on uses it.
+    """
+    entry = {k: v for k, v in entry.items() if k != "source"}
+    try:
+        parsed = PriceEntry.from_dict(entry, source="project")
+    except PriceEntryError as exc:
+        raise BadRequest(f"price entry: {exc}") from None
+    st = state_of(request)
+    data = parsed.to_dict()
+    data.pop("source", None)
+    st.store.put_price(who.project_id, data)
+    st.pricing.invalidate(who.project_id)
+    return {**data, "source": "project"}
+
+
+@router.delete("/api/models/{entry_id}", status_code=204)
+def delete_model(request: Request, entry_id: str, who: Caller = Depends(caller)) -> None:
+    """Remove one of the project's own price entries."""
+    st = state_of(request)
+    st.store.delete_price(who.project_id, entry_id)
+    st.pricing.invalidate(who.project_id)
+
+
+@router.get("/api/models/unpriced")
+def unpriced(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    """Models seen with token usage but no price, so their cost is unknown."""
+    return {"data": state_of(request).store.unpriced_models(who.project_id)}

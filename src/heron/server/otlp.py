@@ -1,0 +1,96 @@
+"""OTLP/HTTP trace ingest: ``POST /v1/traces`` and the Langfuse-compatible alias."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from google.rpc import status_pb2
+from heron.ingest.conventions import IngestLimits, MappedBatch, map_request
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceResponse,
+)
+
+from heron.errors import BadRequest, HeronError, Overloaded, UnsupportedMedia
+from heron.ingest.otlp import OTLPDecodeError, decode_request
+from heron.server.bodies import decode_content, media_type, read_body
+from heron.server.state import ServerState, state_of
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+
+router = APIRouter(tags=["ingest"])
+
+
+def _status_response(exc: HeronError, as_json: bool) -> Response:
+    """OTLP/HTTP errors carry a google.rpc.Status body in the request's encoding."""
+    headers = {}
+    if isinstance(exc, Overloaded):
+        headers["Retry-After"] = str(exc.retry_after)
+    if as_json:
+        body = orjson.dumps({"code": exc.status_code, "message": exc.message})
+        return Response(body, exc.status_code, headers, media_type=JSON)
+    status = status_pb2.Status(code=exc.status_code, message=exc.message)
+    return Response(status.SerializeToString(), exc.status_code, headers, media_type=PROTOBUF)
+
+
+def _response(batch: MappedBatch, as_json: bool) -> Response:
+    if as_json:
+        body: dict = {}
+        if batch.rejected or batch.errors:
+            body["partialSuccess"] = {
+                "rejectedSpans": str(batch.rejected),
+                "errorMessage": "; ".join(batch.errors),
+            }
+        return Response(orjson.dumps(body), 200, media_type=JSON)
+    message = ExportTraceServiceResponse()
+    if batch.rejected or batch.errors:
+        message.partial_success.rejected_spans = batch.rejected
+        message.partial_success.error_message = "; ".join(batch.errors)
+    return Response(message.SerializeToString(), 200, media_type=PROTOBUF)
+
+
+@router.post(
+    "/v1/traces",
+    summary="Export traces (OTLP/HTTP)",
+    response_class=Response,
+    responses={200: {"description": "ExportTraceServiceResponse, in the request's encoding"}},
+)
+@router.post(
+    "/api/public/otel/v1/traces",
+    summary="Export traces (OTLP/HTTP, Langfuse-compatible path)",
+    response_class=Response,
+    include_in_schema=True,
+)
+async def export_traces(request: Request) -> Response:
+    """Accept an OTLP ``ExportTraceServiceRequest`` (protobuf or JSON, gzip or plain).
+
+    Answers only after the spans are committed to the store.
+    """
+    st = state_of(request)
+    kind = media_type(request)
+    as_json = kind == JSON
+    try:
+        caller = st.auth.authenticate(request)
+        if kind not in (PROTOBUF, JSON):
+            raise UnsupportedMedia(
+                f"Content-Type {kind or '(none)'!r} is not supported; send {PROTOBUF} or {JSON}"
+            )
+        limit = st.settings.max_body_bytes
+        raw = await read_body(request, limit)
+        body = decode_content(raw, request.headers.get("content-encoding"), limit)
+        batch = await run_in_threadpool(_decode_and_map, st, body, kind, caller.project_id)
+        await st.pipeline.submit(batch.observations, batch.traces)
+    except OTLPDecodeError as exc:
+        return _status_response(BadRequest(str(exc)), as_json)
+    except HeronError as exc:
+        return _status_response(exc, as_json)
+    return _response(batch, as_json)
+
+
+def _decode_and_map(st: ServerState, body: bytes, kind: str, project_id: str) -> MappedBatch:
+    request = decode_request(body, kind)
+    batch = map_request(request, project_id, IngestLimits(max_io_bytes=st.settings.max_io_bytes))
+    st.pricing.apply(batch.observations)
+    return batch

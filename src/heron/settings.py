@@ -1,0 +1,110 @@
+"""Settings, declared once: the CLI, the server and docs/configuration.md all read this table.
+
+Precedence: explicit argument (CLI flag), then environment variable, then default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    env: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "HERON_HOST", "127.0.0.1", "Interface the server binds to."),
+    Setting("port", "HERON_PORT", 4376, "Port the server listens on."),
+    Setting("data_dir", "HERON_DATA_DIR", "~/.heron", "Directory holding heron.duckdb."),
+    Setting(
+        "max_body_bytes",
+        "HERON_MAX_BODY_BYTES",
+        10 * 1024 * 1024,
+        "Largest accepted request body, before and after decompression (413 beyond).",
+    ),
+    Setting(
+        "max_io_bytes",
+        "HERON_MAX_IO_BYTES",
+        1024 * 1024,
+        "Inputs and outputs longer than this many bytes are truncated with a visible marker.",
+    ),
+    Setting(
+        "queue_spans",
+        "HERON_QUEUE_SPANS",
+        200_000,
+        "Spans waiting for the writer before new ingest requests get 503 with Retry-After.",
+    ),
+    Setting(
+        "commit_window_ms",
+        "HERON_COMMIT_WINDOW_MS",
+        4.0,
+        "How long the writer waits to gather concurrent requests into one commit.",
+    ),
+    Setting("init_project", "HERON_INIT_PROJECT", None, "Project created at start if absent."),
+    Setting(
+        "init_public_key",
+        "HERON_INIT_PUBLIC_KEY",
+        None,
+        "Public key (pk-...) created for HERON_INIT_PROJECT at start if absent.",
+    ),
+    Setting(
+        "init_secret_key",
+        "HERON_INIT_SECRET_KEY",
+        None,
+        "Secret key (sk-...) paired with HERON_INIT_PUBLIC_KEY; stored hashed.",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Resolved configuration of one heron server."""
+
+    host: str = "127.0.0.1"
+    port: int = 4376
+    data_dir: Path = Path("~/.heron")
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_io_bytes: int = 1024 * 1024
+    queue_spans: int = 200_000
+    commit_window_ms: float = 4.0
+    init_project: str | None = None
+    init_public_key: str | None = None
+    init_secret_key: str | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "heron.duckdb"
+
+    @classmethod
+    def load(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from overrides (``None`` means "not given"), the environment, defaults."""
+        env = os.environ if env is None else env
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for s in SETTINGS:
+            raw = overrides.get(s.name)
+            if raw is None:
+                raw = env.get(s.env, s.default)
+            if raw is None:
+                values[s.name] = None
+                continue
+            kind = types[s.name]
+            try:
+                if kind == "int":
+                    values[s.name] = int(raw)
+                elif kind == "float":
+                    values[s.name] = float(raw)
+                elif kind == "Path":
+                    values[s.name] = Path(str(raw)).expanduser()
+                else:
+                    values[s.name] = str(raw)
+            except ValueError as exc:
+                raise ValueError(f"{s.env}: cannot read {raw!r} as {kind}") from exc
+        return cls(**values)

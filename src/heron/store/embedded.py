@@ -1,0 +1,260 @@
+"""The embedded store: one DuckDB file, opened by the server process alone.
+
+Reads run on per-thread cursors of the one database; all span writes go through
+:meth:`EmbeddedStore.write_batch`, called from the single writer thread of the ingest
+pipeline. Admin writes (projects, keys, prices) are small and serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from heron.errors import Conflict, NotFound
+from heron.model import ObservationRecord, TraceUpdate
+from heron.store import keys as keymod
+from heron.store import reads
+from heron.store.schema import migrate
+from heron.store.writes import WriteResult, write_batch
+
+
+class EmbeddedStore:
+    """heron's storage on an embedded DuckDB file (see :class:`heron.store.base.Store`)."""
+
+    def __init__(self, path: Path | str, *, memory_limit: str | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {}
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        self._db = duckdb.connect(str(self.path), config=config)
+        migrate(self._db)
+        self._local = threading.local()
+        self._admin_lock = threading.Lock()
+        self._writer = self._db.cursor()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._cursors_lock:
+            for cur in self._cursors:
+                cur.close()
+            self._cursors.clear()
+        self._writer.close()
+        self._db.close()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's read cursor."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._db.cursor()
+            self._local.cursor = cur
+            with self._cursors_lock:
+                self._cursors.append(cur)
+        return cur
+
+    def list_traces(self, project_id: str, q: reads.ListQuery) -> reads.Page:
+        return reads.list_traces(self.cursor(), project_id, q)
+
+    def get_trace(self, project_id: str, trace_id: str) -> dict[str, Any]:
+        return reads.get_trace(self.cursor(), project_id, trace_id)
+
+    def list_observations(self, project_id: str, q: reads.ListQuery) -> reads.Page:
+        return reads.list_observations(self.cursor(), project_id, q)
+
+    def list_sessions(self, project_id: str, q: reads.ListQuery) -> reads.Page:
+        return reads.list_sessions(self.cursor(), project_id, q)
+
+    def get_session(self, project_id: str, session_id: str) -> dict[str, Any]:
+        return reads.get_session(self.cursor(), project_id, session_id)
+
+    def list_users(self, project_id: str, q: reads.ListQuery) -> reads.Page:
+        return reads.list_users(self.cursor(), project_id, q)
+
+    def unpriced_models(self, project_id: str) -> list[dict[str, Any]]:
+        """Models seen with token usage but no price: the "models without price" list."""
+        rows = (
+            self.cursor()
+            .execute(
+                "SELECT model, count(*), sum(total_tokens), max(start_time) FROM observations "
+                "WHERE project_id = ? AND model IS NOT NULL AND total_cost IS NULL "
+                "AND (input_tokens > 0 OR output_tokens > 0 OR total_tokens > 0) "
+                "GROUP BY model ORDER BY count(*) DESC",
+                [project_id],
+            )
+            .fetchall()
+        )
+        return [
+            {"model": m, "observations": n, "total_tokens": t, "last_seen": reads.iso(last)}
+            for m, n, t, last in rows
+        ]
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def write_batch(
+        self,
+        observations: Sequence[ObservationRecord],
+        trace_updates: Sequence[TraceUpdate],
+    ) -> WriteResult:
+        """Commit one batch. Returns once the data is durable in the WAL."""
+        con = self._writer
+        now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            result = write_batch(con, observations, trace_updates, now_us)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return result
+
+    # -- projects and keys ---------------------------------------------------------------------
+
+    @contextmanager
+    def _admin(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._admin_lock:
+            cur = self.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        rows = (
+            self.cursor()
+            .execute(
+                "SELECT p.id, p.name, p.created_at, count(k.public_key) FROM projects p "
+                "LEFT JOIN api_keys k ON k.project_id = p.id GROUP BY ALL ORDER BY p.created_at"
+            )
+            .fetchall()
+        )
+        return [
+            {"id": i, "name": n, "created_at": reads.iso(c), "key_count": k} for i, n, c, k in rows
+        ]
+
+    def project_by_name(self, name: str) -> dict[str, Any] | None:
+        return next((p for p in self.list_projects() if p["name"] == name), None)
+
+    def create_project(self, name: str) -> dict[str, Any]:
+        name = name.strip()
+        if not name:
+            raise Conflict("project name must not be empty")
+        with self._admin() as cur:
+            if cur.execute("SELECT 1 FROM projects WHERE name = ?", [name]).fetchone():
+                raise Conflict(f"project {name!r} already exists")
+            pid = keymod.new_project_id()
+            cur.execute("INSERT INTO projects VALUES (?, ?, now())", [pid, name])
+        return {"id": pid, "name": name}
+
+    def create_key(
+        self, project_id: str, public_key: str | None = None, secret_key: str | None = None
+    ) -> dict[str, str]:
+        """A new key pair for a project. The secret is returned once and stored hashed."""
+        public_key = public_key or keymod.new_public_key()
+        secret_key = secret_key or keymod.new_secret_key()
+        with self._admin() as cur:
+            if not cur.execute("SELECT 1 FROM projects WHERE id = ?", [project_id]).fetchone():
+                raise NotFound(f"project {project_id!r} not found")
+            clash = cur.execute(
+                "SELECT 1 FROM api_keys WHERE public_key = ? OR secret_hash = ?",
+                [public_key, keymod.hash_secret(secret_key)],
+            ).fetchone()
+            if clash:
+                raise Conflict("that public or secret key is already in use")
+            cur.execute(
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, now())",
+                [public_key, keymod.hash_secret(secret_key), keymod.hint(secret_key), project_id],
+            )
+        return {"project_id": project_id, "public_key": public_key, "secret_key": secret_key}
+
+    def list_keys(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        rows = (
+            self.cursor()
+            .execute(
+                "SELECT k.public_key, k.secret_hint, k.project_id, p.name, k.created_at "
+                "FROM api_keys k JOIN projects p ON p.id = k.project_id "
+                "WHERE ? IS NULL OR k.project_id = ? ORDER BY k.created_at",
+                [project_id, project_id],
+            )
+            .fetchall()
+        )
+        return [
+            {
+                "public_key": pk,
+                "secret_hint": h,
+                "project_id": pid,
+                "project": n,
+                "created_at": reads.iso(c),
+            }
+            for pk, h, pid, n, c in rows
+        ]
+
+    def key_table(self) -> dict[str, tuple[str, str]]:
+        """secret hash -> (public key, project id), for the authenticator's cache."""
+        rows = (
+            self.cursor()
+            .execute("SELECT secret_hash, public_key, project_id FROM api_keys")
+            .fetchall()
+        )
+        return {h: (pk, pid) for h, pk, pid in rows}
+
+    def has_key(self, public_key: str) -> bool:
+        return bool(
+            self.cursor()
+            .execute("SELECT 1 FROM api_keys WHERE public_key = ?", [public_key])
+            .fetchone()
+        )
+
+    # -- prices ------------------------------------------------------------------------------
+
+    def list_prices(self, project_id: str) -> list[dict[str, Any]]:
+        rows = (
+            self.cursor()
+            .execute(
+                "SELECT entry FROM model_prices WHERE project_id = ? ORDER BY created_at",
+                [project_id],
+            )
+            .fetchall()
+        )
+        return [orjson.loads(r[0]) for r in rows]
+
+    def put_price(self, project_id: str, entry: dict[str, Any]) -> None:
+        with self._admin() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO model_prices VALUES (?, ?, ?, now())",
+                [project_id, entry["id"], orjson.dumps(entry).decode()],
+            )
+
+    def delete_price(self, project_id: str, entry_id: str) -> None:
+        with self._admin() as cur:
+            found = cur.execute(
+                "SELECT 1 FROM model_prices WHERE project_id = ? AND id = ?",
+                [project_id, entry_id],
+            ).fetchone()
+            if not found:
+                raise NotFound(f"price entry {entry_id!r} not found in this project")
+            cur.execute(
+                "DELETE FROM model_prices WHERE project_id = ? AND id = ?", [project_id, entry_id]
+            )
+
+    # -- meta --------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._admin() as cur:
+            cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])

@@ -1,0 +1,444 @@
+"""Read queries: trace, observation, session and user lists and details.
+
+Every function takes the caller's ``project_id`` and puts it in the WHERE clause: nothing
+is read across projects. Lists use keyset pagination: the cursor holds the last row's sort
+value and id, so a page costs the same wherever it is.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import orjson
+
+from heron.errors import BadRequest, NotFound
+from heron.query import OBSERVATIONS, TRACES, Filter, View, compile_filters
+from heron.query.filters import compile_condition
+from heron.store.timeutil import to_us
+
+MAX_LIMIT = 1000
+
+# Public sort names -> (SQL expression by alias, value kind). Nulls sort last either way.
+_SORTS: dict[str, dict[str, str]] = {
+    "traces": {
+        "timestamp": "epoch_us(t.start_time)",
+        "latency": "t.latency_ms",
+        "cost": "t.total_cost",
+        "tokens": "t.total_tokens",
+    },
+    "observations": {
+        "timestamp": "epoch_us(o.start_time)",
+        "latency": "(epoch_us(o.end_time) - epoch_us(o.start_time)) / 1000",
+        "cost": "o.total_cost",
+        "tokens": "o.total_tokens",
+    },
+}
+_SORT_ALIASES = {
+    "start_time": "timestamp",
+    "time": "timestamp",
+    "latency_ms": "latency",
+    "total_cost": "cost",
+    "total_tokens": "tokens",
+}
+
+
+@dataclass
+class ListQuery:
+    """A list request: filters in the shared language plus search, order and page."""
+
+    filters: Sequence[Filter] = ()
+    search: str | None = None
+    order_by: str = "timestamp.desc"
+    limit: int = 50
+    cursor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Page:
+    data: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="microseconds") + "Z"
+
+
+def _json(value: str | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def _order(view: str, order_by: str) -> tuple[str, bool]:
+    text = (order_by or "timestamp.desc").strip()
+    desc = True
+    if text.startswith("-"):
+        text = text[1:]
+    elif "." in text:
+        text, _, direction = text.rpartition(".")
+        if direction not in ("asc", "desc"):
+            raise BadRequest(f"order_by: direction must be asc or desc, got {direction!r}")
+        desc = direction == "desc"
+    elif text.startswith("+"):
+        text, desc = text[1:], False
+    name = _SORT_ALIASES.get(text, text)
+    sorts = _SORTS[view]
+    if name not in sorts:
+        raise BadRequest(
+            f"order_by: unknown field {text!r}; use one of {', '.join(sorts)} with .asc or .desc"
+        )
+    expr = sorts[name]
+    sentinel = "-1e308" if desc else "1e308"
+    return f"coalesce(({expr})::DOUBLE, {sentinel})", desc
+
+
+def encode_cursor(value: Any, row_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([value, row_id])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[Any, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, row_id = orjson.loads(raw)
+        if not isinstance(row_id, str) or not isinstance(value, int | float | str):
+            raise ValueError
+        return value, row_id
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise BadRequest("cursor: not a cursor returned by this API") from None
+
+
+def _limit(limit: int) -> int:
+    if limit < 1 or limit > MAX_LIMIT:
+        raise BadRequest(f"limit: must be between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def _keyset(sort_sql: str, id_sql: str, desc: bool, cursor: str | None) -> tuple[str, list[Any]]:
+    if not cursor:
+        return "TRUE", []
+    value, row_id = decode_cursor(cursor)
+    cmp = "<" if desc else ">"
+    return f"({sort_sql} {cmp} ? OR ({sort_sql} = ? AND {id_sql} {cmp} ?))", [
+        value,
+        value,
+        row_id,
+    ]
+
+
+def _search_sql(view: View, text: str | None) -> tuple[str, list[Any]]:
+    if not text:
+        return "TRUE", []
+    cond, p = compile_condition("x", "text", "contains", text, "search")
+    own_in = cond.replace("x", f"{view.alias}.input", 1)
+    own_out = cond.replace("x", f"{view.alias}.output", 1)
+    if view is OBSERVATIONS:
+        return f"({own_in} OR {own_out})", p * 2
+    obs_in = cond.replace("x", "o.input", 1)
+    obs_out = cond.replace("x", "o.output", 1)
+    return (
+        f"({own_in} OR {own_out} OR t.id IN (SELECT o.trace_id FROM observations o "
+        f"WHERE o.project_id = t.project_id AND ({obs_in} OR {obs_out})))",
+        p * 4,
+    )
+
+
+_TRACE_LIST_COLUMNS = (
+    "t.id, t.name, t.start_time, t.end_time, t.user_id, t.session_id, t.release, t.version, "
+    "t.environment, t.tags, t.metadata, t.public, t.latency_ms, t.total_cost, t.input_tokens, "
+    "t.output_tokens, t.total_tokens, t.observation_count, t.error_count, t.level, t.models, "
+    "t.root_observation_id"
+)
+_TRACE_LIST_NAMES = (
+    "id",
+    "name",
+    "timestamp",
+    "end_time",
+    "user_id",
+    "session_id",
+    "release",
+    "version",
+    "environment",
+    "tags",
+    "metadata",
+    "public",
+    "latency_ms",
+    "total_cost",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "observation_count",
+    "error_count",
+    "level",
+    "models",
+    "root_observation_id",
+)
+
+
+def _trace_dict(row: Sequence[Any], names: Sequence[str] = _TRACE_LIST_NAMES) -> dict[str, Any]:
+    d = dict(zip(names, row, strict=True))
+    d["timestamp"] = iso(d["timestamp"])
+    d["end_time"] = iso(d["end_time"])
+    d["metadata"] = _json(d["metadata"]) or {}
+    d["tags"] = d["tags"] or []
+    d["models"] = d["models"] or []
+    return d
+
+
+def list_traces(cur: duckdb.DuckDBPyConnection, project_id: str, q: ListQuery) -> Page:
+    limit = _limit(q.limit)
+    sort_sql, desc = _order("traces", q.order_by)
+    where, params = compile_filters(q.filters, TRACES)
+    search, sparams = _search_sql(TRACES, q.search)
+    keyset, kparams = _keyset(sort_sql, "t.id", desc, q.cursor)
+    direction = "DESC" if desc else "ASC"
+    rows = cur.execute(
+        f"SELECT {_TRACE_LIST_COLUMNS}, {sort_sql} FROM traces t WHERE t.project_id = ? "
+        f"AND {where} AND {search} AND {keyset} "
+        f"ORDER BY {sort_sql} {direction}, t.id {direction} LIMIT ?",
+        [project_id, *params, *sparams, *kparams, limit + 1],
+    ).fetchall()
+    data = [_trace_dict(r[:-1]) for r in rows[:limit]]
+    nxt = encode_cursor(rows[limit - 1][-1], rows[limit - 1][0]) if len(rows) > limit else None
+    return Page(data, nxt)
+
+
+_OBS_COLUMNS = (
+    "o.id, o.trace_id, o.parent_id, o.type, o.name, o.start_time, o.end_time, "
+    "o.completion_start_time, o.model, o.model_parameters, o.metadata, o.level, "
+    "o.status_message, o.usage, o.cost, o.cost_source, o.total_cost, o.prompt_name, "
+    "o.prompt_version"
+)
+_OBS_NAMES = (
+    "id",
+    "trace_id",
+    "parent_id",
+    "type",
+    "name",
+    "start_time",
+    "end_time",
+    "completion_start_time",
+    "model",
+    "model_parameters",
+    "metadata",
+    "level",
+    "status_message",
+    "usage",
+    "cost",
+    "cost_source",
+    "total_cost",
+    "prompt_name",
+    "prompt_version",
+)
+
+
+def _observation_dict(row: Sequence[Any], names: Sequence[str] = _OBS_NAMES) -> dict[str, Any]:
+    d = dict(zip(names, row, strict=True))
+    start, end, first = d["start_time"], d["end_time"], d["completion_start_time"]
+    d["latency_ms"] = (end - start).total_seconds() * 1000 if start and end else None
+    d["time_to_first_token_ms"] = (
+        (first - start).total_seconds() * 1000 if start and first else None
+    )
+    for key in ("start_time", "end_time", "completion_start_time"):
+        d[key] = iso(d[key])
+    d["model_parameters"] = _json(d["model_parameters"])
+    d["metadata"] = _json(d["metadata"]) or {}
+    d["usage"] = dict(d["usage"] or {})
+    d["cost"] = dict(d["cost"] or {})
+    if "input" in d:
+        d["input"] = _maybe_json(d["input"])
+        d["output"] = _maybe_json(d["output"])
+    return d
+
+
+def _maybe_json(text: str | None) -> Any:
+    """Inputs and outputs are stored as text; JSON text is returned as JSON."""
+    if text is None or not text or text[0] not in "[{":
+        return text
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def list_observations(cur: duckdb.DuckDBPyConnection, project_id: str, q: ListQuery) -> Page:
+    limit = _limit(q.limit)
+    sort_sql, desc = _order("observations", q.order_by)
+    where, params = compile_filters(q.filters, OBSERVATIONS)
+    search, sparams = _search_sql(OBSERVATIONS, q.search)
+    keyset, kparams = _keyset(sort_sql, "o.id", desc, q.cursor)
+    direction = "DESC" if desc else "ASC"
+    rows = cur.execute(
+        f"SELECT {_OBS_COLUMNS}, {sort_sql} FROM observations o WHERE o.project_id = ? "
+        f"AND {where} AND {search} AND {keyset} "
+        f"ORDER BY {sort_sql} {direction}, o.id {direction} LIMIT ?",
+        [project_id, *params, *sparams, *kparams, limit + 1],
+    ).fetchall()
+    data = [_observation_dict(r[:-1]) for r in rows[:limit]]
+    nxt = encode_cursor(rows[limit - 1][-1], rows[limit - 1][0]) if len(rows) > limit else None
+    return Page(data, nxt)
+
+
+def get_trace(cur: duckdb.DuckDBPyConnection, project_id: str, trace_id: str) -> dict[str, Any]:
+    row = cur.execute(
+        f"SELECT {_TRACE_LIST_COLUMNS}, t.input, t.output FROM traces t "
+        "WHERE t.id = ? AND t.project_id = ?",
+        [trace_id, project_id],
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"trace {trace_id!r} not found in this project")
+    trace = _trace_dict(row[:-2])
+    trace["input"], trace["output"] = _maybe_json(row[-2]), _maybe_json(row[-1])
+    rows = cur.execute(
+        f"SELECT {_OBS_COLUMNS}, o.input, o.output FROM observations o "
+        "WHERE o.trace_id = ? AND o.project_id = ? ORDER BY o.start_time, o.id",
+        [trace_id, project_id],
+    ).fetchall()
+    observations = [_observation_dict(r, (*_OBS_NAMES, "input", "output")) for r in rows]
+    trace["observations"] = build_tree(observations)
+    trace["scores"] = _scores(cur, project_id, trace_id)
+    return trace
+
+
+def build_tree(observations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Nest observations under their parents; ones whose parent is missing become roots."""
+    by_id = {o["id"]: o for o in observations}
+    roots = []
+    for o in observations:
+        o["children"] = []
+    for o in observations:
+        parent = by_id.get(o["parent_id"]) if o["parent_id"] else None
+        if parent is None or parent is o:
+            roots.append(o)
+        else:
+            parent["children"].append(o)
+    return roots
+
+
+def _scores(cur: duckdb.DuckDBPyConnection, project_id: str, trace_id: str) -> list[dict]:
+    names = (
+        "id",
+        "trace_id",
+        "observation_id",
+        "session_id",
+        "name",
+        "value",
+        "string_value",
+        "data_type",
+        "source",
+        "comment",
+        "author",
+        "timestamp",
+        "metadata",
+    )
+    rows = cur.execute(
+        f"SELECT {', '.join(names)} FROM scores WHERE trace_id = ? AND project_id = ? "
+        "ORDER BY timestamp",
+        [trace_id, project_id],
+    ).fetchall()
+    out = []
+    for r in rows:
+        d = dict(zip(names, r, strict=True))
+        d["timestamp"] = iso(d["timestamp"])
+        d["metadata"] = _json(d["metadata"]) or {}
+        out.append(d)
+    return out
+
+
+def _group_list(
+    cur: duckdb.DuckDBPyConnection,
+    project_id: str,
+    q: ListQuery,
+    key: str,
+    extra_sql: str,
+    extra_names: Sequence[str],
+) -> Page:
+    """Sessions and users: traces grouped by one column, newest activity first."""
+    limit = _limit(q.limit)
+    where, params = compile_filters(q.filters, TRACES)
+    search, sparams = _search_sql(TRACES, q.search)
+    keyset, kparams = _keyset("epoch_us(g.last_time)", "g.group_key", True, q.cursor)
+    rows = cur.execute(
+        f"SELECT * FROM (SELECT {key} AS group_key, min(t.start_time) AS first_time, "
+        "max(coalesce(t.end_time, t.start_time)) AS last_time, count(*) AS traces, "
+        "sum(t.total_cost) AS total_cost, sum(t.total_tokens) AS total_tokens, "
+        f"sum(t.error_count) AS errors, {extra_sql} FROM traces t "
+        f"WHERE t.project_id = ? AND {key} IS NOT NULL AND {where} AND {search} "
+        f"GROUP BY {key}) g WHERE {keyset} "
+        "ORDER BY g.last_time DESC, g.group_key DESC LIMIT ?",
+        [project_id, *params, *sparams, *kparams, limit + 1],
+    ).fetchall()
+    names = (
+        "id",
+        "first_time",
+        "last_time",
+        "trace_count",
+        "total_cost",
+        "total_tokens",
+        "error_count",
+        *extra_names,
+    )
+    data = []
+    for r in rows[:limit]:
+        d = dict(zip(names, r, strict=True))
+        d["first_time"], d["last_time"] = iso(d["first_time"]), iso(d["last_time"])
+        data.append(d)
+    nxt = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        nxt = encode_cursor(to_us(last[2]), last[0])
+    return Page(data, nxt)
+
+
+def list_sessions(cur: duckdb.DuckDBPyConnection, project_id: str, q: ListQuery) -> Page:
+    return _group_list(
+        cur,
+        project_id,
+        q,
+        "t.session_id",
+        "list(DISTINCT t.user_id) FILTER (WHERE t.user_id IS NOT NULL) AS user_ids",
+        ("user_ids",),
+    )
+
+
+def list_users(cur: duckdb.DuckDBPyConnection, project_id: str, q: ListQuery) -> Page:
+    return _group_list(
+        cur,
+        project_id,
+        q,
+        "t.user_id",
+        "count(DISTINCT t.session_id) AS session_count, sum(t.input_tokens) AS input_tokens, "
+        "sum(t.output_tokens) AS output_tokens",
+        ("session_count", "input_tokens", "output_tokens"),
+    )
+
+
+def get_session(
+    cur: duckdb.DuckDBPyConnection, project_id: str, session_id: str, limit: int = MAX_LIMIT
+) -> dict[str, Any]:
+    rows = cur.execute(
+        f"SELECT {_TRACE_LIST_COLUMNS}, t.input, t.output FROM traces t "
+        "WHERE t.project_id = ? AND t.session_id = ? ORDER BY t.start_time, t.id LIMIT ?",
+        [project_id, session_id, _limit(limit)],
+    ).fetchall()
+    if not rows:
+        raise NotFound(f"session {session_id!r} not found in this project")
+    traces = []
+    for r in rows:
+        d = _trace_dict(r[:-2])
+        d["input"], d["output"] = _maybe_json(r[-2]), _maybe_json(r[-1])
+        traces.append(d)
+    costs = [t["total_cost"] for t in traces if t["total_cost"] is not None]
+    return {
+        "id": session_id,
+        "user_ids": sorted({t["user_id"] for t in traces if t["user_id"]}),
+        "first_time": traces[0]["timestamp"],
+        "last_time": max(t["end_time"] or t["timestamp"] for t in traces),
+        "trace_count": len(traces),
+        "total_cost": sum(costs) if costs else None,
+        "error_count": sum(t["error_count"] for t in traces),
+        "traces": traces,
+    }

@@ -1,0 +1,135 @@
+"""DuckDB schema. Each migration runs once, in order; ``meta.schema_version`` records progress."""
+
+from __future__ import annotations
+
+import duckdb
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+    CREATE TABLE projects (
+        id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL UNIQUE,
+        created_at TIMESTAMP NOT NULL
+    );
+
+    CREATE TABLE api_keys (
+        public_key VARCHAR PRIMARY KEY,
+        secret_hash VARCHAR NOT NULL UNIQUE,
+        secret_hint VARCHAR NOT NULL,
+        project_id VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    );
+
+    CREATE TABLE observations (
+        project_id VARCHAR NOT NULL,
+        id VARCHAR NOT NULL,
+        trace_id VARCHAR NOT NULL,
+        parent_id VARCHAR,
+        type VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        start_time TIMESTAMP NOT NULL,
+        end_time TIMESTAMP,
+        completion_start_time TIMESTAMP,
+        model VARCHAR,
+        model_parameters JSON,
+        input VARCHAR,
+        output VARCHAR,
+        metadata JSON,
+        level VARCHAR NOT NULL,
+        status_message VARCHAR,
+        usage MAP(VARCHAR, BIGINT),
+        cost MAP(VARCHAR, DOUBLE),
+        cost_source VARCHAR,
+        input_tokens BIGINT,
+        output_tokens BIGINT,
+        total_tokens BIGINT,
+        total_cost DOUBLE,
+        prompt_name VARCHAR,
+        prompt_version INTEGER,
+        updated_at TIMESTAMP NOT NULL
+    );
+    CREATE INDEX observations_trace_id ON observations (trace_id);
+
+    CREATE TABLE traces (
+        project_id VARCHAR NOT NULL,
+        id VARCHAR NOT NULL,
+        name VARCHAR,
+        user_id VARCHAR,
+        session_id VARCHAR,
+        release VARCHAR,
+        version VARCHAR,
+        environment VARCHAR,
+        tags VARCHAR[],
+        metadata JSON,
+        input VARCHAR,
+        output VARCHAR,
+        public BOOLEAN,
+        start_time TIMESTAMP NOT NULL,
+        end_time TIMESTAMP,
+        latency_ms DOUBLE,
+        total_cost DOUBLE,
+        input_tokens BIGINT,
+        output_tokens BIGINT,
+        total_tokens BIGINT,
+        observation_count INTEGER NOT NULL,
+        error_count INTEGER NOT NULL,
+        level VARCHAR NOT NULL,
+        models VARCHAR[],
+        root_observation_id VARCHAR,
+        explicit VARCHAR[],
+        updated_at TIMESTAMP NOT NULL
+    );
+    CREATE INDEX traces_id ON traces (id);
+
+    CREATE TABLE scores (
+        project_id VARCHAR NOT NULL,
+        id VARCHAR NOT NULL,
+        trace_id VARCHAR,
+        observation_id VARCHAR,
+        session_id VARCHAR,
+        name VARCHAR NOT NULL,
+        value DOUBLE,
+        string_value VARCHAR,
+        data_type VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        comment VARCHAR,
+        author VARCHAR,
+        timestamp TIMESTAMP NOT NULL,
+        metadata JSON,
+        CHECK (data_type IN ('NUMERIC', 'BOOLEAN', 'CATEGORICAL', 'TEXT'))
+    );
+    CREATE INDEX scores_trace_id ON scores (trace_id);
+
+    CREATE TABLE model_prices (
+        project_id VARCHAR NOT NULL,
+        id VARCHAR NOT NULL,
+        entry JSON NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (project_id, id)
+    );
+    """,
+)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema up to date; return the resulting version."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchone()
+    version = 0
+    if exists and exists[0]:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+    for number, ddl in enumerate(MIGRATIONS[version:], start=version + 1):
+        con.execute("BEGIN")
+        try:
+            con.execute(ddl)
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(number)])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        version = number
+    return version

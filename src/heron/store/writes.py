@@ -1,0 +1,400 @@
+"""The write path: merge a batch of observations and trace updates into the store.
+
+Runs on the writer thread only, inside one transaction per batch. Spans may arrive in any
+order and more than once: an observation whose id is already stored is merged field by field
+(later non-empty values win), and every trace touched by the batch has its aggregates
+(time span, cost, tokens, counts, highest level) recomputed from all of its observations, so
+the trace table is always exact and list queries never aggregate at read time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import duckdb
+import orjson
+
+from heron.model import LEVEL_RANK, ObservationRecord, TraceUpdate
+from heron.store.arrow import dumps, observations_table, traces_table
+
+_CHUNK = 1000
+_DEFAULT_LEVEL = "DEFAULT"
+
+
+@dataclass(slots=True)
+class _Summary:
+    """What trace aggregates need of one observation."""
+
+    id: str
+    parent_id: str | None
+    start_us: int
+    end_us: int | None
+    level: str
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    total_cost: float | None
+    model: str | None
+
+    @classmethod
+    def of(cls, r: ObservationRecord) -> _Summary:
+        return cls(
+            r.id,
+            r.parent_id,
+            r.start_us,
+            r.end_us,
+            r.level,
+            r.usage.get("input"),
+            r.usage.get("output"),
+            r.usage.get("total"),
+            r.cost.get("total"),
+            r.model,
+        )
+
+
+@dataclass(slots=True)
+class WriteResult:
+    observations: int = 0
+    merged: int = 0
+    traces: int = 0
+    trace_ids: set[tuple[str, str]] = field(default_factory=set)
+
+
+def merge_observation(old: ObservationRecord, new: ObservationRecord) -> ObservationRecord:
+    """A later version of a span: its non-empty fields win, maps are merged key by key."""
+    out = ObservationRecord(**{f.name: getattr(old, f.name) for f in fields(ObservationRecord)})
+    for name in (
+        "parent_id",
+        "end_us",
+        "completion_start_us",
+        "model",
+        "input",
+        "output",
+        "status_message",
+        "prompt_name",
+        "prompt_version",
+        "model_parameters",
+    ):
+        value = getattr(new, name)
+        if value is not None:
+            setattr(out, name, value)
+    out.name = new.name or old.name
+    out.start_us = new.start_us or old.start_us
+    if new.type != "span":
+        out.type = new.type
+    if LEVEL_RANK.get(new.level, 1) != LEVEL_RANK[_DEFAULT_LEVEL]:
+        out.level = new.level
+    out.metadata = {**old.metadata, **new.metadata}
+    out.usage = {**old.usage, **new.usage}
+    if new.usage and "total" not in new.usage and ("input" in new.usage or "output" in new.usage):
+        out.usage["total"] = out.usage.get("input", 0) + out.usage.get("output", 0)
+    if new.cost:
+        out.cost = dict(new.cost)
+        out.cost_from_client = new.cost_from_client
+    return out
+
+
+def write_batch(
+    con: duckdb.DuckDBPyConnection,
+    observations: Sequence[ObservationRecord],
+    trace_updates: Sequence[TraceUpdate],
+    now_us: int,
+) -> WriteResult:
+    """Merge one batch into the store. The caller owns the transaction."""
+    batch: dict[tuple[str, str], ObservationRecord] = {}
+    for r in observations:
+        key = (r.project_id, r.id)
+        old = batch.get(key)
+        batch[key] = r if old is None else merge_observation(old, r)
+
+    trace_keys = {(r.project_id, r.trace_id) for r in batch.values()}
+    trace_keys.update((u.project_id, u.trace_id) for u in trace_updates)
+    result = WriteResult(trace_ids=trace_keys)
+    if not trace_keys:
+        return result
+    trace_ids = sorted({t for _, t in trace_keys})
+
+    # Existing observations of the touched traces (the trace_id index makes this a look-up).
+    existing: dict[tuple[str, str], dict[str, _Summary]] = {}
+    stored_rowid: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(trace_ids):
+        rows = con.execute(
+            "SELECT rowid, project_id, trace_id, id, parent_id, epoch_us(start_time), "
+            "epoch_us(end_time), level, input_tokens, output_tokens, total_tokens, total_cost, "
+            f"model FROM observations WHERE trace_id IN ({_marks(chunk)})",
+            chunk,
+        ).fetchall()
+        for rowid, project, trace, oid, *rest in rows:
+            if (project, trace) not in trace_keys:
+                continue
+            existing.setdefault((project, trace), {})[oid] = _Summary(oid, *rest)
+            stored_rowid[(project, oid)] = rowid
+
+    # Observations sent again: read the stored row in full, merge, replace it.
+    again = [key for key in batch if key in stored_rowid]
+    if again:
+        rowids = [stored_rowid[k] for k in again]
+        for chunk in _chunks(rowids):
+            for old in _read_observations(con, chunk):
+                key = (old.project_id, old.id)
+                batch[key] = merge_observation(old, batch[key])
+            con.execute(f"DELETE FROM observations WHERE rowid IN ({_marks(chunk)})", chunk)
+        result.merged = len(again)
+
+    records = list(batch.values())
+    for r in records:
+        existing.setdefault((r.project_id, r.trace_id), {})[r.id] = _Summary.of(r)
+    if records:
+        con.register("heron_batch_observations", observations_table(records, now_us))
+        try:
+            con.execute("INSERT INTO observations SELECT * FROM heron_batch_observations")
+        finally:
+            con.unregister("heron_batch_observations")
+    result.observations = len(records)
+
+    _write_traces(con, trace_keys, trace_ids, existing, trace_updates, now_us)
+    result.traces = len(trace_keys)
+    return result
+
+
+def _write_traces(
+    con: duckdb.DuckDBPyConnection,
+    trace_keys: set[tuple[str, str]],
+    trace_ids: list[str],
+    summaries: dict[tuple[str, str], dict[str, _Summary]],
+    trace_updates: Sequence[TraceUpdate],
+    now_us: int,
+) -> None:
+    stored: dict[tuple[str, str], dict[str, Any]] = {}
+    for chunk in _chunks(trace_ids):
+        cur = con.execute(
+            "SELECT rowid, project_id, id, name, user_id, session_id, release, version, "
+            "environment, tags, metadata, public, explicit, input IS NOT NULL, "
+            f"output IS NOT NULL FROM traces WHERE id IN ({_marks(chunk)})",
+            chunk,
+        )
+        for row in cur.fetchall():
+            if (row[1], row[2]) in trace_keys:
+                stored[(row[1], row[2])] = dict(zip(_STORED_COLS, row, strict=True))
+
+    updates: dict[tuple[str, str], list[TraceUpdate]] = {}
+    for u in trace_updates:
+        updates.setdefault((u.project_id, u.trace_id), []).append(u)
+
+    rows: list[dict[str, Any]] = []
+    keep_io: list[tuple[int, int, bool, bool]] = []  # (row index, stored rowid, input?, output?)
+    for key in trace_keys:
+        old = stored.get(key)
+        row = _trace_attributes(key, old, updates.get(key, ()))
+        row.update(_aggregates(summaries.get(key, {})))
+        row["updated_at"] = now_us
+        if row["start_time"] is None:
+            continue  # only trace-level updates, and no observation yet: nothing to show
+        if old is not None:
+            need_in = row["input"] is None and old["has_input"]
+            need_out = row["output"] is None and old["has_output"]
+            if need_in or need_out:
+                keep_io.append((len(rows), old["rowid"], need_in, need_out))
+        rows.append(row)
+
+    for index, rowid, need_in, need_out in keep_io:
+        old_in, old_out = con.execute(
+            "SELECT input, output FROM traces WHERE rowid = ?", [rowid]
+        ).fetchone()  # type: ignore[misc]
+        if need_in:
+            rows[index]["input"] = old_in
+        if need_out:
+            rows[index]["output"] = old_out
+
+    old_rowids = [old["rowid"] for old in stored.values()]
+    for chunk in _chunks(old_rowids):
+        con.execute(f"DELETE FROM traces WHERE rowid IN ({_marks(chunk)})", chunk)
+    if rows:
+        con.register("heron_batch_traces", traces_table(rows))
+        try:
+            con.execute("INSERT INTO traces SELECT * FROM heron_batch_traces")
+        finally:
+            con.unregister("heron_batch_traces")
+
+
+_STORED_COLS = (
+    "rowid",
+    "project_id",
+    "id",
+    "name",
+    "user_id",
+    "session_id",
+    "release",
+    "version",
+    "environment",
+    "tags",
+    "metadata",
+    "public",
+    "explicit",
+    "has_input",
+    "has_output",
+)
+
+
+def _trace_attributes(
+    key: tuple[str, str], old: dict[str, Any] | None, updates: Iterable[TraceUpdate]
+) -> dict[str, Any]:
+    project_id, trace_id = key
+    explicit: set[str] = set(old["explicit"] or ()) if old else set()
+    row: dict[str, Any] = {
+        "project_id": project_id,
+        "id": trace_id,
+        "input": None,
+        "output": None,
+    }
+    for name in ("name", "user_id", "session_id", "release", "version", "environment", "public"):
+        row[name] = old[name] if old else None
+    tags: list[str] = list(old["tags"] or ()) if old else []
+    metadata: dict[str, Any] = orjson.loads(old["metadata"]) if old and old["metadata"] else {}
+    for u in updates:
+        for name in ("user_id", "session_id", "release", "version", "environment", "public"):
+            value = getattr(u, name)
+            if value is not None:
+                row[name] = value
+        for name in ("name", "input", "output"):
+            value = getattr(u, name)
+            if value is None:
+                continue
+            # A root span supplies defaults; explicit trace attributes are never overridden by it.
+            if not u.is_root:
+                explicit.add(name)
+                row[name] = value
+            elif name not in explicit:
+                row[name] = value
+        if u.tags:
+            tags.extend(t for t in u.tags if t not in tags)
+        if u.metadata:
+            metadata.update(u.metadata)
+    row["tags"] = tags
+    row["metadata"] = dumps(metadata) if metadata else None
+    row["explicit"] = sorted(explicit)
+    return row
+
+
+def _aggregates(observations: dict[str, _Summary]) -> dict[str, Any]:
+    start = end = None
+    cost = None
+    tokens: dict[str, int | None] = {
+        "input_tokens": None,
+        "output_tokens": None,
+        "total_tokens": None,
+    }
+    errors = 0
+    level_rank = 0
+    models: set[str] = set()
+    root: _Summary | None = None
+    for s in observations.values():
+        if start is None or s.start_us < start:
+            start = s.start_us
+        if s.end_us is not None and (end is None or s.end_us > end):
+            end = s.end_us
+        if s.total_cost is not None:
+            cost = (cost or 0.0) + s.total_cost
+        for name in tokens:
+            value = getattr(s, name)
+            if value is not None:
+                tokens[name] = (tokens[name] or 0) + value
+        rank = LEVEL_RANK.get(s.level, 1)
+        level_rank = max(level_rank, rank)
+        if rank == LEVEL_RANK["ERROR"]:
+            errors += 1
+        if s.model:
+            models.add(s.model)
+        if s.parent_id is None and (root is None or s.start_us < root.start_us):
+            root = s
+    if start is not None and end is not None and end < start:
+        end = start
+    level = next((k for k, v in LEVEL_RANK.items() if v == level_rank), _DEFAULT_LEVEL)
+    return {
+        "start_time": start,
+        "end_time": end,
+        "latency_ms": (end - start) / 1000 if start is not None and end is not None else None,
+        "total_cost": cost,
+        **tokens,
+        "observation_count": len(observations),
+        "error_count": errors,
+        "level": level if observations else _DEFAULT_LEVEL,
+        "models": sorted(models),
+        "root_observation_id": root.id if root else None,
+    }
+
+
+_FULL_COLUMNS = (
+    "project_id, id, trace_id, parent_id, type, name, epoch_us(start_time), epoch_us(end_time), "
+    "epoch_us(completion_start_time), model, model_parameters, input, output, metadata, level, "
+    "status_message, usage, cost, cost_source, prompt_name, prompt_version"
+)
+
+
+def _read_observations(
+    con: duckdb.DuckDBPyConnection, rowids: list[int]
+) -> list[ObservationRecord]:
+    rows = con.execute(
+        f"SELECT {_FULL_COLUMNS} FROM observations WHERE rowid IN ({_marks(rowids)})", rowids
+    ).fetchall()
+    out = []
+    for (
+        project,
+        oid,
+        trace,
+        parent,
+        typ,
+        name,
+        start,
+        end,
+        cstart,
+        model,
+        params,
+        inp,
+        outp,
+        meta,
+        level,
+        status,
+        usage,
+        cost,
+        cost_source,
+        pname,
+        pversion,
+    ) in rows:
+        out.append(
+            ObservationRecord(
+                project_id=project,
+                id=oid,
+                trace_id=trace,
+                parent_id=parent,
+                type=typ,
+                name=name,
+                start_us=start,
+                end_us=end,
+                completion_start_us=cstart,
+                model=model,
+                model_parameters=orjson.loads(params) if params else None,
+                input=inp,
+                output=outp,
+                metadata=orjson.loads(meta) if meta else {},
+                level=level,
+                status_message=status,
+                usage=dict(usage or {}),
+                cost=dict(cost or {}),
+                cost_from_client=cost_source == "client",
+                prompt_name=pname,
+                prompt_version=pversion,
+            )
+        )
+    return out
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[list[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield list(items[i : i + _CHUNK])
+
+
+def _marks(items: Sequence[Any]) -> str:
+    return ", ".join("?" * len(items))

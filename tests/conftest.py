@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from heron.settings import Settings
+from heron.store import EmbeddedStore
+from tests.support.server import PUBLIC_KEY, SECRET_KEY, HeronProcess
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EmbeddedStore]:
+    s = EmbeddedStore(tmp_path / "heron.duckdb")
+    yield s
+    s.close()
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values = {
+        "data_dir": tmp_path / "data",
+        "init_project": "test",
+        "init_public_key": PUBLIC_KEY,
+        "init_secret_key": SECRET_KEY,
+        **overrides,
+    }
+    return Settings.load(env={}, **values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The app in process (real store file, real pipeline), authenticated as project 'test'."""
+    from heron.server.app import create_app
+
+    with TestClient(create_app(settings)) as c:
+        c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
+        yield c
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[HeronProcess]:
+    """A real `heron serve` process on a loopback port."""
+    server = HeronProcess(tmp_path / "data").start()
+    yield server
+    server.stop()

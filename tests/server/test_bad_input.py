@@ -1,0 +1,165 @@
+"""Hostile and malformed requests get a clear 4xx naming the problem, never a 500."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import pytest
+from fastapi.testclient import TestClient
+from google.rpc import status_pb2
+
+from heron.server.app import create_app
+from tests.conftest import make_settings
+from tests.support.otlp import genai_trace, new_span_id, new_trace_id, request, span
+from tests.support.server import SECRET_KEY
+
+PB = {"Content-Type": "application/x-protobuf"}
+
+
+def status_message(r) -> str:
+    if r.headers["content-type"].startswith("application/x-protobuf"):
+        return status_pb2.Status.FromString(r.content).message
+    body = r.json()
+    return body.get("message") or body["error"]["message"]
+
+
+def test_malformed_protobuf_is_400(client: TestClient) -> None:
+    r = client.post("/v1/traces", content=b"\xff\xff\xff\xffnot protobuf", headers=PB)
+    assert r.status_code == 400
+    assert "protobuf" in status_message(r).lower()
+
+
+def test_malformed_json_is_400(client: TestClient) -> None:
+    r = client.post(
+        "/v1/traces", content=b'{"resourceSpans": [', headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert "json" in status_message(r).lower()
+
+
+def test_wrong_content_type_is_415(client: TestClient) -> None:
+    r = client.post("/v1/traces", content=b"hello", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+    assert "text/plain" in status_message(r)
+
+
+def test_unknown_content_encoding_is_415(client: TestClient) -> None:
+    r = client.post("/v1/traces", content=b"x", headers={**PB, "Content-Encoding": "br"})
+    assert r.status_code == 415 and "br" in status_message(r)
+
+
+def test_broken_gzip_is_400(client: TestClient) -> None:
+    r = client.post(
+        "/v1/traces", content=b"\x1f\x8b\x08garbage", headers={**PB, "Content-Encoding": "gzip"}
+    )
+    assert r.status_code == 400 and "gzip" in status_message(r)
+
+
+def test_missing_and_wrong_key_are_401(client: TestClient) -> None:
+    body = request(genai_trace()[1]).SerializeToString()
+    r = client.post("/v1/traces", content=body, headers={**PB, "Authorization": ""})
+    assert r.status_code == 401 and "credentials" in status_message(r)
+    r = client.post("/v1/traces", content=body, headers={**PB, "Authorization": "Bearer sk-no"})
+    assert r.status_code == 401 and "invalid API key" in status_message(r)
+    r = client.get("/api/traces", headers={"Authorization": "Basic !!!"})
+    assert r.status_code == 401 and "malformed" in r.json()["error"]["message"]
+    r = client.get("/api/traces", headers={"Authorization": "Token abc"})
+    assert r.status_code == 401
+
+
+@pytest.fixture
+def small_client(tmp_path):
+    with TestClient(create_app(make_settings(tmp_path, max_body_bytes=16384))) as c:
+        c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
+        yield c
+
+
+def test_body_over_limit_is_413(small_client: TestClient) -> None:
+    r = small_client.post("/v1/traces", content=b"\0" * 20000, headers=PB)
+    assert r.status_code == 413 and "limit" in status_message(r)
+
+
+def test_gzip_bomb_is_413(small_client: TestClient) -> None:
+    bomb = gzip.compress(b"\0" * 10_000_000)
+    assert len(bomb) < 16384
+    r = small_client.post("/v1/traces", content=bomb, headers={**PB, "Content-Encoding": "gzip"})
+    assert r.status_code == 413 and "decompressed" in status_message(r)
+    deflated = zlib.compress(b"\0" * 10_000_000)
+    r = small_client.post(
+        "/v1/traces", content=deflated, headers={**PB, "Content-Encoding": "deflate"}
+    )
+    assert r.status_code == 413
+
+
+def test_other_projects_trace_is_404(client: TestClient) -> None:
+    tid, spans = genai_trace()
+    client.post("/v1/traces", content=request(spans).SerializeToString(), headers=PB)
+    st = client.app.state.heron
+    other = st.store.create_project("other")
+    key = st.store.create_key(other["id"])
+    h = {"Authorization": f"Bearer {key['secret_key']}"}
+    r = client.get(f"/api/traces/{tid.hex()}", headers=h)
+    assert r.status_code == 404 and "not found" in r.json()["error"]["message"]
+    assert client.get("/api/traces", headers=h).json()["data"] == []
+    assert client.get("/api/observations", headers=h).json()["data"] == []
+    assert client.get("/api/sessions", headers=h).json()["data"] == []
+    assert client.get("/api/users", headers=h).json()["data"] == []
+    assert client.get(f"/api/traces/{tid.hex()}").status_code == 200
+
+
+def test_invalid_ids_times_and_types_are_coerced_or_rejected(client: TestClient) -> None:
+    tid = new_trace_id()
+    spans = [
+        span(b"\0" * 16, new_span_id(), "zero-trace-id"),
+        span(tid, new_span_id(), "no-start", start_ns=0),
+        span(tid, new_span_id(), "far-future", start_ns=2**63),
+        span(tid, new_span_id(), "bad-types", attributes={
+            "gen_ai.operation.name": "chat", "gen_ai.request.model": ["not", "a", "string"],
+            "gen_ai.usage.input_tokens": "lots", "gen_ai.usage.output_tokens": 3.7,
+            "session.id": 12345,
+        }),
+    ]  # fmt: skip
+    spans[3].end_time_unix_nano = spans[3].start_time_unix_nano - 5  # ends before it starts
+    r = client.post("/v1/traces", content=request(spans).SerializeToString(), headers=PB)
+    assert r.status_code == 200
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceResponse,
+    )
+
+    resp = ExportTraceServiceResponse.FromString(r.content)
+    assert resp.partial_success.rejected_spans == 3
+    t = client.get(f"/api/traces/{tid.hex()}").json()
+    assert t["observation_count"] == 1
+    [o] = t["observations"]
+    assert o["name"] == "bad-types"
+    assert o["end_time"] is None
+
+
+def test_non_utf8_string_in_protobuf_is_400(client: TestClient) -> None:
+    req = request([span(new_trace_id(), new_span_id(), "NAME_PLACEHOLDER")])
+    raw = req.SerializeToString().replace(b"NAME_PLACEHOLDER", b"bad\xff\xfename_placeh")
+    r = client.post("/v1/traces", content=raw, headers=PB)
+    assert r.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/api/traces?limit=0", "limit"),
+        ("/api/traces?limit=abc", "limit"),
+        ("/api/traces?order_by=colour.desc", "order_by"),
+        ("/api/traces?order_by=latency.sideways", "direction"),
+        ("/api/traces?cursor=garbage", "cursor"),
+        ("/api/traces?from=last-tuesday", "ISO 8601"),
+        ("/api/traces?min_cost=cheap", "min_cost"),
+        ('/api/traces?filter=[{"column":"nope","operator":"=","value":1}]', "unknown column"),
+        ('/api/traces?filter=[{"column":"name","operator":"like","value":1}]', "operator"),
+        ('/api/observations?filter=[{"column":"tags","operator":">","value":1}]', "operator"),
+        ("/api/traces/..%2f..%2fetc", "not found"),
+    ],
+)
+def test_bad_query_parameters_are_400(client: TestClient, path: str, message: str) -> None:
+    r = client.get(path)
+    assert 400 <= r.status_code < 500, r.text
+    assert message in r.json()["error"]["message"]

@@ -1,0 +1,152 @@
+"""The write path on a real DuckDB file: merges, out-of-order arrival, exact aggregates."""
+
+from __future__ import annotations
+
+import pytest
+
+from heron.model import ObservationRecord, TraceUpdate
+from heron.store import EmbeddedStore, ListQuery
+
+T0 = 1_760_000_000_000_000  # µs
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+
+
+def obs(oid: str, parent: str | None = None, **kw: object) -> ObservationRecord:
+    base: dict[str, object] = {
+        "project_id": kw.pop("project_id", "p1"),
+        "id": oid,
+        "trace_id": kw.pop("trace_id", TRACE),
+        "parent_id": parent,
+        "type": "span",
+        "name": oid,
+        "start_us": T0,
+    }
+    base.update(kw)
+    return ObservationRecord(**base)  # type: ignore[arg-type]
+
+
+def upd(**kw: object) -> TraceUpdate:
+    base: dict[str, object] = {"project_id": "p1", "trace_id": TRACE}
+    base.update(kw)
+    return TraceUpdate(**base)  # type: ignore[arg-type]
+
+
+def trace_row(store: EmbeddedStore, project: str = "p1") -> dict:
+    return store.get_trace(project, TRACE)
+
+
+def test_aggregates_are_exact_across_batches(store: EmbeddedStore) -> None:
+    # children first (as a BatchSpanProcessor sends them), root in a later request
+    store.write_batch(
+        [
+            obs("a" * 16, "r" * 16, type="generation", model="gpt-4o", start_us=T0 + 100_000,
+                end_us=T0 + 900_000, usage={"input": 100, "output": 20, "total": 120},
+                cost={"input": 0.001, "output": 0.002, "total": 0.003}),
+            obs("b" * 16, "r" * 16, type="tool", start_us=T0 + 950_000, end_us=T0 + 1_200_000,
+                level="ERROR", status_message="boom"),
+        ],
+        [upd(user_id="u1", session_id="s1")],
+    )  # fmt: skip
+    t = trace_row(store)
+    assert t["observation_count"] == 2
+    assert t["name"] is None  # root not here yet, but the trace is readable
+    assert t["error_count"] == 1 and t["level"] == "ERROR"
+
+    store.write_batch(
+        [obs("r" * 16, None, name="support-chat", end_us=T0 + 2_000_000, input="hi")],
+        [upd(is_root=True, name="support-chat", input="hi", output="hello")],
+    )
+    t = trace_row(store)
+    assert t["name"] == "support-chat"
+    assert t["observation_count"] == 3
+    assert t["latency_ms"] == pytest.approx(2000.0)
+    assert t["total_cost"] == pytest.approx(0.003)
+    assert (t["input_tokens"], t["output_tokens"], t["total_tokens"]) == (100, 20, 120)
+    assert t["models"] == ["gpt-4o"]
+    assert t["user_id"] == "u1" and t["session_id"] == "s1"
+    assert t["input"] == "hi" and t["output"] == "hello"
+    assert t["root_observation_id"] == "r" * 16
+    [root] = t["observations"]
+    assert {c["id"] for c in root["children"]} == {"a" * 16, "b" * 16}
+
+
+def test_resent_span_does_not_duplicate_and_later_version_merges(store: EmbeddedStore) -> None:
+    start = obs("a" * 16, None, type="generation", model="gpt-4o", input="question",
+                usage={"input": 10}, metadata={"k": 1})  # fmt: skip
+    store.write_batch([start], [upd(is_root=True, name="a" * 16)])
+    store.write_batch([start], [])  # exact re-send
+    update = obs("a" * 16, None, end_us=T0 + 500_000, output="answer",
+                 usage={"output": 5}, metadata={"j": 2})  # fmt: skip
+    result = store.write_batch([update], [])
+    assert result.merged == 1
+    t = trace_row(store)
+    assert t["observation_count"] == 1
+    [o] = t["observations"]
+    assert o["type"] == "generation"  # a plain "span" update does not demote the type
+    assert (o["input"], o["output"]) == ("question", "answer")
+    assert o["usage"] == {"input": 10, "output": 5, "total": 15}
+    assert o["metadata"] == {"k": 1, "j": 2}
+    assert o["latency_ms"] == pytest.approx(500.0)
+    assert t["latency_ms"] == pytest.approx(500.0)
+    assert t["total_tokens"] == 15
+
+
+def test_same_span_twice_in_one_batch_merges(store: EmbeddedStore) -> None:
+    store.write_batch(
+        [obs("a" * 16, None, input="x"), obs("a" * 16, None, output="y", end_us=T0 + 10)], []
+    )
+    [o] = trace_row(store)["observations"]
+    assert (o["input"], o["output"]) == ("x", "y")
+
+
+def test_explicit_trace_name_beats_root_span_name(store: EmbeddedStore) -> None:
+    store.write_batch([obs("c" * 16, "r" * 16)], [upd(name="checkout-flow")])
+    store.write_batch([obs("r" * 16, None)], [upd(is_root=True, name="POST /chat")])
+    assert trace_row(store)["name"] == "checkout-flow"
+
+
+def test_trace_attributes_merge_tags_and_metadata(store: EmbeddedStore) -> None:
+    store.write_batch([obs("a" * 16)], [upd(tags=["x", "y"], metadata={"a": 1}, release="1.0")])
+    store.write_batch([obs("b" * 16)], [upd(tags=["y", "z"], metadata={"b": 2})])
+    t = trace_row(store)
+    assert t["tags"] == ["x", "y", "z"]
+    assert t["metadata"] == {"a": 1, "b": 2}
+    assert t["release"] == "1.0"
+
+
+def test_trace_input_kept_when_later_batch_has_none(store: EmbeddedStore) -> None:
+    store.write_batch([obs("r" * 16)], [upd(is_root=True, input="in", output="out")])
+    store.write_batch([obs("c" * 16, "r" * 16)], [upd(user_id="u")])
+    t = trace_row(store)
+    assert (t["input"], t["output"], t["user_id"]) == ("in", "out", "u")
+
+
+def test_projects_are_isolated(store: EmbeddedStore) -> None:
+    store.write_batch([obs("a" * 16, project_id="p1")], [upd(name="one")])
+    store.write_batch(
+        [obs("a" * 16, project_id="p2", name="other")],
+        [TraceUpdate(project_id="p2", trace_id=TRACE, name="two")],
+    )
+    assert trace_row(store, "p1")["name"] == "one"
+    assert trace_row(store, "p2")["name"] == "two"
+    assert len(store.list_traces("p1", ListQuery()).data) == 1
+    assert trace_row(store, "p1")["observation_count"] == 1
+
+
+def test_failed_batch_rolls_back(store: EmbeddedStore) -> None:
+    bad = obs("a" * 16, type=None)  # NOT NULL violation
+    with pytest.raises(Exception):  # noqa: B017
+        store.write_batch([obs("b" * 16), bad], [])
+    assert store.list_traces("p1", ListQuery()).data == []
+
+
+def test_data_survives_reopen(tmp_path) -> None:
+    path = tmp_path / "h.duckdb"
+    s = EmbeddedStore(path)
+    s.write_batch([obs("a" * 16)], [upd(name="kept")])
+    s.close()
+    s = EmbeddedStore(path)
+    try:
+        assert trace_row(s)["name"] == "kept"
+    finally:
+        s.close()

@@ -1,0 +1,84 @@
+"""A real heron server in a subprocess on a loopback port, as users run it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+PUBLIC_KEY = "pk-hr-test-public"
+SECRET_KEY = "sk-hr-test-secret-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class HeronProcess:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {SECRET_KEY}"}
+
+    def start(self, timeout: float = 30.0) -> HeronProcess:
+        env = {
+            **os.environ,
+            "HERON_INIT_PROJECT": "test",
+            "HERON_INIT_PUBLIC_KEY": PUBLIC_KEY,
+            "HERON_INIT_SECRET_KEY": SECRET_KEY,
+            **self.env,
+        }
+        self.log_path = self.data_dir.parent / f"heron-{self.port}.log"
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "heron.cli", "serve", "--port", str(self.port),
+             "--host", "127.0.0.1", "--data-dir", str(self.data_dir)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"heron exited early:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"heron did not start in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flush."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
