@@ -1,0 +1,368 @@
+"""The demo scenario: users of "Acme Cloud" chatting with its support assistant.
+
+Sessions (1-8 turns) start over the period following a daily and weekly rhythm (weekdays and
+office hours, slowly growing traffic); each turn is one trace. :func:`iter_traces` yields the
+traces in start order with the facts tests check (see :class:`DemoTrace`). Everything is drawn
+from one ``random.Random(config.seed)``, so the output depends only on the config.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import itertools
+import math
+import random
+from collections.abc import Iterator
+
+from heron.demo import content as C
+from heron.demo.llm import MS, tokens
+from heron.demo.model import (
+    ABANDON_RATE,
+    DAY_US,
+    FEEDBACK_DOWN_AFTER_ERROR,
+    FEEDBACK_RATE,
+    HOUR_US,
+    PROMPT_NAME,
+    PROMPT_NEW_VERSION,
+    PROMPT_OLD_VERSION,
+    REPHRASE_AFTER_ERROR,
+    REPHRASE_RATE,
+    ROUTE_CONVENTION,
+    ROUTE_SERVICE,
+    SECOND_US,
+    SUMMARY_PROMPT_NAME,
+    SUMMARY_PROMPT_VERSION,
+    THUMBS_DOWN_RATE,
+    DemoConfig,
+    DemoTrace,
+    DemoUser,
+)
+from heron.demo.routes import Builder
+from heron.demo.session import Session
+
+# Sessions per UTC hour of day (Europe and US office hours) and per weekday (Monday first).
+HOUR_WEIGHTS = (
+    0.25,
+    0.2,
+    0.15,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    0.8,
+    1.0,
+    1.0,
+    1.0,
+    0.95,
+    0.9,
+    1.0,
+    1.0,
+    1.0,
+    0.95,
+    0.9,
+    0.8,
+    0.7,
+    0.6,
+    0.5,
+    0.4,
+    0.3,
+)
+WEEKDAY_WEIGHTS = (1.0, 1.0, 1.0, 1.0, 0.9, 0.35, 0.3)
+GROWTH = 0.3  # traffic at the end of the period is ~1.3x the start
+TURN_WEIGHTS = (0.22, 0.22, 0.18, 0.13, 0.1, 0.07, 0.05, 0.03)  # 1..8 turns per session
+MAX_THINK_S = 600.0  # longest pause between two turns (scaled down for periods < 1 day)
+MAX_TRACE_S = 200.0  # upper bound of one trace's duration
+KB_REPHRASE_RATE = 0.15
+
+
+def make_users(rng: random.Random, n: int) -> tuple[list[DemoUser], list[float]]:
+    """Users with stable traits, and cumulative activity weights (a few heavy users)."""
+    width = max(4, len(str(n)))
+    users: list[DemoUser] = []
+    cum: list[float] = []
+    total = 0.0
+    emails: set[str] = set()
+    for i in range(n):
+        if rng.random() < 0.2:
+            first = C.FIRST_NAMES[rng.randrange(len(C.FIRST_NAMES))]
+            last = C.LAST_NAMES[rng.randrange(len(C.LAST_NAMES))]
+            company = C.COMPANIES[rng.randrange(len(C.COMPANIES))]
+            uid = f"{first}.{last}@{company}"
+            if uid in emails:
+                uid = f"{first}.{last}{i % 97}@{company}"
+            emails.add(uid)
+        else:
+            uid = f"user_{i:0{width}d}"
+        r = rng.random()
+        plan = "free" if r < 0.45 else "pro" if r < 0.87 else "enterprise"
+        r = rng.random()
+        region = "eu-west-1" if r < 0.45 else "us-east-1" if r < 0.85 else "ap-southeast-2"
+        r = rng.random()
+        channel = "web" if r < 0.7 else "slack" if r < 0.9 else "email"
+        seats = {"free": 3, "pro": rng.choice((5, 10, 25)), "enterprise": rng.choice((50, 200))}
+        feedback = 0.0 if rng.random() < 0.5 else rng.uniform(0.5, 3.5)
+        users.append(
+            DemoUser(
+                uid,
+                plan,
+                region,
+                channel,
+                rng.random() < 0.1,
+                seats[plan],
+                math.exp(rng.gauss(0.0, 0.4)),
+                feedback,
+            )
+        )
+        total += min(rng.paretovariate(1.3), 40.0)
+        cum.append(total)
+    return users, cum
+
+
+QA_USERS = tuple(
+    DemoUser(f"qa+{i:02d}@acme.cloud", "internal", "eu-west-1", "web", True, 10, 1.0, 2.0)
+    for i in (1, 2, 3)
+)
+
+
+def plan_sessions(rng: random.Random, config: DemoConfig) -> list[tuple[int, int]]:
+    """(start_us, turns) of every session, sorted by start; turns add up to config.traces."""
+    start, end = config.period()
+    span_us = end - start
+    if span_us < DAY_US // 20:
+        raise ValueError("DemoConfig.days must be at least 0.05")
+    scale = min(1.0, span_us / DAY_US)
+    margin = int(8 * (MAX_THINK_S * scale + MAX_TRACE_S + 31) * SECOND_US)
+    usable = span_us - margin
+    max_w = 1.0 + GROWTH
+    sessions: list[tuple[int, int]] = []
+    remaining = config.traces
+    cum_turns = list(itertools.accumulate(TURN_WEIGHTS))
+    while remaining > 0:
+        n = min(bisect.bisect(cum_turns, rng.random() * cum_turns[-1]) + 1, 8, remaining)
+        remaining -= n
+        while True:
+            offset = int(rng.random() * usable)
+            t = start + offset
+            hour = (t // HOUR_US) % 24
+            weekday = (t // DAY_US + 3) % 7  # 1970-01-01 was a Thursday
+            w = HOUR_WEIGHTS[hour] * WEEKDAY_WEIGHTS[weekday] * (1.0 + GROWTH * offset / usable)
+            if rng.random() * max_w < w:
+                break
+        sessions.append((t, n))
+    sessions.sort()
+    return sessions
+
+
+class _Scenario:
+    def __init__(self, config: DemoConfig) -> None:
+        self.config = config = config.resolved()
+        self.rng = rng = random.Random(config.seed)
+        self.users, self.cum = make_users(rng, config.user_count())
+        self.builder = Builder(rng, config.incident_window())
+        self.switch_us = config.prompt_switch_us()
+        rel = config.release_starts()
+        self.release_names = [r[0] for r in rel]
+        self.release_starts = [r[1] for r in rel]
+        start, end = config.period()
+        self.think_scale = min(1.0, (end - start) / DAY_US)
+
+    def release_at(self, t: int, env: str) -> str:
+        i = bisect.bisect_right(self.release_starts, t) - 1
+        if env == "staging":
+            i = min(i + 1, len(self.release_names) - 1)
+        return self.release_names[max(i, 0)]
+
+    def new_session(self, n_turns: int) -> Session:
+        rng = self.rng
+        if rng.random() < self.config.staging_fraction:
+            user, env = QA_USERS[rng.randrange(len(QA_USERS))], "staging"
+        else:
+            i = bisect.bisect(self.cum, rng.random() * self.cum[-1])
+            user, env = self.users[min(i, len(self.users) - 1)], "production"
+        s = Session(user, "sess_" + self.builder.ids.hex(48), env, n_turns)
+        s.slots = {
+            "invoice": f"INV-2025-{rng.randrange(10_000, 99_999)}",
+            "email": user.id if "@" in user.id else f"{user.id.replace('_', '.')}@example.com",
+            "n": rng.choice((700, 850, 1200, 2000)),
+            "plan": user.plan.title(),
+            "fmt": rng.choice(C.FORMATS),
+            "hours": rng.choice((3, 5, 8, 14)),
+            "idp": rng.choice(C.IDPS),
+            "month": C.MONTHS[rng.randrange(12)],
+            "seats": user.seats,
+            "ticket": "a ticket",
+        }
+        s.metadata = {"plan": user.plan, "region": user.region, "channel": user.channel}
+        tags = []
+        if user.plan == "enterprise":
+            tags.append("enterprise")
+        if user.beta:
+            tags.append("beta")
+        s.tags = tuple(tags)
+        return s
+
+    def pick_topic(self, s: Session) -> None:
+        rng = self.rng
+        if s.topic is not None and rng.random() < 0.5 and len(s.topic.intents) > 1:
+            choices = [i for i in s.topic.intents if i is not s.intent]
+            s.intent = choices[rng.randrange(len(choices))]
+        else:
+            s.topic = rng.choices(C.TOPICS, C.TOPIC_WEIGHTS)[0]
+            s.intent = s.topic.intents[rng.randrange(len(s.topic.intents))]
+        s.paraphrase = rng.randrange(len(s.intent.paraphrases))
+
+    def route_and_mode(self, s: Session, k: int) -> tuple[str, str]:
+        rng = self.rng
+        if s.ticket_pending:
+            return "ticket-triage", "job"
+        if k == s.n_turns and s.summarize_last:
+            return "summarize-conversation", "job"
+        if s.pending_rephrase:
+            return "support-chat", "rephrase"
+        if k == s.n_turns and k > 1 and not s.abandon and rng.random() < 0.45:
+            return "support-chat", "thanks"
+        if k > 1 and rng.random() < 0.04:
+            return "support-chat", "escalate"
+        if rng.random() < (0.2 if k == 1 else 0.05):
+            return "kb-search", "question"
+        return "support-chat", "question"
+
+    def turn(self, s: Session, t0: int, index: int) -> DemoTrace:
+        rng = self.rng
+        s.turn += 1
+        k = s.turn
+        route, mode = self.route_and_mode(s, k)
+        rephrase_of = None
+        if mode == "rephrase":
+            rephrase_of = s.prev_trace.trace_id_hex if s.prev_trace else None
+            n = len(s.intent.paraphrases)
+            s.paraphrase = (s.paraphrase + 1 + rng.randrange(max(n - 1, 1))) % n
+            prefix = C.REPHRASE_PREFIXES[rng.randrange(len(C.REPHRASE_PREFIXES))]
+            question = prefix + s.intent.paraphrases[s.paraphrase].format_map(s.slots)
+        elif mode == "thanks":
+            question = C.THANKS_MESSAGES[rng.randrange(len(C.THANKS_MESSAGES))]
+        elif mode == "escalate":
+            question = C.ESCALATE_MESSAGES[rng.randrange(len(C.ESCALATE_MESSAGES))]
+        elif mode == "question":
+            self.pick_topic(s)
+            question = s.intent.paraphrases[s.paraphrase].format_map(s.slots)
+        else:
+            question = s.subject
+        if mode in ("question", "rephrase"):
+            s.subject = question
+        s.pending_rephrase = False
+        prompt_name = prompt_version = None
+        if route == "support-chat":
+            prompt_name = PROMPT_NAME
+            prompt_version = PROMPT_NEW_VERSION if t0 >= self.switch_us else PROMPT_OLD_VERSION
+        elif route == "summarize-conversation":
+            prompt_name, prompt_version = SUMMARY_PROMPT_NAME, SUMMARY_PROMPT_VERSION
+        tr = DemoTrace(
+            index=index,
+            trace_id=self.builder.ids.trace(),
+            route=route,
+            convention=ROUTE_CONVENTION[route],
+            service=ROUTE_SERVICE[route],
+            environment=s.env,
+            release=self.release_at(t0, s.env),
+            user_id=s.user.id,
+            session_id=s.id,
+            turn=k,
+            session_turns=s.n_turns,
+            start_us=t0,
+            end_us=t0,
+            topic=s.topic.name,
+            question=question,
+            answer="",
+            tags=(s.topic.tag, *s.tags),
+            metadata=s.metadata,
+            prompt_name=prompt_name,
+            prompt_version=prompt_version,
+            model=None,
+            rephrase_of=rephrase_of,
+        )
+        b = self.builder
+        if route == "support-chat":
+            b.support_chat(tr, s, t0, mode)
+        elif route == "kb-search":
+            b.kb_search(tr, s, t0)
+        elif route == "ticket-triage":
+            b.ticket_triage(tr, s, t0)
+        else:
+            b.summarize(tr, s, t0)
+        if route in ("support-chat", "kb-search"):
+            self.after_user_turn(s, tr, mode)
+            s.remember(question, tr.answer)
+        if k == s.n_turns and s.abandon and route in ("support-chat", "kb-search"):
+            tr.abandoned = True
+        if self.config.delivery_quirks and rng.random() < 0.004:
+            tr.root_export_delay_us = rng.randint(30, 180) * SECOND_US
+        s.prev_trace = tr
+        return tr
+
+    def after_user_turn(self, s: Session, tr: DemoTrace, mode: str) -> None:
+        """Decide whether the next turn rephrases this one, and the explicit feedback."""
+        rng = self.rng
+        k = s.turn
+        nxt = k + 1
+        forced = s.ticket_pending or (nxt == s.n_turns and s.summarize_last)
+        if nxt <= s.n_turns and not forced and mode not in ("thanks", "escalate"):
+            if tr.route == "support-chat":
+                p = REPHRASE_RATE[tr.prompt_version] * s.user.rephrase_factor
+            else:
+                p = KB_REPHRASE_RATE * s.user.rephrase_factor
+            if tr.has_error:
+                p += REPHRASE_AFTER_ERROR
+            s.pending_rephrase = rng.random() < p
+        tr.rephrased = s.pending_rephrase
+        if rng.random() < FEEDBACK_RATE * s.user.feedback_factor:
+            if mode == "thanks":
+                tr.feedback = 1
+            else:
+                p_down = THUMBS_DOWN_RATE[tr.prompt_version or PROMPT_NEW_VERSION]
+                if tr.has_error or tr.rephrased:
+                    p_down += FEEDBACK_DOWN_AFTER_ERROR
+                tr.feedback = 0 if rng.random() < p_down else 1
+
+    def gap_us(self, s: Session) -> int:
+        """Pause before the next turn: a user thinking, or a background job starting."""
+        rng = self.rng
+        if s.ticket_pending:
+            return rng.randint(1_000, 5_000) * MS
+        if s.turn + 1 == s.n_turns and s.summarize_last:
+            return rng.randint(5_000, 30_000) * MS
+        median = 15.0 if s.pending_rephrase else 50.0
+        think = min(max(median * math.exp(rng.gauss(0.0, 0.8)), 4.0), MAX_THINK_S)
+        return int(think * self.think_scale * SECOND_US) + 1_000 * MS
+
+    def run(self) -> Iterator[DemoTrace]:
+        rng = self.rng
+        planned = plan_sessions(rng, self.config)
+        heap: list[tuple[int, int, Session]] = []
+        seq = itertools.count()
+        i = 0
+        index = 0
+        while i < len(planned) or heap:
+            if heap and (i >= len(planned) or heap[0][0] <= planned[i][0]):
+                t, _, s = heapq.heappop(heap)
+            else:
+                t, n = planned[i]
+                i += 1
+                s = self.new_session(n)
+                pv = PROMPT_NEW_VERSION if t >= self.switch_us else PROMPT_OLD_VERSION
+                s.abandon = n > 1 and rng.random() < ABANDON_RATE[pv]
+                s.summarize_last = n >= 3 and not s.abandon and rng.random() < 0.45
+            tr = self.turn(s, t, index)
+            index += 1
+            yield tr
+            if s.turn < s.n_turns:
+                heapq.heappush(heap, (tr.end_us + self.gap_us(s), next(seq), s))
+
+
+def iter_traces(config: DemoConfig) -> Iterator[DemoTrace]:
+    """The scenario's traces in start order, exactly ``config.traces`` of them."""
+    return _Scenario(config).run()
+
+
+__all__ = ["iter_traces", "make_users", "plan_sessions", "tokens"]
