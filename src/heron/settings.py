@@ -108,3 +108,12 @@ class Settings:
             except ValueError as exc:
                 raise ValueError(f"{s.env}: cannot read {raw!r} as {kind}") from exc
         return cls(**values)
+
+
+def markdown_table() -> str:
+    """The settings as the Markdown table in docs/configuration.md (a test keeps them equal)."""
+    lines = ["| environment variable | default | meaning |", "| --- | --- | --- |"]
+    for s in SETTINGS:
+        default = "(none)" if s.default is None else f"`{s.default}`"
+        lines.append(f"| `{s.env}` | {default} | {s.help} |")
+    return "\n".join(lines)

@@ -28,6 +28,7 @@ class HeronProcess:
     data_dir: Path
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
+    init: bool = True
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -40,13 +41,11 @@ class HeronProcess:
         return {"Authorization": f"Bearer {SECRET_KEY}"}
 
     def start(self, timeout: float = 30.0) -> HeronProcess:
-        env = {
-            **os.environ,
-            "HERON_INIT_PROJECT": "test",
-            "HERON_INIT_PUBLIC_KEY": PUBLIC_KEY,
-            "HERON_INIT_SECRET_KEY": SECRET_KEY,
-            **self.env,
-        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HERON_")}
+        if self.init:
+            env.update(HERON_INIT_PROJECT="test", HERON_INIT_PUBLIC_KEY=PUBLIC_KEY,
+                       HERON_INIT_SECRET_KEY=SECRET_KEY)  # fmt: skip
+        env.update(self.env)
         self.log_path = self.data_dir.parent / f"heron-{self.port}.log"
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(

@@ -80,73 +80,52 @@ def dumps(value: Any) -> str | None:
 
 
 def observations_table(records: list[ObservationRecord], now_us: int) -> pa.Table:
-    cols: dict[str, list[Any]] = {c: [] for c in OBSERVATION_COLUMNS}
-    for r in records:
-        usage = r.usage
-        cost = r.cost
-        cols["project_id"].append(r.project_id)
-        cols["id"].append(r.id)
-        cols["trace_id"].append(r.trace_id)
-        cols["parent_id"].append(r.parent_id)
-        cols["type"].append(r.type)
-        cols["name"].append(r.name)
-        cols["start_time"].append(r.start_us)
-        cols["end_time"].append(r.end_us)
-        cols["completion_start_time"].append(r.completion_start_us)
-        cols["model"].append(r.model)
-        cols["model_parameters"].append(dumps(r.model_parameters) if r.model_parameters else None)
-        cols["input"].append(r.input)
-        cols["output"].append(r.output)
-        cols["metadata"].append(dumps(r.metadata) if r.metadata else None)
-        cols["level"].append(r.level)
-        cols["status_message"].append(r.status_message)
-        cols["usage"].append(list(usage.items()) if usage else None)
-        cols["cost"].append(list(cost.items()) if cost else None)
-        cols["cost_source"].append(
-            None if not cost else ("client" if r.cost_from_client else "computed")
-        )
-        cols["input_tokens"].append(usage.get("input"))
-        cols["output_tokens"].append(usage.get("output"))
-        cols["total_tokens"].append(usage.get("total"))
-        cols["total_cost"].append(cost.get("total"))
-        cols["prompt_name"].append(r.prompt_name)
-        cols["prompt_version"].append(r.prompt_version)
-        cols["updated_at"].append(now_us)
+    # Column by column with comprehensions: several times faster than row by row.
+    usages = [r.usage for r in records]
+    costs = [r.cost for r in records]
+    string = pa.string()
     return pa.table(
         {
-            **{c: pa.array(cols[c], pa.string()) for c in _STRING_OBS},
-            "start_time": pa.array(cols["start_time"], TS),
-            "end_time": pa.array(cols["end_time"], TS),
-            "completion_start_time": pa.array(cols["completion_start_time"], TS),
-            "usage": pa.array(cols["usage"], USAGE_TYPE),
-            "cost": pa.array(cols["cost"], COST_TYPE),
-            "input_tokens": pa.array(cols["input_tokens"], pa.int64()),
-            "output_tokens": pa.array(cols["output_tokens"], pa.int64()),
-            "total_tokens": pa.array(cols["total_tokens"], pa.int64()),
-            "total_cost": pa.array(cols["total_cost"], pa.float64()),
-            "prompt_version": pa.array(cols["prompt_version"], pa.int32()),
-            "updated_at": pa.array(cols["updated_at"], TS),
+            "project_id": pa.array([r.project_id for r in records], string),
+            "id": pa.array([r.id for r in records], string),
+            "trace_id": pa.array([r.trace_id for r in records], string),
+            "parent_id": pa.array([r.parent_id for r in records], string),
+            "type": pa.array([r.type for r in records], string),
+            "name": pa.array([r.name for r in records], string),
+            "start_time": pa.array([r.start_us for r in records], TS),
+            "end_time": pa.array([r.end_us for r in records], TS),
+            "completion_start_time": pa.array([r.completion_start_us for r in records], TS),
+            "model": pa.array([r.model for r in records], string),
+            "model_parameters": pa.array(
+                [dumps(r.model_parameters) if r.model_parameters else None for r in records],
+                string,
+            ),
+            "input": pa.array([r.input for r in records], string),
+            "output": pa.array([r.output for r in records], string),
+            "metadata": pa.array(
+                [dumps(r.metadata) if r.metadata else None for r in records], string
+            ),
+            "level": pa.array([r.level for r in records], string),
+            "status_message": pa.array([r.status_message for r in records], string),
+            "usage": pa.array([list(u.items()) if u else None for u in usages], USAGE_TYPE),
+            "cost": pa.array([list(c.items()) if c else None for c in costs], COST_TYPE),
+            "cost_source": pa.array(
+                [
+                    None if not r.cost else ("client" if r.cost_from_client else "computed")
+                    for r in records
+                ],
+                string,
+            ),
+            "input_tokens": pa.array([u.get("input") for u in usages], pa.int64()),
+            "output_tokens": pa.array([u.get("output") for u in usages], pa.int64()),
+            "total_tokens": pa.array([u.get("total") for u in usages], pa.int64()),
+            "total_cost": pa.array([c.get("total") for c in costs], pa.float64()),
+            "prompt_name": pa.array([r.prompt_name for r in records], string),
+            "prompt_version": pa.array([r.prompt_version for r in records], pa.int32()),
+            "updated_at": pa.array([now_us] * len(records), TS),
         }
-    ).select(list(OBSERVATION_COLUMNS))
+    )
 
-
-_STRING_OBS = (
-    "project_id",
-    "id",
-    "trace_id",
-    "parent_id",
-    "type",
-    "name",
-    "model",
-    "model_parameters",
-    "input",
-    "output",
-    "metadata",
-    "level",
-    "status_message",
-    "cost_source",
-    "prompt_name",
-)
 
 _TRACE_TYPES: dict[str, pa.DataType] = {
     "tags": pa.list_(pa.string()),

@@ -31,7 +31,7 @@ class EmbeddedStore:
     def __init__(self, path: Path | str, *, memory_limit: str | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        config: dict[str, Any] = {}
+        config: dict[str, Any] = {"checkpoint_threshold": "256MB"}
         if memory_limit:
             config["memory_limit"] = memory_limit
         self._db = duckdb.connect(str(self.path), config=config)
