@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.server import PUBLIC_KEY, SECRET_KEY, HeronProcess  # noqa: E402
+from tests.support.server import PUBLIC_KEY, SECRET_KEY, HeronProcess
 
 __all__ = ["PUBLIC_KEY", "SECRET_KEY", "HeronProcess", "machine", "rss_mib"]
 

@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 import httpx
-from _common import HeronProcess, machine, rss_mib
 
 from heron.demo import DemoConfig, generate
+
+from _common import HeronProcess, machine, rss_mib
 
 PB = {"Content-Type": "application/x-protobuf"}
 END_US = 1_790_000_000_000_000  # fixed, so every run sends the same bytes
@@ -79,7 +80,9 @@ def throughput(server: HeronProcess, bodies: list[bytes], spans: int, clients: i
           f"p99 {lat[int(len(lat) * 0.99)] * 1000:.0f} ms; 503 retries: {retries}")  # fmt: skip
 
 
-def paced(server: HeronProcess, bodies: list[bytes], rate: float, seconds: float) -> None:
+def paced(
+    server: HeronProcess, bodies: list[bytes], rate: float, seconds: float, quiet: bool = False
+) -> None:
     spans_per_req = 512
     interval = spans_per_req / rate
     latencies: list[float] = []
@@ -113,6 +116,8 @@ def paced(server: HeronProcess, bodies: list[bytes], rate: float, seconds: float
         th.start()
     for th in threads:
         th.join()
+    if quiet:
+        return
     lat = sorted(latencies)
     q = statistics.quantiles(lat, n=100)
     print(f"latency at {rate:,.0f} spans/s target ({sent[0] * spans_per_req / seconds:,.0f} "
@@ -123,26 +128,33 @@ def paced(server: HeronProcess, bodies: list[bytes], rate: float, seconds: float
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--traces", type=int, default=25_000)
+    ap.add_argument("--traces", type=int, default=40_000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--rate", type=float, default=5000)
     ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--workers", default="auto", help="HERON_INGEST_WORKERS for the server")
     args = ap.parse_args()
     print(f"machine: {machine()}")
     t = time.perf_counter()
     bodies, spans = build(args.traces, seed=1)
     print(f"built {len(bodies)} requests ({spans:,} spans) in {time.perf_counter() - t:.1f} s")
     with tempfile.TemporaryDirectory() as tmp:
-        server = HeronProcess(Path(tmp) / "data").start()
+        env = {"HERON_INGEST_WORKERS": args.workers}
+        server = HeronProcess(Path(tmp) / "data", env=env).start()
         try:
             throughput(server, bodies, spans, args.clients)
             print(f"  server RSS after load: {rss_mib(server.proc.pid):.0f} MiB")  # type: ignore[union-attr]
         finally:
             server.stop()
-        server = HeronProcess(Path(tmp) / "data2").start()
+        server = HeronProcess(Path(tmp) / "data2", env=env).start()
         try:
-            paced_bodies, _ = build(max(2000, int(args.rate * args.seconds / 8)), seed=2)
-            paced(server, paced_bodies, args.rate, args.seconds)
+            # enough distinct traces that nothing is sent twice (re-sent spans take the
+            # slower merge path), plus a warm-up of two seconds that is not measured
+            need = int(args.rate * (args.seconds + 3) / 5.5)
+            paced_bodies, _ = build(need, seed=2)
+            warm = int(2 * args.rate / 512)
+            paced(server, paced_bodies[:warm], args.rate, 2, quiet=True)
+            paced(server, paced_bodies[warm:], args.rate, args.seconds)
         finally:
             server.stop()
 

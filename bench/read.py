@@ -19,10 +19,11 @@ from pathlib import Path
 import duckdb
 import httpx
 import orjson
-from _common import HeronProcess, machine, rss_mib
 
 from heron.demo import DemoConfig, send
 from tests.support.otlp import T0_NS, new_span_id, new_trace_id, request, span
+
+from _common import HeronProcess, machine, rss_mib
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PB = {"Content-Type": "application/x-protobuf"}

@@ -24,6 +24,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "init_project": "test",
         "init_public_key": PUBLIC_KEY,
         "init_secret_key": SECRET_KEY,
+        "ingest_workers": 0,  # in-process decoding; the live-server tests use worker processes
         **overrides,
     }
     return Settings.load(env={}, **values)

@@ -44,8 +44,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "commit_window_ms",
         "HERON_COMMIT_WINDOW_MS",
-        4.0,
+        2.0,
         "How long the writer waits to gather concurrent requests into one commit.",
+    ),
+    Setting(
+        "ingest_workers",
+        "HERON_INGEST_WORKERS",
+        "auto",
+        "Worker processes that decode and map OTLP requests; auto is one per core (at most 4), "
+        "0 decodes in the server process.",
     ),
     Setting("init_project", "HERON_INIT_PROJECT", None, "Project created at start if absent."),
     Setting(
@@ -73,7 +80,8 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_io_bytes: int = 1024 * 1024
     queue_spans: int = 200_000
-    commit_window_ms: float = 4.0
+    commit_window_ms: float = 2.0
+    ingest_workers: int = 2
     init_project: str | None = None
     init_public_key: str | None = None
     init_secret_key: str | None = None
@@ -96,6 +104,8 @@ class Settings:
                 values[s.name] = None
                 continue
             kind = types[s.name]
+            if s.name == "ingest_workers" and str(raw) == "auto":
+                raw = min(os.cpu_count() or 1, 4)
             try:
                 if kind == "int":
                     values[s.name] = int(raw)

@@ -167,7 +167,8 @@ def test_health_and_openapi(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     for path in ("/v1/traces", "/api/public/otel/v1/traces", "/api/traces",
                  "/api/traces/{trace_id}", "/api/observations", "/api/sessions",
-                 "/api/sessions/{session_id}", "/api/users", "/api/models", "/api/health"):  # fmt: skip
+                 "/api/sessions/{session_id}", "/api/users", "/api/models",
+                 "/api/health"):  # fmt: skip
         assert path in spec["paths"], path
     params = {p["name"] for p in spec["paths"]["/api/traces"]["get"]["parameters"]}
     assert {"from", "to", "filter", "search", "order_by", "limit", "cursor", "tags"} <= params

@@ -98,6 +98,6 @@ def genai_trace(
                     "gen_ai.output.messages": '[{"role":"assistant","parts":[{"type":"text",'
                     '"content":"Open settings and click reset."}]}]',
                 },
-            )  # fmt: skip
+            )
         )
     return tid, spans

@@ -1,9 +1,17 @@
-"""The write pipeline: a bounded queue in front of one writer thread with group commit.
+"""The write pipeline: journal first, then the store.
 
-Request handlers call :meth:`WritePipeline.submit` and await it; it resolves only after the
-batch is committed, so an acknowledged span survives a crash. The writer gathers whatever
-requests arrive within a short window into one transaction, so concurrent clients share
-commits. When more spans wait than the queue allows, ``submit`` raises
+::
+
+    request ─► journal thread ─► fdatasync ─► 200 to the client
+                    │ (group commit: every request of the same few ms, one fsync)
+                    ▼
+               apply thread ─► store.write_batch (one transaction per group, and the
+                               journal position it reached, in the same transaction)
+
+A request is answered once its spans are durable in the journal; the apply thread writes
+them to the store moments later. Reads wait for the store to have applied everything that
+was acknowledged before they started (:meth:`WritePipeline.caught_up`), so a client always
+reads its own writes. When more spans wait than the queue allows, ``submit`` raises
 :class:`~heron.errors.Overloaded` at once (503 with Retry-After) instead of buffering.
 """
 
@@ -17,31 +25,36 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+
 from heron.errors import Overloaded
-from heron.model import ObservationRecord, TraceUpdate
+from heron.ingest.decoding import DecodedBatch
+from heron.ingest.journal import Journal
 from heron.store import Store
 
 log = logging.getLogger("heron.ingest")
 
 _STOP = object()
+APPLIED_KEY = "journal_applied_seq"
 
 
 @dataclass(slots=True)
 class _Job:
-    observations: list[ObservationRecord]
-    traces: list[TraceUpdate]
+    batch: DecodedBatch
     future: Future[None] = field(default_factory=Future)
+    seq: int = 0
 
     @property
     def size(self) -> int:
-        return max(len(self.observations), len(self.traces), 1)
+        return self.batch.size
 
 
 @dataclass(slots=True)
 class PipelineStats:
     """Counters for /metrics and benchmarks."""
 
-    committed_spans: int = 0
+    journaled_spans: int = 0
+    applied_spans: int = 0
     commits: int = 0
     rejected_requests: int = 0
     failed_commits: int = 0
@@ -52,40 +65,79 @@ class WritePipeline:
     def __init__(
         self,
         store: Store,
+        journal: Journal,
         *,
         max_queued_spans: int = 200_000,
-        window_s: float = 0.004,
-        max_batch_spans: int = 16_384,
+        window_s: float = 0.002,
+        max_apply_spans: int = 16_384,
     ) -> None:
         self.store = store
+        self.journal = journal
         self.max_queued_spans = max_queued_spans
         self.window_s = window_s
-        self.max_batch_spans = max_batch_spans
+        self.max_apply_spans = max_apply_spans
         self.stats = PipelineStats()
-        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
-        self._queued = 0
+        self._incoming: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._applying: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._queued = 0  # accepted spans not yet applied to the store
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._applied_seq = 0
+        self._acked_seq = 0
+        self._applied = threading.Condition()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._threads: list[threading.Thread] = []
+        self._applies = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Apply journal records the store has not seen (after a crash); returns how many."""
+        applied = int(self.store.get_meta(APPLIED_KEY) or 0)
+        count = 0
+        pending: list[tuple[int, DecodedBatch]] = []
+        spans = 0
+        for seq, payload in self.journal.read(applied):
+            batch = DecodedBatch.from_journal(payload)
+            pending.append((seq, batch))
+            spans += batch.size
+            count += 1
+            if spans >= self.max_apply_spans:
+                self._apply_batches(pending)
+                pending, spans = [], 0
+        if pending:
+            self._apply_batches(pending)
+        self._applied_seq = self._acked_seq = max(applied, self.journal.last_seq)
+        self.journal.truncate(self._applied_seq)
+        return count
+
+    def start(self) -> None:
+        self._threads = [
+            threading.Thread(target=self._journal_loop, name="heron-journal", daemon=True),
+            threading.Thread(target=self._apply_loop, name="heron-apply", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Journal and apply what is queued, then stop both threads."""
+        if not self._threads:
+            return
+        self._incoming.put(_STOP)
+        for t in self._threads:
+            t.join(timeout)
+        self._threads = []
+        self.journal.truncate(self._applied_seq)
+        self.journal.close()
+
+    # -- the request side ----------------------------------------------------------------------
 
     @property
     def queued_spans(self) -> int:
         return self._queued
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="heron-writer", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Commit what is queued, then stop the writer."""
-        if self._thread is None:
-            return
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
-        self._thread = None
-
-    def enqueue(self, observations: list[ObservationRecord], traces: list[TraceUpdate]) -> Future:
-        """Queue a batch; the returned future resolves once it is committed."""
-        job = _Job(observations, traces)
+    def enqueue(self, batch: DecodedBatch) -> Future[None]:
+        """Queue a batch; the future resolves once it is durable in the journal."""
+        job = _Job(batch)
         with self._lock:
             if self._queued + job.size > self.max_queued_spans and self._queued > 0:
                 self.stats.rejected_requests += 1
@@ -94,30 +146,47 @@ class WritePipeline:
                     retry_after=1,
                 )
             self._queued += job.size
-        self._queue.put(job)
+        self._incoming.put(job)
         return job.future
 
-    async def submit(
-        self, observations: list[ObservationRecord], traces: list[TraceUpdate]
-    ) -> None:
-        await asyncio.wrap_future(self.enqueue(observations, traces))
+    async def submit(self, batch: DecodedBatch) -> None:
+        await asyncio.wrap_future(self.enqueue(batch))
 
-    def _run(self) -> None:
+    async def caught_up(self) -> None:
+        """Wait until the store holds everything acknowledged before this call."""
+        target = self._acked_seq
+        if self._applied_seq >= target:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with self._applied:
+            if self._applied_seq >= target:
+                return
+            self._waiters.append((target, fut))
+        await fut
+
+    def wait_applied(self, timeout: float = 30.0) -> bool:
+        """Block until everything acknowledged so far is in the store (for tools and tests)."""
+        target = self._acked_seq
+        with self._applied:
+            return self._applied.wait_for(lambda: self._applied_seq >= target, timeout)
+
+    # -- threads -------------------------------------------------------------------------------
+
+    def _journal_loop(self) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            first = self._incoming.get()
             if first is _STOP:
                 break
             jobs: list[_Job] = [first]  # type: ignore[list-item]
-            spans = jobs[0].size
             deadline = time.monotonic() + self.window_s
-            while spans < self.max_batch_spans:
+            while True:
                 timeout = deadline - time.monotonic()
                 try:
                     item = (
-                        self._queue.get(timeout=timeout)
+                        self._incoming.get(timeout=timeout)
                         if timeout > 0
-                        else self._queue.get_nowait()
+                        else (self._incoming.get_nowait())
                     )
                 except queue.Empty:
                     break
@@ -125,46 +194,89 @@ class WritePipeline:
                     stopping = True
                     break
                 jobs.append(item)  # type: ignore[arg-type]
-                spans += item.size  # type: ignore[union-attr]
-            self._commit(jobs)
-        # drain whatever is left after a stop request
-        rest: list[_Job] = []
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                rest.append(item)  # type: ignore[arg-type]
-        if rest:
-            self._commit(rest)
+            self._journal(jobs)
+        self._applying.put(_STOP)
 
-    def _commit(self, jobs: list[_Job]) -> None:
-        observations = [o for j in jobs for o in j.observations]
-        traces = [t for j in jobs for t in j.traces]
-        started = time.perf_counter()
+    def _journal(self, jobs: list[_Job]) -> None:
         try:
-            self.store.write_batch(observations, traces)
-        except Exception as exc:
-            # One bad job must not fail its neighbours: retry each job alone.
-            log.exception("group commit of %d jobs failed", len(jobs))
-            if len(jobs) > 1:
-                for job in jobs:
-                    self._commit([job])
-                return
-            self.stats.failed_commits += 1
-            self._release(jobs, exc)
+            last = self.journal.append([j.batch.encode() for j in jobs])
+        except Exception as exc:  # disk full, I/O error: these requests were not accepted
+            log.exception("journal write failed")
+            self._release(sum(j.size for j in jobs))
+            for j in jobs:
+                j.future.set_exception(exc)
             return
-        self.stats.commits += 1
-        self.stats.committed_spans += len(observations)
-        self.stats.last_commit_ms = (time.perf_counter() - started) * 1000
-        self._release(jobs, None)
-
-    def _release(self, jobs: list[_Job], exc: BaseException | None) -> None:
-        with self._lock:
-            self._queued -= sum(j.size for j in jobs)
+        for i, job in enumerate(jobs):
+            job.seq = last - len(jobs) + 1 + i
+        self._acked_seq = last
+        self.stats.journaled_spans += sum(j.batch.observations.num_rows for j in jobs)
         for job in jobs:
-            if exc is None:
-                job.future.set_result(None)
-            else:
-                job.future.set_exception(exc)
+            self._applying.put(job)
+            job.future.set_result(None)
+
+    def _apply_loop(self) -> None:
+        while True:
+            first = self._applying.get()
+            if first is _STOP:
+                return
+            jobs: list[_Job] = [first]  # type: ignore[list-item]
+            spans = jobs[0].size
+            stop = False
+            while spans < self.max_apply_spans:
+                try:
+                    item = self._applying.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                jobs.append(item)  # type: ignore[arg-type]
+                spans += item.size  # type: ignore[union-attr]
+            self._apply_batches([(j.seq, j.batch) for j in jobs])
+            self._release(spans)
+            if stop:
+                return
+
+    def _apply_batches(self, batches: list[tuple[int, DecodedBatch]]) -> None:
+        started = time.perf_counter()
+        last_seq = batches[-1][0]
+        tables = [b.observations for _, b in batches]
+        observations = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        traces = [t for _, b in batches for t in b.traces]
+        try:
+            self.store.write_batch(observations, traces, journal_seq=last_seq)
+        except Exception:
+            log.exception("applying %d journal records failed", len(batches))
+            self.stats.failed_commits += 1
+            if len(batches) > 1:  # apply one by one, so one bad record holds back no other
+                for one in batches:
+                    self._apply_batches([one])
+                return
+            # Acknowledged data must not vanish: keep the record for inspection and replay.
+            self.journal.keep_failed(last_seq, batches[0][1].encode())
+        else:
+            self.stats.commits += 1
+            self.stats.applied_spans += observations.num_rows
+            self.stats.last_commit_ms = (time.perf_counter() - started) * 1000
+        self._mark_applied(last_seq)
+
+    def _mark_applied(self, seq: int) -> None:
+        with self._applied:
+            self._applied_seq = max(self._applied_seq, seq)
+            ready = [w for w in self._waiters if w[0] <= self._applied_seq]
+            self._waiters = [w for w in self._waiters if w[0] > self._applied_seq]
+            self._applied.notify_all()
+        for _, fut in ready:
+            fut.get_loop().call_soon_threadsafe(_resolve, fut)
+        self._applies += 1
+        if self._applies % 32 == 0:
+            self.journal.truncate(self._applied_seq)
+
+    def _release(self, spans: int) -> None:
+        with self._lock:
+            self._queued -= spans
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

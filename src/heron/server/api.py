@@ -14,11 +14,17 @@ from heron.server.auth import Caller
 from heron.server.state import state_of
 from heron.store import ListQuery
 
-router = APIRouter()
-
 
 def caller(request: Request) -> Caller:
     return state_of(request).auth.authenticate(request)
+
+
+async def consistent(request: Request) -> None:
+    """Reads see every span acknowledged before they started (read your own writes)."""
+    await state_of(request).pipeline.caught_up()
+
+
+router = APIRouter(dependencies=[Depends(consistent)])
 
 
 @dataclass

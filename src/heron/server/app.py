@@ -12,15 +12,17 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from heron.server.responses import JSON
 
 from heron import __version__
 from heron.bootstrap import bootstrap
 from heron.errors import HeronError, Overloaded
 from heron.ingest.costing import Pricing
+from heron.ingest.decoding import Decoder
+from heron.ingest.journal import Journal
 from heron.ingest.pipeline import WritePipeline
 from heron.server import admin, api, models, otlp
 from heron.server.auth import Authenticator
+from heron.server.responses import JSON
 from heron.server.state import ServerState
 from heron.settings import Settings
 from heron.store import EmbeddedStore, Store
@@ -70,9 +72,15 @@ def create_app(
             on_keys_created(created)
         pipeline = WritePipeline(
             st_store,
+            Journal(settings.data_dir / "journal"),
             max_queued_spans=settings.queue_spans,
             window_s=settings.commit_window_ms / 1000,
         )
+        replayed = pipeline.recover()
+        if replayed:
+            log.warning("replayed %d journal records into the store", replayed)
+        decoder = Decoder(settings.ingest_workers)
+        decoder.start()
         auth = Authenticator(st_store)
         auth.refresh()
         app.state.heron = ServerState(
@@ -81,6 +89,7 @@ def create_app(
             pipeline=pipeline,
             auth=auth,
             pricing=Pricing(st_store),
+            decoder=decoder,
             admin_token=write_server_file(settings),
             created_keys=created,
         )
@@ -89,6 +98,7 @@ def create_app(
             yield
         finally:
             pipeline.stop()
+            decoder.stop()
             remove_server_file(settings)
             if own:
                 st_store.close()
@@ -104,9 +114,7 @@ def create_app(
     @app.exception_handler(HeronError)
     async def heron_error(request: Request, exc: HeronError) -> JSON:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
-        return JSON(
-            {"error": {"code": exc.code, "message": exc.message}}, exc.status_code, headers
-        )
+        return JSON({"error": {"code": exc.code, "message": exc.message}}, exc.status_code, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSON:
@@ -114,9 +122,7 @@ def create_app(
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()))
             problems.append(f"{where}: {err.get('msg')}")
-        return JSON(
-            {"error": {"code": "bad_request", "message": "; ".join(problems)}}, 400
-        )
+        return JSON({"error": {"code": "bad_request", "message": "; ".join(problems)}}, 400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSON:

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Body, Depends, Request
 
 from heron.cost import PriceEntry, PriceEntryError, load_builtin_prices
 from heron.errors import BadRequest
-from heron.server.api import caller
+from heron.server.api import caller, consistent
 from heron.server.auth import Caller
 from heron.server.state import state_of
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], dependencies=[Depends(consistent)])
 
 
 @router.get("/api/models")

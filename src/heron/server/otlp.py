@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from google.rpc import status_pb2
-from heron.ingest.conventions import IngestLimits, MappedBatch, map_request
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
 from heron.errors import BadRequest, HeronError, Overloaded, UnsupportedMedia
-from heron.ingest.otlp import OTLPDecodeError, decode_request
+from heron.ingest.decoding import DecodedBatch
+from heron.ingest.otlp import OTLPDecodeError
 from heron.server.bodies import decode_content, media_type, read_body
-from heron.server.state import ServerState, state_of
+from heron.server.state import state_of
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -35,7 +36,7 @@ def _status_response(exc: HeronError, as_json: bool) -> Response:
     return Response(status.SerializeToString(), exc.status_code, headers, media_type=PROTOBUF)
 
 
-def _response(batch: MappedBatch, as_json: bool) -> Response:
+def _response(batch: DecodedBatch, as_json: bool) -> Response:
     if as_json:
         body: dict = {}
         if batch.rejected or batch.errors:
@@ -71,6 +72,15 @@ async def export_traces(request: Request) -> Response:
     st = state_of(request)
     kind = media_type(request)
     as_json = kind == JSON
+    timings: list[tuple[str, float]] = []
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        timings.append((name, (now - mark) * 1000))
+        mark = now
+
     try:
         caller = st.auth.authenticate(request)
         if kind not in (PROTOBUF, JSON):
@@ -80,17 +90,18 @@ async def export_traces(request: Request) -> Response:
         limit = st.settings.max_body_bytes
         raw = await read_body(request, limit)
         body = decode_content(raw, request.headers.get("content-encoding"), limit)
-        batch = await run_in_threadpool(_decode_and_map, st, body, kind, caller.project_id)
-        await st.pipeline.submit(batch.observations, batch.traces)
+        lap("read")
+        batch = await st.decoder.decode(
+            body, kind, caller.project_id, st.settings.max_io_bytes,
+            st.pricing.spec(caller.project_id),
+        )  # fmt: skip
+        lap("decode")
+        await st.pipeline.submit(batch)
+        lap("journal")
     except OTLPDecodeError as exc:
         return _status_response(BadRequest(str(exc)), as_json)
     except HeronError as exc:
         return _status_response(exc, as_json)
-    return _response(batch, as_json)
-
-
-def _decode_and_map(st: ServerState, body: bytes, kind: str, project_id: str) -> MappedBatch:
-    request = decode_request(body, kind)
-    batch = map_request(request, project_id, IngestLimits(max_io_bytes=st.settings.max_io_bytes))
-    st.pricing.apply(batch.observations)
-    return batch
+    response = _response(batch, as_json)
+    response.headers["Server-Timing"] = ", ".join(f"{n};dur={d:.1f}" for n, d in timings)
+    return response

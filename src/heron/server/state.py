@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from heron.ingest.costing import Pricing
+from heron.ingest.decoding import Decoder
 from heron.ingest.pipeline import WritePipeline
 from heron.server.auth import Authenticator
 from heron.settings import Settings
@@ -20,6 +21,7 @@ class ServerState:
     pipeline: WritePipeline
     auth: Authenticator
     pricing: Pricing
+    decoder: Decoder
     admin_token: str
     created_keys: list[dict[str, str]] = field(default_factory=list)
 

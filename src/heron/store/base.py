@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import pyarrow as pa
+
 from heron.model import ObservationRecord, TraceUpdate
 from heron.store.reads import ListQuery, Page
 from heron.store.writes import WriteResult
@@ -17,7 +19,10 @@ from heron.store.writes import WriteResult
 
 class Store(Protocol):
     def write_batch(
-        self, observations: Sequence[ObservationRecord], trace_updates: Sequence[TraceUpdate]
+        self,
+        observations: pa.Table | Sequence[ObservationRecord],
+        trace_updates: Sequence[TraceUpdate],
+        journal_seq: int | None = None,
     ) -> WriteResult: ...
 
     def list_traces(self, project_id: str, q: ListQuery) -> Page: ...

@@ -8,19 +8,22 @@ pipeline. Admin writes (projects, keys, prices) are small and serialised by a lo
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from heron.errors import Conflict, NotFound
 from heron.model import ObservationRecord, TraceUpdate
 from heron.store import keys as keymod
 from heron.store import reads
+from heron.store.arrow import observations_table
+from heron.store.idfilter import TraceIdFilter
 from heron.store.schema import migrate
 from heron.store.writes import WriteResult, write_batch
 
@@ -41,6 +44,17 @@ class EmbeddedStore:
         self._writer = self._db.cursor()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
+        self._trace_filter: TraceIdFilter | None = None
+
+    def _stored_trace_ids(self) -> Iterable[str]:
+        cur = self._db.cursor()
+        try:
+            cur.execute("SELECT id FROM traces")
+            while rows := cur.fetchmany(100_000):
+                for (trace_id,) in rows:
+                    yield trace_id
+        finally:
+            cur.close()
 
     def close(self) -> None:
         with self._cursors_lock:
@@ -102,19 +116,34 @@ class EmbeddedStore:
 
     def write_batch(
         self,
-        observations: Sequence[ObservationRecord],
+        observations: pa.Table | Sequence[ObservationRecord],
         trace_updates: Sequence[TraceUpdate],
+        journal_seq: int | None = None,
     ) -> WriteResult:
-        """Commit one batch. Returns once the data is durable in the WAL."""
+        """Commit one batch (an Arrow table of observations, or records), and with it the
+        journal position it reaches. Returns once the data is durable in the write-ahead log."""
         con = self._writer
-        now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+        now_us = time.time_ns() // 1000
+        if not isinstance(observations, pa.Table):
+            observations = observations_table(list(observations), now_us)
+        if self._trace_filter is None:
+            count = self.cursor().execute("SELECT count(*) FROM traces").fetchone()
+            self._trace_filter = TraceIdFilter(self._stored_trace_ids, count[0] if count else 0)
+        known = self._trace_filter
         con.execute("BEGIN TRANSACTION")
         try:
-            result = write_batch(con, observations, trace_updates, now_us)
+            result = write_batch(con, observations, trace_updates, now_us, known.may_contain)
+            if journal_seq is not None:
+                con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('journal_applied_seq', ?)",
+                    [str(journal_seq)],
+                )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        for _, trace_id in result.trace_ids:
+            known.add(trace_id)
         return result
 
     # -- projects and keys ---------------------------------------------------------------------

@@ -9,15 +9,17 @@ the trace table is always exact and list queries never aggregate at read time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from heron.model import LEVEL_RANK, ObservationRecord, TraceUpdate
 from heron.store.arrow import dumps, observations_table, traces_table
+from heron.store.timeutil import to_us
 
 _CHUNK = 1000
 _DEFAULT_LEVEL = "DEFAULT"
@@ -37,21 +39,6 @@ class _Summary:
     total_tokens: int | None
     total_cost: float | None
     model: str | None
-
-    @classmethod
-    def of(cls, r: ObservationRecord) -> _Summary:
-        return cls(
-            r.id,
-            r.parent_id,
-            r.start_us,
-            r.end_us,
-            r.level,
-            r.usage.get("input"),
-            r.usage.get("output"),
-            r.usage.get("total"),
-            r.cost.get("total"),
-            r.model,
-        )
 
 
 @dataclass(slots=True)
@@ -98,28 +85,38 @@ def merge_observation(old: ObservationRecord, new: ObservationRecord) -> Observa
 
 def write_batch(
     con: duckdb.DuckDBPyConnection,
-    observations: Sequence[ObservationRecord],
+    observations: pa.Table,
     trace_updates: Sequence[TraceUpdate],
     now_us: int,
+    may_exist: Callable[[str], bool] = lambda _: True,
 ) -> WriteResult:
-    """Merge one batch into the store. The caller owns the transaction."""
-    batch: dict[tuple[str, str], ObservationRecord] = {}
-    for r in observations:
-        key = (r.project_id, r.id)
-        old = batch.get(key)
-        batch[key] = r if old is None else merge_observation(old, r)
+    """Merge one batch (observations as an Arrow table of OBSERVATION_COLUMNS) into the store.
 
-    trace_keys = {(r.project_id, r.trace_id) for r in batch.values()}
+    ``may_exist(trace_id)`` false means the trace is certainly not stored yet, so it is not
+    looked up. The caller owns the transaction.
+    """
+    table = observations
+    cols = _key_columns(table)
+    keys = list(zip(cols["project_id"], cols["id"], strict=True))
+
+    # The same span twice in one batch (re-sent quickly): merge the versions in order.
+    if len(set(keys)) < len(keys):
+        table = _merge_in_batch(table, keys, now_us)
+        cols = _key_columns(table)
+        keys = list(zip(cols["project_id"], cols["id"], strict=True))
+
+    trace_keys = set(zip(cols["project_id"], cols["trace_id"], strict=True))
     trace_keys.update((u.project_id, u.trace_id) for u in trace_updates)
     result = WriteResult(trace_ids=trace_keys)
     if not trace_keys:
         return result
     trace_ids = sorted({t for _, t in trace_keys})
+    stored_ids = [t for t in trace_ids if may_exist(t)]
 
     # Existing observations of the touched traces (the trace_id index makes this a look-up).
     existing: dict[tuple[str, str], dict[str, _Summary]] = {}
     stored_rowid: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(trace_ids):
+    for chunk in _chunks(stored_ids):
         rows = con.execute(
             "SELECT rowid, project_id, trace_id, id, parent_id, epoch_us(start_time), "
             "epoch_us(end_time), level, input_tokens, output_tokens, total_tokens, total_cost, "
@@ -133,42 +130,101 @@ def write_batch(
             stored_rowid[(project, oid)] = rowid
 
     # Observations sent again: read the stored row in full, merge, replace it.
-    again = [key for key in batch if key in stored_rowid]
+    again = [i for i, key in enumerate(keys) if key in stored_rowid]
     if again:
-        rowids = [stored_rowid[k] for k in again]
-        for chunk in _chunks(rowids):
-            for old in _read_observations(con, chunk):
-                key = (old.project_id, old.id)
-                batch[key] = merge_observation(old, batch[key])
-            con.execute(f"DELETE FROM observations WHERE rowid IN ({_marks(chunk)})", chunk)
+        table, cols = _merge_with_stored(con, table, keys, again, stored_rowid, now_us)
         result.merged = len(again)
 
-    records = list(batch.values())
-    for r in records:
-        existing.setdefault((r.project_id, r.trace_id), {})[r.id] = _Summary.of(r)
-    if records:
-        con.register("heron_batch_observations", observations_table(records, now_us))
+    for i in range(table.num_rows):
+        s = _Summary(
+            cols["id"][i], cols["parent_id"][i], cols["start_time"][i], cols["end_time"][i],
+            cols["level"][i], cols["input_tokens"][i], cols["output_tokens"][i],
+            cols["total_tokens"][i], cols["total_cost"][i], cols["model"][i],
+        )  # fmt: skip
+        existing.setdefault((cols["project_id"][i], cols["trace_id"][i]), {})[s.id] = s
+    if table.num_rows:
+        con.register("heron_batch_observations", table)
         try:
             con.execute("INSERT INTO observations SELECT * FROM heron_batch_observations")
         finally:
             con.unregister("heron_batch_observations")
-    result.observations = len(records)
+    result.observations = table.num_rows
 
-    _write_traces(con, trace_keys, trace_ids, existing, trace_updates, now_us)
+    _write_traces(con, trace_keys, stored_ids, existing, trace_updates, now_us)
     result.traces = len(trace_keys)
     return result
+
+
+_KEY_COLUMNS = (
+    "project_id", "id", "trace_id", "parent_id", "start_time", "end_time", "level",
+    "input_tokens", "output_tokens", "total_tokens", "total_cost", "model",
+)  # fmt: skip
+
+
+def _take(table: pa.Table, rows: list[int]) -> pa.Table:
+    return table.take(pa.array(rows, pa.int64()))
+
+
+def _key_columns(table: pa.Table) -> dict[str, list[Any]]:
+    """The columns trace aggregates need, as Python lists (times as µs integers)."""
+    out = {}
+    for name in _KEY_COLUMNS:
+        column = table.column(name)
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.int64())
+        out[name] = column.to_pylist()
+    return out
+
+
+def _merge_in_batch(table: pa.Table, keys: list[tuple[str, str]], now_us: int) -> pa.Table:
+    first: dict[tuple[str, str], int] = {}
+    dup_rows = []
+    for i, key in enumerate(keys):
+        if key in first:
+            dup_rows.append(i)
+        else:
+            first[key] = i
+    involved = sorted({first[keys[i]] for i in dup_rows} | set(dup_rows))
+    records = records_from_table(_take(table, involved))
+    merged: dict[tuple[str, str], ObservationRecord] = {}
+    for r in records:  # in arrival order: later versions merge into earlier ones
+        key = (r.project_id, r.id)
+        merged[key] = merge_observation(merged[key], r) if key in merged else r
+    keep = [i for i in range(table.num_rows) if i not in set(involved)]
+    return pa.concat_tables([_take(table, keep), observations_table(list(merged.values()), now_us)])
+
+
+def _merge_with_stored(
+    con: duckdb.DuckDBPyConnection,
+    table: pa.Table,
+    keys: list[tuple[str, str]],
+    again: list[int],
+    stored_rowid: dict[tuple[str, str], int],
+    now_us: int,
+) -> tuple[pa.Table, dict[str, list[Any]]]:
+    news = {(r.project_id, r.id): r for r in records_from_table(_take(table, again))}
+    rowids = [stored_rowid[keys[i]] for i in again]
+    merged = []
+    for chunk in _chunks(rowids):
+        for old in _read_observations(con, chunk):
+            merged.append(merge_observation(old, news[(old.project_id, old.id)]))
+        con.execute(f"DELETE FROM observations WHERE rowid IN ({_marks(chunk)})", chunk)
+    drop = set(again)
+    rest = _take(table, [i for i in range(table.num_rows) if i not in drop])
+    table = pa.concat_tables([rest, observations_table(merged, now_us)])
+    return table, _key_columns(table)
 
 
 def _write_traces(
     con: duckdb.DuckDBPyConnection,
     trace_keys: set[tuple[str, str]],
-    trace_ids: list[str],
+    stored_ids: list[str],
     summaries: dict[tuple[str, str], dict[str, _Summary]],
     trace_updates: Sequence[TraceUpdate],
     now_us: int,
 ) -> None:
     stored: dict[tuple[str, str], dict[str, Any]] = {}
-    for chunk in _chunks(trace_ids):
+    for chunk in _chunks(stored_ids):
         cur = con.execute(
             "SELECT rowid, project_id, id, name, user_id, session_id, release, version, "
             "environment, tags, metadata, public, explicit, input IS NOT NULL, "
@@ -389,6 +445,47 @@ def _read_observations(
             )
         )
     return out
+
+
+def records_from_table(table: pa.Table) -> list[ObservationRecord]:
+    """Rows of an observations table as records (for the rare merge paths)."""
+    out = []
+    for row in table.to_pylist():
+        cost = dict(row["cost"] or [])
+        out.append(
+            ObservationRecord(
+                project_id=row["project_id"],
+                id=row["id"],
+                trace_id=row["trace_id"],
+                parent_id=row["parent_id"],
+                type=row["type"],
+                name=row["name"],
+                start_us=_us(row["start_time"]),
+                end_us=_us(row["end_time"]),
+                completion_start_us=_us(row["completion_start_time"]),
+                model=row["model"],
+                model_parameters=_loads(row["model_parameters"]),
+                input=row["input"],
+                output=row["output"],
+                metadata=_loads(row["metadata"]) or {},
+                level=row["level"],
+                status_message=row["status_message"],
+                usage=dict(row["usage"] or []),
+                cost=cost,
+                cost_from_client=row["cost_source"] == "client",
+                prompt_name=row["prompt_name"],
+                prompt_version=row["prompt_version"],
+            )
+        )
+    return out
+
+
+def _us(value: Any) -> int | None:
+    return None if value is None else to_us(value)
+
+
+def _loads(text: str | None) -> Any:
+    return orjson.loads(text) if text else None
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[list[Any]]:
