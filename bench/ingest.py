@@ -30,8 +30,11 @@ END_US = 1_790_000_000_000_000  # fixed, so every run sends the same bytes
 
 def build(traces: int, seed: int) -> tuple[list[bytes], int]:
     bodies, spans = [], 0
-    for req in generate(DemoConfig(seed=seed, traces=traces, days=7, batch_spans=512, end_us=END_US,
-                                    export_interval_s=1e9)):
+    for req in generate(
+        DemoConfig(
+            seed=seed, traces=traces, days=7, batch_spans=512, end_us=END_US, export_interval_s=1e9
+        )
+    ):
         bodies.append(req.SerializeToString())
         spans += sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
     return bodies, spans
@@ -120,8 +123,10 @@ def paced(
         return
     lat = sorted(latencies)
     q = statistics.quantiles(lat, n=100)
-    print(f"latency at {rate:,.0f} spans/s target ({sent[0] * spans_per_req / seconds:,.0f} "
-          f"achieved, {sent[0]} requests of {spans_per_req} spans over {seconds:.0f} s):")
+    print(
+        f"latency at {rate:,.0f} spans/s target ({sent[0] * spans_per_req / seconds:,.0f} "
+        f"achieved, {sent[0]} requests of {spans_per_req} spans over {seconds:.0f} s):"
+    )
     print(f"  p50 {q[49] * 1000:.1f} ms, p90 {q[89] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, "
           f"max {lat[-1] * 1000:.1f} ms")  # fmt: skip
 

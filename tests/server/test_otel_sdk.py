@@ -20,8 +20,13 @@ def test_otel_sdk_exports_to_heron(live_server: HeronProcess) -> None:
         compression=Compression.Gzip,
     )
     provider = TracerProvider(
-        resource=Resource.create({"service.name": "shop", "service.version": "3.1.0",
-                                  "deployment.environment.name": "production"})
+        resource=Resource.create(
+            {
+                "service.name": "shop",
+                "service.version": "3.1.0",
+                "deployment.environment.name": "production",
+            }
+        )
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     tracer = provider.get_tracer("test")

@@ -86,8 +86,12 @@ def genai_trace(
     for i in range(n_children):
         spans.append(
             span(
-                tid, new_span_id(), f"chat {model}", parent=root,
-                start_ns=T0_NS + (i + 1) * 100_000_000, duration_ms=500,
+                tid,
+                new_span_id(),
+                f"chat {model}",
+                parent=root,
+                start_ns=T0_NS + (i + 1) * 100_000_000,
+                duration_ms=500,
                 attributes={
                     "gen_ai.operation.name": "chat",
                     "gen_ai.request.model": model,
