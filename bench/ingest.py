@@ -79,8 +79,10 @@ def throughput(server: HeronProcess, bodies: list[bytes], spans: int, clients: i
     print(f"throughput: {spans:,} spans in {len(bodies)} requests from {clients} clients")
     print(f"  acknowledged (committed) in {acked:.2f} s: {spans / acked:,.0f} spans/s")
     print(f"  posted until queryable  in {queryable:.2f} s: {spans / queryable:,.0f} spans/s")
-    print(f"  request latency p50 {lat[len(lat) // 2] * 1000:.0f} ms, "
-          f"p99 {lat[int(len(lat) * 0.99)] * 1000:.0f} ms; 503 retries: {retries}")  # fmt: skip
+    print(
+        f"  request latency p50 {lat[len(lat) // 2] * 1000:.0f} ms, "
+        f"p99 {lat[int(len(lat) * 0.99)] * 1000:.0f} ms; 503 retries: {retries}"
+    )
 
 
 def paced(
@@ -127,8 +129,10 @@ def paced(
         f"latency at {rate:,.0f} spans/s target ({sent[0] * spans_per_req / seconds:,.0f} "
         f"achieved, {sent[0]} requests of {spans_per_req} spans over {seconds:.0f} s):"
     )
-    print(f"  p50 {q[49] * 1000:.1f} ms, p90 {q[89] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, "
-          f"max {lat[-1] * 1000:.1f} ms")  # fmt: skip
+    print(
+        f"  p50 {q[49] * 1000:.1f} ms, p90 {q[89] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, "
+        f"max {lat[-1] * 1000:.1f} ms"
+    )
 
 
 def main() -> None:

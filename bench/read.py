@@ -46,18 +46,35 @@ def populate(data_dir: Path, target: int, seed_traces: int) -> str:
     server = HeronProcess(data_dir).start()
     try:
         t = time.perf_counter()
-        stats = send(DemoConfig(seed=3, traces=seed_traces, days=30), server.url,
-                     "sk-hr-test-secret-0123456789abcdef", concurrency=4)  # fmt: skip
+        stats = send(
+            DemoConfig(seed=3, traces=seed_traces, days=30),
+            server.url,
+            "sk-hr-test-secret-0123456789abcdef",
+            concurrency=4,
+        )
         print(f"ingested {stats.spans:,} demo spans in {time.perf_counter() - t:.0f} s")
         tid, root = new_trace_id(), new_span_id()
         spans = [span(tid, root, "agent-run", duration_ms=60_000)]
         for k in range(199):
-            spans.append(span(tid, new_span_id(), f"step-{k}", parent=root,
-                              start_ns=T0_NS + k * 250_000_000, duration_ms=200,
-                              attributes={"input.value": f"step {k} input " * 20,
-                                          "output.value": f"step {k} output " * 20}))  # fmt: skip
-        r = httpx.post(server.url + "/v1/traces", content=request(spans).SerializeToString(),
-                       headers={**server.auth, **PB})  # fmt: skip
+            spans.append(
+                span(
+                    tid,
+                    new_span_id(),
+                    f"step-{k}",
+                    parent=root,
+                    start_ns=T0_NS + k * 250_000_000,
+                    duration_ms=200,
+                    attributes={
+                        "input.value": f"step {k} input " * 20,
+                        "output.value": f"step {k} output " * 20,
+                    },
+                )
+            )
+        r = httpx.post(
+            server.url + "/v1/traces",
+            content=request(spans).SerializeToString(),
+            headers={**server.auth, **PB},
+        )
         r.raise_for_status()
     finally:
         server.stop()
@@ -94,11 +111,14 @@ def populate(data_dir: Path, target: int, seed_traces: int) -> str:
         if k % 10 == 0:
             print(f"  copied {k}/{copies}")
     con.execute("CHECKPOINT")
-    n_t, n_o = (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("traces", "observations"))  # fmt: skip
+    n_t, n_o = (
+        con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("traces", "observations")
+    )
     con.close()
-    print(f"grew the store to {n_t:,} traces / {n_o:,} observations "
-          f"in {time.perf_counter() - t:.0f} s")  # fmt: skip
+    print(
+        f"grew the store to {n_t:,} traces / {n_o:,} observations "
+        f"in {time.perf_counter() - t:.0f} s"
+    )
     marker.write_text(tid.hex())
     return tid.hex()
 
@@ -131,26 +151,35 @@ def main() -> None:
         with httpx.Client(base_url=server.url, headers=server.auth, timeout=60) as http:
             some = http.get("/api/traces?limit=1&order_by=cost.desc").json()["data"][0]
             user = some["user_id"]
-            flt = orjson.dumps([{"column": "metadata.plan", "operator": "=",
-                                 "value": "enterprise"}]).decode()  # fmt: skip
+            flt = orjson.dumps(
+                [{"column": "metadata.plan", "operator": "=", "value": "enterprise"}]
+            ).decode()
             cases = [
                 ("first page, no filter", "/api/traces?limit=50"),
                 ("first page, user filter", f"/api/traces?limit=50&user_id={user}"),
                 ("first page, errors only", "/api/traces?limit=50&level=ERROR"),
                 ("first page, tag + release", "/api/traces?limit=50&tags=billing&release=v1.5.0"),
-                ("first page, name, by cost", "/api/traces?limit=50&name=support-chat"
-                 "&order_by=cost.desc"),
-                ("first page, latency > 5 s, 7 days",
-                 "/api/traces?limit=50&min_latency_ms=5000&from=" +
-                 time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7 * 86400))),
+                (
+                    "first page, name, by cost",
+                    "/api/traces?limit=50&name=support-chat&order_by=cost.desc",
+                ),
+                (
+                    "first page, latency > 5 s, 7 days",
+                    "/api/traces?limit=50&min_latency_ms=5000&from="
+                    + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7 * 86400)),
+                ),
                 ("first page, metadata filter", f"/api/traces?limit=50&filter={flt}"),
                 ("trace with 200 observations", f"/api/traces/{big}"),
                 ("sessions, first page", "/api/sessions?limit=50"),
                 ("users, first page", "/api/users?limit=50"),
-                ("observations, generations", "/api/observations?limit=50&filter=" +
-                 orjson.dumps([{"column": "type", "operator": "=",
-                                "value": "generation"}]).decode()),
-            ]  # fmt: skip
+                (
+                    "observations, generations",
+                    "/api/observations?limit=50&filter="
+                    + orjson.dumps(
+                        [{"column": "type", "operator": "=", "value": "generation"}]
+                    ).decode(),
+                ),
+            ]
             n = http.get("/api/traces?limit=1").json()
             assert n["data"], "empty store"
             print(f"{'request':38} {'median ms':>10} {'max ms':>8}  rows")

@@ -17,9 +17,11 @@ from tests.support.server import HeronProcess
 def heron(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "heron.cli", *args],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
-    )  # fmt: skip
+    )
 
 
 def test_keys_create_goes_through_the_running_server(live_server: HeronProcess) -> None:
@@ -31,14 +33,19 @@ def test_keys_create_goes_through_the_running_server(live_server: HeronProcess) 
 
     tid, spans = genai_trace()
     h = {"Authorization": f"Bearer {secret}", "Content-Type": "application/x-protobuf"}
-    r = httpx.post(live_server.url + "/v1/traces", content=request(spans).SerializeToString(),
-                   headers=h)  # fmt: skip
+    r = httpx.post(
+        live_server.url + "/v1/traces", content=request(spans).SerializeToString(), headers=h
+    )
     assert r.status_code == 200
     got = httpx.get(live_server.url + f"/api/traces/{tid.hex()}", headers=h)
     assert got.status_code == 200
     # ... and the trace belongs to the new project only
-    assert httpx.get(live_server.url + f"/api/traces/{tid.hex()}",
-                     headers=live_server.auth).status_code == 404  # fmt: skip
+    assert (
+        httpx.get(
+            live_server.url + f"/api/traces/{tid.hex()}", headers=live_server.auth
+        ).status_code
+        == 404
+    )
 
     listing = heron("projects", "--data-dir", data)
     assert listing.returncode == 0 and "checkout" in listing.stdout and "test" in listing.stdout

@@ -15,26 +15,63 @@ T0 = 1_760_000_000_000_000
 def populated(store: EmbeddedStore) -> EmbeddedStore:
     rows = [
         # trace id, name, user, tags, latency ms, cost, level, model, metadata, output
-        ("1" * 32, "support-chat", "alice", ["billing", "pro"], 1200, 0.01, "DEFAULT", "gpt-4o",
-         {"plan": "pro"}, "Your invoice is attached"),
-        ("2" * 32, "support-chat", "bob", ["auth"], 300, 0.002, "ERROR", "gpt-4o-mini",
-         {"plan": "free"}, "Reset your password"),
+        (
+            "1" * 32,
+            "support-chat",
+            "alice",
+            ["billing", "pro"],
+            1200,
+            0.01,
+            "DEFAULT",
+            "gpt-4o",
+            {"plan": "pro"},
+            "Your invoice is attached",
+        ),
+        (
+            "2" * 32,
+            "support-chat",
+            "bob",
+            ["auth"],
+            300,
+            0.002,
+            "ERROR",
+            "gpt-4o-mini",
+            {"plan": "free"},
+            "Reset your password",
+        ),
         ("3" * 32, "kb-search", "alice", [], 80, None, "WARNING", None, {}, "100% done_now"),
-    ]  # fmt: skip
+    ]
     for i, (tid, name, user, tags, ms, cost, level, model, meta, output) in enumerate(rows):
         store.write_batch(
             [
                 ObservationRecord(
-                    project_id="p", id=f"{i + 1:016x}", trace_id=tid, parent_id=None,
-                    type="generation" if model else "span", name=name,
-                    start_us=T0 + i * 1_000_000, end_us=T0 + i * 1_000_000 + ms * 1000,
-                    model=model, level=level, output=output,
+                    project_id="p",
+                    id=f"{i + 1:016x}",
+                    trace_id=tid,
+                    parent_id=None,
+                    type="generation" if model else "span",
+                    name=name,
+                    start_us=T0 + i * 1_000_000,
+                    end_us=T0 + i * 1_000_000 + ms * 1000,
+                    model=model,
+                    level=level,
+                    output=output,
                     cost={"total": cost} if cost is not None else {},
                 )
             ],
-            [TraceUpdate(project_id="p", trace_id=tid, is_root=True, name=name, user_id=user,
-                         tags=tags, metadata=meta, output=output)],
-        )  # fmt: skip
+            [
+                TraceUpdate(
+                    project_id="p",
+                    trace_id=tid,
+                    is_root=True,
+                    name=name,
+                    user_id=user,
+                    tags=tags,
+                    metadata=meta,
+                    output=output,
+                )
+            ],
+        )
     return store
 
 
@@ -71,10 +108,12 @@ def names(store: EmbeddedStore, filters: list[dict], **kw: object) -> list[str]:
         ({"column": "metadata.plan", "operator": "is null"}, ["alice:3"]),
         ({"column": "output", "operator": "contains", "value": "100%"}, ["alice:3"]),
         ({"column": "output", "operator": "contains", "value": "e_n"}, ["alice:3"]),
-        ({"column": "start_time", "operator": ">", "value": "2025-10-09T08:53:20.5Z"},
-         ["alice:3", "bob:2"]),
+        (
+            {"column": "start_time", "operator": ">", "value": "2025-10-09T08:53:20.5Z"},
+            ["alice:3", "bob:2"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_operators(populated: EmbeddedStore, flt: dict, expected: list[str]) -> None:
     assert names(populated, [flt]) == expected
 

@@ -24,22 +24,50 @@ def seeded(client: TestClient) -> dict[str, dict]:
         tags = ["billing"] if i % 2 else ["auth", "beta"]
         release = "v1" if i < 6 else "v2"
         model = "gpt-4o" if i % 3 else "gpt-4o-mini"
-        spans.append(span(tid, root, "support-chat" if i % 4 else "kb-search", start_ns=start,
-                          duration_ms=latency, error="boom" if i == 5 else None,
-                          attributes={"user.id": user, "session.id": session,
-                                      "langfuse.trace.tags": tags, "langfuse.release": release,
-                                      "langfuse.environment": "production",
-                                      "langfuse.trace.metadata.plan": "pro" if i < 4 else "free",
-                                      "input.value": f"question number {i}"}))  # fmt: skip
-        spans.append(span(tid, new_span_id(), f"chat {model}", parent=root, start_ns=start + 1000,
-                          duration_ms=latency / 2,
-                          attributes={"gen_ai.operation.name": "chat",
-                                      "gen_ai.request.model": model,
-                                      "gen_ai.usage.input_tokens": 100 * (i + 1),
-                                      "gen_ai.usage.output_tokens": 10,
-                                      "output.value": f"answer about widget-{i}"}))  # fmt: skip
-        facts[tid.hex()] = {"i": i, "user": user, "session": session, "latency": latency,
-                            "release": release, "model": model}  # fmt: skip
+        spans.append(
+            span(
+                tid,
+                root,
+                "support-chat" if i % 4 else "kb-search",
+                start_ns=start,
+                duration_ms=latency,
+                error="boom" if i == 5 else None,
+                attributes={
+                    "user.id": user,
+                    "session.id": session,
+                    "langfuse.trace.tags": tags,
+                    "langfuse.release": release,
+                    "langfuse.environment": "production",
+                    "langfuse.trace.metadata.plan": "pro" if i < 4 else "free",
+                    "input.value": f"question number {i}",
+                },
+            )
+        )
+        spans.append(
+            span(
+                tid,
+                new_span_id(),
+                f"chat {model}",
+                parent=root,
+                start_ns=start + 1000,
+                duration_ms=latency / 2,
+                attributes={
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": model,
+                    "gen_ai.usage.input_tokens": 100 * (i + 1),
+                    "gen_ai.usage.output_tokens": 10,
+                    "output.value": f"answer about widget-{i}",
+                },
+            )
+        )
+        facts[tid.hex()] = {
+            "i": i,
+            "user": user,
+            "session": session,
+            "latency": latency,
+            "release": release,
+            "model": model,
+        }
     r = client.post("/v1/traces", content=request(spans).SerializeToString(), headers=PB)
     assert r.status_code == 200
     return facts
@@ -165,10 +193,18 @@ def test_health_and_openapi(client: TestClient) -> None:
     assert client.get("/api/health").json()["status"] == "OK"
     assert client.get("/api/public/health", headers={"Authorization": ""}).status_code == 200
     spec = client.get("/openapi.json").json()
-    for path in ("/v1/traces", "/api/public/otel/v1/traces", "/api/traces",
-                 "/api/traces/{trace_id}", "/api/observations", "/api/sessions",
-                 "/api/sessions/{session_id}", "/api/users", "/api/models",
-                 "/api/health"):  # fmt: skip
+    for path in (
+        "/v1/traces",
+        "/api/public/otel/v1/traces",
+        "/api/traces",
+        "/api/traces/{trace_id}",
+        "/api/observations",
+        "/api/sessions",
+        "/api/sessions/{session_id}",
+        "/api/users",
+        "/api/models",
+        "/api/health",
+    ):
         assert path in spec["paths"], path
     params = {p["name"] for p in spec["paths"]["/api/traces"]["get"]["parameters"]}
     assert {"from", "to", "filter", "search", "order_by", "limit", "cursor", "tags"} <= params

@@ -114,12 +114,19 @@ def test_invalid_ids_times_and_types_are_coerced_or_rejected(client: TestClient)
         span(b"\0" * 16, new_span_id(), "zero-trace-id"),
         span(tid, new_span_id(), "no-start", start_ns=0),
         span(tid, new_span_id(), "far-future", start_ns=2**63),
-        span(tid, new_span_id(), "bad-types", attributes={
-            "gen_ai.operation.name": "chat", "gen_ai.request.model": ["not", "a", "string"],
-            "gen_ai.usage.input_tokens": "lots", "gen_ai.usage.output_tokens": 3.7,
-            "session.id": 12345,
-        }),
-    ]  # fmt: skip
+        span(
+            tid,
+            new_span_id(),
+            "bad-types",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": ["not", "a", "string"],
+                "gen_ai.usage.input_tokens": "lots",
+                "gen_ai.usage.output_tokens": 3.7,
+                "session.id": 12345,
+            },
+        ),
+    ]
     spans[3].end_time_unix_nano = spans[3].start_time_unix_nano - 5  # ends before it starts
     r = client.post("/v1/traces", content=request(spans).SerializeToString(), headers=PB)
     assert r.status_code == 200
@@ -163,3 +170,31 @@ def test_bad_query_parameters_are_400(client: TestClient, path: str, message: st
     r = client.get(path)
     assert 400 <= r.status_code < 500, r.text
     assert message in r.json()["error"]["message"]
+
+
+def test_writer_behind_gives_503_with_retry_after(tmp_path) -> None:
+    from heron.ingest.decoding import DecodedBatch
+    from heron.ingest.journal import Journal
+    from heron.ingest.pipeline import WritePipeline
+    from heron.store.arrow import observations_table
+
+    with TestClient(create_app(make_settings(tmp_path, queue_spans=3))) as c:
+        c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
+        st = c.app.state.heron
+        running = st.pipeline
+        # a writer that has fallen behind: its queue holds spans nobody drains
+        stalled = WritePipeline(st.store, Journal(tmp_path / "stalled"), max_queued_spans=3)
+        stalled.enqueue(DecodedBatch(observations_table([], 0), [], 0, []))
+        st.pipeline = stalled
+        try:
+            r = c.post(
+                "/v1/traces", content=request(genai_trace()[1]).SerializeToString(), headers=PB
+            )
+        finally:
+            st.pipeline = running
+        assert r.status_code == 503
+        assert r.headers["Retry-After"] == "1"
+        assert "queue is full" in status_message(r)
+        # once the writer keeps up again the same request is accepted
+        ok = c.post("/v1/traces", content=request(genai_trace()[1]).SerializeToString(), headers=PB)
+        assert ok.status_code == 200

@@ -30,12 +30,12 @@ def test_acknowledged_spans_survive_kill_9(tmp_path: Path) -> None:
                 for _ in range(20):
                     tid, root = new_trace_id(), new_span_id()
                     spans.append(span(tid, root, "root"))
-                    spans += [span(tid, new_span_id(), f"child-{k}", parent=root)
-                              for k in range(4)]  # fmt: skip
+                    spans += [span(tid, new_span_id(), f"child-{k}", parent=root) for k in range(4)]
                     traces[tid.hex()] = 5
                 try:
-                    r = http.post(server.url + "/v1/traces",
-                                  content=request(spans).SerializeToString())  # fmt: skip
+                    r = http.post(
+                        server.url + "/v1/traces", content=request(spans).SerializeToString()
+                    )
                 except httpx.HTTPError:
                     return  # the server died under us: this request was not acknowledged
                 if r.status_code == 200:
@@ -65,8 +65,9 @@ def test_acknowledged_spans_survive_kill_9(tmp_path: Path) -> None:
             for i in range(0, len(ids), 200):
                 chunk = ids[i : i + 200]
                 flt = orjson.dumps([{"column": "id", "operator": "in", "value": chunk}]).decode()
-                body = http.get(restarted.url + "/api/traces",
-                                params={"filter": flt, "limit": 1000}).json()  # fmt: skip
+                body = http.get(
+                    restarted.url + "/api/traces", params={"filter": flt, "limit": 1000}
+                ).json()
                 found.update({t["id"]: t["observation_count"] for t in body["data"]})
         missing = [t for t in ids if found.get(t) != acked[t]]
         assert not missing, f"{len(missing)} of {len(ids)} acknowledged traces lost or partial"

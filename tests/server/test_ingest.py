@@ -105,17 +105,29 @@ def test_resend_and_update_merge(client: TestClient) -> None:
 def test_client_cost_wins_and_unpriced_models_are_listed(client: TestClient) -> None:
     tid = new_trace_id()
     spans = [
-        span(tid, new_span_id(), "priced-by-client", attributes={
-            "langfuse.observation.type": "generation",
-            "langfuse.observation.model.name": "gpt-4o",
-            "langfuse.observation.usage_details": '{"input": 10, "output": 10}',
-            "langfuse.observation.cost_details": '{"input": 1.5, "output": 2.5}',
-        }),
-        span(tid, new_span_id(), "mystery", attributes={
-            "gen_ai.operation.name": "chat", "gen_ai.request.model": "acme-private-llm-7",
-            "gen_ai.usage.input_tokens": 50, "gen_ai.usage.output_tokens": 5,
-        }),
-    ]  # fmt: skip
+        span(
+            tid,
+            new_span_id(),
+            "priced-by-client",
+            attributes={
+                "langfuse.observation.type": "generation",
+                "langfuse.observation.model.name": "gpt-4o",
+                "langfuse.observation.usage_details": '{"input": 10, "output": 10}',
+                "langfuse.observation.cost_details": '{"input": 1.5, "output": 2.5}',
+            },
+        ),
+        span(
+            tid,
+            new_span_id(),
+            "mystery",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "acme-private-llm-7",
+                "gen_ai.usage.input_tokens": 50,
+                "gen_ai.usage.output_tokens": 5,
+            },
+        ),
+    ]
     client.post("/v1/traces", content=request(spans).SerializeToString(), headers=PB)
     t = client.get(f"/api/traces/{tid.hex()}").json()
     by_name = {o["name"]: o for o in t["observations"]}
@@ -137,10 +149,17 @@ def test_project_price_override_applies_to_new_spans(client: TestClient) -> None
     r = client.post("/api/models", json=entry)
     assert r.status_code == 201, r.text
     tid = new_trace_id()
-    s = span(tid, new_span_id(), "chat", attributes={
-        "gen_ai.operation.name": "chat", "gen_ai.request.model": "acme-private-llm-7",
-        "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 10,
-    })  # fmt: skip
+    s = span(
+        tid,
+        new_span_id(),
+        "chat",
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "acme-private-llm-7",
+            "gen_ai.usage.input_tokens": 100,
+            "gen_ai.usage.output_tokens": 10,
+        },
+    )
     client.post("/v1/traces", content=request([s]).SerializeToString(), headers=PB)
     t = client.get(f"/api/traces/{tid.hex()}").json()
     assert t["total_cost"] == pytest.approx(100 * 0.001 + 10 * 0.002)

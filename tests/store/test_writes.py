@@ -39,14 +39,28 @@ def test_aggregates_are_exact_across_batches(store: EmbeddedStore) -> None:
     # children first (as a BatchSpanProcessor sends them), root in a later request
     store.write_batch(
         [
-            obs("a" * 16, "r" * 16, type="generation", model="gpt-4o", start_us=T0 + 100_000,
-                end_us=T0 + 900_000, usage={"input": 100, "output": 20, "total": 120},
-                cost={"input": 0.001, "output": 0.002, "total": 0.003}),
-            obs("b" * 16, "r" * 16, type="tool", start_us=T0 + 950_000, end_us=T0 + 1_200_000,
-                level="ERROR", status_message="boom"),
+            obs(
+                "a" * 16,
+                "r" * 16,
+                type="generation",
+                model="gpt-4o",
+                start_us=T0 + 100_000,
+                end_us=T0 + 900_000,
+                usage={"input": 100, "output": 20, "total": 120},
+                cost={"input": 0.001, "output": 0.002, "total": 0.003},
+            ),
+            obs(
+                "b" * 16,
+                "r" * 16,
+                type="tool",
+                start_us=T0 + 950_000,
+                end_us=T0 + 1_200_000,
+                level="ERROR",
+                status_message="boom",
+            ),
         ],
         [upd(user_id="u1", session_id="s1")],
-    )  # fmt: skip
+    )
     t = trace_row(store)
     assert t["observation_count"] == 2
     assert t["name"] is None  # root not here yet, but the trace is readable
@@ -71,12 +85,20 @@ def test_aggregates_are_exact_across_batches(store: EmbeddedStore) -> None:
 
 
 def test_resent_span_does_not_duplicate_and_later_version_merges(store: EmbeddedStore) -> None:
-    start = obs("a" * 16, None, type="generation", model="gpt-4o", input="question",
-                usage={"input": 10}, metadata={"k": 1})  # fmt: skip
+    start = obs(
+        "a" * 16,
+        None,
+        type="generation",
+        model="gpt-4o",
+        input="question",
+        usage={"input": 10},
+        metadata={"k": 1},
+    )
     store.write_batch([start], [upd(is_root=True, name="a" * 16)])
     store.write_batch([start], [])  # exact re-send
-    update = obs("a" * 16, None, end_us=T0 + 500_000, output="answer",
-                 usage={"output": 5}, metadata={"j": 2})  # fmt: skip
+    update = obs(
+        "a" * 16, None, end_us=T0 + 500_000, output="answer", usage={"output": 5}, metadata={"j": 2}
+    )
     result = store.write_batch([update], [])
     assert result.merged == 1
     t = trace_row(store)
@@ -150,3 +172,11 @@ def test_data_survives_reopen(tmp_path) -> None:
         assert trace_row(s)["name"] == "kept"
     finally:
         s.close()
+
+
+def test_same_span_id_in_two_traces_stays_two_observations(store: EmbeddedStore) -> None:
+    other = "1" * 32
+    store.write_batch([obs("a" * 16, name="x"), obs("a" * 16, trace_id=other, name="y")], [])
+    store.write_batch([obs("a" * 16, trace_id=other, name="y2")], [])
+    assert [o["name"] for o in trace_row(store)["observations"]] == ["x"]
+    assert [o["name"] for o in store.get_trace("p1", other)["observations"]] == ["y2"]

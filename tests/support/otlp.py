@@ -79,10 +79,18 @@ def genai_trace(
     """A root span with generation children in OpenTelemetry GenAI conventions."""
     tid, root = new_trace_id(), new_span_id()
     spans = [
-        span(tid, root, "support-chat", duration_ms=2000,
-             attributes={"user.id": user, "session.id": session,
-                         "input.value": "How do I reset my password?"}),
-    ]  # fmt: skip
+        span(
+            tid,
+            root,
+            "support-chat",
+            duration_ms=2000,
+            attributes={
+                "user.id": user,
+                "session.id": session,
+                "input.value": "How do I reset my password?",
+            },
+        ),
+    ]
     for i in range(n_children):
         spans.append(
             span(

@@ -43,16 +43,31 @@ class HeronProcess:
     def start(self, timeout: float = 30.0) -> HeronProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HERON_")}
         if self.init:
-            env.update(HERON_INIT_PROJECT="test", HERON_INIT_PUBLIC_KEY=PUBLIC_KEY,
-                       HERON_INIT_SECRET_KEY=SECRET_KEY)  # fmt: skip
+            env.update(
+                HERON_INIT_PROJECT="test",
+                HERON_INIT_PUBLIC_KEY=PUBLIC_KEY,
+                HERON_INIT_SECRET_KEY=SECRET_KEY,
+            )
         env.update(self.env)
         self.log_path = self.data_dir.parent / f"heron-{self.port}.log"
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "heron.cli", "serve", "--port", str(self.port),
-             "--host", "127.0.0.1", "--data-dir", str(self.data_dir)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "heron.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--host",
+                "127.0.0.1",
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -489,17 +489,64 @@ VERBOSE_SUFFIX = (
 )
 
 FIRST_NAMES = (
-    "maria", "jonas", "aisha", "li", "tom", "sofia", "ravi", "emma", "lukas", "chloe", "diego",
-    "hana", "noah", "yuki", "omar", "ines", "pavel", "grace", "felix", "amara",
-)  # fmt: skip
+    "maria",
+    "jonas",
+    "aisha",
+    "li",
+    "tom",
+    "sofia",
+    "ravi",
+    "emma",
+    "lukas",
+    "chloe",
+    "diego",
+    "hana",
+    "noah",
+    "yuki",
+    "omar",
+    "ines",
+    "pavel",
+    "grace",
+    "felix",
+    "amara",
+)
 LAST_NAMES = (
-    "k", "schmidt", "okafor", "chen", "baker", "rossi", "patel", "dubois", "novak", "silva",
-)  # fmt: skip
+    "k",
+    "schmidt",
+    "okafor",
+    "chen",
+    "baker",
+    "rossi",
+    "patel",
+    "dubois",
+    "novak",
+    "silva",
+)
 COMPANIES = (
-    "northwind.io", "globex.com", "initech.dev", "umbrella-analytics.com", "hooli.co",
-    "vandelay.net", "piedpiper.ai", "stark-retail.de", "wayne-logistics.com", "tyrell.app",
-)  # fmt: skip
+    "northwind.io",
+    "globex.com",
+    "initech.dev",
+    "umbrella-analytics.com",
+    "hooli.co",
+    "vandelay.net",
+    "piedpiper.ai",
+    "stark-retail.de",
+    "wayne-logistics.com",
+    "tyrell.app",
+)
 IDPS = ("Okta", "Microsoft Entra ID", "Google Workspace", "OneLogin")
 FORMATS = ("CSV", "JSON", "Parquet")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")  # fmt: skip
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)

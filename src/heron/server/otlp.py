@@ -92,9 +92,12 @@ async def export_traces(request: Request) -> Response:
         body = decode_content(raw, request.headers.get("content-encoding"), limit)
         lap("read")
         batch = await st.decoder.decode(
-            body, kind, caller.project_id, st.settings.max_io_bytes,
+            body,
+            kind,
+            caller.project_id,
+            st.settings.max_io_bytes,
             st.pricing.spec(caller.project_id),
-        )  # fmt: skip
+        )
         lap("decode")
         await st.pipeline.submit(batch)
         lap("journal")

@@ -97,13 +97,13 @@ def write_batch(
     """
     table = observations
     cols = _key_columns(table)
-    keys = list(zip(cols["project_id"], cols["id"], strict=True))
+    keys = list(zip(cols["project_id"], cols["trace_id"], cols["id"], strict=True))
 
     # The same span twice in one batch (re-sent quickly): merge the versions in order.
     if len(set(keys)) < len(keys):
         table = _merge_in_batch(table, keys, now_us)
         cols = _key_columns(table)
-        keys = list(zip(cols["project_id"], cols["id"], strict=True))
+        keys = list(zip(cols["project_id"], cols["trace_id"], cols["id"], strict=True))
 
     trace_keys = set(zip(cols["project_id"], cols["trace_id"], strict=True))
     trace_keys.update((u.project_id, u.trace_id) for u in trace_updates)
@@ -115,7 +115,7 @@ def write_batch(
 
     # Existing observations of the touched traces (the trace_id index makes this a look-up).
     existing: dict[tuple[str, str], dict[str, _Summary]] = {}
-    stored_rowid: dict[tuple[str, str], int] = {}
+    stored_rowid: dict[tuple[str, str, str], int] = {}
     for chunk in _chunks(stored_ids):
         rows = con.execute(
             "SELECT rowid, project_id, trace_id, id, parent_id, epoch_us(start_time), "
@@ -127,7 +127,7 @@ def write_batch(
             if (project, trace) not in trace_keys:
                 continue
             existing.setdefault((project, trace), {})[oid] = _Summary(oid, *rest)
-            stored_rowid[(project, oid)] = rowid
+            stored_rowid[(project, trace, oid)] = rowid
 
     # Observations sent again: read the stored row in full, merge, replace it.
     again = [i for i, key in enumerate(keys) if key in stored_rowid]
@@ -137,10 +137,17 @@ def write_batch(
 
     for i in range(table.num_rows):
         s = _Summary(
-            cols["id"][i], cols["parent_id"][i], cols["start_time"][i], cols["end_time"][i],
-            cols["level"][i], cols["input_tokens"][i], cols["output_tokens"][i],
-            cols["total_tokens"][i], cols["total_cost"][i], cols["model"][i],
-        )  # fmt: skip
+            cols["id"][i],
+            cols["parent_id"][i],
+            cols["start_time"][i],
+            cols["end_time"][i],
+            cols["level"][i],
+            cols["input_tokens"][i],
+            cols["output_tokens"][i],
+            cols["total_tokens"][i],
+            cols["total_cost"][i],
+            cols["model"][i],
+        )
         existing.setdefault((cols["project_id"][i], cols["trace_id"][i]), {})[s.id] = s
     if table.num_rows:
         con.register("heron_batch_observations", table)
@@ -156,9 +163,19 @@ def write_batch(
 
 
 _KEY_COLUMNS = (
-    "project_id", "id", "trace_id", "parent_id", "start_time", "end_time", "level",
-    "input_tokens", "output_tokens", "total_tokens", "total_cost", "model",
-)  # fmt: skip
+    "project_id",
+    "id",
+    "trace_id",
+    "parent_id",
+    "start_time",
+    "end_time",
+    "level",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "total_cost",
+    "model",
+)
 
 
 def _take(table: pa.Table, rows: list[int]) -> pa.Table:
@@ -176,8 +193,8 @@ def _key_columns(table: pa.Table) -> dict[str, list[Any]]:
     return out
 
 
-def _merge_in_batch(table: pa.Table, keys: list[tuple[str, str]], now_us: int) -> pa.Table:
-    first: dict[tuple[str, str], int] = {}
+def _merge_in_batch(table: pa.Table, keys: list[tuple[str, str, str]], now_us: int) -> pa.Table:
+    first: dict[tuple[str, str, str], int] = {}
     dup_rows = []
     for i, key in enumerate(keys):
         if key in first:
@@ -186,9 +203,9 @@ def _merge_in_batch(table: pa.Table, keys: list[tuple[str, str]], now_us: int) -
             first[key] = i
     involved = sorted({first[keys[i]] for i in dup_rows} | set(dup_rows))
     records = records_from_table(_take(table, involved))
-    merged: dict[tuple[str, str], ObservationRecord] = {}
+    merged: dict[tuple[str, str, str], ObservationRecord] = {}
     for r in records:  # in arrival order: later versions merge into earlier ones
-        key = (r.project_id, r.id)
+        key = (r.project_id, r.trace_id, r.id)
         merged[key] = merge_observation(merged[key], r) if key in merged else r
     keep = [i for i in range(table.num_rows) if i not in set(involved)]
     return pa.concat_tables([_take(table, keep), observations_table(list(merged.values()), now_us)])
@@ -197,17 +214,17 @@ def _merge_in_batch(table: pa.Table, keys: list[tuple[str, str]], now_us: int) -
 def _merge_with_stored(
     con: duckdb.DuckDBPyConnection,
     table: pa.Table,
-    keys: list[tuple[str, str]],
+    keys: list[tuple[str, str, str]],
     again: list[int],
-    stored_rowid: dict[tuple[str, str], int],
+    stored_rowid: dict[tuple[str, str, str], int],
     now_us: int,
 ) -> tuple[pa.Table, dict[str, list[Any]]]:
-    news = {(r.project_id, r.id): r for r in records_from_table(_take(table, again))}
+    news = {(r.project_id, r.trace_id, r.id): r for r in records_from_table(_take(table, again))}
     rowids = [stored_rowid[keys[i]] for i in again]
     merged = []
     for chunk in _chunks(rowids):
         for old in _read_observations(con, chunk):
-            merged.append(merge_observation(old, news[(old.project_id, old.id)]))
+            merged.append(merge_observation(old, news[(old.project_id, old.trace_id, old.id)]))
         con.execute(f"DELETE FROM observations WHERE rowid IN ({_marks(chunk)})", chunk)
     drop = set(again)
     rest = _take(table, [i for i in range(table.num_rows) if i not in drop])
