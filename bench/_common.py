@@ -10,9 +10,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.support import otlp
 from tests.support.server import PUBLIC_KEY, SECRET_KEY, HeronProcess
 
-__all__ = ["PUBLIC_KEY", "SECRET_KEY", "HeronProcess", "machine", "rss_mib"]
+__all__ = ["PUBLIC_KEY", "SECRET_KEY", "HeronProcess", "machine", "otlp", "rss_mib"]
 
 
 def machine() -> str:

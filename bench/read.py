@@ -21,9 +21,8 @@ import httpx
 import orjson
 
 from heron.demo import DemoConfig, send
-from tests.support.otlp import T0_NS, new_span_id, new_trace_id, request, span
 
-from _common import HeronProcess, machine, rss_mib
+from _common import SECRET_KEY, HeronProcess, machine, otlp, rss_mib
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PB = {"Content-Type": "application/x-protobuf"}
@@ -49,20 +48,20 @@ def populate(data_dir: Path, target: int, seed_traces: int) -> str:
         stats = send(
             DemoConfig(seed=3, traces=seed_traces, days=30),
             server.url,
-            "sk-hr-test-secret-0123456789abcdef",
+            SECRET_KEY,
             concurrency=4,
         )
         print(f"ingested {stats.spans:,} demo spans in {time.perf_counter() - t:.0f} s")
-        tid, root = new_trace_id(), new_span_id()
-        spans = [span(tid, root, "agent-run", duration_ms=60_000)]
+        tid, root = otlp.new_trace_id(), otlp.new_span_id()
+        spans = [otlp.span(tid, root, "agent-run", duration_ms=60_000)]
         for k in range(199):
             spans.append(
-                span(
+                otlp.span(
                     tid,
-                    new_span_id(),
+                    otlp.new_span_id(),
                     f"step-{k}",
                     parent=root,
-                    start_ns=T0_NS + k * 250_000_000,
+                    start_ns=otlp.T0_NS + k * 250_000_000,
                     duration_ms=200,
                     attributes={
                         "input.value": f"step {k} input " * 20,
@@ -72,7 +71,7 @@ def populate(data_dir: Path, target: int, seed_traces: int) -> str:
             )
         r = httpx.post(
             server.url + "/v1/traces",
-            content=request(spans).SerializeToString(),
+            content=otlp.request(spans).SerializeToString(),
             headers={**server.auth, **PB},
         )
         r.raise_for_status()

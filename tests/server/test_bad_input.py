@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import random
 import zlib
 
 import pytest
 from fastapi.testclient import TestClient
 from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from heron.server.app import create_app
 from tests.conftest import make_settings
@@ -143,11 +145,53 @@ def test_invalid_ids_times_and_types_are_coerced_or_rejected(client: TestClient)
     assert o["end_time"] is None
 
 
-def test_non_utf8_string_in_protobuf_is_400(client: TestClient) -> None:
-    req = request([span(new_trace_id(), new_span_id(), "NAME_PLACEHOLDER")])
-    raw = req.SerializeToString().replace(b"NAME_PLACEHOLDER", b"bad\xff\xfename_placeh")
+def test_non_utf8_strings_in_protobuf_are_repaired_not_refused(client: TestClient) -> None:
+    tid = new_trace_id()
+    req = request([span(tid, new_span_id(), "NAME_PLACEHOLDER", attributes={"k": "VALUE_XX"})])
+    raw = (
+        req.SerializeToString()
+        .replace(b"NAME_PLACEHOLDER", b"bad\xff\xfename_placeh")  # same lengths: valid framing
+        .replace(b"VALUE_XX", b"v\xc3(ok...")
+    )
     r = client.post("/v1/traces", content=raw, headers=PB)
-    assert r.status_code == 400
+    assert r.status_code == 200
+    resp = ExportTraceServiceResponse.FromString(r.content)
+    assert resp.partial_success.rejected_spans == 0
+    assert "invalid UTF-8 replaced" in resp.partial_success.error_message
+    [o] = client.get(f"/api/traces/{tid.hex()}").json()["observations"]
+    assert o["name"] == "bad\ufffd\ufffdname_placeh"
+    assert o["metadata"]["k"] == "v\ufffd(ok..."
+
+
+def test_random_corruption_never_gives_a_server_error(client: TestClient) -> None:
+    rng = random.Random(5)
+    body = request(genai_trace()[1]).SerializeToString()
+    json_body = (
+        b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"'
+        + b"ab" * 16
+        + (
+            b'","spanId":"'
+            + b"cd" * 8
+            + b'","name":"x","startTimeUnixNano":"1760000000000000000"}]}]}]}'
+        )
+    )
+    statuses = set()
+    for i in range(150):
+        data = bytearray(body if i % 3 else json_body)
+        for _ in range(rng.randint(1, 6)):
+            pos = rng.randrange(len(data))
+            choice = rng.random()
+            if choice < 0.4:
+                data[pos] = rng.randrange(256)
+            elif choice < 0.7:
+                del data[pos : pos + rng.randint(1, 20)]
+            else:
+                data[pos:pos] = rng.randbytes(rng.randint(1, 8))
+        kind = "application/x-protobuf" if i % 3 else "application/json"
+        r = client.post("/v1/traces", content=bytes(data), headers={"Content-Type": kind})
+        statuses.add(r.status_code)
+        assert r.status_code in (200, 400), (i, r.status_code, r.text[:200])
+    assert 400 in statuses
 
 
 @pytest.mark.parametrize(

@@ -133,8 +133,11 @@ def decode(
     prices: PriceSpec,
     part: tuple[int, int] = (0, 1),
 ) -> DecodedBatch:
-    request = decode_request(body, kind)
+    notes: list[str] = []
+    request = decode_request(body, kind, notes)
     mapped = map_request(request, project_id, IngestLimits(max_io_bytes=max_io_bytes), part)
+    if part[0] == 0:
+        mapped.errors[:0] = notes
     apply_costs(mapped.observations, _book(prices))
     now_us = time.time_ns() // 1000
     return DecodedBatch(

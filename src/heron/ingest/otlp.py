@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Any
 
 import orjson
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
@@ -36,16 +38,25 @@ class OTLPDecodeError(ValueError):
     """The request body is not a valid OTLP trace export request; ``str(e)`` says why."""
 
 
-def decode_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
+def decode_request(
+    body: bytes, content_type: str, notes: list[str] | None = None
+) -> ExportTraceServiceRequest:
     """Decode an OTLP/HTTP trace export body.
 
     ``content_type`` is the lower-cased media type without parameters; ``body`` is already
-    decompressed.
+    decompressed. Strings that are not valid UTF-8 are repaired (invalid bytes become U+FFFD)
+    rather than failing the request; a line saying so is appended to ``notes``.
     """
     if content_type == PROTOBUF:
         try:
             return ExportTraceServiceRequest.FromString(body)
         except DecodeError as exc:
+            repaired = _repair_utf8(body)
+            if repaired is not None:
+                request, count = repaired
+                if notes is not None:
+                    notes.append(f"invalid UTF-8 replaced with U+FFFD in {count} string(s)")
+                return request
             raise OTLPDecodeError(f"invalid protobuf: {_protobuf_reason(exc)}") from None
         except Exception as exc:  # upb may raise other errors (e.g. recursion limit)
             raise OTLPDecodeError(f"invalid protobuf: {exc}") from None
@@ -60,6 +71,92 @@ def decode_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
     raise OTLPDecodeError(
         f"unsupported content type {content_type!r}: expected {PROTOBUF!r} or {JSON!r}"
     )
+
+
+@functools.cache
+def _lenient_class() -> tuple[type, frozenset[str]]:
+    """ExportTraceServiceRequest with every string field read as bytes (same wire format)."""
+    pool = descriptor_pool.DescriptorPool()
+    strings: set[str] = set()
+    done: set[str] = set()
+
+    def add(file: Any) -> None:
+        if file.name in done:
+            return
+        for dep in file.dependencies:
+            add(dep)
+        proto = descriptor_pb2.FileDescriptorProto()
+        file.CopyToProto(proto)
+        proto.name = _LENIENT + proto.name
+        proto.package = _LENIENT_PKG + proto.package
+        proto.dependency[:] = [_LENIENT + d for d in proto.dependency]
+        del proto.service[:]  # only messages are needed
+
+        def fix(messages: Any, prefix: str) -> None:
+            for m in messages:
+                full = f"{prefix}.{m.name}"
+                for f in m.field:
+                    if f.type == f.TYPE_STRING:
+                        f.type = f.TYPE_BYTES
+                        strings.add(f"{full}.{f.name}")
+                    if f.type_name.startswith(".opentelemetry."):
+                        f.type_name = "." + _LENIENT_PKG + f.type_name[1:]
+                fix(m.nested_type, full)
+
+        fix(proto.message_type, _LENIENT_PKG + proto.package[len(_LENIENT_PKG) :])
+        pool.Add(proto)
+        done.add(file.name)
+
+    add(ExportTraceServiceRequest.DESCRIPTOR.file)
+    desc = pool.FindMessageTypeByName(_LENIENT_PKG + ExportTraceServiceRequest.DESCRIPTOR.full_name)
+    return message_factory.GetMessageClass(desc), frozenset(strings)
+
+
+_LENIENT = "heron_lenient/"
+_LENIENT_PKG = "heron_lenient."
+
+
+def _repair_utf8(body: bytes) -> tuple[ExportTraceServiceRequest, int] | None:
+    """Parse leniently, replace invalid UTF-8 in string fields, parse again strictly."""
+    cls, strings = _lenient_class()
+    try:
+        message = cls.FromString(body)
+    except Exception:
+        return None
+    count = 0
+
+    def walk(m: Any) -> None:
+        nonlocal count
+        for field, value in m.ListFields():
+            key = f"{field.containing_type.full_name}.{field.name}"
+            if field.type == field.TYPE_MESSAGE:
+                for item in value if _repeated(field) else [value]:
+                    walk(item)
+            elif key in strings:
+                items = list(value) if _repeated(field) else [value]
+                fixed = []
+                for raw in items:
+                    try:
+                        raw.decode("utf-8")
+                        fixed.append(raw)
+                    except UnicodeDecodeError:
+                        count += 1
+                        fixed.append(raw.decode("utf-8", "replace").encode("utf-8"))
+                if _repeated(field):
+                    del value[:]
+                    value.extend(fixed)
+                else:
+                    setattr(m, field.name, fixed[0])
+
+    try:
+        walk(message)
+        return ExportTraceServiceRequest.FromString(message.SerializeToString()), count
+    except Exception:
+        return None
+
+
+def _repeated(field: Any) -> bool:
+    return bool(field.is_repeated)
 
 
 def _protobuf_reason(exc: DecodeError) -> str:
