@@ -40,12 +40,20 @@ def test_garbage_protobuf_is_a_decode_error() -> None:
     assert "ExportTraceServiceRequest" not in str(ei.value)
 
 
-def test_non_utf8_string_in_protobuf_is_a_decode_error() -> None:
+def test_non_utf8_string_in_protobuf_is_repaired_with_a_note() -> None:
     body = request(span("abc")).SerializeToString()
     bad = body.replace(b"abc", b"a\xffc")
     assert bad != body
-    with pytest.raises(OTLPDecodeError, match=r"invalid protobuf: .*UTF-8"):
-        decode_request(bad, PB)
+    notes: list[str] = []
+    req = decode_request(bad, PB, notes)
+    assert req.resource_spans[0].scope_spans[0].spans[0].name == "a\ufffdc"
+    assert notes == ["invalid UTF-8 replaced with U+FFFD in 1 string(s)"]
+
+
+def test_broken_framing_is_still_a_decode_error() -> None:
+    body = request(span("abc")).SerializeToString()
+    with pytest.raises(OTLPDecodeError, match=r"invalid protobuf"):
+        decode_request(body[:-3] + b"\xff\xff\xff", PB)
 
 
 def test_non_utf8_bytes_value_is_decoded_with_replacement() -> None:
