@@ -43,7 +43,7 @@ def _open(settings: Settings) -> Any:
     from heron.store import EmbeddedStore
 
     try:
-        return EmbeddedStore(settings.db_path)
+        return EmbeddedStore(settings.db_path, memory_limit=settings.memory_limit)
     except Exception as exc:
         console.print(f"[red]Cannot open {settings.db_path}:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -54,6 +54,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Worker processes that decode and map OTLP requests; auto is one per core (at most 4), "
         "0 decodes in the server process.",
     ),
+    Setting(
+        "memory_limit",
+        "HERON_MEMORY_LIMIT",
+        "512MB",
+        "Memory DuckDB may use for caching and queries (it spills to disk beyond).",
+    ),
     Setting("init_project", "HERON_INIT_PROJECT", None, "Project created at start if absent."),
     Setting(
         "init_public_key",
@@ -82,6 +88,7 @@ class Settings:
     queue_spans: int = 200_000
     commit_window_ms: float = 2.0
     ingest_workers: int = 2
+    memory_limit: str = "512MB"
     init_project: str | None = None
     init_public_key: str | None = None
     init_secret_key: str | None = None

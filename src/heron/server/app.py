@@ -66,7 +66,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
-        st_store = store if store is not None else EmbeddedStore(settings.db_path)
+        st_store = (
+            store
+            if store is not None
+            else EmbeddedStore(settings.db_path, memory_limit=settings.memory_limit)
+        )
         created = bootstrap(st_store, settings)
         if created and on_keys_created:
             on_keys_created(created)

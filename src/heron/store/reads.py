@@ -283,21 +283,28 @@ def list_observations(cur: duckdb.DuckDBPyConnection, project_id: str, q: ListQu
 
 
 def get_trace(cur: duckdb.DuckDBPyConnection, project_id: str, trace_id: str) -> dict[str, Any]:
-    row = cur.execute(
-        f"SELECT {_TRACE_LIST_COLUMNS}, t.input, t.output FROM traces t "
-        "WHERE t.id = ? AND t.project_id = ?",
-        [trace_id, project_id],
-    ).fetchone()
+    # Look-ups by id alone: DuckDB uses the ART index only for a lone equality, so the
+    # project is checked on the rows found (never across projects).
+    rows = cur.execute(
+        f"SELECT t.project_id, {_TRACE_LIST_COLUMNS}, t.input, t.output FROM traces t "
+        "WHERE t.id = ?",
+        [trace_id],
+    ).fetchall()
+    row = next((r[1:] for r in rows if r[0] == project_id), None)
     if row is None:
         raise NotFound(f"trace {trace_id!r} not found in this project")
     trace = _trace_dict(row[:-2])
     trace["input"], trace["output"] = _maybe_json(row[-2]), _maybe_json(row[-1])
     rows = cur.execute(
-        f"SELECT {_OBS_COLUMNS}, o.input, o.output FROM observations o "
-        "WHERE o.trace_id = ? AND o.project_id = ? ORDER BY o.start_time, o.id",
-        [trace_id, project_id],
+        f"SELECT o.project_id, {_OBS_COLUMNS}, o.input, o.output FROM observations o "
+        "WHERE o.trace_id = ? ORDER BY o.start_time, o.id",
+        [trace_id],
     ).fetchall()
-    observations = [_observation_dict(r, (*_OBS_NAMES, "input", "output")) for r in rows]
+    observations = [
+        _observation_dict(r[1:], (*_OBS_NAMES, "input", "output"))
+        for r in rows
+        if r[0] == project_id
+    ]
     trace["observations"] = build_tree(observations)
     trace["scores"] = _scores(cur, project_id, trace_id)
     return trace
@@ -335,13 +342,14 @@ def _scores(cur: duckdb.DuckDBPyConnection, project_id: str, trace_id: str) -> l
         "metadata",
     )
     rows = cur.execute(
-        f"SELECT {', '.join(names)} FROM scores WHERE trace_id = ? AND project_id = ? "
-        "ORDER BY timestamp",
-        [trace_id, project_id],
+        f"SELECT project_id, {', '.join(names)} FROM scores WHERE trace_id = ? ORDER BY timestamp",
+        [trace_id],
     ).fetchall()
     out = []
     for r in rows:
-        d = dict(zip(names, r, strict=True))
+        if r[0] != project_id:
+            continue
+        d = dict(zip(names, r[1:], strict=True))
         d["timestamp"] = iso(d["timestamp"])
         d["metadata"] = _json(d["metadata"]) or {}
         out.append(d)
