@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from heron import __version__
 from heron.query import Filter, parse_filters
+from heron.server import schemas
 from heron.server.auth import Caller
 from heron.server.state import state_of
 from heron.store import ListQuery
@@ -24,7 +25,10 @@ async def consistent(request: Request) -> None:
     await state_of(request).pipeline.caught_up()
 
 
-router = APIRouter(dependencies=[Depends(consistent)])
+router = APIRouter(
+    dependencies=[Depends(consistent)],
+    responses={400: {"model": schemas.Error}, 401: {"model": schemas.Error}},
+)
 
 
 @dataclass
@@ -101,14 +105,14 @@ def _page(page: Any) -> dict[str, Any]:
     return {"data": page.data, "next_cursor": page.next_cursor}
 
 
-@router.get("/api/health", tags=["health"])
+@router.get("/api/health", tags=["health"], response_model=schemas.Health)
 @router.get("/api/public/health", tags=["health"], include_in_schema=False)
 def health() -> dict[str, str]:
     """Liveness: the server answers and its version."""
     return {"status": "OK", "version": __version__}
 
 
-@router.get("/api/traces", tags=["traces"])
+@router.get("/api/traces", tags=["traces"], response_model=schemas.TracePage)
 async def list_traces(
     request: Request, who: Caller = Depends(caller), p: ListParams = Depends(list_params)
 ) -> dict[str, Any]:
@@ -117,14 +121,19 @@ async def list_traces(
     return _page(await run_in_threadpool(store.list_traces, who.project_id, _query(p)))
 
 
-@router.get("/api/traces/{trace_id}", tags=["traces"])
+@router.get(
+    "/api/traces/{trace_id}",
+    tags=["traces"],
+    response_model=schemas.TraceDetail,
+    responses={404: {"model": schemas.Error}},
+)
 async def get_trace(request: Request, trace_id: str, who: Caller = Depends(caller)) -> dict:
     """One trace with its observation tree (``observations``, each with ``children``)."""
     store = state_of(request).store
     return await run_in_threadpool(store.get_trace, who.project_id, trace_id)
 
 
-@router.get("/api/observations", tags=["observations"])
+@router.get("/api/observations", tags=["observations"], response_model=schemas.ObservationPage)
 async def list_observations(
     request: Request, who: Caller = Depends(caller), p: ListParams = Depends(list_params)
 ) -> dict[str, Any]:
@@ -133,7 +142,7 @@ async def list_observations(
     return _page(await run_in_threadpool(store.list_observations, who.project_id, _query(p)))
 
 
-@router.get("/api/sessions", tags=["sessions"])
+@router.get("/api/sessions", tags=["sessions"], response_model=schemas.SessionPage)
 async def list_sessions(
     request: Request, who: Caller = Depends(caller), p: ListParams = Depends(list_params)
 ) -> dict[str, Any]:
@@ -142,14 +151,19 @@ async def list_sessions(
     return _page(await run_in_threadpool(store.list_sessions, who.project_id, _query(p)))
 
 
-@router.get("/api/sessions/{session_id}", tags=["sessions"])
+@router.get(
+    "/api/sessions/{session_id}",
+    tags=["sessions"],
+    response_model=schemas.SessionDetail,
+    responses={404: {"model": schemas.Error}},
+)
 async def get_session(request: Request, session_id: str, who: Caller = Depends(caller)) -> dict:
     """A session's traces in order, with their inputs and outputs."""
     store = state_of(request).store
     return await run_in_threadpool(store.get_session, who.project_id, session_id)
 
 
-@router.get("/api/users", tags=["users"])
+@router.get("/api/users", tags=["users"], response_model=schemas.UserPage)
 async def list_users(
     request: Request, who: Caller = Depends(caller), p: ListParams = Depends(list_params)
 ) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Request
 
 from heron.cost import PriceEntry, PriceEntryError, load_builtin_prices
 from heron.errors import BadRequest
+from heron.server import schemas
 from heron.server.api import caller, consistent
 from heron.server.auth import Caller
 from heron.server.state import state_of
@@ -69,7 +70,7 @@ def delete_model(request: Request, entry_id: str, who: Caller = Depends(caller))
     st.pricing.invalidate(who.project_id)
 
 
-@router.get("/api/models/unpriced")
+@router.get("/api/models/unpriced", response_model=schemas.UnpricedModels)
 def unpriced(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     """Models seen with token usage but no price, so their cost is unknown."""
     return {"data": state_of(request).store.unpriced_models(who.project_id)}

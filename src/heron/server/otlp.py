@@ -52,17 +52,42 @@ def _response(batch: DecodedBatch, as_json: bool) -> Response:
     return Response(message.SerializeToString(), 200, media_type=PROTOBUF)
 
 
+_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "description": "An OTLP ExportTraceServiceRequest; Content-Encoding gzip or deflate "
+        "is accepted.",
+        "content": {
+            PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+            JSON: {"schema": {"type": "object", "description": "OTLP/JSON (hex ids)"}},
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "ExportTraceServiceResponse in the request's encoding; "
+            "partial_success counts and explains rejected spans.",
+            "content": {PROTOBUF: {}, JSON: {}},
+        },
+        "400": {"description": "Malformed body (google.rpc.Status naming the problem)."},
+        "401": {"description": "Missing or wrong key."},
+        "413": {"description": "Body over the limit, before or after decompression."},
+        "415": {"description": "Unsupported Content-Type or Content-Encoding."},
+        "503": {"description": "Ingest queue full; retry after Retry-After seconds."},
+    },
+}
+
+
 @router.post(
     "/v1/traces",
     summary="Export traces (OTLP/HTTP)",
     response_class=Response,
-    responses={200: {"description": "ExportTraceServiceResponse, in the request's encoding"}},
+    openapi_extra=_OPENAPI,
 )
 @router.post(
     "/api/public/otel/v1/traces",
     summary="Export traces (OTLP/HTTP, Langfuse-compatible path)",
     response_class=Response,
-    include_in_schema=True,
+    openapi_extra=_OPENAPI,
 )
 async def export_traces(request: Request) -> Response:
     """Accept an OTLP ``ExportTraceServiceRequest`` (protobuf or JSON, gzip or plain).

@@ -1,0 +1,174 @@
+"""Response models: the shapes in the OpenAPI document, the public contract of heron's API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Machine-readable kind, e.g. bad_request, not_found.")
+    message: str = Field(description="What was wrong, naming the parameter or field.")
+
+
+class Error(BaseModel):
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class TraceSummary(BaseModel):
+    """A trace as lists show it: attributes and aggregates, no inputs or outputs."""
+
+    id: str
+    name: str | None
+    timestamp: str = Field(description="Start of the earliest observation (ISO 8601, UTC).")
+    end_time: str | None
+    user_id: str | None
+    session_id: str | None
+    release: str | None
+    version: str | None
+    environment: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    public: bool | None
+    latency_ms: float | None
+    total_cost: float | None = Field(description="USD, summed over observations.")
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    observation_count: int
+    error_count: int
+    level: str = Field(description="Highest level: DEBUG < DEFAULT < WARNING < ERROR.")
+    models: list[str]
+    root_observation_id: str | None
+
+
+class ObservationSummary(BaseModel):
+    """An observation as lists show it (no input or output)."""
+
+    id: str
+    trace_id: str
+    parent_id: str | None
+    type: str
+    name: str
+    start_time: str
+    end_time: str | None
+    completion_start_time: str | None
+    latency_ms: float | None
+    time_to_first_token_ms: float | None
+    model: str | None
+    model_parameters: dict[str, Any] | None
+    metadata: dict[str, Any]
+    level: str
+    status_message: str | None
+    usage: dict[str, int] = Field(description="Tokens by key: input, output, total, ...")
+    cost: dict[str, float] = Field(description="USD by the same keys, plus total.")
+    cost_source: str | None = Field(description="client or computed.")
+    total_cost: float | None
+    prompt_name: str | None
+    prompt_version: int | None
+
+
+class Observation(ObservationSummary):
+    input: Any = None
+    output: Any = None
+    children: list[Observation] = Field(default_factory=list)
+
+
+class Score(BaseModel):
+    id: str
+    trace_id: str | None
+    observation_id: str | None
+    session_id: str | None
+    name: str
+    value: float | None
+    string_value: str | None
+    data_type: str
+    source: str
+    comment: str | None
+    author: str | None
+    timestamp: str
+    metadata: dict[str, Any]
+
+
+class TraceDetail(TraceSummary):
+    input: Any = None
+    output: Any = None
+    observations: list[Observation] = Field(description="Root observations with children.")
+    scores: list[Score]
+
+
+class SessionSummary(BaseModel):
+    id: str
+    first_time: str
+    last_time: str
+    trace_count: int
+    total_cost: float | None
+    total_tokens: int | None
+    error_count: int | None
+    user_ids: list[str]
+
+
+class SessionTrace(TraceSummary):
+    input: Any = None
+    output: Any = None
+
+
+class SessionDetail(BaseModel):
+    id: str
+    user_ids: list[str]
+    first_time: str
+    last_time: str
+    trace_count: int
+    total_cost: float | None
+    error_count: int
+    traces: list[SessionTrace] = Field(description="The session's traces, oldest first.")
+
+
+class UserSummary(BaseModel):
+    id: str
+    first_time: str
+    last_time: str
+    trace_count: int
+    session_count: int
+    total_cost: float | None
+    total_tokens: int | None
+    input_tokens: int | None
+    output_tokens: int | None
+    error_count: int | None
+
+
+class TracePage(BaseModel):
+    data: list[TraceSummary]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page.")
+
+
+class ObservationPage(BaseModel):
+    data: list[ObservationSummary]
+    next_cursor: str | None
+
+
+class SessionPage(BaseModel):
+    data: list[SessionSummary]
+    next_cursor: str | None
+
+
+class UserPage(BaseModel):
+    data: list[UserSummary]
+    next_cursor: str | None
+
+
+class UnpricedModel(BaseModel):
+    model: str
+    observations: int
+    total_tokens: int | None
+    last_seen: str | None
+
+
+class UnpricedModels(BaseModel):
+    data: list[UnpricedModel]
