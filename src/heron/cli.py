@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ projects_app = typer.Typer(help="List and create projects.", invoke_without_comm
 keys_app = typer.Typer(help="Create and list API keys.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
-console = Console()
+console = Console(soft_wrap=True)
 
 HostOpt = Annotated[str | None, typer.Option(help="Interface to bind [env HERON_HOST].")]
 PortOpt = Annotated[int | None, typer.Option(help="Port [env HERON_PORT].")]
@@ -87,6 +88,9 @@ def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataDirOpt = Non
 
 
 def _run_with_banner(server: Any, settings: Settings, after_start: Any = None) -> None:
+    # uvicorn runs in a thread (so the main thread can report progress); stop it cleanly
+    # on SIGTERM as on Ctrl-C, so the journal is applied and closed before exit.
+    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     thread = threading.Thread(target=server.run, name="heron-server", daemon=True)
     thread.start()
     while not server.started and thread.is_alive():
@@ -130,11 +134,15 @@ def demo(
 
     def load() -> None:
         if store.get_meta("demo_loaded"):
-            console.print("Demo data is already loaded; serving it.")
+            console.print(
+                "Demo data is already loaded; serving it. For an API key: "
+                f"heron keys create --project default --data-dir {settings.data_dir}"
+            )
         else:
             project = store.project_by_name("default") or store.create_project("default")
             key = store.create_key(project["id"])
-            config = DemoConfig(seed=seed, traces=traces, days=days)
+            # exporters that flush every minute: fewer, larger requests load faster
+            config = DemoConfig(seed=seed, traces=traces, days=days, export_interval_s=60.0)
             url = f"http://{settings.host}:{settings.port}"
             with Progress(console=console) as progress:
                 task = progress.add_task("Sending demo traces", total=None)

@@ -73,10 +73,6 @@ def seeded(client: TestClient) -> dict[str, dict]:
     return facts
 
 
-def ids(r) -> list[int]:
-    return [r["i"] for r in r]
-
-
 def fetch(client: TestClient, seeded: dict, path: str) -> list[int]:
     r = client.get(path)
     assert r.status_code == 200, r.text

@@ -73,3 +73,31 @@ def test_acknowledged_spans_survive_kill_9(tmp_path: Path) -> None:
         assert not missing, f"{len(missing)} of {len(ids)} acknowledged traces lost or partial"
     finally:
         restarted.stop()
+
+
+def test_a_dead_decoder_process_is_replaced(live_server: HeronProcess) -> None:
+    import os
+    import signal
+
+    import psutil
+
+    from tests.support.otlp import genai_trace
+
+    workers = psutil.Process(live_server.proc.pid).children(recursive=True)  # type: ignore[union-attr]
+    decoders = [p for p in workers if "spawn_main" in " ".join(p.cmdline())]
+    assert decoders, [p.cmdline() for p in workers]
+    os.kill(decoders[0].pid, signal.SIGKILL)
+    time.sleep(0.5)
+
+    statuses = []
+    with httpx.Client(headers={**live_server.auth, **PB}, timeout=30) as http:
+        for _ in range(5):
+            tid, spans = genai_trace()
+            r = http.post(
+                live_server.url + "/v1/traces", content=request(spans).SerializeToString()
+            )
+            statuses.append(r.status_code)
+        assert statuses[-1] == 200
+        assert set(statuses) <= {200, 400}, statuses
+        assert http.get(live_server.url + f"/api/traces/{tid.hex()}").status_code == 200
+    assert live_server.proc.poll() is None  # the server itself never went down

@@ -189,7 +189,8 @@ class Decoder:
     ) -> DecodedBatch:
         loop = asyncio.get_running_loop()
         args = (body, kind, project_id, max_io_bytes, prices)
-        if self._pool is None:
+        pool = self._pool
+        if pool is None:
             return await loop.run_in_executor(None, decode, *args)
         # A large request is shared by all workers (each maps every n-th span), so one
         # request's latency does not wait on a single core.
@@ -197,15 +198,18 @@ class Decoder:
         try:
             results = await asyncio.gather(
                 *(
-                    loop.run_in_executor(self._pool, _decode_packed, *args, (k, parts))
+                    loop.run_in_executor(pool, _decode_packed, *args, (k, parts))
                     for k in range(parts)
                 )
             )
         except BrokenProcessPool:
-            # A worker died (it should not: decoding is pure Python). Replace the pool so
-            # the next request is served, and tell this client its request was not taken.
-            self.stop()
-            self.start()
+            # A worker died (it should not: decoding is pure Python). Replace the pool once
+            # (concurrent requests see the same broken pool) and tell this client its
+            # request was not taken.
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+                await loop.run_in_executor(None, self.start)
             raise BadRequest("the request could not be decoded (decoder process failed)") from None
         parts = [ipc for ipc, _, _, _ in results]
         return DecodedBatch(

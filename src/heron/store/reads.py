@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +56,6 @@ class ListQuery:
     order_by: str = "timestamp.desc"
     limit: int = 50
     cursor: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -130,19 +129,21 @@ def _keyset(sort_sql: str, id_sql: str, desc: bool, cursor: str | None) -> tuple
 
 
 def _search_sql(view: View, text: str | None) -> tuple[str, list[Any]]:
+    """Case-insensitive search in inputs and outputs (a trace's and all its observations')."""
     if not text:
         return "TRUE", []
-    cond, p = compile_condition("x", "text", "contains", text, "search")
-    own_in = cond.replace("x", f"{view.alias}.input", 1)
-    own_out = cond.replace("x", f"{view.alias}.output", 1)
+    parts, params = [], []
+    columns = [f"{view.alias}.input", f"{view.alias}.output"]
+    for column in columns if view is OBSERVATIONS else [*columns, "o.input", "o.output"]:
+        sql, p = compile_condition(column, "text", "contains", text, "search")
+        parts.append(sql)
+        params += p
     if view is OBSERVATIONS:
-        return f"({own_in} OR {own_out})", p * 2
-    obs_in = cond.replace("x", "o.input", 1)
-    obs_out = cond.replace("x", "o.output", 1)
+        return f"({parts[0]} OR {parts[1]})", params
     return (
-        f"({own_in} OR {own_out} OR t.id IN (SELECT o.trace_id FROM observations o "
-        f"WHERE o.project_id = t.project_id AND ({obs_in} OR {obs_out})))",
-        p * 4,
+        f"({parts[0]} OR {parts[1]} OR t.id IN (SELECT o.trace_id FROM observations o "
+        f"WHERE o.project_id = t.project_id AND ({parts[2]} OR {parts[3]})))",
+        params,
     )
 
 
