@@ -5,46 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from tests.support.otlp import any_value
+from tests.support.otlp import attrs as attributes
+
+__all__ = ["any_value", "attributes", "request", "span", "span_id"]
 
 TRACE_ID = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 SPAN_ID = bytes.fromhex("b7ad6b7169203331")
 PARENT_ID = bytes.fromhex("00f067aa0ba902b7")
 START_NS = 1_764_000_000_123_456_789  # 2025-11-24
 END_NS = START_NS + 1_500_000_000
-
-
-def any_value(v: Any) -> AnyValue:
-    if isinstance(v, AnyValue):
-        return v
-    if isinstance(v, bool):
-        return AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return AnyValue(int_value=v)
-    if isinstance(v, float):
-        return AnyValue(double_value=v)
-    if isinstance(v, str):
-        return AnyValue(string_value=v)
-    if isinstance(v, bytes):
-        return AnyValue(bytes_value=v)
-    if isinstance(v, (list, tuple)):
-        av = AnyValue()
-        av.array_value.SetInParent()
-        for item in v:
-            av.array_value.values.append(any_value(item))
-        return av
-    if isinstance(v, dict):
-        av = AnyValue()
-        av.kvlist_value.SetInParent()
-        for k, item in v.items():
-            av.kvlist_value.values.append(KeyValue(key=k, value=any_value(item)))
-        return av
-    raise TypeError(type(v))
-
-
-def attributes(d: dict[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=any_value(v)) for k, v in d.items()]
 
 
 def span(

@@ -13,17 +13,31 @@ T0_NS = 1_760_000_000_000_000_000
 
 
 def any_value(v: Any) -> AnyValue:
+    if isinstance(v, AnyValue):
+        return v
     if isinstance(v, bool):
         return AnyValue(bool_value=v)
     if isinstance(v, int):
         return AnyValue(int_value=v)
     if isinstance(v, float):
         return AnyValue(double_value=v)
-    if isinstance(v, list | tuple):
-        out = AnyValue()
-        out.array_value.values.extend(any_value(x) for x in v)
-        return out
-    return AnyValue(string_value=str(v))
+    if isinstance(v, str):
+        return AnyValue(string_value=v)
+    if isinstance(v, bytes):
+        return AnyValue(bytes_value=v)
+    if isinstance(v, (list, tuple)):
+        av = AnyValue()
+        av.array_value.SetInParent()
+        for item in v:
+            av.array_value.values.append(any_value(item))
+        return av
+    if isinstance(v, dict):
+        av = AnyValue()
+        av.kvlist_value.SetInParent()
+        for k, item in v.items():
+            av.kvlist_value.values.append(KeyValue(key=k, value=any_value(item)))
+        return av
+    raise TypeError(type(v))
 
 
 def attrs(d: dict[str, Any]) -> list[KeyValue]:

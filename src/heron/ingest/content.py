@@ -44,6 +44,22 @@ def tags(v: Any, existing: list[str] | None) -> list[str]:
     return out
 
 
+def _take_indexed(groups: dict[str, list[tuple[str, Any]]], key: str) -> Any:
+    """Messages from OpenLLMetry-style ``key.N.role``/``key.N.content`` attributes, taken out
+    of ``groups`` (other attributes under ``key`` stay); None when there are none."""
+    g = groups.get(key)
+    if not g:
+        return None
+    indexed, other = msgs.split_indexed(g)
+    if not indexed:
+        return None
+    if other:
+        groups[key] = list(other.items())
+    else:
+        del groups[key]
+    return msgs.unflatten(indexed)
+
+
 def input_text(
     known: dict[str, Any],
     groups: dict[str, list[tuple[str, Any]]],
@@ -72,16 +88,9 @@ def input_text(
     g = groups.pop("llm.input_messages", None)
     if chosen is None and g:
         chosen = msgs.unflatten(g)
-    g = groups.get("gen_ai.prompt")
-    if g:
-        indexed, other = msgs.split_indexed(g)
-        if indexed:
-            if chosen is None:
-                chosen = msgs.unflatten(indexed)
-            if other:
-                groups["gen_ai.prompt"] = list(other.items())
-            else:
-                del groups["gen_ai.prompt"]
+    indexed = _take_indexed(groups, "gen_ai.prompt")
+    if chosen is None and indexed is not None:
+        chosen = indexed
     v = known.pop("input.value", None)
     known.pop("input.mime_type", None)
     if chosen is None and v is not None:
@@ -122,16 +131,9 @@ def output_text(
     g = groups.pop("llm.output_messages", None)
     if chosen is None and g:
         chosen = msgs.unflatten(g)
-    g = groups.get("gen_ai.completion")
-    if g:
-        indexed, other = msgs.split_indexed(g)
-        if indexed:
-            if chosen is None:
-                chosen = msgs.unflatten(indexed)
-            if other:
-                groups["gen_ai.completion"] = list(other.items())
-            else:
-                del groups["gen_ai.completion"]
+    indexed = _take_indexed(groups, "gen_ai.completion")
+    if chosen is None and indexed is not None:
+        chosen = indexed
     v = known.pop("output.value", None)
     known.pop("output.mime_type", None)
     if chosen is None and v is not None:
