@@ -20,7 +20,7 @@ from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.journal import Journal
 from heron.ingest.pipeline import WritePipeline
-from heron.server import admin, api, models, otlp
+from heron.server import admin, api, models, otlp, scores
 from heron.server.auth import Authenticator
 from heron.server.responses import JSON
 from heron.server.state import ServerState
@@ -144,5 +144,6 @@ def create_app(
     app.include_router(otlp.router)
     app.include_router(api.router)
     app.include_router(models.router)
+    app.include_router(scores.router)
     app.include_router(admin.router)
     return app

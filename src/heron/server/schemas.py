@@ -172,3 +172,25 @@ class UnpricedModel(BaseModel):
 
 class UnpricedModels(BaseModel):
     data: list[UnpricedModel]
+
+
+class ScoreIn(BaseModel):
+    """A score as clients send it (Langfuse field names; snake_case is accepted too)."""
+
+    id: str | None = Field(None, description="Sending an existing id again replaces it.")
+    traceId: str | None = None
+    observationId: str | None = None
+    sessionId: str | None = None
+    name: str
+    value: float | bool | str = Field(
+        description="A number (NUMERIC), true/false or 1/0 (BOOLEAN), a label (CATEGORICAL) "
+        "or text (TEXT)."
+    )
+    stringValue: str | None = None
+    dataType: str | None = Field(None, description="NUMERIC, BOOLEAN, CATEGORICAL or TEXT.")
+    comment: str | None = None
+    source: str | None = Field(None, description="API (default), ANNOTATION, EVAL, ...")
+    author: str | None = None
+    timestamp: str | None = None
+    environment: str | None = None
+    metadata: dict[str, Any] | None = None

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from heron.errors import Conflict, NotFound
 from heron.model import ObservationRecord, TraceUpdate
+from heron.scores import ScoreRecord
 from heron.store import keys as keymod
 from heron.store import reads
 from heron.store.arrow import observations_table
@@ -245,6 +246,34 @@ class EmbeddedStore:
             .execute("SELECT 1 FROM api_keys WHERE public_key = ?", [public_key])
             .fetchone()
         )
+
+    # -- scores ------------------------------------------------------------------------------
+
+    def write_scores(self, scores: Sequence[ScoreRecord]) -> None:
+        """Store scores; a score whose id exists in the project replaces it."""
+        if not scores:
+            return
+        rows = [
+            (s.project_id, s.id, s.trace_id, s.observation_id, s.session_id, s.name, s.value,
+             s.string_value, s.data_type, s.source, s.comment, s.author, s.timestamp,
+             orjson.dumps(s.metadata).decode() if s.metadata is not None else None,
+             s.environment)
+            for s in {(s.project_id, s.id): s for s in scores}.values()
+        ]  # fmt: skip
+        with self._admin() as cur:
+            for project_id in {r[0] for r in rows}:
+                ids = [r[1] for r in rows if r[0] == project_id]
+                marks = ", ".join("?" * len(ids))
+                cur.execute(
+                    f"DELETE FROM scores WHERE project_id = ? AND id IN ({marks})",
+                    [project_id, *ids],
+                )
+            cur.executemany(
+                "INSERT INTO scores (project_id, id, trace_id, observation_id, session_id, name, "
+                "value, string_value, data_type, source, comment, author, timestamp, metadata, "
+                "environment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
 
     # -- prices ------------------------------------------------------------------------------
 

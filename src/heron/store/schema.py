@@ -110,6 +110,9 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (project_id, id)
     );
     """,
+    """
+    ALTER TABLE scores ADD COLUMN environment VARCHAR;
+    """,
 )
 
 

@@ -1,0 +1,87 @@
+"""Scores over HTTP: heron's ``POST /api/scores`` and the Langfuse-compatible path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from heron.errors import BadRequest
+from heron.scores import ScoreError, ScoreRecord, parse_score
+from heron.server import schemas
+from heron.server.api import caller
+from heron.server.auth import Caller
+from heron.server.bodies import read_body
+from heron.server.responses import JSON
+from heron.server.state import state_of
+
+router = APIRouter(tags=["scores"], responses={400: {"model": schemas.Error}})
+
+MAX_BATCH = 1000
+
+_SCORE = schemas.ScoreIn.model_json_schema()
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"oneOf": [_SCORE, {"type": "array", "items": _SCORE}]}}
+        },
+    }
+}
+
+
+@router.post(
+    "/api/scores",
+    summary="Create or update scores",
+    openapi_extra=_BODY,
+    responses={201: {"description": "All stored."}, 207: {"description": "Some rejected."}},
+)
+@router.post(
+    "/api/public/scores",
+    summary="Create or update scores (Langfuse-compatible path)",
+    openapi_extra=_BODY,
+    responses={201: {"description": "All stored."}, 207: {"description": "Some rejected."}},
+)
+async def create_scores(request: Request, who: Caller = Depends(caller)) -> Response:
+    """Store one score (a JSON object) or many (a JSON array).
+
+    A score needs ``name``, ``value`` and ``traceId`` or ``sessionId``; ``dataType``
+    (NUMERIC, BOOLEAN, CATEGORICAL, TEXT) is inferred from the value when absent. Sending an
+    ``id`` again replaces that score. A single score answers 201 ``{"id"}``; an array answers
+    202 when every score was stored and 207 with ``accepted``, ``rejected`` and ``errors``
+    when some were not; nothing valid at all is a 400.
+    """
+    st = state_of(request)
+    raw = await read_body(request, st.settings.max_body_bytes)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"invalid JSON: {exc}") from None
+    if isinstance(body, dict):
+        record = parse_score(body, who.project_id)
+        await run_in_threadpool(st.store.write_scores, [record])
+        return JSON({"id": record.id, "data": [{"id": record.id}]}, 201)
+    if not isinstance(body, list) or not body:
+        raise BadRequest("body: expected a score object or a non-empty array of them")
+    if len(body) > MAX_BATCH:
+        raise BadRequest(f"body: at most {MAX_BATCH} scores per request")
+    records: list[ScoreRecord] = []
+    errors: list[dict[str, Any]] = []
+    for i, item in enumerate(body):
+        try:
+            records.append(parse_score(item, who.project_id, f"[{i}]."))
+        except ScoreError as exc:
+            errors.append({"index": i, "message": exc.message})
+    if not records:
+        raise BadRequest("; ".join(e["message"] for e in errors[:10]))
+    await run_in_threadpool(st.store.write_scores, records)
+    data = [{"id": r.id} for r in records]
+    if errors:
+        return JSON(
+            {"accepted": len(records), "rejected": len(errors), "errors": errors, "data": data},
+            207,
+        )
+    return JSON({"message": "Accepted", "data": data}, 202)
