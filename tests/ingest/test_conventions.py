@@ -501,6 +501,7 @@ def langfuse_generation_attrs(**extra: Any) -> dict[str, Any]:
         "langfuse.observation.prompt.version": 4,
         "langfuse.observation.metadata.customer": "acme",
         "langfuse.observation.metadata.nested": '{"a": 1}',
+        "langfuse.observation.metadata.quoted": '"pro"',
         "langfuse.environment": "staging",
         "langfuse.release": "v2.3",
         "langfuse.version": "prompt-v4",
@@ -536,7 +537,9 @@ def test_langfuse_generation() -> None:
     assert obs.completion_start_us == 1_764_000_000_623_456
     assert obs.prompt_name == "support-reply" and obs.prompt_version == 4
     assert obs.metadata["customer"] == "acme"
-    assert obs.metadata["nested"] == '{"a": 1}'  # kept as given
+    assert obs.metadata["nested"] == {"a": 1}  # Langfuse SDKs JSON-encode metadata values
+    assert obs.metadata["quoted"] == "pro"
+    assert obs.metadata["customer"] == "acme"  # not JSON: kept as text
     assert not any(k.startswith("langfuse.") for k in obs.metadata)
     assert tu.name == "support"  # explicit, although the span is not the root
     assert tu.is_root is False

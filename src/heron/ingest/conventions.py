@@ -47,6 +47,7 @@ from heron.ingest.keys import (
 )
 from heron.ingest.otlp import any_value_to_python
 from heron.ingest.values import (
+    INVALID,
     TRUNCATION_MARKER,
     TRUNCATION_PREFIX,
     as_bool,
@@ -456,7 +457,7 @@ def _map_span(
         g = groups.pop("langfuse.observation", None)
         if g:
             for suffix, v in g:
-                meta[suffix[9:]] = v  # "metadata.X" -> "X"
+                meta[suffix[9:]] = _metadata_value(v)  # "metadata.X" -> "X"
         for head, g in groups.items():  # families not used (e.g. gen_ai.prompt.foo)
             for suffix, v in g:
                 meta[head + "." + suffix] = _clip(v, cap)
@@ -536,7 +537,14 @@ def _langfuse_trace(
         if tu.metadata is None:
             tu.metadata = {}
         for suffix, v in g:
-            tu.metadata[suffix[9:]] = v  # "metadata.X" -> "X"
+            tu.metadata[suffix[9:]] = _metadata_value(v)  # "metadata.X" -> "X"
+
+
+def _metadata_value(v: Any) -> Any:
+    """Langfuse SDKs send each metadata value JSON-encoded ('"pro"', '{"a": 1}'): decode it;
+    text that is not JSON stays as it is."""
+    parsed = parse_json(v)
+    return v if parsed is INVALID else parsed
 
 
 def _usage_and_cost(

@@ -112,6 +112,31 @@ def health() -> dict[str, str]:
     return {"status": "OK", "version": __version__}
 
 
+@router.get("/api/project", tags=["projects"], response_model=schemas.Project)
+def project(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    """The project the key belongs to."""
+    return _project(request, who)
+
+
+@router.get("/api/public/projects", tags=["projects"], response_model=schemas.ProjectList)
+def langfuse_projects(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    """The key's project in the Langfuse shape (the Langfuse SDK's ``auth_check`` reads it)."""
+    return {"data": [_project(request, who)]}
+
+
+def _project(request: Request, who: Caller) -> dict[str, Any]:
+    found = next(
+        (p for p in state_of(request).store.list_projects() if p["id"] == who.project_id), None
+    )
+    name = found["name"] if found else who.project_id
+    return {
+        "id": who.project_id,
+        "name": name,
+        "organization": {"id": "local", "name": "heron"},
+        "metadata": {},
+    }
+
+
 @router.get("/api/traces", tags=["traces"], response_model=schemas.TracePage)
 async def list_traces(
     request: Request, who: Caller = Depends(caller), p: ListParams = Depends(list_params)

@@ -194,3 +194,19 @@ class ScoreIn(BaseModel):
     timestamp: str | None = None
     environment: str | None = None
     metadata: dict[str, Any] | None = None
+
+
+class Organization(BaseModel):
+    id: str
+    name: str
+
+
+class Project(BaseModel):
+    id: str
+    name: str
+    organization: Organization
+    metadata: dict[str, Any]
+
+
+class ProjectList(BaseModel):
+    data: list[Project]
