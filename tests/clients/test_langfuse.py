@@ -107,6 +107,7 @@ def test_scores(run: dict) -> None:
     assert scores["helpfulness"]["value"] == 0.9 and scores["helpfulness"]["comment"] == "nice"
     assert (scores["resolved"]["data_type"], scores["resolved"]["value"]) == ("BOOLEAN", 1.0)
     assert scores["sentiment"]["string_value"] == "positive"
+    assert scores["helpfulness"]["environment"] == "staging"
 
 
 def test_user_view(run: dict) -> None:

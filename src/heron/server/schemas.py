@@ -94,6 +94,7 @@ class Score(BaseModel):
     author: str | None
     timestamp: str
     metadata: dict[str, Any]
+    environment: str | None = None
 
 
 class TraceDetail(TraceSummary):

@@ -341,6 +341,7 @@ def _scores(cur: duckdb.DuckDBPyConnection, project_id: str, trace_id: str) -> l
         "author",
         "timestamp",
         "metadata",
+        "environment",
     )
     rows = cur.execute(
         f"SELECT project_id, {', '.join(names)} FROM scores WHERE trace_id = ? ORDER BY timestamp",
