@@ -49,6 +49,8 @@ def test_keys_create_goes_through_the_running_server(live_server: HeronProcess) 
 
     listing = heron("projects", "--data-dir", data)
     assert listing.returncode == 0 and "checkout" in listing.stdout and "test" in listing.stdout
+    # HERON_INIT_PROJECT made project "test" with the given keys, and no "default" project
+    assert "default" not in listing.stdout
     keys = heron("keys", "list", "--project", "checkout", "--data-dir", data)
     assert keys.returncode == 0 and secret not in keys.stdout and secret[-4:] in keys.stdout
 

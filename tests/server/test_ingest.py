@@ -190,3 +190,23 @@ def test_error_status_marks_trace(client: TestClient) -> None:
     t = client.get(f"/api/traces/{tid.hex()}").json()
     assert t["level"] == "ERROR" and t["error_count"] == 1
     assert t["observations"][0]["status_message"] == "rate limited (429)"
+
+
+def test_large_inputs_are_truncated_with_a_marker(tmp_path) -> None:
+    from heron.server.app import create_app
+    from tests.conftest import make_settings
+    from tests.support.server import SECRET_KEY
+
+    with TestClient(create_app(make_settings(tmp_path, max_io_bytes=1000))) as c:
+        c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
+        tid = new_trace_id()
+        s = span(tid, new_span_id(), "big", attributes={"input.value": "é" * 3000,
+                                                        "output.value": "short"})  # fmt: skip
+        c.post("/v1/traces", content=request([s]).SerializeToString(), headers=PB)
+        [o] = c.get(f"/api/traces/{tid.hex()}").json()["observations"]
+        assert o["input"].startswith("é" * 400)
+        assert "truncated by heron: 6,000 bytes, limit 1,000" in o["input"]
+        assert len(o["input"].encode()) < 1100
+        assert o["output"] == "short"
+        listed = c.get("/api/observations").json()["data"][0]
+        assert "input" not in listed and "output" not in listed
