@@ -155,11 +155,15 @@ def output_text(
     return to_text(chosen)
 
 
+FIRST_TOKEN_EVENT = "First Token Stream Event"  # OpenInference, on streamed LLM calls
+
+
 def events(
     span: Any, meta: dict[str, Any], known: dict[str, Any], cap: int
-) -> tuple[str | None, bool, Any, Any]:
-    """Span events: exceptions (level/status), GenAI content events (input/output); all
-    other events, exceptions included, are kept in ``metadata["events"]``."""
+) -> tuple[str | None, bool, Any, Any, int | None]:
+    """Span events: exceptions (level/status), GenAI content events (input/output),
+    OpenInference's first-token event (time to first token); all other events, exceptions
+    included, are kept in ``metadata["events"]``."""
     first_exception = None
     has_exception = False
     in_msgs: list[Any] = []
@@ -167,8 +171,13 @@ def events(
     prompt = None
     completion = None
     kept: list[dict[str, Any]] = []
+    first_token_us = None
     for ev in span.events:
         name = ev.name
+        if name == FIRST_TOKEN_EVENT:
+            if first_token_us is None and ev.time_unix_nano:
+                first_token_us = ev.time_unix_nano // 1000
+            continue
         attrs = {kv.key: clip(any_value_to_python(kv.value), cap) for kv in ev.attributes}
         if name == "exception":
             if not has_exception:
@@ -209,4 +218,4 @@ def events(
         meta["events"] = kept
     ev_input = in_msgs or prompt
     ev_output = out_msgs or completion
-    return first_exception, has_exception, ev_input, ev_output
+    return first_exception, has_exception, ev_input, ev_output, first_token_us

@@ -263,8 +263,11 @@ def _map_span(
     has_exception = False
     ev_input: Any = None
     ev_output: Any = None
+    first_token_us: int | None = None
     if len(span.events):
-        first_exception, has_exception, ev_input, ev_output = content.events(span, meta, known, cap)
+        first_exception, has_exception, ev_input, ev_output, first_token_us = content.events(
+            span, meta, known, cap
+        )
         fams |= IN | OUT
 
     # ---- model, parameters ---------------------------------------------------------------
@@ -374,6 +377,8 @@ def _map_span(
             v = known.pop("gen_ai.prompt.name", None)
             if v is not None:
                 prompt_name = as_str(v) or None
+    if completion_start_us is None and first_token_us is not None and first_token_us >= start_us:
+        completion_start_us = first_token_us
     if groups:
         g = groups.pop("llm.prompt_template", None)
         if g:
