@@ -91,6 +91,13 @@ def input_text(
     indexed = _take_indexed(groups, "gen_ai.prompt")
     if chosen is None and indexed is not None:
         chosen = indexed
+    # embedded texts read better than the raw request OpenInference puts in input.value
+    g = groups.pop("embedding.embeddings", None)
+    if chosen is None and g:
+        texts = [e.get("text") for e in msgs.unflatten(g) if e.__class__ is dict]
+        texts = [t for t in texts if t is not None]
+        if texts:
+            chosen = texts
     v = known.pop("input.value", None)
     known.pop("input.mime_type", None)
     if chosen is None and v is not None:
@@ -103,12 +110,6 @@ def input_text(
         chosen = v
     if chosen is None and ev_input is not None:
         chosen = ev_input
-    g = groups.pop("embedding.embeddings", None)
-    if chosen is None and g:
-        texts = [e.get("text") for e in msgs.unflatten(g) if e.__class__ is dict]
-        texts = [t for t in texts if t is not None]
-        if texts:
-            chosen = texts
     v = known.pop("gen_ai.retrieval.query.text", None)
     if chosen is None and v is not None:
         chosen = v
