@@ -1,3 +1,100 @@
-"""heron: local-first observability for LLM applications."""
+"""heron: local-first observability for LLM applications.
+
+The SDK's public surface (see ``docs/sdk.md``). Importing :mod:`heron` is cheap: it loads the
+OpenTelemetry API and the SDK modules, never the server, store or their dependencies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heron.sdk.client import (
+    HeronClient,
+    flush,
+    get_client,
+    init,
+    shutdown,
+    start_generation,
+    start_observation,
+    start_span,
+    update_current_trace,
+)
+from heron.sdk.config import Config, ConfigError
+from heron.sdk.context import get_current_observation_id, get_current_trace_id
+from heron.sdk.observe import observe
+from heron.sdk.spans import Observation
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "HeronClient",
+    "Observation",
+    "__version__",
+    "flush",
+    "get_client",
+    "get_current_observation_id",
+    "get_current_trace_id",
+    "init",
+    "instrument_openai",
+    "observe",
+    "score",
+    "shutdown",
+    "start_generation",
+    "start_observation",
+    "start_span",
+    "uninstrument_openai",
+    "update_current_trace",
+]
+
+
+def score(
+    *,
+    name: str,
+    value: float | int | bool | str,
+    trace_id: str | None = None,
+    observation_id: str | None = None,
+    session_id: str | None = None,
+    comment: str | None = None,
+    data_type: str | None = None,
+    id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> str | None:
+    """Send a score (in the background) to ``POST {host}/api/scores``.
+
+    ``data_type`` (NUMERIC, BOOLEAN, CATEGORICAL, TEXT) is inferred from ``value`` when
+    absent; re-sending an ``id`` updates that score. Returns the score id, or ``None`` when
+    heron is not initialised or the score is invalid (logged and counted in
+    ``get_client().failed_scores``). Never raises."""
+    from heron.sdk.client import active_client
+
+    client = active_client()
+    if client is None:
+        return None
+    return client.score(
+        name=name,
+        value=value,
+        trace_id=trace_id,
+        observation_id=observation_id,
+        session_id=session_id,
+        comment=comment,
+        data_type=data_type,
+        id=id,
+        metadata=metadata,
+    )
+
+
+def instrument_openai() -> bool:
+    """Record every call of the official ``openai`` client (sync and async) as a
+    generation / embedding observation. Idempotent; ``False`` if openai is not installed."""
+    from heron.sdk.openai import instrument
+
+    return instrument()
+
+
+def uninstrument_openai() -> None:
+    """Undo :func:`instrument_openai`."""
+    from heron.sdk.openai import uninstrument
+
+    uninstrument()
