@@ -5,26 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from heron.model.records import LEVEL_RANK, ObservationType
+
 ZERO16 = bytes(16)
 ZERO8 = bytes(8)
 MIN_NS = 86_400 * 1_000_000_000  # 1970-01-02
 MAX_NS = 7_258_118_400 * 1_000_000_000  # 2200-01-01
 STATUS_ERROR = 2
 
-TYPES = frozenset(
-    {
-        "span",
-        "generation",
-        "event",
-        "tool",
-        "retriever",
-        "agent",
-        "chain",
-        "embedding",
-        "guardrail",
-        "evaluator",
-    }
-)
+TYPES = frozenset(t.value for t in ObservationType)
 OPENINFERENCE_KINDS = {
     "LLM": "generation",
     "EMBEDDING": "embedding",
@@ -51,7 +40,7 @@ GENAI_OPERATIONS = {
     "retrieval": "retriever",
     "invoke_workflow": "chain",
 }
-LEVELS = frozenset({"DEBUG", "DEFAULT", "WARNING", "ERROR"})
+LEVELS = frozenset(LEVEL_RANK)
 
 # Exact attribute keys the mapping consumes (anything else goes to metadata as given), with a
 # bit per group so that the mapping skips groups a span does not use.

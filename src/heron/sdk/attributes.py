@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from heron.model.records import LEVEL_RANK, ObservationType
 from heron.sdk.config import Mask
 
 log = logging.getLogger("heron")
@@ -57,21 +58,8 @@ ENVIRONMENT = "langfuse.environment"
 USER_ID = "user.id"
 SESSION_ID = "session.id"
 
-TYPES = frozenset(
-    (
-        "span",
-        "generation",
-        "event",
-        "tool",
-        "retriever",
-        "agent",
-        "chain",
-        "embedding",
-        "guardrail",
-        "evaluator",
-    )
-)
-LEVELS = frozenset(("DEBUG", "DEFAULT", "WARNING", "ERROR"))
+TYPES = frozenset(t.value for t in ObservationType)
+LEVELS = frozenset(LEVEL_RANK)
 
 TRUNCATION_PREFIX = "\n…[truncated by heron SDK: "
 MASK_FAILED = "<heron: mask failed, value withheld>"
