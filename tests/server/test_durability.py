@@ -92,12 +92,13 @@ def test_a_dead_decoder_process_is_replaced(live_server: HeronProcess) -> None:
     statuses = []
     with httpx.Client(headers={**live_server.auth, **PB}, timeout=30) as http:
         for _ in range(5):
-            tid, spans = genai_trace()
-            r = http.post(
-                live_server.url + "/v1/traces", content=request(spans).SerializeToString()
-            )
+            tid, spans = genai_trace(n_children=200)  # large enough for the worker processes
+            body = request(spans).SerializeToString()
+            assert len(body) > 64 * 1024
+            r = http.post(live_server.url + "/v1/traces", content=body)
             statuses.append(r.status_code)
         assert statuses[-1] == 200
         assert set(statuses) <= {200, 400}, statuses
+        assert 400 in statuses  # the request that met the dead worker was refused, not lost
         assert http.get(live_server.url + f"/api/traces/{tid.hex()}").status_code == 200
     assert live_server.proc.poll() is None  # the server itself never went down

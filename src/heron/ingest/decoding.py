@@ -89,6 +89,7 @@ def _ipc(table: pa.Table) -> bytes:
 
 _books: dict[tuple[str, int], PriceBook] = {}
 _SPLIT_BYTES = 64 * 1024
+_INLINE_BYTES = 8 * 1024
 _UPDATE_FIELDS = tuple(f.name for f in fields(TraceUpdate))
 
 
@@ -190,7 +191,8 @@ class Decoder:
         loop = asyncio.get_running_loop()
         args = (body, kind, project_id, max_io_bytes, prices)
         pool = self._pool
-        if pool is None:
+        if pool is None or len(body) < _INLINE_BYTES:
+            # small requests cost less to decode here than to ship to a worker and back
             return await loop.run_in_executor(None, decode, *args)
         # A large request is shared by all workers (each maps every n-th span), so one
         # request's latency does not wait on a single core.
