@@ -18,7 +18,13 @@ import orjson
 import pyarrow as pa
 
 from heron.model import LEVEL_RANK, ObservationRecord, TraceUpdate
-from heron.store.arrow import dumps, observations_table, traces_table
+from heron.store.arrow import (
+    OBSERVATION_COLUMNS,
+    TRACE_COLUMNS,
+    dumps,
+    observations_table,
+    traces_table,
+)
 from heron.store.timeutil import to_us
 
 _CHUNK = 1000
@@ -152,7 +158,10 @@ def write_batch(
     if table.num_rows:
         con.register("heron_batch_observations", table)
         try:
-            con.execute("INSERT INTO observations SELECT * FROM heron_batch_observations")
+            con.execute(
+                f"INSERT INTO observations ({_OBS_INSERT}) "
+                f"SELECT {_OBS_INSERT} FROM heron_batch_observations"
+            )
         finally:
             con.unregister("heron_batch_observations")
     result.observations = table.num_rows
@@ -161,6 +170,10 @@ def write_batch(
     result.traces = len(trace_keys)
     return result
 
+
+# Named, not positional, so a column added by a later migration cannot shift the others.
+_OBS_INSERT = ", ".join(OBSERVATION_COLUMNS)
+_TRACE_INSERT = ", ".join(TRACE_COLUMNS)
 
 _KEY_COLUMNS = (
     "project_id",
@@ -287,7 +300,10 @@ def _write_traces(
     if rows:
         con.register("heron_batch_traces", traces_table(rows))
         try:
-            con.execute("INSERT INTO traces SELECT * FROM heron_batch_traces")
+            con.execute(
+                f"INSERT INTO traces ({_TRACE_INSERT}) "
+                f"SELECT {_TRACE_INSERT} FROM heron_batch_traces"
+            )
         finally:
             con.unregister("heron_batch_traces")
 
