@@ -152,8 +152,9 @@ class WritePipeline:
     async def submit(self, batch: DecodedBatch) -> None:
         await asyncio.wrap_future(self.enqueue(batch))
 
-    async def caught_up(self) -> None:
-        """Wait until the store holds everything acknowledged before this call."""
+    async def caught_up(self, timeout: float = 10.0) -> None:
+        """Wait until the store holds everything acknowledged before this call (at most
+        ``timeout`` seconds: a stalled store makes reads stale, never stuck)."""
         target = self._acked_seq
         if self._applied_seq >= target:
             return
@@ -162,7 +163,10 @@ class WritePipeline:
             if self._applied_seq >= target:
                 return
             self._waiters.append((target, fut))
-        await fut
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            log.warning("read served before ingest caught up (store %.0fs behind)", timeout)
 
     def wait_applied(self, timeout: float = 30.0) -> bool:
         """Block until everything acknowledged so far is in the store (for tools and tests)."""
@@ -232,7 +236,10 @@ class WritePipeline:
                     break
                 jobs.append(item)  # type: ignore[arg-type]
                 spans += item.size  # type: ignore[union-attr]
-            self._apply_batches([(j.seq, j.batch) for j in jobs])
+            try:
+                self._apply_batches([(j.seq, j.batch) for j in jobs])
+            except Exception:  # never let the apply thread die: the journal keeps the data
+                log.exception("apply thread error")
             self._release(spans)
             if stop:
                 return
