@@ -172,8 +172,42 @@ class HeronSpanProcessor(SpanProcessor):
             return False
 
 
+class RepeatFilter(logging.Filter):
+    """Lets a given log message (by its template) through at most once per ``interval``
+    seconds: an app pointed at a heron that is down logs it once a minute, not per retry."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        super().__init__("heron-repeat")
+        self.interval = interval
+        self._last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            return False
+        self._last[key] = now
+        return True
+
+
+_EXPORTER_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.common.http",
+)
+
+
+def quiet_exporter_logs() -> None:
+    """Rate-limit the OTLP exporter's retry and failure messages (idempotent)."""
+    for name in _EXPORTER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RepeatFilter) for f in logger.filters):
+            logger.addFilter(RepeatFilter())
+
+
 def make_exporter(endpoint: str, headers: dict[str, str], timeout: float) -> Any:
     """The OTLP/HTTP protobuf exporter (imported here: it pulls in ``requests``)."""
+    quiet_exporter_logs()
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
