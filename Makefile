@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install demo serve test lint bench clean
+.PHONY: install browser demo serve test lint bench clean
 
 install: $(STAMP)
 
@@ -16,13 +17,25 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# The browser tests (tests/ui) drive Debian's chromium; install it when it is missing.
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+		echo "Installing Debian's chromium for the browser tests (apt-get)"; \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || { \
+			echo "error: cannot install chromium; run 'apt-get install chromium' as root" >&2; \
+			exit 1; }; \
+	fi
+	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) is still missing" >&2; exit 1; }
+
 demo: $(STAMP)
 	$(BIN)/heron demo $(ARGS)
 
 serve: $(STAMP)
 	$(BIN)/heron serve $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest $(ARGS)

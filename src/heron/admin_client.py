@@ -117,3 +117,37 @@ class Admin:
             raise AdminError(exc.message) from exc
         finally:
             store.close()
+
+    def create_user(
+        self, email: str, password: str, is_admin: bool = False, project: str | None = None
+    ) -> dict[str, Any]:
+        if self.server:
+            body = {"email": email, "password": password, "is_admin": is_admin, "project": project}
+            return self._http("POST", "/api/admin/users", json=body)
+        store = self._direct()
+        try:
+            project_ids = []
+            if project:
+                found = store.project_by_name(project)
+                if not found:
+                    raise NotFound(f"project {project!r} not found")
+                project_ids.append(found["id"])
+            return store.create_user(email, password, is_admin=is_admin, project_ids=project_ids)
+        except HeronError as exc:
+            raise AdminError(exc.message) from exc
+        finally:
+            store.close()
+
+    def set_password(self, email: str, password: str) -> None:
+        if self.server:
+            self._http(
+                "POST", "/api/admin/users/password", json={"email": email, "password": password}
+            )
+            return
+        store = self._direct()
+        try:
+            store.set_password(email, password)
+        except HeronError as exc:
+            raise AdminError(exc.message) from exc
+        finally:
+            store.close()

@@ -1,8 +1,9 @@
-"""The ``heron`` command: serve, demo, projects and keys."""
+"""The ``heron`` command: serve, demo, projects, keys and users."""
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from heron.settings import Settings
@@ -19,8 +21,10 @@ app = typer.Typer(
 )
 projects_app = typer.Typer(help="List and create projects.", invoke_without_command=True)
 keys_app = typer.Typer(help="Create and list API keys.", no_args_is_help=True)
+users_app = typer.Typer(help="Create web UI users and set their passwords.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 console = Console(soft_wrap=True)
 
 HostOpt = Annotated[str | None, typer.Option(help="Interface to bind [env HERON_HOST].")]
@@ -40,6 +44,36 @@ def _print_keys(created: list[dict[str, str]]) -> None:
         )
 
 
+def _print_users(created: list[dict[str, Any]]) -> None:
+    for user in created:
+        console.print(f"[bold]Created web UI admin[/bold] {escape(user['email'])}")
+        if user["password"]:
+            console.print(
+                f"  password    [green]{escape(user['password'])}[/green]  (shown only now)"
+            )
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _print_login_link(settings: Settings, store: Any) -> None:
+    """On a loopback-only bind, a one-time login link for the first admin (valid 24 h)."""
+    if settings.host not in LOOPBACK_HOSTS:
+        return
+    from heron.server.web.auth import LOGIN_LINK_TTL_S
+
+    admins = [u for u in store.list_accounts() if u["is_admin"]]
+    if not admins:
+        return
+    token = store.create_login_token(admins[0]["id"], LOGIN_LINK_TTL_S)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    link = f"http://{host}:{settings.port}/login/token?token={token}"
+    console.print(
+        f"  web UI         {escape(link)}\n"
+        f"                 (one-time login link as {escape(admins[0]['email'])}, valid 24 h)"
+    )
+
+
 def _open(settings: Settings) -> Any:
     from heron.store import EmbeddedStore
 
@@ -55,7 +89,9 @@ def _server(settings: Settings, store: Any) -> Any:
 
     from heron.server.app import create_app
 
-    application = create_app(settings, store, on_keys_created=_print_keys)
+    application = create_app(
+        settings, store, on_keys_created=_print_keys, on_users_created=_print_users
+    )
     config = uvicorn.Config(
         application,
         host=settings.host,
@@ -83,11 +119,13 @@ def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataDirOpt = Non
     settings = Settings.load(host=host, port=port, data_dir=data_dir)
     store = _open(settings)
     server = _server(settings, store)
-    _run_with_banner(server, settings)
+    _run_with_banner(server, settings, store=store)
     store.close()
 
 
-def _run_with_banner(server: Any, settings: Settings, after_start: Any = None) -> None:
+def _run_with_banner(
+    server: Any, settings: Settings, after_start: Any = None, store: Any = None
+) -> None:
     # uvicorn runs in a thread (so the main thread can report progress); stop it cleanly
     # on SIGTERM as on Ctrl-C, so the journal is applied and closed before exit.
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
@@ -99,6 +137,8 @@ def _run_with_banner(server: Any, settings: Settings, after_start: Any = None) -
         console.print("[red]The server did not start (is the port in use?).[/red]")
         raise typer.Exit(1)
     _banner(settings)
+    if store is not None:
+        _print_login_link(settings, store)
     try:
         if after_start is not None:
             after_start()
@@ -157,7 +197,7 @@ def demo(
         if not serve_after:
             server.should_exit = True
 
-    _run_with_banner(server, settings, after_start=load)
+    _run_with_banner(server, settings, after_start=load, store=store)
     store.close()
 
 
@@ -238,6 +278,73 @@ def keys_list(
     for k in rows:
         table.add_row(k["project"], k["public_key"], k["secret_hint"], k["created_at"])
     console.print(table)
+
+
+def _password(given: str | None) -> tuple[str, bool]:
+    """The password to set, and whether heron generated it (then it is printed once)."""
+    from heron.store.users import new_password
+
+    if given:
+        return given, False
+    if sys.stdin.isatty():
+        typed = typer.prompt(
+            "Password (empty: generate one)",
+            default="",
+            hide_input=True,
+            confirmation_prompt=True,
+            show_default=False,
+        )
+        if typed:
+            return typed, False
+    return new_password(), True
+
+
+PasswordOpt = Annotated[
+    str | None,
+    typer.Option(help="The password; without it heron prompts (or generates one and prints it)."),
+]
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="An admin: a member of every project.")
+    ] = False,
+    project: Annotated[str | None, typer.Option(help="Make the user a member of it.")] = None,
+    password: PasswordOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create a user of the web UI."""
+    from heron.admin_client import AdminError
+
+    chosen, generated = _password(password)
+    try:
+        user = _admin(data_dir).create_user(email, chosen, admin, project)
+    except AdminError as exc:
+        _fail(exc)
+    where = "every project" if admin else (f"project {project!r}" if project else "no project")
+    role = "admin" if admin else "user"
+    console.print(f"Created {role} {escape(user['email'])}, a member of {escape(where)}.")
+    if generated:
+        console.print(f"password  {escape(chosen)}  (shown only now)")
+
+
+@users_app.command("set-password")
+def users_set_password(
+    email: str, password: PasswordOpt = None, data_dir: DataDirOpt = None
+) -> None:
+    """Set a user's password (their open sessions end)."""
+    from heron.admin_client import AdminError
+
+    chosen, generated = _password(password)
+    try:
+        _admin(data_dir).set_password(email, chosen)
+    except AdminError as exc:
+        _fail(exc)
+    console.print(f"Password of {escape(email.strip().lower())} set.")
+    if generated:
+        console.print(f"password  {escape(chosen)}  (shown only now)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -73,6 +73,19 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Secret key (sk-...) paired with HERON_INIT_PUBLIC_KEY; stored hashed.",
     ),
+    Setting(
+        "init_admin_email",
+        "HERON_INIT_ADMIN_EMAIL",
+        None,
+        "Web UI admin user created at start if absent (a member of every project).",
+    ),
+    Setting(
+        "init_admin_password",
+        "HERON_INIT_ADMIN_PASSWORD",
+        None,
+        "Password of HERON_INIT_ADMIN_EMAIL when it is created (generated and printed if unset); "
+        "stored hashed.",
+    ),
 )
 
 
@@ -92,6 +105,8 @@ class Settings:
     init_project: str | None = None
     init_public_key: str | None = None
     init_secret_key: str | None = None
+    init_admin_email: str | None = None
+    init_admin_password: str | None = None
 
     @property
     def db_path(self) -> Path:

@@ -15,6 +15,8 @@ import httpx
 
 PUBLIC_KEY = "pk-hr-test-public"
 SECRET_KEY = "sk-hr-test-secret-0123456789abcdef"
+ADMIN_EMAIL = "admin@heron.test"
+ADMIN_PASSWORD = "test-admin-password"
 
 
 def free_port() -> int:
@@ -47,6 +49,8 @@ class HeronProcess:
                 HERON_INIT_PROJECT="test",
                 HERON_INIT_PUBLIC_KEY=PUBLIC_KEY,
                 HERON_INIT_SECRET_KEY=SECRET_KEY,
+                HERON_INIT_ADMIN_EMAIL=ADMIN_EMAIL,
+                HERON_INIT_ADMIN_PASSWORD=ADMIN_PASSWORD,
             )
         env.update(self.env)
         self.log_path = self.data_dir.parent / f"heron-{self.port}.log"

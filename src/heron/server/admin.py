@@ -1,4 +1,4 @@
-"""Admin API for the CLI while the server runs: projects and keys.
+"""Admin API for the CLI while the server runs: projects, keys and web UI users.
 
 Authorised by the admin token the server writes into its data directory at start (readable
 only by its owner), so whoever can run ``heron`` against that directory can administer it.
@@ -63,3 +63,35 @@ def create_key(
     created = st.store.create_key(found["id"])
     st.auth.refresh()
     return {**created, "project": found["name"]}
+
+
+@router.post("/users", dependencies=[Depends(admin)], status_code=201)
+def create_user(
+    request: Request,
+    email: str = Body(..., embed=True),
+    password: str = Body(..., embed=True),
+    is_admin: bool = Body(False, embed=True),
+    project: str | None = Body(None, embed=True),
+) -> dict[str, Any]:
+    """A web UI user; an admin joins every project, anyone else ``project`` (by name)."""
+    store = state_of(request).store
+    project_ids = [_project_id(store, project)] if project else []
+    return store.create_user(email, password, is_admin=is_admin, project_ids=project_ids)
+
+
+@router.post("/users/password", dependencies=[Depends(admin)])
+def set_password(
+    request: Request,
+    email: str = Body(..., embed=True),
+    password: str = Body(..., embed=True),
+) -> dict[str, Any]:
+    """Replace a user's password (their sessions end)."""
+    state_of(request).store.set_password(email, password)
+    return {"email": email.strip().lower()}
+
+
+def _project_id(store: Any, name: str) -> str:
+    found = store.project_by_name(name)
+    if not found:
+        raise NotFound(f"project {name!r} not found")
+    return found["id"]

@@ -1,4 +1,4 @@
-"""The FastAPI application: ingest, read API, admin, health."""
+"""The FastAPI application: ingest, read API, admin, health, web UI."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -14,13 +15,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from heron import __version__
-from heron.bootstrap import bootstrap
+from heron.bootstrap import bootstrap, bootstrap_users
 from heron.errors import HeronError, Overloaded
 from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.journal import Journal
 from heron.ingest.pipeline import WritePipeline
-from heron.server import admin, api, models, otlp, scores
+from heron.server import admin, api, models, otlp, scores, web
 from heron.server.auth import Authenticator
 from heron.server.responses import JSON
 from heron.server.state import ServerState
@@ -60,6 +61,7 @@ def create_app(
     settings: Settings,
     store: Store | None = None,
     on_keys_created: Callable[[list[dict[str, str]]], None] | None = None,
+    on_users_created: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> FastAPI:
     """Build the app. Without ``store`` it opens (and at shutdown closes) the embedded one."""
 
@@ -74,6 +76,9 @@ def create_app(
         created = bootstrap(st_store, settings)
         if created and on_keys_created:
             on_keys_created(created)
+        users = bootstrap_users(st_store, settings)
+        if users and on_users_created:
+            on_users_created(users)
         pipeline = WritePipeline(
             st_store,
             Journal(settings.data_dir / "journal"),
@@ -146,4 +151,5 @@ def create_app(
     app.include_router(models.router)
     app.include_router(scores.router)
     app.include_router(admin.router)
+    web.install(app)
     return app

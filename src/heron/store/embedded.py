@@ -2,7 +2,7 @@
 
 Reads run on per-thread cursors of the one database; all span writes go through
 :meth:`EmbeddedStore.write_batch`, called from the single writer thread of the ingest
-pipeline. Admin writes (projects, keys, prices) are small and serialised by a lock.
+pipeline. Admin writes (projects, keys, prices, users) are small and serialised by a lock.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from heron.model import ObservationRecord, TraceUpdate
 from heron.scores import ScoreRecord
 from heron.store import keys as keymod
 from heron.store import reads
+from heron.store import users as usermod
 from heron.store.arrow import observations_table
 from heron.store.idfilter import TraceIdFilter
 from heron.store.schema import migrate
@@ -186,6 +187,7 @@ class EmbeddedStore:
                 raise Conflict(f"project {name!r} already exists")
             pid = keymod.new_project_id()
             cur.execute("INSERT INTO projects VALUES (?, ?, now())", [pid, name])
+            usermod.add_admins_to_project(cur, pid)
         return {"id": pid, "name": name}
 
     def create_key(
@@ -246,6 +248,60 @@ class EmbeddedStore:
             .execute("SELECT 1 FROM api_keys WHERE public_key = ?", [public_key])
             .fetchone()
         )
+
+    # -- web users and sessions ------------------------------------------------------------------
+
+    def create_user(
+        self,
+        email: str,
+        password: str,
+        *,
+        is_admin: bool = False,
+        project_ids: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """A web UI user (admins join every project). The password is stored hashed."""
+        usermod.check_new_password(password)
+        hashed = usermod.hash_password(password)  # slow on purpose: outside the lock
+        with self._admin() as cur:
+            return usermod.create_user(cur, email, hashed, is_admin, list(project_ids))
+
+    def set_password(self, email: str, password: str) -> None:
+        usermod.check_new_password(password)
+        hashed = usermod.hash_password(password)
+        with self._admin() as cur:
+            usermod.set_password(cur, email, hashed)
+
+    def list_accounts(self) -> list[dict[str, Any]]:
+        """Web UI users, oldest first (``list_users`` is the traces' end users)."""
+        return usermod.list_users(self.cursor())
+
+    def user_by_email(self, email: str) -> dict[str, Any] | None:
+        return usermod.user_by_email(self.cursor(), email)
+
+    def check_login(self, email: str, password: str) -> dict[str, Any] | None:
+        return usermod.check_login(self.cursor(), email, password)
+
+    def user_projects(self, user_id: str) -> list[dict[str, Any]]:
+        return usermod.user_projects(self.cursor(), user_id)
+
+    def create_web_session(self, user_id: str, ttl_s: float) -> dict[str, str]:
+        with self._admin() as cur:
+            return usermod.create_session(cur, user_id, ttl_s)
+
+    def web_session(self, token: str) -> dict[str, Any] | None:
+        return usermod.session_user(self.cursor(), token)
+
+    def delete_web_session(self, token: str) -> None:
+        with self._admin() as cur:
+            usermod.delete_session(cur, token)
+
+    def create_login_token(self, user_id: str, ttl_s: float) -> str:
+        with self._admin() as cur:
+            return usermod.create_login_token(cur, user_id, ttl_s)
+
+    def use_login_token(self, token: str) -> dict[str, Any] | None:
+        with self._admin() as cur:
+            return usermod.use_login_token(cur, token)
 
     # -- scores ------------------------------------------------------------------------------
 

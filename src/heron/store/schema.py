@@ -113,6 +113,36 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE scores ADD COLUMN environment VARCHAR;
     """,
+    """
+    CREATE TABLE users (
+        id VARCHAR PRIMARY KEY,
+        email VARCHAR NOT NULL UNIQUE,
+        password_hash VARCHAR NOT NULL,
+        is_admin BOOLEAN NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    );
+
+    CREATE TABLE memberships (
+        user_id VARCHAR NOT NULL,
+        project_id VARCHAR NOT NULL,
+        role VARCHAR NOT NULL,
+        PRIMARY KEY (user_id, project_id)
+    );
+
+    CREATE TABLE web_sessions (
+        token_hash VARCHAR PRIMARY KEY,
+        user_id VARCHAR NOT NULL,
+        csrf_token VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP NOT NULL
+    );
+
+    CREATE TABLE login_tokens (
+        token_hash VARCHAR PRIMARY KEY,
+        user_id VARCHAR NOT NULL,
+        expires_at TIMESTAMP NOT NULL
+    );
+    """,
 )
 
 

@@ -1,0 +1,27 @@
+"""The web UI: server-rendered pages behind a login, on the same app as the JSON API.
+
+The API authenticates with API keys; the pages authenticate with a session cookie only
+(see :mod:`heron.server.web.auth`), and every page is scoped to the projects its user is a
+member of.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from heron.server.web import auth, routes
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    """Add the pages, their error handling and ``/static`` to the app."""
+    auth.install_handlers(app)
+    app.include_router(routes.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+__all__ = ["install"]

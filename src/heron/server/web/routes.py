@@ -1,0 +1,135 @@
+"""The pages: login (form and one-time link), logout, and the home page with its project
+switcher. Each page shows only projects its user is a member of; any other is a 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from heron.server.state import state_of
+from heron.server.web.auth import (
+    LOGIN_CSRF_COOKIE,
+    PROJECT_COOKIE,
+    SESSION_COOKIE,
+    SESSION_TTL_S,
+    WebUser,
+    check_csrf,
+    csrf_user,
+    current_user,
+    new_login_csrf,
+    not_found,
+    optional_user,
+    set_cookie,
+    start_session,
+)
+from heron.server.web.render import page
+from heron.store import ListQuery
+
+router = APIRouter(include_in_schema=False)
+
+LOGIN_FAILED = "Wrong email or password."
+LINK_FAILED = "This login link is not valid: it has expired or was already used."
+
+
+def _login_form(request: Request, email: str = "", error: str = "", status: int = 200) -> Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or new_login_csrf()
+    response = page(
+        request, "login.html", {"email": email, "error": error, "login_csrf": token}, status
+    )
+    set_cookie(request, response, LOGIN_CSRF_COOKIE, token, 3600)
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    if optional_user(request) is not None:
+        return RedirectResponse("/", status_code=303)
+    return _login_form(request)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    email: str = Form(""),
+    password: str = Form(""),
+    csrf_token: str = Form(""),
+) -> Response:
+    check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token)
+    user = state_of(request).store.check_login(email, password)
+    if user is None:
+        return _login_form(request, email=email, error=LOGIN_FAILED, status=401)
+    return start_session(request, user["id"])
+
+
+@router.get("/login/token")
+def login_with_token(request: Request, token: str = "") -> Response:
+    """The one-time link ``heron serve`` prints: logs in once, then is spent."""
+    user = state_of(request).store.use_login_token(token) if token else None
+    if user is None:
+        return _login_form(request, error=LINK_FAILED, status=401)
+    return start_session(request, user["id"])
+
+
+@router.post("/logout")
+def logout(request: Request, user: WebUser = Depends(csrf_user)) -> Response:
+    state_of(request).store.delete_web_session(request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(PROJECT_COOKIE, path="/")
+    return response
+
+
+def _member_project(projects: list[dict[str, Any]], project_id: str) -> dict[str, Any]:
+    found = next((p for p in projects if p["id"] == project_id), None)
+    if found is None:
+        raise not_found(f"project {project_id!r}")
+    return found
+
+
+@router.post("/projects/switch")
+def switch_project(
+    request: Request, project: str = Form(""), user: WebUser = Depends(csrf_user)
+) -> Response:
+    chosen = _member_project(state_of(request).store.user_projects(user.id), project)
+    response = RedirectResponse("/", status_code=303)
+    set_cookie(request, response, PROJECT_COOKIE, chosen["id"], SESSION_TTL_S)
+    return response
+
+
+@router.get("/")
+async def home(
+    request: Request, project: str | None = None, user: WebUser = Depends(current_user)
+) -> Response:
+    st = state_of(request)
+    projects = await run_in_threadpool(st.store.user_projects, user.id)
+    current: dict[str, Any] | None = None
+    if project is not None:
+        current = _member_project(projects, project)
+    else:
+        remembered = request.cookies.get(PROJECT_COOKIE)
+        current = next((p for p in projects if p["id"] == remembered), None)
+        current = current or (projects[0] if projects else None)
+    traces: list[dict[str, Any]] = []
+    if current is not None:
+        await st.pipeline.caught_up()
+        latest = await run_in_threadpool(st.store.list_traces, current["id"], ListQuery(limit=10))
+        traces = latest.data
+    url = str(request.base_url).rstrip("/")
+    response = page(
+        request,
+        "home.html",
+        {
+            "user": user,
+            "csrf_token": user.csrf_token,
+            "projects": projects,
+            "project": current,
+            "traces": traces,
+            "url": url,
+        },
+    )
+    if current is not None and project is not None:
+        set_cookie(request, response, PROJECT_COOKIE, current["id"], SESSION_TTL_S)
+    return response

@@ -1,0 +1,80 @@
+"""Browser tests: Debian's chromium driven through Playwright, against a real `heron serve`.
+
+Playwright's own browser download is not used: the tests launch ``/usr/bin/chromium``
+(``make test`` installs it). Each launch gets a fresh temporary profile from Playwright, each
+test a fresh browser context (no cookies), and every test leaves a screenshot in
+``tests/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests need Debian's chromium. "
+            "Run `make test` (it installs it) or `apt-get install chromium`.",
+            pytrace=False,
+        )
+    return str(CHROMIUM)
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+def _save(tab: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^\w.-]+", "_", name)
+    tab.screenshot(path=str(ARTIFACTS / f"{safe}.png"), full_page=True)
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A page in a fresh context; its screenshot is saved after the test, pass or fail."""
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    yield tab
+    try:
+        _save(tab, request.node.name)
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def snapshot(page: Page, request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """``snapshot("step")`` saves tests/artifacts/<test>-<step>.png now."""
+    return lambda step: _save(page, f"{request.node.name}-{step}")
