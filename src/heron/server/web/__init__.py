@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from heron.server.web import auth, routes
+from heron.server.web import auth, people, routes, traces
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -21,6 +21,8 @@ def install(app: FastAPI) -> None:
     """Add the pages, their error handling and ``/static`` to the app."""
     auth.install_handlers(app)
     app.include_router(routes.router)
+    app.include_router(traces.router)
+    app.include_router(people.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 

@@ -18,14 +18,13 @@ from heron.server.web.auth import (
     WebUser,
     check_csrf,
     csrf_user,
-    current_user,
     new_login_csrf,
-    not_found,
     optional_user,
     set_cookie,
     start_session,
 )
 from heron.server.web.render import page
+from heron.server.web.scope import Scope, member_project, page_scope
 from heron.store import ListQuery
 
 router = APIRouter(include_in_schema=False)
@@ -82,54 +81,28 @@ def logout(request: Request, user: WebUser = Depends(csrf_user)) -> Response:
     return response
 
 
-def _member_project(projects: list[dict[str, Any]], project_id: str) -> dict[str, Any]:
-    found = next((p for p in projects if p["id"] == project_id), None)
-    if found is None:
-        raise not_found(f"project {project_id!r}")
-    return found
-
-
 @router.post("/projects/switch")
 def switch_project(
     request: Request, project: str = Form(""), user: WebUser = Depends(csrf_user)
 ) -> Response:
-    chosen = _member_project(state_of(request).store.user_projects(user.id), project)
+    chosen = member_project(state_of(request).store.user_projects(user.id), project)
     response = RedirectResponse("/", status_code=303)
     set_cookie(request, response, PROJECT_COOKIE, chosen["id"], SESSION_TTL_S)
     return response
 
 
 @router.get("/")
-async def home(
-    request: Request, project: str | None = None, user: WebUser = Depends(current_user)
-) -> Response:
+async def home(request: Request, scope: Scope = Depends(page_scope)) -> Response:
     st = state_of(request)
-    projects = await run_in_threadpool(st.store.user_projects, user.id)
-    current: dict[str, Any] | None = None
-    if project is not None:
-        current = _member_project(projects, project)
-    else:
-        remembered = request.cookies.get(PROJECT_COOKIE)
-        current = next((p for p in projects if p["id"] == remembered), None)
-        current = current or (projects[0] if projects else None)
     traces: list[dict[str, Any]] = []
-    if current is not None:
+    if scope.project is not None:
         await st.pipeline.caught_up()
-        latest = await run_in_threadpool(st.store.list_traces, current["id"], ListQuery(limit=10))
+        latest = await run_in_threadpool(
+            st.store.list_traces, scope.project_id, ListQuery(limit=10)
+        )
         traces = latest.data
     url = str(request.base_url).rstrip("/")
-    response = page(
-        request,
-        "home.html",
-        {
-            "user": user,
-            "csrf_token": user.csrf_token,
-            "projects": projects,
-            "project": current,
-            "traces": traces,
-            "url": url,
-        },
-    )
-    if current is not None and project is not None:
-        set_cookie(request, response, PROJECT_COOKIE, current["id"], SESSION_TTL_S)
+    response = page(request, "home.html", scope.context(traces=traces, url=url))
+    if scope.asked:
+        set_cookie(request, response, PROJECT_COOKIE, scope.project_id, SESSION_TTL_S)
     return response
