@@ -33,13 +33,26 @@ router = APIRouter(
 
 @dataclass
 class ListParams:
-    """Query parameters shared by every list endpoint."""
+    """Query parameters shared by every list endpoint (API and pages).
 
-    filters: list[Filter]
+    The ``filter`` JSON is parsed when the query is built (:meth:`query`), not while the
+    parameters are read, so a page can show a :class:`~heron.query.FilterError` inline.
+    """
+
+    simple: list[Filter]
+    filter: str | None
     search: str | None
     order_by: str
     limit: int
     cursor: str | None
+
+    @property
+    def filters(self) -> list[Filter]:
+        """The simple parameters' filters, then the ``filter`` JSON's (raises FilterError)."""
+        return [*self.simple, *parse_filters(self.filter)]
+
+    def query(self) -> ListQuery:
+        return ListQuery(self.filters, self.search, self.order_by, self.limit, self.cursor)
 
 
 def list_params(
@@ -93,12 +106,7 @@ def list_params(
         *(("tags", "contains", t) for t in tags),
     ]
     filters = [Filter(c, op, v) for c, op, v in simple if v is not None]
-    filters.extend(parse_filters(filter))
-    return ListParams(filters, search or None, order_by, limit, cursor)
-
-
-def _query(p: ListParams) -> ListQuery:
-    return ListQuery(p.filters, p.search, p.order_by, p.limit, p.cursor)
+    return ListParams(filters, filter or None, search or None, order_by, limit, cursor)
 
 
 def _page(page: Any) -> dict[str, Any]:
@@ -143,7 +151,7 @@ async def list_traces(
 ) -> dict[str, Any]:
     """Traces of the caller's project, newest first unless ``order_by`` says otherwise."""
     store = state_of(request).store
-    return _page(await run_in_threadpool(store.list_traces, who.project_id, _query(p)))
+    return _page(await run_in_threadpool(store.list_traces, who.project_id, p.query()))
 
 
 @router.get(
@@ -164,7 +172,7 @@ async def list_observations(
 ) -> dict[str, Any]:
     """Observations (spans, generations, tools, ...) without their inputs and outputs."""
     store = state_of(request).store
-    return _page(await run_in_threadpool(store.list_observations, who.project_id, _query(p)))
+    return _page(await run_in_threadpool(store.list_observations, who.project_id, p.query()))
 
 
 @router.get("/api/sessions", tags=["sessions"], response_model=schemas.SessionPage)
@@ -173,7 +181,7 @@ async def list_sessions(
 ) -> dict[str, Any]:
     """Sessions (traces sharing a session id), most recently active first."""
     store = state_of(request).store
-    return _page(await run_in_threadpool(store.list_sessions, who.project_id, _query(p)))
+    return _page(await run_in_threadpool(store.list_sessions, who.project_id, p.query()))
 
 
 @router.get(
@@ -194,4 +202,4 @@ async def list_users(
 ) -> dict[str, Any]:
     """Users (traces sharing a user id), most recently active first."""
     store = state_of(request).store
-    return _page(await run_in_threadpool(store.list_users, who.project_id, _query(p)))
+    return _page(await run_in_threadpool(store.list_users, who.project_id, p.query()))

@@ -24,6 +24,30 @@
     },
   };
 
+  // The trace filter bar: add a blank condition row, remove one.
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (target.hasAttribute("data-add-row")) {
+      var blank = target.parentNode.querySelector(".filter-row[data-blank]");
+      var copy = blank.cloneNode(true);
+      copy.querySelectorAll("input").forEach(function (input) { input.value = ""; });
+      target.parentNode.insertBefore(copy, target);
+      copy.querySelector("input").focus();
+    } else if (target.hasAttribute("data-remove-row")) {
+      target.parentNode.remove();
+    }
+  });
+  document.querySelectorAll("[data-add-row]").forEach(function (b) { b.hidden = false; });
+
+  // Trace detail: following a link to an observation opens its details.
+  function openTarget() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    var found = id && document.getElementById(id);
+    if (found && found.tagName === "DETAILS") found.open = true;
+  }
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
+
   // Forms marked data-autosubmit (the project switcher) submit when a choice changes.
   document.addEventListener("change", function (event) {
     var form = event.target.form;

@@ -1,0 +1,341 @@
+"""Sessions and users pages, in process: lists, pagination, the conversation view, 404s,
+project isolation and hostile content."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from markupsafe import escape
+
+from heron.server.app import create_app
+from heron.server.web.people import chat_text
+from heron.settings import Settings
+from tests.server.test_web_auth import ADMIN, PASSWORD, csrf_of, login, store_of
+from tests.server.test_web_auth import web_settings as web_settings
+from tests.support.otlp import T0_NS, new_span_id, new_trace_id, request, span
+from tests.support.server import SECRET_KEY
+
+S = 1_000_000_000  # ns per second
+
+
+def esc(text: str) -> str:
+    """As the templates escape it."""
+    return str(escape(text))
+
+
+XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "javascript:alert(1)"]
+
+
+def send(c: TestClient, turns: list[dict[str, Any]], key: str = SECRET_KEY) -> None:
+    """One trace per turn: a root span with user, session, input and output attributes."""
+    spans = []
+    for t in turns:
+        attributes: dict[str, Any] = {}
+        for name, attr in (("user", "user.id"), ("session", "session.id")):
+            if t.get(name) is not None:
+                attributes[attr] = t[name]
+        for name, attr in (("input", "input.value"), ("output", "output.value")):
+            if t.get(name) is not None:
+                value = t[name]
+                attributes[attr] = value if isinstance(value, str) else json.dumps(value)
+        spans.append(
+            span(
+                new_trace_id(),
+                new_span_id(),
+                t.get("name", "chat"),
+                start_ns=T0_NS + int(t.get("at", 0) * S),
+                duration_ms=t.get("ms", 1200),
+                attributes=attributes,
+                error=t.get("error"),
+            )
+        )
+    r = c.post(
+        "/v1/traces",
+        content=request(spans).SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {key}"},
+    )
+    assert r.status_code == 200, r.text
+
+
+CONVERSATION = [
+    {"user": "alice", "session": "s-alpha", "at": 0, "input": "first question",
+     "output": "first answer"},
+    {"user": "alice", "session": "s-alpha", "at": 10, "error": "rate limited",
+     "input": [{"role": "user", "parts": [{"type": "text", "content": "second question"}]}],
+     "output": [{"role": "assistant", "parts": [{"type": "text", "content": "second answer"}]}]},
+    {"user": "alice", "session": "s-alpha", "at": 20,
+     "input": {"messages": [{"role": "system", "content": "be brief"},
+                            {"role": "user", "content": "earlier question"},
+                            {"role": "assistant", "content": "earlier answer"},
+                            {"role": "user",
+                             "content": [{"type": "text", "text": "third question"}]}]},
+     "output": {"role": "assistant", "content": "third answer"}},
+    {"user": "bob", "session": "s-beta", "at": 30, "input": {"foo": [1, 2], "bar": "opaque"},
+     "output": {"weird": True}},
+    {"user": "carol", "at": 40, "input": "no session here", "output": "ok"},
+]  # fmt: skip
+
+
+@pytest.fixture
+def web(web_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(web_settings)) as c:
+        login(c, ADMIN, PASSWORD)
+        yield c
+
+
+@pytest.fixture
+def chat(web: TestClient) -> TestClient:
+    send(web, CONVERSATION)
+    return web
+
+
+def rows(page_html: str) -> list[str]:
+    return re.findall(r"<tr class=\"[^\"]*\">(.*?)</tr>", page_html, re.S)
+
+
+def test_sessions_list_shows_counts_users_and_errors(chat: TestClient) -> None:
+    r = chat.get("/sessions")
+    assert r.status_code == 200 and "no-store" in r.headers["cache-control"]
+    found = rows(r.text)
+    assert len(found) == 2  # carol's trace has no session
+    beta, alpha = found  # most recently active first
+    assert 'href="/sessions/s-beta"' in beta and 'href="/users/bob"' in beta
+    assert 'href="/sessions/s-alpha"' in alpha and 'href="/users/alice"' in alpha
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", alpha, re.S)
+    assert cells[1] == "2025-10-09 08:53:20" and cells[2] == "2025-10-09 08:53:41"
+    assert cells[3] == "3"  # turns
+    assert '<span class="badge-error">1</span>' in alpha
+    assert '<tr class="has-errors">' in r.text and "badge-error" not in beta
+
+
+def test_sessions_list_filters_by_user_and_search(chat: TestClient) -> None:
+    only_bob = chat.get("/sessions?user_id=bob").text
+    assert "s-beta" in only_bob and "/sessions/s-alpha" not in only_bob
+    assert 'value="bob"' in only_bob  # the filter is kept in the form
+    searched = chat.get("/sessions", params={"search": "THIRD answer"}).text
+    assert "/sessions/s-alpha" in searched and "/sessions/s-beta" not in searched
+    assert "match these filters" in chat.get("/sessions?search=nowhere-to-be-found").text
+
+
+def test_sessions_and_users_lists_paginate(web: TestClient) -> None:
+    send(web, [{"user": f"u{i:02d}", "session": f"p{i:02d}", "at": i} for i in range(30)])
+    first = web.get("/sessions").text
+    assert len(rows(first)) == 25
+    assert "/sessions/p29" in first and "/sessions/p05" in first and "/sessions/p04" not in first
+    next_url = html.unescape(re.search(r'href="([^"]+)" rel="next"', first).group(1))
+    assert next_url.startswith("/sessions?cursor=")
+    second = web.get(next_url).text
+    assert len(rows(second)) == 5 and "/sessions/p04" in second and "/sessions/p05" not in second
+    assert 'rel="next"' not in second and 'href="/sessions">First page' in second
+
+    users = web.get("/users").text
+    assert len(rows(users)) == 25
+    more = html.unescape(re.search(r'href="([^"]+)" rel="next"', users).group(1))
+    assert len(rows(web.get(more).text)) == 5
+
+    filtered = web.get("/sessions?user_id=u03").text
+    assert len(rows(filtered)) == 1 and "/sessions/p03" in filtered
+    assert web.get("/sessions?cursor=garbage").status_code == 400
+
+    send(web, [{"user": "a/b", "session": f"m{i:02d}", "at": 100 + i} for i in range(27)])
+    mine = web.get("/users/a%2Fb").text
+    assert len(rows(mine)) == 25 and 'href="/traces?user_id=a%2Fb"' in mine
+    more = html.unescape(re.search(r'href="([^"]+)" rel="next"', mine).group(1))
+    assert more.startswith("/users/a%2Fb?cursor=")
+    rest = web.get(more).text
+    assert len(rows(rest)) == 2 and "/sessions/m01" in rest and "/sessions/m00" in rest
+
+
+def test_session_page_shows_the_conversation_turn_by_turn(chat: TestClient) -> None:
+    r = chat.get("/sessions/s-alpha")
+    assert r.status_code == 200
+    text = r.text
+    order = [
+        text.index(s)
+        for s in (
+            "first question",
+            "first answer",
+            "second question",
+            "second answer",
+            "third question",
+            "third answer",
+        )
+    ]
+    assert order == sorted(order)
+    assert "earlier question" not in text.split("Raw input")[0]  # the last user message only
+    assert text.count('class="bubble user"') == 3 and text.count('class="bubble assistant"') == 3
+    assert text.count("Turn ") >= 3 and 'href="/users/alice"' in text
+    turns = re.findall(r'<li class="turn([^"]*)" data-trace-id="([0-9a-f]+)"', text)
+    assert len(turns) == 3 and [t[0] for t in turns] == ["", " has-errors", ""]
+    for _, trace_id in turns:
+        assert f'href="/traces/{trace_id}"' in text
+    assert "1 error<" in text and "1.20 s" in text
+
+
+def test_unrecognised_content_is_shown_as_json(chat: TestClient) -> None:
+    text = chat.get("/sessions/s-beta").text
+    assert "Input (JSON)" in text and "Output (JSON)" in text
+    assert "&#34;foo&#34;: [" in text and 'class="bubble' not in text
+
+
+def test_chat_text_reads_the_common_shapes() -> None:
+    assert chat_text("plain", "user") == "plain"
+    genai = [
+        {"role": "user", "parts": [{"type": "text", "content": "a"}]},
+        {"role": "assistant", "parts": [{"type": "text", "content": "b"}]},
+    ]
+    assert chat_text(genai, "user") == "a" and chat_text(genai, "assistant") == "b"
+    openai = {"choices": [{"message": {"role": "assistant", "content": "c"}}]}
+    assert chat_text(openai, "assistant") == "c"
+    assert chat_text({"question": "q"}, "user") == "q"
+    assert chat_text({"answer": "x"}, "assistant") == "x"
+    assert chat_text({"foo": 1}, "user") is None
+    assert chat_text([{"role": "system", "content": "s"}], "user") is None
+    assert chat_text(None, "user") is None
+
+
+def test_users_list_and_search(chat: TestClient) -> None:
+    r = chat.get("/users")
+    found = rows(r.text)
+    assert [re.search(r'href="/users/(\w+)"', row).group(1) for row in found] == [
+        "carol",
+        "bob",
+        "alice",
+    ]
+    alice = re.findall(r"<td[^>]*>(.*?)</td>", found[2], re.S)
+    assert alice[1:3] == ["3", "1"]  # traces, sessions
+    assert '<span class="badge-error">1</span>' in found[2]
+    searched = chat.get("/users?search=LIC").text
+    assert len(rows(searched)) == 1 and "/users/alice" in searched
+    assert 'value="LIC"' in searched
+    assert "No users match" in chat.get("/users?search=zzz").text
+
+
+def test_user_page_lists_their_sessions_and_links_to_traces(chat: TestClient) -> None:
+    r = chat.get("/users/alice")
+    assert r.status_code == 200
+    assert 'href="/sessions/s-alpha"' in r.text and "s-beta" not in r.text
+    assert 'href="/traces?user_id=alice"' in r.text
+    assert len(rows(r.text)) == 1
+    carol = chat.get("/users/carol").text
+    assert "carry no session id" in carol
+
+
+def test_unknown_session_or_user_is_a_404_page(chat: TestClient) -> None:
+    for path in ("/sessions/nope", "/users/nope"):
+        r = chat.get(path)
+        assert r.status_code == 404 and "Not found" in r.text and "<h1>404</h1>" in r.text
+
+
+def test_another_projects_sessions_and_users_are_never_visible(chat: TestClient) -> None:
+    store = store_of(chat)
+    test_project = store.project_by_name("test")
+    other = store.create_project("other")
+    key = store.create_key(other["id"])["secret_key"]
+    send(chat, [{"user": "secret-user", "session": "secret-session", "input": "hush"}], key=key)
+    store.create_user("member@heron.test", "member-password", project_ids=[test_project["id"]])
+
+    # the admin, in project "test", sees nothing of "other" ...
+    assert "secret" not in chat.get("/sessions").text and "secret" not in chat.get("/users").text
+    assert chat.get("/sessions/secret-session").status_code == 404
+    assert chat.get("/users/secret-user").status_code == 404
+    # ... until they switch to it (they are a member of every project)
+    there = chat.get(f"/sessions/secret-session?project={other['id']}")
+    assert there.status_code == 200 and "hush" in there.text
+    assert "/sessions/s-alpha" not in chat.get("/sessions").text  # "other" is remembered
+
+    chat.cookies.clear()
+    login(chat, "member@heron.test", "member-password")
+    assert "secret" not in chat.get("/sessions").text and "s-alpha" in chat.get("/sessions").text
+    for path in ("/sessions/secret-session", "/users/secret-user", "/users/alice"):
+        asked = chat.get(path, params={"project": other["id"]})
+        assert asked.status_code == 404 and "hush" not in asked.text
+    assert chat.get("/sessions/secret-session").status_code == 404
+    assert chat.get("/users/secret-user").status_code == 404
+    assert chat.get("/users/alice").status_code == 200
+
+
+def test_pages_need_a_login(web_settings: Settings) -> None:
+    with TestClient(create_app(web_settings)) as c:
+        for path in ("/sessions", "/sessions/x", "/users", "/users/x"):
+            assert c.get(path).url.path == "/login"
+
+
+def test_hostile_ids_and_content_are_escaped_and_url_encoded(web: TestClient) -> None:
+    hostile = " ".join(XSS)
+    bad_user = "<script>alert(1)</script>&x=1"
+    bad_session = '"><img src=x onerror=alert(1)>/../javascript:alert(1)'
+    send(
+        web,
+        [
+            {"user": bad_user, "session": bad_session, "at": 0, "input": hostile,
+             "output": [{"role": "assistant", "content": hostile}], "name": XSS[0]},
+            {"user": bad_user, "session": bad_session, "at": 5,
+             "input": {"payload": XSS}, "output": {"html": XSS[1]}},
+        ],
+    )  # fmt: skip
+    escaped = [esc(x) for x in XSS]
+    pages = {
+        "/sessions": web.get("/sessions"),
+        "/users": web.get("/users"),
+        "session": web.get("/sessions/" + quote(bad_session, safe="")),
+        "user": web.get("/users/" + quote(bad_user, safe="")),
+    }
+    for name, r in pages.items():
+        assert r.status_code == 200, (name, r.text)
+        for raw in ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>"):
+            assert raw not in r.text, name
+        assert 'href="javascript:' not in r.text, name
+        assert "<script>alert" not in r.text and "<img src=x" not in r.text
+    session_page = pages["session"].text
+    for e in escaped:
+        assert e in session_page
+    assert esc(bad_session) in session_page
+    assert esc(bad_user) in pages["user"].text
+    # links carry the ids URL-encoded
+    enc_session = quote(bad_session, safe="")
+    enc_user = quote(bad_user, safe="")
+    assert f'href="/sessions/{esc(enc_session)}"' in pages["/sessions"].text
+    assert f'href="/users/{esc(enc_user)}"' in pages["/users"].text
+    assert f'href="/users/{esc(enc_user)}"' in session_page
+    assert f'href="/sessions/{esc(enc_session)}"' in pages["user"].text
+    traces_link = re.search(r'class="traces-link" href="([^"]+)"', pages["user"].text).group(1)
+    assert traces_link == "/traces?user_id=%3Cscript%3Ealert%281%29%3C%2Fscript%3E%26x%3D1"
+    # filters echoed into the form are escaped too
+    echoed = web.get("/sessions", params={"user_id": XSS[1], "search": XSS[0]}).text
+    assert XSS[0] not in echoed and XSS[1] not in echoed and escaped[1] in echoed
+    assert XSS[0] not in web.get("/users", params={"search": XSS[0]}).text
+    assert csrf_of(echoed)  # still a normal page
+
+
+def test_demo_sessions_read_as_conversations(web: TestClient) -> None:
+    from heron.demo import generate
+    from heron.demo.model import DemoConfig
+
+    for req in generate(DemoConfig(traces=60, end_us=T0_NS // 1000, seed=5)):
+        r = web.post(
+            "/v1/traces",
+            content=req.SerializeToString(),
+            headers={
+                "Content-Type": "application/x-protobuf",
+                "Authorization": f"Bearer {SECRET_KEY}",
+            },
+        )
+        assert r.status_code == 200
+    listed = web.get("/sessions").text
+    ids = re.findall(r'href="/sessions/([^"?]+)"', listed)
+    assert ids
+    for session_id in ids[:5]:
+        text = web.get(f"/sessions/{session_id}").text
+        assert 'class="bubble user"' in text and 'class="bubble assistant"' in text
+        assert "$0.00" in text and " tokens</span>" in text
+    users = web.get("/users").text
+    user_id = re.search(r'href="/users/([^"?]+)"', users).group(1)
+    assert "/sessions/" in web.get(f"/users/{user_id}").text

@@ -1,0 +1,373 @@
+"""The trace pages in process: list (filters, search, pages, errors) and detail (tree,
+timeline, chat), project scoping, and that hostile content is only ever shown escaped."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from heron.server.app import create_app
+from heron.server.web.traces import chat
+from tests.conftest import make_settings
+from tests.server.test_web_auth import ADMIN, PASSWORD, login, store_of
+from tests.support.otlp import (
+    T0_NS,
+    genai_trace,
+    new_span_id,
+    new_trace_id,
+    request,
+    span,
+)
+from tests.support.server import SECRET_KEY
+
+INGEST = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {SECRET_KEY}"}
+HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "javascript:alert(1)"]
+
+
+def ingest(c: TestClient, spans: list) -> None:
+    r = c.post("/v1/traces", content=request(spans).SerializeToString(), headers=INGEST)
+    assert r.status_code == 200, r.text
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[TestClient]:
+    settings = make_settings(tmp_path, init_admin_email=ADMIN, init_admin_password=PASSWORD)
+    with TestClient(create_app(settings)) as c:
+        assert login(c, ADMIN, PASSWORD).status_code == 303
+        yield c
+
+
+def trace_ids(page: str) -> list[str]:
+    """Trace ids of the list's rows, in order (each row links its time and its name)."""
+    found = re.findall(r'<td class="nowrap"><a href="/traces/([0-9a-f]+)\?', page)
+    return found
+
+
+@pytest.fixture
+def seeded(web: TestClient) -> dict[str, str]:
+    """Five traces: users u0..u2, one named kb-search, one whose input mentions 'refund'."""
+    ids: dict[str, str] = {}
+    spans = []
+    for i in range(5):
+        tid, root = new_trace_id(), new_span_id()
+        spans.append(
+            span(
+                tid,
+                root,
+                "kb-search" if i == 3 else "support-chat",
+                start_ns=T0_NS + i * 60_000_000_000,
+                duration_ms=100 * (i + 1),
+                attributes={
+                    "user.id": f"u{i % 3}",
+                    "session.id": f"s{i}",
+                    "input.value": "I want a refund" if i == 4 else f"question {i}",
+                    "langfuse.trace.tags": ["beta"] if i == 2 else [],
+                },
+            )
+        )
+        ids[f"t{i}"] = tid.hex()
+    ingest(web, spans)
+    return ids
+
+
+def test_list_shows_every_trace_newest_first_with_links(
+    web: TestClient, seeded: dict[str, str]
+) -> None:
+    r = web.get("/traces")
+    assert r.status_code == 200
+    assert trace_ids(r.text) == [seeded[f"t{i}"] for i in (4, 3, 2, 1, 0)]
+    project = store_of(web).list_projects()[0]["id"]
+    assert f'href="/traces/{seeded["t0"]}?project={project}"' in r.text
+    assert f'href="/users/u0?project={project}"' in r.text
+    assert f'href="/sessions/s0?project={project}"' in r.text
+    assert "100 ms" in r.text and '<span class="tag">beta</span>' in r.text
+    # the list never reads inputs
+    assert "question 0" not in r.text
+
+
+def test_filters_narrow_the_list(web: TestClient, seeded: dict[str, str]) -> None:
+    by_user = web.get("/traces?user_id=u1")
+    assert trace_ids(by_user.text) == [seeded["t4"], seeded["t1"]]
+    assert 'value="user_id"' in by_user.text  # shown as a row of the filter bar
+    by_name = web.get("/traces?name=kb-search")
+    assert trace_ids(by_name.text) == [seeded["t3"]]
+    as_json = orjson.dumps([{"column": "tags", "operator": "contains", "value": "beta"}]).decode()
+    assert trace_ids(web.get("/traces", params={"filter": as_json}).text) == [seeded["t2"]]
+    found = web.get("/traces?search=REFUND")
+    assert trace_ids(found.text) == [seeded["t4"]] and 'value="REFUND"' in found.text
+    slow = web.get("/traces?order_by=latency.asc")
+    assert trace_ids(slow.text) == [seeded[f"t{i}"] for i in range(5)]
+
+
+def test_the_filter_bar_rows_become_the_filter_json(
+    web: TestClient, seeded: dict[str, str]
+) -> None:
+    r = web.get(
+        "/traces",
+        params=[
+            ("search", ""),
+            ("fc", "user_id"),
+            ("fo", "in"),
+            ("fv", "u0,u2"),
+            ("fc", "latency_ms"),
+            ("fo", ">="),
+            ("fv", "200"),
+            ("fc", ""),
+            ("fo", "="),
+            ("fv", ""),
+            ("order_by", "timestamp.asc"),
+            ("limit", "50"),
+        ],
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    query = parse_qs(urlsplit(r.headers["location"]).query)
+    assert orjson.loads(query["filter"][0]) == [
+        {"column": "user_id", "operator": "in", "value": "u0,u2"},
+        {"column": "latency_ms", "operator": ">=", "value": "200"},
+    ]
+    assert query["order_by"] == ["timestamp.asc"] and "search" not in query
+    page = web.get(r.headers["location"])
+    assert trace_ids(page.text) == [seeded["t2"], seeded["t3"]]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"filter": "[{"}, "filter: invalid JSON"),
+        ({"filter": '[{"column": "nope", "operator": "=", "value": 1}]'}, "unknown column"),
+        ({"filter": '[{"column": "latency_ms", "operator": ">", "value": "x"}]'}, "number"),
+        ({"order_by": "colour.desc"}, "order_by: unknown field"),
+        ({"cursor": "garbage"}, "cursor: not a cursor"),
+    ],
+)
+def test_invalid_filters_show_the_message_with_status_400(
+    web: TestClient, seeded: dict[str, str], params: dict[str, str], message: str
+) -> None:
+    r = web.get("/traces", params=params)
+    assert r.status_code == 400
+    assert 'role="alert"' in r.text and message in html.unescape(r.text)
+    assert 'name="search"' in r.text  # the filter bar is still there to fix it
+
+
+def test_next_link_pages_through_keeping_the_other_parameters(
+    web: TestClient, seeded: dict[str, str]
+) -> None:
+    seen: list[str] = []
+    url = "/traces?limit=2&order_by=timestamp.asc&user_id=u0"
+    pages = 0
+    while url:
+        r = web.get(url)
+        assert r.status_code == 200
+        seen += trace_ids(r.text)
+        pages += 1
+        nxt = re.search(r'<a href="([^"]+)" rel="next">Next</a>', r.text)
+        url = html.unescape(nxt.group(1)) if nxt else ""
+        if url:
+            query = parse_qs(urlsplit(url).query)
+            assert query["limit"] == ["2"] and query["user_id"] == ["u0"] and "cursor" in query
+    assert seen == [seeded["t0"], seeded["t3"]] and pages == 1
+    everything: list[str] = []
+    url = "/traces?limit=2&order_by=timestamp.asc"
+    while url:
+        r = web.get(url)
+        everything += trace_ids(r.text)
+        nxt = re.search(r'<a href="([^"]+)" rel="next">Next</a>', r.text)
+        url = html.unescape(nxt.group(1)) if nxt else ""
+    assert everything == [seeded[f"t{i}"] for i in range(5)]
+
+
+def test_detail_shows_the_tree_timeline_and_a_chat(web: TestClient) -> None:
+    tid, spans = genai_trace(user="alice", session="sess-9", n_children=2)
+    root = spans[0].span_id
+    tool = new_span_id()
+    spans.append(
+        span(
+            tid,
+            tool,
+            "lookup-account",
+            parent=spans[1].span_id,
+            start_ns=T0_NS + 150_000_000,
+            duration_ms=50,
+            error="account service down",
+            attributes={"openinference.span.kind": "TOOL"},
+        )
+    )
+    ingest(web, spans)
+    r = web.get(f"/traces/{tid.hex()}")
+    assert r.status_code == 200, r.text
+    rows = re.findall(r'<li class="wf-row[^"]*" data-depth="(\d+)" data-id="([0-9a-f]+)">', r.text)
+    ids = [s.span_id.hex() for s in spans]
+    assert rows == [("0", root.hex()), ("1", ids[1]), ("2", tool.hex()), ("1", ids[2])]
+    # the root spans the whole timeline; the first child starts 5% in and lasts 25%
+    bars = re.findall(r'class="wf-bar" style="left: ([\d.]+)%; width: ([\d.]+)%"', r.text)
+    assert bars[0] == ("0.0", "100.0") and bars[1] == ("5.0", "25.0")
+    # the failing tool call stands out
+    assert re.search(r'<li class="wf-row is-error" data-depth="2"', r.text)
+    assert "account service down" in r.text
+    # generations render as a chat
+    assert '<li class="msg role-user">' in r.text and '<li class="msg role-assistant">' in r.text
+    assert '<div class="msg-role">user' in r.text and '<div class="msg-role">assistant' in r.text
+    assert '<div class="msg-text">How do I reset my password?</div>' in r.text
+    assert '<div class="msg-text">Open settings and click reset.</div>' in r.text
+    assert "gpt-4o-mini" in r.text and 'href="/users/alice?project=' in r.text
+    assert "support-chat" in r.text and "alice" in r.text and "sess-9" in r.text
+
+
+def test_chat_shapes_and_non_chat_values() -> None:
+    openai = chat(
+        [
+            {"role": "system", "content": "be brief"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "function": {"name": "lookup", "arguments": '{"q": 1}'}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "found"},
+        ]
+    )
+    assert openai is not None
+    assert [m["role"] for m in openai] == ["system", "assistant", "tool"]
+    assert openai[1]["parts"] == [
+        {"kind": "tool_call", "name": "lookup", "id": "c1", "text": '{\n  "q": 1\n}'}
+    ]
+    assert openai[2]["tool_call_id"] == "c1"
+    genai = chat(
+        [
+            {
+                "role": "assistant",
+                "parts": [
+                    {"type": "text", "content": "checking"},
+                    {"type": "tool_call", "id": "x", "name": "get", "arguments": {"a": 1}},
+                ],
+            },
+            {
+                "role": "tool",
+                "parts": [{"type": "tool_call_response", "id": "x", "response": "ok"}],
+            },
+        ]
+    )
+    assert genai is not None
+    assert genai[0]["parts"][0] == {"kind": "text", "text": "checking"}
+    assert genai[0]["parts"][1]["kind"] == "tool_call" and genai[0]["parts"][1]["name"] == "get"
+    assert genai[1]["parts"][0]["kind"] == "tool_result"
+    assert chat({"role": "assistant", "content": "hi"}) is not None  # one message
+    assert chat(["a", "b"]) is None and chat({"answer": 1}) is None and chat("text") is None
+    assert chat([{"role": "<b>", "content": "x"}])[0]["role_class"] == "other"  # type: ignore[index]
+
+
+def test_a_trace_of_another_project_is_a_404(web: TestClient) -> None:
+    store = store_of(web)
+    other = store.create_project("other")
+    key = store.create_key(other["id"])
+    tid, spans = genai_trace()
+    r = web.post(
+        "/v1/traces",
+        content=request(spans).SerializeToString(),
+        headers={**INGEST, "Authorization": f"Bearer {key['secret_key']}"},
+    )
+    assert r.status_code == 200
+    test_project = next(p for p in store.list_projects() if p["name"] == "test")
+    missing = web.get(f"/traces/{tid.hex()}?project={test_project['id']}")
+    assert missing.status_code == 404 and "Not found" in missing.text
+    assert web.get("/traces/0123?project=" + test_project["id"]).status_code == 404
+    # the admin belongs to "other" too: asked for there, it shows
+    assert web.get(f"/traces/{tid.hex()}?project={other['id']}").status_code == 200
+    # a user who is not a member of "other" cannot ask for it
+    store.create_user("x@heron.test", "password-of-x", project_ids=[test_project["id"]])
+    web.cookies.clear()
+    login(web, "x@heron.test", "password-of-x")
+    assert web.get(f"/traces/{tid.hex()}?project={other['id']}").status_code == 404
+    assert web.get(f"/traces/{tid.hex()}").status_code == 404
+    assert tid.hex() not in web.get("/traces").text
+
+
+def hostile_trace() -> tuple[bytes, list]:
+    tid, root, child = new_trace_id(), new_span_id(), new_span_id()
+    script, img, js = HOSTILE
+    spans = [
+        span(
+            tid,
+            root,
+            script,
+            attributes={
+                "user.id": js,
+                "session.id": img,
+                "input.value": f"{script} {img} {js} &lt;b&gt;",
+                "output.value": f'{{"{script}": "{img}"}}',
+                "langfuse.trace.tags": [img, js, "&lt;b&gt;"],
+                f"langfuse.trace.metadata.{script}": img,
+                "langfuse.release": js,
+            },
+        ),
+        span(
+            tid,
+            child,
+            img,
+            parent=root,
+            start_ns=T0_NS + 10_000_000,
+            duration_ms=50,
+            error=script,
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": script,
+                "gen_ai.input.messages": orjson.dumps(
+                    [{"role": script, "parts": [{"type": "text", "content": script}]}]
+                ).decode(),
+                "gen_ai.output.messages": orjson.dumps(
+                    [
+                        {
+                            "role": "assistant",
+                            "parts": [
+                                {"type": "text", "content": f"{img} &lt;b&gt;"},
+                                {"type": "tool_call", "name": js, "arguments": {js: script}},
+                            ],
+                        }
+                    ]
+                ).decode(),
+                f"langfuse.observation.metadata.{img}": script,
+            },
+        ),
+    ]
+    return tid, spans
+
+
+def assert_only_escaped(page: str) -> None:
+    lowered = page.lower()
+    assert "<script>alert" not in lowered and "<img src=x" not in lowered
+    assert 'href="javascript:' not in lowered and "onerror=alert(1)>" not in lowered
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_hostile_content_is_only_ever_escaped(web: TestClient) -> None:
+    tid, spans = hostile_trace()
+    ingest(web, spans)
+    listed = web.get("/traces")
+    assert listed.status_code == 200 and tid.hex() in listed.text
+    assert_only_escaped(listed.text)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in listed.text  # the tag, as text
+    assert "&amp;lt;b&amp;gt;" in listed.text  # entities stay text too
+    detail = web.get(f"/traces/{tid.hex()}")
+    assert detail.status_code == 200
+    assert_only_escaped(detail.text)
+    for needle in (
+        "&lt;img src=x onerror=alert(1)&gt;",
+        "&amp;lt;b&amp;gt;",
+        "javascript:alert(1)",
+    ):
+        assert needle in detail.text
+    # the user link is a relative path, never a javascript: URL
+    assert 'href="/users/javascript%3Aalert%281%29?project=' in detail.text
+    # a hostile filter value is echoed escaped too
+    r = web.get("/traces", params={"filter": f'[{{"column": "{HOSTILE[0]}", "operator": "="}}]'})
+    assert r.status_code == 400
+    assert_only_escaped(r.text)
