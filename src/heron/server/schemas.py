@@ -46,6 +46,9 @@ class TraceSummary(BaseModel):
     level: str = Field(description="Highest level: DEBUG < DEFAULT < WARNING < ERROR.")
     models: list[str]
     root_observation_id: str | None
+    input_preview: str | None = Field(
+        None, description="The last user message or the start of the input (200 characters)."
+    )
 
 
 class ObservationSummary(BaseModel):

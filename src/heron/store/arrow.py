@@ -70,6 +70,7 @@ TRACE_COLUMNS = (
     "root_observation_id",
     "explicit",
     "updated_at",
+    "input_preview",
 )
 
 

@@ -151,7 +151,7 @@ _TRACE_LIST_COLUMNS = (
     "t.id, t.name, t.start_time, t.end_time, t.user_id, t.session_id, t.release, t.version, "
     "t.environment, t.tags, t.metadata, t.public, t.latency_ms, t.total_cost, t.input_tokens, "
     "t.output_tokens, t.total_tokens, t.observation_count, t.error_count, t.level, t.models, "
-    "t.root_observation_id"
+    "t.root_observation_id, t.input_preview"
 )
 _TRACE_LIST_NAMES = (
     "id",
@@ -176,6 +176,7 @@ _TRACE_LIST_NAMES = (
     "level",
     "models",
     "root_observation_id",
+    "input_preview",
 )
 
 

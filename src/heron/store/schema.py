@@ -143,6 +143,10 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at TIMESTAMP NOT NULL
     );
     """,
+    """
+    ALTER TABLE traces ADD COLUMN input_preview VARCHAR;
+    UPDATE traces SET input_preview = left(input, 200) WHERE input IS NOT NULL;
+    """,
 )
 
 

@@ -18,6 +18,7 @@ import orjson
 import pyarrow as pa
 
 from heron.model import LEVEL_RANK, ObservationRecord, TraceUpdate
+from heron.model.preview import preview
 from heron.store.arrow import (
     OBSERVATION_COLUMNS,
     TRACE_COLUMNS,
@@ -285,12 +286,15 @@ def _write_traces(
                 keep_io.append((len(rows), old["rowid"], need_in, need_out))
         rows.append(row)
 
+    for row in rows:
+        row["input_preview"] = preview(row["input"])
     for index, rowid, need_in, need_out in keep_io:
-        old_in, old_out = con.execute(
-            "SELECT input, output FROM traces WHERE rowid = ?", [rowid]
+        old_in, old_out, old_preview = con.execute(
+            "SELECT input, output, input_preview FROM traces WHERE rowid = ?", [rowid]
         ).fetchone()  # type: ignore[misc]
         if need_in:
             rows[index]["input"] = old_in
+            rows[index]["input_preview"] = old_preview
         if need_out:
             rows[index]["output"] = old_out
 
