@@ -131,3 +131,16 @@ def test_scores_are_scoped_to_the_project(client: TestClient, trace_id: str) -> 
 def test_malformed_json_is_400(client: TestClient) -> None:
     r = client.post("/api/scores", content=b"{nope", headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and "invalid JSON" in r.json()["error"]["message"]
+
+
+def test_trace_list_summarises_scores(client: TestClient, trace_id: str) -> None:
+    for body in (
+        {"traceId": trace_id, "name": "quality", "value": 0.5},
+        {"traceId": trace_id, "name": "quality", "value": 1.0},
+        {"traceId": trace_id, "name": "thumbs", "value": True},
+        {"traceId": trace_id, "name": "mood", "value": "calm"},
+        {"traceId": trace_id, "name": "mood", "value": "happy"},
+    ):
+        assert client.post("/api/scores", json=body).status_code == 201
+    [row] = client.get("/api/traces").json()["data"]
+    assert row["scores"] == {"quality": 0.75, "thumbs": 1.0, "mood": "happy"}

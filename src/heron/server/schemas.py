@@ -49,6 +49,11 @@ class TraceSummary(BaseModel):
     input_preview: str | None = Field(
         None, description="The last user message or the start of the input (200 characters)."
     )
+    scores: dict[str, float | str] = Field(
+        default_factory=dict,
+        description="In lists: per score name, the average (numeric, boolean) or the latest "
+        "label (categorical).",
+    )
 
 
 class ObservationSummary(BaseModel):

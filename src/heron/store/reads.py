@@ -204,8 +204,37 @@ def list_traces(cur: duckdb.DuckDBPyConnection, project_id: str, q: ListQuery) -
         [project_id, *params, *sparams, *kparams, limit + 1],
     ).fetchall()
     data = [_trace_dict(r[:-1]) for r in rows[:limit]]
+    _attach_score_summaries(cur, project_id, data)
     nxt = encode_cursor(rows[limit - 1][-1], rows[limit - 1][0]) if len(rows) > limit else None
     return Page(data, nxt)
+
+
+def _attach_score_summaries(
+    cur: duckdb.DuckDBPyConnection, project_id: str, traces: list[dict[str, Any]]
+) -> None:
+    """Each listed trace gets ``scores``: per score name, the average value (numeric and
+    boolean) or the latest label, from one look-up on the scores' trace_id index."""
+    for t in traces:
+        t["scores"] = {}
+    if not traces:
+        return
+    by_id = {t["id"]: t for t in traces}
+    ids = list(by_id)
+    rows = cur.execute(
+        "SELECT project_id, trace_id, name, value, string_value, data_type FROM scores "
+        f"WHERE trace_id IN ({', '.join('?' * len(ids))}) ORDER BY timestamp",
+        ids,
+    ).fetchall()
+    sums: dict[tuple[str, str], list[float]] = {}
+    for project, trace_id, name, value, label, data_type in rows:
+        if project != project_id:
+            continue
+        if data_type in ("NUMERIC", "BOOLEAN") and value is not None:
+            sums.setdefault((trace_id, name), []).append(value)
+        elif data_type == "CATEGORICAL" and label is not None:
+            by_id[trace_id]["scores"][name] = label
+    for (trace_id, name), values in sums.items():
+        by_id[trace_id]["scores"][name] = sum(values) / len(values)
 
 
 _OBS_COLUMNS = (
