@@ -371,3 +371,222 @@ def test_hostile_content_is_only_ever_escaped(web: TestClient) -> None:
     r = web.get("/traces", params={"filter": f'[{{"column": "{HOSTILE[0]}", "operator": "="}}]'})
     assert r.status_code == 400
     assert_only_escaped(r.text)
+
+
+# ---- column chooser, saved views, suggestions -------------------------------------------
+
+
+def header_cells(page: str) -> list[str]:
+    head = re.search(r"<thead><tr>(.*?)</tr></thead>", page, re.S)
+    assert head, page
+    return re.findall(r'<th class="col-(\w+)', head.group(1))
+
+
+def test_the_column_chooser_picks_the_columns_in_the_url(
+    web: TestClient, seeded: dict[str, str]
+) -> None:
+    default = web.get("/traces")
+    assert header_cells(default.text) == [
+        "time",
+        "name",
+        "user",
+        "session",
+        "latency",
+        "cost",
+        "tokens",
+        "level",
+        "scores",
+        "tags",
+    ]
+    assert 'name="col" value="input">' in default.text  # offered, not checked
+    assert 'name="col" value="tags" checked>' in default.text
+    # unknown names are ignored; the list's order wins over the URL's
+    r = web.get("/traces?cols=input,nope,time,user")
+    assert header_cells(r.text) == ["time", "user", "input"]
+    assert trace_ids(r.text) == [seeded[f"t{i}"] for i in (4, 3, 2, 1, 0)]
+    assert "100 ms" not in r.text  # latency is hidden
+    assert r.text.count('<td class="preview" title="') == 5  # a preview, or empty without one
+    # the next-page link keeps the choice
+    paged = web.get("/traces?cols=time,name&limit=2")
+    nxt = re.search(r'<a href="([^"]+)" rel="next">', paged.text)
+    assert nxt and parse_qs(urlsplit(html.unescape(nxt.group(1))).query)["cols"] == ["time,name"]
+    # nothing known: the default
+    assert header_cells(web.get("/traces?cols=zzz").text)[-1] == "tags"
+
+
+def test_the_filter_bar_turns_checked_columns_into_cols(
+    web: TestClient, seeded: dict[str, str]
+) -> None:
+    params = [("fc", ""), ("fo", "="), ("fv", ""), ("col", "name"), ("col", "latency")]
+    r = web.get("/traces", params=params, follow_redirects=False)
+    assert r.status_code == 303
+    assert parse_qs(urlsplit(r.headers["location"]).query)["cols"] == ["name,latency"]
+    every_default = [("fc", ""), ("fo", "=")] + [
+        ("col", c)
+        for c in (
+            "time",
+            "name",
+            "user",
+            "session",
+            "latency",
+            "cost",
+            "tokens",
+            "level",
+            "scores",
+            "tags",
+        )
+    ]
+    r = web.get("/traces", params=every_default, follow_redirects=False)
+    assert "cols" not in parse_qs(urlsplit(r.headers["location"]).query)
+
+
+def test_the_input_preview_column_shows_a_preview_when_rows_carry_one(
+    web: TestClient, seeded: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = store_of(web)
+    real = store.list_traces
+
+    def with_preview(project_id: str, q: object) -> object:
+        found = real(project_id, q)
+        for t in found.data:
+            t["input_preview"] = f"preview <b>{t['user_id']}</b>"
+        return found
+
+    monkeypatch.setattr(store, "list_traces", with_preview)
+    r = web.get("/traces?cols=name,input")
+    assert '<td class="preview" title="preview &lt;b&gt;u0&lt;/b&gt;">' in r.text
+    assert "preview &lt;b&gt;u1&lt;/b&gt;</td>" in r.text
+
+
+def test_the_scores_column_shows_each_trace_s_score_summary(
+    web: TestClient, seeded: dict[str, str]
+) -> None:
+    auth = {"Authorization": f"Bearer {SECRET_KEY}"}
+    for body in (
+        {"traceId": seeded["t1"], "name": "quality", "value": 0.5},
+        {"traceId": seeded["t1"], "name": "quality", "value": 1.0},
+        {"traceId": seeded["t1"], "name": "mood", "value": "<calm>"},
+    ):
+        assert web.post("/api/scores", json=body, headers=auth).status_code == 201
+    r = web.get("/traces?cols=name,scores")
+    assert header_cells(r.text) == ["name", "scores"]
+    assert (
+        '<span class="score">mood: &lt;calm&gt;</span> <span class="score">quality: 0.75</span>'
+        in (r.text)
+    )
+    assert r.text.count('<span class="score">') == 2
+
+
+def csrf(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found
+    return found.group(1)
+
+
+def project_id(web: TestClient, name: str = "test") -> str:
+    return next(p["id"] for p in store_of(web).list_projects() if p["name"] == name)
+
+
+def test_saved_views_are_created_listed_opened_and_deleted(
+    web: TestClient, seeded: dict[str, str]
+) -> None:
+    pid = project_id(web)
+    listed = web.get(f"/traces?project={pid}&user_id=u1&cols=time,name&cursor=abc")
+    saved_query = re.search(r'name="query" value="([^"]*)"', listed.text)
+    assert saved_query and html.unescape(saved_query.group(1)) == "user_id=u1&cols=time%2Cname"
+    assert "No saved views yet." in listed.text
+    r = web.post(
+        f"/traces/views?project={pid}",
+        data={
+            "csrf_token": csrf(listed.text),
+            "name": "  <u1> only ",
+            "query": html.unescape(saved_query.group(1)),
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/traces?project={pid}&user_id=u1&cols=time%2Cname"
+    page = web.get(f"/traces?project={pid}")
+    link = re.search(r'<li><a href="([^"]+)">&lt;u1&gt; only</a>', page.text)
+    assert link, page.text
+    opened = web.get(html.unescape(link.group(1)))
+    assert trace_ids(opened.text) == [seeded["t4"], seeded["t1"]]
+    assert header_cells(opened.text) == ["time", "name"]
+    view_id = re.search(r'action="/traces/views/([0-9a-f]+)/delete', page.text)
+    assert view_id
+    by_id = web.get(f"/traces/views/{view_id.group(1)}?project={pid}", follow_redirects=False)
+    assert by_id.status_code == 303 and by_id.headers["location"] == r.headers["location"]
+    gone = web.post(
+        f"/traces/views/{view_id.group(1)}/delete?project={pid}",
+        data={"csrf_token": csrf(page.text)},
+        follow_redirects=False,
+    )
+    assert gone.status_code == 303
+    assert "No saved views yet." in web.get(f"/traces?project={pid}").text
+    again = web.post(
+        f"/traces/views/{view_id.group(1)}/delete?project={pid}",
+        data={"csrf_token": csrf(page.text)},
+    )
+    assert again.status_code == 404
+    nameless = web.post(
+        f"/traces/views?project={pid}",
+        data={"csrf_token": csrf(page.text), "name": " ", "query": ""},
+    )
+    assert nameless.status_code == 400 and "needs a name" in nameless.text
+
+
+def test_saving_a_view_needs_the_csrf_token(web: TestClient) -> None:
+    pid = project_id(web)
+    for data in ({"name": "x", "query": ""}, {"name": "x", "query": "", "csrf_token": "forged"}):
+        r = web.post(f"/traces/views?project={pid}", data=data)
+        assert r.status_code == 403 and "CSRF token" in r.text
+    assert "No saved views yet." in web.get(f"/traces?project={pid}").text
+
+
+def test_a_view_of_another_project_is_a_404(web: TestClient) -> None:
+    store = store_of(web)
+    other = store.create_project("other")  # the admin is a member of both
+    pid = project_id(web)
+    token = csrf(web.get(f"/traces?project={pid}").text)
+    web.post(
+        f"/traces/views?project={other['id']}",
+        data={"csrf_token": token, "name": "theirs", "query": "user_id=u1"},
+    )
+    theirs = re.search(
+        r'action="/traces/views/([0-9a-f]+)/delete',
+        web.get(f"/traces?project={other['id']}").text,
+    )
+    assert theirs
+    view_id = theirs.group(1)
+    assert "theirs" not in web.get(f"/traces?project={pid}").text
+    assert web.get(f"/traces/views/{view_id}?project={pid}").status_code == 404
+    r = web.post(f"/traces/views/{view_id}/delete?project={pid}", data={"csrf_token": token})
+    assert r.status_code == 404
+    assert "theirs" in web.get(f"/traces?project={other['id']}").text  # still there
+    # a user who is not a member of the other project cannot reach it at all
+    store.create_user("y@heron.test", "password-of-y", project_ids=[pid])
+    web.cookies.clear()
+    login(web, "y@heron.test", "password-of-y")
+    assert web.get(f"/traces/views/{view_id}?project={other['id']}").status_code == 404
+
+
+def datalist(page: str, list_id: str) -> list[str]:
+    found = re.search(rf'<datalist id="{list_id}">(.*?)</datalist>', page, re.S)
+    assert found, list_id
+    return [html.unescape(v) for v in re.findall(r'<option value="([^"]*)">', found.group(1))]
+
+
+def test_the_value_field_suggests_recent_names_users_models_and_tags(
+    web: TestClient, seeded: dict[str, str]
+) -> None:
+    _, spans = genai_trace(user="alice", session="s-a")
+    ingest(web, spans)
+    r = web.get("/traces?user_id=u1")
+    assert datalist(r.text, "values-name") == ["kb-search", "support-chat"]
+    assert datalist(r.text, "values-user_id") == ["alice", "u0", "u1", "u2"]
+    assert datalist(r.text, "values-model") == ["gpt-4o-mini"]
+    assert datalist(r.text, "values-tags") == ["beta"]
+    assert "u2" in datalist(r.text, "values-any")
+    # the existing row of the bar suggests users, the blank one everything
+    assert re.search(r'name="fv" value="u1"[^>]*list="values-user_id"', r.text)
+    assert re.search(r'name="fv" value=""[^>]*list="values-any"', r.text)

@@ -3,6 +3,7 @@ hostile content that must show as text and never run."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import httpx
@@ -122,3 +123,128 @@ def test_hostile_trace_shows_as_text_and_runs_nothing(
     page.wait_for_timeout(300)  # give an injected handler every chance to fire
     snapshot("detail")
     assert dialogs == []
+
+
+def three_traces(live_server: HeronProcess) -> bytes:
+    """alice (with a plain, closed-by-default step last), bob and carol; alice's id."""
+    alice_id, alice = genai_trace(user="alice", session="s-alice")
+    alice.append(
+        span(
+            alice_id,
+            b"\x02" * 8,
+            "plain-step",
+            parent=alice[0].span_id,
+            start_ns=alice[0].start_time_unix_nano + 900_000_000,
+            duration_ms=50,
+        )
+    )
+    _, bob = genai_trace(user="bob", session="s-bob", n_children=1)
+    _, carol = genai_trace(user="carol", session="s-carol", n_children=1)
+    ingest(live_server, [*alice, *bob, *carol])
+    return alice_id
+
+
+def test_choose_columns_and_save_and_reopen_a_view(
+    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+) -> None:
+    three_traces(live_server)
+    url = live_server.url
+    log_in(page, url)
+    page.goto(url + "/traces")
+    head = page.locator("table.traces thead th")
+    expect(head).to_have_count(10)
+    page.get_by_role("checkbox", name="latency", exact=True).uncheck()
+    page.get_by_role("checkbox", name="input", exact=True).check()
+    page.get_by_role("button", name="Apply").click()
+    expect(head).to_have_count(10)
+    expect(page.locator("table.traces thead")).not_to_contain_text("latency")
+    expect(page.locator("th.col-input")).to_have_text("input")
+    assert "cols=" in page.url and "input" in page.url
+    snapshot("columns")
+
+    page.get_by_label("Field 1").fill("user_id")
+    page.get_by_label("Value 1").fill("bob")
+    page.get_by_role("button", name="Apply").click()
+    rows = page.locator("table.traces tbody tr")
+    expect(rows).to_have_count(1)
+    page.get_by_label("View name").fill("bob's traces")
+    page.get_by_role("button", name="Save view").click()
+    expect(page.get_by_role("link", name="bob's traces")).to_be_visible()
+
+    page.get_by_role("link", name="Clear").click()
+    expect(rows).to_have_count(3)
+    expect(page.locator("th.col-input")).to_have_count(1)  # Clear keeps the columns
+    page.get_by_role("link", name="bob's traces").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("bob")
+    expect(page.locator("th.col-input")).to_have_count(1)
+    snapshot("view")
+
+    page.get_by_role("button", name="Delete view bob's traces").click()
+    expect(page.get_by_text("No saved views yet.")).to_be_visible()
+
+
+def test_keyboard_walks_the_list_and_the_observation_tree(
+    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+) -> None:
+    alice_id = three_traces(live_server)
+    url = live_server.url
+    log_in(page, url)
+    page.goto(url + "/traces")
+    rows = page.locator("table.traces tbody tr")
+    expect(rows).to_have_count(3)
+    hrefs = [rows.nth(i).get_attribute("data-href") for i in range(3)]
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bis-selected\b"))
+    expect(page.locator("tr.is-selected")).to_have_count(1)
+    snapshot("selected")
+
+    page.get_by_label("Search").focus()  # typing in a field is never taken for a key
+    page.keyboard.press("j")
+    expect(page.get_by_label("Search")).to_have_value("j")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bis-selected\b"))
+    page.get_by_label("Search").fill("")
+    page.locator("h1").click()
+
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(url + str(hrefs[1]))
+    page.wait_for_load_state()  # the keys are heard once the script has run
+    page.keyboard.press("j")
+    expect(page).to_have_url(url + str(hrefs[2]))
+    page.wait_for_load_state()  # the keys are heard once the script has run
+    page.keyboard.press("j")  # the last one: stays
+    page.keyboard.press("k")
+    expect(page).to_have_url(url + str(hrefs[1]))
+    page.wait_for_load_state()  # the keys are heard once the script has run
+    page.keyboard.press("k")
+    expect(page).to_have_url(url + str(hrefs[0]))
+    page.wait_for_load_state()  # the keys are heard once the script has run
+
+    page.goto(url + f"/traces/{alice_id.hex()}")
+    tree = page.locator(".wf-row")
+    expect(tree).to_have_count(4)
+    step = page.locator("details.observation").nth(3)
+    expect(step).not_to_have_attribute("open", "")
+    for _ in range(5):  # past the end stays on the last
+        page.keyboard.press("ArrowDown")
+    expect(tree.nth(3)).to_have_class(re.compile(r"\bis-selected\b"))
+    expect(step).to_have_attribute("open", "")
+    page.keyboard.press("ArrowUp")
+    expect(tree.nth(2)).to_have_class(re.compile(r"\bis-selected\b"))
+    expect(page.locator(".wf-row.is-selected")).to_have_count(1)
+    snapshot("tree")
+
+
+def test_copy_buttons_copy_a_block(page: Page, live_server: HeronProcess) -> None:
+    alice_id = three_traces(live_server)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    log_in(page, live_server.url)
+    page.goto(live_server.url + f"/traces/{alice_id.hex()}")
+    block = page.locator(".copyable").first
+    block.get_by_role("button", name="Copy").click()
+    expect(block.get_by_role("button", name="Copied")).to_be_visible()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == block.locator("pre").inner_text()

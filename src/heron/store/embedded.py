@@ -22,7 +22,7 @@ from heron.errors import Conflict, NotFound
 from heron.model import ObservationRecord, TraceUpdate
 from heron.scores import ScoreRecord
 from heron.store import keys as keymod
-from heron.store import reads
+from heron.store import reads, saved
 from heron.store import users as usermod
 from heron.store.arrow import observations_table
 from heron.store.idfilter import TraceIdFilter
@@ -330,6 +330,27 @@ class EmbeddedStore:
                 "environment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+
+    # -- saved views and suggestions -------------------------------------------------------
+
+    def list_saved_views(self, project_id: str) -> list[dict[str, Any]]:
+        return saved.list_views(self.cursor(), project_id)
+
+    def get_saved_view(self, project_id: str, view_id: str) -> dict[str, Any] | None:
+        return saved.get_view(self.cursor(), project_id, view_id)
+
+    def create_saved_view(
+        self, project_id: str, view_id: str, name: str, query: str, created_by: str
+    ) -> None:
+        with self._admin() as cur:
+            saved.create_view(cur, project_id, view_id, name, query, created_by)
+
+    def delete_saved_view(self, project_id: str, view_id: str) -> bool:
+        with self._admin() as cur:
+            return saved.delete_view(cur, project_id, view_id)
+
+    def recent_filter_values(self, project_id: str) -> dict[str, list[str]]:
+        return saved.recent_values(self.cursor(), project_id)
 
     # -- prices ------------------------------------------------------------------------------
 

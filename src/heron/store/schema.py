@@ -147,6 +147,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE traces ADD COLUMN input_preview VARCHAR;
     UPDATE traces SET input_preview = left(input, 200) WHERE input IS NOT NULL;
     """,
+    """
+    CREATE TABLE IF NOT EXISTS saved_views (
+        project_id VARCHAR NOT NULL,
+        id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        query VARCHAR NOT NULL,
+        created_by VARCHAR,
+        created_at TIMESTAMP NOT NULL
+    );
+    """,
 )
 
 

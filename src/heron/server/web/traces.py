@@ -3,8 +3,11 @@
 The list reads its parameters exactly as ``GET /api/traces`` does (:func:`list_params`); the
 filter bar's rows (``fc``/``fo``/``fv``) are turned into the shared ``filter`` JSON by a
 redirect, so every view is one bookmarkable URL. An invalid filter is shown on the page
-(status 400). The detail shows the trace, its observation tree beside a timeline, and each
-observation's input and output (LLM messages as a chat, anything else as JSON).
+(status 400). ``cols=`` picks the list's columns; saved views (:mod:`.views_store`) keep a
+list's query string per project, and the value field suggests recent values
+(``Store.recent_filter_values``).
+The detail shows the trace, its observation tree beside a timeline, and each observation's
+input and output (LLM messages as a chat, anything else as JSON).
 """
 
 from __future__ import annotations
@@ -23,9 +26,19 @@ from heron.query import OPERATORS, TRACES
 from heron.query.filters import ALL_OPERATORS
 from heron.server.api import ListParams, list_params
 from heron.server.state import state_of
-from heron.server.web.auth import PROJECT_COOKIE, SESSION_TTL_S, not_found, set_cookie
+from heron.server.web import views_store
+from heron.server.web.auth import (
+    PROJECT_COOKIE,
+    SESSION_TTL_S,
+    PageError,
+    WebUser,
+    csrf_user,
+    not_found,
+    set_cookie,
+)
 from heron.server.web.render import environment, page
 from heron.server.web.scope import Scope, page_scope
+from heron.store.saved import MAX_SUGGESTIONS, SUGGESTED_COLUMNS
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,6 +57,22 @@ FILTER_COLUMNS = sorted(
 OPERATOR_CHOICES = sorted(ALL_OPERATORS, key=lambda op: (len(op) > 2, op))
 # Parameters the filter bar submits besides its rows, kept as they are by the redirect.
 _BAR_FIELDS = ("project", "search", "from", "to", "order_by", "limit")
+# Columns the list can show (``cols=`` picks them, in this order). Scores are the per-name
+# summary list rows carry (average value, or the latest label).
+LIST_COLUMNS = [
+    ("time", "time (UTC)"),
+    ("name", "name"),
+    ("user", "user"),
+    ("session", "session"),
+    ("latency", "latency"),
+    ("cost", "cost"),
+    ("tokens", "tokens"),
+    ("level", "level"),
+    ("scores", "scores"),
+    ("tags", "tags"),
+    ("input", "input"),
+]
+DEFAULT_COLUMNS = [key for key, _ in LIST_COLUMNS if key != "input"]
 _NO_VALUE = frozenset({"is null", "is not null"})
 
 
@@ -83,6 +112,13 @@ def fmt_num(value: float | None) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,}"
 
 
+def fmt_score(value: Any) -> str:
+    """A score summary: a label as it is, a number with at most two decimals."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
 def pretty(value: Any) -> str:
     """Text as it is; anything else as indented JSON (escaped by the template, never raw)."""
     if isinstance(value, str):
@@ -101,6 +137,18 @@ def href(kind: str, ident: str, project_id: str) -> str:
 
 
 # ---- the list -------------------------------------------------------------------------
+
+
+def parse_columns(value: str | None) -> list[str]:
+    """The columns ``cols=`` asks for, in the list's order; none known: the default."""
+    asked = {c.strip() for c in (value or "").split(",")}
+    chosen = [key for key, _ in LIST_COLUMNS if key in asked]
+    return chosen or list(DEFAULT_COLUMNS)
+
+
+def _cols_param(chosen: list[str]) -> str | None:
+    """``cols=`` for these columns, or None for the default (kept out of the URL)."""
+    return None if chosen == DEFAULT_COLUMNS else ",".join(chosen)
 
 
 def _rows_to_filter(request: Request) -> str | None:
@@ -160,6 +208,11 @@ async def trace_list(
         built = _rows_to_filter(request)
         if built:
             items.append(("filter", built))
+        q = request.query_params
+        picked = q.getlist("col") or [c for v in q.getlist("cols") for c in v.split(",")]
+        cols = _cols_param(parse_columns(",".join(picked)))
+        if cols:
+            items.append(("cols", cols))
         return RedirectResponse("/traces?" + urlencode(items), status_code=303)
 
     st = state_of(request)
@@ -182,7 +235,22 @@ async def trace_list(
             t["session_href"] = t["session_id"] and href(
                 "sessions", t["session_id"], scope.project_id
             )
+            t["input_preview"] = t.get("input_preview")
+            t["score_list"] = [
+                (name, fmt_score(value)) for name, value in sorted((t.get("scores") or {}).items())
+            ]
     q = request.query_params
+    chosen = parse_columns(q.get("cols"))
+    views: list[dict[str, Any]] = []
+    suggested: dict[str, list[str]] = {c: [] for c in SUGGESTED_COLUMNS}
+    if scope.project is not None:
+        pid = scope.project_id
+        views = await run_in_threadpool(views_store.list_views, st.store, pid)
+        for v in views:
+            v["href"] = _view_url(pid, v["query"])
+        suggested = await run_in_threadpool(st.store.recent_filter_values, pid)
+    everything = sorted({v for values in suggested.values() for v in values})
+    cols = _cols_param(chosen)
     context = scope.context(
         traces=traces,
         error=error,
@@ -199,11 +267,77 @@ async def trace_list(
         columns=FILTER_COLUMNS,
         operators=OPERATOR_CHOICES,
         operator_help={kind: sorted(ops) for kind, ops in OPERATORS.items()},
+        list_columns=LIST_COLUMNS,
+        shown=chosen,
+        cols=cols,
+        clear_url=_view_url(scope.project["id"], urlencode({"cols": cols}) if cols else "")
+        if scope.project
+        else "/traces",
+        views=views,
+        view_query=views_store.clean_query(request.url.query),
+        suggested=suggested,
+        suggested_any=everything[:MAX_SUGGESTIONS],
     )
     response = page(request, "traces.html", context, status)
     if scope.asked:
         set_cookie(request, response, PROJECT_COOKIE, scope.project_id, SESSION_TTL_S)
     return response
+
+
+# ---- saved views -----------------------------------------------------------------------
+
+
+def _view_url(project_id: str, query: str) -> str:
+    return "/traces?" + urlencode({"project": project_id}) + ("&" + query if query else "")
+
+
+@router.post("/traces/views")
+async def save_view(
+    request: Request,
+    scope: Scope = Depends(page_scope),
+    user: WebUser = Depends(csrf_user),
+) -> Response:
+    """Save the list's query string (form fields ``name``, ``query``) under a name."""
+    form = await request.form()
+    name, query = form.get("name"), form.get("query")
+    pid = scope.project_id
+    try:
+        view = await run_in_threadpool(
+            views_store.create_view,
+            state_of(request).store,
+            pid,
+            name if isinstance(name, str) else "",
+            query if isinstance(query, str) else "",
+            user.id,
+        )
+    except ValueError as exc:
+        raise PageError(400, str(exc)) from None
+    return RedirectResponse(_view_url(pid, view["query"]), status_code=303)
+
+
+@router.get("/traces/views/{view_id}")
+async def open_view(view_id: str, request: Request, scope: Scope = Depends(page_scope)) -> Response:
+    pid = scope.project_id
+    view = await run_in_threadpool(views_store.get_view, state_of(request).store, pid, view_id)
+    if view is None:
+        raise not_found(f"saved view {view_id!r}")
+    return RedirectResponse(_view_url(pid, view["query"]), status_code=303)
+
+
+@router.post("/traces/views/{view_id}/delete")
+async def delete_view(
+    view_id: str,
+    request: Request,
+    scope: Scope = Depends(page_scope),
+    user: WebUser = Depends(csrf_user),
+) -> Response:
+    pid = scope.project_id
+    deleted = await run_in_threadpool(
+        views_store.delete_view, state_of(request).store, pid, view_id
+    )
+    if not deleted:
+        raise not_found(f"saved view {view_id!r}")
+    return RedirectResponse(_view_url(pid, ""), status_code=303)
 
 
 # ---- the detail -----------------------------------------------------------------------

@@ -48,6 +48,114 @@
   window.addEventListener("hashchange", openTarget);
   openTarget();
 
+  // The filter bar: the value field suggests values of the chosen field (a datalist each).
+  document.addEventListener("input", function (event) {
+    var field = event.target;
+    if (field.name !== "fc" || !field.closest(".filter-row")) return;
+    var value = field.closest(".filter-row").querySelector('input[name="fv"]');
+    var list = document.getElementById("values-" + field.value.trim());
+    value.setAttribute("list", list ? list.id : "values-any");
+  });
+
+  // Keyboard: j/k and Enter on the trace list; j/k through that list and the arrow keys
+  // through the observation tree on a trace page. Never while typing in a field.
+  var LIST_KEY = "heron.traceList";
+  var listRows = Array.prototype.slice.call(
+    document.querySelectorAll('table[data-keys="list"] tbody tr[data-href]'));
+  var treeRows = Array.prototype.slice.call(document.querySelectorAll(".waterfall .wf-row"));
+  var listAt = -1, treeAt = -1;
+
+  if (listRows.length) {
+    try {
+      sessionStorage.setItem(LIST_KEY, JSON.stringify({
+        url: location.href,
+        hrefs: listRows.map(function (r) { return r.getAttribute("data-href"); }),
+      }));
+    } catch (e) { /* storage unavailable: no j/k on trace pages */ }
+  }
+
+  function select(rows, at) {
+    rows.forEach(function (r, i) {
+      r.classList.toggle("is-selected", i === at);
+      if (i === at) r.setAttribute("aria-current", "true"); else r.removeAttribute("aria-current");
+    });
+    if (rows[at]) rows[at].scrollIntoView({ block: "nearest" });
+  }
+
+  function stepTrace(delta) {
+    var saved;
+    try { saved = JSON.parse(sessionStorage.getItem(LIST_KEY) || "null"); } catch (e) { return; }
+    if (!saved || !saved.hrefs) return;
+    var paths = saved.hrefs.map(function (h) { return new URL(h, location.href).pathname; });
+    var at = paths.indexOf(location.pathname);
+    var next = at < 0 ? -1 : at + delta;
+    if (next >= 0 && next < saved.hrefs.length) location.href = saved.hrefs[next];
+  }
+
+  function typing(target) {
+    var tag = target && target.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    var key = event.key;
+    if (listRows.length) {
+      if (key === "j" || key === "k") {
+        listAt = Math.min(Math.max(listAt + (key === "j" ? 1 : -1), 0), listRows.length - 1);
+        select(listRows, listAt);
+      } else if (key === "Enter" && listAt >= 0 && !(event.target.closest && event.target.closest("a, button"))) {
+        location.href = listRows[listAt].getAttribute("data-href");
+      } else return;
+      event.preventDefault();
+    } else if (treeRows.length || document.querySelector(".trace-head")) {
+      if (key === "j" || key === "k") {
+        stepTrace(key === "j" ? 1 : -1);
+      } else if ((key === "ArrowDown" || key === "ArrowUp") && treeRows.length) {
+        treeAt = Math.min(Math.max(treeAt + (key === "ArrowDown" ? 1 : -1), 0), treeRows.length - 1);
+        select(treeRows, treeAt);
+        var details = document.getElementById("obs-" + treeRows[treeAt].getAttribute("data-id"));
+        if (details) details.open = true;
+      } else return;
+      event.preventDefault();
+    }
+  });
+
+  // Trace detail: a Copy button on every <pre> (clipboard, else the text is selected).
+  function selectText(node) {
+    var range = document.createRange();
+    range.selectNodeContents(node);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+  if (document.querySelector(".trace-head")) {
+    document.querySelectorAll("main pre").forEach(function (pre) {
+      var wrap = document.createElement("div");
+      wrap.className = "copyable";
+      pre.parentNode.insertBefore(wrap, pre);
+      wrap.appendChild(pre);
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "copy-button secondary";
+      button.textContent = "Copy";
+      button.addEventListener("click", function () {
+        var done = function () { button.textContent = "Copied"; };
+        var fallback = function () {
+          selectText(pre);
+          try { if (document.execCommand("copy")) { done(); return; } } catch (e) { /* none */ }
+          button.textContent = "Selected: press Ctrl+C";
+        };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(pre.textContent).then(done, fallback);
+        } else {
+          fallback();
+        }
+      });
+      wrap.appendChild(button);
+    });
+  }
+
   // Forms marked data-autosubmit (the project switcher) submit when a choice changes.
   document.addEventListener("change", function (event) {
     var form = event.target.form;
