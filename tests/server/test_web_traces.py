@@ -590,3 +590,37 @@ def test_the_value_field_suggests_recent_names_users_models_and_tags(
     # the existing row of the bar suggests users, the blank one everything
     assert re.search(r'name="fv" value="u1"[^>]*list="values-user_id"', r.text)
     assert re.search(r'name="fv" value=""[^>]*list="values-any"', r.text)
+
+
+def test_time_range_picker_presets(web: TestClient) -> None:
+    import time
+
+    now_ns = time.time_ns()
+    recent, old = new_trace_id(), new_trace_id()
+    hour, day = 3600 * 10**9, 86_400 * 10**9
+    ingest(
+        web,
+        [
+            span(recent, new_span_id(), "recent", start_ns=now_ns - hour // 2),
+            span(old, new_span_id(), "old", start_ns=now_ns - 3 * day),
+        ],
+    )
+    assert set(trace_ids(web.get("/traces").text)) == {recent.hex(), old.hex()}
+    assert trace_ids(web.get("/traces?range=1h").text) == [recent.hex()]
+    assert set(trace_ids(web.get("/traces?range=7d").text)) == {recent.hex(), old.hex()}
+    page = web.get("/traces?range=24h").text
+    assert '<option value="24h" selected>' in page
+    # an explicit "from" wins over the preset
+    both = web.get("/traces?range=1h&from=2000-01-01T00:00:00Z").text
+    assert set(trace_ids(both)) == {recent.hex(), old.hex()}
+    # the filter bar keeps the preset through its redirect
+    r = web.get("/traces?fc=&fo=%3D&fv=&range=7d", follow_redirects=False)
+    assert r.status_code == 303 and "range=7d" in r.headers["location"]
+
+
+def test_empty_project_shows_how_to_send_the_first_trace(web: TestClient) -> None:
+    page = web.get("/traces").text
+    assert "Send your first trace" in page and "/v1/traces" in page
+    assert "heron keys create" in page
+    filtered = web.get("/traces?user_id=nobody").text
+    assert "No traces match." in filtered and "Send your first trace" not in filtered

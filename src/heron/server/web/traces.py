@@ -12,7 +12,7 @@ input and output (LLM messages as a chat, anything else as JSON).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -22,7 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from heron.errors import BadRequest, NotFound
-from heron.query import OPERATORS, TRACES
+from heron.query import OPERATORS, TRACES, Filter
 from heron.query.filters import ALL_OPERATORS
 from heron.server.api import ListParams, list_params
 from heron.server.state import state_of
@@ -56,7 +56,11 @@ FILTER_COLUMNS = sorted(
 )
 OPERATOR_CHOICES = sorted(ALL_OPERATORS, key=lambda op: (len(op) > 2, op))
 # Parameters the filter bar submits besides its rows, kept as they are by the redirect.
-_BAR_FIELDS = ("project", "search", "from", "to", "order_by", "limit")
+_BAR_FIELDS = ("project", "search", "range", "from", "to", "order_by", "limit")
+# The time range picker's presets: ``range=`` sets ``from`` relative to now (unless ``from``
+# is given explicitly).
+RANGES = {"1h": ("Last hour", 3600), "24h": ("Last 24 hours", 86_400),
+          "7d": ("Last 7 days", 7 * 86_400), "30d": ("Last 30 days", 30 * 86_400)}  # fmt: skip
 # Columns the list can show (``cols=`` picks them, in this order). Scores are the per-name
 # summary list rows carry (average value, or the latest label).
 LIST_COLUMNS = [
@@ -219,6 +223,10 @@ async def trace_list(
     traces: list[dict[str, Any]] = []
     next_url = error = None
     status = 200
+    time_range = request.query_params.get("range", "")
+    if time_range in RANGES and not request.query_params.get("from"):
+        since = datetime.now(UTC) - timedelta(seconds=RANGES[time_range][1])
+        p.simple.append(Filter("start_time", ">=", since.isoformat()))
     if scope.project is not None:
         await st.pipeline.caught_up()
         try:
@@ -258,6 +266,10 @@ async def trace_list(
         first_url=_with(request, cursor=None) if p.cursor else None,
         rows=_filter_rows(p),
         search=p.search or "",
+        time_range=time_range,
+        ranges=RANGES,
+        url=str(request.base_url).rstrip("/"),
+        unfiltered=not (p.simple or p.filter or p.search),
         time_from=q.get("from", ""),
         time_to=q.get("to", ""),
         order_by=p.order_by,
