@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import openai
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace import Tracer
 
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.server import SECRET_KEY, HeronProcess
 
 AUTH_HEADERS = {"Authorization": f"Bearer {SECRET_KEY}"}
@@ -90,3 +95,31 @@ def as_json(value: Any) -> Any:
 def text_of(messages: Any) -> str:
     """All text of a message list in any of the conventions, for loose content checks."""
     return json.dumps(as_json(messages), ensure_ascii=False)
+
+
+@dataclass
+class Instrumented:
+    provider: TracerProvider
+    tracer: Tracer
+    client: openai.OpenAI
+    aclient: openai.AsyncOpenAI
+
+
+@contextmanager
+def instrumented(
+    instrumentor: Any, server: HeronProcess, fake: FakeOpenAI, resource: dict[str, str]
+) -> Iterator[Instrumented]:
+    """An instrumentation on its own provider exporting to heron, with OpenAI clients (sync
+    and async, no retries) pointed at the fake server; undone afterwards."""
+    provider = otlp_provider(server, resource=resource)
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        yield Instrumented(
+            provider=provider,
+            tracer=provider.get_tracer(resource["service.name"]),
+            client=openai.OpenAI(base_url=fake.base_url, api_key=fake.api_key, max_retries=0),
+            aclient=openai.AsyncOpenAI(base_url=fake.base_url, api_key=fake.api_key, max_retries=0),
+        )
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()

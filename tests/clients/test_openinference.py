@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import openai
 import pytest
 from openinference.instrumentation import using_attributes
 from openinference.instrumentation.openai import OpenAIInstrumentor
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import Tracer
 
 from tests.clients.heron_api import (
+    Instrumented,
     as_json,
     flush,
     get_trace,
     hex_span_id,
     hex_trace_id,
+    instrumented,
     only,
-    otlp_provider,
     text_of,
 )
 from tests.support.fake_openai import (
@@ -47,36 +45,11 @@ WEATHER_TOOL = {
 GPT_4O = {"input": 2.5e-06, "cached_input": 1.25e-06, "output": 1e-05}  # USD per token
 
 
-@dataclass
-class Instrumented:
-    provider: TracerProvider
-    tracer: Tracer
-    client: openai.OpenAI
-    aclient: openai.AsyncOpenAI
-
-
 @pytest.fixture
 def oi(live_server: HeronProcess, fake_openai: FakeOpenAI) -> Iterator[Instrumented]:
-    provider = otlp_provider(
-        live_server,
-        resource={"service.name": "support-bot", "openinference.project.name": "support"},
-    )
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=provider)
-    try:
-        yield Instrumented(
-            provider=provider,
-            tracer=provider.get_tracer("support-bot"),
-            client=openai.OpenAI(
-                base_url=fake_openai.base_url, api_key=fake_openai.api_key, max_retries=0
-            ),
-            aclient=openai.AsyncOpenAI(
-                base_url=fake_openai.base_url, api_key=fake_openai.api_key, max_retries=0
-            ),
-        )
-    finally:
-        instrumentor.uninstrument()
-        provider.shutdown()
+    resource = {"service.name": "support-bot", "openinference.project.name": "support"}
+    with instrumented(OpenAIInstrumentor(), live_server, fake_openai, resource) as inst:
+        yield inst
 
 
 def test_chat_with_using_attributes(oi: Instrumented, live_server: HeronProcess) -> None:

@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import openai
 import pytest
 from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import Tracer
 
 from tests.clients.heron_api import (
+    Instrumented,
     as_json,
     flush,
     get_trace,
     hex_span_id,
     hex_trace_id,
+    instrumented,
     only,
-    otlp_provider,
     text_of,
 )
 from tests.support.fake_openai import FakeOpenAI, answer_after_tool, answer_for
@@ -41,37 +39,15 @@ WEATHER_TOOL = {
 }
 
 
-@dataclass
-class Instrumented:
-    provider: TracerProvider
-    tracer: Tracer
-    client: openai.OpenAI
-    aclient: openai.AsyncOpenAI
-
-
 @pytest.fixture
 def genai(
     live_server: HeronProcess, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Instrumented]:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY")
     monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
-    provider = otlp_provider(live_server, resource={"service.name": "weather-bot"})
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=provider)
-    try:
-        yield Instrumented(
-            provider=provider,
-            tracer=provider.get_tracer("weather-bot"),
-            client=openai.OpenAI(
-                base_url=fake_openai.base_url, api_key=fake_openai.api_key, max_retries=0
-            ),
-            aclient=openai.AsyncOpenAI(
-                base_url=fake_openai.base_url, api_key=fake_openai.api_key, max_retries=0
-            ),
-        )
-    finally:
-        instrumentor.uninstrument()
-        provider.shutdown()
+    resource = {"service.name": "weather-bot"}
+    with instrumented(OpenAIInstrumentor(), live_server, fake_openai, resource) as inst:
+        yield inst
 
 
 def test_chat_in_parent_span(genai: Instrumented, live_server: HeronProcess) -> None:
