@@ -8,11 +8,12 @@ from heron.query.filters import (
     compile_filters,
     parse_filters,
 )
-from heron.query.views import OBSERVATIONS, TRACES, View
+from heron.query.views import OBSERVATIONS, SCORES, TRACES, View
 
 __all__ = [
     "OBSERVATIONS",
     "OPERATORS",
+    "SCORES",
     "TRACES",
     "Column",
     "Filter",

@@ -168,3 +168,27 @@ OBSERVATIONS = View(
     ),
     {"metadata": _metadata("o"), "scores": _scores("o", "o.id", observation=True)},
 )
+
+SCORES = View(
+    "scores",
+    "s",
+    _columns(
+        "s",
+        [
+            ("id", "{a}.id", "string"),
+            ("trace_id", "{a}.trace_id", "string"),
+            ("observation_id", "{a}.observation_id", "string"),
+            ("session_id", "{a}.session_id", "string"),
+            ("name", "{a}.name", "string"),
+            ("value", "{a}.value", "number"),
+            ("string_value", "{a}.string_value", "string"),
+            ("data_type", "{a}.data_type", "string"),
+            ("source", "{a}.source", "string"),
+            ("environment", "{a}.environment", "string"),
+            ("author", "{a}.author", "string"),
+            ("comment", "{a}.comment", "text"),
+            ("timestamp", "{a}.timestamp", "datetime"),
+        ],
+    ),
+    {"metadata": _metadata("s")},
+)

@@ -21,7 +21,7 @@ from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.journal import Journal
 from heron.ingest.pipeline import WritePipeline
-from heron.server import admin, api, models, otlp, scores, web
+from heron.server import admin, api, metrics, models, otlp, scores, web
 from heron.server.auth import Authenticator
 from heron.server.responses import JSON
 from heron.server.state import ServerState
@@ -150,6 +150,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(models.router)
     app.include_router(scores.router)
+    app.include_router(metrics.router)
     app.include_router(admin.router)
     web.install(app)
     return app

@@ -20,8 +20,10 @@ import pyarrow as pa
 
 from heron.errors import Conflict, NotFound
 from heron.model import ObservationRecord, TraceUpdate
+from heron.query.metrics import MetricsQuery
 from heron.scores import ScoreRecord
 from heron.store import keys as keymod
+from heron.store import metrics as metricsmod
 from heron.store import reads, saved
 from heron.store import users as usermod
 from heron.store.arrow import observations_table
@@ -95,6 +97,10 @@ class EmbeddedStore:
 
     def list_users(self, project_id: str, q: reads.ListQuery) -> reads.Page:
         return reads.list_users(self.cursor(), project_id, q)
+
+    def metrics(self, project_id: str, query: MetricsQuery) -> list[dict[str, Any]]:
+        """A metrics query (see :mod:`heron.query.metrics`) over the project's data."""
+        return metricsmod.run_metrics(self.cursor(), project_id, query)
 
     def unpriced_models(self, project_id: str) -> list[dict[str, Any]]:
         """Models seen with token usage but no price: the "models without price" list."""

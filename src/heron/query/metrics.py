@@ -1,0 +1,507 @@
+"""Metrics queries: parse, validate and compile to one parameterised DuckDB query.
+
+The query follows the shape of Langfuse's Metrics API v2::
+
+    {"view": "observations", "dimensions": [{"field": "model"}],
+     "metrics": [{"measure": "latency", "aggregation": "p95"}],
+     "filters": [...shared filter language...],
+     "timeDimension": {"granularity": "hour"},
+     "fromTimestamp": "...", "toTimestamp": "...",
+     "orderBy": [{"field": "latency_p95", "direction": "desc"}],
+     "config": {"row_limit": 100}, "timezone": "Europe/Paris"}
+
+Rows carry ``time`` (bucket start, UTC), one key per dimension and one per metric named
+``<measure>_<aggregation>``. The window is half-open, ``[fromTimestamp, toTimestamp)``.
+Every time bucket of the window is present; a bucket without data has zero counts and null
+values. SQL identifiers come only from the tables below; values are always parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+
+from heron.query.filters import Filter, FilterError, compile_filters, parse_filters, parse_time
+from heron.query.views import OBSERVATIONS, SCORES, TRACES, View
+
+AGGREGATIONS: dict[str, str] = {
+    "count": "count({x})",
+    "sum": "sum({x})",
+    "avg": "avg({x})",
+    "min": "min({x})",
+    "max": "max({x})",
+    "p50": "quantile_cont({x}, 0.5)",
+    "p75": "quantile_cont({x}, 0.75)",
+    "p90": "quantile_cont({x}, 0.9)",
+    "p95": "quantile_cont({x}, 0.95)",
+    "p99": "quantile_cont({x}, 0.99)",
+    "uniq": "count(DISTINCT {x})",
+}
+COUNTING = frozenset({"count", "uniq"})
+GRANULARITIES = ("minute", "hour", "day", "week", "month")
+_STEP = {
+    "minute": "INTERVAL 1 MINUTE",
+    "hour": "INTERVAL 1 HOUR",
+    "day": "INTERVAL 1 DAY",
+    "week": "INTERVAL 7 DAY",
+    "month": "INTERVAL 1 MONTH",
+}
+_APPROX = {
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(days=7),
+    "month": timedelta(days=28),
+}
+MAX_BUCKETS = 10_000
+MAX_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class Dimension:
+    sql: str
+    unnest: bool = False  # a list column: one row per element (an empty list gives null)
+    is_id: bool = False  # grouping by it needs config.row_limit
+
+
+@dataclass(frozen=True)
+class Measure:
+    sql: str
+    numeric: bool = True
+
+
+@dataclass(frozen=True)
+class MetricsView:
+    name: str
+    table: str
+    filters: View
+    time: str
+    dimensions: dict[str, Dimension]
+    measures: dict[str, Measure]
+
+    @property
+    def alias(self) -> str:
+        return self.filters.alias
+
+
+def _obs(name: str) -> str:
+    return OBSERVATIONS.columns[name].sql
+
+
+_OBS_LATENCY = "((epoch_us(o.end_time) - epoch_us(o.start_time)) / 1000)"
+_OBS_GENERATION_S = (
+    "((epoch_us(o.end_time) - epoch_us(coalesce(o.completion_start_time, o.start_time))) / 1e6)"
+)
+
+VIEWS: dict[str, MetricsView] = {
+    "traces": MetricsView(
+        "traces",
+        "traces",
+        TRACES,
+        "t.start_time",
+        {
+            **{
+                c: Dimension(f"t.{c}")
+                for c in (
+                    "name",
+                    "user_id",
+                    "session_id",
+                    "release",
+                    "version",
+                    "environment",
+                    "level",
+                )
+            },
+            "tags": Dimension("t.tags", unnest=True),
+            "model": Dimension("t.models", unnest=True),
+            "id": Dimension("t.id", is_id=True),
+        },
+        {
+            "count": Measure("1"),
+            "latency": Measure("t.latency_ms"),
+            "input_tokens": Measure("t.input_tokens"),
+            "output_tokens": Measure("t.output_tokens"),
+            "total_tokens": Measure("t.total_tokens"),
+            "total_cost": Measure("t.total_cost"),
+            "observation_count": Measure("t.observation_count"),
+            "error_count": Measure("t.error_count"),
+            "error_rate": Measure("(CASE WHEN t.error_count > 0 THEN 1.0 ELSE 0.0 END)"),
+            "user_id": Measure("t.user_id", numeric=False),
+            "session_id": Measure("t.session_id", numeric=False),
+            "id": Measure("t.id", numeric=False),
+        },
+    ),
+    "observations": MetricsView(
+        "observations",
+        "observations",
+        OBSERVATIONS,
+        "o.start_time",
+        {
+            **{
+                c: Dimension(f"o.{c}")
+                for c in ("name", "type", "model", "level", "prompt_name", "prompt_version")
+            },
+            **{
+                c: Dimension(_obs(c))
+                for c in (
+                    "user_id",
+                    "session_id",
+                    "release",
+                    "version",
+                    "environment",
+                    "trace_name",
+                )
+            },
+            "id": Dimension("o.id", is_id=True),
+            "trace_id": Dimension("o.trace_id", is_id=True),
+        },
+        {
+            "count": Measure("1"),
+            "latency": Measure(_OBS_LATENCY),
+            "time_to_first_token": Measure(
+                "((epoch_us(o.completion_start_time) - epoch_us(o.start_time)) / 1000)"
+            ),
+            "input_tokens": Measure("o.input_tokens"),
+            "output_tokens": Measure("o.output_tokens"),
+            "total_tokens": Measure("o.total_tokens"),
+            "tokens_per_second": Measure(f"(o.output_tokens / nullif({_OBS_GENERATION_S}, 0))"),
+            "input_cost": Measure("map_extract_value(o.cost, 'input')"),
+            "output_cost": Measure("map_extract_value(o.cost, 'output')"),
+            "total_cost": Measure("o.total_cost"),
+            "error_count": Measure("(CASE WHEN o.level = 'ERROR' THEN 1 ELSE 0 END)"),
+            "error_rate": Measure("(CASE WHEN o.level = 'ERROR' THEN 1.0 ELSE 0.0 END)"),
+            "user_id": Measure(_obs("user_id"), numeric=False),
+            "trace_id": Measure("o.trace_id", numeric=False),
+            "id": Measure("o.id", numeric=False),
+        },
+    ),
+    "scores": MetricsView(
+        "scores",
+        "scores",
+        SCORES,
+        "s.timestamp",
+        {
+            **{
+                c: Dimension(f"s.{c}")
+                for c in ("name", "source", "data_type", "string_value", "environment")
+            },
+            "trace_id": Dimension("s.trace_id", is_id=True),
+            "observation_id": Dimension("s.observation_id", is_id=True),
+        },
+        {
+            "count": Measure("1"),
+            "value": Measure("s.value"),
+            "trace_id": Measure("s.trace_id", numeric=False),
+            "string_value": Measure("s.string_value", numeric=False),
+        },
+    ),
+}
+
+
+@dataclass
+class Metric:
+    measure: str
+    aggregation: str
+
+    @property
+    def column(self) -> str:
+        return f"{self.measure}_{self.aggregation}"
+
+
+@dataclass
+class MetricsQuery:
+    view: str
+    dimensions: list[str]
+    metrics: list[Metric]
+    from_time: datetime
+    to_time: datetime
+    filters: list[Filter] = field(default_factory=list)
+    granularity: str | None = None
+    order_by: list[tuple[str, str]] = field(default_factory=list)
+    row_limit: int | None = None
+    timezone: str = "UTC"
+
+
+def _list(body: dict[str, Any], key: str) -> list[Any]:
+    value = body.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise FilterError(f"{key}: expected a list")
+    return value
+
+
+def parse_metrics_query(raw: str | bytes | dict[str, Any]) -> MetricsQuery:
+    """Validate a metrics query (JSON text or decoded); raises FilterError naming the part."""
+    if isinstance(raw, str | bytes):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise FilterError(f"query: invalid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise FilterError("query: expected a JSON object")
+    body: dict[str, Any] = raw
+    view_name = body.get("view")
+    view = VIEWS.get(view_name) if isinstance(view_name, str) else None
+    if view is None:
+        raise FilterError(f"view: unknown view {view_name!r}; use one of {', '.join(VIEWS)}")
+
+    dimensions: list[str] = []
+    for i, d in enumerate(_list(body, "dimensions")):
+        name = d.get("field") if isinstance(d, dict) else None
+        if not isinstance(name, str) or not _dimension_ok(view, name):
+            raise FilterError(
+                f"dimensions[{i}]: unknown dimension {name!r} for {view.name}; use one of "
+                + ", ".join([*view.dimensions, "metadata.<key>"])
+            )
+        if name not in dimensions:
+            dimensions.append(name)
+
+    metrics: list[Metric] = []
+    for i, m in enumerate(_list(body, "metrics")):
+        if not isinstance(m, dict):
+            raise FilterError(f"metrics[{i}]: expected an object with measure and aggregation")
+        measure, agg = m.get("measure"), m.get("aggregation")
+        found = view.measures.get(measure) if isinstance(measure, str) else None
+        if found is None:
+            raise FilterError(
+                f"metrics[{i}]: unknown measure {measure!r} for {view.name}; use one of "
+                + ", ".join(view.measures)
+            )
+        if agg == "histogram":
+            raise FilterError(
+                f"metrics[{i}]: aggregation 'histogram' is not supported yet; "
+                "use min, max and percentiles"
+            )
+        if not isinstance(agg, str) or agg not in AGGREGATIONS:
+            raise FilterError(
+                f"metrics[{i}]: unknown aggregation {agg!r}; use one of {', '.join(AGGREGATIONS)}"
+            )
+        if measure == "count" and agg != "count":
+            raise FilterError(f"metrics[{i}]: measure 'count' takes aggregation 'count'")
+        if not found.numeric and agg not in COUNTING:
+            raise FilterError(
+                f"metrics[{i}]: measure {measure!r} is not numeric; use aggregation count or uniq"
+            )
+        metric = Metric(measure, agg)
+        if metric.column not in [x.column for x in metrics]:
+            metrics.append(metric)
+    if not metrics:
+        raise FilterError("metrics: at least one {measure, aggregation} is required")
+
+    filters = parse_filters(body.get("filters"))
+    compile_filters(filters, view.filters)  # validates columns, operators and values now
+
+    if body.get("fromTimestamp") is None or body.get("toTimestamp") is None:
+        raise FilterError("fromTimestamp and toTimestamp are required (ISO 8601)")
+    from_time = parse_time(body["fromTimestamp"], "fromTimestamp")
+    to_time = parse_time(body["toTimestamp"], "toTimestamp")
+    if from_time > to_time:
+        raise FilterError("fromTimestamp: must not be after toTimestamp")
+
+    granularity = None
+    time_dim = body.get("timeDimension")
+    if time_dim is not None:
+        g = time_dim.get("granularity") if isinstance(time_dim, dict) else None
+        if g == "auto":
+            g = _auto_granularity(to_time - from_time)
+        if g not in GRANULARITIES:
+            raise FilterError(
+                f"timeDimension.granularity: unknown granularity {g!r}; use auto or one of "
+                + ", ".join(GRANULARITIES)
+            )
+        if (to_time - from_time) / _APPROX[g] > MAX_BUCKETS:
+            raise FilterError(
+                f"timeDimension.granularity: {g!r} gives more than {MAX_BUCKETS} buckets "
+                "over this window; use a coarser one"
+            )
+        granularity = g
+
+    tz = body.get("timezone") or "UTC"
+    try:
+        if not isinstance(tz, str):
+            raise ValueError
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise FilterError(f"timezone: unknown time zone {tz!r} (use an IANA name)") from None
+
+    config = body.get("config") or {}
+    if not isinstance(config, dict):
+        raise FilterError("config: expected an object")
+    row_limit = config.get("row_limit")
+    if row_limit is not None and (
+        isinstance(row_limit, bool)
+        or not isinstance(row_limit, int)
+        or not 1 <= row_limit <= MAX_ROWS
+    ):
+        raise FilterError(f"config.row_limit: expected an integer from 1 to {MAX_ROWS}")
+    if "bins" in config:
+        raise FilterError("config.bins: histograms are not supported yet")
+    ids = [d for d in dimensions if d in view.dimensions and view.dimensions[d].is_id]
+    if ids and row_limit is None:
+        raise FilterError(
+            f"dimensions: grouping by {ids[0]!r} needs config.row_limit (one row per id)"
+        )
+
+    outputs = {*dimensions, *(m.column for m in metrics), *(["time"] if granularity else [])}
+    order_by: list[tuple[str, str]] = []
+    for i, o in enumerate(_list(body, "orderBy")):
+        name = o.get("field") if isinstance(o, dict) else None
+        direction = (o.get("direction") or "asc") if isinstance(o, dict) else None
+        if name not in outputs:
+            raise FilterError(
+                f"orderBy[{i}]: unknown field {name!r}; use one of " + ", ".join(sorted(outputs))
+            )
+        if not isinstance(direction, str) or direction.lower() not in ("asc", "desc"):
+            raise FilterError(f"orderBy[{i}]: direction must be asc or desc")
+        order_by.append((name, direction.lower()))
+
+    return MetricsQuery(
+        view.name,
+        dimensions,
+        metrics,
+        from_time,
+        to_time,
+        filters,
+        granularity,
+        order_by,
+        row_limit,
+        tz,
+    )
+
+
+def _dimension_ok(view: MetricsView, name: str) -> bool:
+    if name in view.dimensions:
+        return True
+    key = name.removeprefix("metadata.")
+    return name.startswith("metadata.") and bool(key) and not any(c in key for c in '"\\')
+
+
+def _auto_granularity(span: timedelta) -> str:
+    if span <= timedelta(hours=3):
+        return "minute"
+    if span <= timedelta(days=3):
+        return "hour"
+    if span <= timedelta(days=90):
+        return "day"
+    if span <= timedelta(days=730):
+        return "week"
+    return "month"
+
+
+@dataclass
+class CompiledMetrics:
+    sql: str
+    params: list[Any]
+    columns: list[str]  # public name of each selected column, in order
+    time_column: bool
+
+
+def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
+    """One SQL statement (and its parameters) answering ``q`` within ``project_id``."""
+    view = VIEWS[q.view]
+    a = view.alias
+    params: list[Any] = []
+
+    # base: one row per record (per list element for unnested dimensions) in the window
+    select: list[str] = []
+    joins: list[str] = []
+    if q.granularity:
+        select.append(f"{_local_bucket(view.time, q.granularity)} AS k_time")
+        params.append(q.timezone)
+    keys = ["k_time"] if q.granularity else []
+    for i, name in enumerate(q.dimensions):
+        dim = view.dimensions.get(name)
+        if dim is None:  # metadata.<key>
+            select.append(f"json_extract_string({a}.metadata, ?) AS k{i}")
+            params.append('$."' + name.removeprefix("metadata.") + '"')
+        elif dim.unnest:
+            joins.append(
+                f", unnest(CASE WHEN len({dim.sql}) > 0 THEN {dim.sql} ELSE [NULL] END) u{i}(v)"
+            )
+            select.append(f"u{i}.v AS k{i}")
+        else:
+            select.append(f"{dim.sql} AS k{i}")
+        keys.append(f"k{i}")
+    for i, m in enumerate(q.metrics):
+        select.append(f"{view.measures[m.measure].sql} AS v{i}")
+    where, fparams = compile_filters(q.filters, view.filters)
+    base = (
+        f"SELECT {', '.join(select)} FROM {view.table} {a}{''.join(joins)} "
+        f"WHERE {a}.project_id = ? AND {view.time} >= ? AND {view.time} < ? AND {where}"
+    )
+    params += [project_id, q.from_time, q.to_time, *fparams]
+
+    aggs = []
+    for i, m in enumerate(q.metrics):
+        x = "*" if m.measure == "count" else f"v{i}"
+        aggs.append(AGGREGATIONS[m.aggregation].format(x=x) + f" AS m{i}")
+    group = f" GROUP BY {', '.join(keys)}" if keys else ""
+    agg = f"SELECT {', '.join([*keys, *aggs])} FROM base{group}"
+
+    metric_out = [
+        f"coalesce(g.m{i}, 0) AS m{i}" if m.aggregation in COUNTING else f"g.m{i} AS m{i}"
+        for i, m in enumerate(q.metrics)
+    ]
+    dim_keys = [k for k in keys if k != "k_time"]
+    if q.granularity:
+        step = _STEP[q.granularity]
+        buckets = (
+            f"SELECT range AS k_time FROM range({_local_trunc('?', q.granularity)}, "
+            f"{_local('?')}, {step})"
+        )
+        params += [q.from_time, q.timezone, q.to_time, q.timezone]
+        if dim_keys:
+            combos = (
+                f"SELECT DISTINCT {', '.join(dim_keys)} FROM agg UNION ALL "
+                f"SELECT {', '.join(f'NULL AS {k}' for k in dim_keys)} "
+                "WHERE NOT EXISTS (SELECT 1 FROM agg)"
+            )
+            grid = f"SELECT b.k_time, c.* FROM buckets b CROSS JOIN ({combos}) c"
+        else:
+            grid = "SELECT k_time FROM buckets"
+        on = " AND ".join(f"x.{k} IS NOT DISTINCT FROM g.{k}" for k in keys)
+        utc_time = "((x.k_time AT TIME ZONE ?) AT TIME ZONE 'UTC') AS k_time"
+        final = (
+            f"SELECT {', '.join([utc_time, *(f'x.{k}' for k in dim_keys), *metric_out])} "
+            f"FROM ({grid}) x LEFT JOIN agg g ON {on}"
+        )
+        ctes = f"WITH base AS ({base}), agg AS ({agg}), buckets AS ({buckets}) "
+    else:
+        final = f"SELECT {', '.join([*(f'g.{k}' for k in dim_keys), *metric_out])} FROM agg g"
+        ctes = f"WITH base AS ({base}), agg AS ({agg}) "
+
+    public = {
+        "time": "k_time",
+        **{n: f"k{i}" for i, n in enumerate(q.dimensions)},
+        **{m.column: f"m{i}" for i, m in enumerate(q.metrics)},
+    }
+    order = [f"{public[n]} {d.upper()} NULLS LAST" for n, d in q.order_by]
+    order += [f"{k} ASC NULLS LAST" for k in keys if k not in {public[n] for n, _ in q.order_by}]
+    sql = f"{ctes}SELECT * FROM ({final}) r"
+    if q.granularity:
+        params.append(q.timezone)  # back to UTC in `final`, after the buckets' parameters
+    if order:
+        sql += f" ORDER BY {', '.join(order)}"
+    if q.row_limit is not None:
+        sql += " LIMIT ?"
+        params.append(q.row_limit)
+    columns = [*(["time"] if q.granularity else []), *q.dimensions, *(m.column for m in q.metrics)]
+    return CompiledMetrics(sql, params, columns, bool(q.granularity))
+
+
+def _local(value: str) -> str:
+    """A naive-UTC timestamp expression as naive local time in the zone given by a ``?``."""
+    return f"(({value}::TIMESTAMP AT TIME ZONE 'UTC') AT TIME ZONE ?)"
+
+
+def _local_trunc(value: str, granularity: str) -> str:
+    return f"date_trunc('{granularity}', {_local(value)})"
+
+
+def _local_bucket(column: str, granularity: str) -> str:
+    return _local_trunc(column, granularity)
