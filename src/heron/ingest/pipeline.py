@@ -168,12 +168,6 @@ class WritePipeline:
         except TimeoutError:
             log.warning("read served before ingest caught up (store %.0fs behind)", timeout)
 
-    def wait_applied(self, timeout: float = 30.0) -> bool:
-        """Block until everything acknowledged so far is in the store (for tools and tests)."""
-        target = self._acked_seq
-        with self._applied:
-            return self._applied.wait_for(lambda: self._applied_seq >= target, timeout)
-
     # -- threads -------------------------------------------------------------------------------
 
     def _journal_loop(self) -> None:

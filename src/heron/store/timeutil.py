@@ -1,4 +1,4 @@
-"""Conversions between naive-UTC datetimes (as DuckDB returns them) and epoch microseconds."""
+"""Conversion of naive-UTC datetimes (as DuckDB returns them) to epoch microseconds."""
 
 from __future__ import annotations
 
@@ -12,9 +12,3 @@ def to_us(value: datetime) -> int:
         value = value.astimezone(UTC).replace(tzinfo=None)
     delta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_us(us: int) -> datetime:
-    from datetime import timedelta
-
-    return _EPOCH + timedelta(microseconds=us)
