@@ -36,3 +36,18 @@ def test_readme_set_up_is_two_commands() -> None:
     text = (ROOT / "README.md").read_text()
     assert "make demo" in text and "make test" in text
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_metrics_doc_lists_every_dimension_measure_and_aggregation() -> None:
+    from heron.query.metrics import AGGREGATIONS, VIEWS
+
+    text = (ROOT / "docs" / "metrics.md").read_text()
+    for view in VIEWS.values():
+        rows = [line for line in text.splitlines() if line.startswith(f"| {view.name} |")]
+        assert len(rows) == 2, view.name  # its dimensions, then its measures
+        for name in view.dimensions:
+            assert f"`{name}`" in rows[0], (view.name, name)
+        for name in view.measures:
+            assert f"`{name}`" in rows[1], (view.name, name)
+    for agg in AGGREGATIONS:
+        assert f"`{agg}`" in text, agg

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 
 import pytest
 
@@ -237,6 +238,53 @@ def test_timezone_buckets(seeded: EmbeddedStore) -> None:
     assert sum(r["count_count"] for r in rows) == 6
 
 
+def test_latency_histogram_shares_bins_across_groups(seeded: EmbeddedStore) -> None:
+    rows = seeded.metrics(
+        "p1",
+        parse_metrics_query(
+            {
+                **WINDOW,
+                "view": "observations",
+                "dimensions": [{"field": "model"}],
+                "metrics": [{"measure": "latency", "aggregation": "histogram"}],
+                "config": {"bins": 7},
+            }
+        ),
+    )
+    by_model = {r["model"]: r["latency_histogram"] for r in rows}
+    latencies = {
+        model: [g[5] for g in GENERATIONS if g[4] == model] for model in ("gpt-4o", "gpt-4o-mini")
+    }
+    everything = [x for xs in latencies.values() for x in xs]
+    lo, hi = min(everything), max(everything)
+    for model, bins in by_model.items():
+        assert len(bins) == 7
+        assert bins[0][0] == pytest.approx(lo) and bins[-1][1] == pytest.approx(hi)
+        assert all(a[1] == pytest.approx(b[0]) for a, b in pairwise(bins))
+        assert all(isinstance(n, int) for _, _, n in bins)
+        for lower, upper, n in bins:  # the last bin includes the maximum
+            inside = [x for x in latencies[model] if lower <= x < upper or x == upper == hi]
+            assert n == len(inside), (model, lower, upper)
+
+
+def test_histogram_of_one_value_and_empty_buckets(seeded: EmbeddedStore) -> None:
+    rows = seeded.metrics(
+        "p1",
+        parse_metrics_query(
+            {
+                **WINDOW,
+                "view": "traces",
+                "metrics": [{"measure": "input_tokens", "aggregation": "histogram"}],
+                "timeDimension": {"granularity": "day"},
+            }
+        ),
+    )
+    by_day = {r["time"][:10]: r["input_tokens_histogram"] for r in rows}
+    assert by_day["2026-11-26"] is None  # no traces that day
+    assert by_day["2026-11-25"] == [[100.0, 100.0, 2]]  # every trace has 100 input tokens
+    assert by_day["2026-11-27"] == [[100.0, 100.0, 4]]
+
+
 def test_values_never_in_sql() -> None:
     q = parse_metrics_query(
         {
@@ -257,7 +305,10 @@ def test_values_never_in_sql() -> None:
         ({"view": "spans"}, "view"),
         ({"metrics": [{"measure": "nope", "aggregation": "sum"}]}, "measure"),
         ({"metrics": [{"measure": "latency", "aggregation": "median"}]}, "aggregation"),
-        ({"metrics": [{"measure": "latency", "aggregation": "histogram"}]}, "histogram"),
+        ({"metrics": [{"measure": "id", "aggregation": "histogram"}]}, "not numeric"),
+        ({"config": {"bins": 0}}, "bins"),
+        ({"config": {"bins": 101}}, "bins"),
+        ({"config": {"bins": "ten"}}, "bins"),
         ({"metrics": []}, "metrics"),
         ({"dimensions": [{"field": "colour"}]}, "dimension"),
         ({"timeDimension": {"granularity": "fortnight"}}, "granularity"),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+
 import orjson
 import pytest
 from fastapi.testclient import TestClient
@@ -112,6 +116,31 @@ def test_csv(seeded: TestClient) -> None:
         "gpt-4o,4,250.0,385.0",
         "gpt-4o-mini,2,100.0,145.0",
     ]
+
+
+def test_histogram_in_json_and_csv(seeded: TestClient) -> None:
+    query = {
+        **LATENCY_BY_MODEL,
+        "dimensions": [],
+        "metrics": [{"measure": "latency", "aggregation": "histogram"}],
+        "config": {"bins": 2},
+    }
+    (row,) = seeded.post("/api/metrics", json=query).json()["data"]
+    bins = row["latency_histogram"]
+    assert len(bins) == 2 and sum(n for _, _, n in bins) == 6
+    assert bins[0][1] == bins[1][0] and bins[0][0] < bins[1][1]
+    csv_text = seeded.post("/api/metrics?format=csv", json=query).text
+    assert json.loads(csv.DictReader(io.StringIO(csv_text)).__next__()["latency_histogram"]) == bins
+
+
+def test_openapi_documents_the_query_and_result(seeded: TestClient) -> None:
+    spec = seeded.get("/openapi.json").json()
+    post = spec["paths"]["/api/metrics"]["post"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    assert {"view", "metrics", "fromTimestamp", "toTimestamp"} <= set(body["required"])
+    assert "histogram" in str(body)
+    ok = post["responses"]["200"]["content"]
+    assert "data" in ok["application/json"]["schema"]["properties"] and "text/csv" in ok
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ AGGREGATIONS: dict[str, str] = {
     "p95": "quantile_cont({x}, 0.95)",
     "p99": "quantile_cont({x}, 0.99)",
     "uniq": "count(DISTINCT {x})",
+    "histogram": "",  # compiled by _histogram: equal-width bins over the window's range
 }
 COUNTING = frozenset({"count", "uniq"})
 GRANULARITIES = ("minute", "hour", "day", "week", "month")
@@ -59,6 +60,8 @@ _APPROX = {
 }
 MAX_BUCKETS = 10_000
 MAX_ROWS = 100_000
+DEFAULT_BINS = 10
+MAX_BINS = 100
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,7 @@ class MetricsQuery:
     order_by: list[tuple[str, str]] = field(default_factory=list)
     row_limit: int | None = None
     timezone: str = "UTC"
+    bins: int = DEFAULT_BINS
 
 
 def _list(body: dict[str, Any], key: str) -> list[Any]:
@@ -271,11 +275,6 @@ def parse_metrics_query(raw: str | bytes | dict[str, Any]) -> MetricsQuery:
             raise FilterError(
                 f"metrics[{i}]: unknown measure {measure!r} for {view.name}; use one of "
                 + ", ".join(view.measures)
-            )
-        if agg == "histogram":
-            raise FilterError(
-                f"metrics[{i}]: aggregation 'histogram' is not supported yet; "
-                "use min, max and percentiles"
             )
         if not isinstance(agg, str) or agg not in AGGREGATIONS:
             raise FilterError(
@@ -339,8 +338,9 @@ def parse_metrics_query(raw: str | bytes | dict[str, Any]) -> MetricsQuery:
         or not 1 <= row_limit <= MAX_ROWS
     ):
         raise FilterError(f"config.row_limit: expected an integer from 1 to {MAX_ROWS}")
-    if "bins" in config:
-        raise FilterError("config.bins: histograms are not supported yet")
+    bins = config.get("bins", DEFAULT_BINS)
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= MAX_BINS:
+        raise FilterError(f"config.bins: expected an integer from 1 to {MAX_BINS}")
     ids = [d for d in dimensions if d in view.dimensions and view.dimensions[d].is_id]
     if ids and row_limit is None:
         raise FilterError(
@@ -371,6 +371,7 @@ def parse_metrics_query(raw: str | bytes | dict[str, Any]) -> MetricsQuery:
         order_by,
         row_limit,
         tz,
+        bins,
     )
 
 
@@ -399,6 +400,7 @@ class CompiledMetrics:
     params: list[Any]
     columns: list[str]  # public name of each selected column, in order
     time_column: bool
+    histograms: frozenset[str] = frozenset()  # columns holding [[lower, upper, count], ...]
 
 
 def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
@@ -436,17 +438,28 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
     )
     params += [project_id, q.from_time, q.to_time, *fparams]
 
+    hist = [i for i, m in enumerate(q.metrics) if m.aggregation == "histogram"]
     aggs = []
     for i, m in enumerate(q.metrics):
         x = "*" if m.measure == "count" else f"v{i}"
-        aggs.append(AGGREGATIONS[m.aggregation].format(x=x) + f" AS m{i}")
+        if i in hist:
+            aggs.append(f"{_histogram_bin(i, q.bins)} AS m{i}")
+        else:
+            aggs.append(AGGREGATIONS[m.aggregation].format(x=x) + f" AS m{i}")
     group = f" GROUP BY {', '.join(keys)}" if keys else ""
-    agg = f"SELECT {', '.join([*keys, *aggs])} FROM base{group}"
+    # one range for all groups and buckets, so histograms of a query share their bins
+    bounds = ", ".join(f"min(v{i})::DOUBLE AS lo{i}, max(v{i})::DOUBLE AS hi{i}" for i in hist)
+    with_bounds = " CROSS JOIN bounds b" if hist else ""
+    agg = f"SELECT {', '.join([*keys, *aggs])} FROM base{with_bounds}{group}"
 
-    metric_out = [
-        f"coalesce(g.m{i}, 0) AS m{i}" if m.aggregation in COUNTING else f"g.m{i} AS m{i}"
-        for i, m in enumerate(q.metrics)
-    ]
+    metric_out = []
+    for i, m in enumerate(q.metrics):
+        if i in hist:
+            metric_out.append(f"{_histogram_bins(i, q.bins)} AS m{i}")
+        elif m.aggregation in COUNTING:
+            metric_out.append(f"coalesce(g.m{i}, 0) AS m{i}")
+        else:
+            metric_out.append(f"g.m{i} AS m{i}")
     dim_keys = [k for k in keys if k != "k_time"]
     if q.granularity:
         step = _STEP[q.granularity]
@@ -468,12 +481,16 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
         utc_time = "((x.k_time AT TIME ZONE ?) AT TIME ZONE 'UTC') AS k_time"
         final = (
             f"SELECT {', '.join([utc_time, *(f'x.{k}' for k in dim_keys), *metric_out])} "
-            f"FROM ({grid}) x LEFT JOIN agg g ON {on}"
+            f"FROM ({grid}) x LEFT JOIN agg g ON {on}{with_bounds}"
         )
-        ctes = f"WITH base AS ({base}), agg AS ({agg}), buckets AS ({buckets}) "
+        ctes = f"WITH base AS ({base}), {{bounds}}agg AS ({agg}), buckets AS ({buckets}) "
     else:
-        final = f"SELECT {', '.join([*(f'g.{k}' for k in dim_keys), *metric_out])} FROM agg g"
-        ctes = f"WITH base AS ({base}), agg AS ({agg}) "
+        final = (
+            f"SELECT {', '.join([*(f'g.{k}' for k in dim_keys), *metric_out])} "
+            f"FROM agg g{with_bounds}"
+        )
+        ctes = f"WITH base AS ({base}), {{bounds}}agg AS ({agg}) "
+    ctes = ctes.format(bounds=f"bounds AS (SELECT {bounds} FROM base), " if hist else "")
 
     public = {
         "time": "k_time",
@@ -491,7 +508,27 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
         sql += " LIMIT ?"
         params.append(q.row_limit)
     columns = [*(["time"] if q.granularity else []), *q.dimensions, *(m.column for m in q.metrics)]
-    return CompiledMetrics(sql, params, columns, bool(q.granularity))
+    histograms = frozenset(q.metrics[i].column for i in hist)
+    return CompiledMetrics(sql, params, columns, bool(q.granularity), histograms)
+
+
+def _histogram_bin(i: int, bins: int) -> str:
+    """The per-group aggregate: a map from bin index to count (``bins`` is a checked int)."""
+    v, lo, hi = f"v{i}", f"b.lo{i}", f"b.hi{i}"
+    index = f"least(CAST(floor(({v} - {lo}) * {bins} / ({hi} - {lo})) AS INTEGER), {bins - 1})"
+    return f"histogram(CASE WHEN {v} IS NULL THEN NULL WHEN {hi} > {lo} THEN {index} ELSE 0 END)"
+
+
+def _histogram_bins(i: int, bins: int) -> str:
+    """The map as ``[[lower, upper, count], ...]``; one bin when every value is the same."""
+    lo, hi, m = f"b.lo{i}", f"b.hi{i}", f"g.m{i}"
+    n = f"(CASE WHEN {hi} > {lo} THEN {bins} ELSE 1 END)"
+    width = f"(({hi} - {lo}) / {n})"
+    return (
+        f"CASE WHEN {m} IS NULL OR cardinality({m}) = 0 THEN NULL ELSE list_transform("
+        f"range({n}), lambda j: [{lo} + j * {width}, {lo} + (j + 1) * {width}, "
+        f"coalesce({m}[j::INTEGER], 0)]) END"
+    )
 
 
 def _local(value: str) -> str:

@@ -7,6 +7,7 @@ import csv
 import io
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -28,6 +29,21 @@ router = APIRouter(
 
 _QUERY = Query(None, description="The metrics query as JSON (view, dimensions, metrics, ...).")
 _FORMAT = Query("json", description="json (default) or csv.")
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": schemas.MetricsQueryIn.model_json_schema()}},
+    }
+}
+_RESULT = {
+    200: {
+        "description": "The rows (or CSV with format=csv).",
+        "content": {
+            "application/json": {"schema": schemas.MetricsResult.model_json_schema()},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 
 async def _answer(request: Request, who: Caller, raw: str | bytes | None, fmt: str) -> Response:
@@ -47,11 +63,19 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     if rows:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(
+            {k: orjson.dumps(v).decode() if isinstance(v, list) else v for k, v in row.items()}
+            for row in rows
+        )
     return out.getvalue()
 
 
-@router.post("/api/metrics", summary="Run a metrics query (JSON body)")
+@router.post(
+    "/api/metrics",
+    summary="Run a metrics query (JSON body)",
+    openapi_extra=_BODY,
+    responses=_RESULT,
+)
 async def post_metrics(
     request: Request, who: Caller = Depends(caller), format: str = _FORMAT
 ) -> Response:
@@ -60,8 +84,12 @@ async def post_metrics(
     return await _answer(request, who, raw, format)
 
 
-@router.get("/api/metrics", summary="Run a metrics query (query parameter)")
-@router.get("/api/public/v2/metrics", summary="Run a metrics query (Langfuse-compatible path)")
+@router.get("/api/metrics", summary="Run a metrics query (query parameter)", responses=_RESULT)
+@router.get(
+    "/api/public/v2/metrics",
+    summary="Run a metrics query (Langfuse-compatible path)",
+    responses=_RESULT,
+)
 async def get_metrics(
     request: Request,
     who: Caller = Depends(caller),

@@ -219,3 +219,56 @@ class Project(BaseModel):
 
 class ProjectList(BaseModel):
     data: list[Project]
+
+
+class MetricsDimension(BaseModel):
+    field: str = Field(
+        description="A dimension of the view (e.g. name, model, release, prompt_version, "
+        "score name) or metadata.<key>."
+    )
+
+
+class MetricsMetric(BaseModel):
+    measure: str = Field(description="e.g. count, latency, total_cost, error_rate, value.")
+    aggregation: str = Field(
+        description="count, sum, avg, min, max, p50, p75, p90, p95, p99, uniq or histogram."
+    )
+
+
+class MetricsTimeDimension(BaseModel):
+    granularity: str = Field(description="auto, minute, hour, day, week or month.")
+
+
+class MetricsOrder(BaseModel):
+    field: str = Field(description="time, a dimension, or a metric as <measure>_<aggregation>.")
+    direction: str = Field("asc", description="asc or desc.")
+
+
+class MetricsConfig(BaseModel):
+    row_limit: int | None = Field(None, ge=1, le=100_000, description="At most this many rows.")
+    bins: int = Field(10, ge=1, le=100, description="Bins of a histogram aggregation.")
+
+
+class MetricsQueryIn(BaseModel):
+    """A metrics query, in the shape of Langfuse's Metrics API v2."""
+
+    view: str = Field(description="traces, observations or scores.")
+    dimensions: list[MetricsDimension] = []
+    metrics: list[MetricsMetric]
+    filters: list[dict[str, Any]] = Field(
+        [], description="The shared filter language: [{column, operator, value}]."
+    )
+    timeDimension: MetricsTimeDimension | None = None
+    fromTimestamp: str = Field(description="ISO 8601; the window is [from, to).")
+    toTimestamp: str
+    orderBy: list[MetricsOrder] = []
+    config: MetricsConfig | None = None
+    timezone: str = Field("UTC", description="IANA zone the time buckets are cut in.")
+
+
+class MetricsResult(BaseModel):
+    data: list[dict[str, Any]] = Field(
+        description="One row per time bucket and dimension value: time (bucket start, UTC), "
+        "each dimension, and each metric as <measure>_<aggregation>; a histogram is "
+        "[[lower, upper, count], ...]."
+    )
