@@ -166,3 +166,27 @@ def test_observation_view_reads_trace_attributes(populated: EmbeddedStore) -> No
         "p", ListQuery(parse_filters('[{"column":"user_id","operator":"=","value":"bob"}]'))
     )
     assert [o["trace_id"] for o in page.data] == ["2" * 32]
+
+
+def test_langfuse_names_and_operators_mean_the_same() -> None:
+    langfuse = parse_filters(
+        [
+            {"column": "userId", "operator": "any of", "value": ["u1", "u2"]},
+            {"column": "providedModelName", "operator": "none of", "value": ["x"]},
+            {"column": "traceName", "operator": "does not contain", "value": "test"},
+            {"column": "promptVersion", "operator": "<>", "value": 3},
+        ]
+    )
+    heron = parse_filters(
+        [
+            {"column": "user_id", "operator": "in", "value": ["u1", "u2"]},
+            {"column": "model", "operator": "not in", "value": ["x"]},
+            {"column": "trace_name", "operator": "not contains", "value": "test"},
+            {"column": "prompt_version", "operator": "!=", "value": 3},
+        ]
+    )
+    assert compile_filters(langfuse, OBSERVATIONS) == compile_filters(heron, OBSERVATIONS)
+    with pytest.raises(FilterError, match="unknown column 'userName'"):
+        compile_filters(
+            parse_filters([{"column": "userName", "operator": "=", "value": 1}]), TRACES
+        )

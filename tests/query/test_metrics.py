@@ -94,9 +94,9 @@ def test_count_by_day_has_explicit_empty_buckets(seeded: EmbeddedStore) -> None:
         timeDimension={"granularity": "day"},
     )
     assert rows == [
-        {"time": "2026-11-25T00:00:00Z", "count_count": 2},
-        {"time": "2026-11-26T00:00:00Z", "count_count": 0},
-        {"time": "2026-11-27T00:00:00Z", "count_count": 4},
+        {"time_dimension": "2026-11-25T00:00:00Z", "count_count": 2},
+        {"time_dimension": "2026-11-26T00:00:00Z", "count_count": 0},
+        {"time_dimension": "2026-11-27T00:00:00Z", "count_count": 4},
     ]
 
 
@@ -113,7 +113,7 @@ def test_empty_buckets_per_dimension_and_null_values(seeded: EmbeddedStore) -> N
     )
     mini = [r for r in rows if r["model"] == "gpt-4o-mini"]
     assert [r["count_count"] for r in mini] == [0, 0, 2]
-    assert mini[0]["latency_avg"] is None and mini[2]["latency_avg"] == 100.0
+    assert mini[0]["avg_latency"] is None and mini[2]["avg_latency"] == 100.0
     assert len(rows) == 6
 
 
@@ -129,8 +129,8 @@ def test_latency_percentiles_by_model(seeded: EmbeddedStore) -> None:
     )
     # gpt-4o: 100, 200, 300, 400 -> p50 = 250, p95 = 300 + 0.85 * 100 (linear interpolation)
     assert rows == [
-        {"model": "gpt-4o", "latency_p50": 250.0, "latency_p95": pytest.approx(385.0)},
-        {"model": "gpt-4o-mini", "latency_p50": 100.0, "latency_p95": pytest.approx(145.0)},
+        {"model": "gpt-4o", "p50_latency": 250.0, "p95_latency": pytest.approx(385.0)},
+        {"model": "gpt-4o-mini", "p50_latency": 100.0, "p95_latency": pytest.approx(145.0)},
     ]
 
 
@@ -143,12 +143,12 @@ def test_cost_by_trace_name_and_cost_map_keys(seeded: EmbeddedStore) -> None:
             {"measure": "total_cost", "aggregation": "sum"},
             {"measure": "input_cost", "aggregation": "sum"},
         ],
-        orderBy=[{"field": "total_cost_sum", "direction": "desc"}],
+        orderBy=[{"field": "sum_total_cost", "direction": "desc"}],
     )
     assert [r["trace_name"] for r in rows] == ["chat", "search"]
-    assert rows[0]["total_cost_sum"] == pytest.approx(0.062)
-    assert rows[0]["input_cost_sum"] == pytest.approx(0.031)
-    assert rows[1]["total_cost_sum"] == pytest.approx(0.041)
+    assert rows[0]["sum_total_cost"] == pytest.approx(0.062)
+    assert rows[0]["sum_input_cost"] == pytest.approx(0.031)
+    assert rows[1]["sum_total_cost"] == pytest.approx(0.041)
 
 
 def test_error_rate_uniq_users_and_tokens_per_second(seeded: EmbeddedStore) -> None:
@@ -162,12 +162,12 @@ def test_error_rate_uniq_users_and_tokens_per_second(seeded: EmbeddedStore) -> N
             {"measure": "tokens_per_second", "aggregation": "max"},
         ],
     )
-    assert row["error_rate_avg"] == pytest.approx(1 / 6)
-    assert row["error_count_sum"] == 1
-    assert row["user_id_uniq"] == 3
-    assert row["tokens_per_second_max"] == pytest.approx(10 / 0.025)  # 50 ms run, ttft 25 ms
+    assert row["avg_error_rate"] == pytest.approx(1 / 6)
+    assert row["sum_error_count"] == 1
+    assert row["uniq_user_id"] == 3
+    assert row["max_tokens_per_second"] == pytest.approx(10 / 0.025)  # 50 ms run, ttft 25 ms
     [traces] = run(seeded, view="traces", metrics=[{"measure": "user_id", "aggregation": "uniq"}])
-    assert traces == {"user_id_uniq": 3}
+    assert traces == {"uniq_user_id": 3}
 
 
 def test_score_averages(seeded: EmbeddedStore) -> None:
@@ -180,7 +180,7 @@ def test_score_averages(seeded: EmbeddedStore) -> None:
             {"measure": "count", "aggregation": "count"},
         ],
     )
-    assert rows == [{"name": "helpful", "value_avg": 0.5, "count_count": 3}]
+    assert rows == [{"name": "helpful", "avg_value": 0.5, "count_count": 3}]
 
 
 def test_filters_tags_and_metadata_dimensions(seeded: EmbeddedStore) -> None:
@@ -219,7 +219,7 @@ def test_id_grouping_needs_row_limit(seeded: EmbeddedStore) -> None:
             {
                 **query,
                 "config": {"row_limit": 2},
-                "orderBy": [{"field": "latency_max", "direction": "desc"}],
+                "orderBy": [{"field": "max_latency", "direction": "desc"}],
             }
         ),
     )
@@ -234,7 +234,7 @@ def test_timezone_buckets(seeded: EmbeddedStore) -> None:
         timeDimension={"granularity": "day"},
         timezone="Asia/Tokyo",
     )
-    assert rows[0]["time"] == "2026-11-24T15:00:00Z"  # local midnight, in UTC
+    assert rows[0]["time_dimension"] == "2026-11-24T15:00:00Z"  # local midnight, in UTC
     assert sum(r["count_count"] for r in rows) == 6
 
 
@@ -251,7 +251,7 @@ def test_latency_histogram_shares_bins_across_groups(seeded: EmbeddedStore) -> N
             }
         ),
     )
-    by_model = {r["model"]: r["latency_histogram"] for r in rows}
+    by_model = {r["model"]: r["histogram_latency"] for r in rows}
     latencies = {
         model: [g[5] for g in GENERATIONS if g[4] == model] for model in ("gpt-4o", "gpt-4o-mini")
     }
@@ -279,7 +279,7 @@ def test_histogram_of_one_value_and_empty_buckets(seeded: EmbeddedStore) -> None
             }
         ),
     )
-    by_day = {r["time"][:10]: r["input_tokens_histogram"] for r in rows}
+    by_day = {r["time_dimension"][:10]: r["histogram_input_tokens"] for r in rows}
     assert by_day["2026-11-26"] is None  # no traces that day
     assert by_day["2026-11-25"] == [[100.0, 100.0, 2]]  # every trace has 100 input tokens
     assert by_day["2026-11-27"] == [[100.0, 100.0, 4]]
@@ -329,3 +329,63 @@ def test_validation_errors_name_the_part(patch: dict, part: str) -> None:
     }
     with pytest.raises(FilterError, match=part):
         parse_metrics_query(query)
+
+
+def test_a_langfuse_query_runs_with_langfuse_names(seeded: EmbeddedStore) -> None:
+    query = {
+        **WINDOW,
+        "view": "observations",
+        "dimensions": [{"field": "providedModelName"}],
+        "metrics": [
+            {"measure": "totalCost", "aggregation": "sum"},
+            {"measure": "count", "aggregation": "count"},
+        ],
+        "filters": [
+            {
+                "column": "traceName",
+                "operator": "any of",
+                "value": ["chat"],
+                "type": "stringOptions",
+            },
+            {"column": "userId", "operator": "<>", "value": "u9", "type": "string"},
+            {"column": "metadata", "key": "plan", "operator": "=", "value": "free"},
+        ],
+        "orderBy": [{"field": "sum_totalCost", "direction": "desc"}],
+        "config": {"row_limit": 10},
+    }
+    rows = seeded.metrics("p1", parse_metrics_query(query))
+    free_chat = [g for g in GENERATIONS if g[2] == "chat" and g[3] != "u1"]  # u1 is on "pro"
+    expected = {
+        m: pytest.approx(sum(g[6] for g in free_chat if g[4] == m))
+        for m in {g[4] for g in free_chat}
+    }
+    assert {r["providedModelName"]: r["sum_totalCost"] for r in rows} == expected
+    assert list(rows[0]) == ["providedModelName", "sum_totalCost", "count_count"]
+    assert rows[0]["sum_totalCost"] >= rows[-1]["sum_totalCost"]
+
+
+def test_scores_numeric_and_categorical_views(seeded: EmbeddedStore) -> None:
+    seeded.write_scores(
+        [
+            ScoreRecord("p1", "c1", tid("a1"), None, None, "tone", None, "calm", "CATEGORICAL",
+                        "API", None, None, datetime(2026, 11, 27, 11), None, None),
+        ]
+    )  # fmt: skip
+
+    def names(view: str) -> dict[str, int]:
+        rows = seeded.metrics(
+            "p1",
+            parse_metrics_query(
+                {
+                    **WINDOW,
+                    "view": view,
+                    "dimensions": [{"field": "name"}, {"field": "stringValue"}],
+                    "metrics": [{"measure": "count", "aggregation": "count"}],
+                }
+            ),
+        )
+        return {(r["name"], r["stringValue"]): r["count_count"] for r in rows}
+
+    assert names("scores-numeric") == {("helpful", None): 3}
+    assert names("scores-categorical") == {("tone", "calm"): 1}
+    assert names("scores") == {("helpful", None): 3, ("tone", "calm"): 1}

@@ -69,8 +69,8 @@ def test_post_get_and_langfuse_path_agree(seeded: TestClient) -> None:
     assert r.status_code == 200, r.text
     rows = r.json()["data"]
     assert rows == [
-        {"model": "gpt-4o", "count_count": 4, "latency_p50": 250.0, "latency_p95": 385.0},
-        {"model": "gpt-4o-mini", "count_count": 2, "latency_p50": 100.0, "latency_p95": 145.0},
+        {"model": "gpt-4o", "count_count": 4, "p50_latency": 250.0, "p95_latency": 385.0},
+        {"model": "gpt-4o-mini", "count_count": 2, "p50_latency": 100.0, "p95_latency": 145.0},
     ]
     q = orjson.dumps(LATENCY_BY_MODEL).decode()
     assert seeded.get("/api/metrics", params={"query": q}).json()["data"] == rows
@@ -89,14 +89,14 @@ def test_count_by_day_error_rate_and_uniq_users(seeded: TestClient) -> None:
         "timeDimension": {"granularity": "day"},
     }
     rows = seeded.post("/api/metrics", json=query).json()["data"]
-    assert [r["time"] for r in rows] == [
+    assert [r["time_dimension"] for r in rows] == [
         "2025-10-08T00:00:00Z",
         "2025-10-09T00:00:00Z",
         "2025-10-10T00:00:00Z",
     ]
     assert [r["count_count"] for r in rows] == [0, 6, 0]
-    assert rows[0]["error_rate_avg"] is None and rows[0]["user_id_uniq"] == 0
-    assert rows[1]["error_rate_avg"] == pytest.approx(1 / 6) and rows[1]["user_id_uniq"] == 2
+    assert rows[0]["avg_error_rate"] is None and rows[0]["uniq_user_id"] == 0
+    assert rows[1]["avg_error_rate"] == pytest.approx(1 / 6) and rows[1]["uniq_user_id"] == 2
 
 
 def test_filters_apply(seeded: TestClient) -> None:
@@ -112,7 +112,7 @@ def test_csv(seeded: TestClient) -> None:
     r = seeded.post("/api/metrics?format=csv", json=LATENCY_BY_MODEL)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.text.splitlines() == [
-        "model,count_count,latency_p50,latency_p95",
+        "model,count_count,p50_latency,p95_latency",
         "gpt-4o,4,250.0,385.0",
         "gpt-4o-mini,2,100.0,145.0",
     ]
@@ -126,11 +126,11 @@ def test_histogram_in_json_and_csv(seeded: TestClient) -> None:
         "config": {"bins": 2},
     }
     (row,) = seeded.post("/api/metrics", json=query).json()["data"]
-    bins = row["latency_histogram"]
+    bins = row["histogram_latency"]
     assert len(bins) == 2 and sum(n for _, _, n in bins) == 6
     assert bins[0][1] == bins[1][0] and bins[0][0] < bins[1][1]
     csv_text = seeded.post("/api/metrics?format=csv", json=query).text
-    assert json.loads(csv.DictReader(io.StringIO(csv_text)).__next__()["latency_histogram"]) == bins
+    assert json.loads(csv.DictReader(io.StringIO(csv_text)).__next__()["histogram_latency"]) == bins
 
 
 def test_openapi_documents_the_query_and_result(seeded: TestClient) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from heron.errors import BadRequest
+from heron.query.names import OPERATOR_ALIASES, canonical
 
 if TYPE_CHECKING:
     from heron.query.views import View
@@ -88,6 +89,8 @@ def parse_filters(raw: str | Sequence[Any] | None) -> list[Filter]:
         column, operator = item.get("column"), item.get("operator")
         if not isinstance(column, str) or not column:
             raise FilterError(f"filter[{i}]: 'column' is required")
+        if isinstance(operator, str):
+            operator = OPERATOR_ALIASES.get(operator.lower(), operator)
         if not isinstance(operator, str) or operator.lower() not in ALL_OPERATORS:
             raise FilterError(
                 f"filter[{i}]: unknown operator {operator!r}; use one of "
@@ -119,7 +122,7 @@ def _compile_one(f: Filter, view: View) -> tuple[str, list[Any]]:
         if not key:
             raise FilterError(f"column {column!r} needs a key, e.g. {column}.<key>")
         return view.keyed[column](f.operator, f.value, key)
-    col = view.columns.get(column)
+    col = view.columns.get(column) or view.columns.get(canonical(column))
     if col is None:
         raise FilterError(
             f"unknown column {f.column!r} for {view.name}; columns: "

@@ -10,8 +10,10 @@ The query follows the shape of Langfuse's Metrics API v2::
      "orderBy": [{"field": "latency_p95", "direction": "desc"}],
      "config": {"row_limit": 100}, "timezone": "Europe/Paris"}
 
-Rows carry ``time`` (bucket start, UTC), one key per dimension and one per metric named
-``<measure>_<aggregation>``. The window is half-open, ``[fromTimestamp, toTimestamp)``.
+Rows are named as Langfuse names them: ``time_dimension`` (bucket start, UTC), one key per
+dimension as the query wrote it, and one per metric named ``<aggregation>_<measure>``
+(``p95_latency``, ``sum_totalCost``). Langfuse's camelCase names are accepted beside heron's
+(:mod:`heron.query.names`). The window is half-open, ``[fromTimestamp, toTimestamp)``.
 Every time bucket of the window is present; a bucket without data has zero counts and null
 values. SQL identifiers come only from the tables below; values are always parameters.
 """
@@ -26,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 from heron.query.filters import Filter, FilterError, compile_filters, parse_filters, parse_time
+from heron.query.names import canonical
 from heron.query.views import OBSERVATIONS, SCORES, TRACES, View
 
 AGGREGATIONS: dict[str, str] = {
@@ -58,6 +61,7 @@ _APPROX = {
     "week": timedelta(days=7),
     "month": timedelta(days=28),
 }
+TIME_COLUMN = "time_dimension"
 MAX_BUCKETS = 10_000
 MAX_ROWS = 100_000
 DEFAULT_BINS = 10
@@ -85,6 +89,7 @@ class MetricsView:
     time: str
     dimensions: dict[str, Dimension]
     measures: dict[str, Measure]
+    condition: str = "TRUE"  # rows of the table this view covers (SQL on the alias)
 
     @property
     def alias(self) -> str:
@@ -171,6 +176,9 @@ VIEWS: dict[str, MetricsView] = {
             "input_tokens": Measure("o.input_tokens"),
             "output_tokens": Measure("o.output_tokens"),
             "total_tokens": Measure("o.total_tokens"),
+            "streaming_latency": Measure(
+                "((epoch_us(o.end_time) - epoch_us(o.completion_start_time)) / 1000)"
+            ),
             "tokens_per_second": Measure(f"(o.output_tokens / nullif({_OBS_GENERATION_S}, 0))"),
             "input_cost": Measure("map_extract_value(o.cost, 'input')"),
             "output_cost": Measure("map_extract_value(o.cost, 'output')"),
@@ -182,8 +190,12 @@ VIEWS: dict[str, MetricsView] = {
             "id": Measure("o.id", numeric=False),
         },
     ),
-    "scores": MetricsView(
-        "scores",
+}
+
+
+def _scores_view(name: str, condition: str) -> MetricsView:
+    return MetricsView(
+        name,
         "scores",
         SCORES,
         "s.timestamp",
@@ -201,24 +213,31 @@ VIEWS: dict[str, MetricsView] = {
             "trace_id": Measure("s.trace_id", numeric=False),
             "string_value": Measure("s.string_value", numeric=False),
         },
-    ),
-}
+        condition,
+    )
+
+
+VIEWS["scores"] = _scores_view("scores", "TRUE")
+# Langfuse's split of the scores view: numeric and boolean scores, and categorical ones.
+VIEWS["scores-numeric"] = _scores_view("scores-numeric", "s.data_type IN ('NUMERIC', 'BOOLEAN')")
+VIEWS["scores-categorical"] = _scores_view("scores-categorical", "s.data_type = 'CATEGORICAL'")
 
 
 @dataclass
 class Metric:
-    measure: str
+    measure: str  # heron's name
     aggregation: str
+    label: str = ""  # the measure as the query wrote it (a Langfuse name stays one)
 
     @property
     def column(self) -> str:
-        return f"{self.measure}_{self.aggregation}"
+        return f"{self.aggregation}_{self.label or self.measure}"
 
 
 @dataclass
 class MetricsQuery:
     view: str
-    dimensions: list[str]
+    dimensions: list[str]  # as the query wrote them
     metrics: list[Metric]
     from_time: datetime
     to_time: datetime
@@ -269,11 +288,12 @@ def parse_metrics_query(raw: str | bytes | dict[str, Any]) -> MetricsQuery:
     for i, m in enumerate(_list(body, "metrics")):
         if not isinstance(m, dict):
             raise FilterError(f"metrics[{i}]: expected an object with measure and aggregation")
-        measure, agg = m.get("measure"), m.get("aggregation")
-        found = view.measures.get(measure) if isinstance(measure, str) else None
+        label, agg = m.get("measure"), m.get("aggregation")
+        measure = _name(view.measures, label) if isinstance(label, str) else None
+        found = view.measures.get(measure) if measure else None
         if found is None:
             raise FilterError(
-                f"metrics[{i}]: unknown measure {measure!r} for {view.name}; use one of "
+                f"metrics[{i}]: unknown measure {label!r} for {view.name}; use one of "
                 + ", ".join(view.measures)
             )
         if not isinstance(agg, str) or agg not in AGGREGATIONS:
@@ -284,9 +304,9 @@ def parse_metrics_query(raw: str | bytes | dict[str, Any]) -> MetricsQuery:
             raise FilterError(f"metrics[{i}]: measure 'count' takes aggregation 'count'")
         if not found.numeric and agg not in COUNTING:
             raise FilterError(
-                f"metrics[{i}]: measure {measure!r} is not numeric; use aggregation count or uniq"
+                f"metrics[{i}]: measure {label!r} is not numeric; use aggregation count or uniq"
             )
-        metric = Metric(measure, agg)
+        metric = Metric(measure, agg, label)
         if metric.column not in [x.column for x in metrics]:
             metrics.append(metric)
     if not metrics:
@@ -341,13 +361,17 @@ def parse_metrics_query(raw: str | bytes | dict[str, Any]) -> MetricsQuery:
     bins = config.get("bins", DEFAULT_BINS)
     if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= MAX_BINS:
         raise FilterError(f"config.bins: expected an integer from 1 to {MAX_BINS}")
-    ids = [d for d in dimensions if d in view.dimensions and view.dimensions[d].is_id]
+    ids = [d for d in dimensions if (dim := _dimension(view, d)) is not None and dim.is_id]
     if ids and row_limit is None:
         raise FilterError(
             f"dimensions: grouping by {ids[0]!r} needs config.row_limit (one row per id)"
         )
 
-    outputs = {*dimensions, *(m.column for m in metrics), *(["time"] if granularity else [])}
+    outputs = {
+        *dimensions,
+        *(m.column for m in metrics),
+        *([TIME_COLUMN] if granularity else []),
+    }
     order_by: list[tuple[str, str]] = []
     for i, o in enumerate(_list(body, "orderBy")):
         name = o.get("field") if isinstance(o, dict) else None
@@ -375,8 +399,20 @@ def parse_metrics_query(raw: str | bytes | dict[str, Any]) -> MetricsQuery:
     )
 
 
+def _name(names: dict[str, object], name: str) -> str | None:
+    """heron's name for a dimension or measure written either way, if the view has it."""
+    if name in names:
+        return name
+    return canonical(name) if canonical(name) in names else None
+
+
+def _dimension(view: MetricsView, name: str) -> Dimension | None:
+    found = _name(view.dimensions, name)
+    return view.dimensions[found] if found else None
+
+
 def _dimension_ok(view: MetricsView, name: str) -> bool:
-    if name in view.dimensions:
+    if _dimension(view, name) is not None:
         return True
     key = name.removeprefix("metadata.")
     return name.startswith("metadata.") and bool(key) and not any(c in key for c in '"\\')
@@ -417,7 +453,7 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
         params.append(q.timezone)
     keys = ["k_time"] if q.granularity else []
     for i, name in enumerate(q.dimensions):
-        dim = view.dimensions.get(name)
+        dim = _dimension(view, name)
         if dim is None:  # metadata.<key>
             select.append(f"json_extract_string({a}.metadata, ?) AS k{i}")
             params.append('$."' + name.removeprefix("metadata.") + '"')
@@ -434,7 +470,8 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
     where, fparams = compile_filters(q.filters, view.filters)
     base = (
         f"SELECT {', '.join(select)} FROM {view.table} {a}{''.join(joins)} "
-        f"WHERE {a}.project_id = ? AND {view.time} >= ? AND {view.time} < ? AND {where}"
+        f"WHERE {a}.project_id = ? AND {view.time} >= ? AND {view.time} < ? "
+        f"AND {view.condition} AND {where}"
     )
     params += [project_id, q.from_time, q.to_time, *fparams]
 
@@ -493,7 +530,7 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
     ctes = ctes.format(bounds=f"bounds AS (SELECT {bounds} FROM base), " if hist else "")
 
     public = {
-        "time": "k_time",
+        TIME_COLUMN: "k_time",
         **{n: f"k{i}" for i, n in enumerate(q.dimensions)},
         **{m.column: f"m{i}" for i, m in enumerate(q.metrics)},
     }
@@ -507,7 +544,11 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
     if q.row_limit is not None:
         sql += " LIMIT ?"
         params.append(q.row_limit)
-    columns = [*(["time"] if q.granularity else []), *q.dimensions, *(m.column for m in q.metrics)]
+    columns = [
+        *([TIME_COLUMN] if q.granularity else []),
+        *q.dimensions,
+        *(m.column for m in q.metrics),
+    ]
     histograms = frozenset(q.metrics[i].column for i in hist)
     return CompiledMetrics(sql, params, columns, bool(q.granularity), histograms)
 
