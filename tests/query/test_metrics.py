@@ -194,6 +194,18 @@ def test_filters_tags_and_metadata_dimensions(seeded: EmbeddedStore) -> None:
     assert rows == [{"tags": "beta", "count_count": 2}, {"tags": None, "count_count": 2}]
     rows = run(
         seeded,
+        view="observations",
+        dimensions=[{"field": "tags"}],
+        metrics=[{"measure": "total_cost", "aggregation": "sum"}],
+    )
+    beta = sum(g[6] for g in GENERATIONS if g[3] == "u1")  # u1's traces are tagged beta
+    rest = sum(g[6] for g in GENERATIONS if g[3] != "u1")
+    assert rows == [
+        {"tags": "beta", "sum_total_cost": pytest.approx(beta)},
+        {"tags": None, "sum_total_cost": pytest.approx(rest)},
+    ]
+    rows = run(
+        seeded,
         view="traces",
         dimensions=[{"field": "metadata.plan"}],
         metrics=[{"measure": "count", "aggregation": "count"}],

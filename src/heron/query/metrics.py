@@ -164,6 +164,7 @@ VIEWS: dict[str, MetricsView] = {
                     "trace_name",
                 )
             },
+            "tags": Dimension(_obs("tags"), unnest=True),
             "id": Dimension("o.id", is_id=True),
             "trace_id": Dimension("o.trace_id", is_id=True),
         },
