@@ -60,6 +60,13 @@ SETTINGS: tuple[Setting, ...] = (
         "512MB",
         "Memory DuckDB may use for caching and queries (it spills to disk beyond).",
     ),
+    Setting(
+        "prometheus_max_label_values",
+        "HERON_PROMETHEUS_MAX_LABEL_VALUES",
+        20,
+        "Distinct models and distinct trace names per project in GET /metrics; the rest are "
+        "exported as other.",
+    ),
     Setting("init_project", "HERON_INIT_PROJECT", None, "Project created at start if absent."),
     Setting(
         "init_public_key",
@@ -102,6 +109,7 @@ class Settings:
     commit_window_ms: float = 2.0
     ingest_workers: int = 2
     memory_limit: str = "512MB"
+    prometheus_max_label_values: int = 20
     init_project: str | None = None
     init_public_key: str | None = None
     init_secret_key: str | None = None

@@ -30,6 +30,7 @@ import pyarrow as pa
 from heron.errors import Overloaded
 from heron.ingest.decoding import DecodedBatch
 from heron.ingest.journal import Journal
+from heron.ingest.stats import LatencyHistogram
 from heron.store import Store
 
 log = logging.getLogger("heron.ingest")
@@ -59,6 +60,8 @@ class PipelineStats:
     rejected_requests: int = 0
     failed_commits: int = 0
     last_commit_ms: float = 0.0
+    journal_seconds: LatencyHistogram = field(default_factory=LatencyHistogram)
+    apply_seconds: LatencyHistogram = field(default_factory=LatencyHistogram)
 
 
 class WritePipeline:
@@ -135,6 +138,11 @@ class WritePipeline:
     def queued_spans(self) -> int:
         return self._queued
 
+    @property
+    def backlog(self) -> int:
+        """Journal records acknowledged to clients but not yet applied to the store."""
+        return max(self._acked_seq - self._applied_seq, 0)
+
     def enqueue(self, batch: DecodedBatch) -> Future[None]:
         """Queue a batch; the future resolves once it is durable in the journal."""
         job = _Job(batch)
@@ -196,6 +204,7 @@ class WritePipeline:
         self._applying.put(_STOP)
 
     def _journal(self, jobs: list[_Job]) -> None:
+        started = time.perf_counter()
         try:
             last = self.journal.append([j.batch.encode() for j in jobs])
         except Exception as exc:  # disk full, I/O error: these requests were not accepted
@@ -207,6 +216,7 @@ class WritePipeline:
         for i, job in enumerate(jobs):
             job.seq = last - len(jobs) + 1 + i
         self._acked_seq = last
+        self.stats.journal_seconds.observe(time.perf_counter() - started)
         self.stats.journaled_spans += sum(j.batch.observations.num_rows for j in jobs)
         for job in jobs:
             self._applying.put(job)
@@ -258,7 +268,9 @@ class WritePipeline:
         else:
             self.stats.commits += 1
             self.stats.applied_spans += observations.num_rows
-            self.stats.last_commit_ms = (time.perf_counter() - started) * 1000
+            elapsed = time.perf_counter() - started
+            self.stats.last_commit_ms = elapsed * 1000
+            self.stats.apply_seconds.observe(elapsed)
         self._mark_applied(last_seq)
 
     def _mark_applied(self, seq: int) -> None:

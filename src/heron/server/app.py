@@ -21,8 +21,9 @@ from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.journal import Journal
 from heron.ingest.pipeline import WritePipeline
-from heron.server import admin, api, metrics, models, otlp, scores, web
+from heron.server import admin, api, metrics, models, otlp, prometheus, scores, web
 from heron.server.auth import Authenticator
+from heron.server.llmseries import LabelCap
 from heron.server.responses import JSON
 from heron.server.state import ServerState
 from heron.settings import Settings
@@ -101,6 +102,8 @@ def create_app(
             decoder=decoder,
             admin_token=write_server_file(settings),
             created_keys=created,
+            label_cap=LabelCap(settings.prometheus_max_label_values),
+            prometheus=prometheus.health_registry(lambda: app.state.heron),
         )
         pipeline.start()
         try:
@@ -151,6 +154,7 @@ def create_app(
     app.include_router(models.router)
     app.include_router(scores.router)
     app.include_router(metrics.router)
+    app.include_router(prometheus.router)
     app.include_router(admin.router)
     web.install(app)
     return app

@@ -106,6 +106,7 @@ async def export_traces(request: Request) -> Response:
         timings.append((name, (now - mark) * 1000))
         mark = now
 
+    stats = st.ingest_stats  # one update per request, never per span
     try:
         caller = st.auth.authenticate(request)
         if kind not in (PROTOBUF, JSON):
@@ -124,12 +125,29 @@ async def export_traces(request: Request) -> Response:
             st.pricing.spec(caller.project_id),
         )
         lap("decode")
-        await st.pipeline.submit(batch)
+        spans = batch.observations.num_rows
+        stats.spans_received += spans + batch.rejected
+        stats.rejected_spans["invalid"] += batch.rejected
+        try:
+            await st.pipeline.submit(batch)
+        except Overloaded:
+            stats.rejected_spans["overloaded"] += spans
+            raise
+        except Exception:
+            stats.rejected_spans["journal_error"] += spans
+            raise
+        stats.spans_accepted += spans
         lap("journal")
     except OTLPDecodeError as exc:
+        stats.request(400, BadRequest.code)
         return _status_response(BadRequest(str(exc)), as_json)
     except HeronError as exc:
+        stats.request(exc.status_code, exc.code)
         return _status_response(exc, as_json)
+    except Exception:
+        stats.request(500, HeronError.code)
+        raise
+    stats.request(200)
     response = _response(batch, as_json)
     response.headers["Server-Timing"] = ", ".join(f"{n};dur={d:.1f}" for n, d in timings)
     return response

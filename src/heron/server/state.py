@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 
 from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.pipeline import WritePipeline
+from heron.ingest.stats import IngestStats
 from heron.server.auth import Authenticator
+from heron.server.llmseries import LabelCap, TotalsCache
 from heron.settings import Settings
 from heron.store import Store
 
@@ -24,6 +27,10 @@ class ServerState:
     decoder: Decoder
     admin_token: str
     created_keys: list[dict[str, str]] = field(default_factory=list)
+    ingest_stats: IngestStats = field(default_factory=IngestStats)
+    label_cap: LabelCap = field(default_factory=lambda: LabelCap(20))
+    prometheus: CollectorRegistry = field(default_factory=CollectorRegistry)
+    llm_totals: TotalsCache = field(default_factory=TotalsCache)
 
 
 def state_of(request: Request) -> ServerState:

@@ -9,6 +9,7 @@ implements the same methods.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -16,6 +17,7 @@ import pyarrow as pa
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query.metrics import MetricsQuery
 from heron.scores import ScoreRecord
+from heron.store.llmstats import SeriesTotals
 from heron.store.reads import ListQuery, Page
 from heron.store.writes import WriteResult
 
@@ -36,6 +38,11 @@ class Store(Protocol):
     def list_users(self, project_id: str, q: ListQuery) -> Page: ...
     def metrics(self, project_id: str, query: MetricsQuery) -> list[dict[str, Any]]: ...
     def unpriced_models(self, project_id: str) -> list[dict[str, Any]]: ...
+    def model_call_totals(
+        self, project_id: str, settled_before: datetime
+    ) -> list[SeriesTotals]: ...
+    def trace_totals(self, project_id: str, settled_before: datetime) -> list[SeriesTotals]: ...
+    def size_bytes(self) -> int: ...
 
     def list_projects(self) -> list[dict[str, Any]]: ...
     def project_by_name(self, name: str) -> dict[str, Any] | None: ...

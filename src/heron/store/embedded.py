@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ from heron.model import ObservationRecord, TraceUpdate
 from heron.query.metrics import MetricsQuery
 from heron.scores import ScoreRecord
 from heron.store import keys as keymod
+from heron.store import llmstats, reads, saved
 from heron.store import metrics as metricsmod
-from heron.store import reads, saved
 from heron.store import users as usermod
 from heron.store.arrow import observations_table
 from heron.store.idfilter import TraceIdFilter
@@ -101,6 +102,26 @@ class EmbeddedStore:
     def metrics(self, project_id: str, query: MetricsQuery) -> list[dict[str, Any]]:
         """A metrics query (see :mod:`heron.query.metrics`) over the project's data."""
         return metricsmod.run_metrics(self.cursor(), project_id, query)
+
+    def model_call_totals(
+        self, project_id: str, settled_before: datetime
+    ) -> list[llmstats.SeriesTotals]:
+        """Cumulative model-call totals by (model, trace name); see :mod:`.llmstats`."""
+        return llmstats.model_call_totals(self.cursor(), project_id, settled_before)
+
+    def trace_totals(
+        self, project_id: str, settled_before: datetime
+    ) -> list[llmstats.SeriesTotals]:
+        """Cumulative trace totals by trace name; see :mod:`.llmstats`."""
+        return llmstats.trace_totals(self.cursor(), project_id, settled_before)
+
+    def size_bytes(self) -> int:
+        """Bytes on disk: the database file and its write-ahead log."""
+        total = 0
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            with suppress(FileNotFoundError):
+                total += path.stat().st_size
+        return total
 
     def unpriced_models(self, project_id: str) -> list[dict[str, Any]]:
         """Models seen with token usage but no price: the "models without price" list."""

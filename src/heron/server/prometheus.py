@@ -1,0 +1,205 @@
+"""``GET /metrics``: heron's health and the caller's LLM series, in the Prometheus format.
+
+The health series (ingest, queue, journal, store, process) live in one
+:class:`~prometheus_client.CollectorRegistry` per app, never the library's global one, so
+many apps can run in one process (the tests do). The LLM series are the caller's project's
+only (the API key decides which), computed from the store at scrape time
+(:mod:`heron.store.llmstats`), with label values capped per project
+(:mod:`heron.server.llmseries`). See docs/prometheus.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from heron import __version__
+from heron.ingest.stats import LatencyHistogram
+from heron.server import schemas
+from heron.server.api import caller
+from heron.server.auth import Caller
+from heron.server.llmseries import Totals, llm_families
+from heron.server.state import ServerState, state_of
+
+# A trace without a root span counts once nothing was written to it for this long.
+SETTLE = timedelta(seconds=60)
+CATCH_UP_S = 1.0
+
+# Listed up front so every series exists (at 0) from the first scrape: alerts on rate()
+# need the series before the first failure.
+STATUS_CLASSES = ("2xx", "4xx", "5xx")
+REQUEST_REASONS = (
+    "bad_request",
+    "internal_error",
+    "overloaded",
+    "payload_too_large",
+    "unauthorized",
+    "unsupported_media_type",
+)
+SPAN_REASONS = ("invalid", "overloaded", "journal_error")
+
+
+class HealthCollector(Collector):
+    """heron's own series, read from the running server's counters at scrape time."""
+
+    def __init__(self, state: Callable[[], ServerState]) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[Metric]:
+        st = self._state()
+        ingest, pipe = st.ingest_stats, st.pipeline.stats
+        info = InfoMetricFamily("heron_build", "heron version")
+        info.add_metric([], {"version": __version__})
+        yield info
+
+        requests = CounterMetricFamily(
+            "heron_ingest_requests",
+            "OTLP export requests answered, by HTTP status class",
+            labels=["status_class"],
+        )
+        for cls in STATUS_CLASSES:
+            requests.add_metric([cls], ingest.requests[cls])
+        yield requests
+        rejected = CounterMetricFamily(
+            "heron_ingest_rejected_requests",
+            "OTLP export requests refused, by reason (the error code in the response)",
+            labels=["reason"],
+        )
+        for reason in REQUEST_REASONS:  # lookups only: the event loop may be adding keys
+            rejected.add_metric([reason], ingest.rejected_requests[reason])
+        yield rejected
+
+        yield _counter(
+            "heron_ingest_spans_received", "Spans in decoded requests", ingest.spans_received
+        )
+        yield _counter(
+            "heron_ingest_spans_accepted",
+            "Spans durable in the journal (acknowledged to the client)",
+            ingest.spans_accepted,
+        )
+        spans_rejected = CounterMetricFamily(
+            "heron_ingest_spans_rejected",
+            "Spans not accepted: invalid (reported in partial_success), overloaded (queue "
+            "full, 503), journal_error (journal write failed)",
+            labels=["reason"],
+        )
+        for reason in SPAN_REASONS:
+            spans_rejected.add_metric([reason], ingest.rejected_spans[reason])
+        yield spans_rejected
+
+        yield _gauge(
+            "heron_ingest_queue_spans",
+            "Accepted spans not yet applied to the store",
+            st.pipeline.queued_spans,
+        )
+        yield _gauge(
+            "heron_ingest_queue_limit_spans",
+            "Queued spans beyond which ingest answers 503",
+            st.pipeline.max_queued_spans,
+        )
+        yield _gauge(
+            "heron_journal_backlog_records",
+            "Journal records acknowledged but not yet applied to the store",
+            st.pipeline.backlog,
+        )
+        yield _histogram(
+            "heron_journal_write_seconds",
+            "Journal append + fdatasync per group commit",
+            pipe.journal_seconds,
+        )
+        yield _histogram(
+            "heron_store_apply_seconds", "Store transaction per applied group", pipe.apply_seconds
+        )
+        yield _counter("heron_store_commits", "Store transactions committed", pipe.commits)
+        yield _counter(
+            "heron_store_failed_commits",
+            "Store transactions that failed (the journal keeps their data)",
+            pipe.failed_commits,
+        )
+        yield _counter(
+            "heron_store_applied_spans", "Spans written to the store", pipe.applied_spans
+        )
+        yield _gauge("heron_store_size_bytes", "Store size on disk", st.store.size_bytes())
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=value)
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def _histogram(name: str, doc: str, h: LatencyHistogram) -> HistogramMetricFamily:
+    return HistogramMetricFamily(name, doc, buckets=h.cumulative(), sum_value=h.total)
+
+
+def health_registry(state: Callable[[], ServerState]) -> CollectorRegistry:
+    """The app's own registry: heron's health plus the process and Python collectors."""
+    registry = CollectorRegistry()
+    registry.register(HealthCollector(state))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry
+
+
+router = APIRouter(tags=["monitoring"], responses={401: {"model": schemas.Error}})
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (server health and the key's project)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Exposition text"}},
+)
+async def prometheus_metrics(request: Request, who: Caller = Depends(caller)) -> Response:
+    """The Prometheus text exposition: ``heron_*`` health series, the process series, and
+    the LLM series of the API key's project (label ``project``)."""
+    st = state_of(request)
+    # Read your writes, but briefly: when the store is behind, health must still answer
+    # well within a scrape timeout (the LLM totals are then a moment old, never wrong).
+    await st.pipeline.caught_up(timeout=CATCH_UP_S)
+    body = await run_in_threadpool(_exposition, st, who.project_id)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _exposition(st: ServerState, project_id: str) -> bytes:
+    calls, traces = st.llm_totals.get(project_id, lambda: _totals(st, project_id))
+    project = next((p["name"] for p in st.store.list_projects() if p["id"] == project_id), "")
+    families = list(llm_families(project or project_id, project_id, calls, traces, st.label_cap))
+    return generate_latest(st.prometheus) + generate_latest(_Fixed(families))
+
+
+def _totals(st: ServerState, project_id: str) -> Totals:
+    settled_before = (datetime.now(UTC) - SETTLE).replace(tzinfo=None)
+    calls = st.store.model_call_totals(project_id, settled_before)
+    return calls, st.store.trace_totals(project_id, settled_before)
+
+
+class _Fixed(Collector):
+    """Already computed families, in the shape ``generate_latest`` reads."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)
