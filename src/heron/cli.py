@@ -1,4 +1,4 @@
-"""The ``heron`` command: serve, demo, projects, keys and users."""
+"""The ``heron`` command: serve, demo, projects, keys, users and compare."""
 
 from __future__ import annotations
 
@@ -345,6 +345,119 @@ def users_set_password(
     console.print(f"Password of {escape(email.strip().lower())} set.")
     if generated:
         console.print(f"password  {escape(chosen)}  (shown only now)")
+
+
+_VERDICT_STYLE = {"better": "green", "worse": "red", "no_change": "", "insufficient_data": "dim"}
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "\u2013"
+    return f"{value:.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+
+
+@app.command()
+def compare(
+    field: Annotated[
+        str | None, typer.Option(help="Compare two values of a column (release, model, ...).")
+    ] = None,
+    baseline: Annotated[str | None, typer.Option(help="The baseline value of --field.")] = None,
+    candidate: Annotated[str | None, typer.Option(help="The candidate value of --field.")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="Compare before and after this moment (ISO 8601).")
+    ] = None,
+    days: Annotated[float, typer.Option(help="With --at: days on each side.")] = 7.0,
+    since: Annotated[
+        str | None, typer.Option("--from", help="With --field: window start (ISO 8601).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="With --field: window end (ISO 8601).")
+    ] = None,
+    filter_json: Annotated[
+        str | None, typer.Option("--filter", help="Filters for both cohorts (JSON list).")
+    ] = None,
+    view: Annotated[str, typer.Option(help="traces or observations.")] = "traces",
+    url: Annotated[str | None, typer.Option(help="Server URL [default: local server].")] = None,
+    key: Annotated[
+        str | None, typer.Option(envvar="HERON_SECRET_KEY", help="Secret API key of the project.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON answer.")] = False,
+) -> None:
+    """Did that change help? Compare two cohorts on every metric and score.
+
+    Examples: `heron compare --field prompt_version --baseline 3 --candidate 4`,
+    `heron compare --at 2025-10-01T12:00:00Z --days 7`.
+    """
+    import httpx
+    import orjson
+
+    if not key:
+        _fail(ValueError("a secret API key is required: --key or HERON_SECRET_KEY"))
+    body: dict[str, Any] = {"view": view}
+    if filter_json:
+        try:
+            body["filters"] = orjson.loads(filter_json)
+        except orjson.JSONDecodeError as exc:
+            _fail(ValueError(f"--filter: invalid JSON: {exc}"))
+    if at is not None:
+        body.update(at=at, days=days)
+    if field is not None:
+        body.update(field=field, baseline_value=baseline, candidate_value=candidate)
+        body.update({k: v for k, v in (("fromTimestamp", since), ("toTimestamp", until)) if v})
+    if at is None and field is None:
+        _fail(ValueError("give --field with --baseline and --candidate, or --at (and --days)"))
+    base_url = url or f"http://127.0.0.1:{Settings.load().port}"
+    try:
+        r = httpx.post(
+            base_url.rstrip("/") + "/api/compare",
+            json=body,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=120,
+        )
+    except httpx.HTTPError as exc:
+        _fail(RuntimeError(f"cannot reach the heron server at {base_url}: {exc}"))
+    if r.status_code >= 400:
+        try:
+            message = r.json()["error"]["message"]
+        except Exception:
+            message = r.text
+        _fail(RuntimeError(f"{r.status_code}: {message}"))
+    answer = r.json()
+    if as_json:
+        sys.stdout.write(r.text + "\n")
+        return
+    _print_comparison(answer)
+
+
+def _print_comparison(answer: dict[str, Any]) -> None:
+    cohorts = answer["cohorts"]
+    for side in ("baseline", "candidate"):
+        c = cohorts[side]
+        window = f"[{c.get('fromTimestamp', '…')}, {c.get('toTimestamp', '…')})"
+        filters = " and ".join(
+            f"{f['column']} {f['operator']} {f.get('value', '')}".strip() for f in c["filters"]
+        )
+        console.print(f"{side}: {escape(filters or 'all')} {escape(window)}")
+    table = Table("metric", "baseline", "candidate", "difference", "95% CI", "p", "n", "verdict")
+    for m in answer["metrics"]:
+        ci = (
+            f"[{_number(m['ci_low'])}, {_number(m['ci_high'])}]"
+            if m["ci_low"] is not None
+            else "\u2013"
+        )
+        style = _VERDICT_STYLE[m["verdict"]]
+        verdict = f"[{style}]{m['verdict']}[/{style}]" if style else m["verdict"]
+        table.add_row(
+            escape(m["metric"]),
+            _number(m["baseline"]),
+            _number(m["candidate"]),
+            _number(m["difference"]),
+            ci,
+            _number(m["p_value"]),
+            f"{m['n_baseline']} / {m['n_candidate']}",
+            verdict,
+        )
+    console.print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -118,6 +118,8 @@ def _compile_one(f: Filter, view: View) -> tuple[str, list[Any]]:
     column, key = f.column, f.key
     if key is None and "." in column:
         column, key = column.split(".", 1)
+    if key is None and column in view.related:
+        return view.related[column](f.operator, f.value)
     if column in view.keyed:
         if not key:
             raise FilterError(f"column {column!r} needs a key, e.g. {column}.<key>")
@@ -126,7 +128,7 @@ def _compile_one(f: Filter, view: View) -> tuple[str, list[Any]]:
     if col is None:
         raise FilterError(
             f"unknown column {f.column!r} for {view.name}; columns: "
-            + ", ".join(sorted([*view.columns, *(f"{k}.<key>" for k in view.keyed)]))
+            + ", ".join(sorted([*view.columns, *view.related, *(f"{k}.<key>" for k in view.keyed)]))
         )
     return compile_condition(col.sql, col.type, f.operator, f.value, col.name)
 

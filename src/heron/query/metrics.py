@@ -7,7 +7,7 @@ The query follows the shape of Langfuse's Metrics API v2::
      "filters": [...shared filter language...],
      "timeDimension": {"granularity": "hour"},
      "fromTimestamp": "...", "toTimestamp": "...",
-     "orderBy": [{"field": "latency_p95", "direction": "desc"}],
+     "orderBy": [{"field": "p95_latency", "direction": "desc"}],
      "config": {"row_limit": 100}, "timezone": "Europe/Paris"}
 
 Rows are named as Langfuse names them: ``time_dimension`` (bucket start, UTC), one key per

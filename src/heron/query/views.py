@@ -9,6 +9,7 @@ from typing import Any
 from heron.query.filters import OPERATORS, Column, FilterError, compile_condition
 
 KeyedCompiler = Callable[[str, Any, str], tuple[str, list[Any]]]
+RelatedCompiler = Callable[[str, Any], tuple[str, list[Any]]]
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,8 @@ class View:
     alias: str
     columns: dict[str, Column]
     keyed: dict[str, KeyedCompiler] = field(default_factory=dict)
+    # columns of related rows ("a trace has an observation with ..."), compiled as EXISTS
+    related: dict[str, RelatedCompiler] = field(default_factory=dict)
 
 
 def _columns(alias: str, specs: list[tuple[str, str, str]]) -> dict[str, Column]:
@@ -76,6 +79,26 @@ def _scores(alias: str, trace_col: str, observation: bool) -> KeyedCompiler:
     return compile_
 
 
+# Negative operators on a related column mean "no related row matches the positive one":
+# prompt_version != 4 is a trace without any observation of prompt version 4.
+_NEGATED = {"!=": "=", "not in": "in", "not contains": "contains", "is null": "is not null"}
+
+
+def _observation_exists(alias: str, column: str, kind: str) -> RelatedCompiler:
+    """A trace filter on an observation column: the trace has an observation matching it."""
+
+    def compile_(op: str, value: Any) -> tuple[str, list[Any]]:
+        positive = _NEGATED.get(op, op)
+        inner, params = compile_condition(f"ox.{column}", kind, positive, value, column)
+        sql = (
+            f"EXISTS (SELECT 1 FROM observations ox WHERE ox.project_id = {alias}.project_id "
+            f"AND ox.trace_id = {alias}.id AND {inner})"
+        )
+        return (f"NOT {sql}" if op in _NEGATED else sql), params
+
+    return compile_
+
+
 def _trace_column(column: str) -> str:
     """A trace attribute read from an observation row (trace attributes live on traces)."""
     return (
@@ -118,6 +141,10 @@ TRACES = View(
         ],
     ),
     {"metadata": _metadata("t"), "scores": _scores("t", "t.id", observation=False)},
+    {
+        "prompt_name": _observation_exists("t", "prompt_name", "string"),
+        "prompt_version": _observation_exists("t", "prompt_version", "number"),
+    },
 )
 
 OBSERVATIONS = View(

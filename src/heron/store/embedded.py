@@ -19,6 +19,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from heron.compare import CompareQuery, run_compare
 from heron.errors import Conflict, NotFound
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query.metrics import MetricsQuery
@@ -122,6 +123,10 @@ class EmbeddedStore:
             with suppress(FileNotFoundError):
                 total += path.stat().st_size
         return total
+
+    def compare(self, project_id: str, query: CompareQuery) -> dict[str, Any]:
+        """Two cohorts compared on every metric (see :mod:`heron.compare`)."""
+        return run_compare(self.cursor(), project_id, query)
 
     def unpriced_models(self, project_id: str) -> list[dict[str, Any]]:
         """Models seen with token usage but no price: the "models without price" list."""

@@ -1,0 +1,59 @@
+"""One demo workload, loaded once through the real OTLP path, for the comparison tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+
+from heron.demo import DemoConfig, iter_traces, send
+from heron.server.app import create_app
+from tests.conftest import make_settings
+from tests.server.test_web_auth import ADMIN, PASSWORD
+from tests.support.server import SECRET_KEY
+
+END_US = 1_760_000_000_000_000  # 2025-10-09T08:53:20Z
+FEEDBACK = "user-feedback"
+
+
+@dataclass
+class Demo:
+    client: TestClient
+    config: DemoConfig
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """4,000 demo traces over 2 days, plus each turn's thumbs up/down as a boolean score
+    (the demo decides the feedback; heron's tests post it like an app would)."""
+    config = DemoConfig(
+        traces=4000,
+        days=2,
+        end_us=END_US,
+        export_interval_s=600,  # fewer, larger requests: the effects do not depend on it
+        batch_spans=4096,
+        delivery_quirks=False,
+    )
+    settings = make_settings(
+        tmp_path_factory.mktemp("compare"), init_admin_email=ADMIN, init_admin_password=PASSWORD
+    )
+    with TestClient(create_app(settings)) as c:
+        c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
+        stats = send(config, "http://testserver", SECRET_KEY, client=c, concurrency=1)
+        assert stats.rejected_spans == 0
+        scores = [
+            {
+                "traceId": t.trace_id_hex,
+                "name": FEEDBACK,
+                "value": bool(t.feedback),
+                "dataType": "BOOLEAN",
+            }
+            for t in iter_traces(config)
+            if t.feedback is not None
+        ]
+        for i in range(0, len(scores), 1000):
+            r = c.post("/api/scores", json=scores[i : i + 1000])
+            assert r.status_code == 202, r.text
+        yield Demo(c, config)

@@ -1,0 +1,66 @@
+"""`heron compare` against a real server: a rich table, JSON, and clear failures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+
+from heron.demo import DemoConfig, send
+from tests.support.server import SECRET_KEY, HeronProcess
+
+END_US = 1_760_000_000_000_000  # 2025-10-09T08:53:20Z
+
+
+def heron(*args: str, key: str | None = SECRET_KEY) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERON_")}
+    env["COLUMNS"] = "200"
+    if key:
+        env["HERON_SECRET_KEY"] = key
+    return subprocess.run(
+        [sys.executable, "-m", "heron.cli", "compare", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_compare_prints_a_table_from_a_live_server(live_server: HeronProcess) -> None:
+    config = DemoConfig(traces=600, days=1, end_us=END_US, export_interval_s=600,
+                        batch_spans=4096, delivery_quirks=False)  # fmt: skip
+    send(config, live_server.url, SECRET_KEY)
+    url = ("--url", live_server.url)
+
+    chat = '[{"column": "name", "operator": "=", "value": "support-chat"}]'
+    out = heron(*url, "--field", "prompt_version", "--baseline", "3", "--candidate", "4",
+                "--filter", chat)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "baseline: name = support-chat and prompt_version = 3" in out.stdout
+    for word in ("metric", "95% CI", "verdict", "p50_latency", "error_rate"):
+        assert word in out.stdout
+    row = next(line for line in out.stdout.splitlines() if "p50_latency" in line)
+    assert any(v in row for v in ("better", "worse", "no_change", "insufficient_data"))
+
+    as_json = heron(*url, "--at", "2025-10-08T20:53:20Z", "--days", "0.5", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    answer = orjson.loads(as_json.stdout)
+    assert answer["cohorts"]["candidate"]["fromTimestamp"] == "2025-10-08T20:53:20Z"
+    counts = answer["metrics"][0]
+    assert counts["metric"] == "count" and counts["n_baseline"] + counts["n_candidate"] == 600
+
+
+def test_compare_fails_clearly(live_server: HeronProcess) -> None:
+    url = ("--url", live_server.url)
+    bad = heron(*url, "--at", "soon")
+    assert bad.returncode == 1 and "at: expected an ISO 8601 time" in bad.stdout
+    nothing = heron(*url)
+    assert nothing.returncode == 1 and "--field" in nothing.stdout
+    no_key = heron(*url, "--at", "2025-10-08T20:53:20Z", key=None)
+    assert no_key.returncode == 1 and "HERON_SECRET_KEY" in no_key.stdout
+    wrong_key = heron(*url, "--at", "2025-10-08T20:53:20Z", key="sk-wrong")
+    assert wrong_key.returncode == 1 and "401" in wrong_key.stdout
+    down = heron("--url", "http://127.0.0.1:9", "--at", "2025-10-08T20:53:20Z")
+    assert down.returncode == 1 and "cannot reach" in down.stdout
