@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from heron.demo import FEEDBACK_SCORE
+from heron.query.metrics import parse_metrics_query
 from heron.store import EmbeddedStore, ListQuery
 from tests.support.server import free_port
 
@@ -44,5 +46,18 @@ def test_demo_loads_and_is_idempotent(tmp_path: Path) -> None:
         assert sum(t["error_count"] > 0 for t in traces) > 0
         assert any(t["session_id"] for t in traces) and any(t["total_cost"] for t in traces)
         assert len({t["release"] for t in traces} - {None}) >= 2
+        feedback = store.metrics(
+            project["id"],
+            parse_metrics_query(
+                {
+                    "view": "scores",
+                    "dimensions": [{"field": "name"}],
+                    "metrics": [{"measure": "count", "aggregation": "count"}],
+                    "fromTimestamp": "2000-01-01T00:00:00Z",
+                    "toTimestamp": "2100-01-01T00:00:00Z",
+                }
+            ),
+        )
+        assert [r["name"] for r in feedback] == [FEEDBACK_SCORE] and feedback[0]["count_count"] > 0
     finally:
         store.close()

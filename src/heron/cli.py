@@ -192,7 +192,8 @@ def demo(
             store.set_meta("demo_loaded", str(traces))
             console.print(
                 f"Loaded {stats.spans} spans in {stats.requests} requests "
-                f"({stats.spans / max(stats.seconds, 1e-9):,.0f} spans/s)."
+                f"({stats.spans / max(stats.seconds, 1e-9):,.0f} spans/s) "
+                f"and {stats.scores} feedback scores."
             )
         if not serve_after:
             server.should_exit = True

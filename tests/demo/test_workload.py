@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from heron.demo import (
+    FEEDBACK_SCORE,
     LLM_ERROR_RATE,
     LLM_LATENCY_FACTOR,
     PROMPT_NAME,
@@ -388,8 +389,13 @@ def test_rejects_too_short_a_period():
 
 def test_send_posts_protobuf_retries_and_counts():
     calls = []
+    scores = []
 
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/scores":
+            assert request.headers["authorization"] == "Bearer sk-test"
+            scores.extend(json.loads(request.content))
+            return httpx.Response(202, json={"accepted": len(scores)})
         calls.append(request)
         assert request.url.path == "/v1/traces"
         assert request.headers["authorization"] == "Bearer sk-test"
@@ -420,6 +426,11 @@ def test_send_posts_protobuf_retries_and_counts():
     assert stats.rejected_spans == 1
     assert stats.retries == 1
     assert len(calls) == n_requests + 1
+    rated = {t.trace_id_hex: t.feedback for t in iter_traces(c) if t.feedback is not None}
+    assert stats.scores == len(scores) == len(rated) > 0
+    assert {s["traceId"]: int(s["value"]) for s in scores} == rated
+    assert len({s["id"] for s in scores}) == len(scores)  # stable ids: a re-send replaces
+    assert all(s["name"] == FEEDBACK_SCORE and s["dataType"] == "BOOLEAN" for s in scores)
 
 
 def test_send_raises_with_the_response_text_on_4xx():

@@ -1,7 +1,8 @@
 """Synthetic but realistic LLM-app telemetry: the support assistant of "Acme Cloud".
 
 ``generate(DemoConfig(...))`` yields OTLP ExportTraceServiceRequests, ``send`` posts them to a
-heron server, ``iter_traces`` gives the scenario objects with the facts tests check.
+heron server (then the users' feedback as scores), ``iter_traces`` gives the scenario objects
+with the facts tests check.
 """
 
 from heron.demo.batching import generate, generate_timed
@@ -29,11 +30,13 @@ from heron.demo.model import (
     DemoUser,
     prompt_version_at,
 )
+from heron.demo.scores import FEEDBACK_SCORE, feedback_scores
 from heron.demo.send import SendError, SendStats, send, send_requests
 from heron.demo.workload import iter_traces
 
 __all__ = [
     "ABANDON_RATE",
+    "FEEDBACK_SCORE",
     "INCIDENT_DURATION_US",
     "INCIDENT_ERROR_RATE",
     "INCIDENT_FRACTION",
@@ -56,6 +59,7 @@ __all__ = [
     "DemoUser",
     "SendError",
     "SendStats",
+    "feedback_scores",
     "generate",
     "generate_timed",
     "iter_traces",

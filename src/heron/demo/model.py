@@ -200,7 +200,8 @@ class DemoTrace:
 
     ``rephrase_of`` is the hex id of the previous trace whose question this turn rephrases;
     ``rephrased`` is true when the next turn rephrases this one (implicit negative feedback).
-    ``feedback`` is 1 (thumbs up), 0 (thumbs down) or None; no score is sent for it.
+    ``feedback`` is 1 (thumbs up), 0 (thumbs down) or None; ``send`` posts it as the boolean
+    score ``user-feedback`` (:mod:`heron.demo.scores`).
     ``abandoned`` marks the last turn of a session the user left unresolved.
     """
 

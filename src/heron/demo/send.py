@@ -7,7 +7,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from heron.demo.batching import generate
 from heron.demo.model import DemoConfig
+from heron.demo.scores import feedback_scores, send_scores
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 MAX_RETRY_WAIT_S = 30.0
@@ -30,6 +31,7 @@ class SendStats:
     rejected_spans: int  # partial_success.rejected_spans reported by the server
     seconds: float
     retries: int = 0  # retried attempts (429/502/503/504 or connection errors)
+    scores: int = 0  # feedback scores posted after the spans
 
 
 class SendError(RuntimeError):
@@ -174,14 +176,26 @@ def send(
     max_retries: int = 8,
     gzip: bool = False,
 ) -> SendStats:
-    """Generates the workload of ``config`` and posts it to a heron server."""
-    return send_requests(
-        generate(config),
-        base_url,
-        secret_key,
-        concurrency=concurrency,
-        progress=progress,
-        client=client,
-        max_retries=max_retries,
-        gzip=gzip,
-    )
+    """Generates the workload of ``config`` and posts it to a heron server: its spans over
+    OTLP, then the users' feedback as scores."""
+    config = config.resolved()  # one "now" for the spans and the scores
+    own = client is None
+    if client is None:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        client = httpx.Client(timeout=60.0, limits=limits)
+    try:
+        stats = send_requests(
+            generate(config),
+            base_url,
+            secret_key,
+            concurrency=concurrency,
+            progress=progress,
+            client=client,
+            max_retries=max_retries,
+            gzip=gzip,
+        )
+        scores = send_scores(feedback_scores(config), base_url, secret_key, client)
+    finally:
+        if own:
+            client.close()
+    return replace(stats, scores=scores)
