@@ -21,7 +21,18 @@ from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.journal import Journal
 from heron.ingest.pipeline import WritePipeline
-from heron.server import admin, api, compare, metrics, models, otlp, prometheus, scores, web
+from heron.server import (
+    admin,
+    api,
+    compare,
+    dashboards,
+    metrics,
+    models,
+    otlp,
+    prometheus,
+    scores,
+    web,
+)
 from heron.server.auth import Authenticator
 from heron.server.llmseries import LabelCap
 from heron.server.responses import JSON
@@ -154,6 +165,7 @@ def create_app(
     app.include_router(models.router)
     app.include_router(scores.router)
     app.include_router(metrics.router)
+    app.include_router(dashboards.router)
     app.include_router(prometheus.router)
     app.include_router(compare.router)
     app.include_router(admin.router)

@@ -22,8 +22,10 @@ import pyarrow as pa
 from heron.compare import CompareQuery, run_compare
 from heron.errors import Conflict, NotFound
 from heron.model import ObservationRecord, TraceUpdate
+from heron.query import Filter
 from heron.query.metrics import MetricsQuery
 from heron.scores import ScoreRecord
+from heron.store import dashboards as dashmod
 from heron.store import keys as keymod
 from heron.store import llmstats, reads, saved
 from heron.store import metrics as metricsmod
@@ -383,6 +385,39 @@ class EmbeddedStore:
 
     def recent_filter_values(self, project_id: str) -> dict[str, list[str]]:
         return saved.recent_values(self.cursor(), project_id)
+
+    # -- dashboards ------------------------------------------------------------------------
+
+    def list_dashboards(self, project_id: str) -> list[dict[str, Any]]:
+        return dashmod.list_dashboards(self.cursor(), project_id)
+
+    def get_dashboard(self, project_id: str, dashboard_id: str) -> dict[str, Any] | None:
+        return dashmod.get_dashboard(self.cursor(), project_id, dashboard_id)
+
+    def create_dashboard(
+        self, project_id: str, dashboard_id: str, name: str, description: str, spec: dict[str, Any]
+    ) -> None:
+        with self._admin() as cur:
+            dashmod.create_dashboard(cur, project_id, dashboard_id, name, description, spec)
+
+    def update_dashboard(
+        self, project_id: str, dashboard_id: str, name: str, description: str, spec: dict[str, Any]
+    ) -> bool:
+        with self._admin() as cur:
+            return dashmod.update_dashboard(cur, project_id, dashboard_id, name, description, spec)
+
+    def delete_dashboard(self, project_id: str, dashboard_id: str) -> bool:
+        with self._admin() as cur:
+            return dashmod.delete_dashboard(cur, project_id, dashboard_id)
+
+    def changes(
+        self,
+        project_id: str,
+        trace_filters: Sequence[Filter] = (),
+        observation_filters: Sequence[Filter] = (),
+    ) -> list[dict[str, Any]]:
+        """Releases, versions and prompt versions with when each first appeared."""
+        return dashmod.changes(self.cursor(), project_id, trace_filters, observation_filters)
 
     # -- prices ------------------------------------------------------------------------------
 

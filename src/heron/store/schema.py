@@ -157,6 +157,18 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TIMESTAMP NOT NULL
     );
     """,
+    """
+    CREATE TABLE IF NOT EXISTS dashboards (
+        project_id VARCHAR NOT NULL,
+        id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        description VARCHAR NOT NULL,
+        spec JSON NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (project_id, id)
+    );
+    """,
 )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from heron.server.web import auth, compare, people, routes, traces
+from heron.server.web import auth, compare, dashboards, people, routes, traces
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -23,6 +23,7 @@ def install(app: FastAPI) -> None:
     app.include_router(routes.router)
     app.include_router(traces.router)
     app.include_router(people.router)
+    app.include_router(dashboards.router)  # before /static: it serves Plotly.js there
     app.include_router(compare.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -22,8 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from heron.errors import BadRequest, NotFound
-from heron.query import OPERATORS, TRACES, Filter
-from heron.query.filters import ALL_OPERATORS
+from heron.query import OPERATORS, Filter
 from heron.server.api import ListParams, list_params
 from heron.server.state import state_of
 from heron.server.web import views_store
@@ -35,6 +34,13 @@ from heron.server.web.auth import (
     csrf_user,
     not_found,
     set_cookie,
+)
+from heron.server.web.filterbar import (
+    FILTER_COLUMNS,
+    OPERATOR_CHOICES,
+    RANGES,
+    filter_rows,
+    rows_to_filter,
 )
 from heron.server.web.render import environment, page
 from heron.server.web.scope import Scope, page_scope
@@ -51,16 +57,8 @@ ORDERS = [
     ("cost.asc", "cheapest first"),
 ]
 LIMITS = [20, 50, 100, 200]
-FILTER_COLUMNS = sorted(
-    [*(c for c in TRACES.columns if c not in ("start_time", "timestamp")), "metadata.", "scores."]
-)
-OPERATOR_CHOICES = sorted(ALL_OPERATORS, key=lambda op: (len(op) > 2, op))
 # Parameters the filter bar submits besides its rows, kept as they are by the redirect.
 _BAR_FIELDS = ("project", "search", "range", "from", "to", "order_by", "limit")
-# The time range picker's presets: ``range=`` sets ``from`` relative to now (unless ``from``
-# is given explicitly).
-RANGES = {"1h": ("Last hour", 3600), "24h": ("Last 24 hours", 86_400),
-          "7d": ("Last 7 days", 7 * 86_400), "30d": ("Last 30 days", 30 * 86_400)}  # fmt: skip
 # Columns the list can show (``cols=`` picks them, in this order). Scores are the per-name
 # summary list rows carry (average value, or the latest label).
 LIST_COLUMNS = [
@@ -77,7 +75,6 @@ LIST_COLUMNS = [
     ("input", "input"),
 ]
 DEFAULT_COLUMNS = [key for key, _ in LIST_COLUMNS if key != "input"]
-_NO_VALUE = frozenset({"is null", "is not null"})
 
 
 # ---- formatting (template filters) ----------------------------------------------------
@@ -155,41 +152,13 @@ def _cols_param(chosen: list[str]) -> str | None:
     return None if chosen == DEFAULT_COLUMNS else ",".join(chosen)
 
 
-def _rows_to_filter(request: Request) -> str | None:
-    """The filter bar's rows as the shared filter JSON (rows without a column are skipped)."""
-    q = request.query_params
-    columns, operators, values = q.getlist("fc"), q.getlist("fo"), q.getlist("fv")
-    filters = []
-    for i, column in enumerate(columns):
-        column = column.strip()
-        if not column:
-            continue
-        operator = operators[i] if i < len(operators) else "="
-        item: dict[str, Any] = {"column": column, "operator": operator}
-        if operator not in _NO_VALUE:
-            item["value"] = values[i] if i < len(values) else ""
-        filters.append(item)
-    return orjson.dumps(filters).decode() if filters else None
-
-
 def _filter_rows(p: ListParams) -> list[dict[str, Any]]:
-    """What the filter bar shows: every filter but the time range (it has its own fields)."""
+    """The filter bar's rows for this list (the JSON could not be read: the error says why)."""
     try:
         filters = p.filters
     except BadRequest:
-        filters = p.simple  # the JSON could not be read: the error says why
-    rows = []
-    for f in filters:
-        if f.column == "start_time":
-            continue
-        column = f"{f.column}.{f.key}" if f.key else f.column
-        value = f.value
-        if isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
-        rows.append({"column": column, "operator": f.operator, "value": value})
-    return rows
+        filters = p.simple
+    return filter_rows(filters)
 
 
 def _with(request: Request, **changes: str | None) -> str:
@@ -209,7 +178,7 @@ async def trace_list(
         items = [
             (k, v) for k in _BAR_FIELDS for v in request.query_params.getlist(k) if v and v.strip()
         ]
-        built = _rows_to_filter(request)
+        built = rows_to_filter(request)
         if built:
             items.append(("filter", built))
         q = request.query_params

@@ -39,6 +39,12 @@
   });
   document.querySelectorAll("[data-add-row]").forEach(function (b) { b.hidden = false; });
 
+  // Forms that destroy something ask first (data-confirm holds the question).
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
   // Trace detail: following a link to an observation opens its details.
   function openTarget() {
     var id = decodeURIComponent(location.hash.slice(1));

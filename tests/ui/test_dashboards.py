@@ -1,0 +1,174 @@
+"""Dashboards in a real browser: Plotly charts drawn from data, a click on a bar opening
+the traces behind it, a hostile model name shown as text, and a custom dashboard created,
+edited, duplicated and deleted through the pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+import httpx
+from playwright.sync_api import Dialog, Locator, Page, expect
+
+from tests.dashboards.data import HOSTILE_MODEL, WINDOW, scores, workload_request
+from tests.support.server import HeronProcess
+from tests.ui.test_traces import log_in
+
+RANGE = urlencode({"from": WINDOW["fromTimestamp"], "to": WINDOW["toTimestamp"]})
+
+
+def seed(server: HeronProcess) -> None:
+    pb = {"Content-Type": "application/x-protobuf", **server.auth}
+    r = httpx.post(server.url + "/v1/traces", content=workload_request(hostile=True), headers=pb)
+    assert r.status_code == 200, r.text
+    r = httpx.post(server.url + "/api/scores", json=scores(), headers=server.auth)
+    assert r.status_code == 202, r.text
+
+
+def widget(page: Page, widget_id: str) -> Locator:
+    return page.locator(f'[data-widget-id="{widget_id}"]')
+
+
+def test_default_dashboard_draws_and_a_bar_opens_its_traces(
+    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+) -> None:
+    seed(live_server)
+    dialogs: list[Dialog] = []
+    page.on("dialog", lambda d: (dialogs.append(d), d.dismiss()))
+    log_in(page, live_server.url)
+    page.get_by_role("navigation").get_by_role("link", name="Dashboard", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Monitoring")
+    page.goto(f"{live_server.url}/dashboard?{RANGE}")
+    expect(page.locator("[data-drawn]")).to_have_count(16)  # every widget has data
+    expect(widget(page, "traces-total").locator(".number-value")).to_have_text("6")
+    expect(widget(page, "errors-total").locator(".number-value")).to_have_text("16.7%")
+    expect(widget(page, "traces").locator(".js-plotly-plot")).to_have_count(1)
+    expect(widget(page, "traces").locator(".shapelayer path")).to_have_count(2)  # 2 moments
+    expect(widget(page, "traces").locator(".annotation-text").first).to_have_text(
+        "support-system v3, v1"
+    )
+    expect(widget(page, "cost-per-route").locator(".bars path")).to_have_count(2)
+    expect(widget(page, "latency-histogram").locator(".bars path").first).to_be_visible()
+    expect(page.get_by_role("link", name="compare before and after").first).to_have_attribute(
+        "href", "/compare?at=2026-11-20T10%3A00%3A00.000000Z&days=7"
+    )
+    snapshot("drawn")
+
+    # the hostile model name is a label, shown as text; nothing runs, nothing is bold
+    ticks = widget(page, "cost-per-model").locator(".xtick text")
+    expect(ticks).to_have_count(3)
+    assert HOSTILE_MODEL in ticks.all_text_contents()
+    assert widget(page, "cost-per-model").locator("svg b, svg script").count() == 0
+    assert dialogs == []
+
+    # a click on the "search" bar of cost per route opens those traces
+    bars = widget(page, "cost-per-route").locator(".bars path")
+    bars.nth(1).scroll_into_view_if_needed()
+    box = bars.nth(1).bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] - 2
+    page.mouse.move(x, y - 1)
+    page.mouse.move(x, y, steps=3)  # Plotly finds the hovered bar on mouse moves
+    page.wait_for_timeout(200)
+    page.mouse.click(x, y)
+    page.wait_for_url("**/traces?**")
+    assert "filter=" in page.url and "search" in page.url
+    rows = page.locator("table.traces tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("search")
+    snapshot("traces")
+
+
+def test_custom_dashboard_create_edit_duplicate_delete(
+    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+) -> None:
+    seed(live_server)
+    page.on("dialog", lambda d: d.accept())
+    log_in(page, live_server.url)
+    page.get_by_role("navigation").get_by_role("link", name="Dashboards").click()
+    expect(page.get_by_role("link", name="Monitoring")).to_be_visible()
+    page.get_by_label("Name").fill("Support quality")
+    page.get_by_role("button", name="Create dashboard").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Edit dashboard")
+
+    page.get_by_role("button", name="Add widget").click()
+    page.get_by_label("Widget 1 title").fill("Cost by user")
+    page.get_by_label("Widget 1 type").select_option("bar")
+    page.get_by_label("Widget 1 measure").fill("total_cost")
+    page.get_by_label("Widget 1 aggregation").select_option("sum")
+    page.get_by_label("Widget 1 dimension").fill("user_id")
+    page.get_by_label("Widget 1 granularity").select_option("")
+    page.get_by_role("button", name="Add widget").click()
+    page.get_by_label("Widget 2 title").fill("Traces")
+    page.get_by_label("Widget 2 type").select_option("number")
+    page.get_by_label("Widget 2 granularity").select_option("")
+    snapshot("form")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Support quality")
+
+    page.goto(page.url + "&" + RANGE)
+    expect(widget(page, "w1").locator(".bars path")).to_have_count(4)  # alice, bob, carol, dave
+    expect(widget(page, "w2").locator(".number-value")).to_have_text("6")
+    snapshot("view")
+
+    # a bad edit is refused with the reason, and the form keeps what was typed
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Widget 1 type").select_option("pie")
+    page.get_by_label("Widget 1 dimension").fill("")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert")).to_contain_text("type 'pie' needs exactly one dimension")
+    page.get_by_label("Widget 1 dimension").fill("name")
+    page.get_by_label("Remove widget 2").check()
+    page.get_by_role("button", name="Save").click()
+    page.goto(page.url + "&" + RANGE)
+    expect(page.locator("[data-drawn]")).to_have_count(1)
+    expect(widget(page, "w1").locator(".slice")).to_have_count(2)  # support-chat, search
+
+    page.get_by_role("button", name="Duplicate").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Copy of Support quality")
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Dashboards")
+    expect(page.get_by_role("link", name="Copy of Support quality")).to_have_count(0)
+    expect(page.get_by_role("link", name="Support quality")).to_be_visible()
+    snapshot("list")
+
+
+def test_every_widget_type_draws(
+    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+) -> None:
+    seed(live_server)
+    count = {"view": "traces", "metrics": [{"measure": "count", "aggregation": "count"}]}
+    daily = {**count, "timeDimension": {"granularity": "day"}}
+    by = lambda *fields: [{"field": f} for f in fields]  # noqa: E731
+    widgets = [
+        ("line", {**daily, "dimensions": by("name")}),
+        ("area", daily),
+        ("bar_time", daily),
+        ("bar", {**count, "dimensions": by("user_id")}),
+        ("pie", {**count, "dimensions": by("name")}),
+        ("number", count),
+        ("histogram", {"view": "observations", "config": {"bins": 5},
+                       "metrics": [{"measure": "latency", "aggregation": "histogram"}]}),
+        ("pivot", {**count, "dimensions": by("name", "user_id")}),
+    ]  # fmt: skip
+    body = {"name": "All types", "widgets": [
+        {"id": kind, "title": kind, "type": kind, "query": query} for kind, query in widgets
+    ]}  # fmt: skip
+    r = httpx.post(live_server.url + "/api/dashboards", json=body, headers=live_server.auth)
+    assert r.status_code == 201, r.text
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/dashboards/{r.json()['id']}?{RANGE}")
+    expect(page.locator("[data-drawn]")).to_have_count(8)
+    expect(widget(page, "line").locator(".scatterlayer .trace")).to_have_count(2)  # 2 names
+    expect(widget(page, "pie").locator(".slice")).to_have_count(2)
+    expect(widget(page, "bar").locator(".bars path")).to_have_count(4)
+    expect(widget(page, "histogram").locator(".bars path")).to_have_count(5)
+    pivot = widget(page, "pivot").locator("table.pivot")
+    expect(pivot.locator("thead th")).to_have_text(["name", "alice", "bob", "carol", "dave"])
+    support = pivot.locator("tbody tr", has_text="support-chat")
+    expect(support.locator("td")).to_have_text(["1", "1", "1", "1"])
+    snapshot("drawn")
+    support.locator("td a").first.click()
+    page.wait_for_url("**/traces?**")
+    expect(page.locator("table.traces tbody tr")).to_have_count(1)
+    snapshot("traces")
