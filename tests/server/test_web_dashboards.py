@@ -82,6 +82,13 @@ def test_default_dashboard_page(seeded: TestClient) -> None:
         {"column": "latency_ms", "operator": ">=", "value": bins[0][0]},
         {"column": "latency_ms", "operator": "<=", "value": bins[0][1]},
     ]
+    # a score's point links the traces that have that score, in its time bucket
+    score_rows = found["scores"]["rows"]
+    i = next(k for k, row in enumerate(score_rows) if row["avg_value"] is not None)
+    q = parse_qs(urlsplit(found["scores"]["links"][i]).query)
+    name = score_rows[i]["name"]
+    assert json.loads(q["filter"][0]) == [{"column": f"scores.{name}", "operator": "is not null"}]
+    assert seeded.get(found["scores"]["links"][i]).status_code == 200
     # change markers (one per moment) and compare links
     assert [(c["at"], c["label"]) for c in found["traces"]["changes"]] == [
         ("2026-11-20T10:00:00.000000Z", "support-system v3, v1"),
@@ -205,3 +212,21 @@ def test_csrf_and_project_scoping(seeded: TestClient) -> None:
     assert r.status_code == 404
     assert store.get_dashboard(other["id"], "theirs") is not None
     assert seeded.get(f"/dashboards/{made['id']}").status_code == 200  # their own project's
+
+
+def test_prompt_dimension_links_traces_that_used_that_prompt(seeded: TestClient) -> None:
+    from datetime import datetime
+
+    from heron.dashboards import WidgetData
+    from heron.server.web.charts import Linker
+
+    w = WidgetData(
+        "p", "by prompt", "bar", {"view": "observations"}, None,
+        ["promptName", "prompt_version"], ["count_count"], [],
+    )  # fmt: skip
+    linker = Linker("proj", datetime(2026, 11, 19), datetime(2026, 11, 26), [])
+    link = linker.row(w, {"promptName": "support-system", "prompt_version": 4}, [])
+    assert json.loads(parse_qs(urlsplit(link).query)["filter"][0]) == [
+        {"column": "prompt_name", "operator": "=", "value": "support-system"},
+        {"column": "prompt_version", "operator": "=", "value": 4},
+    ]

@@ -30,9 +30,10 @@ _TRACE_FILTER = {
     "observations": {
         "model": "model", "trace_name": "name", "user_id": "user_id", "session_id": "session_id",
         "release": "release", "version": "version", "environment": "environment", "tags": "tags",
-        "trace_id": "id",
+        "trace_id": "id", "prompt_name": "prompt_name", "prompt_version": "prompt_version",
     },
 }  # fmt: skip
+_SCORE_VIEWS = frozenset({"scores", "scores-numeric", "scores-categorical"})
 # Histogram bins of these trace measures become a range filter on the trace list.
 _TRACE_RANGE = {
     "latency": "latency_ms",
@@ -97,8 +98,13 @@ class Linker:
             start = parse_time(row[TIME_COLUMN], TIME_COLUMN)
             end = _bucket_end(start, w.granularity)
         filters = list(own)
-        columns = _TRACE_FILTER.get(str(w.query.get("view")), {})
+        view = str(w.query.get("view"))
+        columns = _TRACE_FILTER.get(view, {})
         for name in w.dimensions:
+            if view in _SCORE_VIEWS and canonical(name) == "name" and row.get(name):
+                # a score's points stand for the traces that have that score
+                filters.append({"column": f"scores.{row[name]}", "operator": "is not null"})
+                continue
             column = columns.get(canonical(name))
             if column is None:
                 continue
