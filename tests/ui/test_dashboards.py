@@ -43,14 +43,15 @@ def test_default_dashboard_draws_and_a_bar_opens_its_traces(
     expect(widget(page, "traces-total").locator(".number-value")).to_have_text("6")
     expect(widget(page, "errors-total").locator(".number-value")).to_have_text("16.7%")
     expect(widget(page, "traces").locator(".js-plotly-plot")).to_have_count(1)
-    expect(widget(page, "traces").locator(".shapelayer path")).to_have_count(2)  # 2 moments
+    # one marker: v4/v2 replacing v3/v1 (the first values are where the data starts)
+    expect(widget(page, "traces").locator(".shapelayer path")).to_have_count(1)
     expect(widget(page, "traces").locator(".annotation-text").first).to_have_text(
-        "support-system v3, v1"
+        "support-system v4, v2"
     )
     expect(widget(page, "cost-per-route").locator(".bars path")).to_have_count(2)
     expect(widget(page, "latency-histogram").locator(".bars path").first).to_be_visible()
     expect(page.get_by_role("link", name="compare before and after").first).to_have_attribute(
-        "href", "/compare?at=2026-11-20T10%3A00%3A00.000000Z&days=7"
+        "href", "/compare?at=2026-11-22T10%3A00%3A00.000000Z&days=7"
     )
     snapshot("drawn")
 

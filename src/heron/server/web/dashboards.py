@@ -117,7 +117,11 @@ def _gather(
         out["error"] = exc.message
         out.setdefault("rows", [])
         return out
-    changes = changes_between(store, project_id, start, end, [*dashboard.filters, *extra])
+    changes = [  # a value with nothing before it is where the data starts, not a change
+        c
+        for c in changes_between(store, project_id, start, end, [*dashboard.filters, *extra])
+        if c["previous"] is not None
+    ]
     linker = Linker(project_id, start, end, [*dashboard.filters, *extra])
     out["widgets"] = [
         {"payload": payload(w, linker, changes), "data": w, "json": ""} for w in data.widgets
