@@ -82,3 +82,11 @@ def test_pages_need_a_login_and_a_member_project(demo: Demo) -> None:
     assert r.status_code in (302, 303) and "/login" in r.headers["location"]
     r = demo.client.get("/compare?project=not-mine&at=2025-10-08T20:53:20Z")
     assert r.status_code == 404
+
+
+def test_values_are_formatted_by_unit() -> None:
+    from heron.server.web.compare import fmt
+
+    assert fmt(-0.00004, "USD") == "-$0.00004" and fmt(0.0123, "USD") == "$0.0123"
+    assert fmt(0.071, "share") == "7.1%" and fmt(1025, "count") == "1,025"
+    assert fmt(None, "ms") == "\u2013"

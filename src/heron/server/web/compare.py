@@ -71,7 +71,8 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "share":
         return f"{value * 100:.1f}%"
     if unit == "USD":
-        return f"${value:.6f}".rstrip("0").rstrip(".")
+        sign = "-" if value < 0 else ""
+        return f"{sign}${abs(value):.6f}".rstrip("0").rstrip(".")
     if unit == "count":
         return f"{value:,.0f}"
     return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
