@@ -47,6 +47,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/read.py
+	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/compare.py
 
 clean:

@@ -401,3 +401,55 @@ def test_scores_numeric_and_categorical_views(seeded: EmbeddedStore) -> None:
     assert names("scores-numeric") == {("helpful", None): 3}
     assert names("scores-categorical") == {("tone", "calm"): 1}
     assert names("scores") == {("helpful", None): 3, ("tone", "calm"): 1}
+
+
+def test_trace_attributes_of_observations_with_zone_buckets(seeded: EmbeddedStore) -> None:
+    """Trace-level dimension, trace-level filter and a quarter-hour zone together."""
+    rows = run(
+        seeded,
+        view="observations",
+        dimensions=[{"field": "trace_name"}],
+        metrics=[{"measure": "count", "aggregation": "count"}],
+        filters=[{"column": "user_id", "operator": "in", "value": ["u1", "u2"]}],
+        timeDimension={"granularity": "day"},
+        timezone="Asia/Kathmandu",
+    )
+    got = [(r["time_dimension"], r["trace_name"], r["count_count"]) for r in rows]
+    assert [g for g in got if g[2]] == [
+        ("2026-11-24T18:15:00Z", "chat", 2),
+        ("2026-11-26T18:15:00Z", "chat", 2),
+        ("2026-11-26T18:15:00Z", "search", 1),
+    ]
+    assert len(rows) == 4 * 2  # every local day of the window, for each trace name
+
+
+def linear_quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def test_several_percentiles_of_several_measures(seeded: EmbeddedStore) -> None:
+    """Percentiles of one measure share one list quantile; each lands in its own column."""
+    [row] = run(
+        seeded,
+        view="observations",
+        metrics=[
+            {"measure": "total_cost", "aggregation": "p50"},
+            {"measure": "latency", "aggregation": "p99"},
+            {"measure": "latency", "aggregation": "p50"},
+            {"measure": "total_cost", "aggregation": "p90"},
+            {"measure": "latency", "aggregation": "avg"},
+            {"measure": "latency", "aggregation": "p75"},
+        ],
+    )
+    latencies = [float(g[5]) for g in GENERATIONS]
+    costs = [g[6] for g in GENERATIONS]
+    assert row["p99_latency"] == pytest.approx(linear_quantile(latencies, 0.99))
+    assert row["p50_latency"] == pytest.approx(linear_quantile(latencies, 0.5))
+    assert row["p75_latency"] == pytest.approx(linear_quantile(latencies, 0.75))
+    assert row["p50_total_cost"] == pytest.approx(linear_quantile(costs, 0.5))
+    assert row["p90_total_cost"] == pytest.approx(linear_quantile(costs, 0.9))
+    assert row["avg_latency"] == pytest.approx(sum(latencies) / len(latencies))

@@ -20,7 +20,8 @@ values. SQL identifiers come only from the tables below; values are always param
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,7 +30,7 @@ import orjson
 
 from heron.query.filters import Filter, FilterError, compile_filters, parse_filters, parse_time
 from heron.query.names import canonical
-from heron.query.views import OBSERVATIONS, SCORES, TRACES, View
+from heron.query.views import OBSERVATIONS, SCORES, TRACE_LEVEL, TRACES, View
 
 AGGREGATIONS: dict[str, str] = {
     "count": "count({x})",
@@ -46,6 +47,7 @@ AGGREGATIONS: dict[str, str] = {
     "histogram": "",  # compiled by _histogram: equal-width bins over the window's range
 }
 COUNTING = frozenset({"count", "uniq"})
+PERCENTILES = {"p50": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 GRANULARITIES = ("minute", "hour", "day", "week", "month")
 _STEP = {
     "minute": "INTERVAL 1 MINUTE",
@@ -96,8 +98,32 @@ class MetricsView:
         return self.filters.alias
 
 
+# Trace attributes of an observation come from one join to its trace (alias `ot`), added to
+# the query only when it reads one; over 10 million observations a join was 1.4 to 3.5 times
+# faster than the list views' per-row subquery.
+TRACE_ROW = "ot"
+# (joining on the id alone, the project fixed inside, is about twice as fast as on both)
+_TRACE_JOIN = (
+    f" LEFT JOIN (SELECT * FROM traces WHERE project_id = ?) {TRACE_ROW} "
+    f"ON {TRACE_ROW}.id = o.trace_id"
+)
+_USES_TRACE_ROW = re.compile(rf"\b{TRACE_ROW}\.")
+_OBSERVATIONS_JOINED = View(
+    OBSERVATIONS.name,
+    OBSERVATIONS.alias,
+    {
+        **OBSERVATIONS.columns,
+        **{
+            name: replace(OBSERVATIONS.columns[name], sql=f"{TRACE_ROW}.{column}")
+            for name, column, _ in TRACE_LEVEL
+        },
+    },
+    OBSERVATIONS.keyed,
+)
+
+
 def _obs(name: str) -> str:
-    return OBSERVATIONS.columns[name].sql
+    return _OBSERVATIONS_JOINED.columns[name].sql
 
 
 _OBS_LATENCY = "((epoch_us(o.end_time) - epoch_us(o.start_time)) / 1000)"
@@ -146,7 +172,7 @@ VIEWS: dict[str, MetricsView] = {
     "observations": MetricsView(
         "observations",
         "observations",
-        OBSERVATIONS,
+        _OBSERVATIONS_JOINED,
         "o.start_time",
         {
             **{
@@ -449,9 +475,11 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
     # base: one row per record (per list element for unnested dimensions) in the window
     select: list[str] = []
     joins: list[str] = []
-    if q.granularity:
-        select.append(f"{_local_bucket(view.time, q.granularity)} AS k_time")
-        params.append(q.timezone)
+    zone = _zone_bucketing(q, view.time)
+    if zone is not None:
+        select.append(f"{zone.column} AS k_time")
+        params += zone.column_params
+        joins.append(zone.join)
     keys = ["k_time"] if q.granularity else []
     for i, name in enumerate(q.dimensions):
         dim = _dimension(view, name)
@@ -469,6 +497,9 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
     for i, m in enumerate(q.metrics):
         select.append(f"{view.measures[m.measure].sql} AS v{i}")
     where, fparams = compile_filters(q.filters, view.filters)
+    if _USES_TRACE_ROW.search(" ".join([*select, *joins, where])):
+        joins.insert(0, _TRACE_JOIN)
+        params.append(project_id)  # after the select list's parameters, before WHERE's
     base = (
         f"SELECT {', '.join(select)} FROM {view.table} {a}{''.join(joins)} "
         f"WHERE {a}.project_id = ? AND {view.time} >= ? AND {view.time} < ? "
@@ -482,6 +513,8 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
         x = "*" if m.measure == "count" else f"v{i}"
         if i in hist:
             aggs.append(f"{_histogram_bin(i, q.bins)} AS m{i}")
+        elif m.aggregation in PERCENTILES:
+            aggs.append(f"{_percentile(q.metrics, i)} AS m{i}")
         else:
             aggs.append(AGGREGATIONS[m.aggregation].format(x=x) + f" AS m{i}")
     group = f" GROUP BY {', '.join(keys)}" if keys else ""
@@ -499,13 +532,9 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
         else:
             metric_out.append(f"g.m{i} AS m{i}")
     dim_keys = [k for k in keys if k != "k_time"]
-    if q.granularity:
-        step = _STEP[q.granularity]
-        buckets = (
-            f"SELECT range AS k_time FROM range({_local_trunc('?', q.granularity)}, "
-            f"{_local('?')}, {step})"
-        )
-        params += [q.from_time, q.timezone, q.to_time, q.timezone]
+    if zone is not None:
+        buckets = zone.buckets
+        params += zone.buckets_params
         if dim_keys:
             combos = (
                 f"SELECT DISTINCT {', '.join(dim_keys)} FROM agg UNION ALL "
@@ -516,12 +545,13 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
         else:
             grid = "SELECT k_time FROM buckets"
         on = " AND ".join(f"x.{k} IS NOT DISTINCT FROM g.{k}" for k in keys)
-        utc_time = "((x.k_time AT TIME ZONE ?) AT TIME ZONE 'UTC') AS k_time"
+        utc_time = f"{zone.to_utc('x.k_time')} AS k_time"
         final = (
             f"SELECT {', '.join([utc_time, *(f'x.{k}' for k in dim_keys), *metric_out])} "
             f"FROM ({grid}) x LEFT JOIN agg g ON {on}{with_bounds}"
         )
-        ctes = f"WITH base AS ({base}), {{bounds}}agg AS ({agg}), buckets AS ({buckets}) "
+        ctes = f"WITH {zone.cte}base AS ({base}), {{bounds}}agg AS ({agg}), buckets AS ({buckets}) "
+        params[:0] = zone.cte_params
     else:
         final = (
             f"SELECT {', '.join([*(f'g.{k}' for k in dim_keys), *metric_out])} "
@@ -538,7 +568,7 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
     order = [f"{public[n]} {d.upper()} NULLS LAST" for n, d in q.order_by]
     order += [f"{k} ASC NULLS LAST" for k in keys if k not in {public[n] for n, _ in q.order_by}]
     sql = f"{ctes}SELECT * FROM ({final}) r"
-    if q.granularity:
+    if zone is not None and not zone.utc:
         params.append(q.timezone)  # back to UTC in `final`, after the buckets' parameters
     if order:
         sql += f" ORDER BY {', '.join(order)}"
@@ -552,6 +582,18 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
     ]
     histograms = frozenset(q.metrics[i].column for i in hist)
     return CompiledMetrics(sql, params, columns, bool(q.granularity), histograms)
+
+
+def _percentile(metrics: list[Metric], i: int) -> str:
+    """Metric ``i``'s percentile, read from one list quantile over every percentile the query
+    asks of the same measure: DuckDB then sorts the values once, not once per percentile
+    (p50/p95/p99 of 10 million latencies: 0.5 s instead of 2 s)."""
+    same = [j for j, m in enumerate(metrics) if m.measure == metrics[i].measure]
+    levels = [
+        PERCENTILES[metrics[j].aggregation] for j in same if metrics[j].aggregation in PERCENTILES
+    ]
+    position = levels.index(PERCENTILES[metrics[i].aggregation]) + 1
+    return f"quantile_cont(v{same[0]}, {levels!r})[{position}]"
 
 
 def _histogram_bin(i: int, bins: int) -> str:
@@ -573,6 +615,76 @@ def _histogram_bins(i: int, bins: int) -> str:
     )
 
 
+@dataclass
+class ZoneBucketing:
+    """How the time buckets of a query are computed in its time zone.
+
+    Converting every row's time to local time is slow (2-3 s per 10 million rows), so a
+    non-UTC query joins each row, by its UTC quarter hour (its minute for minute buckets), to
+    a small table mapping that quarter hour to its local bucket. This is exact because UTC
+    offsets are whole quarter hours (all zones since the 1970s). Very long windows, where
+    that table would be large, convert row by row.
+    """
+
+    utc: bool
+    column: str  # the bucket (naive local time) of a base row
+    column_params: list[Any]
+    join: str  # joined to the base table ("" when none)
+    cte: str  # "name AS (...), " put first in the WITH ("" when none)
+    cte_params: list[Any]
+    buckets: str  # every bucket start in the window, as k_time
+    buckets_params: list[Any]
+
+    def to_utc(self, local: str) -> str:
+        if self.utc:
+            return local
+        return f"(({local} AT TIME ZONE ?) AT TIME ZONE 'UTC')"
+
+
+MAX_ZONE_MAP_ROWS = 200_000
+
+
+def _zone_bucketing(q: MetricsQuery, time_sql: str) -> ZoneBucketing | None:
+    g = q.granularity
+    if g is None:
+        return None
+    step = _STEP[g]
+    window = [q.from_time, q.to_time]
+    if q.timezone == "UTC":
+        return ZoneBucketing(
+            True,
+            f"date_trunc('{g}', {time_sql})",
+            [],
+            "",
+            "",
+            [],
+            f"SELECT range AS k_time FROM range(date_trunc('{g}', ?::TIMESTAMP), "
+            f"?::TIMESTAMP, {step})",
+            window,
+        )
+    buckets = f"SELECT range AS k_time FROM range({_local_trunc('?', g)}, {_local('?')}, {step})"
+    buckets_params = [q.from_time, q.timezone, q.to_time, q.timezone]
+    resolution = timedelta(minutes=1 if g == "minute" else 15)
+    if (q.to_time - q.from_time) / resolution > MAX_ZONE_MAP_ROWS:
+        column = _local_trunc(time_sql, g)
+        return ZoneBucketing(False, column, [q.timezone], "", "", [], buckets, buckets_params)
+    res = "INTERVAL 1 MINUTE" if g == "minute" else "INTERVAL 15 MINUTE"
+    cte = (
+        f"zone_map AS (SELECT range AS utc, {_local_trunc('range', g)} AS k_time "
+        f"FROM range(time_bucket({res}, ?::TIMESTAMP), ?::TIMESTAMP, {res})), "
+    )
+    return ZoneBucketing(
+        False,
+        "zone_map.k_time",
+        [],
+        f" JOIN zone_map ON zone_map.utc = time_bucket({res}, {time_sql})",
+        cte,
+        [q.timezone, *window],
+        buckets,
+        buckets_params,
+    )
+
+
 def _local(value: str) -> str:
     """A naive-UTC timestamp expression as naive local time in the zone given by a ``?``."""
     return f"(({value}::TIMESTAMP AT TIME ZONE 'UTC') AT TIME ZONE ?)"
@@ -580,7 +692,3 @@ def _local(value: str) -> str:
 
 def _local_trunc(value: str, granularity: str) -> str:
     return f"date_trunc('{granularity}', {_local(value)})"
-
-
-def _local_bucket(column: str, granularity: str) -> str:
-    return _local_trunc(column, granularity)

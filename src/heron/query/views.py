@@ -79,6 +79,18 @@ def _scores(alias: str, trace_col: str, observation: bool) -> KeyedCompiler:
     return compile_
 
 
+# Trace attributes the observations view offers: (name in the view, traces column, kind).
+TRACE_LEVEL: tuple[tuple[str, str, str], ...] = (
+    ("trace_name", "name", "string"),
+    ("user_id", "user_id", "string"),
+    ("session_id", "session_id", "string"),
+    ("release", "release", "string"),
+    ("version", "version", "string"),
+    ("environment", "environment", "string"),
+    ("tags", "tags", "list"),
+)
+
+
 # Negative operators on a related column mean "no related row matches the positive one":
 # prompt_version != 4 is a trace without any observation of prompt version 4.
 _NEGATED = {"!=": "=", "not in": "in", "not contains": "contains", "is null": "is not null"}
@@ -179,18 +191,7 @@ OBSERVATIONS = View(
             ("has_error", "({a}.level = 'ERROR')", "boolean"),
             ("input", "{a}.input", "text"),
             ("output", "{a}.output", "text"),
-            *(
-                (name, _trace_column(column), kind)
-                for name, column, kind in [
-                    ("trace_name", "name", "string"),
-                    ("user_id", "user_id", "string"),
-                    ("session_id", "session_id", "string"),
-                    ("release", "release", "string"),
-                    ("version", "version", "string"),
-                    ("environment", "environment", "string"),
-                    ("tags", "tags", "list"),
-                ]
-            ),
+            *((name, _trace_column(column), kind) for name, column, kind in TRACE_LEVEL),
         ],
     ),
     {"metadata": _metadata("o"), "scores": _scores("o", "o.id", observation=True)},
