@@ -48,7 +48,6 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/read.py
 	$(BIN)/python bench/metrics.py
-	$(BIN)/python bench/compare.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts

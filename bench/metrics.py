@@ -387,14 +387,35 @@ def main() -> None:
             print("(3) a comparison of two 7-day cohorts")
             print(head)
             mid = hi - timedelta(days=7)
-            for view in ("traces", "observations"):
-                label = f"compare, {view}: 7 days before vs after"
-                body = {
-                    "view": view,
-                    "baseline": {"fromTimestamp": iso(mid - timedelta(days=7)),
-                                 "toTimestamp": iso(mid)},
-                    "candidate": {"fromTimestamp": iso(mid), "toTimestamp": iso(hi)},
-                }  # fmt: skip
+            comparisons = [
+                (
+                    f"compare, {view}: 7 days before vs after",
+                    {
+                        "view": view,
+                        "baseline": {
+                            "fromTimestamp": iso(mid - timedelta(days=7)),
+                            "toTimestamp": iso(mid),
+                        },
+                        "candidate": {"fromTimestamp": iso(mid), "toTimestamp": iso(hi)},
+                    },
+                )
+                for view in ("traces", "observations")
+            ]
+            comparisons.append(
+                (
+                    "compare, support-chat traces of 7 days: prompt v3 vs v4",
+                    {
+                        "view": "traces",
+                        "filters": [{"column": "name", "operator": "=", "value": "support-chat"}],
+                        "field": "prompt_version",
+                        "baseline_value": 3,
+                        "candidate_value": 4,
+                        "fromTimestamp": iso(mid),
+                        "toTimestamp": iso(hi),
+                    },
+                )
+            )
+            for label, body in comparisons:
                 times, cpu, r = timed(http, lambda h, b=body: h.post("/api/compare", json=b),
                                       max(3, args.repeat // 2), proc)  # fmt: skip
                 if not times:
