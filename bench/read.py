@@ -101,6 +101,9 @@ def populate(data_dir: Path, target: int, seed_traces: int) -> str:
         con.execute(
             f"""INSERT INTO observations SELECT * REPLACE (
                 substr(md5(id || '{k}'), 1, 16) AS id, md5(trace_id || '{k}') AS trace_id,
+                CASE WHEN user_id IS NULL THEN NULL ELSE user_id || '-{k % 40}' END AS user_id,
+                CASE WHEN session_id IS NULL THEN NULL ELSE session_id || '-{k}' END
+                    AS session_id,
                 CASE WHEN parent_id IS NULL THEN NULL
                      ELSE substr(md5(parent_id || '{k}'), 1, 16) END AS parent_id,
                 start_time - {shift} AS start_time, end_time - {shift} AS end_time,

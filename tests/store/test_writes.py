@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
 import pytest
 
 from heron.model import ObservationRecord, TraceUpdate
+from heron.query.metrics import parse_metrics_query
 from heron.store import EmbeddedStore, ListQuery
+from heron.store.schema import MIGRATIONS
 
 T0 = 1_760_000_000_000_000  # µs
 TRACE = "0af7651916cd43dd8448eb211c80319c"
+OTHER = "1" * 32
 
 
 def obs(oid: str, parent: str | None = None, **kw: object) -> ObservationRecord:
@@ -180,3 +187,121 @@ def test_same_span_id_in_two_traces_stays_two_observations(store: EmbeddedStore)
     store.write_batch([obs("a" * 16, trace_id=other, name="y2")], [])
     assert [o["name"] for o in trace_row(store)["observations"]] == ["x"]
     assert [o["name"] for o in store.get_trace("p1", other)["observations"]] == ["y2"]
+
+
+# Observation rows hold their trace's scalar attributes, kept in step by the write path.
+
+COLUMNS = "trace_name, user_id, session_id, release, version, environment"
+
+
+def stored(store: EmbeddedStore, project: str = "p1", trace: str = TRACE) -> dict[str, tuple]:
+    rows = (
+        store.cursor()
+        .execute(
+            f"SELECT id, {COLUMNS} FROM observations WHERE project_id = ? AND trace_id = ?",
+            [project, trace],
+        )
+        .fetchall()
+    )
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def test_children_stored_before_the_root_get_its_name(store: EmbeddedStore) -> None:
+    store.write_batch(
+        [obs("a" * 16, "r" * 16), obs("b" * 16, "r" * 16)],
+        [upd(user_id="u1", session_id="s1", environment="production")],
+    )
+    assert set(stored(store).values()) == {(None, "u1", "s1", None, None, "production")}
+
+    store.write_batch(
+        [obs("r" * 16, None)], [upd(is_root=True, name="support-chat", release="2.0")]
+    )
+    want = ("support-chat", "u1", "s1", "2.0", None, "production")
+    assert stored(store) == {"a" * 16: want, "b" * 16: want, "r" * 16: want}
+
+
+def test_a_trace_update_without_observations_updates_stored_ones(store: EmbeddedStore) -> None:
+    store.write_batch([obs("a" * 16), obs("b" * 16, "a" * 16)], [upd(name="chat", release="1")])
+    store.write_batch([obs("c" * 16, trace_id=OTHER)], [upd(trace_id=OTHER, name="other")])
+    # as the Langfuse ingestion API's trace-create sends it: attributes only
+    store.write_batch([], [upd(release="2", version="v7", user_id="u9")])
+    assert set(stored(store).values()) == {("chat", "u9", None, "2", "v7", None)}
+    assert set(stored(store, trace=OTHER).values()) == {("other", None, None, None, None, None)}
+
+
+def test_resent_and_merged_observations_keep_the_attributes(store: EmbeddedStore) -> None:
+    store.write_batch([obs("a" * 16, input="q")], [upd(name="chat", user_id="u1")])
+    # re-sent in a batch that also changes the trace: merged row and the rest agree
+    store.write_batch(
+        [obs("a" * 16, output="answer"), obs("b" * 16, "a" * 16)], [upd(user_id="u2")]
+    )
+    assert set(stored(store).values()) == {("chat", "u2", None, None, None, None)}
+    assert len(stored(store)) == 2
+
+
+def test_projects_keep_their_own_attributes(store: EmbeddedStore) -> None:
+    store.write_batch([obs("a" * 16, project_id="p1")], [upd(name="one", user_id="u1")])
+    store.write_batch(
+        [obs("a" * 16, project_id="p2")],
+        [TraceUpdate(project_id="p2", trace_id=TRACE, name="two", user_id="u2")],
+    )
+    store.write_batch([], [upd(user_id="u3")])
+    assert stored(store, "p1") == {"a" * 16: ("one", "u3", None, None, None, None)}
+    assert stored(store, "p2") == {"a" * 16: ("two", "u2", None, None, None, None)}
+
+
+def test_metrics_group_observations_by_a_root_that_came_last(store: EmbeddedStore) -> None:
+    store.write_batch([obs(f"{i:016x}", "r" * 16) for i in range(3)], [upd(release="9")])
+    store.write_batch([obs("r" * 16, None)], [upd(is_root=True, name="rag")])
+    q = parse_metrics_query(
+        {
+            "view": "observations",
+            "dimensions": [{"field": "traceName"}, {"field": "release"}],
+            "metrics": [{"measure": "count", "aggregation": "count"}],
+            "filters": [{"column": "release", "operator": "=", "value": "9", "type": "string"}],
+            "fromTimestamp": "2025-01-01T00:00:00Z",
+            "toTimestamp": "2026-01-01T00:00:00Z",
+        }
+    )
+    assert store.metrics("p1", q) == [{"traceName": "rag", "release": "9", "count_count": 4}]
+
+
+def test_migration_fills_the_columns_of_an_older_store(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    for ddl in MIGRATIONS[:6]:
+        con.execute(ddl)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '6')")
+    now = datetime(2025, 6, 1)  # naive UTC, as stored
+    for project, trace, name in (("p1", TRACE, "chat"), ("p2", TRACE, "rag"), ("p1", OTHER, None)):
+        con.execute(
+            "INSERT INTO traces (project_id, id, name, user_id, release, start_time, "
+            "observation_count, error_count, level, updated_at) "
+            "VALUES (?, ?, ?, ?, '1.0', ?, 1, 0, 'DEFAULT', ?)",
+            [project, trace, name, f"user-{project}", now, now],
+        )
+        con.execute(
+            "INSERT INTO observations (project_id, id, trace_id, type, name, start_time, level, "
+            "updated_at) VALUES (?, 'a', ?, 'span', 'step', ?, 'DEFAULT', ?)",
+            [project, trace, now, now],
+        )
+    con.close()
+
+    s = EmbeddedStore(path)
+    try:
+        assert stored(s, "p1") == {"a": ("chat", "user-p1", None, "1.0", None, None)}
+        assert stored(s, "p2") == {"a": ("rag", "user-p2", None, "1.0", None, None)}
+        assert stored(s, "p1", OTHER) == {"a": (None, "user-p1", None, "1.0", None, None)}
+    finally:
+        s.close()
+
+
+def test_many_traces_changed_in_one_batch(store: EmbeddedStore) -> None:
+    traces = [f"{i:032x}" for i in range(1, 21)]  # more than are updated one by one
+    store.write_batch(
+        [obs(f"{i:016x}", "f" * 16, trace_id=t) for i, t in enumerate(traces)],
+        [upd(trace_id=t, user_id="u") for t in traces],
+    )
+    store.write_batch([], [upd(trace_id=t, name=f"route-{t[-2:]}") for t in traces])
+    for t in traces:
+        assert set(stored(store, trace=t).values()) == {(f"route-{t[-2:]}", "u", *[None] * 4)}

@@ -79,15 +79,15 @@ def _scores(alias: str, trace_col: str, observation: bool) -> KeyedCompiler:
     return compile_
 
 
-# Trace attributes the observations view offers: (name in the view, traces column, kind).
-TRACE_LEVEL: tuple[tuple[str, str, str], ...] = (
-    ("trace_name", "name", "string"),
-    ("user_id", "user_id", "string"),
-    ("session_id", "session_id", "string"),
-    ("release", "release", "string"),
-    ("version", "version", "string"),
-    ("environment", "environment", "string"),
-    ("tags", "tags", "list"),
+# Trace attributes the observations view offers. The scalar ones are copied onto each
+# observation row at write time (heron.store.arrow.TRACE_ATTRIBUTES, same names).
+TRACE_LEVEL: tuple[tuple[str, str], ...] = (
+    ("trace_name", "string"),
+    ("user_id", "string"),
+    ("session_id", "string"),
+    ("release", "string"),
+    ("version", "string"),
+    ("environment", "string"),
 )
 
 
@@ -111,12 +111,10 @@ def _observation_exists(alias: str, column: str, kind: str) -> RelatedCompiler:
     return compile_
 
 
-def _trace_column(column: str) -> str:
-    """A trace attribute read from an observation row (trace attributes live on traces)."""
-    return (
-        f"(SELECT tr.{column} FROM traces tr WHERE tr.project_id = {{a}}.project_id "
-        "AND tr.id = {a}.trace_id)"
-    )
+# The trace's tags, read from the trace (a list is not copied onto observations).
+_TRACE_TAGS = (
+    "(SELECT tr.tags FROM traces tr WHERE tr.project_id = {a}.project_id AND tr.id = {a}.trace_id)"
+)
 
 
 TRACES = View(
@@ -191,7 +189,8 @@ OBSERVATIONS = View(
             ("has_error", "({a}.level = 'ERROR')", "boolean"),
             ("input", "{a}.input", "text"),
             ("output", "{a}.output", "text"),
-            *((name, _trace_column(column), kind) for name, column, kind in TRACE_LEVEL),
+            *((name, f"{{a}}.{name}", kind) for name, kind in TRACE_LEVEL),
+            ("tags", _TRACE_TAGS, "list"),
         ],
     ),
     {"metadata": _metadata("o"), "scores": _scores("o", "o.id", observation=True)},

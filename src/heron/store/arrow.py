@@ -42,6 +42,16 @@ OBSERVATION_COLUMNS = (
     "updated_at",
 )
 
+# Trace attributes each observation row also holds: observation column -> trace column.
+TRACE_ATTRIBUTES: dict[str, str] = {
+    "trace_name": "name",
+    "user_id": "user_id",
+    "session_id": "session_id",
+    "release": "release",
+    "version": "version",
+    "environment": "environment",
+}
+
 TRACE_COLUMNS = (
     "project_id",
     "id",

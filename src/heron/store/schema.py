@@ -169,6 +169,21 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (project_id, id)
     );
     """,
+    # Scalar trace attributes copied onto observations, so that grouping or filtering
+    # observations by them reads no join (see heron.store.writes). Tags stay on traces only:
+    # a list column is rewritten row by row, too slow to keep in step.
+    """
+    ALTER TABLE observations ADD COLUMN trace_name VARCHAR;
+    ALTER TABLE observations ADD COLUMN user_id VARCHAR;
+    ALTER TABLE observations ADD COLUMN session_id VARCHAR;
+    ALTER TABLE observations ADD COLUMN release VARCHAR;
+    ALTER TABLE observations ADD COLUMN version VARCHAR;
+    ALTER TABLE observations ADD COLUMN environment VARCHAR;
+    UPDATE observations SET trace_name = t.name, user_id = t.user_id,
+        session_id = t.session_id, release = t.release, version = t.version,
+        environment = t.environment
+    FROM traces t WHERE t.project_id = observations.project_id AND t.id = observations.trace_id;
+    """,
 )
 
 
