@@ -12,6 +12,7 @@ Usage: python bench/ingest.py [--traces 25000] [--rate 5000] [--seconds 20]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import threading
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from heron.demo import DemoConfig, generate
 
@@ -65,6 +67,8 @@ def throughput(server: HeronProcess, bodies: list[bytes], spans: int, clients: i
                     latencies.append(time.perf_counter() - t)
                     break
 
+    server_cpu = _cpu_s(server)
+    client_cpu = time.process_time()
     started = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     for th in threads:
@@ -75,6 +79,8 @@ def throughput(server: HeronProcess, bodies: list[bytes], spans: int, clients: i
     total = httpx.get(server.url + "/api/observations?limit=1", headers=server.auth)
     total.raise_for_status()
     queryable = time.perf_counter() - started
+    server_cpu = {k: v - server_cpu.get(k, 0.0) for k, v in _cpu_s(server).items()}
+    client_cpu = time.process_time() - client_cpu
     lat = sorted(latencies)
     print(f"throughput: {spans:,} spans in {len(bodies)} requests from {clients} clients")
     print(f"  acknowledged (committed) in {acked:.2f} s: {spans / acked:,.0f} spans/s")
@@ -83,6 +89,26 @@ def throughput(server: HeronProcess, bodies: list[bytes], spans: int, clients: i
         f"  request latency p50 {lat[len(lat) // 2] * 1000:.0f} ms, "
         f"p99 {lat[int(len(lat) * 0.99)] * 1000:.0f} ms; 503 retries: {retries}"
     )
+    # Server, decoders and clients share the cores: their CPU time says which one bounds it.
+    print(
+        f"  cpu seconds: server process {server_cpu['server']:.1f}, decode workers "
+        f"{server_cpu['workers']:.1f}, clients {client_cpu:.1f} "
+        f"(of {queryable * (os.cpu_count() or 1):.1f} available)"
+    )
+
+
+def _cpu_s(server: HeronProcess) -> dict[str, float]:
+    """CPU seconds used so far by the server process and by its children (decode workers)."""
+    proc = psutil.Process(server.proc.pid)  # type: ignore[union-attr]
+    times = proc.cpu_times()
+    workers = 0.0
+    for child in proc.children(recursive=True):
+        try:
+            t = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        workers += t.user + t.system
+    return {"server": times.user + times.system, "workers": workers}
 
 
 def paced(
