@@ -6,31 +6,19 @@ from __future__ import annotations
 import html as htmllib
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
-from heron.server.app import create_app
 from heron.server.web.dashboards import PLOTLY_URL
-from tests.conftest import make_settings
 from tests.dashboards.data import HOSTILE_MODEL, WINDOW, scores, workload_request
-from tests.server.test_web_auth import ADMIN, PASSWORD, csrf_of, login, store_of
+from tests.server.test_web_auth import csrf_of, login, store_of
 from tests.support.server import SECRET_KEY
 
 API = {"Authorization": f"Bearer {SECRET_KEY}"}
 RANGE = {"from": WINDOW["fromTimestamp"], "to": WINDOW["toTimestamp"]}
-
-
-@pytest.fixture
-def web(tmp_path: Path) -> Iterator[TestClient]:
-    settings = make_settings(tmp_path, init_admin_email=ADMIN, init_admin_password=PASSWORD)
-    with TestClient(create_app(settings)) as c:
-        assert login(c, ADMIN, PASSWORD).status_code == 303
-        yield c
 
 
 @pytest.fixture

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from heron.server.app import create_app
 from heron.server.web.traces import chat
-from tests.conftest import make_settings
-from tests.server.test_web_auth import ADMIN, PASSWORD, login, store_of
+from tests.server.test_web_auth import login, store_of
 from tests.support.otlp import (
     T0_NS,
     genai_trace,
@@ -34,14 +30,6 @@ HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "javascr
 def ingest(c: TestClient, spans: list) -> None:
     r = c.post("/v1/traces", content=request(spans).SerializeToString(), headers=INGEST)
     assert r.status_code == 200, r.text
-
-
-@pytest.fixture
-def web(tmp_path: Path) -> Iterator[TestClient]:
-    settings = make_settings(tmp_path, init_admin_email=ADMIN, init_admin_password=PASSWORD)
-    with TestClient(create_app(settings)) as c:
-        assert login(c, ADMIN, PASSWORD).status_code == 303
-        yield c
 
 
 def trace_ids(page: str) -> list[str]:

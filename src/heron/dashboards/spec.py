@@ -11,6 +11,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from heron.errors import BadRequest
 from heron.query import TRACES, FilterError, compile_filters, parse_filters
 from heron.query.metrics import parse_metrics_query
@@ -91,9 +93,15 @@ def _text(value: Any, label: str, limit: int, *, required: bool = False) -> str:
 
 
 def parse_dashboard_filters(raw: Any, label: str = "filters") -> list[dict[str, Any]]:
-    """Dashboard-wide filters: the trace list's filter language (columns of traces)."""
-    if raw is None:
+    """Dashboard-wide filters: the trace list's filter language (columns of traces), decoded
+    or as JSON text (a query parameter)."""
+    if raw is None or raw == "":
         return []
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"{label}: invalid JSON: {exc}") from None
     if not isinstance(raw, list):
         raise BadRequest(f"{label}: expected a list of {{column, operator, value}} objects")
     if len(raw) > MAX_FILTERS:

@@ -130,11 +130,12 @@ def dashboard_data(
     date_range: str | None,
     from_value: str | None,
     to_value: str | None,
-    extra: list[dict[str, Any]],
+    filter_text: str | None,
 ) -> tuple[DashboardData, dict[str, Any], list[dict[str, Any]]]:
-    """Run a dashboard over a window: its data, its description and the changes in it."""
+    """Run a dashboard over a window (plus the request's filters, JSON text): its data, its
+    description and the changes in it."""
     dashboard, described = catalog.get(store, project_id, dashboard_id)
-    extra = parse_dashboard_filters(extra, "filter")
+    extra = parse_dashboard_filters(filter_text, "filter")
     start, end = window(date_range, from_value, to_value, dashboard.date_range)
     data = run_dashboard(store, project_id, dashboard, start, end, extra)
     every = [*dashboard.filters, *extra]
@@ -156,7 +157,6 @@ async def get_dashboard_data(
     filter: str | None = _FILTER,
 ) -> Response:
     """Every widget's rows over ``[fromTimestamp, toTimestamp)`` and the changes in it."""
-    extra = _filter_list(filter)
     data, described, found = await run_in_threadpool(
         dashboard_data,
         state_of(request).store,
@@ -165,7 +165,7 @@ async def get_dashboard_data(
         range,
         fromTimestamp,
         toTimestamp,
-        extra,
+        filter,
     )
     return JSON(
         {
@@ -193,22 +193,10 @@ async def get_changes(
     (default: the last 30 days), each with the value before it; ``filter`` (trace list
     language, e.g. environment) narrows where a value counts as appeared."""
     start, end = window(range, fromTimestamp, toTimestamp, "30d")
-    filters = parse_dashboard_filters(_filter_list(filter), "filter")
+    filters = parse_dashboard_filters(filter, "filter")
     st = state_of(request)
     found = await run_in_threadpool(changes_between, st.store, who.project_id, start, end, filters)
     return JSON({"data": found})
-
-
-def _filter_list(raw: str | None) -> list[dict[str, Any]]:
-    if not raw:
-        return []
-    try:
-        found = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"filter: invalid JSON: {exc}") from None
-    if not isinstance(found, list):
-        raise BadRequest("filter: expected a JSON list of {column, operator, value} objects")
-    return found
 
 
 def _iso(value: Any) -> str:
