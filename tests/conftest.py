@@ -8,7 +8,13 @@ from fastapi.testclient import TestClient
 
 from heron.settings import Settings
 from heron.store import EmbeddedStore
-from tests.support.server import PUBLIC_KEY, SECRET_KEY, HeronProcess
+from tests.support.server import (
+    CONSISTENT,
+    CONSISTENT_TIMEOUT_S,
+    PUBLIC_KEY,
+    SECRET_KEY,
+    HeronProcess,
+)
 
 
 @pytest.fixture
@@ -25,6 +31,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "init_public_key": PUBLIC_KEY,
         "init_secret_key": SECRET_KEY,
         "ingest_workers": 0,  # in-process decoding; the live-server tests use worker processes
+        "consistent_read_timeout_s": CONSISTENT_TIMEOUT_S,
         **overrides,
     }
     return Settings.load(env={}, **values)
@@ -37,10 +44,11 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    """The app in process (real store file, real pipeline), authenticated as project 'test'."""
+    """The app in process (real store file, real pipeline), authenticated as project 'test';
+    its reads ask for consistency (they see the spans the test just posted)."""
     from heron.server.app import create_app
 
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=CONSISTENT) as c:
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
         yield c
 

@@ -48,6 +48,13 @@ SETTINGS: tuple[Setting, ...] = (
         "How long the writer waits to gather concurrent requests into one commit.",
     ),
     Setting(
+        "consistent_read_timeout_s",
+        "HERON_CONSISTENT_READ_TIMEOUT_S",
+        1.0,
+        "Longest a read asking for consistency (consistent=true or X-Heron-Consistent: true) "
+        "waits for the store to apply what was acknowledged before it; then it is served as is.",
+    ),
+    Setting(
         "ingest_workers",
         "HERON_INGEST_WORKERS",
         "auto",
@@ -107,6 +114,7 @@ class Settings:
     max_io_bytes: int = 1024 * 1024
     queue_spans: int = 200_000
     commit_window_ms: float = 2.0
+    consistent_read_timeout_s: float = 1.0
     ingest_workers: int = 2
     memory_limit: str = "512MB"
     prometheus_max_label_values: int = 20

@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Tracer
 
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.server import SECRET_KEY, HeronProcess
+from tests.support.server import CONSISTENT, SECRET_KEY, HeronProcess
 
-AUTH_HEADERS = {"Authorization": f"Bearer {SECRET_KEY}"}
+AUTH_HEADERS = {"Authorization": f"Bearer {SECRET_KEY}", **CONSISTENT}
 
 
 def otlp_provider(

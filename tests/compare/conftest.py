@@ -12,7 +12,7 @@ from heron.demo import FEEDBACK_SCORE, DemoConfig, iter_traces, send
 from heron.server.app import create_app
 from tests.conftest import make_settings
 from tests.server.test_web_auth import ADMIN, PASSWORD
-from tests.support.server import SECRET_KEY
+from tests.support.server import CONSISTENT, SECRET_KEY
 
 END_US = 1_760_000_000_000_000  # 2025-10-09T08:53:20Z
 FEEDBACK = FEEDBACK_SCORE
@@ -38,7 +38,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     settings = make_settings(
         tmp_path_factory.mktemp("compare"), init_admin_email=ADMIN, init_admin_password=PASSWORD
     )
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=CONSISTENT) as c:
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
         stats = send(config, "http://testserver", SECRET_KEY, client=c, concurrency=1)
         assert stats.rejected_spans == 0

@@ -33,10 +33,16 @@ def hr(live_server: HeronProcess) -> heron.HeronClient:
 
 
 def read_trace(server: HeronProcess, trace_id: str | None) -> dict[str, Any]:
-    """Flush, then read one trace back through the API."""
+    """Flush, then read one trace back through the API, asking for consistency (after
+    ``heron.flush()`` returns, the spans are acknowledged; ``consistent=true`` reads them)."""
     assert trace_id is not None
     assert heron.flush(10)
-    r = httpx.get(f"{server.url}/api/traces/{trace_id}", headers=server.auth, timeout=10)
+    r = httpx.get(
+        f"{server.url}/api/traces/{trace_id}",
+        params={"consistent": "true"},
+        headers={"Authorization": f"Bearer {SECRET_KEY}"},
+        timeout=10,
+    )
     assert r.status_code == 200, r.text
     return r.json()
 

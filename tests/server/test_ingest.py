@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from tests.support.otlp import genai_trace, new_span_id, new_trace_id, request, span
-from tests.support.server import PUBLIC_KEY, SECRET_KEY
+from tests.support.server import CONSISTENT, PUBLIC_KEY, SECRET_KEY
 
 PB = {"Content-Type": "application/x-protobuf"}
 
@@ -197,7 +197,9 @@ def test_large_inputs_are_truncated_with_a_marker(tmp_path) -> None:
     from tests.conftest import make_settings
     from tests.support.server import SECRET_KEY
 
-    with TestClient(create_app(make_settings(tmp_path, max_io_bytes=1000))) as c:
+    with TestClient(
+        create_app(make_settings(tmp_path, max_io_bytes=1000)), headers=CONSISTENT
+    ) as c:
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
         tid = new_trace_id()
         s = span(tid, new_span_id(), "big", attributes={"input.value": "é" * 3000,

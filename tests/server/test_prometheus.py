@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from heron.server.app import create_app
 from tests.conftest import make_settings
 from tests.support.otlp import T0_NS, new_span_id, new_trace_id, request, span
-from tests.support.server import PUBLIC_KEY, SECRET_KEY, HeronProcess
+from tests.support.server import CONSISTENT, PUBLIC_KEY, SECRET_KEY, HeronProcess
 
 PB = {"Content-Type": "application/x-protobuf"}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -177,7 +177,9 @@ def test_other_projects_series_are_not_shown(client: TestClient) -> None:
 
 
 def test_label_values_are_capped_per_project(tmp_path: Path) -> None:
-    with TestClient(create_app(make_settings(tmp_path, prometheus_max_label_values=3))) as c:
+    with TestClient(
+        create_app(make_settings(tmp_path, prometheus_max_label_values=3)), headers=CONSISTENT
+    ) as c:
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
         spans: list[Span] = []
         # model-i is called 6 - i times, in trace route-i.
@@ -266,7 +268,7 @@ def test_live_server_with_basic_auth_survives_restart(tmp_path: Path) -> None:
     """`heron serve` with worker-process decoding; totals come from the store, so a restart
     keeps them (only the health counters start again from zero)."""
     basic = base64.b64encode(f"{PUBLIC_KEY}:{SECRET_KEY}".encode()).decode()
-    auth = {"Authorization": f"Basic {basic}"}
+    auth = {"Authorization": f"Basic {basic}", **CONSISTENT}
     server = HeronProcess(tmp_path / "data").start()
     try:
         with httpx.Client(base_url=server.url, timeout=10) as c:

@@ -20,7 +20,7 @@ from heron.settings import Settings
 from tests.server.test_web_auth import ADMIN, PASSWORD, csrf_of, login, store_of
 from tests.server.test_web_auth import web_settings as web_settings
 from tests.support.otlp import T0_NS, new_span_id, new_trace_id, request, span
-from tests.support.server import SECRET_KEY
+from tests.support.server import CONSISTENT, SECRET_KEY
 
 S = 1_000_000_000  # ns per second
 
@@ -85,7 +85,7 @@ CONVERSATION = [
 
 @pytest.fixture
 def web(web_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(web_settings)) as c:
+    with TestClient(create_app(web_settings), headers=CONSISTENT) as c:
         login(c, ADMIN, PASSWORD)
         yield c
 

@@ -17,6 +17,10 @@ PUBLIC_KEY = "pk-hr-test-public"
 SECRET_KEY = "sk-hr-test-secret-0123456789abcdef"
 ADMIN_EMAIL = "admin@heron.test"
 ADMIN_PASSWORD = "test-admin-password"
+# Tests read their own writes: every read asks for consistency (the API key header carries
+# it), with a bound generous enough for a loaded test machine.
+CONSISTENT = {"X-Heron-Consistent": "true"}
+CONSISTENT_TIMEOUT_S = 10.0
 
 
 def free_port() -> int:
@@ -40,10 +44,12 @@ class HeronProcess:
 
     @property
     def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {SECRET_KEY}"}
+        """The test key's header, and asking reads for the caller's own writes."""
+        return {"Authorization": f"Bearer {SECRET_KEY}", **CONSISTENT}
 
     def start(self, timeout: float = 30.0) -> HeronProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HERON_")}
+        env["HERON_CONSISTENT_READ_TIMEOUT_S"] = str(CONSISTENT_TIMEOUT_S)
         if self.init:
             env.update(
                 HERON_INIT_PROJECT="test",

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.server import CONSISTENT
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
@@ -64,7 +66,10 @@ def _save(tab: Page, name: str) -> None:
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A page in a fresh context; its screenshot is saved after the test, pass or fail."""
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    # Pages ask for consistency: they show the spans the test has just posted.
+    context = browser.new_context(
+        viewport={"width": 1200, "height": 800}, extra_http_headers=CONSISTENT
+    )
     context.set_default_timeout(10_000)
     tab = context.new_page()
     yield tab

@@ -9,9 +9,11 @@
                                journal position it reached, in the same transaction)
 
 A request is answered once its spans are durable in the journal; the apply thread writes
-them to the store moments later. Reads wait for the store to have applied everything that
-was acknowledged before they started (:meth:`WritePipeline.caught_up`), so a client always
-reads its own writes. When more spans wait than the queue allows, ``submit`` raises
+them to the store moments later. A read that asks for consistency waits (briefly) for the
+store to have applied everything acknowledged before it started
+(:meth:`WritePipeline.caught_up`), so a client can read its own writes; other reads serve
+what is applied and report the lag (:attr:`~WritePipeline.backlog`,
+:attr:`~WritePipeline.lag_ms`). When more spans wait than the queue allows, ``submit`` raises
 :class:`~heron.errors.Overloaded` at once (503 with Retry-After) instead of buffering.
 """
 
@@ -22,6 +24,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -86,6 +89,7 @@ class WritePipeline:
         self._lock = threading.Lock()
         self._applied_seq = 0
         self._acked_seq = 0
+        self._acked_at: deque[tuple[int, float]] = deque(maxlen=65_536)  # (seq, monotonic)
         self._applied = threading.Condition()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._threads: list[threading.Thread] = []
@@ -176,6 +180,18 @@ class WritePipeline:
         except TimeoutError:
             log.warning("read served before ingest caught up (store %.0fs behind)", timeout)
 
+    @property
+    def lag_ms(self) -> float:
+        """Age of the oldest acknowledged journal record the store has not applied (0 when
+        caught up). Read on the event loop only (it drops the applied entries)."""
+        acked, applied = self._acked_at, self._applied_seq
+        while acked and acked[0][0] <= applied:
+            acked.popleft()
+        try:
+            return (time.monotonic() - acked[0][1]) * 1000
+        except IndexError:
+            return 0.0
+
     # -- threads -------------------------------------------------------------------------------
 
     def _journal_loop(self) -> None:
@@ -215,6 +231,7 @@ class WritePipeline:
             return
         for i, job in enumerate(jobs):
             job.seq = last - len(jobs) + 1 + i
+        self._acked_at.append((last, time.monotonic()))
         self._acked_seq = last
         self.stats.journal_seconds.observe(time.perf_counter() - started)
         self.stats.journaled_spans += sum(j.batch.observations.num_rows for j in jobs)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from heron import __version__
 from heron.query import Filter, parse_filters
 from heron.server import schemas
 from heron.server.auth import Caller
+from heron.server.consistency import HEADER, PARAM, read_view
 from heron.server.state import state_of
 from heron.store import ListQuery
 
@@ -20,9 +21,21 @@ def caller(request: Request) -> Caller:
     return state_of(request).auth.authenticate(request)
 
 
-async def consistent(request: Request) -> None:
-    """Reads see every span acknowledged before they started (read your own writes)."""
-    await state_of(request).pipeline.caught_up()
+async def consistent(
+    request: Request,
+    wait: bool = Query(
+        False,
+        alias=PARAM,
+        description="Read your own writes: wait (briefly) until the store holds every span "
+        "acknowledged before this request. Without it the read serves what is applied; the "
+        "X-Heron-Lag-Records and X-Heron-Lag-Ms response headers say how far behind that is.",
+    ),
+    wait_header: bool = Header(
+        False, alias=HEADER, description="Same as the consistent query parameter."
+    ),
+) -> None:
+    """Before every read: wait for acknowledged writes only when asked (see consistency.py)."""
+    await read_view(request, wait or wait_header)
 
 
 router = APIRouter(

@@ -34,6 +34,7 @@ from heron.server import (
     web,
 )
 from heron.server.auth import Authenticator
+from heron.server.consistency import LagHeaders
 from heron.server.llmseries import LabelCap
 from heron.server.responses import JSON
 from heron.server.state import ServerState
@@ -170,4 +171,5 @@ def create_app(
     app.include_router(compare.router)
     app.include_router(admin.router)
     web.install(app)
+    app.add_middleware(LagHeaders)
     return app

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from heron.compare import parse_compare_query
 from heron.errors import BadRequest
+from heron.server.consistency import read_view
 from heron.server.state import state_of
 from heron.server.web.people import _respond
 from heron.server.web.scope import Scope, page_scope
@@ -97,7 +98,7 @@ async def compare_page(request: Request, scope: Scope = Depends(page_scope)) -> 
             if body is not None:
                 query = parse_compare_query(body)
                 st = state_of(request)
-                await st.pipeline.caught_up()
+                await read_view(request)
                 answer = await run_in_threadpool(st.store.compare, scope.project_id, query)
         except BadRequest as exc:  # FilterError included: shown on the page, never a 500
             error, status = exc.message, 400

@@ -31,6 +31,7 @@ from heron.dashboards.spec import parse_dashboard_filters
 from heron.errors import BadRequest, NotFound
 from heron.query import parse_filters
 from heron.query.metrics import AGGREGATIONS, GRANULARITIES, VIEWS
+from heron.server.consistency import read_view
 from heron.server.state import state_of
 from heron.server.web.auth import (
     PROJECT_COOKIE,
@@ -150,7 +151,7 @@ async def _show(request: Request, scope: Scope, dashboard_id: str) -> Response:
     st = state_of(request)
     if scope.project is None:
         return page(request, "dashboard.html", scope.context(found=None, ranges=RANGES))
-    await st.pipeline.caught_up()
+    await read_view(request)
     params = {k: q[k] for k in ("filter", "range", "from", "to") if q.get(k)}
     try:
         found = await run_in_threadpool(_gather, st.store, scope.project_id, dashboard_id, params)

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from heron.errors import BadRequest, NotFound
 from heron.query import Filter
+from heron.server.consistency import read_view
 from heron.server.state import state_of
 from heron.server.web.auth import PROJECT_COOKIE, SESSION_TTL_S, PageError, not_found, set_cookie
 from heron.server.web.render import page
@@ -159,10 +160,9 @@ def turn(trace: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _read(request: Request, fn: Callable[..., T], *args: Any, missing: str = "") -> T:
-    """A store read after the pipeline caught up; store errors become error pages (a missing
-    object: "Not found: ``missing``.")."""
-    st = state_of(request)
-    await st.pipeline.caught_up()
+    """A store read (waiting for ingest only when asked); store errors become error pages
+    (a missing object: "Not found: ``missing``.")."""
+    await read_view(request)
     try:
         return await run_in_threadpool(fn, *args)
     except NotFound as exc:

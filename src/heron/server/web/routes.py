@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from heron.server.consistency import read_view
 from heron.server.state import state_of
 from heron.server.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -96,7 +97,7 @@ async def home(request: Request, scope: Scope = Depends(page_scope)) -> Response
     st = state_of(request)
     traces: list[dict[str, Any]] = []
     if scope.project is not None:
-        await st.pipeline.caught_up()
+        await read_view(request)
         latest = await run_in_threadpool(
             st.store.list_traces, scope.project_id, ListQuery(limit=10)
         )

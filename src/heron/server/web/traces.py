@@ -24,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from heron.errors import BadRequest, NotFound
 from heron.query import OPERATORS, Filter
 from heron.server.api import ListParams, list_params
+from heron.server.consistency import read_view
 from heron.server.state import state_of
 from heron.server.web import views_store
 from heron.server.web.auth import (
@@ -197,7 +198,7 @@ async def trace_list(
         since = datetime.now(UTC) - timedelta(seconds=RANGES[time_range][1])
         p.simple.append(Filter("start_time", ">=", since.isoformat()))
     if scope.project is not None:
-        await st.pipeline.caught_up()
+        await read_view(request)
         try:
             found = await run_in_threadpool(st.store.list_traces, scope.project_id, p.query())
         except BadRequest as exc:  # FilterError included: shown inline, never a 500
@@ -447,7 +448,7 @@ async def trace_detail(
     st = state_of(request)
     if scope.project is None:
         raise not_found(f"trace {trace_id!r}")
-    await st.pipeline.caught_up()
+    await read_view(request)
     try:
         trace = await run_in_threadpool(st.store.get_trace, scope.project_id, trace_id)
     except NotFound:
