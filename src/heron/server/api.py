@@ -82,10 +82,10 @@ def list_params(
     environment: str | None = None,
     level: str | None = Query(None, description="DEBUG, DEFAULT, WARNING or ERROR."),
     model: str | None = None,
-    min_latency_ms: float | None = None,
-    max_latency_ms: float | None = None,
-    min_cost: float | None = None,
-    max_cost: float | None = None,
+    min_latency_ms: float | None = Query(None, allow_inf_nan=False),
+    max_latency_ms: float | None = Query(None, allow_inf_nan=False),
+    min_cost: float | None = Query(None, allow_inf_nan=False),
+    max_cost: float | None = Query(None, allow_inf_nan=False),
     has_error: bool | None = None,
     search: str | None = Query(
         None, description="Full-text search over inputs and outputs (case-insensitive)."

@@ -8,6 +8,7 @@ value and id, so a page costs the same wherever it is.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,15 +100,32 @@ def encode_cursor(value: Any, row_id: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([value, row_id])).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[Any, str]:
+MAX_CURSOR_CHARS = 1024
+
+
+def decode_cursor(cursor: str) -> tuple[float | int, str]:
+    """The (sort value, row id) a cursor from :func:`encode_cursor` holds; anything else,
+    forged or damaged, is a 400 naming the cursor (never a value reaching the SQL)."""
+    bad = BadRequest("cursor: not a cursor returned by this API (pass next_cursor as it is)")
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise bad
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, row_id = orjson.loads(raw)
-        if not isinstance(row_id, str) or not isinstance(value, int | float | str):
-            raise ValueError
-        return value, row_id
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        raise BadRequest("cursor: not a cursor returned by this API") from None
+        decoded = orjson.loads(raw)
+    except (ValueError, TypeError):  # binascii.Error and orjson.JSONDecodeError included
+        raise bad from None
+    # Exactly [number, id]: sort values are numbers (see _order), never bools or strings.
+    if not isinstance(decoded, list) or len(decoded) != 2:
+        raise bad
+    value, row_id = decoded
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not isinstance(row_id, str)
+    ):
+        raise bad
+    return value, row_id
 
 
 def _limit(limit: int) -> int:
@@ -439,7 +457,10 @@ def list_sessions(cur: duckdb.DuckDBPyConnection, project_id: str, q: ListQuery)
         project_id,
         q,
         "t.session_id",
-        "list(DISTINCT t.user_id) FILTER (WHERE t.user_id IS NOT NULL) AS user_ids",
+        # sorted, as in get_session; coalesce: a session whose traces carry no user id has
+        # no users (an empty list), not NULL
+        "coalesce(list(DISTINCT t.user_id ORDER BY t.user_id) "
+        "FILTER (WHERE t.user_id IS NOT NULL), []) AS user_ids",
         ("user_ids",),
     )
 
