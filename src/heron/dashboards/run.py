@@ -94,9 +94,18 @@ def window(
         if preset not in DATE_RANGES:
             choices = ", ".join(DATE_RANGES)
             raise BadRequest(f"range: unknown range {preset!r}; use one of {choices}")
-        start = end - timedelta(seconds=DATE_RANGES[preset][1])
+        try:
+            start = end - timedelta(seconds=DATE_RANGES[preset][1])
+        except OverflowError:
+            raise BadRequest(f"toTimestamp: too early for the range {preset!r}") from None
     if start >= end:
         raise BadRequest("fromTimestamp: must be before toTimestamp")
+    try:  # numbers compare with the period before, which must be a date too
+        start - (end - start)
+    except OverflowError:
+        raise BadRequest(
+            "fromTimestamp: too early (the period before it would start before year 1)"
+        ) from None
     return _naive(start), _naive(end)
 
 
