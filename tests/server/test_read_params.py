@@ -124,21 +124,3 @@ def test_malformed_list_parameters_are_400(
     r = seeded.get(path, params=params)
     assert r.status_code == 400, r.text
     assert names in r.json()["error"]["message"]
-
-
-@pytest.mark.parametrize(
-    ("path", "params", "names"),
-    [
-        ("/api/dashboards/default/data", {"fromTimestamp": "0001-01-01T00:00:00Z"}, "from"),
-        ("/api/dashboards/default/data", {"toTimestamp": "0001-01-01T00:00:00Z"}, "toTimestamp"),
-        ("/api/changes", {"toTimestamp": "0001-01-01T00:00:00Z"}, "toTimestamp"),
-        ("/api/changes", {"fromTimestamp": "0001-01-01T00:00:00Z"}, "fromTimestamp"),
-    ],
-)
-def test_windows_reaching_before_year_one_are_400(
-    seeded: TestClient, path: str, params: dict[str, str], names: str
-) -> None:
-    """A dashboard compares with the period before its window; at year 1 there is none."""
-    r = seeded.get(path, params=params)
-    assert r.status_code == 400, r.text
-    assert names in r.json()["error"]["message"]

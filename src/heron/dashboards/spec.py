@@ -163,7 +163,7 @@ def parse_widget(
         raise BadRequest(f"{label}.id: {widget_id!r} is used twice")
     used.add(widget_id)
     kind = raw.get("type")
-    if kind not in WIDGET_TYPES:
+    if not isinstance(kind, str) or kind not in WIDGET_TYPES:
         choices = ", ".join(WIDGET_TYPES)
         raise BadRequest(f"{label}.type: unknown type {kind!r}; use one of {choices}")
     query = raw.get("query")
@@ -183,7 +183,7 @@ def parse_dashboard(raw: Any) -> Dashboard:
     name = _text(raw.get("name"), "name", MAX_NAME, required=True)
     description = _text(raw.get("description"), "description", MAX_DESCRIPTION)
     date_range = raw.get("date_range") or DEFAULT_RANGE
-    if date_range not in DATE_RANGES:
+    if not isinstance(date_range, str) or date_range not in DATE_RANGES:
         raise BadRequest(f"date_range: unknown range {date_range!r}; use one of "
                          + ", ".join(DATE_RANGES))  # fmt: skip
     filters = parse_dashboard_filters(raw.get("filters"))
@@ -193,7 +193,9 @@ def parse_dashboard(raw: Any) -> Dashboard:
     if len(widgets_raw) > MAX_WIDGETS:
         raise BadRequest(f"widgets: at most {MAX_WIDGETS} widgets")
     used: set[str] = set()
-    taken = frozenset(w["id"] for w in widgets_raw if isinstance(w, dict) and w.get("id"))
+    taken = frozenset(
+        w["id"] for w in widgets_raw if isinstance(w, dict) and isinstance(w.get("id"), str)
+    )
     widgets = [parse_widget(w, i, used, taken) for i, w in enumerate(widgets_raw)]
     return Dashboard(name, description, filters, date_range, widgets)
 
