@@ -24,7 +24,8 @@ def test_windows_reaching_before_year_one_are_400(
     assert names in r.json()["error"]["message"]
 
 
-WIDGET = {"title": "t", "type": "number", "query": {"view": "traces", "metrics": ["count"]}}
+COUNT = {"measure": "count", "aggregation": "count"}
+WIDGET = {"title": "t", "type": "number", "query": {"view": "traces", "metrics": [COUNT]}}
 
 
 @pytest.mark.parametrize(
@@ -44,3 +45,16 @@ def test_dashboards_with_values_of_the_wrong_json_type_are_400(
         if r.status_code == 400:
             assert names in r.json()["error"]["message"]
     assert client.post("/api/dashboards", json=body).status_code == 400
+
+
+def test_a_metrics_order_by_field_of_the_wrong_json_type_is_400(client: TestClient) -> None:
+    query = {
+        "view": "traces",
+        "metrics": [COUNT],
+        "fromTimestamp": "2025-01-01T00:00:00Z",
+        "toTimestamp": "2025-02-01T00:00:00Z",
+        "orderBy": [{"field": [1]}],
+    }
+    r = client.post("/api/metrics", json=query)
+    assert r.status_code == 400, r.text
+    assert "orderBy[0]" in r.json()["error"]["message"]

@@ -387,7 +387,7 @@ def parse_metrics_query(raw: str | bytes | dict[str, Any]) -> MetricsQuery:
     for i, o in enumerate(_list(body, "orderBy")):
         name = o.get("field") if isinstance(o, dict) else None
         direction = (o.get("direction") or "asc") if isinstance(o, dict) else None
-        if name not in outputs:
+        if not isinstance(name, str) or name not in outputs:
             raise FilterError(
                 f"orderBy[{i}]: unknown field {name!r}; use one of " + ", ".join(sorted(outputs))
             )
