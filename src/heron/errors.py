@@ -8,6 +8,7 @@ HeronError
 ├── PayloadTooLarge     413  body over the configured limit
 ├── UnsupportedMedia    415  content type heron does not read
 └── Overloaded          503  the writer is behind; retry after ``retry_after`` seconds
+    └── StorageUnavailable 503  the journal cannot be written (disk full, I/O error)
 """
 
 from __future__ import annotations
@@ -59,3 +60,10 @@ class Overloaded(HeronError):
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StorageUnavailable(Overloaded):
+    """Ingest paused because the journal cannot be written (disk full, I/O error); 503 so
+    OTLP exporters retry, with ``retry_after``."""
+
+    code = "storage_unavailable"

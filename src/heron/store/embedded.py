@@ -163,7 +163,7 @@ class EmbeddedStore:
         if not isinstance(observations, pa.Table):
             observations = observations_table(list(observations), now_us)
         if self._trace_filter is None:
-            count = self.cursor().execute("SELECT count(*) FROM traces").fetchone()
+            count = self.cursor().execute("SELECT count(*) FROM traces").fetchall()[0]
             self._trace_filter = TraceIdFilter(self._stored_trace_ids, count[0] if count else 0)
         known = self._trace_filter
         con.execute("BEGIN TRANSACTION")
@@ -454,9 +454,14 @@ class EmbeddedStore:
     # -- meta --------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
-        row = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return row[0] if row else None
+        # fetchall: a half-read result keeps its transaction open, which blocks CHECKPOINT
+        rows = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+        return rows[0][0] if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
         with self._admin() as cur:
             cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def checkpoint(self) -> None:
+        """Write everything committed into the database file (out of the WAL alone)."""
+        self._writer.execute("CHECKPOINT")
