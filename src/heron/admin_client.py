@@ -151,3 +151,21 @@ class Admin:
             raise AdminError(exc.message) from exc
         finally:
             store.close()
+
+    def replay_quarantine(self) -> dict[str, Any]:
+        """Apply the quarantined spans again: through the running server, else on the data
+        directory (the journal is first replayed, as the server would at start)."""
+        if self.server:
+            return self._http("POST", "/api/admin/quarantine/replay")
+        from heron.ingest.journal import Journal
+        from heron.ingest.pipeline import WritePipeline
+
+        store = self._direct()
+        try:
+            pipeline = WritePipeline(store, Journal(self.data_dir / "journal"))
+            pipeline.recover()
+            result = pipeline.replay_quarantine().result()
+            pipeline.journal.close()
+            return result
+        finally:
+            store.close()

@@ -25,6 +25,8 @@ users_app = typer.Typer(help="Create web UI users and set their passwords.", no_
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+journal_app = typer.Typer(help="The ingest journal and its quarantine.", no_args_is_help=True)
+app.add_typer(journal_app, name="journal")
 console = Console(soft_wrap=True)
 
 HostOpt = Annotated[str | None, typer.Option(help="Interface to bind [env HERON_HOST].")]
@@ -459,6 +461,24 @@ def _print_comparison(answer: dict[str, Any]) -> None:
             verdict,
         )
     console.print(table)
+
+
+@journal_app.command("replay")
+def journal_replay(data_dir: DataDirOpt = None) -> None:
+    """Apply quarantined spans again (after a fix); those the store now takes are removed.
+
+    Goes through the running server's admin API, else works on the data directory."""
+    from heron.admin_client import AdminError
+
+    try:
+        result = _admin(data_dir).replay_quarantine()
+    except AdminError as exc:
+        _fail(exc)
+    console.print(f"Applied {len(result['applied'])} quarantined records.")
+    for kept in result["kept"]:
+        console.print(f"[yellow]still refused[/yellow] {kept['id']}: {escape(kept['reason'])}")
+    if result["kept"]:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

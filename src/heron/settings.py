@@ -48,6 +48,20 @@ SETTINGS: tuple[Setting, ...] = (
         "How long the writer waits to gather concurrent requests into one commit.",
     ),
     Setting(
+        "checkpoint_seconds",
+        "HERON_CHECKPOINT_SECONDS",
+        60.0,
+        "How often the writer checkpoints the store; journal segments are deleted only once "
+        "their records are checkpointed into heron.duckdb.",
+    ),
+    Setting(
+        "ready_max_lag_seconds",
+        "HERON_READY_MAX_LAG_SECONDS",
+        30.0,
+        "GET /readyz answers 503 while the oldest acknowledged batch not yet in the store is "
+        "older than this.",
+    ),
+    Setting(
         "ingest_workers",
         "HERON_INGEST_WORKERS",
         "auto",
@@ -107,6 +121,8 @@ class Settings:
     max_io_bytes: int = 1024 * 1024
     queue_spans: int = 200_000
     commit_window_ms: float = 2.0
+    checkpoint_seconds: float = 60.0
+    ready_max_lag_seconds: float = 30.0
     ingest_workers: int = 2
     memory_limit: str = "512MB"
     prometheus_max_label_values: int = 20

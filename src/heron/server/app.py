@@ -26,10 +26,12 @@ from heron.server import (
     api,
     compare,
     dashboards,
+    health,
     metrics,
     models,
     otlp,
     prometheus,
+    quarantine,
     scores,
     web,
 )
@@ -96,6 +98,8 @@ def create_app(
             Journal(settings.data_dir / "journal"),
             max_queued_spans=settings.queue_spans,
             window_s=settings.commit_window_ms / 1000,
+            checkpoint_s=settings.checkpoint_seconds,
+            max_lag_s=settings.ready_max_lag_seconds,
         )
         replayed = pipeline.recover()
         if replayed:
@@ -160,6 +164,8 @@ def create_app(
             getattr(exc, "headers", None),
         )
 
+    app.include_router(health.router)
+    app.include_router(quarantine.router)
     app.include_router(otlp.router)
     app.include_router(api.router)
     app.include_router(models.router)

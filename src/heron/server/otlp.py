@@ -12,7 +12,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from heron.errors import BadRequest, HeronError, Overloaded, UnsupportedMedia
+from heron.errors import (
+    BadRequest,
+    HeronError,
+    Overloaded,
+    StorageUnavailable,
+    UnsupportedMedia,
+)
 from heron.ingest.decoding import DecodedBatch
 from heron.ingest.otlp import OTLPDecodeError
 from heron.server.bodies import decode_content, media_type, read_body
@@ -72,7 +78,10 @@ _OPENAPI = {
         "401": {"description": "Missing or wrong key."},
         "413": {"description": "Body over the limit, before or after decompression."},
         "415": {"description": "Unsupported Content-Type or Content-Encoding."},
-        "503": {"description": "Ingest queue full; retry after Retry-After seconds."},
+        "503": {
+            "description": "Ingest queue full, or the journal cannot be written (disk full); "
+            "retry after Retry-After seconds."
+        },
     },
 }
 
@@ -113,6 +122,7 @@ async def export_traces(request: Request) -> Response:
             raise UnsupportedMedia(
                 f"Content-Type {kind or '(none)'!r} is not supported; send {PROTOBUF} or {JSON}"
             )
+        st.pipeline.admit()  # queue full or disk full: refused before the body is read
         limit = st.settings.max_body_bytes
         raw = await read_body(request, limit)
         body = decode_content(raw, request.headers.get("content-encoding"), limit)
@@ -130,6 +140,9 @@ async def export_traces(request: Request) -> Response:
         stats.rejected_spans["invalid"] += batch.rejected
         try:
             await st.pipeline.submit(batch)
+        except StorageUnavailable:
+            stats.rejected_spans["journal_error"] += spans
+            raise
         except Overloaded:
             stats.rejected_spans["overloaded"] += spans
             raise

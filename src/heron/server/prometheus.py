@@ -52,6 +52,7 @@ REQUEST_REASONS = (
     "internal_error",
     "overloaded",
     "payload_too_large",
+    "storage_unavailable",
     "unauthorized",
     "unsupported_media_type",
 )
@@ -139,6 +140,11 @@ class HealthCollector(Collector):
             "heron_store_applied_spans", "Spans written to the store", pipe.applied_spans
         )
         yield _gauge("heron_store_size_bytes", "Store size on disk", st.store.size_bytes())
+        yield _gauge(
+            "heron_quarantined_spans",
+            "Spans the store refused, kept in journal/quarantine/ (heron journal replay)",
+            st.pipeline.quarantine.spans(),
+        )
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
