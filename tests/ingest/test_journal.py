@@ -369,3 +369,50 @@ def test_a_gap_between_store_and_journal_is_reported(
     assert not health["ready"] and health["gaps"] == [{"first": 4, "last": 6, "why": "missing"}]
     assert any("4-6" in p for p in health["problems"])
     store.close()
+
+
+def test_journal_replay_command_works_on_the_data_directory(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = EmbeddedStore(data / "heron.duckdb")
+    journal = Journal(data / "journal")
+    bad = batch("c" * 32, n=1)
+    bad.observations = bad.observations.set_column(
+        bad.observations.schema.get_field_index("type"), "type", pa.array([None], pa.string())
+    )
+    journal.append([bad.encode()])
+    pipeline = WritePipeline(store, journal)
+    pipeline.recover()
+    pipeline.quarantine.put(9, 0, batch("d" * 32, n=2), "was refused before the fix")
+    journal.close()
+    store.close()
+
+    out = subprocess.run(
+        [sys.executable, "-m", "heron.cli", "journal", "replay", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert out.returncode == 1, out.stderr  # one record is still refused: not all done
+    assert "Applied 1 quarantined records" in out.stdout
+    assert "still refused" in out.stdout and "NOT NULL" in out.stdout
+    store = EmbeddedStore(data / "heron.duckdb")
+    traces = {t["id"]: t for t in store.list_traces("p", ListQuery()).data}
+    assert traces["d" * 32]["observation_count"] == 2
+    assert len(list((data / "journal" / "quarantine").glob("*.rec"))) == 1
+    store.close()
+
+
+def test_records_an_earlier_version_set_aside_join_the_quarantine(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "h.duckdb")
+    journal = Journal(tmp_path / "j")
+    (tmp_path / "j" / "failed").mkdir()
+    (tmp_path / "j" / "failed" / f"{4:020d}.rec").write_bytes(batch("e" * 32, n=2).encode())
+    pipeline = WritePipeline(store, journal)
+    pipeline.recover()
+    [entry] = pipeline.quarantine.entries()
+    assert entry["journal_seq"] == 4 and entry["spans"] == 2
+    assert not list((tmp_path / "j" / "failed").glob("*.rec"))
+    assert pipeline.replay_quarantine().result(10)["applied"] == [entry["id"]]
+    assert pipeline.quarantine.spans() == 0
+    store.close()

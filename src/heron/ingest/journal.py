@@ -128,10 +128,12 @@ class Journal:
 
     def _report(self, path: Path, data: bytes, d: Damage, last_segment: bool) -> None:
         self.damage.append(d)
-        kept = self.directory / "damaged"
-        kept.mkdir(exist_ok=True)
-        copy = kept / f"{path.stem}-{d.start:012d}.bin"
-        copy.write_bytes(data[d.start : d.end])
+        copy = self.directory / "damaged" / f"{path.stem}-{d.start:012d}.bin"
+        try:
+            copy.parent.mkdir(exist_ok=True)
+            copy.write_bytes(data[d.start : d.end])
+        except OSError as exc:  # a full disk must not keep heron from starting
+            log.error("journal: could not copy damaged bytes to %s: %s", copy, exc)
         if d.torn and last_segment and d.next_seq is None:
             log.warning(
                 "journal %s: cut a torn last record (bytes %d-%d after seq %d, never "
