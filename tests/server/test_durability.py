@@ -151,7 +151,7 @@ def test_a_flipped_byte_mid_journal_loses_one_record_not_the_rest(tmp_path: Path
         db.execute("UPDATE meta SET value = '0' WHERE key = 'journal_applied_seq'")
     [segment] = (data / "journal").glob("*.log")
     raw = bytearray(segment.read_bytes())
-    raw[len(raw) // 2] ^= 0x01  # one flipped bit in the middle of the journal
+    raw[len(raw) // 2 + 1000] ^= 0x01  # one flipped bit in the middle of the journal
     segment.write_bytes(bytes(raw))
 
     restarted = HeronProcess(data, env=env).start()
