@@ -67,6 +67,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Distinct models and distinct trace names per project in GET /metrics; the rest are "
         "exported as other.",
     ),
+    Setting(
+        "prometheus_token",
+        "HERON_PROMETHEUS_TOKEN",
+        None,
+        "Bearer token (24+ characters) that may scrape the server-wide health series of "
+        "GET /metrics, beside the admin token; API keys see only their project's series.",
+    ),
     Setting("init_project", "HERON_INIT_PROJECT", None, "Project created at start if absent."),
     Setting(
         "init_public_key",
@@ -93,6 +100,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Password of HERON_INIT_ADMIN_EMAIL when it is created (generated and printed if unset); "
         "stored hashed.",
     ),
+    Setting(
+        "login_hash_concurrency",
+        "HERON_LOGIN_HASH_CONCURRENCY",
+        2,
+        "Web UI password checks (scrypt, 16 MiB each) run at once; a few more wait, further "
+        "logins get 503 with Retry-After.",
+    ),
 )
 
 
@@ -110,11 +124,13 @@ class Settings:
     ingest_workers: int = 2
     memory_limit: str = "512MB"
     prometheus_max_label_values: int = 20
+    prometheus_token: str | None = None
     init_project: str | None = None
     init_public_key: str | None = None
     init_secret_key: str | None = None
     init_admin_email: str | None = None
     init_admin_password: str | None = None
+    login_hash_concurrency: int = 2
 
     @property
     def db_path(self) -> Path:

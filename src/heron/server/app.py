@@ -35,7 +35,9 @@ from heron.server import (
 )
 from heron.server.auth import Authenticator
 from heron.server.llmseries import LabelCap
+from heron.server.login_guard import LoginGuard
 from heron.server.responses import JSON
+from heron.server.security_headers import SecurityHeaders
 from heron.server.state import ServerState
 from heron.settings import Settings
 from heron.store import EmbeddedStore, Store
@@ -76,6 +78,7 @@ def create_app(
     on_users_created: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> FastAPI:
     """Build the app. Without ``store`` it opens (and at shutdown closes) the embedded one."""
+    prometheus.check_token(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +118,7 @@ def create_app(
             created_keys=created,
             label_cap=LabelCap(settings.prometheus_max_label_values),
             prometheus=prometheus.health_registry(lambda: app.state.heron),
+            login_guard=LoginGuard(settings.login_hash_concurrency),
         )
         pipeline.start()
         try:
@@ -170,4 +174,5 @@ def create_app(
     app.include_router(compare.router)
     app.include_router(admin.router)
     web.install(app)
+    app.add_middleware(SecurityHeaders)
     return app
