@@ -90,7 +90,7 @@ async def login(
         guard.failed(email, address)
         return _login_form(request, email=email, error=LOGIN_FAILED, status=401)
     guard.succeeded(email)
-    return start_session(request, user["id"])
+    return await run_in_threadpool(start_session, request, user["id"])
 
 
 @router.get("/login/token")
