@@ -9,8 +9,8 @@ account cannot clear its address between guesses at others. Records are forgotte
 ``window_s`` after their last delay ended, and at most ``max_keys`` are kept per kind
 (the oldest go first), so memory stays bounded whatever names and addresses are sent.
 
-Password hashes (scrypt, 16 MiB and tens of milliseconds of CPU each) run in the thread
-pool, at most ``running`` at once; up to ``waiting`` more wait for a slot, and any further
+Password hashes (scrypt, 16 MiB and tens of milliseconds of CPU each) run on their own
+threads, at most ``running`` at once; up to ``waiting`` more wait for a slot, and any further
 one is refused (503 with ``Retry-After``) instead of queueing without bound.
 """
 
@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
+from typing import ParamSpec, TypeVar
 
 ACCOUNT_THRESHOLD = 5
 ADDRESS_THRESHOLD = 20
@@ -30,6 +32,9 @@ BASE_DELAY_S = 1.0
 MAX_DELAY_S = 15 * 60.0
 MAX_KEYS = 10_000
 BUSY_RETRY_AFTER_S = 1
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class HashesBusy(Exception):
@@ -84,20 +89,25 @@ class FailureDelays:
         self._records.pop(key, None)
 
 
-@dataclass
 class HashSlots:
-    """At most ``running`` password hashes at once, ``waiting`` more in line."""
+    """At most ``running`` password hashes at once, ``waiting`` more in line.
 
-    running: int = 2
-    waiting: int = 8
-    active: int = 0
-    peak: int = 0  # the most that ever ran at once
-    _queued: int = 0
-    _semaphore: asyncio.Semaphore | None = field(default=None, repr=False)
+    The hashes run on this object's own ``running`` threads, not the shared thread pool:
+    glibc gives each thread its own malloc arena and keeps scrypt's 16 MiB in it after the
+    hash, so hashing on any of the pool's 40 threads would let memory grow to 40 x 16 MiB.
+    """
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a slot for one hash; raises :class:`HashesBusy` when the line is full."""
+    def __init__(self, running: int = 2, waiting: int = 8) -> None:
+        self.running = running
+        self.waiting = waiting
+        self.active = 0
+        self.peak = 0  # the most that ever ran at once
+        self._queued = 0
+        self._semaphore: asyncio.Semaphore | None = None
+        self._threads = ThreadPoolExecutor(running, thread_name_prefix="heron-password-hash")
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args)`` on a hash thread; raises :class:`HashesBusy` when the line is full."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.running)
         if self._semaphore.locked() and self._queued >= self.waiting:
@@ -110,7 +120,8 @@ class HashSlots:
         self.active += 1
         self.peak = max(self.peak, self.active)
         try:
-            yield
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._threads, partial(fn, *args, **kwargs))
         finally:
             self.active -= 1
             self._semaphore.release()

@@ -80,8 +80,7 @@ async def login(
         error = TOO_MANY_FAILURES.format(seconds=wait)
         return _login_form(request, email=email, error=error, status=429, retry_after=wait)
     try:
-        async with guard.hashes.slot():
-            user = await run_in_threadpool(st.store.check_login, email, password)
+        user = await guard.hashes.run(st.store.check_login, email, password)
     except HashesBusy:
         wait = guard.busy()
         error = TOO_MANY_LOGINS.format(seconds=wait)
