@@ -366,5 +366,8 @@ def test_the_prometheus_token_setting_sees_the_health_series(tmp_path: Path) -> 
             header = f"Bearer {wrong}".encode("latin-1")  # a non-ASCII token is a 401, no 500
             r = c.get("/metrics", headers={"Authorization": header})
             assert r.status_code == 401 and r.json()["error"]["message"] == "invalid API key"
+        # The admin API compares its token the same way (a non-ASCII one was a TypeError).
+        r = c.get("/api/admin/projects", headers={"Authorization": "Bearer é".encode("latin-1")})
+        assert r.status_code == 401 and "admin token" in r.json()["error"]["message"]
     with pytest.raises(ValueError, match="HERON_PROMETHEUS_TOKEN must have at least 24"):
         create_app(make_settings(tmp_path, prometheus_token="short"))
