@@ -27,6 +27,8 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+from heron.userregex import RegexError, UserRegex, compile_regex
+
 __all__ = [
     "PriceBook",
     "PriceEntry",
@@ -195,7 +197,7 @@ class PriceEntry:
     tiers: tuple[PriceTier, ...] = ()
     provider: str | None = None
     source: str = "builtin"
-    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _regex: UserRegex = field(init=False, repr=False, compare=False)
     _start_day: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -208,11 +210,9 @@ class PriceEntry:
         _check_str(self.provider, "provider", where, optional=True)
         _check_str(self.match_pattern, "match_pattern", where)
         try:
-            regex = re.compile(self.match_pattern)
-        except re.error as exc:
-            raise PriceEntryError(
-                f"{where}: match_pattern {self.match_pattern!r} is not a valid regex: {exc}"
-            ) from None
+            regex = compile_regex(self.match_pattern)
+        except RegexError as exc:
+            raise PriceEntryError(f"{where}: match_pattern: {exc.message}") from None
         if self.source not in SOURCES:
             raise PriceEntryError(f"{where}: source must be one of {SOURCES}")
         if self.start_date is not None and not isinstance(self.start_date, date):
@@ -230,8 +230,11 @@ class PriceEntry:
         object.__setattr__(self, "_start_day", start)
 
     def matches(self, model: str) -> bool:
-        """Whether the regex matches the model name (``re.search``: anchor with ^ and $)."""
-        return self._regex.search(model) is not None
+        """Whether the regex matches the model name (a search: anchor with ^ and $).
+
+        The pattern is RE2 syntax (:mod:`heron.userregex`), so this is linear in ``len(model)``.
+        """
+        return self._regex.search(model)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "builtin") -> PriceEntry:
