@@ -6,8 +6,9 @@ import time
 
 import pytest
 
+from heron.cost import load_builtin_prices
 from heron.errors import BadRequest
-from heron.userregex import MAX_PATTERN_CHARS, RegexError, compile_regex
+from heron.userregex import MAX_PATTERN_CHARS, RegexError, RegexSet, compile_regex
 
 
 def test_catastrophic_pattern_matches_in_milliseconds() -> None:
@@ -65,3 +66,26 @@ def test_length_cap_and_type() -> None:
 
 def test_compiled_patterns_are_cached() -> None:
     assert compile_regex("^cached-model$") is compile_regex("^cached-model$")
+
+
+SET_PATTERNS = [r"(?i)^gpt-4o$", r"^gpt", "mini", r"^(a+)+$", r"(?i)CLAUDE", r"\d{4}-\d{2}$", "^$"]
+TEXTS = ["gpt-4o", "GPT-4O", "gpt-4o-mini", "claude-3", "a" * 3000 + "!", "aaaa", "x-2024-05", ""]
+
+
+@pytest.mark.parametrize("max_mem", [4 << 20, 4 << 10])  # one pass; too small: one by one
+def test_regex_set_answers_as_the_patterns_one_by_one(max_mem: int) -> None:
+    regexes = [compile_regex(p) for p in SET_PATTERNS]
+    patterns = RegexSet(regexes, max_mem=max_mem)
+    assert (patterns._set is None) == (max_mem < 1 << 20)  # both ways really taken
+    for text in TEXTS:
+        expected = [i for i, r in enumerate(regexes) if r.search(text)]
+        assert patterns.matching(text) == expected, text
+    assert RegexSet([]).matching("anything") == []
+
+
+def test_regex_set_is_fast_on_the_builtin_price_table() -> None:
+    patterns = RegexSet([compile_regex(e.match_pattern) for e in load_builtin_prices()])
+    started = time.perf_counter()
+    for i in range(2000):
+        patterns.matching(f"never-seen-model-{i}")
+    assert time.perf_counter() - started < 0.5  # one by one in RE2: ~1 s; in one pass: ~15 ms

@@ -16,6 +16,7 @@ Patterns are capped at :data:`MAX_PATTERN_CHARS` characters.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -23,12 +24,20 @@ import re2
 
 from heron.errors import BadRequest
 
-__all__ = ["MAX_MEMORY_BYTES", "MAX_PATTERN_CHARS", "RegexError", "UserRegex", "compile_regex"]
+__all__ = [
+    "MAX_MEMORY_BYTES",
+    "MAX_PATTERN_CHARS",
+    "RegexError",
+    "RegexSet",
+    "UserRegex",
+    "compile_regex",
+]
 
 MAX_PATTERN_CHARS = 1000
 # RE2's budget for one pattern's compiled program and its matching cache; a pattern whose
 # program does not fit is refused ("too large"), matching past the cache stays linear.
 MAX_MEMORY_BYTES = 1 << 20
+_SET_MEMORY_BYTES = 4 << 20  # default for a set of many patterns matched in one pass
 _CACHE_SIZE = 256
 
 # (what RE2's error message contains, what it means for someone who writes Python regexes)
@@ -124,3 +133,39 @@ def compile_regex(pattern: object) -> UserRegex:
             f"pattern is {len(pattern)} characters long; at most {MAX_PATTERN_CHARS} are allowed"
         )
     return _compile(pattern)
+
+
+class RegexSet:
+    """Which of many compiled patterns match a text, in one linear pass over it (RE2::Set).
+
+    A hundred patterns in one set answer about a hundred times faster than one by one. A set
+    that RE2 cannot build or run within its memory falls back to matching one by one, so
+    the answer never changes, only its speed.
+    """
+
+    __slots__ = ("_regexes", "_set")
+
+    def __init__(self, regexes: Sequence[UserRegex], max_mem: int = _SET_MEMORY_BYTES) -> None:
+        self._regexes = tuple(regexes)
+        self._set: Any = None
+        options = _options()
+        options.max_mem = max_mem
+        candidate = re2.Set.SearchSet(options)
+        try:
+            for regex in self._regexes:
+                candidate.Add(regex.pattern)
+            # matches every text, so an empty answer (None) can only mean RE2 gave up
+            candidate.Add("")
+            candidate.Compile()
+        except re2.error:
+            return
+        self._set = candidate
+
+    def matching(self, text: str) -> list[int]:
+        """Indices (in the order given) of the patterns that match anywhere in ``text``."""
+        if self._set is not None:
+            found = self._set.Match(text)
+            if found is not None:
+                last = len(self._regexes)
+                return sorted(i for i in found if i != last)
+        return [i for i, regex in enumerate(self._regexes) if regex.search(text)]

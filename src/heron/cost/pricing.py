@@ -27,7 +27,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from heron.userregex import RegexError, UserRegex, compile_regex
+from heron.userregex import RegexError, RegexSet, UserRegex, compile_regex
 
 __all__ = [
     "PriceBook",
@@ -393,8 +393,9 @@ _Candidates = tuple[tuple[PriceEntry, ...], tuple[PriceEntry, ...]]
 class PriceBook:
     """Chooses the entry for a model at a time; project entries win over built-in ones.
 
-    Matching is cached per model name and the chosen entry per (model, UTC day), both in
-    bounded dicts, so the regexes run once per distinct model name. A PriceBook is immutable:
+    All patterns run in one pass over the model name (:class:`heron.userregex.RegexSet`);
+    matching is cached per model name and the chosen entry per (model, UTC day), both in
+    bounded dicts, so that pass runs once per distinct model name. A PriceBook is immutable:
     build a new one when the project's entries change.
     """
 
@@ -411,6 +412,8 @@ class PriceBook:
 
         self._custom = newest_first(custom)
         self._builtin = newest_first(builtin)
+        self._all = (*self._custom, *self._builtin)
+        self._patterns = RegexSet([e._regex for e in self._all])
         self._cache_size = max(16, cache_size)
         self._candidates: dict[str, _Candidates] = {}
         self._chosen: dict[tuple[str, int], PriceEntry | None] = {}
@@ -429,9 +432,11 @@ class PriceBook:
     def _match(self, model: str) -> _Candidates:
         found = self._candidates.get(model)
         if found is None:
+            matched = self._patterns.matching(model)  # indices in self._all, ascending
+            n = len(self._custom)
             found = (
-                tuple(e for e in self._custom if e.matches(model)),
-                tuple(e for e in self._builtin if e.matches(model)),
+                tuple(self._all[i] for i in matched if i < n),
+                tuple(self._all[i] for i in matched if i >= n),
             )
             self._bounded_put(self._candidates, model, found)
         return found
