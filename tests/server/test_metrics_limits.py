@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from heron.server.app import create_app
 from tests.conftest import make_settings
+from tests.server.test_web_auth import ADMIN, PASSWORD, login
 from tests.store.test_query_limits import seed
 from tests.support.server import SECRET_KEY
 
@@ -85,3 +86,18 @@ def test_past_the_time_limit_is_503_query_timeout(tmp_path: Path) -> None:
         assert body["code"] == "query_timeout" and "HERON_QUERY_TIMEOUT_S" in body["message"]
         assert "retry-after" not in r.headers
         assert c.post("/api/metrics", json=HOURLY).status_code == 200  # the next one runs
+
+
+def test_pages_say_when_a_query_ran_too_long(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path, query_timeout_s=0.001, init_admin_email=ADMIN, init_admin_password=PASSWORD
+    )
+    with TestClient(create_app(settings)) as web:
+        assert login(web, ADMIN, PASSWORD).status_code == 303
+        store = web.app.state.heron.store  # type: ignore[attr-defined]
+        seed(store, project=project_of(store))
+        r = web.get("/compare", params={"at": "2025-01-04T00:00:00Z", "days": 3})
+        assert r.status_code == 503 and "ran longer than" in r.text
+        window = {"from": "2025-01-01T00:00:00Z", "to": "2025-01-08T00:00:00Z"}
+        r = web.get("/dashboard", params=window)
+        assert "ran longer than" in r.text  # the page shows the message (with its 400)
