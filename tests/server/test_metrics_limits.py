@@ -101,3 +101,9 @@ def test_pages_say_when_a_query_ran_too_long(tmp_path: Path) -> None:
         window = {"from": "2025-01-01T00:00:00Z", "to": "2025-01-08T00:00:00Z"}
         r = web.get("/dashboard", params=window)
         assert "ran longer than" in r.text  # the page shows the message (with its 400)
+
+
+def test_openapi_documents_the_timeout(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, method in [("/api/metrics", "post"), ("/api/public/v2/metrics", "get")]:
+        assert "query_timeout" in paths[path][method]["responses"]["503"]["description"]
