@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from heron.cost import PriceBook, PriceEntry, PriceEntryError, PriceTier, load_builtin_prices
+from heron.userregex import RegexSet
 
 M = 1e-6  # prices below are written per million tokens, as providers publish them
 
@@ -73,6 +74,9 @@ def test_builtin_patterns_mean_under_re2_what_they_meant_under_python_re():
         python = re.compile(e.match_pattern, re.ASCII)
         for model in variants:
             assert e.matches(model) == (python.search(model) is not None), (e.id, model)
+    one_pass = RegexSet([e._regex for e in entries])  # what PriceBook runs
+    for model in variants:
+        assert one_pass.matching(model) == [i for i, e in enumerate(entries) if e.matches(model)]
 
 
 def test_gemini_flash_previews_keep_their_own_price():
