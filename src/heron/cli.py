@@ -76,9 +76,10 @@ def _print_login_link(settings: Settings, store: Any) -> None:
 
 def _open(settings: Settings) -> Any:
     from heron.store import EmbeddedStore
+    from heron.store.embedded import store_options
 
     try:
-        return EmbeddedStore(settings.db_path, memory_limit=settings.memory_limit)
+        return EmbeddedStore(settings.db_path, **store_options(settings))
     except Exception as exc:
         console.print(f"[red]Cannot open {settings.db_path}:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -61,6 +61,26 @@ SETTINGS: tuple[Setting, ...] = (
         "Memory DuckDB may use for caching and queries (it spills to disk beyond).",
     ),
     Setting(
+        "query_timeout_s",
+        "HERON_QUERY_TIMEOUT_S",
+        30.0,
+        "Seconds a metrics, dashboard or compare query may run before it is cancelled "
+        "(503 query_timeout); 0 means no limit.",
+    ),
+    Setting(
+        "metrics_max_buckets",
+        "HERON_METRICS_MAX_BUCKETS",
+        10_000,
+        "Time buckets one metrics query may have (400 beyond: use a coarser granularity).",
+    ),
+    Setting(
+        "metrics_max_cells",
+        "HERON_METRICS_MAX_CELLS",
+        1_000_000,
+        "Time buckets times distinct dimension values one metrics query may have, the rows "
+        "before config.row_limit (400 beyond).",
+    ),
+    Setting(
         "prometheus_max_label_values",
         "HERON_PROMETHEUS_MAX_LABEL_VALUES",
         20,
@@ -123,6 +143,9 @@ class Settings:
     commit_window_ms: float = 2.0
     ingest_workers: int = 2
     memory_limit: str = "512MB"
+    query_timeout_s: float = 30.0
+    metrics_max_buckets: int = 10_000
+    metrics_max_cells: int = 1_000_000
     prometheus_max_label_values: int = 20
     prometheus_token: str | None = None
     init_project: str | None = None

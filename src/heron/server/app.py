@@ -41,6 +41,7 @@ from heron.server.security_headers import SecurityHeaders
 from heron.server.state import ServerState
 from heron.settings import Settings
 from heron.store import EmbeddedStore, Store
+from heron.store.embedded import store_options
 
 log = logging.getLogger("heron.server")
 
@@ -86,7 +87,7 @@ def create_app(
         st_store = (
             store
             if store is not None
-            else EmbeddedStore(settings.db_path, memory_limit=settings.memory_limit)
+            else EmbeddedStore(settings.db_path, **store_options(settings))
         )
         created = bootstrap(st_store, settings)
         if created and on_keys_created:
