@@ -145,7 +145,7 @@ def test_quarantined_spans_are_listed_per_project_and_shown(web: TestClient) -> 
     assert admin.json()["total_spans"] == 1
     assert web.get("/api/quarantine", headers={"Authorization": ""}).status_code == 401
 
-    metrics = web.get("/metrics").text
+    metrics = web.get("/metrics", headers={"Authorization": f"Bearer {st.admin_token}"}).text
     assert "heron_quarantined_spans 1.0" in metrics
     failed = next(
         ln for ln in metrics.splitlines() if ln.startswith("heron_store_failed_commits_total")
