@@ -164,7 +164,7 @@ def test_a_flipped_byte_mid_journal_loses_one_record_not_the_rest(tmp_path: Path
         log = restarted.log()
         assert "is damaged at bytes" in log and "acknowledged records" in log
         assert list((data / "journal" / "damaged").glob("*.bin"))
-        ready = httpx.get(restarted.url + "/readyz", timeout=10)
+        ready = httpx.get(restarted.url + "/readyz", headers=_operator(data), timeout=10)
         assert ready.status_code == 503
         [gap] = ready.json()["gaps"]
         assert gap["first"] == gap["last"] and gap["why"] == "damaged"
@@ -217,7 +217,7 @@ def test_a_disk_that_fills_and_empties_under_load_loses_no_acknowledged_span(
             _wait(lambda: len(acked) >= 300)
             filler = fill(journal_disk)
             _wait(lambda: len(refusals) >= 3)
-            ready = httpx.get(server.url + "/readyz", timeout=10)
+            ready = httpx.get(server.url + "/readyz", headers=_operator(data), timeout=10)
             assert ready.status_code == 503 and ready.json()["journal"]["disk_full"]
             filler.unlink()  # space is back: ingest resumes by itself
             emptied = time.monotonic()
@@ -246,3 +246,9 @@ def _wait(check: Callable[[], bool], timeout: float = 30.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.05)
+
+
+def _operator(data: Path) -> dict[str, str]:
+    """The admin token the running server wrote into its data directory."""
+    token = orjson.loads((data / "server.json").read_bytes())["admin_token"]
+    return {"Authorization": f"Bearer {token}"}

@@ -74,9 +74,17 @@ def test_liveness_and_readiness(web: TestClient) -> None:
     r = web.get("/readyz", headers={"Authorization": ""})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["ready"] and body["problems"] == []
-    assert body["backlog_records"] == 0 and body["lag_seconds"] == 0
+    assert body == {
+        "status": "ready",
+        "ready": True,
+        "problems": [],
+        "backlog_records": 0,
+        "lag_seconds": 0,
+    }  # without the operator's token: no journal, disk or store details
+    admin = {"Authorization": f"Bearer {_state(web).admin_token}"}
+    body = web.get("/readyz", headers=admin).json()
     assert body["journal"]["healthy"] and body["journal"]["disk_free_bytes"] > 0
+    assert body["store"]["error"] is None and body["gaps"] == []
     assert "/healthz" in web.get("/openapi.json").json()["paths"]
 
 
@@ -144,6 +152,8 @@ def test_quarantined_spans_are_listed_per_project_and_shown(web: TestClient) -> 
     admin = web.get("/api/quarantine", headers={"Authorization": f"Bearer {st.admin_token}"})
     assert admin.json()["total_spans"] == 1
     assert web.get("/api/quarantine", headers={"Authorization": ""}).status_code == 401
+    odd = web.get("/api/quarantine", headers={"Authorization": "Bearer caf\u00e9".encode()})
+    assert odd.status_code == 401
 
     metrics = web.get("/metrics", headers={"Authorization": f"Bearer {st.admin_token}"}).text
     assert "heron_quarantined_spans 1.0" in metrics

@@ -315,7 +315,7 @@ class WritePipeline:
         for gap in self.gaps:
             problems.append(
                 f"journal records {gap['first']}-{gap['last']} were acknowledged but are "
-                f"{gap['why']} (see the log and {j.directory / 'damaged'})"
+                f"{gap['why']} (see the server log and journal/damaged/)"
             )
         try:
             free = shutil.disk_usage(j.directory).free

@@ -7,7 +7,8 @@ with the reasons while the journal cannot be written (disk full, a failed write 
 rolled back), the store is failing, applying lags over ``HERON_READY_MAX_LAG_SECONDS``, or
 acknowledged journal records were found missing at start; the body reports the backlog
 (records and the age of the oldest unapplied acknowledged batch) either way. Neither needs
-a key: they reveal no project data.
+a key: they reveal no project data; the journal, disk and store details of ``/readyz`` are
+shown with the admin token or ``HERON_PROMETHEUS_TOKEN`` only.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from fastapi import APIRouter, Request
 
 from heron import __version__
 from heron.server import schemas
+from heron.server.prometheus import is_operator
 from heron.server.responses import JSON
 from heron.server.state import state_of
 
 router = APIRouter(tags=["health"])
+
+PUBLIC = ("status", "ready", "problems", "backlog_records", "lag_seconds")
 
 
 @router.get("/api/health", response_model=schemas.Health)
@@ -40,6 +44,9 @@ async def health() -> dict[str, str]:
 async def ready(request: Request) -> JSON:
     """Readiness: 200 when heron can take and keep data, else 503 naming why; with the
     apply backlog, journal and store state."""
-    report: dict[str, Any] = state_of(request).pipeline.health()
+    st = state_of(request)
+    report: dict[str, Any] = st.pipeline.health()
     report = {"status": "ready" if report["ready"] else "not ready", **report}
+    if not is_operator(request, st):  # journal, disk and store details: the operator's only
+        report = {k: report[k] for k in PUBLIC}
     return JSON(report, 200 if report["ready"] else 503)

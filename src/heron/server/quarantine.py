@@ -25,8 +25,9 @@ REPLAY_TIMEOUT_S = 300.0
 
 def _is_admin(request: Request) -> bool:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    expected = state_of(request).admin_token
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
+    expected = state_of(request).admin_token.encode()
+    # bytes: compare_digest raises TypeError on a str holding non-ASCII characters
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected)
 
 
 @router.get("/api/quarantine", tags=["ingest"], summary="Quarantined spans")
