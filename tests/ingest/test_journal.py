@@ -416,3 +416,16 @@ def test_records_an_earlier_version_set_aside_join_the_quarantine(tmp_path: Path
     assert pipeline.replay_quarantine().result(10)["applied"] == [entry["id"]]
     assert pipeline.quarantine.spans() == 0
     store.close()
+
+
+def test_a_damaged_file_magic_loses_nothing(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j")
+    j.append([b"one", b"two"])
+    j.close()
+    [segment] = (tmp_path / "j").glob("*.log")
+    data = bytearray(segment.read_bytes())
+    data[0] ^= 0xFF
+    segment.write_bytes(bytes(data))
+    j = Journal(tmp_path / "j")
+    assert list(j.read(0)) == [(1, b"one"), (2, b"two")]
+    assert [d.lost for d in j.damage] == [None]

@@ -141,9 +141,14 @@ class Journal:
                 path.name, d.start, d.end, d.after_seq, copy,
             )  # fmt: skip
             return
-        lost = f"seq {d.lost[0]}-{d.lost[1]}" if d.lost else f"the records after seq {d.after_seq}"
+        if d.lost:
+            lost = f"seq {d.lost[0]}-{d.lost[1]} unreadable"
+        elif d.next_seq is not None:
+            lost = "no record lost"
+        else:
+            lost = f"the records after seq {d.after_seq} unreadable"
         log.error(
-            "journal %s is damaged at bytes %d-%d: %s unreadable (next intact record: %s); "
+            "journal %s is damaged at bytes %d-%d: %s (next intact record: %s); "
             "the damaged bytes are copied to %s",
             path.name, d.start, d.end, lost, d.next_seq or "none", copy,
         )  # fmt: skip
