@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from heron import __version__
 from heron.bootstrap import bootstrap, bootstrap_users
-from heron.errors import HeronError, Overloaded
+from heron.errors import HeronError, Overloaded, RateLimited
 from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.journal import Journal
@@ -35,6 +35,7 @@ from heron.server import (
 )
 from heron.server.auth import Authenticator
 from heron.server.llmseries import LabelCap
+from heron.server.ratelimit import RateLimiter
 from heron.server.responses import JSON
 from heron.server.state import ServerState
 from heron.settings import Settings
@@ -102,7 +103,7 @@ def create_app(
             log.warning("replayed %d journal records into the store", replayed)
         decoder = Decoder(settings.ingest_workers)
         decoder.start()
-        auth = Authenticator(st_store)
+        auth = Authenticator(st_store, RateLimiter(settings))
         auth.refresh()
         app.state.heron = ServerState(
             settings=settings,
@@ -136,7 +137,8 @@ def create_app(
 
     @app.exception_handler(HeronError)
     async def heron_error(request: Request, exc: HeronError) -> JSON:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+        retry = isinstance(exc, Overloaded | RateLimited)
+        headers = {"Retry-After": str(exc.retry_after)} if retry else None
         return JSON({"error": {"code": exc.code, "message": exc.message}}, exc.status_code, headers)
 
     @app.exception_handler(RequestValidationError)
