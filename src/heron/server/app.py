@@ -31,12 +31,14 @@ from heron.server import (
     otlp,
     prometheus,
     scores,
+    trace_deletion,
     web,
 )
 from heron.server.auth import Authenticator
 from heron.server.llmseries import LabelCap
 from heron.server.ratelimit import RateLimiter
 from heron.server.responses import JSON
+from heron.server.retention import RetentionTask
 from heron.server.state import ServerState
 from heron.settings import Settings
 from heron.store import EmbeddedStore, Store
@@ -116,11 +118,14 @@ def create_app(
             created_keys=created,
             label_cap=LabelCap(settings.prometheus_max_label_values),
             prometheus=prometheus.health_registry(lambda: app.state.heron),
+            retention=RetentionTask(st_store, settings.retention_interval_s),
         )
         pipeline.start()
+        app.state.heron.retention.start()
         try:
             yield
         finally:
+            await app.state.heron.retention.stop()
             pipeline.stop()
             decoder.stop()
             remove_server_file(settings)
@@ -164,6 +169,7 @@ def create_app(
 
     app.include_router(otlp.router)
     app.include_router(api.router)
+    app.include_router(trace_deletion.router)
     app.include_router(models.router)
     app.include_router(scores.router)
     app.include_router(metrics.router)
