@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from heron.errors import RateLimited
@@ -36,7 +37,8 @@ class _Bucket:
 class RateLimiter:
     """Charges requests to their key's and project's buckets; raises :class:`RateLimited`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._rates = {
             ("ingest", "key"): settings.rate_ingest_per_key,
             ("ingest", "project"): settings.rate_ingest_per_project,
@@ -48,7 +50,7 @@ class RateLimiter:
 
     def charge(self, kind: str, public_key: str, project_id: str) -> None:
         """Take one ``kind`` ("ingest" or "read") request from both buckets, or raise 429."""
-        now = time.monotonic()
+        now = self._clock()
         owners = (("key", public_key), ("project", project_id))
         with self._lock:
             buckets: list[tuple[str, _Bucket]] = []
