@@ -28,31 +28,15 @@ def _us(when: datetime) -> int:
 def put_trace(store: EmbeddedStore, project: str, trace_id: str, when: datetime) -> None:
     """A root and a child observation, a score on the trace and one on the child."""
     start = _us(when)
-    store.write_batch(
-        [
-            ObservationRecord(
-                project_id=project,
-                id=trace_id[:16],
-                trace_id=trace_id,
-                parent_id=None,
-                type="span",
-                name="root",
-                start_us=start,
-                end_us=start + 1000,
-            ),
-            ObservationRecord(
-                project_id=project,
-                id=trace_id[16:],
-                trace_id=trace_id,
-                parent_id=trace_id[:16],
-                type="generation",
-                name="llm",
-                start_us=start + 10,
-                end_us=start + 900,
-            ),
-        ],  # fmt: skip
-        [TraceUpdate(project_id=project, trace_id=trace_id, name="chat")],
-    )
+    root = ObservationRecord(
+        project_id=project, id=trace_id[:16], trace_id=trace_id, parent_id=None, type="span",
+        name="root", start_us=start, end_us=start + 1000,
+    )  # fmt: skip
+    child = ObservationRecord(
+        project_id=project, id=trace_id[16:], trace_id=trace_id, parent_id=root.id,
+        type="generation", name="llm", start_us=start + 10, end_us=start + 900,
+    )  # fmt: skip
+    store.write_batch([root, child], [TraceUpdate(project_id=project, trace_id=trace_id)])
     store.write_scores(
         [
             parse_score({"traceId": trace_id, "name": "quality", "value": 1}, project),
