@@ -226,3 +226,22 @@ def test_every_key_route_checks_the_scope(client: TestClient, tmp_path: Path) ->
                 allowed = method == "GET" or (method == "POST" and path in READ_POSTS)
             assert (r.status_code != 403) == allowed, (scope, method, path, r.status_code)
             assert r.status_code != 401, (scope, method, path)
+
+
+def test_cli_sets_a_projects_retention(server: HeronProcess, tmp_path: Path) -> None:
+    data = str(server.data_dir)
+    out = heron("projects", "retention", "test", "30", "--data-dir", data)
+    assert out.returncode == 0 and "30 days" in out.stdout, out.stdout + out.stderr
+    assert "30 days" in heron("projects", "--data-dir", data).stdout
+    out = heron("projects", "retention", "test", "forever", "--data-dir", data)
+    assert out.returncode == 0 and "forever" in out.stdout
+    bad = heron("projects", "retention", "test", "soon", "--data-dir", data)
+    assert bad.returncode == 1 and "whole number of days" in bad.stdout
+    missing = heron("projects", "retention", "nope", "3", "--data-dir", data)
+    assert missing.returncode == 1 and "not found" in missing.stdout
+    # without a server, directly on the store
+    alone = str(tmp_path / "alone")
+    assert heron("projects", "create", "solo", "--data-dir", alone).returncode == 0
+    out = heron("projects", "retention", "solo", "7", "--data-dir", alone)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "7 days" in heron("projects", "--data-dir", alone).stdout
