@@ -35,6 +35,7 @@ from heron.server import (
     web,
 )
 from heron.server.auth import Authenticator
+from heron.server.bodies import BodyTimeout
 from heron.server.llmseries import LabelCap
 from heron.server.ratelimit import RateLimiter
 from heron.server.responses import JSON
@@ -178,4 +179,7 @@ def create_app(
     app.include_router(compare.router)
     app.include_router(admin.router)
     web.install(app)
+    app.add_middleware(
+        BodyTimeout, idle_s=settings.body_idle_timeout_s, total_s=settings.body_timeout_s
+    )
     return app
