@@ -69,7 +69,7 @@ class RateLimiter:
                 if wait > 0:
                     raise RateLimited(
                         f"rate limit of {bucket.rate:g} {kind} requests per second per {level} "
-                        f"exceeded; retry after {wait:.2f} s",
+                        f"exceeded; retry after {max(wait, 0.01):.2f} s",
                         retry_after=max(1, math.ceil(wait)),
                     )
             for _, bucket in buckets:
