@@ -10,7 +10,8 @@ HeronError
 ├── PayloadTooLarge     413  body over the configured limit
 ├── UnsupportedMedia    415  content type heron does not read
 ├── RateLimited         429  over the key's or project's rate; retry after ``retry_after``
-└── Overloaded          503  the writer is behind; retry after ``retry_after`` seconds
+├── Overloaded          503  the writer is behind; retry after ``retry_after`` seconds
+└── QueryTimeout        503  a read ran past HERON_QUERY_TIMEOUT_S and was cancelled
 """
 
 from __future__ import annotations
@@ -81,3 +82,11 @@ class Overloaded(HeronError):
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class QueryTimeout(HeronError):
+    """A metrics or compare query cancelled at the time limit: the query asks too much of
+    the data now (a narrower one will answer), so no Retry-After is suggested."""
+
+    status_code = 503
+    code = "query_timeout"

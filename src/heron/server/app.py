@@ -37,12 +37,15 @@ from heron.server import (
 from heron.server.auth import Authenticator
 from heron.server.bodies import BodyTimeout
 from heron.server.llmseries import LabelCap
+from heron.server.login_guard import LoginGuard
 from heron.server.ratelimit import RateLimiter
 from heron.server.responses import JSON
 from heron.server.retention import RetentionTask
+from heron.server.security_headers import SecurityHeaders
 from heron.server.state import ServerState
 from heron.settings import Settings
 from heron.store import EmbeddedStore, Store
+from heron.store.embedded import store_options
 
 log = logging.getLogger("heron.server")
 
@@ -80,6 +83,7 @@ def create_app(
     on_users_created: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> FastAPI:
     """Build the app. Without ``store`` it opens (and at shutdown closes) the embedded one."""
+    prometheus.check_token(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,7 +91,7 @@ def create_app(
         st_store = (
             store
             if store is not None
-            else EmbeddedStore(settings.db_path, memory_limit=settings.memory_limit)
+            else EmbeddedStore(settings.db_path, **store_options(settings))
         )
         created = bootstrap(st_store, settings)
         if created and on_keys_created:
@@ -119,6 +123,7 @@ def create_app(
             created_keys=created,
             label_cap=LabelCap(settings.prometheus_max_label_values),
             prometheus=prometheus.health_registry(lambda: app.state.heron),
+            login_guard=LoginGuard(settings.login_hash_concurrency),
             retention=RetentionTask(st_store, settings.retention_interval_s),
         )
         pipeline.start()
@@ -179,6 +184,7 @@ def create_app(
     app.include_router(compare.router)
     app.include_router(admin.router)
     web.install(app)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(
         BodyTimeout, idle_s=settings.body_idle_timeout_s, total_s=settings.body_timeout_s
     )
