@@ -12,7 +12,6 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 
 from heron.errors import NotFound, Unauthorized
-from heron.server.auth import ascii_header
 from heron.server.state import state_of
 from heron.store.keys import DEFAULT_SCOPE, check_scope
 
@@ -20,7 +19,7 @@ router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
 def admin(request: Request) -> None:
-    header = ascii_header(request, "authorization") or ""
+    header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     expected = state_of(request).admin_token
     if scheme.lower() != "bearer" or not hmac.compare_digest(
