@@ -15,6 +15,7 @@ import orjson
 
 from heron.errors import HeronError, NotFound
 from heron.store import EmbeddedStore
+from heron.store.keys import check_scope
 
 
 class AdminError(Exception):
@@ -101,18 +102,38 @@ class Admin:
         finally:
             store.close()
 
-    def create_key(self, project: str, create_project: bool = False) -> dict[str, Any]:
+    def create_key(
+        self, project: str, create_project: bool = False, scope: str = "full"
+    ) -> dict[str, Any]:
         if self.server:
-            body = {"project": project, "create_project": create_project}
+            body = {"project": project, "create_project": create_project, "scope": scope}
             return self._http("POST", "/api/admin/keys", json=body)
         store = self._direct()
         try:
+            check_scope(scope)
             found = store.project_by_name(project)
             if found is None:
                 if not create_project:
                     raise NotFound(f"project {project!r} not found")
                 found = store.create_project(project)
-            return {**store.create_key(found["id"]), "project": found["name"]}
+            return {**store.create_key(found["id"], scope=scope), "project": found["name"]}
+        except HeronError as exc:
+            raise AdminError(exc.message) from exc
+        finally:
+            store.close()
+
+    def set_retention(self, project: str, days: int | None) -> None:
+        """Keep the project's traces ``days`` days (``None``: forever)."""
+        if self.server:
+            body = {"project": project, "days": days}
+            self._http("POST", "/api/admin/projects/retention", json=body)
+            return
+        store = self._direct()
+        try:
+            found = store.project_by_name(project)
+            if found is None:
+                raise NotFound(f"project {project!r} not found")
+            store.set_retention(found["id"], days)
         except HeronError as exc:
             raise AdminError(exc.message) from exc
         finally:

@@ -10,13 +10,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from heron.query import Filter, parse_filters
 from heron.server import schemas
-from heron.server.auth import Caller
+from heron.server.auth import Caller, route_need
 from heron.server.state import state_of
 from heron.store import ListQuery
 
 
 def caller(request: Request) -> Caller:
-    return state_of(request).auth.authenticate(request)
+    """The key's caller, allowed the access the route needs (see heron.server.auth)."""
+    return state_of(request).auth.authenticate(request, need=route_need(request))
 
 
 async def consistent(request: Request) -> None:

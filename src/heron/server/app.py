@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from heron import __version__
 from heron.bootstrap import bootstrap, bootstrap_users
-from heron.errors import HeronError, Overloaded
+from heron.errors import HeronError, Overloaded, RateLimited
 from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.journal import Journal
@@ -33,12 +33,16 @@ from heron.server import (
     prometheus,
     quarantine,
     scores,
+    trace_deletion,
     web,
 )
 from heron.server.auth import Authenticator
+from heron.server.bodies import BodyTimeout
 from heron.server.llmseries import LabelCap
 from heron.server.login_guard import LoginGuard
+from heron.server.ratelimit import RateLimiter
 from heron.server.responses import JSON
+from heron.server.retention import RetentionTask
 from heron.server.security_headers import SecurityHeaders
 from heron.server.state import ServerState
 from heron.settings import Settings
@@ -110,7 +114,7 @@ def create_app(
             log.warning("replayed %d journal records into the store", replayed)
         decoder = Decoder(settings.ingest_workers)
         decoder.start()
-        auth = Authenticator(st_store)
+        auth = Authenticator(st_store, RateLimiter(settings))
         auth.refresh()
         app.state.heron = ServerState(
             settings=settings,
@@ -124,11 +128,14 @@ def create_app(
             label_cap=LabelCap(settings.prometheus_max_label_values),
             prometheus=prometheus.health_registry(lambda: app.state.heron),
             login_guard=LoginGuard(settings.login_hash_concurrency),
+            retention=RetentionTask(st_store, settings.retention_interval_s),
         )
         pipeline.start()
+        app.state.heron.retention.start()
         try:
             yield
         finally:
+            await app.state.heron.retention.stop()
             pipeline.stop()
             decoder.stop()
             remove_server_file(settings)
@@ -145,7 +152,8 @@ def create_app(
 
     @app.exception_handler(HeronError)
     async def heron_error(request: Request, exc: HeronError) -> JSON:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+        retry = isinstance(exc, Overloaded | RateLimited)
+        headers = {"Retry-After": str(exc.retry_after)} if retry else None
         return JSON({"error": {"code": exc.code, "message": exc.message}}, exc.status_code, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -173,6 +181,7 @@ def create_app(
     app.include_router(quarantine.router)
     app.include_router(otlp.router)
     app.include_router(api.router)
+    app.include_router(trace_deletion.router)
     app.include_router(models.router)
     app.include_router(scores.router)
     app.include_router(metrics.router)
@@ -182,4 +191,7 @@ def create_app(
     app.include_router(admin.router)
     web.install(app)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        BodyTimeout, idle_s=settings.body_idle_timeout_s, total_s=settings.body_timeout_s
+    )
     return app

@@ -16,6 +16,7 @@ from heron.errors import (
     BadRequest,
     HeronError,
     Overloaded,
+    RateLimited,
     StorageUnavailable,
     UnsupportedMedia,
 )
@@ -33,7 +34,7 @@ router = APIRouter(tags=["ingest"])
 def _status_response(exc: HeronError, as_json: bool) -> Response:
     """OTLP/HTTP errors carry a google.rpc.Status body in the request's encoding."""
     headers = {}
-    if isinstance(exc, Overloaded):
+    if isinstance(exc, Overloaded | RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     if as_json:
         body = orjson.dumps({"code": exc.status_code, "message": exc.message})
@@ -76,8 +77,11 @@ _OPENAPI = {
         },
         "400": {"description": "Malformed body (google.rpc.Status naming the problem)."},
         "401": {"description": "Missing or wrong key."},
+        "403": {"description": "The key's scope does not allow ingest (a read key)."},
+        "408": {"description": "The body stalled or took too long."},
         "413": {"description": "Body over the limit, before or after decompression."},
         "415": {"description": "Unsupported Content-Type or Content-Encoding."},
+        "429": {"description": "Over the key's or project's rate; retry after Retry-After."},
         "503": {
             "description": "Ingest queue full, or the journal cannot be written (disk full); "
             "retry after Retry-After seconds."
@@ -117,7 +121,7 @@ async def export_traces(request: Request) -> Response:
 
     stats = st.ingest_stats  # one update per request, never per span
     try:
-        caller = st.auth.authenticate(request)
+        caller = st.auth.authenticate(request, need="ingest")
         if kind not in (PROTOBUF, JSON):
             raise UnsupportedMedia(
                 f"Content-Type {kind or '(none)'!r} is not supported; send {PROTOBUF} or {JSON}"
