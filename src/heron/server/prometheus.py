@@ -13,7 +13,6 @@ docs/prometheus.md.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -39,6 +38,7 @@ from prometheus_client.registry import Collector
 from heron import __version__
 from heron.ingest.stats import LatencyHistogram
 from heron.server import schemas
+from heron.server.admin import bearer_is
 from heron.server.api import caller
 from heron.server.llmseries import Totals, llm_families
 from heron.server.state import ServerState, state_of
@@ -217,13 +217,7 @@ def check_token(settings: Settings) -> None:
 
 def is_operator(request: Request, st: ServerState) -> bool:
     """Whether the request carries the admin token or the Prometheus token."""
-    scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    got = supplied.strip().encode()
-    tokens = [st.admin_token, st.settings.prometheus_token]
-    # compare_digest on bytes: a str holding non-ASCII characters would raise TypeError.
-    return any(t and hmac.compare_digest(got, t.strip().encode()) for t in tokens)
+    return bearer_is(request, st.admin_token, st.settings.prometheus_token)
 
 
 router = APIRouter(tags=["monitoring"], responses={401: {"model": schemas.Error}})

@@ -8,14 +8,13 @@ reads from the data directory) sees every project's.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from heron.server import schemas
-from heron.server.admin import admin
+from heron.server.admin import admin, is_admin
 from heron.server.state import state_of
 
 router = APIRouter(responses={401: {"model": schemas.Error}})
@@ -23,19 +22,15 @@ router = APIRouter(responses={401: {"model": schemas.Error}})
 REPLAY_TIMEOUT_S = 300.0
 
 
-def _is_admin(request: Request) -> bool:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    expected = state_of(request).admin_token.encode()
-    # bytes: compare_digest raises TypeError on a str holding non-ASCII characters
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected)
-
-
 @router.get("/api/quarantine", tags=["ingest"], summary="Quarantined spans")
 async def quarantined(request: Request) -> dict[str, Any]:
     """Spans the store refused (kept on disk with the reason) until ``heron journal replay``
     applies them; the key's project's, or every project's with the admin token."""
     st = state_of(request)
-    project = None if _is_admin(request) else st.auth.authenticate(request).project_id
+    if is_admin(request):
+        project = None
+    else:
+        project = st.auth.authenticate(request, need="read").project_id
     entries = await run_in_threadpool(st.pipeline.quarantine.entries, project)
     return {"data": entries, "total_spans": sum(e["spans"] for e in entries)}
 
