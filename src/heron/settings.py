@@ -30,6 +30,51 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest accepted request body, before and after decompression (413 beyond).",
     ),
     Setting(
+        "body_idle_timeout_s",
+        "HERON_BODY_IDLE_TIMEOUT_S",
+        30.0,
+        "A request body that sends nothing for this many seconds is answered 408.",
+    ),
+    Setting(
+        "body_timeout_s",
+        "HERON_BODY_TIMEOUT_S",
+        120.0,
+        "A request body still incomplete after this many seconds is answered 408.",
+    ),
+    Setting(
+        "rate_ingest_per_key",
+        "HERON_RATE_INGEST_PER_KEY",
+        1000.0,
+        "Ingest requests (traces, scores) per second one API key may send, in bursts of up "
+        "to one second's worth; beyond, 429 with Retry-After. 0: no limit.",
+    ),
+    Setting(
+        "rate_ingest_per_project",
+        "HERON_RATE_INGEST_PER_PROJECT",
+        2000.0,
+        "Ingest requests per second all keys of one project together may send. 0: no limit.",
+    ),
+    Setting(
+        "rate_read_per_key",
+        "HERON_RATE_READ_PER_KEY",
+        1000.0,
+        "Read API requests per second one API key may make (429 with Retry-After beyond). "
+        "0: no limit.",
+    ),
+    Setting(
+        "rate_read_per_project",
+        "HERON_RATE_READ_PER_PROJECT",
+        2000.0,
+        "Read API requests per second all keys of one project together may make. 0: no limit.",
+    ),
+    Setting(
+        "retention_interval_s",
+        "HERON_RETENTION_INTERVAL_S",
+        3600.0,
+        "How often the server deletes traces older than their project's retention (also "
+        "once at start).",
+    ),
+    Setting(
         "max_io_bytes",
         "HERON_MAX_IO_BYTES",
         1024 * 1024,
@@ -46,6 +91,20 @@ SETTINGS: tuple[Setting, ...] = (
         "HERON_COMMIT_WINDOW_MS",
         2.0,
         "How long the writer waits to gather concurrent requests into one commit.",
+    ),
+    Setting(
+        "checkpoint_seconds",
+        "HERON_CHECKPOINT_SECONDS",
+        60.0,
+        "How often the writer checkpoints the store; journal segments are deleted only once "
+        "their records are checkpointed into heron.duckdb.",
+    ),
+    Setting(
+        "ready_max_lag_seconds",
+        "HERON_READY_MAX_LAG_SECONDS",
+        30.0,
+        "GET /readyz answers 503 while the oldest acknowledged batch not yet in the store is "
+        "older than this.",
     ),
     Setting(
         "consistent_read_timeout_s",
@@ -68,11 +127,38 @@ SETTINGS: tuple[Setting, ...] = (
         "Memory DuckDB may use for caching and queries (it spills to disk beyond).",
     ),
     Setting(
+        "query_timeout_s",
+        "HERON_QUERY_TIMEOUT_S",
+        30.0,
+        "Seconds a metrics, dashboard or compare query may run before it is cancelled "
+        "(503 query_timeout); 0 means no limit.",
+    ),
+    Setting(
+        "metrics_max_buckets",
+        "HERON_METRICS_MAX_BUCKETS",
+        10_000,
+        "Time buckets one metrics query may have (400 beyond: use a coarser granularity).",
+    ),
+    Setting(
+        "metrics_max_cells",
+        "HERON_METRICS_MAX_CELLS",
+        1_000_000,
+        "Time buckets times distinct dimension values one metrics query may have, the rows "
+        "before config.row_limit (400 beyond).",
+    ),
+    Setting(
         "prometheus_max_label_values",
         "HERON_PROMETHEUS_MAX_LABEL_VALUES",
         20,
         "Distinct models and distinct trace names per project in GET /metrics; the rest are "
         "exported as other.",
+    ),
+    Setting(
+        "prometheus_token",
+        "HERON_PROMETHEUS_TOKEN",
+        None,
+        "Bearer token (24+ characters) that may scrape the server-wide health series of "
+        "GET /metrics, beside the admin token; API keys see only their project's series.",
     ),
     Setting("init_project", "HERON_INIT_PROJECT", None, "Project created at start if absent."),
     Setting(
@@ -100,6 +186,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Password of HERON_INIT_ADMIN_EMAIL when it is created (generated and printed if unset); "
         "stored hashed.",
     ),
+    Setting(
+        "login_hash_concurrency",
+        "HERON_LOGIN_HASH_CONCURRENCY",
+        2,
+        "Web UI password checks (scrypt, 16 MiB each) run at once; a few more wait, further "
+        "logins get 503 with Retry-After.",
+    ),
 )
 
 
@@ -111,18 +204,32 @@ class Settings:
     port: int = 4376
     data_dir: Path = Path("~/.heron")
     max_body_bytes: int = 10 * 1024 * 1024
+    body_idle_timeout_s: float = 30.0
+    body_timeout_s: float = 120.0
+    rate_ingest_per_key: float = 1000.0
+    rate_ingest_per_project: float = 2000.0
+    rate_read_per_key: float = 1000.0
+    rate_read_per_project: float = 2000.0
+    retention_interval_s: float = 3600.0
     max_io_bytes: int = 1024 * 1024
     queue_spans: int = 200_000
     commit_window_ms: float = 2.0
+    checkpoint_seconds: float = 60.0
+    ready_max_lag_seconds: float = 30.0
     consistent_read_timeout_s: float = 1.0
     ingest_workers: int = 2
     memory_limit: str = "512MB"
+    query_timeout_s: float = 30.0
+    metrics_max_buckets: int = 10_000
+    metrics_max_cells: int = 1_000_000
     prometheus_max_label_values: int = 20
+    prometheus_token: str | None = None
     init_project: str | None = None
     init_public_key: str | None = None
     init_secret_key: str | None = None
     init_admin_email: str | None = None
     init_admin_password: str | None = None
+    login_hash_concurrency: int = 2
 
     @property
     def db_path(self) -> Path:

@@ -51,7 +51,7 @@ async def read_view(request: Request, consistent: bool | None = None) -> None:
         await pipeline.caught_up(timeout=bound)
         headers[HEADER] = "true" if time.monotonic() - started < bound else "false"
     headers[LAG_RECORDS] = str(pipeline.backlog)
-    headers[LAG_MS] = str(round(pipeline.lag_ms))
+    headers[LAG_MS] = str(round(pipeline.lag_seconds * 1000))
     request.state.heron_read_lag = headers  # scope["state"][_STATE_KEY], for LagHeaders
 
 

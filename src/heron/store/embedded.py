@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +20,47 @@ import orjson
 import pyarrow as pa
 
 from heron.compare import CompareQuery, run_compare
-from heron.errors import Conflict, NotFound
+from heron.errors import BadRequest, Conflict, NotFound
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query import Filter
-from heron.query.metrics import MetricsQuery
+from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
+from heron.settings import Settings
 from heron.store import dashboards as dashmod
+from heron.store import deletion, llmstats, reads, saved
 from heron.store import keys as keymod
-from heron.store import llmstats, reads, saved
 from heron.store import metrics as metricsmod
 from heron.store import users as usermod
 from heron.store.arrow import observations_table
+from heron.store.deadline import deadline
 from heron.store.idfilter import TraceIdFilter
 from heron.store.schema import migrate
 from heron.store.writes import WriteResult, write_batch
 
 
+def store_options(settings: Settings) -> dict[str, Any]:
+    """The :class:`EmbeddedStore` keyword arguments the settings give."""
+    return {
+        "memory_limit": settings.memory_limit,
+        "query_timeout_s": settings.query_timeout_s or None,
+        "metrics_limits": MetricsLimits(settings.metrics_max_buckets, settings.metrics_max_cells),
+    }
+
+
 class EmbeddedStore:
     """heron's storage on an embedded DuckDB file (see :class:`heron.store.base.Store`)."""
 
-    def __init__(self, path: Path | str, *, memory_limit: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        memory_limit: str | None = None,
+        query_timeout_s: float | None = None,
+        metrics_limits: MetricsLimits | None = None,
+    ) -> None:
         self.path = Path(path)
+        self.query_timeout_s = query_timeout_s  # metrics and compare; None: no limit
+        self.metrics_limits = metrics_limits or MetricsLimits()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {"checkpoint_threshold": "256MB"}
         if memory_limit:
@@ -49,6 +69,7 @@ class EmbeddedStore:
         migrate(self._db)
         self._local = threading.local()
         self._admin_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # batches and deletions, one at a time
         self._writer = self._db.cursor()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
@@ -104,7 +125,9 @@ class EmbeddedStore:
 
     def metrics(self, project_id: str, query: MetricsQuery) -> list[dict[str, Any]]:
         """A metrics query (see :mod:`heron.query.metrics`) over the project's data."""
-        return metricsmod.run_metrics(self.cursor(), project_id, query)
+        cur = self.cursor()
+        with deadline(cur, self.query_timeout_s, "the metrics query"):
+            return metricsmod.run_metrics(cur, project_id, query, self.metrics_limits)
 
     def model_call_totals(
         self, project_id: str, settled_before: datetime
@@ -128,7 +151,9 @@ class EmbeddedStore:
 
     def compare(self, project_id: str, query: CompareQuery) -> dict[str, Any]:
         """Two cohorts compared on every metric (see :mod:`heron.compare`)."""
-        return run_compare(self.cursor(), project_id, query)
+        cur = self.cursor()
+        with deadline(cur, self.query_timeout_s, "the comparison"):
+            return run_compare(cur, project_id, query)
 
     def unpriced_models(self, project_id: str) -> list[dict[str, Any]]:
         """Models seen with token usage but no price: the "models without price" list."""
@@ -163,24 +188,70 @@ class EmbeddedStore:
         if not isinstance(observations, pa.Table):
             observations = observations_table(list(observations), now_us)
         if self._trace_filter is None:
-            count = self.cursor().execute("SELECT count(*) FROM traces").fetchone()
+            count = self.cursor().execute("SELECT count(*) FROM traces").fetchall()[0]
             self._trace_filter = TraceIdFilter(self._stored_trace_ids, count[0] if count else 0)
         known = self._trace_filter
-        con.execute("BEGIN TRANSACTION")
-        try:
-            result = write_batch(con, observations, trace_updates, now_us, known.may_contain)
-            if journal_seq is not None:
-                con.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('journal_applied_seq', ?)",
-                    [str(journal_seq)],
-                )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        with self._write_lock:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                result = write_batch(con, observations, trace_updates, now_us, known.may_contain)
+                if journal_seq is not None:
+                    con.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('journal_applied_seq', ?)",
+                        [str(journal_seq)],
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
         for _, trace_id in result.trace_ids:
             known.add(trace_id)
         return result
+
+    # -- deletion and retention ----------------------------------------------------------------
+
+    @contextmanager
+    def _deleting(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A transaction on the writer's connection, never beside a batch or a score write."""
+        with self._write_lock, self._admin_lock:
+            con = self._writer
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def delete_traces(self, project_id: str, trace_ids: Sequence[str]) -> list[str]:
+        """Delete the project's traces with these ids, with their observations and scores;
+        returns the ids that were found (other projects' traces are never touched)."""
+        with self._deleting() as con:
+            return deletion.delete_by_ids(con, project_id, trace_ids)
+
+    def delete_traces_before(self, project_id: str, cutoff: datetime) -> int:
+        """Delete the project's traces that started before ``cutoff`` (with observations and
+        scores, and its session scores older than it), a chunk per transaction; returns the
+        number of traces deleted."""
+        if cutoff.tzinfo is not None:
+            cutoff = cutoff.astimezone(UTC).replace(tzinfo=None)
+        total = 0
+        while True:
+            with self._deleting() as con:
+                ids = deletion.oldest_trace_ids(con, project_id, cutoff)
+                if not ids:
+                    deletion.delete_loose_scores(con, project_id, cutoff)
+                    return total
+                total += deletion.delete_chunk(con, project_id, ids)
+
+    def set_retention(self, project_id: str, days: int | None) -> None:
+        """Keep the project's traces ``days`` days (``None``: forever)."""
+        if days is not None and days < 1:
+            raise BadRequest(f"retention must be at least 1 day (or none), not {days}")
+        with self._admin() as cur:
+            if not cur.execute("SELECT 1 FROM projects WHERE id = ?", [project_id]).fetchone():
+                raise NotFound(f"project {project_id!r} not found")
+            cur.execute("UPDATE projects SET retention_days = ? WHERE id = ?", [days, project_id])
 
     # -- projects and keys ---------------------------------------------------------------------
 
@@ -200,13 +271,15 @@ class EmbeddedStore:
         rows = (
             self.cursor()
             .execute(
-                "SELECT p.id, p.name, p.created_at, count(k.public_key) FROM projects p "
-                "LEFT JOIN api_keys k ON k.project_id = p.id GROUP BY ALL ORDER BY p.created_at"
+                "SELECT p.id, p.name, p.created_at, count(k.public_key), p.retention_days "
+                "FROM projects p LEFT JOIN api_keys k ON k.project_id = p.id "
+                "GROUP BY ALL ORDER BY p.created_at"
             )
             .fetchall()
         )
         return [
-            {"id": i, "name": n, "created_at": reads.iso(c), "key_count": k} for i, n, c, k in rows
+            {"id": i, "name": n, "created_at": reads.iso(c), "key_count": k, "retention_days": r}
+            for i, n, c, k, r in rows
         ]
 
     def project_by_name(self, name: str) -> dict[str, Any] | None:
@@ -220,14 +293,21 @@ class EmbeddedStore:
             if cur.execute("SELECT 1 FROM projects WHERE name = ?", [name]).fetchone():
                 raise Conflict(f"project {name!r} already exists")
             pid = keymod.new_project_id()
-            cur.execute("INSERT INTO projects VALUES (?, ?, now())", [pid, name])
+            cur.execute(
+                "INSERT INTO projects (id, name, created_at) VALUES (?, ?, now())", [pid, name]
+            )
             usermod.add_admins_to_project(cur, pid)
         return {"id": pid, "name": name}
 
     def create_key(
-        self, project_id: str, public_key: str | None = None, secret_key: str | None = None
+        self,
+        project_id: str,
+        public_key: str | None = None,
+        secret_key: str | None = None,
+        scope: str = keymod.DEFAULT_SCOPE,
     ) -> dict[str, str]:
         """A new key pair for a project. The secret is returned once and stored hashed."""
+        keymod.check_scope(scope)
         public_key = public_key or keymod.new_public_key()
         secret_key = secret_key or keymod.new_secret_key()
         with self._admin() as cur:
@@ -240,16 +320,28 @@ class EmbeddedStore:
             if clash:
                 raise Conflict("that public or secret key is already in use")
             cur.execute(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, now())",
-                [public_key, keymod.hash_secret(secret_key), keymod.hint(secret_key), project_id],
+                "INSERT INTO api_keys (public_key, secret_hash, secret_hint, project_id, "
+                "created_at, scope) VALUES (?, ?, ?, ?, now(), ?)",
+                [
+                    public_key,
+                    keymod.hash_secret(secret_key),
+                    keymod.hint(secret_key),
+                    project_id,
+                    scope,
+                ],
             )
-        return {"project_id": project_id, "public_key": public_key, "secret_key": secret_key}
+        return {
+            "project_id": project_id,
+            "public_key": public_key,
+            "secret_key": secret_key,
+            "scope": scope,
+        }
 
     def list_keys(self, project_id: str | None = None) -> list[dict[str, Any]]:
         rows = (
             self.cursor()
             .execute(
-                "SELECT k.public_key, k.secret_hint, k.project_id, p.name, k.created_at "
+                "SELECT k.public_key, k.secret_hint, k.project_id, p.name, k.created_at, k.scope "
                 "FROM api_keys k JOIN projects p ON p.id = k.project_id "
                 "WHERE ? IS NULL OR k.project_id = ? ORDER BY k.created_at",
                 [project_id, project_id],
@@ -263,18 +355,19 @@ class EmbeddedStore:
                 "project_id": pid,
                 "project": n,
                 "created_at": reads.iso(c),
+                "scope": sc,
             }
-            for pk, h, pid, n, c in rows
+            for pk, h, pid, n, c, sc in rows
         ]
 
-    def key_table(self) -> dict[str, tuple[str, str]]:
-        """secret hash -> (public key, project id), for the authenticator's cache."""
+    def key_table(self) -> dict[str, tuple[str, str, str]]:
+        """secret hash -> (public key, project id, scope), for the authenticator's cache."""
         rows = (
             self.cursor()
-            .execute("SELECT secret_hash, public_key, project_id FROM api_keys")
+            .execute("SELECT secret_hash, public_key, project_id, scope FROM api_keys")
             .fetchall()
         )
-        return {h: (pk, pid) for h, pk, pid in rows}
+        return {h: (pk, pid, scope) for h, pk, pid, scope in rows}
 
     def has_key(self, public_key: str) -> bool:
         return bool(
@@ -454,9 +547,14 @@ class EmbeddedStore:
     # -- meta --------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
-        row = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return row[0] if row else None
+        # fetchall: a half-read result keeps its transaction open, which blocks CHECKPOINT
+        rows = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+        return rows[0][0] if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
         with self._admin() as cur:
             cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def checkpoint(self) -> None:
+        """Write everything committed into the database file (out of the WAL alone)."""
+        self._writer.execute("CHECKPOINT")
