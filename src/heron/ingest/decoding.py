@@ -15,6 +15,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, fields
+from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ import pyarrow as pa
 from heron.cost import PriceBook, PriceEntry, load_builtin_prices
 from heron.errors import BadRequest
 from heron.ingest.conventions import IngestLimits, map_request
+from heron.ingest.lifeline import Lifeline, attach
 from heron.ingest.otlp import decode_request
 from heron.model import ObservationRecord, TraceUpdate
 from heron.store.arrow import observations_table
@@ -165,18 +167,30 @@ def _warm() -> bool:
     return True
 
 
+def _init_worker(lifeline: Connection, server_pid: int) -> None:
+    attach(lifeline, server_pid)
+
+
 class Decoder:
     """Runs :func:`decode` on a pool of worker processes (``workers=0``: in a thread)."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._lifeline: Lifeline | None = None
 
     def start(self) -> None:
         if self.workers > 0:
+            if self._lifeline is not None:  # a replaced pool: its workers go with their line
+                self._lifeline.close()
+            line = self._lifeline = Lifeline()
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn")
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(line.worker_end, line.server_pid),
             )
+            # every worker is started here, from this long-lived thread (see lifeline.py)
             for f in [self._pool.submit(_warm) for _ in range(self.workers)]:
                 f.result()
 
@@ -184,6 +198,9 @@ class Decoder:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._lifeline is not None:
+            self._lifeline.close()
+            self._lifeline = None
 
     async def decode(
         self, body: bytes, kind: str, project_id: str, max_io_bytes: int, prices: PriceSpec
