@@ -32,6 +32,7 @@ from heron.store import metrics as metricsmod
 from heron.store import users as usermod
 from heron.store.arrow import observations_table
 from heron.store.idfilter import TraceIdFilter
+from heron.store.recovery import open_database
 from heron.store.schema import migrate
 from heron.store.writes import WriteResult, write_batch
 
@@ -45,7 +46,7 @@ class EmbeddedStore:
         config: dict[str, Any] = {"checkpoint_threshold": "256MB"}
         if memory_limit:
             config["memory_limit"] = memory_limit
-        self._db = duckdb.connect(str(self.path), config=config)
+        self._db = open_database(self.path, config)
         migrate(self._db)
         self._local = threading.local()
         self._admin_lock = threading.Lock()
