@@ -50,6 +50,7 @@ class EmbeddedStore:
         migrate(self._db)
         self._local = threading.local()
         self._admin_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # span batches; held with _admin_lock by backups
         self._writer = self._db.cursor()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
@@ -167,6 +168,7 @@ class EmbeddedStore:
             count = self.cursor().execute("SELECT count(*) FROM traces").fetchone()
             self._trace_filter = TraceIdFilter(self._stored_trace_ids, count[0] if count else 0)
         known = self._trace_filter
+        self._write_lock.acquire()  # a backup holds it to pause writes
         con.execute("BEGIN TRANSACTION")
         try:
             result = write_batch(con, observations, trace_updates, now_us, known.may_contain)
@@ -179,9 +181,22 @@ class EmbeddedStore:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        finally:
+            self._write_lock.release()
         for _, trace_id in result.trace_ids:
             known.add(trace_id)
         return result
+
+    @contextmanager
+    def writes_paused(self) -> Iterator[Path]:
+        """Hold every write (span batches and admin changes): until the block ends, neither
+        the database file (yielded) nor its write-ahead log changes. It checkpoints first
+        when DuckDB can (it cannot while another cursor has a result open), so the log is
+        usually empty."""
+        with self._write_lock, self._admin_lock:
+            with suppress(duckdb.TransactionException):
+                self._writer.execute("CHECKPOINT")
+            yield self.path
 
     # -- projects and keys ---------------------------------------------------------------------
 
