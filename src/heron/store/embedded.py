@@ -165,8 +165,10 @@ class EmbeddedStore:
         if not isinstance(observations, pa.Table):
             observations = observations_table(list(observations), now_us)
         if self._trace_filter is None:
-            count = self.cursor().execute("SELECT count(*) FROM traces").fetchone()
-            self._trace_filter = TraceIdFilter(self._stored_trace_ids, count[0] if count else 0)
+            # fetchall, not fetchone: a result left open keeps its transaction open, and
+            # DuckDB then never checkpoints (the write-ahead log grows without bound)
+            (count,) = self.cursor().execute("SELECT count(*) FROM traces").fetchall()[0]
+            self._trace_filter = TraceIdFilter(self._stored_trace_ids, count)
         known = self._trace_filter
         self._write_lock.acquire()  # a backup holds it to pause writes
         con.execute("BEGIN TRANSACTION")
@@ -470,8 +472,8 @@ class EmbeddedStore:
     # -- meta --------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
-        row = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return row[0] if row else None
+        rows = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+        return rows[0][0] if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
         with self._admin() as cur:
