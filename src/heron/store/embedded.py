@@ -31,6 +31,7 @@ from heron.store import llmstats, reads, saved
 from heron.store import metrics as metricsmod
 from heron.store import users as usermod
 from heron.store.arrow import observations_table
+from heron.store.cursor import ReadCursor
 from heron.store.idfilter import TraceIdFilter
 from heron.store.recovery import open_database
 from heron.store.schema import migrate
@@ -47,7 +48,8 @@ class EmbeddedStore:
         if memory_limit:
             config["memory_limit"] = memory_limit
         self._db = open_database(self.path, config)
-        migrate(self._db)
+        with self._db.cursor() as con:  # closed: no result of it stays open (see cursor.py)
+            migrate(con)
         self._local = threading.local()
         self._admin_lock = threading.Lock()
         self._write_lock = threading.Lock()  # span batches; held with _admin_lock by backups
@@ -77,10 +79,10 @@ class EmbeddedStore:
     # -- reads -------------------------------------------------------------------------------
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's read cursor."""
+        """This thread's read cursor (a :class:`ReadCursor`, used as a DuckDB cursor)."""
         cur = getattr(self._local, "cursor", None)
         if cur is None:
-            cur = self._db.cursor()
+            cur = ReadCursor(self._db.cursor())
             self._local.cursor = cur
             with self._cursors_lock:
                 self._cursors.append(cur)
@@ -165,10 +167,8 @@ class EmbeddedStore:
         if not isinstance(observations, pa.Table):
             observations = observations_table(list(observations), now_us)
         if self._trace_filter is None:
-            # fetchall, not fetchone: a result left open keeps its transaction open, and
-            # DuckDB then never checkpoints (the write-ahead log grows without bound)
-            (count,) = self.cursor().execute("SELECT count(*) FROM traces").fetchall()[0]
-            self._trace_filter = TraceIdFilter(self._stored_trace_ids, count)
+            count = self.cursor().execute("SELECT count(*) FROM traces").fetchone()
+            self._trace_filter = TraceIdFilter(self._stored_trace_ids, count[0] if count else 0)
         known = self._trace_filter
         self._write_lock.acquire()  # a backup holds it to pause writes
         con.execute("BEGIN TRANSACTION")
@@ -472,8 +472,8 @@ class EmbeddedStore:
     # -- meta --------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
-        rows = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
-        return rows[0][0] if rows else None
+        row = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
         with self._admin() as cur:
