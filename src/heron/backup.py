@@ -6,8 +6,9 @@ The server is the database file's only opener, so a running server makes the cop
 1. pause store writes (the apply thread and admin changes; clients are still acknowledged,
    their batches wait in the journal), so neither the database file nor its write-ahead log
    changes; ``CHECKPOINT`` if DuckDB can (then the log is empty), copy the file and the log,
-   and copy the journal segments holding records the copy has not applied;
-2. resume writes, then check the copy opens and count what it holds.
+   and open the journal segments holding records the copy has not applied;
+2. resume writes, copy those segments as they were, then check the copy opens and count what
+   it holds.
 
 The copy is a data directory: restore is ``heron serve --data-dir DEST``, which replays the
 copied journal records the database lacks, exactly as after a crash.
@@ -66,6 +67,7 @@ def backup(store: EmbeddedStore, journal_dir: Path, destination: str | Path) -> 
     if dest.resolve().is_relative_to(store.path.parent.resolve()):
         raise BadRequest("the backup destination must be outside the data directory")
     partial = dest / (DATABASE + ".partial")
+    segments: list[_Segment] = []
     try:
         dest.mkdir(parents=True, exist_ok=True)
         paused = time.perf_counter()
@@ -75,8 +77,9 @@ def backup(store: EmbeddedStore, journal_dir: Path, destination: str | Path) -> 
             if wal_path(db_file).exists():  # not checkpointed: the log goes with the file
                 wal_bytes = _copy(wal_path(db_file), wal_path(dest / DATABASE))
             _copy(db_file, partial)
-            journal_files, journal_bytes = _copy_journal(journal_dir, dest / JOURNAL, position)
+            segments = _hold_journal(journal_dir, position)
             paused_ms = (time.perf_counter() - paused) * 1000
+        journal_bytes = _copy_journal(segments, dest / JOURNAL)
         partial.rename(dest / DATABASE)
         _fsync_dir(dest)
     except BaseException as exc:
@@ -86,11 +89,14 @@ def backup(store: EmbeddedStore, journal_dir: Path, destination: str | Path) -> 
         if isinstance(exc, OSError):  # permission denied, disk full: the caller's to fix
             raise BadRequest(f"cannot write the backup to {dest}: {exc.strerror or exc}") from exc
         raise
+    finally:
+        for segment in segments:
+            os.close(segment.fd)
     traces, observations = _count(dest / DATABASE)
     return BackupResult(
         destination=str(dest),
         database_bytes=(dest / DATABASE).stat().st_size + wal_bytes,
-        journal_files=journal_files,
+        journal_files=len(segments),
         journal_bytes=journal_bytes,
         journal_position=position,
         traces=traces,
@@ -110,24 +116,46 @@ def _copy(source: Path, target: Path) -> int:
     return target.stat().st_size
 
 
-def _copy_journal(journal_dir: Path, target: Path, position: int) -> tuple[int, int]:
-    """Copy the segments (``<first seq>.log``) holding any record after ``position``.
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    name: str
+    fd: int
+    size: int
 
-    The segment being written may end in a record cut short mid-copy; that record was not
-    acknowledged before the backup began, and the restored journal cuts it off at start.
-    """
+
+def _hold_journal(journal_dir: Path, position: int) -> list[_Segment]:
+    """Open the segments (``<first seq>.log``) holding any record after ``position``, and
+    note their sizes: the journal only appends, so these prefixes are its state now, and an
+    open file outlives its deletion by the journal. Copied after writes resume."""
     segments = sorted((int(p.stem), p) for p in journal_dir.glob("*.log") if p.stem.isdigit())
-    needed = [
-        path
-        for i, (_, path) in enumerate(segments)
-        if i + 1 == len(segments) or segments[i + 1][0] - 1 > position
-    ]
-    if not needed:
-        return 0, 0
+    held = []
+    for i, (_, path) in enumerate(segments):
+        if i + 1 == len(segments) or segments[i + 1][0] - 1 > position:
+            fd = os.open(path, os.O_RDONLY)
+            held.append(_Segment(path.name, fd, os.fstat(fd).st_size))
+    return held
+
+
+def _copy_journal(segments: list[_Segment], target: Path) -> int:
+    """Write the held segment prefixes into ``target``. A record cut short at a prefix's end
+    was not acknowledged when writes were paused; the restored journal drops it at start."""
+    if not segments:
+        return 0
     target.mkdir()
-    copied = sum(_copy(path, target / path.name) for path in needed)
+    for segment in segments:
+        out = os.open(target / segment.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            offset = 0
+            while offset < segment.size:
+                sent = os.sendfile(out, segment.fd, offset, segment.size - offset)
+                if sent == 0:
+                    break
+                offset += sent
+            os.fsync(out)
+        finally:
+            os.close(out)
     _fsync_dir(target)
-    return len(needed), copied
+    return sum(s.size for s in segments)
 
 
 def _count(db_file: Path) -> tuple[int, int]:

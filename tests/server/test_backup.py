@@ -14,7 +14,12 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.otlp import new_span_id, new_trace_id, request, span
+from heron.backup import backup
+from heron.ingest.decoding import PriceSpec, decode
+from heron.ingest.journal import Journal
+from heron.ingest.pipeline import WritePipeline
+from heron.store import EmbeddedStore
+from tests.support.otlp import genai_trace, new_span_id, new_trace_id, request, span
 from tests.support.server import HeronProcess
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -159,3 +164,33 @@ def test_backup_route_refuses_bad_destinations(client: TestClient, tmp_path: Pat
     r = client.post("/api/admin/backup", json={"destination": str(tmp_path / "ok")}, headers=admin)
     assert r.status_code == 200, r.text
     assert (tmp_path / "ok" / "heron.duckdb").is_file()
+
+
+def test_backup_carries_journal_records_the_store_has_not_applied(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = EmbeddedStore(data / "heron.duckdb")
+    journal = Journal(data / "journal")
+    project = store.create_project("p")["id"]
+    batches, ids = [], []
+    for _ in range(3):
+        tid, spans = genai_trace(n_children=5)
+        body = request(spans).SerializeToString()
+        batches.append(decode(body, PB["Content-Type"], project, 1 << 20, PriceSpec(project, 0)))
+        ids.append(tid.hex())
+    last = journal.append([b.encode() for b in batches])
+    assert last == 3
+    store.write_batch(batches[0].observations, batches[0].traces, journal_seq=1)  # a crash here
+    journal.close()
+
+    done = backup(store, data / "journal", tmp_path / "copy")
+    store.close()
+    assert done.journal_position == 1 and done.traces == 1 and done.journal_files == 1
+
+    copy = EmbeddedStore(tmp_path / "copy" / "heron.duckdb")
+    try:
+        replayed = WritePipeline(copy, Journal(tmp_path / "copy" / "journal")).recover()
+        assert replayed == 2
+        for tid in ids:
+            assert copy.get_trace(project, tid)["id"] == tid
+    finally:
+        copy.close()
