@@ -57,7 +57,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _print_login_link(settings: Settings, store: Any) -> None:
-    """On a loopback-only bind, a one-time login link for the first admin (valid 24 h)."""
+    """On a loopback-only bind, a one-time login link for the first admin (valid 15 min)."""
     if settings.host not in LOOPBACK_HOSTS:
         return
     from heron.server.web.auth import LOGIN_LINK_TTL_S
@@ -70,15 +70,16 @@ def _print_login_link(settings: Settings, store: Any) -> None:
     link = f"http://{host}:{settings.port}/login/token?token={token}"
     console.print(
         f"  web UI         {escape(link)}\n"
-        f"                 (one-time login link as {escape(admins[0]['email'])}, valid 24 h)"
+        f"                 (one-time login link as {escape(admins[0]['email'])}, valid 15 min)"
     )
 
 
 def _open(settings: Settings) -> Any:
     from heron.store import EmbeddedStore
+    from heron.store.embedded import store_options
 
     try:
-        return EmbeddedStore(settings.db_path, memory_limit=settings.memory_limit)
+        return EmbeddedStore(settings.db_path, **store_options(settings))
     except Exception as exc:
         console.print(f"[red]Cannot open {settings.db_path}:[/red] {exc}")
         raise typer.Exit(1) from None

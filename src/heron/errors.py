@@ -7,7 +7,8 @@ HeronError
 ├── Conflict            409  the name or key already exists
 ├── PayloadTooLarge     413  body over the configured limit
 ├── UnsupportedMedia    415  content type heron does not read
-└── Overloaded          503  the writer is behind; retry after ``retry_after`` seconds
+├── Overloaded          503  the writer is behind; retry after ``retry_after`` seconds
+└── QueryTimeout        503  a read ran past HERON_QUERY_TIMEOUT_S and was cancelled
 """
 
 from __future__ import annotations
@@ -59,3 +60,11 @@ class Overloaded(HeronError):
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class QueryTimeout(HeronError):
+    """A metrics or compare query cancelled at the time limit: the query asks too much of
+    the data now (a narrower one will answer), so no Retry-After is suggested."""
+
+    status_code = 503
+    code = "query_timeout"

@@ -61,11 +61,38 @@ SETTINGS: tuple[Setting, ...] = (
         "Memory DuckDB may use for caching and queries (it spills to disk beyond).",
     ),
     Setting(
+        "query_timeout_s",
+        "HERON_QUERY_TIMEOUT_S",
+        30.0,
+        "Seconds a metrics, dashboard or compare query may run before it is cancelled "
+        "(503 query_timeout); 0 means no limit.",
+    ),
+    Setting(
+        "metrics_max_buckets",
+        "HERON_METRICS_MAX_BUCKETS",
+        10_000,
+        "Time buckets one metrics query may have (400 beyond: use a coarser granularity).",
+    ),
+    Setting(
+        "metrics_max_cells",
+        "HERON_METRICS_MAX_CELLS",
+        1_000_000,
+        "Time buckets times distinct dimension values one metrics query may have, the rows "
+        "before config.row_limit (400 beyond).",
+    ),
+    Setting(
         "prometheus_max_label_values",
         "HERON_PROMETHEUS_MAX_LABEL_VALUES",
         20,
         "Distinct models and distinct trace names per project in GET /metrics; the rest are "
         "exported as other.",
+    ),
+    Setting(
+        "prometheus_token",
+        "HERON_PROMETHEUS_TOKEN",
+        None,
+        "Bearer token (24+ characters) that may scrape the server-wide health series of "
+        "GET /metrics, beside the admin token; API keys see only their project's series.",
     ),
     Setting("init_project", "HERON_INIT_PROJECT", None, "Project created at start if absent."),
     Setting(
@@ -93,6 +120,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Password of HERON_INIT_ADMIN_EMAIL when it is created (generated and printed if unset); "
         "stored hashed.",
     ),
+    Setting(
+        "login_hash_concurrency",
+        "HERON_LOGIN_HASH_CONCURRENCY",
+        2,
+        "Web UI password checks (scrypt, 16 MiB each) run at once; a few more wait, further "
+        "logins get 503 with Retry-After.",
+    ),
 )
 
 
@@ -109,12 +143,17 @@ class Settings:
     commit_window_ms: float = 2.0
     ingest_workers: int = 2
     memory_limit: str = "512MB"
+    query_timeout_s: float = 30.0
+    metrics_max_buckets: int = 10_000
+    metrics_max_cells: int = 1_000_000
     prometheus_max_label_values: int = 20
+    prometheus_token: str | None = None
     init_project: str | None = None
     init_public_key: str | None = None
     init_secret_key: str | None = None
     init_admin_email: str | None = None
     init_admin_password: str | None = None
+    login_hash_concurrency: int = 2
 
     @property
     def db_path(self) -> Path:

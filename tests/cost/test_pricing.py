@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pytest
 
 from heron.cost import PriceBook, PriceEntry, PriceEntryError, PriceTier, load_builtin_prices
+from heron.userregex import RegexSet
 
 M = 1e-6  # prices below are written per million tokens, as providers publish them
 
@@ -55,6 +57,35 @@ def test_load_builtin_prices_is_cached_but_returns_fresh_lists():
     a, b = load_builtin_prices(), load_builtin_prices()
     assert a == b and a is not b
     assert a[0] is b[0]
+
+
+def test_builtin_patterns_mean_under_re2_what_they_meant_under_python_re():
+    """The table was written for Python's re; RE2 must agree on every model name it knows
+    (and on variants), except that RE2's $ does not match before a trailing newline."""
+    entries = load_builtin_prices()
+    names = {e.model_name for e in entries}
+    variants = {
+        v
+        for n in names
+        for v in (n, n.upper(), f"openai/{n}", f"{n}-latest", f"{n}-001", f" {n}", f"{n}x")
+    }
+    variants |= {f"gemini-2.5-flash-preview-{d}" for d in ("04-17", "05-20", "06-17", "04-1712")}
+    for e in entries:
+        python = re.compile(e.match_pattern, re.ASCII)
+        for model in variants:
+            assert e.matches(model) == (python.search(model) is not None), (e.id, model)
+    one_pass = RegexSet([e._regex for e in entries])  # what PriceBook runs
+    for model in variants:
+        assert one_pass.matching(model) == [i for i, e in enumerate(entries) if e.matches(model)]
+
+
+def test_gemini_flash_previews_keep_their_own_price():
+    # the lookahead that used to keep these out of gemini-2.5-flash is spelled out for RE2
+    assert families_matching("gemini-2.5-flash-preview-04-17") == {"gemini-2.5-flash-preview-04-17"}
+    assert families_matching("models/gemini-2.5-flash-preview-05-20") == {
+        "gemini-2.5-flash-preview-04-17"
+    }
+    assert families_matching("gemini-2.5-flash-preview-09-2025") == {"gemini-2.5-flash"}
 
 
 def families_matching(model: str) -> set[str]:
@@ -452,7 +483,9 @@ def test_caches_are_bounded():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"match_pattern": "gpt-(4o"}, "not a valid regex"),
+        ({"match_pattern": "gpt-(4o"}, "not a supported regular expression"),
+        ({"match_pattern": "gpt-(?!mini)"}, "lookahead"),
+        ({"match_pattern": "x" * 1001}, "at most 1000"),
         ({"prices": {"input": -1e-6}}, "negative"),
         ({"prices": {"input": 2.5}}, "not per million"),
         ({"prices": {}}, "at least one"),

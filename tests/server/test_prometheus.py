@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import httpx
@@ -89,6 +90,15 @@ def metrics(client: TestClient | httpx.Client, **headers: str) -> Samples:
     return scrape(r.text)
 
 
+def as_admin(client: TestClient) -> dict[str, str]:
+    """The header of an operator's scrape: the admin token of the running app."""
+    return {"Authorization": f"Bearer {client.app.state.heron.admin_token}"}  # type: ignore[attr-defined]
+
+
+def health(client: TestClient) -> Samples:
+    return metrics(client, **as_admin(client))
+
+
 KNOWN = [
     *trace(
         "support-chat",
@@ -143,7 +153,7 @@ def test_resent_spans_are_not_counted_twice(client: TestClient) -> None:
     for name in ("heron_llm_requests_total", "heron_llm_input_tokens_total", "heron_traces_total"):
         assert series(after, name) == series(before, name)
         assert series(after, name)
-    assert value(after, "heron_ingest_requests_total", status_class="2xx") == 2
+    assert value(health(client), "heron_ingest_requests_total", status_class="2xx") == 2
 
 
 def test_trace_without_root_counts_once_settled(client: TestClient) -> None:
@@ -172,13 +182,17 @@ def test_other_projects_series_are_not_shown(client: TestClient) -> None:
             {"project": "other", "model": "claude-secret-model", "trace_name": "billing"}.items()
         ): 1
     }
-    # The server's own health is the same for every key.
-    assert value(theirs, "heron_ingest_requests_total", status_class="2xx") == 2
+    assert value(theirs, "heron_project_spans_accepted_total", project="other") == 2
+    assert value(mine, "heron_project_spans_accepted_total", project="test") == len(KNOWN)
+    # The server-wide series (both projects' requests) are the operator's only.
+    assert not series(theirs, "heron_ingest_requests_total")
+    assert value(health(client), "heron_ingest_requests_total", status_class="2xx") == 2
 
 
 def test_label_values_are_capped_per_project(tmp_path: Path) -> None:
     with TestClient(create_app(make_settings(tmp_path, prometheus_max_label_values=3))) as c:
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
+        c.app.state.heron.llm_totals.reuse = 0  # type: ignore[attr-defined]  # always fresh
         spans: list[Span] = []
         # model-i is called 6 - i times, in trace route-i.
         for i in range(6):
@@ -196,7 +210,7 @@ def test_label_values_are_capped_per_project(tmp_path: Path) -> None:
         assert sum(requests.values()) == 21
         assert len(series(m, "heron_traces_total")) == 4
         # This app's own registry: no counts from the other apps of this test process.
-        assert value(m, "heron_ingest_requests_total", status_class="2xx") == 1
+        assert value(health(c), "heron_ingest_requests_total", status_class="2xx") == 1
 
         # Admitted values stay; a newcomer, even a frequent one, joins "other".
         post(c, trace("route-new", 100, *[("model-new", 100)] * 10))
@@ -219,7 +233,7 @@ def test_unauthenticated_scrape_is_401(client: TestClient) -> None:
 
 
 def test_rejected_requests_and_spans_are_counted(client: TestClient) -> None:
-    m = metrics(client)
+    m = health(client)
     assert value(m, "heron_ingest_rejected_requests_total", reason="bad_request") == 0
     assert value(m, "heron_ingest_spans_rejected_total", reason="invalid") == 0
 
@@ -232,7 +246,7 @@ def test_rejected_requests_and_spans_are_counted(client: TestClient) -> None:
     bad = span(new_trace_id(), b"\x00" * 8, "no span id")  # rejected in partial_success
     post(client, [bad, *KNOWN])
 
-    m = metrics(client)
+    m = health(client)
     assert value(m, "heron_ingest_rejected_requests_total", reason="bad_request") == 1
     assert value(m, "heron_ingest_rejected_requests_total", reason="unauthorized") == 1
     assert value(m, "heron_ingest_rejected_requests_total", reason="unsupported_media_type") == 1
@@ -245,7 +259,7 @@ def test_rejected_requests_and_spans_are_counted(client: TestClient) -> None:
 
 def test_health_series(client: TestClient) -> None:
     post(client, KNOWN)
-    m = metrics(client)
+    m = health(client)
     assert value(m, "heron_store_applied_spans_total") == len(KNOWN)
     assert value(m, "heron_store_commits_total") >= 1
     assert value(m, "heron_store_apply_seconds_count") == value(m, "heron_store_commits_total")
@@ -272,19 +286,88 @@ def test_live_server_with_basic_auth_survives_restart(tmp_path: Path) -> None:
         with httpx.Client(base_url=server.url, timeout=10) as c:
             post(c, KNOWN, **auth)
             m = metrics(c, **auth)
+            ops = metrics(c, Authorization=f"Bearer {server_admin_token(server)}")
             assert c.get("/metrics").status_code == 401
     finally:
         server.stop()
     chat = {"project": "test", "model": "gpt-4o", "trace_name": "support-chat"}
     assert value(m, "heron_llm_requests_total", **chat) == 2
-    assert value(m, "heron_ingest_spans_accepted_total") == len(KNOWN)
+    assert value(ops, "heron_ingest_spans_accepted_total") == len(KNOWN)
 
     server = HeronProcess(tmp_path / "data", port=server.port).start()
     try:
         with httpx.Client(base_url=server.url, timeout=10) as c:
             again = metrics(c, **auth)
+            ops = metrics(c, Authorization=f"Bearer {server_admin_token(server)}")
     finally:
         server.stop()
     assert series(again, "heron_llm_requests_total") == series(m, "heron_llm_requests_total")
     assert value(again, "heron_llm_cost_usd_total", **chat) == pytest.approx(0.015)
-    assert value(again, "heron_ingest_spans_accepted_total") == 0
+    assert value(ops, "heron_ingest_spans_accepted_total") == 0
+
+
+def server_admin_token(server: HeronProcess) -> str:
+    return json.loads((server.data_dir / "server.json").read_text())["admin_token"]
+
+
+# -- who sees what ----------------------------------------------------------------------------
+
+PROJECT_FAMILIES = {
+    "heron_llm_requests",
+    "heron_llm_errors",
+    "heron_llm_input_tokens",
+    "heron_llm_output_tokens",
+    "heron_llm_cost_usd",
+    "heron_llm_latency_seconds",
+    "heron_traces",
+    "heron_trace_errors",
+    "heron_trace_latency_seconds",
+    "heron_project_spans_accepted",
+}
+
+
+def test_a_project_key_sees_only_its_projects_series(client: TestClient) -> None:
+    other = client.app.state.heron.store.create_project("other")  # type: ignore[attr-defined]
+    post(client, KNOWN)
+    r = client.get("/metrics")
+    assert r.status_code == 200
+    families = list(text_string_to_metric_families(r.text))
+    assert {f.name for f in families} == PROJECT_FAMILIES
+    for f in families:
+        for s in f.samples:
+            assert s.labels["project"] == "test", (f.name, s)
+    for server_wide in ("heron_ingest_", "heron_store_", "heron_journal_", "process_", "python_"):
+        assert server_wide not in r.text
+    assert "heron_build_info" not in r.text and "heron_web_login" not in r.text
+    assert other["name"] not in r.text
+
+
+def test_the_admin_token_sees_the_servers_health(client: TestClient) -> None:
+    other = client.app.state.heron.store.create_project("other")  # type: ignore[attr-defined]
+    post(client, KNOWN)
+    m = health(client)
+    assert value(m, "heron_ingest_requests_total", status_class="2xx") == 1
+    assert value(m, "heron_store_applied_spans_total") == len(KNOWN)
+    assert value(m, "process_resident_memory_bytes") > 0
+    assert value(m, "heron_project_spans_accepted_total", project="test") == len(KNOWN)
+    assert value(m, "heron_project_spans_accepted_total", project=other["name"]) == 0
+    assert value(m, "heron_web_logins_total", result="failed") == 0
+    assert value(m, "heron_web_login_hashes_max_running") == 0
+    assert not series(m, "heron_llm_requests_total")  # those are the projects' scrapes
+
+
+def test_the_prometheus_token_setting_sees_the_health_series(tmp_path: Path) -> None:
+    token = "prom-" + "x" * 30
+    with TestClient(create_app(make_settings(tmp_path, prometheus_token=token))) as c:
+        m = metrics(c, Authorization=f"Bearer {token}")
+        assert value(m, "heron_ingest_queue_limit_spans") == 200_000
+        admin_token = c.app.state.heron.admin_token  # type: ignore[attr-defined]
+        for wrong in (token + "y", "é" * 40, admin_token[:-1]):
+            header = f"Bearer {wrong}".encode("latin-1")  # a non-ASCII token is a 401, no 500
+            r = c.get("/metrics", headers={"Authorization": header})
+            assert r.status_code == 401 and r.json()["error"]["message"] == "invalid API key"
+        # The admin API compares its token the same way (a non-ASCII one was a TypeError).
+        r = c.get("/api/admin/projects", headers={"Authorization": "Bearer é".encode("latin-1")})
+        assert r.status_code == 401 and "admin token" in r.json()["error"]["message"]
+    with pytest.raises(ValueError, match="HERON_PROMETHEUS_TOKEN must have at least 24"):
+        create_app(make_settings(tmp_path, prometheus_token="short"))

@@ -63,15 +63,23 @@ def _save(tab: Page, name: str) -> None:
 
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A page in a fresh context; its screenshot is saved after the test, pass or fail."""
+    """A page in a fresh context; its screenshot is saved after the test, pass or fail.
+
+    The test fails if the browser refused anything under the Content-Security-Policy."""
     context = browser.new_context(viewport={"width": 1200, "height": 800})
     context.set_default_timeout(10_000)
     tab = context.new_page()
+    refused: list[str] = []
+    tab.on(
+        "console",
+        lambda msg: refused.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
     yield tab
     try:
         _save(tab, request.node.name)
     finally:
         context.close()
+    assert not refused, f"blocked by the Content-Security-Policy: {refused}"
 
 
 @pytest.fixture

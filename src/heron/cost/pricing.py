@@ -27,6 +27,8 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+from heron.userregex import RegexError, RegexSet, UserRegex, compile_regex
+
 __all__ = [
     "PriceBook",
     "PriceEntry",
@@ -195,7 +197,7 @@ class PriceEntry:
     tiers: tuple[PriceTier, ...] = ()
     provider: str | None = None
     source: str = "builtin"
-    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _regex: UserRegex = field(init=False, repr=False, compare=False)
     _start_day: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -208,11 +210,9 @@ class PriceEntry:
         _check_str(self.provider, "provider", where, optional=True)
         _check_str(self.match_pattern, "match_pattern", where)
         try:
-            regex = re.compile(self.match_pattern)
-        except re.error as exc:
-            raise PriceEntryError(
-                f"{where}: match_pattern {self.match_pattern!r} is not a valid regex: {exc}"
-            ) from None
+            regex = compile_regex(self.match_pattern)
+        except RegexError as exc:
+            raise PriceEntryError(f"{where}: match_pattern: {exc.message}") from None
         if self.source not in SOURCES:
             raise PriceEntryError(f"{where}: source must be one of {SOURCES}")
         if self.start_date is not None and not isinstance(self.start_date, date):
@@ -230,8 +230,11 @@ class PriceEntry:
         object.__setattr__(self, "_start_day", start)
 
     def matches(self, model: str) -> bool:
-        """Whether the regex matches the model name (``re.search``: anchor with ^ and $)."""
-        return self._regex.search(model) is not None
+        """Whether the regex matches the model name (a search: anchor with ^ and $).
+
+        The pattern is RE2 syntax (:mod:`heron.userregex`), so this is linear in ``len(model)``.
+        """
+        return self._regex.search(model)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "builtin") -> PriceEntry:
@@ -390,8 +393,9 @@ _Candidates = tuple[tuple[PriceEntry, ...], tuple[PriceEntry, ...]]
 class PriceBook:
     """Chooses the entry for a model at a time; project entries win over built-in ones.
 
-    Matching is cached per model name and the chosen entry per (model, UTC day), both in
-    bounded dicts, so the regexes run once per distinct model name. A PriceBook is immutable:
+    All patterns run in one pass over the model name (:class:`heron.userregex.RegexSet`);
+    matching is cached per model name and the chosen entry per (model, UTC day), both in
+    bounded dicts, so that pass runs once per distinct model name. A PriceBook is immutable:
     build a new one when the project's entries change.
     """
 
@@ -408,6 +412,8 @@ class PriceBook:
 
         self._custom = newest_first(custom)
         self._builtin = newest_first(builtin)
+        self._all = (*self._custom, *self._builtin)
+        self._patterns = RegexSet([e._regex for e in self._all])
         self._cache_size = max(16, cache_size)
         self._candidates: dict[str, _Candidates] = {}
         self._chosen: dict[tuple[str, int], PriceEntry | None] = {}
@@ -426,9 +432,11 @@ class PriceBook:
     def _match(self, model: str) -> _Candidates:
         found = self._candidates.get(model)
         if found is None:
+            matched = self._patterns.matching(model)  # indices in self._all, ascending
+            n = len(self._custom)
             found = (
-                tuple(e for e in self._custom if e.matches(model)),
-                tuple(e for e in self._builtin if e.matches(model)),
+                tuple(self._all[i] for i in matched if i < n),
+                tuple(self._all[i] for i in matched if i >= n),
             )
             self._bounded_put(self._candidates, model, found)
         return found

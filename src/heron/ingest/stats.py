@@ -63,6 +63,7 @@ class IngestStats:
     spans_received: int = 0
     spans_accepted: int = 0
     rejected_spans: Counter[str] = field(default_factory=Counter)  # reason
+    project_spans_accepted: Counter[str] = field(default_factory=Counter)  # project id
 
     def request(self, status: int, reason: str | None = None) -> None:
         self.requests[f"{status // 100}xx"] += 1

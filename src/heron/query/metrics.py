@@ -23,9 +23,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import duckdb
 import orjson
 
 from heron.query.filters import Filter, FilterError, compile_filters, parse_filters, parse_time
@@ -64,8 +65,9 @@ _APPROX = {
     "month": timedelta(days=28),
 }
 TIME_COLUMN = "time_dimension"
-MAX_BUCKETS = 10_000
-MAX_ROWS = 100_000
+MAX_BUCKETS = 10_000  # default of HERON_METRICS_MAX_BUCKETS
+MAX_CELLS = 1_000_000  # default of HERON_METRICS_MAX_CELLS
+MAX_ROWS = 100_000  # rows a query answers: the most config.row_limit allows, and without it
 DEFAULT_BINS = 10
 MAX_BINS = 100
 
@@ -344,20 +346,9 @@ def parse_metrics_query(raw: str | bytes | dict[str, Any]) -> MetricsQuery:
                 f"timeDimension.granularity: unknown granularity {g!r}; use auto or one of "
                 + ", ".join(GRANULARITIES)
             )
-        if (to_time - from_time) / _APPROX[g] > MAX_BUCKETS:
-            raise FilterError(
-                f"timeDimension.granularity: {g!r} gives more than {MAX_BUCKETS} buckets "
-                "over this window; use a coarser one"
-            )
         granularity = g
 
-    tz = body.get("timezone") or "UTC"
-    try:
-        if not isinstance(tz, str):
-            raise ValueError
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise FilterError(f"timezone: unknown time zone {tz!r} (use an IANA name)") from None
+    tz = time_zone(body.get("timezone") or "UTC")
 
     config = body.get("config") or {}
     if not isinstance(config, dict):
@@ -410,6 +401,28 @@ def parse_metrics_query(raw: str | bytes | dict[str, Any]) -> MetricsQuery:
     )
 
 
+@cache
+def _duckdb_zones() -> dict[str, str]:
+    """DuckDB's time zone names (what ``AT TIME ZONE`` accepts), by their lower case.
+
+    Python's zoneinfo knows files DuckDB's ICU does not (``posixrules``, ``localtime``,
+    ``right/UTC``), so a zone is checked against DuckDB itself, read once."""
+    with duckdb.connect(":memory:") as con:
+        rows = con.execute("SELECT name FROM pg_timezone_names()").fetchall()
+    return {name.lower(): name for (name,) in rows}
+
+
+def time_zone(value: Any) -> str:
+    """The canonical spelling of a time zone DuckDB knows; FilterError naming it otherwise."""
+    found = _duckdb_zones().get(value.lower()) if isinstance(value, str) else None
+    if found is None:
+        raise FilterError(
+            f"timezone: unknown time zone {str(value)[:64]!r}; "
+            "use an IANA name such as Europe/Paris"
+        )
+    return found
+
+
 def _name(names: dict[str, object], name: str) -> str | None:
     """heron's name for a dimension or measure written either way, if the view has it."""
     if name in names:
@@ -441,6 +454,41 @@ def _auto_granularity(span: timedelta) -> str:
     return "month"
 
 
+@dataclass(frozen=True)
+class MetricsLimits:
+    """What one metrics query may cost; beyond, it is refused (400) before or while it runs.
+
+    ``max_buckets`` caps the time buckets of the window; ``max_cells`` caps the zero-filled
+    grid of time buckets times distinct dimension values (the rows before ``config.row_limit``),
+    which grows with both and is what makes a minute grid by ``id`` slow."""
+
+    max_buckets: int = MAX_BUCKETS
+    max_cells: int = MAX_CELLS
+
+
+def check_limits(q: MetricsQuery, limits: MetricsLimits) -> None:
+    """Refuse a query whose time buckets exceed the limit, suggesting a coarser granularity."""
+    g = q.granularity
+    if g is None:
+        return
+    span = q.to_time - q.from_time
+    buckets = int(span / _APPROX[g])
+    if buckets <= limits.max_buckets:
+        return
+    coarser = GRANULARITIES[GRANULARITIES.index(g) + 1 :]
+    fits = next((c for c in coarser if span / _APPROX[c] <= limits.max_buckets), None)
+    hint = f"use granularity {fits!r} or a shorter window" if fits else "use a shorter window"
+    raise FilterError(
+        f"timeDimension.granularity: {g!r} gives about {buckets:,} time buckets over this "
+        f"window, more than the limit of {limits.max_buckets:,} (HERON_METRICS_MAX_BUCKETS); "
+        + hint
+    )
+
+
+# A DuckDB error() the grid guard raises: "<marker><buckets>:<dimension values>"
+CELLS_MARKER = "heron-metrics-cells:"
+
+
 @dataclass
 class CompiledMetrics:
     sql: str
@@ -450,8 +498,15 @@ class CompiledMetrics:
     histograms: frozenset[str] = frozenset()  # columns holding [[lower, upper, count], ...]
 
 
-def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
-    """One SQL statement (and its parameters) answering ``q`` within ``project_id``."""
+def compile_metrics(
+    project_id: str, q: MetricsQuery, limits: MetricsLimits = MetricsLimits()
+) -> CompiledMetrics:
+    """One SQL statement (and its parameters) answering ``q`` within ``project_id``.
+
+    With a time dimension and dimensions, the statement counts the distinct dimension
+    values first and fails (``error()``, see :data:`CELLS_MARKER`) before building a grid of
+    more than ``limits.max_cells`` rows. Without ``row_limit`` it returns at most
+    ``MAX_ROWS + 1`` rows, so the caller can tell that there were more."""
     view = VIEWS[q.view]
     a = view.alias
     params: list[Any] = []
@@ -521,11 +576,18 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
         params += zone.buckets_params
         if dim_keys:
             combos = (
-                f"SELECT DISTINCT {', '.join(dim_keys)} FROM agg UNION ALL "
+                f"combos AS (SELECT DISTINCT {', '.join(dim_keys)} FROM agg UNION ALL "
                 f"SELECT {', '.join(f'NULL AS {k}' for k in dim_keys)} "
-                "WHERE NOT EXISTS (SELECT 1 FROM agg)"
+                "WHERE NOT EXISTS (SELECT 1 FROM agg)), "
             )
-            grid = f"SELECT b.k_time, c.* FROM buckets b CROSS JOIN ({combos}) c"
+            # the guard runs before any grid row exists: it gates the combinations
+            n = "(SELECT count(*) FROM buckets)", "(SELECT count(*) FROM combos)"
+            guard = (
+                f"checked AS (SELECT * FROM combos WHERE (SELECT CASE WHEN {n[0]} * {n[1]} > "
+                f"{int(limits.max_cells)} THEN error(printf('{CELLS_MARKER}%d:%d', {n[0]}, "
+                f"{n[1]})) ELSE TRUE END))"
+            )
+            grid = "SELECT b.k_time, c.* FROM buckets b CROSS JOIN checked c"
         else:
             grid = "SELECT k_time FROM buckets"
         on = " AND ".join(f"x.{k} IS NOT DISTINCT FROM g.{k}" for k in keys)
@@ -534,7 +596,8 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
             f"SELECT {', '.join([utc_time, *(f'x.{k}' for k in dim_keys), *metric_out])} "
             f"FROM ({grid}) x LEFT JOIN agg g ON {on}{with_bounds}"
         )
-        ctes = f"WITH {zone.cte}base AS ({base}), {{bounds}}agg AS ({agg}), buckets AS ({buckets}) "
+        ctes = f"WITH {zone.cte}base AS ({base}), {{bounds}}agg AS ({agg}), buckets AS ({buckets})"
+        ctes += f", {combos}{guard} " if dim_keys else " "
         params[:0] = zone.cte_params
     else:
         final = (
@@ -556,9 +619,8 @@ def compile_metrics(project_id: str, q: MetricsQuery) -> CompiledMetrics:
         params.append(q.timezone)  # back to UTC in `final`, after the buckets' parameters
     if order:
         sql += f" ORDER BY {', '.join(order)}"
-    if q.row_limit is not None:
-        sql += " LIMIT ?"
-        params.append(q.row_limit)
+    sql += " LIMIT ?"
+    params.append(q.row_limit if q.row_limit is not None else MAX_ROWS + 1)
     columns = [
         *([TIME_COLUMN] if q.granularity else []),
         *q.dimensions,

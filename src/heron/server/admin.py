@@ -25,7 +25,9 @@ def admin(request: Request) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     expected = state_of(request).admin_token
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), expected.encode()
+    ):
         raise Unauthorized("admin endpoints need 'Authorization: Bearer <admin token>'")
 
 

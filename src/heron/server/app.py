@@ -35,10 +35,13 @@ from heron.server import (
 )
 from heron.server.auth import Authenticator
 from heron.server.llmseries import LabelCap
+from heron.server.login_guard import LoginGuard
 from heron.server.responses import JSON
+from heron.server.security_headers import SecurityHeaders
 from heron.server.state import ServerState
 from heron.settings import Settings
 from heron.store import EmbeddedStore, Store
+from heron.store.embedded import store_options
 
 log = logging.getLogger("heron.server")
 
@@ -76,6 +79,7 @@ def create_app(
     on_users_created: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> FastAPI:
     """Build the app. Without ``store`` it opens (and at shutdown closes) the embedded one."""
+    prometheus.check_token(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,7 +87,7 @@ def create_app(
         st_store = (
             store
             if store is not None
-            else EmbeddedStore(settings.db_path, memory_limit=settings.memory_limit)
+            else EmbeddedStore(settings.db_path, **store_options(settings))
         )
         created = bootstrap(st_store, settings)
         if created and on_keys_created:
@@ -115,6 +119,7 @@ def create_app(
             created_keys=created,
             label_cap=LabelCap(settings.prometheus_max_label_values),
             prometheus=prometheus.health_registry(lambda: app.state.heron),
+            login_guard=LoginGuard(settings.login_hash_concurrency),
         )
         pipeline.start()
         try:
@@ -170,4 +175,5 @@ def create_app(
     app.include_router(compare.router)
     app.include_router(admin.router)
     web.install(app)
+    app.add_middleware(SecurityHeaders)
     return app

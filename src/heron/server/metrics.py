@@ -24,7 +24,14 @@ from heron.server.state import state_of
 router = APIRouter(
     tags=["metrics"],
     dependencies=[Depends(consistent)],
-    responses={400: {"model": schemas.Error}, 401: {"model": schemas.Error}},
+    responses={
+        400: {"model": schemas.Error, "description": "Invalid query, or over the limits."},
+        401: {"model": schemas.Error},
+        503: {
+            "model": schemas.Error,
+            "description": "query_timeout: cancelled at HERON_QUERY_TIMEOUT_S.",
+        },
+    },
 )
 
 _QUERY = Query(None, description="The metrics query as JSON (view, dimensions, metrics, ...).")

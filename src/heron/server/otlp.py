@@ -137,6 +137,7 @@ async def export_traces(request: Request) -> Response:
             stats.rejected_spans["journal_error"] += spans
             raise
         stats.spans_accepted += spans
+        stats.project_spans_accepted[caller.project_id] += spans
         lap("journal")
     except OTLPDecodeError as exc:
         stats.request(400, BadRequest.code)

@@ -1,19 +1,23 @@
 """``GET /metrics``: heron's health and the caller's LLM series, in the Prometheus format.
 
-The health series (ingest, queue, journal, store, process) live in one
-:class:`~prometheus_client.CollectorRegistry` per app, never the library's global one, so
-many apps can run in one process (the tests do). The LLM series are the caller's project's
-only (the API key decides which), computed from the store at scrape time
-(:mod:`heron.store.llmstats`), with label values capped per project
-(:mod:`heron.server.llmseries`). See docs/prometheus.md.
+Who scrapes decides what is shown. The server-wide health series (ingest, queue, journal,
+store, logins, process), which reveal the volume of every project, need the admin token or
+``HERON_PROMETHEUS_TOKEN``; an API key sees only its own project's series: its LLM series,
+computed from the store at scrape time (:mod:`heron.store.llmstats`) with label values
+capped per project (:mod:`heron.server.llmseries`), and its accepted spans.
+
+The health series live in one :class:`~prometheus_client.CollectorRegistry` per app, never
+the library's global one, so many apps can run in one process (the tests do). See
+docs/prometheus.md.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import (
@@ -36,9 +40,9 @@ from heron import __version__
 from heron.ingest.stats import LatencyHistogram
 from heron.server import schemas
 from heron.server.api import caller
-from heron.server.auth import Caller
 from heron.server.llmseries import Totals, llm_families
 from heron.server.state import ServerState, state_of
+from heron.settings import Settings
 
 # A trace without a root span counts once nothing was written to it for this long.
 SETTLE = timedelta(seconds=60)
@@ -56,6 +60,7 @@ REQUEST_REASONS = (
     "unsupported_media_type",
 )
 SPAN_REASONS = ("invalid", "overloaded", "journal_error")
+MIN_TOKEN_CHARS = 24
 
 
 class HealthCollector(Collector):
@@ -139,6 +144,38 @@ class HealthCollector(Collector):
             "heron_store_applied_spans", "Spans written to the store", pipe.applied_spans
         )
         yield _gauge("heron_store_size_bytes", "Store size on disk", st.store.size_bytes())
+        yield _project_spans(st, [(p["id"], p["name"]) for p in st.store.list_projects()])
+
+        guard = st.login_guard
+        logins = CounterMetricFamily(
+            "heron_web_logins",
+            "Web UI password logins by outcome: ok, failed (wrong email or password), limited "
+            "(429, too many failures), busy (503, every hash slot taken)",
+            labels=["result"],
+        )
+        for result, n in guard.outcomes.items():
+            logins.add_metric([result], n)
+        yield logins
+        yield _gauge(
+            "heron_web_login_hashes_running", "Password hashes running now", guard.hashes.active
+        )
+        yield _gauge(
+            "heron_web_login_hashes_max_running",
+            "Most password hashes that ran at once since the start",
+            guard.hashes.peak,
+        )
+
+
+def _project_spans(st: ServerState, projects: list[tuple[str, str]]) -> CounterMetricFamily:
+    counts = st.ingest_stats.project_spans_accepted  # lookups only: the loop may add keys
+    family = CounterMetricFamily(
+        "heron_project_spans_accepted",
+        "Spans of the project durable in the journal (acknowledged), since the start",
+        labels=["project"],
+    )
+    for project_id, name in projects:
+        family.add_metric([name or project_id], counts[project_id])
+    return family
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
@@ -162,23 +199,50 @@ def health_registry(state: Callable[[], ServerState]) -> CollectorRegistry:
     return registry
 
 
+def check_token(settings: Settings) -> None:
+    """A configured ``HERON_PROMETHEUS_TOKEN`` must be long enough to resist guessing."""
+    token = settings.prometheus_token
+    if token is not None and len(token.strip()) < MIN_TOKEN_CHARS:
+        raise ValueError(
+            f"HERON_PROMETHEUS_TOKEN must have at least {MIN_TOKEN_CHARS} characters "
+            "(for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+
+
+def is_operator(request: Request, st: ServerState) -> bool:
+    """Whether the request carries the admin token or the Prometheus token."""
+    scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    got = supplied.strip().encode()
+    tokens = [st.admin_token, st.settings.prometheus_token]
+    # compare_digest on bytes: a str holding non-ASCII characters would raise TypeError.
+    return any(t and hmac.compare_digest(got, t.strip().encode()) for t in tokens)
+
+
 router = APIRouter(tags=["monitoring"], responses={401: {"model": schemas.Error}})
 
 
 @router.get(
     "/metrics",
-    summary="Prometheus metrics (server health and the key's project)",
+    summary="Prometheus metrics (server health with the admin token; else the key's project)",
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Exposition text"}},
 )
-async def prometheus_metrics(request: Request, who: Caller = Depends(caller)) -> Response:
-    """The Prometheus text exposition: ``heron_*`` health series, the process series, and
-    the LLM series of the API key's project (label ``project``)."""
+async def prometheus_metrics(request: Request) -> Response:
+    """The Prometheus text exposition. With the admin token or ``HERON_PROMETHEUS_TOKEN``:
+    the ``heron_*`` health series and the process series. With an API key: the LLM series
+    and accepted spans of the key's project (label ``project``), and nothing server-wide."""
     st = state_of(request)
-    # Read your writes, but briefly: when the store is behind, health must still answer
-    # well within a scrape timeout (the LLM totals are then a moment old, never wrong).
+    operator = is_operator(request, st)
+    project_id = None if operator else caller(request).project_id
+    # Read your writes, but briefly: when the store is behind, a scrape must still answer
+    # well within its timeout (the LLM totals are then a moment old, never wrong).
     await st.pipeline.caught_up(timeout=CATCH_UP_S)
-    body = await run_in_threadpool(_exposition, st, who.project_id)
+    if project_id is None:
+        body = await run_in_threadpool(generate_latest, st.prometheus)
+    else:
+        body = await run_in_threadpool(_exposition, st, project_id)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
@@ -186,7 +250,8 @@ def _exposition(st: ServerState, project_id: str) -> bytes:
     calls, traces = st.llm_totals.get(project_id, lambda: _totals(st, project_id))
     project = next((p["name"] for p in st.store.list_projects() if p["id"] == project_id), "")
     families = list(llm_families(project or project_id, project_id, calls, traces, st.label_cap))
-    return generate_latest(st.prometheus) + generate_latest(_Fixed(families))
+    families.append(_project_spans(st, [(project_id, project)]))
+    return generate_latest(_Fixed(families))
 
 
 def _totals(st: ServerState, project_id: str) -> Totals:

@@ -13,6 +13,7 @@ from heron.ingest.pipeline import WritePipeline
 from heron.ingest.stats import IngestStats
 from heron.server.auth import Authenticator
 from heron.server.llmseries import LabelCap, TotalsCache
+from heron.server.login_guard import LoginGuard
 from heron.settings import Settings
 from heron.store import Store
 
@@ -31,6 +32,7 @@ class ServerState:
     label_cap: LabelCap = field(default_factory=lambda: LabelCap(20))
     prometheus: CollectorRegistry = field(default_factory=CollectorRegistry)
     llm_totals: TotalsCache = field(default_factory=TotalsCache)
+    login_guard: LoginGuard = field(default_factory=LoginGuard)
 
 
 def state_of(request: Request) -> ServerState:

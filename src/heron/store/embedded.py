@@ -23,8 +23,9 @@ from heron.compare import CompareQuery, run_compare
 from heron.errors import Conflict, NotFound
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query import Filter
-from heron.query.metrics import MetricsQuery
+from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
+from heron.settings import Settings
 from heron.store import dashboards as dashmod
 from heron.store import keys as keymod
 from heron.store import llmstats, reads, saved
@@ -32,17 +33,36 @@ from heron.store import metrics as metricsmod
 from heron.store import users as usermod
 from heron.store.arrow import observations_table
 from heron.store.cursor import ReadCursor
+from heron.store.deadline import deadline
 from heron.store.idfilter import TraceIdFilter
 from heron.store.recovery import open_database
 from heron.store.schema import migrate
 from heron.store.writes import WriteResult, write_batch
 
 
+def store_options(settings: Settings) -> dict[str, Any]:
+    """The :class:`EmbeddedStore` keyword arguments the settings give."""
+    return {
+        "memory_limit": settings.memory_limit,
+        "query_timeout_s": settings.query_timeout_s or None,
+        "metrics_limits": MetricsLimits(settings.metrics_max_buckets, settings.metrics_max_cells),
+    }
+
+
 class EmbeddedStore:
     """heron's storage on an embedded DuckDB file (see :class:`heron.store.base.Store`)."""
 
-    def __init__(self, path: Path | str, *, memory_limit: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        memory_limit: str | None = None,
+        query_timeout_s: float | None = None,
+        metrics_limits: MetricsLimits | None = None,
+    ) -> None:
         self.path = Path(path)
+        self.query_timeout_s = query_timeout_s  # metrics and compare; None: no limit
+        self.metrics_limits = metrics_limits or MetricsLimits()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {"checkpoint_threshold": "256MB"}
         if memory_limit:
@@ -108,7 +128,9 @@ class EmbeddedStore:
 
     def metrics(self, project_id: str, query: MetricsQuery) -> list[dict[str, Any]]:
         """A metrics query (see :mod:`heron.query.metrics`) over the project's data."""
-        return metricsmod.run_metrics(self.cursor(), project_id, query)
+        cur = self.cursor()
+        with deadline(cur, self.query_timeout_s, "the metrics query"):
+            return metricsmod.run_metrics(cur, project_id, query, self.metrics_limits)
 
     def model_call_totals(
         self, project_id: str, settled_before: datetime
@@ -132,7 +154,9 @@ class EmbeddedStore:
 
     def compare(self, project_id: str, query: CompareQuery) -> dict[str, Any]:
         """Two cohorts compared on every metric (see :mod:`heron.compare`)."""
-        return run_compare(self.cursor(), project_id, query)
+        cur = self.cursor()
+        with deadline(cur, self.query_timeout_s, "the comparison"):
+            return run_compare(cur, project_id, query)
 
     def unpriced_models(self, project_id: str) -> list[dict[str, Any]]:
         """Models seen with token usage but no price: the "models without price" list."""

@@ -207,12 +207,15 @@ def create_login_token(cur: duckdb.DuckDBPyConnection, user_id: str, ttl_s: floa
 
 
 def use_login_token(cur: duckdb.DuckDBPyConnection, token: str) -> dict[str, Any] | None:
-    """The token's user if it is valid; the token is spent either way."""
-    digest = hash_secret(token)
-    row = cur.execute(
-        f"SELECT {_USER_COLUMNS} FROM login_tokens t JOIN users u ON u.id = t.user_id "
-        "WHERE t.token_hash = ? AND t.expires_at > ?",
-        [digest, _now()],
+    """The token's user if it is valid; the token is spent either way.
+
+    Deleting and reading are one statement, so of two uses racing only one gets the user.
+    """
+    spent = cur.execute(
+        "DELETE FROM login_tokens WHERE token_hash = ? RETURNING user_id, expires_at",
+        [hash_secret(token)],
     ).fetchone()
-    cur.execute("DELETE FROM login_tokens WHERE token_hash = ?", [digest])
+    if spent is None or spent[1] <= _now():
+        return None
+    row = cur.execute(f"SELECT {_USER_COLUMNS} FROM users u WHERE u.id = ?", [spent[0]]).fetchone()
     return _user(row) if row else None

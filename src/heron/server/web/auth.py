@@ -25,7 +25,7 @@ PROJECT_COOKIE = "heron_project"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SESSION_TTL_S = 14 * 24 * 3600
-LOGIN_LINK_TTL_S = 24 * 3600
+LOGIN_LINK_TTL_S = 15 * 60  # the link heron serve prints: one use, within 15 minutes
 
 
 @dataclass(frozen=True, slots=True)

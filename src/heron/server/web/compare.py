@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from heron.compare import parse_compare_query
-from heron.errors import BadRequest
+from heron.errors import BadRequest, QueryTimeout
 from heron.server.state import state_of
 from heron.server.web.people import _respond
 from heron.server.web.scope import Scope, page_scope
@@ -99,8 +99,8 @@ async def compare_page(request: Request, scope: Scope = Depends(page_scope)) -> 
                 st = state_of(request)
                 await st.pipeline.caught_up()
                 answer = await run_in_threadpool(st.store.compare, scope.project_id, query)
-        except BadRequest as exc:  # FilterError included: shown on the page, never a 500
-            error, status = exc.message, 400
+        except (BadRequest, QueryTimeout) as exc:  # FilterError too: on the page, never a 500
+            error, status = exc.message, exc.status_code
         if answer is not None and answer["view"] == "traces":
             links = {
                 side: traces_link(answer["cohorts"][side], scope.project_id)

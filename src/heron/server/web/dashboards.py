@@ -28,7 +28,7 @@ from heron.dashboards import (
     window,
 )
 from heron.dashboards.spec import parse_dashboard_filters
-from heron.errors import BadRequest, NotFound
+from heron.errors import BadRequest, NotFound, QueryTimeout
 from heron.query import parse_filters
 from heron.query.metrics import AGGREGATIONS, GRANULARITIES, VIEWS
 from heron.server.state import state_of
@@ -113,7 +113,7 @@ def _gather(
     except orjson.JSONDecodeError as exc:
         out["error"], out["rows"] = f"filter: invalid JSON: {exc}", []
         return out
-    except BadRequest as exc:
+    except (BadRequest, QueryTimeout) as exc:  # over a limit: said on the page
         out["error"] = exc.message
         out.setdefault("rows", [])
         return out

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from heron.server.login_guard import HashesBusy
 from heron.server.state import state_of
 from heron.server.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -31,14 +32,26 @@ router = APIRouter(include_in_schema=False)
 
 LOGIN_FAILED = "Wrong email or password."
 LINK_FAILED = "This login link is not valid: it has expired or was already used."
+TOO_MANY_FAILURES = (
+    "Too many failed logins for this account or from this address: try again in {seconds} seconds."
+)
+TOO_MANY_LOGINS = "The server is checking too many logins at once: try again in {seconds} seconds."
 
 
-def _login_form(request: Request, email: str = "", error: str = "", status: int = 200) -> Response:
+def _login_form(
+    request: Request,
+    email: str = "",
+    error: str = "",
+    status: int = 200,
+    retry_after: int | None = None,
+) -> Response:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or new_login_csrf()
     response = page(
         request, "login.html", {"email": email, "error": error, "login_csrf": token}, status
     )
     set_cookie(request, response, LOGIN_CSRF_COOKIE, token, 3600)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -50,17 +63,33 @@ def login_form(request: Request) -> Response:
 
 
 @router.post("/login")
-def login(
+async def login(
     request: Request,
     email: str = Form(""),
     password: str = Form(""),
     csrf_token: str = Form(""),
 ) -> Response:
+    """Check a password, after the per-account and per-address delays and only while a hash
+    slot is free (:mod:`heron.server.login_guard`); the hash runs off the event loop."""
     check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token)
-    user = state_of(request).store.check_login(email, password)
+    st = state_of(request)
+    guard = st.login_guard
+    address = request.client.host if request.client else ""
+    wait = guard.retry_after(email, address)
+    if wait:
+        error = TOO_MANY_FAILURES.format(seconds=wait)
+        return _login_form(request, email=email, error=error, status=429, retry_after=wait)
+    try:
+        user = await guard.hashes.run(st.store.check_login, email, password)
+    except HashesBusy:
+        wait = guard.busy()
+        error = TOO_MANY_LOGINS.format(seconds=wait)
+        return _login_form(request, email=email, error=error, status=503, retry_after=wait)
     if user is None:
+        guard.failed(email, address)
         return _login_form(request, email=email, error=LOGIN_FAILED, status=401)
-    return start_session(request, user["id"])
+    guard.succeeded(email)
+    return await run_in_threadpool(start_session, request, user["id"])
 
 
 @router.get("/login/token")
