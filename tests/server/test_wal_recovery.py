@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.otlp import new_span_id, new_trace_id, request, span
 from tests.support.server import HeronProcess
+from tests.support.wal import refused_damage
 
 PB = {"Content-Type": "application/x-protobuf"}
 INLINE = {"HERON_INGEST_WORKERS": "0"}  # decode workers play no part here; start faster
@@ -22,9 +23,8 @@ def _cut_in_half(data: bytes) -> bytes:
     return data[: len(data) // 2]
 
 
-def _garbage_in_the_middle(data: bytes) -> bytes:
-    middle = len(data) // 2
-    return data[:middle] + os.urandom(4096) + data[middle + 4096 :]
+def _damaged_entry(data: bytes) -> bytes:
+    raise AssertionError("depends on the log's layout: see refused_damage")
 
 
 def _all_garbage(data: bytes) -> bytes:
@@ -70,21 +70,24 @@ def _stored(server: HeronProcess, ids: list[str]) -> dict[str, int]:
 
 @pytest.mark.parametrize(
     ("damage", "moved_aside"),
-    [(_cut_in_half, False), (_garbage_in_the_middle, True), (_all_garbage, False)],
-    ids=["cut-in-half", "garbage-in-the-middle", "all-garbage"],
+    [(_cut_in_half, False), (_damaged_entry, True), (_all_garbage, None)],
+    ids=["cut-in-half", "damaged-entry", "all-garbage"],
 )
 def test_server_starts_on_a_damaged_wal_and_keeps_acknowledged_spans(
     crashed: tuple[Path, dict[str, int]],
     tmp_path: Path,
     damage: Callable[[bytes], bytes],
-    moved_aside: bool,
+    moved_aside: bool | None,
 ) -> None:
     source, acked = crashed
     data = tmp_path / "data"
     shutil.copytree(source, data)
     wal = data / "heron.duckdb.wal"
     original = wal.read_bytes()
-    wal.write_bytes(damage(original))
+    if damage is _damaged_entry:  # a flipped byte DuckDB refuses (not one in a length)
+        wal.write_bytes(refused_damage(data / "heron.duckdb", tmp_path / "scratch"))
+    else:
+        wal.write_bytes(damage(original))
 
     server = HeronProcess(data, env=INLINE).start()  # the damaged log no longer stops the server
     try:
@@ -105,5 +108,7 @@ def test_server_starts_on_a_damaged_wal_and_keeps_acknowledged_spans(
         assert len(kept) == 1
         assert kept[0].stat().st_size == len(original)
         assert "WRITE-AHEAD LOG IS CORRUPT" in server.log()
-    else:  # DuckDB opens these by itself; nothing is moved
+    elif moved_aside is False:  # DuckDB opens these by itself; nothing is moved
         assert not kept
+    # random bytes: DuckDB mostly ignores them as a log not its own, and refuses the odd
+    # one that reads as a damaged entry; either way no acknowledged span is lost

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import duckdb
 import pytest
 
 from heron.store.recovery import open_database, wal_path
+from tests.support.wal import refused_damage
 
 HOLD = """
 import duckdb, sys
@@ -50,29 +50,10 @@ os._exit(0)  # as a crash: no checkpoint at close
 """
 
 
-def _refused_damage(path: Path, scratch: Path) -> bytes:
-    """The log with one byte flipped where DuckDB notices (an entry's payload or checksum:
-    a flipped length reads as a log cut short, which DuckDB accepts)."""
-    original = wal_path(path).read_bytes()
-    scratch.mkdir()
-    for offset in range(len(original) // 10, len(original) // 10 + 256):
-        damaged = bytearray(original)
-        damaged[offset] ^= 0xFF
-        trial = scratch / f"{offset}.duckdb"
-        shutil.copyfile(path, trial)
-        wal_path(trial).write_bytes(damaged)
-        try:
-            duckdb.connect(str(trial)).close()
-        except duckdb.Error as exc:
-            assert "WAL" in str(exc)
-            return bytes(damaged)
-    raise AssertionError("no damage DuckDB refuses")
-
-
 def test_a_log_duckdb_refuses_is_moved_aside(tmp_path: Path) -> None:
     path = tmp_path / "heron.duckdb"
     subprocess.run([sys.executable, "-c", CRASH, str(path)], check=True)
-    damaged = _refused_damage(path, tmp_path / "scratch")
+    damaged = refused_damage(path, tmp_path / "scratch")
     wal_path(path).write_bytes(damaged)
 
     con = open_database(path, {})
