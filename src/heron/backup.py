@@ -3,10 +3,11 @@
 The server is the database file's only opener, so a running server makes the copy itself
 (``POST /api/admin/backup``); otherwise the CLI opens the store and does the same. Either way:
 
-1. pause store writes (the apply thread and admin changes; clients are still acknowledged,
-   their batches wait in the journal), so neither the database file nor its write-ahead log
-   changes; ``CHECKPOINT`` if DuckDB can (then the log is empty), copy the file and the log,
-   and open the journal segments holding records the copy has not applied;
+1. ``CHECKPOINT`` (writes go on), then pause store writes (the apply thread and admin
+   changes; clients are still acknowledged, their batches wait in the journal), so neither
+   the database file nor its write-ahead log changes; copy the file and the log (what was
+   committed since the checkpoint), and open the journal segments holding records the copy
+   has not applied;
 2. resume writes, copy those segments as they were, then check the copy opens and count what
    it holds.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,11 @@ def backup(store: EmbeddedStore, journal_dir: Path, destination: str | Path) -> 
     segments: list[_Segment] = []
     try:
         dest.mkdir(parents=True, exist_ok=True)
+        # Checkpoint first, while writes go on (it delays commits as DuckDB's own do), so
+        # little log is left to copy in the pause. DuckDB may decline (another transaction
+        # open): then the log is copied whole.
+        with suppress(duckdb.Error):
+            store.cursor().execute("CHECKPOINT")
         paused = time.perf_counter()
         with store.writes_paused() as db_file:
             position = int(store.get_meta(APPLIED_KEY) or 0)

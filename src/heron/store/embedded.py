@@ -216,12 +216,8 @@ class EmbeddedStore:
     @contextmanager
     def writes_paused(self) -> Iterator[Path]:
         """Hold every write (span batches and admin changes): until the block ends, neither
-        the database file (yielded) nor its write-ahead log changes. It checkpoints first
-        when DuckDB can (it cannot while another cursor has a result open), so the log is
-        usually empty."""
+        the database file (yielded) nor its write-ahead log changes."""
         with self._write_lock, self._admin_lock:
-            with suppress(duckdb.TransactionException):
-                self._writer.execute("CHECKPOINT")
             yield self.path
 
     # -- projects and keys ---------------------------------------------------------------------
