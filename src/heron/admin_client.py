@@ -15,6 +15,7 @@ import orjson
 
 from heron.errors import HeronError, NotFound
 from heron.store import EmbeddedStore
+from heron.store.keys import check_scope
 
 
 class AdminError(Exception):
@@ -101,18 +102,38 @@ class Admin:
         finally:
             store.close()
 
-    def create_key(self, project: str, create_project: bool = False) -> dict[str, Any]:
+    def create_key(
+        self, project: str, create_project: bool = False, scope: str = "full"
+    ) -> dict[str, Any]:
         if self.server:
-            body = {"project": project, "create_project": create_project}
+            body = {"project": project, "create_project": create_project, "scope": scope}
             return self._http("POST", "/api/admin/keys", json=body)
         store = self._direct()
         try:
+            check_scope(scope)
             found = store.project_by_name(project)
             if found is None:
                 if not create_project:
                     raise NotFound(f"project {project!r} not found")
                 found = store.create_project(project)
-            return {**store.create_key(found["id"]), "project": found["name"]}
+            return {**store.create_key(found["id"], scope=scope), "project": found["name"]}
+        except HeronError as exc:
+            raise AdminError(exc.message) from exc
+        finally:
+            store.close()
+
+    def set_retention(self, project: str, days: int | None) -> None:
+        """Keep the project's traces ``days`` days (``None``: forever)."""
+        if self.server:
+            body = {"project": project, "days": days}
+            self._http("POST", "/api/admin/projects/retention", json=body)
+            return
+        store = self._direct()
+        try:
+            found = store.project_by_name(project)
+            if found is None:
+                raise NotFound(f"project {project!r} not found")
+            store.set_retention(found["id"], days)
         except HeronError as exc:
             raise AdminError(exc.message) from exc
         finally:
@@ -171,5 +192,23 @@ class Admin:
             return backup(store, self.data_dir / "journal", destination).to_dict()
         except HeronError as exc:
             raise AdminError(exc.message) from exc
+        finally:
+            store.close()
+
+    def replay_quarantine(self) -> dict[str, Any]:
+        """Apply the quarantined spans again: through the running server, else on the data
+        directory (the journal is first replayed, as the server would at start)."""
+        if self.server:
+            return self._http("POST", "/api/admin/quarantine/replay")
+        from heron.ingest.journal import Journal
+        from heron.ingest.pipeline import WritePipeline
+
+        store = self._direct()
+        try:
+            pipeline = WritePipeline(store, Journal(self.data_dir / "journal"))
+            pipeline.recover()
+            result = pipeline.replay_quarantine().result()
+            pipeline.journal.close()
+            return result
         finally:
             store.close()

@@ -33,6 +33,7 @@ from heron.store.recovery import wal_path
 
 DATABASE = "heron.duckdb"
 JOURNAL = "journal"
+QUARANTINE = "quarantine"  # in the journal directory (see heron.ingest.quarantine)
 APPLIED_KEY = "journal_applied_seq"
 
 
@@ -87,6 +88,8 @@ def backup(store: EmbeddedStore, journal_dir: Path, destination: str | Path) -> 
             segments = _hold_journal(journal_dir, position)
             paused_ms = (time.perf_counter() - paused) * 1000
         journal_bytes = _copy_journal(segments, dest / JOURNAL)
+        if (journal_dir / QUARANTINE).is_dir():  # refused spans kept for replay: theirs too
+            shutil.copytree(journal_dir / QUARANTINE, dest / JOURNAL / QUARANTINE)
         partial.rename(dest / DATABASE)
         _fsync_dir(dest)
     except BaseException as exc:
@@ -146,8 +149,6 @@ def _hold_journal(journal_dir: Path, position: int) -> list[_Segment]:
 def _copy_journal(segments: list[_Segment], target: Path) -> int:
     """Write the held segment prefixes into ``target``. A record cut short at a prefix's end
     was not acknowledged when writes were paused; the restored journal drops it at start."""
-    if not segments:
-        return 0
     target.mkdir()
     for segment in segments:
         out = os.open(target / segment.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -25,6 +25,8 @@ users_app = typer.Typer(help="Create web UI users and set their passwords.", no_
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+journal_app = typer.Typer(help="The ingest journal and its quarantine.", no_args_is_help=True)
+app.add_typer(journal_app, name="journal")
 console = Console(soft_wrap=True)
 
 HostOpt = Annotated[str | None, typer.Option(help="Interface to bind [env HERON_HOST].")]
@@ -225,9 +227,11 @@ def projects(ctx: typer.Context, data_dir: DataDirOpt = None) -> None:
         rows = _admin(data_dir).projects()
     except AdminError as exc:
         _fail(exc)
-    table = Table("name", "id", "keys", "created")
+    table = Table("name", "id", "keys", "retention", "created")
     for p in rows:
-        table.add_row(p["name"], p["id"], str(p["key_count"]), p["created_at"])
+        days = p.get("retention_days")
+        keep = f"{days} days" if days else "forever"
+        table.add_row(p["name"], p["id"], str(p["key_count"]), keep, p["created_at"])
     console.print(table)
 
 
@@ -243,24 +247,54 @@ def projects_create(name: str, data_dir: DataDirOpt = None) -> None:
     console.print(f"Created project {p['name']!r} ({p['id']}).")
 
 
+@projects_app.command("retention")
+def projects_retention(
+    name: str,
+    days: Annotated[str, typer.Argument(help="Days to keep traces, or 'forever'.")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Keep a project's traces DAYS days; older ones (with observations and scores) are
+    deleted by the running server, at once and then hourly."""
+    from heron.admin_client import AdminError
+
+    keep: int | None = None
+    if days.strip().lower() != "forever":
+        try:
+            keep = int(days)
+        except ValueError:
+            _fail(ValueError(f"DAYS must be a whole number of days or 'forever', not {days!r}"))
+    try:
+        _admin(data_dir).set_retention(name, keep)
+    except AdminError as exc:
+        _fail(exc)
+    console.print(f"Project {name!r} keeps its traces {f'{keep} days' if keep else 'forever'}.")
+
+
 @keys_app.command("create")
 def keys_create(
     project: Annotated[str, typer.Option(help="Project name.")] = "default",
     create_project: Annotated[
         bool, typer.Option("--create-project", help="Create the project if it does not exist.")
     ] = False,
+    scope: Annotated[
+        str,
+        typer.Option(
+            help="ingest: send traces and scores only (for deployed apps); read: read only; "
+            "full: everything."
+        ),
+    ] = "full",
     data_dir: DataDirOpt = None,
 ) -> None:
     """Create an API key pair; the secret is printed once."""
     from heron.admin_client import AdminError
 
     try:
-        key = _admin(data_dir).create_key(project, create_project)
+        key = _admin(data_dir).create_key(project, create_project, scope)
     except AdminError as exc:
         _fail(exc)
     console.print(
         f"project     {key['project']}\npublic key  {key['public_key']}\n"
-        f"secret key  {key['secret_key']}"
+        f"secret key  {key['secret_key']}\nscope       {key.get('scope', scope)}"
     )
 
 
@@ -276,9 +310,9 @@ def keys_list(
         rows = _admin(data_dir).keys(project)
     except AdminError as exc:
         _fail(exc)
-    table = Table("project", "public key", "secret", "created")
+    table = Table("project", "public key", "secret", "scope", "created")
     for k in rows:
-        table.add_row(k["project"], k["public_key"], k["secret_hint"], k["created_at"])
+        table.add_row(k["project"], k["public_key"], k["secret_hint"], k["scope"], k["created_at"])
     console.print(table)
 
 
@@ -495,6 +529,24 @@ def _print_comparison(answer: dict[str, Any]) -> None:
             verdict,
         )
     console.print(table)
+
+
+@journal_app.command("replay")
+def journal_replay(data_dir: DataDirOpt = None) -> None:
+    """Apply quarantined spans again (after a fix); those the store now takes are removed.
+
+    Goes through the running server's admin API, else works on the data directory."""
+    from heron.admin_client import AdminError
+
+    try:
+        result = _admin(data_dir).replay_quarantine()
+    except AdminError as exc:
+        _fail(exc)
+    console.print(f"Applied {len(result['applied'])} quarantined records.")
+    for kept in result["kept"]:
+        console.print(f"[yellow]still refused[/yellow] {kept['id']}: {escape(kept['reason'])}")
+    if result["kept"]:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,11 +3,15 @@
 HeronError
 ├── BadRequest          400  malformed input, invalid filter, unknown column or operator
 ├── Unauthorized        401  missing or wrong key
+├── Forbidden           403  the key's scope does not allow this
 ├── NotFound            404  no such object in the caller's project
+├── RequestTimeout      408  the request body stalled or took too long
 ├── Conflict            409  the name or key already exists
 ├── PayloadTooLarge     413  body over the configured limit
 ├── UnsupportedMedia    415  content type heron does not read
+├── RateLimited         429  over the key's or project's rate; retry after ``retry_after``
 ├── Overloaded          503  the writer is behind; retry after ``retry_after`` seconds
+│   └── StorageUnavailable 503  the journal cannot be written (disk full, I/O error)
 └── QueryTimeout        503  a read ran past HERON_QUERY_TIMEOUT_S and was cancelled
 """
 
@@ -33,9 +37,19 @@ class Unauthorized(HeronError):
     code = "unauthorized"
 
 
+class Forbidden(HeronError):
+    status_code = 403
+    code = "forbidden"
+
+
 class NotFound(HeronError):
     status_code = 404
     code = "not_found"
+
+
+class RequestTimeout(HeronError):
+    status_code = 408
+    code = "request_timeout"
 
 
 class Conflict(HeronError):
@@ -53,6 +67,15 @@ class UnsupportedMedia(HeronError):
     code = "unsupported_media_type"
 
 
+class RateLimited(HeronError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Overloaded(HeronError):
     status_code = 503
     code = "overloaded"
@@ -68,3 +91,10 @@ class QueryTimeout(HeronError):
 
     status_code = 503
     code = "query_timeout"
+
+
+class StorageUnavailable(Overloaded):
+    """Ingest paused because the journal cannot be written (disk full, I/O error); 503 so
+    OTLP exporters retry, with ``retry_after``."""
+
+    code = "storage_unavailable"

@@ -30,6 +30,51 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest accepted request body, before and after decompression (413 beyond).",
     ),
     Setting(
+        "body_idle_timeout_s",
+        "HERON_BODY_IDLE_TIMEOUT_S",
+        30.0,
+        "A request body that sends nothing for this many seconds is answered 408.",
+    ),
+    Setting(
+        "body_timeout_s",
+        "HERON_BODY_TIMEOUT_S",
+        120.0,
+        "A request body still incomplete after this many seconds is answered 408.",
+    ),
+    Setting(
+        "rate_ingest_per_key",
+        "HERON_RATE_INGEST_PER_KEY",
+        1000.0,
+        "Ingest requests (traces, scores) per second one API key may send, in bursts of up "
+        "to one second's worth; beyond, 429 with Retry-After. 0: no limit.",
+    ),
+    Setting(
+        "rate_ingest_per_project",
+        "HERON_RATE_INGEST_PER_PROJECT",
+        2000.0,
+        "Ingest requests per second all keys of one project together may send. 0: no limit.",
+    ),
+    Setting(
+        "rate_read_per_key",
+        "HERON_RATE_READ_PER_KEY",
+        1000.0,
+        "Read API requests per second one API key may make (429 with Retry-After beyond). "
+        "0: no limit.",
+    ),
+    Setting(
+        "rate_read_per_project",
+        "HERON_RATE_READ_PER_PROJECT",
+        2000.0,
+        "Read API requests per second all keys of one project together may make. 0: no limit.",
+    ),
+    Setting(
+        "retention_interval_s",
+        "HERON_RETENTION_INTERVAL_S",
+        3600.0,
+        "How often the server deletes traces older than their project's retention (also "
+        "once at start).",
+    ),
+    Setting(
         "max_io_bytes",
         "HERON_MAX_IO_BYTES",
         1024 * 1024,
@@ -46,6 +91,20 @@ SETTINGS: tuple[Setting, ...] = (
         "HERON_COMMIT_WINDOW_MS",
         2.0,
         "How long the writer waits to gather concurrent requests into one commit.",
+    ),
+    Setting(
+        "checkpoint_seconds",
+        "HERON_CHECKPOINT_SECONDS",
+        60.0,
+        "How often the writer checkpoints the store; journal segments are deleted only once "
+        "their records are checkpointed into heron.duckdb.",
+    ),
+    Setting(
+        "ready_max_lag_seconds",
+        "HERON_READY_MAX_LAG_SECONDS",
+        30.0,
+        "GET /readyz answers 503 while the oldest acknowledged batch not yet in the store is "
+        "older than this.",
     ),
     Setting(
         "ingest_workers",
@@ -138,9 +197,18 @@ class Settings:
     port: int = 4376
     data_dir: Path = Path("~/.heron")
     max_body_bytes: int = 10 * 1024 * 1024
+    body_idle_timeout_s: float = 30.0
+    body_timeout_s: float = 120.0
+    rate_ingest_per_key: float = 1000.0
+    rate_ingest_per_project: float = 2000.0
+    rate_read_per_key: float = 1000.0
+    rate_read_per_project: float = 2000.0
+    retention_interval_s: float = 3600.0
     max_io_bytes: int = 1024 * 1024
     queue_spans: int = 200_000
     commit_window_ms: float = 2.0
+    checkpoint_seconds: float = 60.0
+    ready_max_lag_seconds: float = 30.0
     ingest_workers: int = 2
     memory_limit: str = "512MB"
     query_timeout_s: float = 30.0

@@ -17,17 +17,28 @@ from heron.backup import check_destination
 from heron.errors import BadRequest, NotFound, Unauthorized
 from heron.server.state import state_of
 from heron.store import EmbeddedStore
+from heron.store.keys import DEFAULT_SCOPE, check_scope
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
+def bearer_is(request: Request, *tokens: str | None) -> bool:
+    """Whether the request's ``Authorization: Bearer`` token is one of ``tokens``."""
+    scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    got = supplied.strip().encode()
+    # compare_digest on bytes: a str holding non-ASCII characters would raise TypeError.
+    return any(t and hmac.compare_digest(got, t.strip().encode()) for t in tokens)
+
+
+def is_admin(request: Request) -> bool:
+    """Whether the request carries the admin token."""
+    return bearer_is(request, state_of(request).admin_token)
+
+
 def admin(request: Request) -> None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    expected = state_of(request).admin_token
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), expected.encode()
-    ):
+    if not is_admin(request):
         raise Unauthorized("admin endpoints need 'Authorization: Bearer <admin token>'")
 
 
@@ -58,17 +69,38 @@ def create_key(
     request: Request,
     project: str = Body(..., embed=True),
     create_project: bool = Body(False, embed=True),
+    scope: str = Body(DEFAULT_SCOPE, embed=True),
 ) -> dict[str, Any]:
-    """A new key pair for a project (by name); the secret is shown only in this answer."""
+    """A new key pair for a project (by name); the secret is shown only in this answer.
+
+    ``scope``: ``ingest`` (send traces and scores only), ``read`` (read only) or ``full``.
+    """
     st = state_of(request)
+    check_scope(scope)
     found = st.store.project_by_name(project)
     if found is None:
         if not create_project:
             raise NotFound(f"project {project!r} not found")
         found = st.store.create_project(project)
-    created = st.store.create_key(found["id"])
+    created = st.store.create_key(found["id"], scope=scope)
     st.auth.refresh()
     return {**created, "project": found["name"]}
+
+
+@router.post("/projects/retention", dependencies=[Depends(admin)])
+def set_retention(
+    request: Request,
+    project: str = Body(..., embed=True),
+    days: int | None = Body(..., embed=True),
+) -> dict[str, Any]:
+    """Keep a project's traces ``days`` days (``null``: forever); older ones are deleted by
+    the server's retention task (hourly by default, and right after this call)."""
+    st = state_of(request)
+    project_id = _project_id(st.store, project)
+    st.store.set_retention(project_id, days)
+    if st.retention is not None:
+        st.retention.wake()
+    return {"project": project, "retention_days": days}
 
 
 @router.post("/users", dependencies=[Depends(admin)], status_code=201)

@@ -8,16 +8,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from heron import __version__
 from heron.query import Filter, parse_filters
 from heron.server import schemas
-from heron.server.auth import Caller
+from heron.server.auth import Caller, route_need
 from heron.server.state import state_of
 from heron.store import ListQuery
 
 
 def caller(request: Request) -> Caller:
-    return state_of(request).auth.authenticate(request)
+    """The key's caller, allowed the access the route needs (see heron.server.auth)."""
+    return state_of(request).auth.authenticate(request, need=route_need(request))
 
 
 async def consistent(request: Request) -> None:
@@ -111,13 +111,6 @@ def list_params(
 
 def _page(page: Any) -> dict[str, Any]:
     return {"data": page.data, "next_cursor": page.next_cursor}
-
-
-@router.get("/api/health", tags=["health"], response_model=schemas.Health)
-@router.get("/api/public/health", tags=["health"], include_in_schema=False)
-def health() -> dict[str, str]:
-    """Liveness: the server answers and its version."""
-    return {"status": "OK", "version": __version__}
 
 
 @router.get("/api/project", tags=["projects"], response_model=schemas.Project)

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from heron import __version__
 from heron.bootstrap import bootstrap, bootstrap_users
-from heron.errors import HeronError, Overloaded
+from heron.errors import HeronError, Overloaded, RateLimited
 from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.journal import Journal
@@ -26,17 +26,23 @@ from heron.server import (
     api,
     compare,
     dashboards,
+    health,
     metrics,
     models,
     otlp,
     prometheus,
+    quarantine,
     scores,
+    trace_deletion,
     web,
 )
 from heron.server.auth import Authenticator
+from heron.server.bodies import BodyTimeout
 from heron.server.llmseries import LabelCap
 from heron.server.login_guard import LoginGuard
+from heron.server.ratelimit import RateLimiter
 from heron.server.responses import JSON
+from heron.server.retention import RetentionTask
 from heron.server.security_headers import SecurityHeaders
 from heron.server.state import ServerState
 from heron.settings import Settings
@@ -100,13 +106,15 @@ def create_app(
             Journal(settings.data_dir / "journal"),
             max_queued_spans=settings.queue_spans,
             window_s=settings.commit_window_ms / 1000,
+            checkpoint_s=settings.checkpoint_seconds,
+            max_lag_s=settings.ready_max_lag_seconds,
         )
         replayed = pipeline.recover()
         if replayed:
             log.warning("replayed %d journal records into the store", replayed)
         decoder = Decoder(settings.ingest_workers)
         decoder.start()
-        auth = Authenticator(st_store)
+        auth = Authenticator(st_store, RateLimiter(settings))
         auth.refresh()
         app.state.heron = ServerState(
             settings=settings,
@@ -120,11 +128,14 @@ def create_app(
             label_cap=LabelCap(settings.prometheus_max_label_values),
             prometheus=prometheus.health_registry(lambda: app.state.heron),
             login_guard=LoginGuard(settings.login_hash_concurrency),
+            retention=RetentionTask(st_store, settings.retention_interval_s),
         )
         pipeline.start()
+        app.state.heron.retention.start()
         try:
             yield
         finally:
+            await app.state.heron.retention.stop()
             pipeline.stop()
             decoder.stop()
             remove_server_file(settings)
@@ -141,7 +152,8 @@ def create_app(
 
     @app.exception_handler(HeronError)
     async def heron_error(request: Request, exc: HeronError) -> JSON:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+        retry = isinstance(exc, Overloaded | RateLimited)
+        headers = {"Retry-After": str(exc.retry_after)} if retry else None
         return JSON({"error": {"code": exc.code, "message": exc.message}}, exc.status_code, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -165,8 +177,11 @@ def create_app(
             getattr(exc, "headers", None),
         )
 
+    app.include_router(health.router)
+    app.include_router(quarantine.router)
     app.include_router(otlp.router)
     app.include_router(api.router)
+    app.include_router(trace_deletion.router)
     app.include_router(models.router)
     app.include_router(scores.router)
     app.include_router(metrics.router)
@@ -176,4 +191,7 @@ def create_app(
     app.include_router(admin.router)
     web.install(app)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        BodyTimeout, idle_s=settings.body_idle_timeout_s, total_s=settings.body_timeout_s
+    )
     return app

@@ -1,4 +1,11 @@
-"""API key authentication: ``Bearer <secret>`` or ``Basic base64(public:secret)``."""
+"""API key authentication: ``Bearer <secret>`` or ``Basic base64(public:secret)``.
+
+:meth:`Authenticator.authenticate` is the one gate of every key-authenticated route: it
+needs the access the route requires (``ingest``, ``read`` or ``write``), checks it against
+the key's scope (403 naming the scope) and charges the key's and project's request rates
+(429). Routes get it through :func:`heron.server.api.caller`, which takes the need from
+:func:`route_need`; the OTLP routes call it with ``need="ingest"``.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +13,64 @@ import base64
 import hmac
 import threading
 from dataclasses import dataclass
+from typing import Literal
 
 from starlette.requests import Request
 
-from heron.errors import Unauthorized
+from heron.errors import Forbidden, Unauthorized
+from heron.server.ratelimit import RateLimiter
 from heron.store import Store
-from heron.store.keys import hash_secret
+from heron.store.keys import SCOPES, hash_secret
+
+Need = Literal["ingest", "read", "write"]
+
+# Routes whose need is not their method's (GET and HEAD read, any other method writes).
+# A route missing here that should be listed fails closed: only full keys may use it.
+ROUTE_NEEDS: dict[tuple[str, str], Need] = {
+    ("POST", "/api/scores"): "ingest",
+    ("POST", "/api/public/scores"): "ingest",
+    ("POST", "/api/metrics"): "read",
+    ("POST", "/api/compare"): "read",
+}
+
+_DOES = {"ingest": "sends traces or scores", "read": "reads", "write": "changes data"}
+_SCOPES_FOR = {"ingest": "'ingest' or 'full'", "read": "'read' or 'full'", "write": "'full'"}
+_MAY = {"ingest": "may only send traces and scores", "read": "may only read", "full": "may all"}
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
     project_id: str
     public_key: str
+    scope: str = "full"
+
+
+def route_need(request: Request) -> Need:
+    """The access the matched route requires (see :data:`ROUTE_NEEDS`)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    default: Need = "read" if request.method in ("GET", "HEAD") else "write"
+    return ROUTE_NEEDS.get((request.method, path), default)
+
+
+def ascii_header(request: Request, name: str) -> str | None:
+    """A header's value, refusing (401) one that is not ASCII (credentials always are)."""
+    value = request.headers.get(name)
+    if value is not None and not value.isascii():
+        raise Unauthorized(
+            f"the {name.title()} header contains non-ASCII characters; "
+            "credentials are ASCII (API keys and tokens as heron printed them)"
+        )
+    return value
 
 
 class Authenticator:
     """Maps a request's credentials to its project; keys are cached by secret hash."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, limiter: RateLimiter | None = None) -> None:
         self._store = store
-        self._keys: dict[str, tuple[str, str]] = {}
+        self._limiter = limiter
+        self._keys: dict[str, tuple[str, str, str]] = {}
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
@@ -33,8 +78,23 @@ class Authenticator:
         with self._lock:
             self._keys = table
 
-    def authenticate(self, request: Request) -> Caller:
-        header = request.headers.get("authorization")
+    def authenticate(self, request: Request, *, need: Need) -> Caller:
+        """The caller, if its key is valid, its scope allows ``need`` and it is within its
+        request rates (401, 403 and 429 otherwise)."""
+        caller = self._identify(request)
+        if need not in SCOPES.get(caller.scope, frozenset()):
+            raise Forbidden(
+                f"API key {caller.public_key} has scope {caller.scope!r} (it "
+                f"{_MAY.get(caller.scope, 'may nothing')}); {request.method} {request.url.path} "
+                f"{_DOES[need]} and needs scope {_SCOPES_FOR[need]}"
+            )
+        if self._limiter is not None:
+            kind = "ingest" if need == "ingest" else "read"
+            self._limiter.charge(kind, caller.public_key, caller.project_id)
+        return caller
+
+    def _identify(self, request: Request) -> Caller:
+        header = ascii_header(request, "authorization")
         if not header:
             raise Unauthorized(
                 "missing credentials: send 'Authorization: Bearer <secret key>' or Basic "
@@ -47,9 +107,12 @@ class Authenticator:
             secret = value
         elif scheme == "basic":
             try:
-                public, sep, secret = base64.b64decode(value, validate=True).decode().partition(":")
+                decoded = base64.b64decode(value, validate=True).decode("ascii")
             except (ValueError, UnicodeDecodeError):
-                raise Unauthorized("malformed Basic credentials") from None
+                raise Unauthorized(
+                    "malformed Basic credentials: base64 of ASCII expected"
+                ) from None
+            public, sep, secret = decoded.partition(":")
             if not sep:
                 raise Unauthorized("Basic credentials must be 'public_key:secret_key'")
         else:
@@ -61,4 +124,4 @@ class Authenticator:
             entry = self._keys.get(digest)
         if entry is None or (public is not None and not hmac.compare_digest(public, entry[0])):
             raise Unauthorized("invalid API key")
-        return Caller(project_id=entry[1], public_key=entry[0])
+        return Caller(project_id=entry[1], public_key=entry[0], scope=entry[2])

@@ -12,7 +12,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from heron.errors import BadRequest, HeronError, Overloaded, UnsupportedMedia
+from heron.errors import (
+    BadRequest,
+    HeronError,
+    Overloaded,
+    RateLimited,
+    StorageUnavailable,
+    UnsupportedMedia,
+)
 from heron.ingest.decoding import DecodedBatch
 from heron.ingest.otlp import OTLPDecodeError
 from heron.server.bodies import decode_content, media_type, read_body
@@ -27,7 +34,7 @@ router = APIRouter(tags=["ingest"])
 def _status_response(exc: HeronError, as_json: bool) -> Response:
     """OTLP/HTTP errors carry a google.rpc.Status body in the request's encoding."""
     headers = {}
-    if isinstance(exc, Overloaded):
+    if isinstance(exc, Overloaded | RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     if as_json:
         body = orjson.dumps({"code": exc.status_code, "message": exc.message})
@@ -70,9 +77,15 @@ _OPENAPI = {
         },
         "400": {"description": "Malformed body (google.rpc.Status naming the problem)."},
         "401": {"description": "Missing or wrong key."},
+        "403": {"description": "The key's scope does not allow ingest (a read key)."},
+        "408": {"description": "The body stalled or took too long."},
         "413": {"description": "Body over the limit, before or after decompression."},
         "415": {"description": "Unsupported Content-Type or Content-Encoding."},
-        "503": {"description": "Ingest queue full; retry after Retry-After seconds."},
+        "429": {"description": "Over the key's or project's rate; retry after Retry-After."},
+        "503": {
+            "description": "Ingest queue full, or the journal cannot be written (disk full); "
+            "retry after Retry-After seconds."
+        },
     },
 }
 
@@ -108,11 +121,12 @@ async def export_traces(request: Request) -> Response:
 
     stats = st.ingest_stats  # one update per request, never per span
     try:
-        caller = st.auth.authenticate(request)
+        caller = st.auth.authenticate(request, need="ingest")
         if kind not in (PROTOBUF, JSON):
             raise UnsupportedMedia(
                 f"Content-Type {kind or '(none)'!r} is not supported; send {PROTOBUF} or {JSON}"
             )
+        st.pipeline.admit()  # queue full or disk full: refused before the body is read
         limit = st.settings.max_body_bytes
         raw = await read_body(request, limit)
         body = decode_content(raw, request.headers.get("content-encoding"), limit)
@@ -130,6 +144,9 @@ async def export_traces(request: Request) -> Response:
         stats.rejected_spans["invalid"] += batch.rejected
         try:
             await st.pipeline.submit(batch)
+        except StorageUnavailable:
+            stats.rejected_spans["journal_error"] += spans
+            raise
         except Overloaded:
             stats.rejected_spans["overloaded"] += spans
             raise

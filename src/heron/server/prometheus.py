@@ -13,7 +13,6 @@ docs/prometheus.md.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -39,6 +38,7 @@ from prometheus_client.registry import Collector
 from heron import __version__
 from heron.ingest.stats import LatencyHistogram
 from heron.server import schemas
+from heron.server.admin import bearer_is
 from heron.server.api import caller
 from heron.server.llmseries import Totals, llm_families
 from heron.server.state import ServerState, state_of
@@ -56,6 +56,7 @@ REQUEST_REASONS = (
     "internal_error",
     "overloaded",
     "payload_too_large",
+    "storage_unavailable",
     "unauthorized",
     "unsupported_media_type",
 )
@@ -144,6 +145,11 @@ class HealthCollector(Collector):
             "heron_store_applied_spans", "Spans written to the store", pipe.applied_spans
         )
         yield _gauge("heron_store_size_bytes", "Store size on disk", st.store.size_bytes())
+        yield _gauge(
+            "heron_quarantined_spans",
+            "Spans the store refused, kept in journal/quarantine/ (heron journal replay)",
+            st.pipeline.quarantine.spans(),
+        )
         yield _project_spans(st, [(p["id"], p["name"]) for p in st.store.list_projects()])
 
         guard = st.login_guard
@@ -211,13 +217,7 @@ def check_token(settings: Settings) -> None:
 
 def is_operator(request: Request, st: ServerState) -> bool:
     """Whether the request carries the admin token or the Prometheus token."""
-    scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    got = supplied.strip().encode()
-    tokens = [st.admin_token, st.settings.prometheus_token]
-    # compare_digest on bytes: a str holding non-ASCII characters would raise TypeError.
-    return any(t and hmac.compare_digest(got, t.strip().encode()) for t in tokens)
+    return bearer_is(request, st.admin_token, st.settings.prometheus_token)
 
 
 router = APIRouter(tags=["monitoring"], responses={401: {"model": schemas.Error}})

@@ -14,6 +14,7 @@ from heron.ingest.stats import IngestStats
 from heron.server.auth import Authenticator
 from heron.server.llmseries import LabelCap, TotalsCache
 from heron.server.login_guard import LoginGuard
+from heron.server.retention import RetentionTask
 from heron.settings import Settings
 from heron.store import Store
 
@@ -33,6 +34,7 @@ class ServerState:
     prometheus: CollectorRegistry = field(default_factory=CollectorRegistry)
     llm_totals: TotalsCache = field(default_factory=TotalsCache)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
+    retention: RetentionTask | None = None
 
 
 def state_of(request: Request) -> ServerState:

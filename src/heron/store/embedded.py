@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,15 @@ import orjson
 import pyarrow as pa
 
 from heron.compare import CompareQuery, run_compare
-from heron.errors import Conflict, NotFound
+from heron.errors import BadRequest, Conflict, NotFound
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query import Filter
 from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.settings import Settings
 from heron.store import dashboards as dashmod
+from heron.store import deletion, llmstats, reads, saved
 from heron.store import keys as keymod
-from heron.store import llmstats, reads, saved
 from heron.store import metrics as metricsmod
 from heron.store import users as usermod
 from heron.store.arrow import observations_table
@@ -72,7 +72,7 @@ class EmbeddedStore:
             migrate(con)
         self._local = threading.local()
         self._admin_lock = threading.Lock()
-        self._write_lock = threading.Lock()  # span batches; held with _admin_lock by backups
+        self._write_lock = threading.Lock()  # batches and deletions, one at a time
         self._writer = self._db.cursor()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
@@ -191,24 +191,22 @@ class EmbeddedStore:
         if not isinstance(observations, pa.Table):
             observations = observations_table(list(observations), now_us)
         if self._trace_filter is None:
-            count = self.cursor().execute("SELECT count(*) FROM traces").fetchone()
+            count = self.cursor().execute("SELECT count(*) FROM traces").fetchall()[0]
             self._trace_filter = TraceIdFilter(self._stored_trace_ids, count[0] if count else 0)
         known = self._trace_filter
-        self._write_lock.acquire()  # a backup holds it to pause writes
-        con.execute("BEGIN TRANSACTION")
-        try:
-            result = write_batch(con, observations, trace_updates, now_us, known.may_contain)
-            if journal_seq is not None:
-                con.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('journal_applied_seq', ?)",
-                    [str(journal_seq)],
-                )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            self._write_lock.release()
+        with self._write_lock:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                result = write_batch(con, observations, trace_updates, now_us, known.may_contain)
+                if journal_seq is not None:
+                    con.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('journal_applied_seq', ?)",
+                        [str(journal_seq)],
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
         for _, trace_id in result.trace_ids:
             known.add(trace_id)
         return result
@@ -219,6 +217,51 @@ class EmbeddedStore:
         the database file (yielded) nor its write-ahead log changes."""
         with self._write_lock, self._admin_lock:
             yield self.path
+
+    # -- deletion and retention ----------------------------------------------------------------
+
+    @contextmanager
+    def _deleting(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A transaction on the writer's connection, never beside a batch or a score write."""
+        with self._write_lock, self._admin_lock:
+            con = self._writer
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def delete_traces(self, project_id: str, trace_ids: Sequence[str]) -> list[str]:
+        """Delete the project's traces with these ids, with their observations and scores;
+        returns the ids that were found (other projects' traces are never touched)."""
+        with self._deleting() as con:
+            return deletion.delete_by_ids(con, project_id, trace_ids)
+
+    def delete_traces_before(self, project_id: str, cutoff: datetime) -> int:
+        """Delete the project's traces that started before ``cutoff`` (with observations and
+        scores, and its session scores older than it), a chunk per transaction; returns the
+        number of traces deleted."""
+        if cutoff.tzinfo is not None:
+            cutoff = cutoff.astimezone(UTC).replace(tzinfo=None)
+        total = 0
+        while True:
+            with self._deleting() as con:
+                ids = deletion.oldest_trace_ids(con, project_id, cutoff)
+                if not ids:
+                    deletion.delete_loose_scores(con, project_id, cutoff)
+                    return total
+                total += deletion.delete_chunk(con, project_id, ids)
+
+    def set_retention(self, project_id: str, days: int | None) -> None:
+        """Keep the project's traces ``days`` days (``None``: forever)."""
+        if days is not None and days < 1:
+            raise BadRequest(f"retention must be at least 1 day (or none), not {days}")
+        with self._admin() as cur:
+            if not cur.execute("SELECT 1 FROM projects WHERE id = ?", [project_id]).fetchone():
+                raise NotFound(f"project {project_id!r} not found")
+            cur.execute("UPDATE projects SET retention_days = ? WHERE id = ?", [days, project_id])
 
     # -- projects and keys ---------------------------------------------------------------------
 
@@ -238,13 +281,15 @@ class EmbeddedStore:
         rows = (
             self.cursor()
             .execute(
-                "SELECT p.id, p.name, p.created_at, count(k.public_key) FROM projects p "
-                "LEFT JOIN api_keys k ON k.project_id = p.id GROUP BY ALL ORDER BY p.created_at"
+                "SELECT p.id, p.name, p.created_at, count(k.public_key), p.retention_days "
+                "FROM projects p LEFT JOIN api_keys k ON k.project_id = p.id "
+                "GROUP BY ALL ORDER BY p.created_at"
             )
             .fetchall()
         )
         return [
-            {"id": i, "name": n, "created_at": reads.iso(c), "key_count": k} for i, n, c, k in rows
+            {"id": i, "name": n, "created_at": reads.iso(c), "key_count": k, "retention_days": r}
+            for i, n, c, k, r in rows
         ]
 
     def project_by_name(self, name: str) -> dict[str, Any] | None:
@@ -258,14 +303,21 @@ class EmbeddedStore:
             if cur.execute("SELECT 1 FROM projects WHERE name = ?", [name]).fetchone():
                 raise Conflict(f"project {name!r} already exists")
             pid = keymod.new_project_id()
-            cur.execute("INSERT INTO projects VALUES (?, ?, now())", [pid, name])
+            cur.execute(
+                "INSERT INTO projects (id, name, created_at) VALUES (?, ?, now())", [pid, name]
+            )
             usermod.add_admins_to_project(cur, pid)
         return {"id": pid, "name": name}
 
     def create_key(
-        self, project_id: str, public_key: str | None = None, secret_key: str | None = None
+        self,
+        project_id: str,
+        public_key: str | None = None,
+        secret_key: str | None = None,
+        scope: str = keymod.DEFAULT_SCOPE,
     ) -> dict[str, str]:
         """A new key pair for a project. The secret is returned once and stored hashed."""
+        keymod.check_scope(scope)
         public_key = public_key or keymod.new_public_key()
         secret_key = secret_key or keymod.new_secret_key()
         with self._admin() as cur:
@@ -278,16 +330,28 @@ class EmbeddedStore:
             if clash:
                 raise Conflict("that public or secret key is already in use")
             cur.execute(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, now())",
-                [public_key, keymod.hash_secret(secret_key), keymod.hint(secret_key), project_id],
+                "INSERT INTO api_keys (public_key, secret_hash, secret_hint, project_id, "
+                "created_at, scope) VALUES (?, ?, ?, ?, now(), ?)",
+                [
+                    public_key,
+                    keymod.hash_secret(secret_key),
+                    keymod.hint(secret_key),
+                    project_id,
+                    scope,
+                ],
             )
-        return {"project_id": project_id, "public_key": public_key, "secret_key": secret_key}
+        return {
+            "project_id": project_id,
+            "public_key": public_key,
+            "secret_key": secret_key,
+            "scope": scope,
+        }
 
     def list_keys(self, project_id: str | None = None) -> list[dict[str, Any]]:
         rows = (
             self.cursor()
             .execute(
-                "SELECT k.public_key, k.secret_hint, k.project_id, p.name, k.created_at "
+                "SELECT k.public_key, k.secret_hint, k.project_id, p.name, k.created_at, k.scope "
                 "FROM api_keys k JOIN projects p ON p.id = k.project_id "
                 "WHERE ? IS NULL OR k.project_id = ? ORDER BY k.created_at",
                 [project_id, project_id],
@@ -301,18 +365,19 @@ class EmbeddedStore:
                 "project_id": pid,
                 "project": n,
                 "created_at": reads.iso(c),
+                "scope": sc,
             }
-            for pk, h, pid, n, c in rows
+            for pk, h, pid, n, c, sc in rows
         ]
 
-    def key_table(self) -> dict[str, tuple[str, str]]:
-        """secret hash -> (public key, project id), for the authenticator's cache."""
+    def key_table(self) -> dict[str, tuple[str, str, str]]:
+        """secret hash -> (public key, project id, scope), for the authenticator's cache."""
         rows = (
             self.cursor()
-            .execute("SELECT secret_hash, public_key, project_id FROM api_keys")
+            .execute("SELECT secret_hash, public_key, project_id, scope FROM api_keys")
             .fetchall()
         )
-        return {h: (pk, pid) for h, pk, pid in rows}
+        return {h: (pk, pid, scope) for h, pk, pid, scope in rows}
 
     def has_key(self, public_key: str) -> bool:
         return bool(
@@ -492,9 +557,14 @@ class EmbeddedStore:
     # -- meta --------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
-        row = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return row[0] if row else None
+        # fetchall: a half-read result keeps its transaction open, which blocks CHECKPOINT
+        rows = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+        return rows[0][0] if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
         with self._admin() as cur:
             cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def checkpoint(self) -> None:
+        """Write everything committed into the database file (out of the WAL alone)."""
+        self._writer.execute("CHECKPOINT")

@@ -9,6 +9,25 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from heron.errors import BadRequest
+
+# What each key scope may do. ``ingest`` sends traces and scores and reads nothing (a key
+# that can sit in every deployed app, like a send-only DSN); ``read`` reads and writes
+# nothing; ``full`` does both and changes settings (prices, dashboards, deletions).
+SCOPES: dict[str, frozenset[str]] = {
+    "ingest": frozenset({"ingest"}),
+    "read": frozenset({"read"}),
+    "full": frozenset({"ingest", "read", "write"}),
+}
+DEFAULT_SCOPE = "full"
+
+
+def check_scope(scope: str) -> str:
+    """The scope, validated (400 naming the choices otherwise)."""
+    if scope not in SCOPES:
+        raise BadRequest(f"unknown key scope {scope!r}; use one of {', '.join(SCOPES)}")
+    return scope
+
 
 def new_public_key() -> str:
     return "pk-hr-" + secrets.token_hex(12)

@@ -184,6 +184,13 @@ MIGRATIONS: tuple[str, ...] = (
         environment = t.environment
     FROM traces t WHERE t.project_id = observations.project_id AND t.id = observations.trace_id;
     """,
+    # Least privilege and retention: a key's scope (ingest, read or full; existing keys keep
+    # full) and a project's retention in days (NULL keeps its traces forever).
+    """
+    ALTER TABLE api_keys ADD COLUMN scope VARCHAR DEFAULT 'full';
+    UPDATE api_keys SET scope = 'full' WHERE scope IS NULL;
+    ALTER TABLE projects ADD COLUMN retention_days INTEGER;
+    """,
 )
 
 

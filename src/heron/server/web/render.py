@@ -21,8 +21,35 @@ templates = Jinja2Templates(env=environment)
 def page(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
-    """Render a page; templates get ``user`` (or None) and ``csrf_token`` (or "") besides."""
+    """Render a page; templates get ``user`` (or None), ``csrf_token`` (or "") and
+    ``ingest_warning`` (or None) besides."""
     context = {"user": None, "csrf_token": "", **context}
+    context["ingest_warning"] = ingest_warning(request, context)
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def ingest_warning(request: Request, context: dict[str, Any]) -> dict[str, Any] | None:
+    """What the base layout's warning banner says, for a logged-in user: spans quarantined
+    in their projects (every project for an admin), failed store commits and why ingest is
+    impaired (the details for admins); None when all is well."""
+    user = context.get("user")
+    st = getattr(request.app.state, "heron", None)
+    if user is None or st is None:
+        return None
+    pipeline = st.pipeline
+    if user.is_admin:
+        quarantined = pipeline.quarantine.spans()
+    else:
+        quarantined = pipeline.quarantine.spans({p["id"] for p in context.get("projects") or []})
+    failed = pipeline.stats.failed_commits if user.is_admin else 0
+    problems = pipeline.health()["problems"]
+    if not (quarantined or failed or problems):
+        return None
+    return {
+        "quarantined": quarantined,
+        "failed_commits": failed,
+        "problems": problems if user.is_admin else [],
+        "impaired": bool(problems),
+    }

@@ -321,6 +321,23 @@ async def delete_view(
     return RedirectResponse(_view_url(pid, ""), status_code=303)
 
 
+@router.post("/traces/{trace_id}/delete")
+async def delete_trace(
+    trace_id: str,
+    request: Request,
+    scope: Scope = Depends(page_scope),
+    user: WebUser = Depends(csrf_user),
+) -> Response:
+    """Delete a trace with its observations and scores. Any member of the project may: heron
+    has no read-only role yet."""
+    st = state_of(request)
+    pid = scope.project_id
+    await st.pipeline.caught_up()
+    if not await run_in_threadpool(st.store.delete_traces, pid, [trace_id]):
+        raise not_found(f"trace {trace_id!r}")
+    return RedirectResponse(_view_url(pid, ""), status_code=303)
+
+
 # ---- the detail -----------------------------------------------------------------------
 
 _ROLES = frozenset({"system", "user", "assistant", "tool", "developer", "function", "model"})

@@ -1,0 +1,76 @@
+"""Request rates per API key and per project: token buckets in memory.
+
+Two classes of requests are counted apart: ingest (traces and scores) and everything else a
+key does (reads, settings). A request takes a token from its key's bucket and from its
+project's; a bucket holds up to one second's worth and refills continuously. Buckets are
+made only for authenticated keys, so the table stays as small as the key table. Limits are
+per server process and start full after a restart.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from heron.errors import RateLimited
+from heron.settings import Settings
+
+
+@dataclass(slots=True)
+class _Bucket:
+    rate: float  # tokens per second
+    tokens: float
+    stamp: float
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def wait(self) -> float:
+        """Seconds until one token is there (0 when one is)."""
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+
+
+class RateLimiter:
+    """Charges requests to their key's and project's buckets; raises :class:`RateLimited`."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._rates = {
+            ("ingest", "key"): settings.rate_ingest_per_key,
+            ("ingest", "project"): settings.rate_ingest_per_project,
+            ("read", "key"): settings.rate_read_per_key,
+            ("read", "project"): settings.rate_read_per_project,
+        }
+        self._buckets: dict[tuple[str, str, str], _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def charge(self, kind: str, public_key: str, project_id: str) -> None:
+        """Take one ``kind`` ("ingest" or "read") request from both buckets, or raise 429."""
+        now = self._clock()
+        owners = (("key", public_key), ("project", project_id))
+        with self._lock:
+            buckets: list[tuple[str, _Bucket]] = []
+            for level, owner in owners:
+                rate = self._rates[(kind, level)]
+                if rate <= 0:
+                    continue
+                bucket = self._buckets.get((kind, level, owner))
+                if bucket is None:
+                    bucket = _Bucket(rate, max(rate, 1.0), now)
+                    self._buckets[(kind, level, owner)] = bucket
+                bucket.refill(now)
+                buckets.append((level, bucket))
+            for level, bucket in buckets:
+                wait = bucket.wait()
+                if wait > 0:
+                    raise RateLimited(
+                        f"rate limit of {bucket.rate:g} {kind} requests per second per {level} "
+                        f"exceeded; retry after {max(wait, 0.01):.2f} s",
+                        retry_after=max(1, math.ceil(wait)),
+                    )
+            for _, bucket in buckets:
+                bucket.tokens -= 1.0

@@ -1,0 +1,78 @@
+"""Deleting traces with their observations and scores: by id, or older than a cutoff.
+
+Each function runs inside a transaction the caller opened on the writer's connection, under
+the store's write lock: DuckDB aborts one of two concurrent transactions that delete or
+update the same rows, so deletions never overlap the apply thread's batches. The Bloom
+filter of stored trace ids (:mod:`.idfilter`) needs no update: it only answers "certainly
+new", and a deleted id just costs the writer a look-up that finds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import duckdb
+
+# Traces per transaction in a retention sweep: between two chunks, ingest batches commit.
+CHUNK = 2000
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _rowids(con: duckdb.DuckDBPyConnection, table: str, column: str, project_id: str, ident: str):
+    # A lone equality on the indexed column uses DuckDB's ART index; the project is checked
+    # on the rows found, so another project's rows are never touched.
+    rows = con.execute(f"SELECT rowid, project_id FROM {table} WHERE {column} = ?", [ident])
+    return [rowid for rowid, pid in rows.fetchall() if pid == project_id]
+
+
+def delete_by_ids(
+    con: duckdb.DuckDBPyConnection, project_id: str, trace_ids: Sequence[str]
+) -> list[str]:
+    """Delete these traces of the project (index look-ups); returns the ids that existed."""
+    deleted: list[str] = []
+    for trace_id in dict.fromkeys(trace_ids):
+        traces = _rowids(con, "traces", "id", project_id, trace_id)
+        if not traces:
+            continue
+        for table in ("observations", "scores"):
+            rowids = _rowids(con, table, "trace_id", project_id, trace_id)
+            if rowids:
+                con.execute(f"DELETE FROM {table} WHERE rowid IN ({_marks(rowids)})", rowids)
+        con.execute(f"DELETE FROM traces WHERE rowid IN ({_marks(traces)})", traces)
+        deleted.append(trace_id)
+    return deleted
+
+
+def oldest_trace_ids(
+    con: duckdb.DuckDBPyConnection, project_id: str, cutoff: datetime, limit: int = CHUNK
+) -> list[str]:
+    """Up to ``limit`` ids of the project's traces that started before ``cutoff``."""
+    rows = con.execute(
+        "SELECT id FROM traces WHERE project_id = ? AND start_time < ? LIMIT ?",
+        [project_id, cutoff, limit],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def delete_chunk(con: duckdb.DuckDBPyConnection, project_id: str, trace_ids: list[str]) -> int:
+    """Delete many traces of the project in one pass over each table (a hash semi-join)."""
+    for table, column in (("observations", "trace_id"), ("scores", "trace_id"), ("traces", "id")):
+        con.execute(
+            f"DELETE FROM {table} WHERE project_id = ? AND {column} IN "
+            "(SELECT unnest(?::VARCHAR[]))",
+            [project_id, trace_ids],
+        )
+    return len(trace_ids)
+
+
+def delete_loose_scores(con: duckdb.DuckDBPyConnection, project_id: str, cutoff: datetime) -> int:
+    """Scores of no trace (session scores) older than ``cutoff``."""
+    row = con.execute(
+        "DELETE FROM scores WHERE project_id = ? AND trace_id IS NULL AND timestamp < ?",
+        [project_id, cutoff],
+    ).fetchone()
+    return int(row[0]) if row else 0
