@@ -85,7 +85,7 @@ def backup(store: EmbeddedStore, journal_dir: Path, destination: str | Path) -> 
             if wal_path(db_file).exists():  # not checkpointed: the log goes with the file
                 wal_bytes = _copy(wal_path(db_file), wal_path(dest / DATABASE))
             _copy(db_file, partial)
-            segments = _hold_journal(journal_dir, position)
+            _hold_journal(journal_dir, position, segments)
             paused_ms = (time.perf_counter() - paused) * 1000
         journal_bytes = _copy_journal(segments, dest / JOURNAL)
         if (journal_dir / QUARANTINE).is_dir():  # refused spans kept for replay: theirs too
@@ -133,17 +133,15 @@ class _Segment:
     size: int
 
 
-def _hold_journal(journal_dir: Path, position: int) -> list[_Segment]:
-    """Open the segments (``<first seq>.log``) holding any record after ``position``, and
-    note their sizes: the journal only appends, so these prefixes are its state now, and an
-    open file outlives its deletion by the journal. Copied after writes resume."""
+def _hold_journal(journal_dir: Path, position: int, held: list[_Segment]) -> None:
+    """Open the segments (``<first seq>.log``) holding any record after ``position`` into
+    ``held``, with their sizes: the journal only appends, so these prefixes are its state
+    now, and an open file outlives its deletion by the journal. Copied after writes resume."""
     segments = sorted((int(p.stem), p) for p in journal_dir.glob("*.log") if p.stem.isdigit())
-    held = []
     for i, (_, path) in enumerate(segments):
         if i + 1 == len(segments) or segments[i + 1][0] - 1 > position:
             fd = os.open(path, os.O_RDONLY)
             held.append(_Segment(path.name, fd, os.fstat(fd).st_size))
-    return held
 
 
 def _copy_journal(segments: list[_Segment], target: Path) -> int:

@@ -15,7 +15,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, fields
-from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
@@ -167,10 +166,6 @@ def _warm() -> bool:
     return True
 
 
-def _init_worker(lifeline: Connection, server_pid: int) -> None:
-    attach(lifeline, server_pid)
-
-
 class Decoder:
     """Runs :func:`decode` on a pool of worker processes (``workers=0``: in a thread)."""
 
@@ -187,10 +182,11 @@ class Decoder:
             self._pool = ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
+                initializer=attach,
                 initargs=(line.worker_end, line.server_pid),
             )
-            # every worker is started here, from this long-lived thread (see lifeline.py)
+            # the pool starts workers on demand: start them all now, from this thread
+            # (PR_SET_PDEATHSIG follows the starting thread, see lifeline.py)
             for f in [self._pool.submit(_warm) for _ in range(self.workers)]:
                 f.result()
 

@@ -143,6 +143,6 @@ async def backup(request: Request, destination: str = Body(..., embed=True)) -> 
         raise BadRequest("this server's store is not backed up by heron backup")
     check_destination(destination)
     await st.pipeline.caught_up()  # what was acknowledged before now goes into the database
-    journal = st.settings.data_dir / "journal"
+    journal = st.pipeline.journal.directory
     result = await run_in_threadpool(run_backup, st.store, journal, destination)
     return result.to_dict()
