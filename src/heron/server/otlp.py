@@ -12,8 +12,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from heron.errors import BadRequest, HeronError, Overloaded, UnsupportedMedia
+from heron.errors import BadRequest, HeronError, Overloaded, PayloadTooLarge, UnsupportedMedia
+from heron.ingest.conventions import TooManySpans
 from heron.ingest.decoding import DecodedBatch
+from heron.ingest.limits import IngestLimits
 from heron.ingest.otlp import OTLPDecodeError
 from heron.server.bodies import decode_content, media_type, read_body
 from heron.server.state import state_of
@@ -70,7 +72,10 @@ _OPENAPI = {
         },
         "400": {"description": "Malformed body (google.rpc.Status naming the problem)."},
         "401": {"description": "Missing or wrong key."},
-        "413": {"description": "Body over the limit, before or after decompression."},
+        "413": {
+            "description": "Body over the limit, before or after decompression, or more "
+            "spans than HERON_MAX_REQUEST_SPANS."
+        },
         "415": {"description": "Unsupported Content-Type or Content-Encoding."},
         "503": {"description": "Ingest queue full; retry after Retry-After seconds."},
     },
@@ -121,7 +126,7 @@ async def export_traces(request: Request) -> Response:
             body,
             kind,
             caller.project_id,
-            st.settings.max_io_bytes,
+            IngestLimits.from_settings(st.settings),  # type: ignore[arg-type]
             st.pricing.spec(caller.project_id),
         )
         lap("decode")
@@ -139,8 +144,9 @@ async def export_traces(request: Request) -> Response:
         stats.spans_accepted += spans
         lap("journal")
     except OTLPDecodeError as exc:
-        stats.request(400, BadRequest.code)
-        return _status_response(BadRequest(str(exc)), as_json)
+        error = PayloadTooLarge(str(exc)) if isinstance(exc, TooManySpans) else BadRequest(str(exc))
+        stats.request(error.status_code, error.code)
+        return _status_response(error, as_json)
     except HeronError as exc:
         stats.request(exc.status_code, exc.code)
         return _status_response(exc, as_json)
