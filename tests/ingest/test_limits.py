@@ -314,3 +314,8 @@ def test_requests_over_the_span_cap_are_refused_naming_the_limit() -> None:
     with pytest.raises(TooManySpans, match="11 spans, over the limit of 10 per request"):
         map_request(req, "p", IngestLimits(max_request_spans=10))
     assert len(map_request(req, "p", IngestLimits(max_request_spans=11)).observations) == 11
+
+
+def test_notes_quoting_a_huge_value_are_capped() -> None:
+    _, _, notes = map_one({"langfuse.observation.level": "x" * 1_000_000})
+    assert "unknown level" in notes and len(notes) < 400

@@ -81,6 +81,7 @@ __all__ = [
 ]
 
 MAX_ERRORS = 20
+MAX_ERROR_CHARS = 300
 
 
 class TooManySpans(OTLPDecodeError):
@@ -194,7 +195,10 @@ def map_request(
 
 def _note(batch: MappedBatch, span: Any, message: str) -> None:
     if len(batch.errors) < MAX_ERRORS:
-        sid = span.span_id.hex() or "(empty)"
+        raw = span.span_id
+        sid = (raw[:8].hex() + ("…" if len(raw) > 8 else "")) or "(empty)"
+        if len(message) > MAX_ERROR_CHARS:  # it may quote a (huge) value
+            message = message[:MAX_ERROR_CHARS] + "…"
         batch.errors.append(f"span {sid}: {message}")
 
 
@@ -424,15 +428,16 @@ def _map_span(
         if v is not None:
             f = as_float(v)
             us = None
-            if completion_start_us is None and f is not None and f >= 0:
-                us = start_us + round(f * 1_000_000)
+            if completion_start_us is None:
+                if f is not None and f >= 0:
+                    us = start_us + round(f * 1_000_000)
                 if not in_time_range(us):
                     us = None
                     _note(
                         batch,
                         span,
-                        f"gen_ai.response.time_to_first_chunk {f} s is out of range, "
-                        "kept in metadata",
+                        f"gen_ai.response.time_to_first_chunk {v!r} is not a number of seconds "
+                        "in range, kept in metadata",
                     )
             if us is None:
                 meta["gen_ai.response.time_to_first_chunk"] = v

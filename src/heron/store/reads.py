@@ -237,9 +237,15 @@ def _attach_score_summaries(
         by_id[trace_id]["scores"][name] = sum(values) / len(values)
 
 
+# Rows stored before ingest range-checked completion start times may hold ones Python's
+# datetime cannot represent; read those as absent instead of failing the whole read.
+_SAFE_COMPLETION_START = (
+    "CASE WHEN o.completion_start_time BETWEEN TIMESTAMP '1970-01-01' AND TIMESTAMP '2200-01-01' "
+    "THEN o.completion_start_time END"
+)
 _OBS_COLUMNS = (
     "o.id, o.trace_id, o.parent_id, o.type, o.name, o.start_time, o.end_time, "
-    "o.completion_start_time, o.model, o.model_parameters, o.metadata, o.level, "
+    f"{_SAFE_COMPLETION_START}, o.model, o.model_parameters, o.metadata, o.level, "
     "o.status_message, o.usage, o.cost, o.cost_source, o.total_cost, o.prompt_name, "
     "o.prompt_version"
 )
