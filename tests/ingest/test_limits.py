@@ -106,7 +106,9 @@ def test_prompt_template_version_is_range_checked_too() -> None:
 # ---- times --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seconds", [9e12, 1e300, float("inf"), float("nan"), "Infinity"])
+@pytest.mark.parametrize(
+    "seconds", [9e12, 1e300, 1e308, float("inf"), float("nan"), "Infinity", -1.0]
+)
 def test_time_to_first_chunk_out_of_range_is_dropped(seconds: Any) -> None:
     obs, _, _ = map_one({"gen_ai.response.time_to_first_chunk": seconds})
     assert obs.completion_start_us is None
@@ -243,10 +245,13 @@ def test_json_text_nested_1000_deep_in_metadata_is_cut_so_it_can_be_stored() -> 
     assert "metadata nested deeper than 32 levels, cut there" in notes
 
 
-def test_openinference_key_path_1000_deep_does_not_reject_the_span() -> None:
-    key = "llm.input_messages.0." + ".".join(["a"] * 1000)
-    obs, _, _ = map_one({key: "x"})
-    assert obs.input is not None
+@pytest.mark.parametrize(
+    "suffix",
+    ["0." + ".".join(["a"] * 5000), "².message.role", "9" * 5000 + ".message.role", "0.0.²"],
+)
+def test_odd_openinference_key_paths_do_not_reject_the_span(suffix: str) -> None:
+    obs, _, notes = map_one({"llm.input_messages." + suffix: "x", "llm.input_messages.1.x": 1})
+    assert obs.input is not None and not notes
 
 
 # ---- sizes and counts ---------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def open_app(data: Path, **overrides: Any) -> Iterator[TestClient]:
     settings = make_settings(
         data, init_admin_email=ADMIN, init_admin_password=PASSWORD, **overrides
     )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+    with TestClient(create_app(settings)) as c:  # a server error raises here, with its trace
         assert login(c, ADMIN, PASSWORD).status_code == 303
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
         yield c

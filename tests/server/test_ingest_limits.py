@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -17,6 +18,7 @@ from heron.model import ObservationRecord
 from heron.store import EmbeddedStore
 from tests.ingest.test_limits import _json_body_with_value, deep_protobuf, json_deep
 from tests.server.ingest_checks import (
+    PB,
     check_readable,
     get_ok,
     open_app,
@@ -25,6 +27,7 @@ from tests.server.ingest_checks import (
     rejected_spans,
 )
 from tests.support.otlp import T0_NS, new_span_id, new_trace_id, request, span
+from tests.support.server import HeronProcess
 
 I64_MAX = 2**63 - 1
 
@@ -141,7 +144,7 @@ def test_large_metadata_is_truncated_and_noted(c: TestClient) -> None:
     assert len(json.dumps(obs["metadata"])) <= 100_000
 
 
-# ---- scores ------------------------------------------------------------------------------------
+# ---- scores -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -167,7 +170,7 @@ def test_oversized_or_out_of_range_scores_are_400s_naming_the_limit(
         assert message in r.text
 
 
-# ---- stored before the fix -----------------------------------------------------------------------
+# ---- stored before the fix ----------------------------------------------------------------------
 
 
 def test_a_completion_start_stored_out_of_range_reads_as_absent(tmp_path: Path) -> None:
@@ -188,3 +191,32 @@ def test_a_completion_start_stored_out_of_range_reads_as_absent(tmp_path: Path) 
         check_readable(app, {tid: {sid}})
         [obs] = get_ok(app, f"/api/traces/{tid}").json()["observations"]
         assert obs["completion_start_time"] is None
+
+
+# ---- worker processes ---------------------------------------------------------------------------
+
+
+def test_limits_reach_the_decoder_processes(tmp_path: Path) -> None:
+    """A real `heron serve` (decoding in worker processes, a large request split among them)
+    applies the configured limits."""
+    env = {"HERON_MAX_REQUEST_SPANS": "100", "HERON_MAX_ATTRIBUTE_BYTES": "1000",
+           "HERON_INGEST_WORKERS": "2"}  # fmt: skip
+    server = HeronProcess(tmp_path / "data", env=env).start()
+    try:
+        tid = new_trace_id()
+        big = {"note": "x" * 5000, "gen_ai.usage.input_tokens": 2**62}
+        spans = [span(tid, new_span_id(), f"s{i}", attributes=big) for i in range(101)]
+        with httpx.Client(base_url=server.url, headers=server.auth, timeout=30) as http:
+            r = http.post("/v1/traces", content=request(spans).SerializeToString(), headers=PB)
+            assert r.status_code == 413 and b"over the limit of 100 per request" in r.content
+            body = request(spans[:100]).SerializeToString()
+            assert len(body) > 64 * 1024  # shared among the workers
+            r = http.post("/v1/traces", content=body, headers=PB)
+            assert r.status_code == 200
+            trace = http.get(f"/api/traces/{tid.hex()}", params={"consistent": "true"}).json()
+        assert len(trace["observations"]) == 100
+        for obs in trace["observations"]:
+            assert "truncated by heron: 5,000 bytes, limit 1,000" in obs["metadata"]["note"]
+            assert obs["usage"]["input"] == MAX_TOKENS
+    finally:
+        server.stop()

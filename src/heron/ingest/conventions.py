@@ -429,7 +429,7 @@ def _map_span(
             f = as_float(v)
             us = None
             if completion_start_us is None:
-                if f is not None and f >= 0:
+                if f is not None and 0 <= f <= (MAX_US - start_us) / 1_000_000:
                     us = start_us + round(f * 1_000_000)
                 if not in_time_range(us):
                     us = None

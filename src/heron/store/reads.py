@@ -445,7 +445,10 @@ def list_sessions(cur: duckdb.DuckDBPyConnection, project_id: str, q: ListQuery)
         project_id,
         q,
         "t.session_id",
-        "list(DISTINCT t.user_id) FILTER (WHERE t.user_id IS NOT NULL) AS user_ids",
+        # sorted, as in get_session; coalesce: a session whose traces carry no user id has
+        # no users (an empty list), not NULL
+        "coalesce(list(DISTINCT t.user_id ORDER BY t.user_id) "
+        "FILTER (WHERE t.user_id IS NOT NULL), []) AS user_ids",
         ("user_ids",),
     )
 
