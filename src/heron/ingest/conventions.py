@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from heron.errors import PayloadTooLarge
 from heron.ingest import content
 from heron.ingest import usage as usage_mod
 from heron.ingest.keys import (
@@ -55,7 +56,7 @@ from heron.ingest.limits import (
     bound_tokens,
     in_time_range,
 )
-from heron.ingest.otlp import OTLPDecodeError, any_value_to_python
+from heron.ingest.otlp import any_value_to_python
 from heron.ingest.values import (
     INVALID,
     TRUNCATION_MARKER,
@@ -84,8 +85,8 @@ MAX_ERRORS = 20
 MAX_ERROR_CHARS = 300
 
 
-class TooManySpans(OTLPDecodeError):
-    """The request holds more spans than ``IngestLimits.max_request_spans`` (a 413)."""
+class TooManySpans(PayloadTooLarge):
+    """The request holds more spans than ``IngestLimits.max_request_spans``."""
 
 
 @dataclass(slots=True)

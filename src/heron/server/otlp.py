@@ -12,8 +12,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from heron.errors import BadRequest, HeronError, Overloaded, PayloadTooLarge, UnsupportedMedia
-from heron.ingest.conventions import TooManySpans
+from heron.errors import BadRequest, HeronError, Overloaded, UnsupportedMedia
 from heron.ingest.decoding import DecodedBatch
 from heron.ingest.limits import IngestLimits
 from heron.ingest.otlp import OTLPDecodeError
@@ -72,10 +71,7 @@ _OPENAPI = {
         },
         "400": {"description": "Malformed body (google.rpc.Status naming the problem)."},
         "401": {"description": "Missing or wrong key."},
-        "413": {
-            "description": "Body over the limit, before or after decompression, or more "
-            "spans than HERON_MAX_REQUEST_SPANS."
-        },
+        "413": {"description": "Body over the limit, before or after decompression."},
         "415": {"description": "Unsupported Content-Type or Content-Encoding."},
         "503": {"description": "Ingest queue full; retry after Retry-After seconds."},
     },
@@ -144,9 +140,8 @@ async def export_traces(request: Request) -> Response:
         stats.spans_accepted += spans
         lap("journal")
     except OTLPDecodeError as exc:
-        error = PayloadTooLarge(str(exc)) if isinstance(exc, TooManySpans) else BadRequest(str(exc))
-        stats.request(error.status_code, error.code)
-        return _status_response(error, as_json)
+        stats.request(400, BadRequest.code)
+        return _status_response(BadRequest(str(exc)), as_json)
     except HeronError as exc:
         stats.request(exc.status_code, exc.code)
         return _status_response(exc, as_json)
