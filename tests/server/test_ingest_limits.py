@@ -144,6 +144,15 @@ def test_large_metadata_is_truncated_and_noted(c: TestClient) -> None:
     assert len(json.dumps(obs["metadata"])) <= 100_000
 
 
+def test_spans_whose_parents_form_a_cycle_are_all_in_the_tree(c: TestClient) -> None:
+    tid = new_trace_id()
+    a, b, d, e = (new_span_id() for _ in range(4))
+    spans = [span(tid, a, "a", parent=b), span(tid, b, "b", parent=a),
+             span(tid, d, "d", parent=d), span(tid, e, "e", parent=a)]  # fmt: skip
+    post_spans(c, *spans)
+    check_readable(c, {tid.hex(): {x.hex() for x in (a, b, d, e)}})
+
+
 # ---- scores -------------------------------------------------------------------------------------
 
 

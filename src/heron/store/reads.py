@@ -359,7 +359,27 @@ def build_tree(observations: list[dict[str, Any]]) -> list[dict[str, Any]]:
             roots.append(o)
         else:
             parent["children"].append(o)
+    _break_parent_cycles(observations, by_id, roots)
     return roots
+
+
+def _break_parent_cycles(
+    observations: list[dict[str, Any]], by_id: dict[str, Any], roots: list[dict[str, Any]]
+) -> None:
+    """Spans whose parents form a cycle (a buggy client) are reachable from no root: the
+    first of each cycle becomes a root, so that no stored span is missing from the tree."""
+    reached: set[int] = set()
+    todo = list(roots)
+    for o in observations:
+        while todo:
+            node = todo.pop()
+            reached.add(id(node))
+            todo.extend(node["children"])
+        if id(o) not in reached:
+            siblings = by_id[o["parent_id"]]["children"]
+            siblings[:] = [x for x in siblings if x is not o]
+            roots.append(o)
+            todo.append(o)
 
 
 def _scores(cur: duckdb.DuckDBPyConnection, project_id: str, trace_id: str) -> list[dict]:
