@@ -12,6 +12,7 @@ once into dicts, known keys are found by one dict look-up, flattened families by
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,9 @@ from heron.ingest.keys import (
     ZERO16,
 )
 from heron.ingest.limits import (
+    MAX_COST_USD,
     MAX_PROMPT_VERSION,
+    MAX_TOKENS,
     MAX_US,
     IngestLimits,
     bound_cost,
@@ -558,12 +561,21 @@ def _map_span(
         params = _bound_json(params, "model parameters", limits, batch, span)
     if tu.metadata and not _fits(tu.metadata, limits.max_metadata_bytes):
         tu.metadata = _bound_json(tu.metadata, "trace metadata", limits, batch, span)
-    for f in ("name", "user_id", "session_id", "release", "version", "environment"):
-        v = getattr(tu, f)
-        if v is not None and len(v) * 4 > attr_cap:
-            setattr(tu, f, _clip_str(v, attr_cap))
-    if tu.tags:
-        tu.tags = [_clip_str(t, attr_cap) for t in tu.tags]  # type: ignore[misc]
+    # name-like fields: cut at the value limit (compare lengths first: this runs per span)
+    longest = max(
+        len(tu.name or ""), len(tu.user_id or ""), len(tu.session_id or ""),
+        len(tu.release or ""), len(tu.version or ""), len(tu.environment or ""),
+        len(model or ""), len(status_message or ""), len(prompt_name or ""),
+        max(map(len, tu.tags)) if tu.tags else 0,
+    )  # fmt: skip
+    if longest > clip_chars:
+        for f in ("name", "user_id", "session_id", "release", "version", "environment"):
+            setattr(tu, f, _clip_str(getattr(tu, f), attr_cap))
+        if tu.tags:
+            tu.tags = [_clip_str(t, attr_cap) for t in tu.tags]  # type: ignore[misc]
+        model = _clip_str(model, attr_cap)
+        status_message = _clip_str(status_message, attr_cap)
+        prompt_name = _clip_str(prompt_name, attr_cap)
 
     batch.observations.append(
         ObservationRecord(
@@ -576,17 +588,17 @@ def _map_span(
             start_us,
             end_us,
             completion_start_us,
-            _clip_str(model, attr_cap),
+            model,
             params or None,
             inp,
             out,
             meta,
             level,
-            _clip_str(status_message, attr_cap),
+            status_message,
             usage,
             cost,
             bool(cost),
-            _clip_str(prompt_name, attr_cap),
+            prompt_name,
             prompt_version,
         )
     )
@@ -717,9 +729,13 @@ def _usage_and_cost(
         meta.update(bad)
         _note(batch, span, "non-numeric usage/cost kept in metadata: " + ", ".join(bad))
     notes: list[str] = []
-    if usage:
+    if usage and (min(usage.values()) < 0 or max(usage.values()) > MAX_TOKENS):
         bound_tokens(usage, notes)
-    if cost:
+    if cost and not (
+        math.isfinite(sum(cost.values()))
+        and min(cost.values()) >= 0
+        and max(cost.values()) <= MAX_COST_USD
+    ):
         bound_cost(cost, notes)
     for line in notes:
         _note(batch, span, line)
