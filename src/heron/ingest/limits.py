@@ -156,6 +156,4 @@ def _cut_depth(v: Any, depth: int) -> Any:
         if cls is dict:
             return {k: _cut_depth(x, depth + 1) for k, x in v.items()}
         return [_cut_depth(x, depth + 1) for x in v]
-    if cls is int and not -(2**63) <= v < 2**64:
-        return str(v)
     return v
