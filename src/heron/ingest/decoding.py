@@ -137,7 +137,7 @@ def decode(
 ) -> DecodedBatch:
     notes: list[str] = []
     request = decode_request(body, kind, notes)
-    mapped = map_request(request, project_id, IngestLimits(max_io_bytes=max_io_bytes), part)
+    mapped = map_request(request, project_id, IngestLimits.of(max_io_bytes), part)
     if part[0] == 0:
         mapped.errors[:0] = notes
     apply_costs(mapped.observations, _book(prices))
