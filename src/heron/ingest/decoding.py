@@ -24,6 +24,7 @@ from heron.cost import PriceBook, PriceEntry, load_builtin_prices
 from heron.errors import BadRequest
 from heron.ingest.conventions import IngestLimits, map_request
 from heron.ingest.lifeline import Lifeline, attach
+from heron.ingest.limits import bound_cost
 from heron.ingest.otlp import decode_request
 from heron.model import ObservationRecord, TraceUpdate
 from heron.store.arrow import observations_table
@@ -106,14 +107,17 @@ def _book(spec: PriceSpec) -> PriceBook:
     return book
 
 
-def apply_costs(observations: list[ObservationRecord], book: PriceBook) -> None:
-    """The client's cost wins; otherwise usage times the price valid at the span's start."""
+def apply_costs(
+    observations: list[ObservationRecord], book: PriceBook, notes: list[str] | None = None
+) -> None:
+    """The client's cost wins; otherwise usage times the price valid at the span's start
+    (bounded as client costs are, so no sum of stored costs can overflow)."""
     for r in observations:
         if r.cost or not r.model or not r.usage:
             continue
         cost = book.cost(r.model, r.usage, r.start_us)
         if cost:
-            r.cost = cost
+            r.cost = bound_cost(cost, notes if notes is not None else [])
 
 
 def _dedupe_updates(updates: list[TraceUpdate]) -> list[TraceUpdate]:
@@ -140,7 +144,7 @@ def decode(
     mapped = map_request(request, project_id, IngestLimits.of(max_io_bytes), part)
     if part[0] == 0:
         mapped.errors[:0] = notes
-    apply_costs(mapped.observations, _book(prices))
+    apply_costs(mapped.observations, _book(prices), mapped.errors)
     now_us = time.time_ns() // 1000
     return DecodedBatch(
         observations_table(mapped.observations, now_us),
