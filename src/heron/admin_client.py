@@ -41,12 +41,12 @@ class Admin:
         self.data_dir = data_dir
         self.server = running_server(data_dir)
 
-    def _http(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _http(self, method: str, path: str, timeout: float = 30, **kwargs: Any) -> Any:
         assert self.server is not None
         headers = {"Authorization": f"Bearer {self.server['admin_token']}"}
         try:
             r = httpx.request(
-                method, self.server["url"] + path, headers=headers, timeout=30, **kwargs
+                method, self.server["url"] + path, headers=headers, timeout=timeout, **kwargs
             )
         except httpx.HTTPError as exc:
             raise AdminError(
@@ -168,6 +168,28 @@ class Admin:
         store = self._direct()
         try:
             store.set_password(email, password)
+        except HeronError as exc:
+            raise AdminError(exc.message) from exc
+        finally:
+            store.close()
+
+    def backup(self, destination: Path) -> dict[str, Any]:
+        """Copy the data directory into ``destination`` (see :mod:`heron.backup`)."""
+        destination = destination.expanduser().absolute()
+        if self.server:
+            body = {"destination": str(destination)}
+            return self._http("POST", "/api/admin/backup", timeout=3600, json=body)
+        from heron.backup import backup, check_destination
+
+        if not (self.data_dir / "heron.duckdb").exists():
+            raise AdminError(f"no heron data in {self.data_dir} (and no server running on it)")
+        try:
+            check_destination(destination)
+            store = self._direct()
+        except HeronError as exc:
+            raise AdminError(exc.message) from exc
+        try:
+            return backup(store, self.data_dir / "journal", destination).to_dict()
         except HeronError as exc:
             raise AdminError(exc.message) from exc
         finally:

@@ -1,4 +1,4 @@
-"""The ``heron`` command: serve, demo, projects, keys, users and compare."""
+"""The ``heron`` command: serve, demo, projects, keys, users, compare and backup."""
 
 from __future__ import annotations
 
@@ -314,6 +314,41 @@ def keys_list(
     for k in rows:
         table.add_row(k["project"], k["public_key"], k["secret_hint"], k["scope"], k["created_at"])
     console.print(table)
+
+
+@app.command()
+def backup(
+    destination: Annotated[
+        Path, typer.Argument(help="New (or empty) directory for the copy.", show_default=False)
+    ],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Copy the data directory, consistently, while the server runs or not.
+
+    Restore: heron serve --data-dir DESTINATION.
+    """
+    from heron.admin_client import AdminError
+
+    admin = _admin(data_dir)
+    where = "the running server" if admin.server else "the store directly"
+    try:
+        with console.status(f"Backing up {escape(str(admin.data_dir))} through {where}..."):
+            done = admin.backup(destination)
+    except AdminError as exc:
+        _fail(exc)
+    table = Table("backup", escape(done["destination"]), show_header=True)
+    table.add_row("database", f"{done['database_bytes'] / 1e6:,.1f} MB")
+    table.add_row("traces", f"{done['traces']:,}")
+    table.add_row("observations", f"{done['observations']:,}")
+    table.add_row(
+        "journal",
+        f"{done['journal_files']} segment(s), {done['journal_bytes'] / 1e6:,.1f} MB "
+        f"(records after position {done['journal_position']} replay at start)",
+    )
+    table.add_row("writes paused", f"{done['paused_ms']:,.0f} ms")
+    table.add_row("took", f"{done['seconds']:,.2f} s")
+    console.print(table)
+    console.print(f"Restore with: heron serve --data-dir {escape(done['destination'])}")
 
 
 def _password(given: str | None) -> tuple[str, bool]:

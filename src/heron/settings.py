@@ -81,6 +81,39 @@ SETTINGS: tuple[Setting, ...] = (
         "Inputs and outputs longer than this many bytes are truncated with a visible marker.",
     ),
     Setting(
+        "max_attribute_bytes",
+        "HERON_MAX_ATTRIBUTE_BYTES",
+        1024 * 1024,
+        "Span attribute values (strings) kept in metadata, and names, longer than this many "
+        "bytes are truncated with a visible marker.",
+    ),
+    Setting(
+        "max_metadata_bytes",
+        "HERON_MAX_METADATA_BYTES",
+        2 * 1024 * 1024,
+        "An observation's or trace's metadata (as JSON) over this many bytes has its largest "
+        "values truncated; a score's metadata over it is refused (400).",
+    ),
+    Setting(
+        "max_span_attributes",
+        "HERON_MAX_SPAN_ATTRIBUTES",
+        10_000,
+        "Attributes read per span (and per span event, per resource); the rest are dropped "
+        "with a note in partial_success.",
+    ),
+    Setting(
+        "max_request_spans",
+        "HERON_MAX_REQUEST_SPANS",
+        50_000,
+        "Spans accepted in one ingest request (413 beyond).",
+    ),
+    Setting(
+        "max_score_text",
+        "HERON_MAX_SCORE_TEXT",
+        100_000,
+        "Longest score string value and comment, in characters (400 beyond).",
+    ),
+    Setting(
         "queue_spans",
         "HERON_QUEUE_SPANS",
         200_000,
@@ -212,6 +245,11 @@ class Settings:
     rate_read_per_project: float = 2000.0
     retention_interval_s: float = 3600.0
     max_io_bytes: int = 1024 * 1024
+    max_attribute_bytes: int = 1024 * 1024
+    max_metadata_bytes: int = 2 * 1024 * 1024
+    max_span_attributes: int = 10_000
+    max_request_spans: int = 50_000
+    max_score_text: int = 100_000
     queue_spans: int = 200_000
     commit_window_ms: float = 2.0
     checkpoint_seconds: float = 60.0

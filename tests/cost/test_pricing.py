@@ -573,3 +573,29 @@ def test_round_trip_with_tiers_and_source():
     assert e.cost({"input": 100_000, "output": 0})["total"] == pytest.approx(0.2)
     with pytest.raises(TypeError):
         e.prices["input"] = 0  # type: ignore[index]
+
+
+def test_computed_costs_are_bounded_like_client_costs():
+    """The highest price a project may set times the most tokens a span may carry stays
+    within the cost bound, so no sum of stored costs can overflow or become infinite."""
+    from heron.ingest.decoding import apply_costs
+    from heron.ingest.limits import MAX_COST_USD, MAX_TOKENS
+    from heron.model.records import ObservationRecord
+
+    dear = entry(prices={"input": 0.99, "output": 0.99})
+    record = ObservationRecord(
+        project_id="p",
+        id="a" * 16,
+        trace_id="b" * 32,
+        parent_id=None,
+        type="generation",
+        name="x",
+        start_us=NOW,
+        model="my-model",
+        usage={"input": MAX_TOKENS, "output": MAX_TOKENS},
+    )
+    notes: list[str] = []
+    apply_costs([record], PriceBook([], [dear]), notes)
+    assert record.cost is not None
+    assert set(record.cost.values()) == {MAX_COST_USD}
+    assert any("over" in n for n in notes)

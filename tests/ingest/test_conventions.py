@@ -757,7 +757,8 @@ def test_ok_span_is_default_level() -> None:
 def test_input_output_truncated_on_char_boundary_with_marker() -> None:
     big = "é" * 100  # 200 UTF-8 bytes
     attrs = {"input.value": big, "output.value": "ok", "note": "x" * 500}
-    obs, tu, _ = map_one(span(parent=b"", attrs=attrs), limits=IngestLimits(max_io_bytes=51))
+    limits = IngestLimits(max_io_bytes=51, max_attribute_bytes=51)
+    obs, tu, _ = map_one(span(parent=b"", attrs=attrs), limits=limits)
     expected = "é" * 25 + TRUNCATION_MARKER.format(size=200, limit=51)
     assert obs.input == expected
     assert obs.input.endswith("\n…[truncated by heron: 200 bytes, limit 51]")

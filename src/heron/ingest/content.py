@@ -160,11 +160,12 @@ FIRST_TOKEN_EVENT = "First Token Stream Event"  # OpenInference, on streamed LLM
 
 
 def events(
-    span: Any, meta: dict[str, Any], known: dict[str, Any], cap: int
+    span: Any, meta: dict[str, Any], known: dict[str, Any], cap: int, max_attributes: int
 ) -> tuple[str | None, bool, Any, Any, int | None]:
     """Span events: exceptions (level/status), GenAI content events (input/output),
     OpenInference's first-token event (time to first token); all other events, exceptions
-    included, are kept in ``metadata["events"]``."""
+    included, are kept in ``metadata["events"]``. String values are clipped at ``cap`` bytes,
+    attributes after the first ``max_attributes`` of an event are dropped."""
     first_exception = None
     has_exception = False
     in_msgs: list[Any] = []
@@ -179,7 +180,10 @@ def events(
             if first_token_us is None and ev.time_unix_nano:
                 first_token_us = ev.time_unix_nano // 1000
             continue
-        attrs = {kv.key: clip(any_value_to_python(kv.value), cap) for kv in ev.attributes}
+        ev_attrs = ev.attributes
+        if len(ev_attrs) > max_attributes:
+            ev_attrs = ev_attrs[:max_attributes]
+        attrs = {kv.key: clip(any_value_to_python(kv.value), cap) for kv in ev_attrs}
         if name == "exception":
             if not has_exception:
                 has_exception = True

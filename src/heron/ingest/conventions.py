@@ -12,11 +12,14 @@ once into dicts, known keys are found by one dict look-up, flattened families by
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from heron.errors import PayloadTooLarge
 from heron.ingest import content
 from heron.ingest import usage as usage_mod
 from heron.ingest.keys import (
@@ -45,6 +48,17 @@ from heron.ingest.keys import (
     ZERO8,
     ZERO16,
 )
+from heron.ingest.limits import (
+    MAX_COST_USD,
+    MAX_PROMPT_VERSION,
+    MAX_TOKENS,
+    MAX_US,
+    IngestLimits,
+    bound_cost,
+    bound_json,
+    bound_tokens,
+    in_time_range,
+)
 from heron.ingest.otlp import any_value_to_python
 from heron.ingest.values import (
     INVALID,
@@ -66,15 +80,16 @@ __all__ = [
     "TRUNCATION_PREFIX",
     "IngestLimits",
     "MappedBatch",
+    "TooManySpans",
     "map_request",
 ]
 
 MAX_ERRORS = 20
+MAX_ERROR_CHARS = 300
 
 
-@dataclass(frozen=True, slots=True)
-class IngestLimits:
-    max_io_bytes: int = 1_048_576  # input/output (each) stored whole up to this many UTF-8 bytes
+class TooManySpans(PayloadTooLarge):
+    """The request holds more spans than ``IngestLimits.max_request_spans``."""
 
 
 @dataclass(slots=True)
@@ -91,9 +106,10 @@ _DEFAULT_LIMITS = IngestLimits()
 class _Resource:
     __slots__ = ("environment", "metadata", "release")
 
-    def __init__(self, resource: Any, cap: int) -> None:
+    def __init__(self, resource: Any, limits: IngestLimits) -> None:
         attrs: dict[str, Any] = {}
-        for kv in resource.attributes:
+        cap = limits.max_attribute_bytes
+        for kv in _capped(resource.attributes, limits.max_span_attributes):
             attrs[kv.key] = _clip(any_value_to_python(kv.value), cap)
         self.release = _first_str(attrs, RES_RELEASE)
         self.environment = _first_str(attrs, RES_ENVIRONMENT)
@@ -115,6 +131,20 @@ def _first_str(attrs: dict[str, Any], keys: tuple[str, ...]) -> str | None:
 _clip = content.clip
 
 
+def _capped(attributes: Any, limit: int) -> Any:
+    """The first ``limit`` attributes (the protobuf list itself when within the limit)."""
+    return attributes if len(attributes) <= limit else attributes[:limit]
+
+
+def _clip_str(s: str | None, cap: int) -> str | None:
+    """A name-like string cut at ``cap`` UTF-8 bytes (with the truncation marker)."""
+    return s if s is None or len(s) * 4 <= cap else truncate(s, cap)
+
+
+def _count_spans(request: ExportTraceServiceRequest) -> int:
+    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+
+
 def map_request(
     request: ExportTraceServiceRequest,
     project_id: str,
@@ -126,13 +156,22 @@ def map_request(
     ``errors``; coerced values are described in ``errors`` too.
 
     ``part=(k, n)`` maps only every n-th span starting at the k-th, so n processes can share
-    one large request."""
+    one large request.
+
+    Raises :class:`TooManySpans` when the request holds more than
+    ``limits.max_request_spans`` spans."""
+    count = _count_spans(request)
+    if count > limits.max_request_spans:
+        raise TooManySpans(
+            f"the request holds {count:,} spans, over the limit of "
+            f"{limits.max_request_spans:,} per request (HERON_MAX_REQUEST_SPANS); "
+            "send smaller batches"
+        )
     batch = MappedBatch([], [])
-    cap = limits.max_io_bytes
     index, parts = part
     seen = -1
     for rs in request.resource_spans:
-        res = _Resource(rs.resource, cap)
+        res = _Resource(rs.resource, limits)
         for ss in rs.scope_spans:
             scope = ss.scope
             scope_meta = None
@@ -147,7 +186,7 @@ def map_request(
                 if parts > 1 and seen % parts != index:
                     continue
                 try:
-                    _map_span(span, project_id, res, scope_meta, cap, batch)
+                    _map_span(span, project_id, res, scope_meta, limits, batch)
                 except Exception as exc:  # a bug must not fail the whole request
                     batch.rejected += 1
                     _note(
@@ -160,7 +199,10 @@ def map_request(
 
 def _note(batch: MappedBatch, span: Any, message: str) -> None:
     if len(batch.errors) < MAX_ERRORS:
-        sid = span.span_id.hex() or "(empty)"
+        raw = span.span_id
+        sid = (raw[:8].hex() + ("…" if len(raw) > 8 else "")) or "(empty)"
+        if len(message) > MAX_ERROR_CHARS:  # it may quote a (huge) value
+            message = message[:MAX_ERROR_CHARS] + "…"
         batch.errors.append(f"span {sid}: {message}")
 
 
@@ -174,9 +216,11 @@ def _map_span(
     project_id: str,
     res: _Resource,
     scope_meta: dict[str, str] | None,
-    cap: int,
+    limits: IngestLimits,
     batch: MappedBatch,
 ) -> None:
+    cap = limits.max_io_bytes
+    attr_cap = limits.max_attribute_bytes
     # ---- ids and times ------------------------------------------------------------------
     tid = span.trace_id
     if len(tid) != 16 or tid == ZERO16:
@@ -219,8 +263,17 @@ def _map_span(
     fams = 0
     known_get = KNOWN.get
     flat_prefixes = FLAT_PREFIXES
-    clip_chars = cap // 4
-    for kv in span.attributes:
+    clip_chars = attr_cap // 4
+    attributes = span.attributes
+    if len(attributes) > limits.max_span_attributes:
+        _note(
+            batch,
+            span,
+            f"{len(attributes) - limits.max_span_attributes:,} attribute(s) over the limit of "
+            f"{limits.max_span_attributes:,} per span dropped",
+        )
+        attributes = attributes[: limits.max_span_attributes]
+    for kv in attributes:
         key = kv.key
         v = kv.value
         val = v.string_value
@@ -240,7 +293,7 @@ def _map_span(
                 bit = (key[:j], key[j + 1 :])
             else:
                 if val.__class__ is str and len(val) > clip_chars:
-                    val = truncate(val, cap)
+                    val = _clip_attribute(val, key, attr_cap, batch, span)
                 meta[key] = val
                 continue
         elif bit.__class__ is int:
@@ -249,7 +302,7 @@ def _map_span(
                 fams |= bit
             else:  # a frequent metadata key (no family check needed)
                 if val.__class__ is str and len(val) > clip_chars:
-                    val = truncate(val, cap)
+                    val = _clip_attribute(val, key, attr_cap, batch, span)
                 meta[key] = val
             continue
         g = groups.get(bit[0])
@@ -266,7 +319,7 @@ def _map_span(
     first_token_us: int | None = None
     if len(span.events):
         first_exception, has_exception, ev_input, ev_output, first_token_us = content.events(
-            span, meta, known, cap
+            span, meta, known, attr_cap, limits.max_span_attributes
         )
         fams |= IN | OUT
 
@@ -349,12 +402,21 @@ def _map_span(
             if completion_start_us is None:
                 meta["langfuse.observation.completion_start_time"] = v
                 _note(batch, span, "unparseable langfuse.observation.completion_start_time")
+            elif not in_time_range(completion_start_us):
+                completion_start_us = None
+                meta["langfuse.observation.completion_start_time"] = v
+                _note(
+                    batch,
+                    span,
+                    "langfuse.observation.completion_start_time is out of range (1970-2200), "
+                    "kept in metadata",
+                )
         v = known.pop("langfuse.observation.prompt.name", None)
         if v is not None:
             prompt_name = as_str(v) or None
         v = known.pop("langfuse.observation.prompt.version", None)
         if v is not None:
-            prompt_version = as_int(v)
+            prompt_version = _prompt_version(v, "langfuse.observation.prompt.version", batch, span)
             if prompt_version is None:
                 meta["langfuse.observation.prompt.version"] = v
     status = span.status
@@ -369,15 +431,31 @@ def _map_span(
         v = known.pop("gen_ai.response.time_to_first_chunk", None)
         if v is not None:
             f = as_float(v)
-            if completion_start_us is None and f is not None and f >= 0:
-                completion_start_us = start_us + round(f * 1_000_000)
-            else:
+            us = None
+            if completion_start_us is None:
+                if f is not None and 0 <= f <= (MAX_US - start_us) / 1_000_000:
+                    us = start_us + round(f * 1_000_000)
+                if not in_time_range(us):
+                    us = None
+                    _note(
+                        batch,
+                        span,
+                        f"gen_ai.response.time_to_first_chunk {v!r} is not a number of seconds "
+                        "in range, kept in metadata",
+                    )
+            if us is None:
                 meta["gen_ai.response.time_to_first_chunk"] = v
+            else:
+                completion_start_us = us
         if prompt_name is None:
             v = known.pop("gen_ai.prompt.name", None)
             if v is not None:
                 prompt_name = as_str(v) or None
-    if completion_start_us is None and first_token_us is not None and first_token_us >= start_us:
+    if (
+        completion_start_us is None
+        and first_token_us is not None
+        and start_us <= first_token_us <= MAX_US
+    ):
         completion_start_us = first_token_us
     if groups:
         g = groups.pop("llm.prompt_template", None)
@@ -385,7 +463,9 @@ def _map_span(
             tpl = dict(g)
             meta["prompt_template"] = tpl
             if prompt_version is None and "version" in tpl:
-                prompt_version = as_int(tpl["version"])
+                prompt_version = _prompt_version(
+                    tpl["version"], "llm.prompt_template.version", batch, span
+                )
 
     # ---- type ----------------------------------------------------------------------------
     obs_type = None
@@ -417,6 +497,8 @@ def _map_span(
     # ---- trace-level ---------------------------------------------------------------------
     is_root = parent_id is None
     name = span.name
+    if len(name) * 4 > attr_cap:
+        name = truncate(name, attr_cap)
     tu = TraceUpdate(project_id, trace_id, is_root)
     tu.release = res.release
     tu.environment = res.environment
@@ -465,14 +547,35 @@ def _map_span(
                 meta[suffix[9:]] = _metadata_value(v)  # "metadata.X" -> "X"
         for head, g in groups.items():  # families not used (e.g. gen_ai.prompt.foo)
             for suffix, v in g:
-                meta[head + "." + suffix] = _clip(v, cap)
+                meta[head + "." + suffix] = _clip(v, attr_cap)
     if known:  # candidates that lost to a higher-precedence key, or had the wrong type
         for key, v in known.items():
-            meta[key] = _clip(v, cap)
+            meta[key] = _clip(v, attr_cap)
     if res.metadata is not None:
         meta["resource"] = res.metadata.copy()
     if scope_meta is not None:
         meta["scope"] = scope_meta.copy()
+    if meta and not _fits(meta, limits.max_metadata_bytes):
+        meta = _bound_json(meta, "metadata", limits, batch, span)
+    if params and not _fits(params, limits.max_metadata_bytes):
+        params = _bound_json(params, "model parameters", limits, batch, span)
+    if tu.metadata and not _fits(tu.metadata, limits.max_metadata_bytes):
+        tu.metadata = _bound_json(tu.metadata, "trace metadata", limits, batch, span)
+    # name-like fields: cut at the value limit (compare lengths first: this runs per span)
+    longest = max(
+        len(tu.name or ""), len(tu.user_id or ""), len(tu.session_id or ""),
+        len(tu.release or ""), len(tu.version or ""), len(tu.environment or ""),
+        len(model or ""), len(status_message or ""), len(prompt_name or ""),
+        max(map(len, tu.tags)) if tu.tags else 0,
+    )  # fmt: skip
+    if longest > clip_chars:
+        for f in ("name", "user_id", "session_id", "release", "version", "environment"):
+            setattr(tu, f, _clip_str(getattr(tu, f), attr_cap))
+        if tu.tags:
+            tu.tags = [_clip_str(t, attr_cap) for t in tu.tags]  # type: ignore[misc]
+        model = _clip_str(model, attr_cap)
+        status_message = _clip_str(status_message, attr_cap)
+        prompt_name = _clip_str(prompt_name, attr_cap)
 
     batch.observations.append(
         ObservationRecord(
@@ -625,7 +728,57 @@ def _usage_and_cost(
     if bad:
         meta.update(bad)
         _note(batch, span, "non-numeric usage/cost kept in metadata: " + ", ".join(bad))
+    notes: list[str] = []
+    if usage and (min(usage.values()) < 0 or max(usage.values()) > MAX_TOKENS):
+        bound_tokens(usage, notes)
+    if cost and not (
+        math.isfinite(sum(cost.values()))
+        and min(cost.values()) >= 0
+        and max(cost.values()) <= MAX_COST_USD
+    ):
+        bound_cost(cost, notes)
+    for line in notes:
+        _note(batch, span, line)
     return usage, cost
+
+
+def _clip_attribute(val: str, key: str, cap: int, batch: MappedBatch, span: Any) -> str:
+    cut = truncate(val, cap)
+    if cut is not val:
+        _note(batch, span, f"attribute {key[:200]} truncated to {cap:,} bytes")
+    return cut
+
+
+def _prompt_version(v: Any, key: str, batch: MappedBatch, span: Any) -> int | None:
+    """A prompt version is an integer in [0, MAX_PROMPT_VERSION] (an INTEGER column)."""
+    n = as_int(v)
+    if n is not None and not 0 <= n <= MAX_PROMPT_VERSION:
+        _note(batch, span, f"{key} {n} is out of range (0-{MAX_PROMPT_VERSION}), kept in metadata")
+        return None
+    return n
+
+
+def _fits(d: dict[str, Any], limit: int) -> bool:
+    """Whether ``d`` serialises (as the store will) within ``limit`` bytes; the fast path of
+    :func:`_bound_json`, run on every span."""
+    try:
+        return len(_orjson_dumps(d, option=_NON_STR_KEYS, default=str)) <= limit
+    except TypeError:  # nested too deeply for orjson
+        return False
+
+
+_orjson_dumps = orjson.dumps
+_NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
+
+
+def _bound_json(
+    d: dict[str, Any], what: str, limits: IngestLimits, batch: MappedBatch, span: Any
+) -> dict[str, Any]:
+    notes: list[str] = []
+    out = bound_json(d, limits.max_metadata_bytes, what, notes)
+    for line in notes:
+        _note(batch, span, line)
+    return out
 
 
 def _pop_first_str(known: dict[str, Any], keys: tuple[str, ...]) -> str | None:

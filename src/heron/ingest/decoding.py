@@ -23,6 +23,8 @@ import pyarrow as pa
 from heron.cost import PriceBook, PriceEntry, load_builtin_prices
 from heron.errors import BadRequest
 from heron.ingest.conventions import IngestLimits, map_request
+from heron.ingest.lifeline import Lifeline, attach
+from heron.ingest.limits import bound_cost
 from heron.ingest.otlp import decode_request
 from heron.model import ObservationRecord, TraceUpdate
 from heron.store.arrow import observations_table
@@ -105,14 +107,17 @@ def _book(spec: PriceSpec) -> PriceBook:
     return book
 
 
-def apply_costs(observations: list[ObservationRecord], book: PriceBook) -> None:
-    """The client's cost wins; otherwise usage times the price valid at the span's start."""
+def apply_costs(
+    observations: list[ObservationRecord], book: PriceBook, notes: list[str] | None = None
+) -> None:
+    """The client's cost wins; otherwise usage times the price valid at the span's start
+    (bounded as client costs are, so no sum of stored costs can overflow)."""
     for r in observations:
         if r.cost or not r.model or not r.usage:
             continue
         cost = book.cost(r.model, r.usage, r.start_us)
         if cost:
-            r.cost = cost
+            r.cost = bound_cost(cost, notes if notes is not None else [])
 
 
 def _dedupe_updates(updates: list[TraceUpdate]) -> list[TraceUpdate]:
@@ -136,10 +141,10 @@ def decode(
 ) -> DecodedBatch:
     notes: list[str] = []
     request = decode_request(body, kind, notes)
-    mapped = map_request(request, project_id, IngestLimits(max_io_bytes=max_io_bytes), part)
+    mapped = map_request(request, project_id, IngestLimits.of(max_io_bytes), part)
     if part[0] == 0:
         mapped.errors[:0] = notes
-    apply_costs(mapped.observations, _book(prices))
+    apply_costs(mapped.observations, _book(prices), mapped.errors)
     now_us = time.time_ns() // 1000
     return DecodedBatch(
         observations_table(mapped.observations, now_us),
@@ -171,12 +176,21 @@ class Decoder:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._lifeline: Lifeline | None = None
 
     def start(self) -> None:
         if self.workers > 0:
+            if self._lifeline is not None:  # a replaced pool: its workers go with their line
+                self._lifeline.close()
+            line = self._lifeline = Lifeline()
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn")
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=attach,
+                initargs=(line.worker_end, line.server_pid),
             )
+            # the pool starts workers on demand: start them all now, from this thread
+            # (PR_SET_PDEATHSIG follows the starting thread, see lifeline.py)
             for f in [self._pool.submit(_warm) for _ in range(self.workers)]:
                 f.result()
 
@@ -184,6 +198,9 @@ class Decoder:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._lifeline is not None:
+            self._lifeline.close()
+            self._lifeline = None
 
     async def decode(
         self, body: bytes, kind: str, project_id: str, max_io_bytes: int, prices: PriceSpec

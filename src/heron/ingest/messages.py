@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from heron.ingest.limits import MAX_VALUE_DEPTH
 from heron.ingest.values import INVALID, parse_json
 
 _WRAPPERS = frozenset({"message", "tool_call", "message_content", "document", "embedding"})
@@ -26,9 +27,9 @@ def unflatten(items: list[tuple[str, Any]]) -> list[Any]:
     by_index: dict[int, Any] = {}
     nested: set[int] | None = None
     for path, value in items:
-        parts = path.split(".")
+        parts = path.split(".", MAX_VALUE_DEPTH)  # deeper paths: the rest is one key
         first = parts[0]
-        if not first.isdigit():
+        if not _is_index(first):
             continue
         idx = int(first)
         n = len(parts)
@@ -72,9 +73,14 @@ def unflatten(items: list[tuple[str, Any]]) -> list[Any]:
 def _listify(node: Any) -> Any:
     if node.__class__ is not dict:
         return node
-    if node and all(k.isdigit() for k in node):
+    if node and all(_is_index(k) for k in node):
         return [_listify(node[k]) for k in sorted(node, key=int)]
     return {k: _listify(v) for k, v in node.items()}
+
+
+def _is_index(s: str) -> bool:
+    """ASCII digits that int() reads (not "²", not thousands of digits)."""
+    return s.isdigit() and s.isascii() and len(s) <= 18
 
 
 def split_indexed(items: list[tuple[str, Any]]) -> tuple[list[tuple[str, Any]], dict[str, Any]]:

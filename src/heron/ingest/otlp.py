@@ -23,6 +23,8 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from heron.ingest.limits import DEPTH_MARKER, MAX_VALUE_DEPTH
+
 __all__ = [
     "ExportTraceServiceRequest",
     "OTLPDecodeError",
@@ -32,6 +34,7 @@ __all__ = [
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+_PARSER_DEPTH = 100  # upb's default recursion limit for messages
 
 
 class OTLPDecodeError(ValueError):
@@ -58,7 +61,7 @@ def decode_request(
                     notes.append(f"invalid UTF-8 replaced with U+FFFD in {count} string(s)")
                 return request
             raise OTLPDecodeError(f"invalid protobuf: {_protobuf_reason(exc)}") from None
-        except Exception as exc:  # upb may raise other errors (e.g. recursion limit)
+        except Exception as exc:  # upb may raise other errors
             raise OTLPDecodeError(f"invalid protobuf: {exc}") from None
     if content_type == JSON:
         try:
@@ -161,6 +164,11 @@ def _repeated(field: Any) -> bool:
 
 def _protobuf_reason(exc: DecodeError) -> str:
     msg = str(exc)
+    if "MaxDepth" in msg:
+        return (
+            f"messages nested deeper than the parser's limit of {_PARSER_DEPTH} levels "
+            "(attribute values nested too deeply)"
+        )
     # upb: "Error parsing message with type '...ExportTraceServiceRequest': String field had bad
     # UTF-8" -> keep the part after the type name.
     head, sep, tail = msg.partition("': ")
@@ -174,11 +182,12 @@ def _protobuf_reason(exc: DecodeError) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def any_value_to_python(v: AnyValue) -> Any:
+def any_value_to_python(v: AnyValue, depth: int = 0) -> Any:
     """Convert an OTLP ``AnyValue`` to a Python value.
 
     Strings stay ``str`` (NUL replaced by U+FFFD), ``bytes_value`` is decoded as UTF-8 with
     replacement characters, arrays become lists, kvlists become dicts. An unset value is None.
+    An array or kvlist nested :data:`MAX_VALUE_DEPTH` levels deep becomes :data:`DEPTH_MARKER`.
     """
     which = v.WhichOneof("value")
     if which == "string_value":
@@ -189,18 +198,22 @@ def any_value_to_python(v: AnyValue) -> Any:
     if which == "double_value":
         return v.double_value
     if which == "array_value":
+        if depth >= MAX_VALUE_DEPTH:
+            return DEPTH_MARKER
         values = v.array_value.values
         out = []
         for x in values:  # fast path: arrays of non-empty strings (finish reasons, tags...)
             s = x.string_value
             if not s:
-                return [any_value_to_python(x) for x in values]
+                return [any_value_to_python(x, depth + 1) for x in values]
             out.append(s.replace("\x00", "\ufffd") if "\x00" in s else s)
         return out
     if which == "bool_value":
         return v.bool_value
     if which == "kvlist_value":
-        return {kv.key: any_value_to_python(kv.value) for kv in v.kvlist_value.values}
+        if depth >= MAX_VALUE_DEPTH:
+            return DEPTH_MARKER
+        return {kv.key: any_value_to_python(kv.value, depth + 1) for kv in v.kvlist_value.values}
     if which == "bytes_value":
         s = v.bytes_value.decode("utf-8", errors="replace")
         return s.replace("\x00", "\ufffd") if "\x00" in s else s
@@ -503,8 +516,9 @@ def _fill_attributes(target, owner: dict, path: str) -> None:
     _fill_attributes_list(target, owner.get("attributes"), f"{path}.attributes")
 
 
-def _fill_any(target: AnyValue, obj: dict, path: str) -> None:
-    # One of the value fields; the first one present wins (a valid message has one).
+def _fill_any(target: AnyValue, obj: dict, path: str, depth: int = 0) -> None:
+    # One of the value fields; the first one present wins (a valid message has one). Arrays
+    # and kvlists nested MAX_VALUE_DEPTH deep are cut there, as any_value_to_python does.
     v = _field(obj, "stringValue", "string_value")
     if v is not None:
         target.string_value = _str(v, f"{path}.stringValue")
@@ -524,6 +538,9 @@ def _fill_any(target: AnyValue, obj: dict, path: str) -> None:
         target.bool_value = v
         return
     v = _field(obj, "arrayValue", "array_value")
+    if v is not None and depth >= MAX_VALUE_DEPTH:
+        target.string_value = DEPTH_MARKER
+        return
     if v is not None:
         p = f"{path}.arrayValue"
         arr = target.array_value
@@ -532,13 +549,17 @@ def _fill_any(target: AnyValue, obj: dict, path: str) -> None:
         if values is not None:
             for i, item in enumerate(_list(values, f"{p}.values")):
                 q = f"{p}.values[{i}]"
-                _fill_any(arr.values.add(), _obj(item, q), q)
+                _fill_any(arr.values.add(), _obj(item, q), q, depth + 1)
         return
     v = _field(obj, "kvlistValue", "kvlist_value")
+    if v is not None and depth >= MAX_VALUE_DEPTH:
+        target.string_value = DEPTH_MARKER
+        return
     if v is not None:
         p = f"{path}.kvlistValue"
         target.kvlist_value.SetInParent()
-        _fill_attributes_list(target.kvlist_value.values, _obj(v, p).get("values"), f"{p}.values")
+        values = _obj(v, p).get("values")
+        _fill_attributes_list(target.kvlist_value.values, values, f"{p}.values", depth + 1)
         return
     v = _field(obj, "bytesValue", "bytes_value")
     if v is not None:
@@ -546,7 +567,7 @@ def _fill_any(target: AnyValue, obj: dict, path: str) -> None:
         return
 
 
-def _fill_attributes_list(target, values: Any, path: str) -> None:
+def _fill_attributes_list(target, values: Any, path: str, depth: int = 0) -> None:
     if values is None:
         return
     for i, kv_obj in enumerate(_list(values, path)):
@@ -558,4 +579,4 @@ def _fill_attributes_list(target, values: Any, path: str) -> None:
             kv.key = _str(key, f"{p}.key")
         value = kv_obj.get("value")
         if value is not None:
-            _fill_any(kv.value, _obj(value, f"{p}.value"), f"{p}.value")
+            _fill_any(kv.value, _obj(value, f"{p}.value"), f"{p}.value", depth)

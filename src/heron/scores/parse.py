@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from heron.errors import BadRequest
 from heron.query.filters import FilterError, parse_time
 
 DATA_TYPES = ("NUMERIC", "BOOLEAN", "CATEGORICAL", "TEXT")
 MAX_NAME = 200
 MAX_TEXT = 100_000
+_EARLIEST = datetime(1970, 1, 1)
+_LATEST = datetime(2200, 1, 1)
 _KNOWN = {
     "id", "traceId", "trace_id", "observationId", "observation_id", "sessionId", "session_id",
     "name", "value", "stringValue", "string_value", "dataType", "data_type", "comment",
@@ -28,6 +32,17 @@ _KNOWN = {
 
 class ScoreError(BadRequest):
     """A score that cannot be stored; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreLimits:
+    """Sizes a score may have (settings ``max_score_text`` and ``max_metadata_bytes``)."""
+
+    max_text: int = MAX_TEXT  # characters of value / stringValue / comment
+    max_metadata_bytes: int = 2 * 1024 * 1024  # metadata as JSON
+
+
+_DEFAULT_LIMITS = ScoreLimits()
 
 
 @dataclass(slots=True)
@@ -67,8 +82,11 @@ def _opt_str(
     return value
 
 
-def parse_score(body: Any, project_id: str, where: str = "") -> ScoreRecord:
+def parse_score(
+    body: Any, project_id: str, where: str = "", limits: ScoreLimits = _DEFAULT_LIMITS
+) -> ScoreRecord:
     """Validate one score object; ``where`` prefixes messages (e.g. ``"[3]."``)."""
+    max_text = limits.max_text
     if not isinstance(body, dict):
         raise ScoreError(f"{where or 'body'}: expected a JSON object")
     unknown = sorted(set(body) - _KNOWN)
@@ -89,7 +107,7 @@ def parse_score(body: Any, project_id: str, where: str = "") -> ScoreRecord:
     score_id = _opt_str(body, "id", "id", where, 200) or uuid.uuid4().hex
 
     value = body.get("value")
-    string_value = _opt_str(body, "stringValue", "string_value", where, MAX_TEXT)
+    string_value = _opt_str(body, "stringValue", "string_value", where, max_text)
     data_type = _field(body, "dataType", "data_type")
     if data_type is not None:
         if not isinstance(data_type, str) or data_type.upper() not in DATA_TYPES:
@@ -105,30 +123,54 @@ def parse_score(body: Any, project_id: str, where: str = "") -> ScoreRecord:
         data_type = "CATEGORICAL"
     else:
         raise ScoreError(f"{where}value: required (a number, a boolean or a string)")
-    number, string_value = _value(data_type, value, string_value, where)
+    number, string_value = _value(data_type, value, string_value, where, max_text)
 
     timestamp = datetime.now(UTC).replace(tzinfo=None)
     if body.get("timestamp") is not None:
-        try:
-            timestamp = parse_time(body["timestamp"], f"{where}timestamp")
-        except FilterError as exc:
-            raise ScoreError(exc.message) from None
+        timestamp = _timestamp(body["timestamp"], f"{where}timestamp")
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         metadata = {"value": metadata}
+    if metadata is not None:
+        _check_metadata(metadata, f"{where}metadata", limits.max_metadata_bytes)
     source = _opt_str(body, "source", "source", where, 50) or "API"
     return ScoreRecord(
         project_id=project_id, id=score_id, trace_id=trace_id, observation_id=observation_id,
         session_id=session_id, name=name.strip(), value=number, string_value=string_value,
         data_type=data_type, source=source.upper(),
-        comment=_opt_str(body, "comment", "comment", where, MAX_TEXT),
+        comment=_opt_str(body, "comment", "comment", where, max_text),
         author=_opt_str(body, "author", "author", where, 200), timestamp=timestamp,
         metadata=metadata, environment=_opt_str(body, "environment", "environment", where, 200),
     )  # fmt: skip
 
 
+def _timestamp(value: Any, label: str) -> datetime:
+    """A score time: ISO 8601 or epoch seconds, between 1970 and 2200."""
+    try:
+        timestamp = parse_time(value, label)
+    except FilterError as exc:
+        raise ScoreError(exc.message) from None
+    except OverflowError:  # e.g. year 1 with a positive UTC offset
+        timestamp = _EARLIEST - (_LATEST - _EARLIEST)  # out of range below
+    if not _EARLIEST <= timestamp < _LATEST:
+        raise ScoreError(f"{label}: {value!r} is outside 1970-01-01 .. 2200-01-01")
+    return timestamp
+
+
+def _check_metadata(metadata: dict[str, Any], label: str, limit: int) -> None:
+    try:
+        size = len(orjson.dumps(metadata, option=orjson.OPT_NON_STR_KEYS, default=str))
+    except TypeError:  # nested too deeply, or an integer beyond 64 bits
+        raise ScoreError(f"{label}: nested too deeply or holds an integer beyond 64 bits") from None
+    if size > limit:
+        raise ScoreError(
+            f"{label}: {size:,} bytes as JSON, over the limit of {limit:,} "
+            "(HERON_MAX_METADATA_BYTES)"
+        )
+
+
 def _value(
-    data_type: str, value: Any, string_value: str | None, where: str
+    data_type: str, value: Any, string_value: str | None, where: str, max_text: int
 ) -> tuple[float | None, str | None]:
     if data_type == "NUMERIC":
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -144,6 +186,8 @@ def _value(
             return (1.0 if flag else 0.0), "True" if flag else "False"
         raise ScoreError(f"{where}value: a BOOLEAN score needs true/false or 1/0, got {value!r}")
     if data_type == "CATEGORICAL":
+        if isinstance(value, str) and len(value) > max_text:
+            raise ScoreError(f"{where}value: longer than {max_text} characters")
         if isinstance(value, str) and value:
             return None, value
         if isinstance(value, int | float) and not isinstance(value, bool) and string_value:
@@ -151,6 +195,6 @@ def _value(
         raise ScoreError(f"{where}value: a CATEGORICAL score needs a non-empty string label")
     if not isinstance(value, str):  # TEXT
         raise ScoreError(f"{where}value: a TEXT score needs a string")
-    if len(value) > MAX_TEXT:
-        raise ScoreError(f"{where}value: longer than {MAX_TEXT} characters")
+    if len(value) > max_text:
+        raise ScoreError(f"{where}value: longer than {max_text} characters")
     return None, value

@@ -10,9 +10,13 @@ import hmac
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
+from starlette.concurrency import run_in_threadpool
 
-from heron.errors import NotFound, Unauthorized
+from heron.backup import backup as run_backup
+from heron.backup import check_destination
+from heron.errors import BadRequest, NotFound, Unauthorized
 from heron.server.state import state_of
+from heron.store import EmbeddedStore
 from heron.store.keys import DEFAULT_SCOPE, check_scope
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -129,3 +133,16 @@ def _project_id(store: Any, name: str) -> str:
     if not found:
         raise NotFound(f"project {name!r} not found")
     return found["id"]
+
+
+@router.post("/backup", dependencies=[Depends(admin)])
+async def backup(request: Request, destination: str = Body(..., embed=True)) -> dict[str, Any]:
+    """A consistent copy of the data directory into ``destination`` (see heron.backup)."""
+    st = state_of(request)
+    if not isinstance(st.store, EmbeddedStore):
+        raise BadRequest("this server's store is not backed up by heron backup")
+    check_destination(destination)
+    await st.pipeline.caught_up()  # what was acknowledged before now goes into the database
+    journal = st.pipeline.journal.directory
+    result = await run_in_threadpool(run_backup, st.store, journal, destination)
+    return result.to_dict()

@@ -21,6 +21,7 @@ from heron.errors import (
     UnsupportedMedia,
 )
 from heron.ingest.decoding import DecodedBatch
+from heron.ingest.limits import IngestLimits
 from heron.ingest.otlp import OTLPDecodeError
 from heron.server.bodies import decode_content, media_type, read_body
 from heron.server.state import state_of
@@ -135,7 +136,7 @@ async def export_traces(request: Request) -> Response:
             body,
             kind,
             caller.project_id,
-            st.settings.max_io_bytes,
+            IngestLimits.from_settings(st.settings),  # type: ignore[arg-type]
             st.pricing.spec(caller.project_id),
         )
         lap("decode")

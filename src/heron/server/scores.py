@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from heron.errors import BadRequest
-from heron.scores import ScoreError, ScoreRecord, parse_score
+from heron.scores import ScoreError, ScoreLimits, ScoreRecord, parse_score
 from heron.server import schemas
 from heron.server.api import caller
 from heron.server.auth import Caller
@@ -60,8 +60,9 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"invalid JSON: {exc}") from None
+    limits = ScoreLimits(st.settings.max_score_text, st.settings.max_metadata_bytes)
     if isinstance(body, dict):
-        record = parse_score(body, who.project_id)
+        record = parse_score(body, who.project_id, limits=limits)
         await run_in_threadpool(st.store.write_scores, [record])
         return JSON({"id": record.id, "data": [{"id": record.id}]}, 201)
     if not isinstance(body, list) or not body:
@@ -72,7 +73,7 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
     errors: list[dict[str, Any]] = []
     for i, item in enumerate(body):
         try:
-            records.append(parse_score(item, who.project_id, f"[{i}]."))
+            records.append(parse_score(item, who.project_id, f"[{i}].", limits))
         except ScoreError as exc:
             errors.append({"index": i, "message": exc.message})
     if not records:

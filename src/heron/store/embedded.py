@@ -32,8 +32,10 @@ from heron.store import keys as keymod
 from heron.store import metrics as metricsmod
 from heron.store import users as usermod
 from heron.store.arrow import observations_table
+from heron.store.cursor import ReadCursor
 from heron.store.deadline import deadline
 from heron.store.idfilter import TraceIdFilter
+from heron.store.recovery import open_database
 from heron.store.schema import migrate
 from heron.store.writes import WriteResult, write_batch
 
@@ -65,8 +67,9 @@ class EmbeddedStore:
         config: dict[str, Any] = {"checkpoint_threshold": "256MB"}
         if memory_limit:
             config["memory_limit"] = memory_limit
-        self._db = duckdb.connect(str(self.path), config=config)
-        migrate(self._db)
+        self._db = open_database(self.path, config)
+        with self._db.cursor() as con:  # closed: no result of it stays open (see cursor.py)
+            migrate(con)
         self._local = threading.local()
         self._admin_lock = threading.Lock()
         self._write_lock = threading.Lock()  # batches and deletions, one at a time
@@ -96,10 +99,10 @@ class EmbeddedStore:
     # -- reads -------------------------------------------------------------------------------
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's read cursor."""
+        """This thread's read cursor (a :class:`ReadCursor`, used as a DuckDB cursor)."""
         cur = getattr(self._local, "cursor", None)
         if cur is None:
-            cur = self._db.cursor()
+            cur = ReadCursor(self._db.cursor())
             self._local.cursor = cur
             with self._cursors_lock:
                 self._cursors.append(cur)
@@ -207,6 +210,13 @@ class EmbeddedStore:
         for _, trace_id in result.trace_ids:
             known.add(trace_id)
         return result
+
+    @contextmanager
+    def writes_paused(self) -> Iterator[Path]:
+        """Hold every write (span batches and admin changes): until the block ends, neither
+        the database file (yielded) nor its write-ahead log changes."""
+        with self._write_lock, self._admin_lock:
+            yield self.path
 
     # -- deletion and retention ----------------------------------------------------------------
 

@@ -255,9 +255,15 @@ def _attach_score_summaries(
         by_id[trace_id]["scores"][name] = sum(values) / len(values)
 
 
+# Rows stored before ingest range-checked completion start times may hold ones Python's
+# datetime cannot represent; read those as absent instead of failing the whole read.
+_SAFE_COMPLETION_START = (
+    "CASE WHEN o.completion_start_time BETWEEN TIMESTAMP '1970-01-01' AND TIMESTAMP '2200-01-01' "
+    "THEN o.completion_start_time END"
+)
 _OBS_COLUMNS = (
     "o.id, o.trace_id, o.parent_id, o.type, o.name, o.start_time, o.end_time, "
-    "o.completion_start_time, o.model, o.model_parameters, o.metadata, o.level, "
+    f"{_SAFE_COMPLETION_START}, o.model, o.model_parameters, o.metadata, o.level, "
     "o.status_message, o.usage, o.cost, o.cost_source, o.total_cost, o.prompt_name, "
     "o.prompt_version"
 )
@@ -371,7 +377,27 @@ def build_tree(observations: list[dict[str, Any]]) -> list[dict[str, Any]]:
             roots.append(o)
         else:
             parent["children"].append(o)
+    _break_parent_cycles(observations, by_id, roots)
     return roots
+
+
+def _break_parent_cycles(
+    observations: list[dict[str, Any]], by_id: dict[str, Any], roots: list[dict[str, Any]]
+) -> None:
+    """Spans whose parents form a cycle (a buggy client) are reachable from no root: the
+    first of each cycle becomes a root, so that no stored span is missing from the tree."""
+    reached: set[int] = set()
+    todo = list(roots)
+    for o in observations:
+        while todo:
+            node = todo.pop()
+            reached.add(id(node))
+            todo.extend(node["children"])
+        if id(o) not in reached:
+            siblings = by_id[o["parent_id"]]["children"]
+            siblings[:] = [x for x in siblings if x is not o]
+            roots.append(o)
+            todo.append(o)
 
 
 def _scores(cur: duckdb.DuckDBPyConnection, project_id: str, trace_id: str) -> list[dict]:
