@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from heron.server.app import create_app
 from tests.conftest import make_settings
 from tests.server.test_web_auth import ADMIN, PASSWORD, login
-from tests.store.test_query_limits import seed
+from tests.store.test_query_limits import FIVE_DAYS, seed
 from tests.support.server import SECRET_KEY
 
 DAY = {"fromTimestamp": "2025-01-01T00:00:00Z", "toTimestamp": "2025-01-02T00:00:00Z"}
@@ -80,7 +80,8 @@ def test_past_the_time_limit_is_503_query_timeout(tmp_path: Path) -> None:
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
         store = c.app.state.heron.store  # type: ignore[attr-defined]
         seed(store, project=project_of(store))
-        r = c.post("/api/metrics", json=BY_ID_PER_MINUTE)  # a grid of 20 million rows
+        # over five days: a grid of 500 million rows, many seconds uncancelled
+        r = c.post("/api/metrics", json={**BY_ID_PER_MINUTE, **FIVE_DAYS})
         assert r.status_code == 503, r.text
         body = r.json()["error"]
         assert body["code"] == "query_timeout" and "HERON_QUERY_TIMEOUT_S" in body["message"]
