@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from heron.errors import BadRequest, Conflict
+from heron.ingest.journal import fsync_dir
 from heron.store.embedded import EmbeddedStore
 from heron.store.recovery import wal_path
 
@@ -91,7 +92,7 @@ def backup(store: EmbeddedStore, journal_dir: Path, destination: str | Path) -> 
         if (journal_dir / QUARANTINE).is_dir():  # refused spans kept for replay: theirs too
             shutil.copytree(journal_dir / QUARANTINE, dest / JOURNAL / QUARANTINE)
         partial.rename(dest / DATABASE)
-        _fsync_dir(dest)
+        fsync_dir(dest)
     except BaseException as exc:
         partial.unlink(missing_ok=True)
         wal_path(dest / DATABASE).unlink(missing_ok=True)
@@ -160,7 +161,7 @@ def _copy_journal(segments: list[_Segment], target: Path) -> int:
             os.fsync(out)
         finally:
             os.close(out)
-    _fsync_dir(target)
+    fsync_dir(target)
     return sum(s.size for s in segments)
 
 
@@ -173,11 +174,3 @@ def _count(db_file: Path) -> tuple[int, int]:
     finally:
         con.close()
     return traces, observations
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

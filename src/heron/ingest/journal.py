@@ -255,7 +255,7 @@ class Journal:
                 os.write(fd, FILE_MAGIC)
                 os.fdatasync(fd)
                 size = len(FILE_MAGIC)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         except OSError:
             os.close(fd)
             if os.stat(path).st_size <= len(FILE_MAGIC):
@@ -364,7 +364,8 @@ def _scan_v1(data: bytes) -> Iterator[tuple[int, bytes, int]]:
         yield seq, payload, pos
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make the directory's entries (files created, renamed or removed) durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
