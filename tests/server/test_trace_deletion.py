@@ -33,6 +33,12 @@ def scored_trace(c: TestClient, secret: str = SECRET_KEY) -> str:
         headers={"Authorization": f"Bearer {secret}"},
     )
     assert r.status_code == 201, r.text
+    # reads serve what is applied: a consistent read waits until the spans are in the store
+    r = c.get(
+        f"/api/traces/{tid.hex()}",
+        headers={"Authorization": f"Bearer {secret}", "X-Heron-Consistent": "true"},
+    )
+    assert r.status_code == 200 and r.headers["X-Heron-Consistent"] == "true", r.text
     return tid.hex()
 
 

@@ -43,7 +43,8 @@ def _ingest(settings: Settings, idle_read: str | None = None) -> tuple[int, int]
                 _, spans = genai_trace(n_children=100)
                 body = request(spans).SerializeToString()
                 assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
-            assert client.get("/api/traces", params={"limit": 1}).status_code == 200  # applied
+            applied = client.get("/api/traces", params={"limit": 1, "consistent": "true"})
+            assert applied.headers["X-Heron-Consistent"] == "true"
             time.sleep(0.2)
             wal = wal_path(store.path)
             return store.path.stat().st_size, wal.stat().st_size if wal.exists() else 0
