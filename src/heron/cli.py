@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from heron.settings import Settings
+from heron import __version__
+from heron.settings import SETTINGS, Settings
 
 app = typer.Typer(
     help="heron: local-first observability for LLM applications.", no_args_is_help=True
@@ -28,12 +29,73 @@ app.add_typer(users_app, name="users")
 journal_app = typer.Typer(help="The ingest journal and its quarantine.", no_args_is_help=True)
 app.add_typer(journal_app, name="journal")
 console = Console(soft_wrap=True)
+notes = Console(stderr=True, soft_wrap=True)
+DEMO_DATA_DIR = "~/.heron-demo"
 
-HostOpt = Annotated[str | None, typer.Option(help="Interface to bind [env HERON_HOST].")]
-PortOpt = Annotated[int | None, typer.Option(help="Port [env HERON_PORT].")]
-DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="Data directory [env HERON_DATA_DIR].")
+
+def _setting_help(name: str, text: str) -> str:
+    """Option help naming the setting's environment variable and default (brackets escaped,
+    or rich would read them as markup and drop them)."""
+    s = next(s for s in SETTINGS if s.name == name)
+    return escape(f"{text} [env {s.env}; default: {s.default}]")
+
+
+HostOpt = Annotated[
+    str | None, typer.Option(help=_setting_help("host", "Interface to bind."), show_default=False)
 ]
+PortOpt = Annotated[
+    int | None, typer.Option(help=_setting_help("port", "Port to listen on."), show_default=False)
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help=_setting_help("data_dir", "Data directory."), show_default=False
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"heron {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """heron: local-first observability for LLM applications."""
+
+
+def _settings(**overrides: Any) -> Settings:
+    """Settings.load, with a bad value (flag or HERON_* variable) as a one-line error, exit 2."""
+    try:
+        return Settings.load(**overrides)
+    except ValueError as exc:
+        notes.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+
+def _check_port(settings: Settings) -> None:
+    """Refuse a port that cannot be bound, before anything (first-start secrets) is created."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        notes.print(
+            f"[red]error:[/red] cannot listen on {escape(settings.host)}:{settings.port}: "
+            f"{escape(exc.strerror or str(exc))}"
+        )
+        raise typer.Exit(1) from None
 
 
 def _print_keys(created: list[dict[str, str]]) -> None:
@@ -119,7 +181,8 @@ def _banner(settings: Settings) -> None:
 @app.command()
 def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
     """Run the heron server."""
-    settings = Settings.load(host=host, port=port, data_dir=data_dir)
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    _check_port(settings)
     store = _open(settings)
     server = _server(settings, store)
     _run_with_banner(server, settings, store=store)
@@ -158,7 +221,7 @@ def demo(
     port: PortOpt = None,
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Where the demo store lives.")
-    ] = Path("~/.heron-demo"),
+    ] = Path(DEMO_DATA_DIR),
     traces: Annotated[int, typer.Option(help="Traces (user turns) to generate.")] = 3000,
     days: Annotated[float, typer.Option(help="Days of history, ending now.")] = 14.0,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 7,
@@ -171,7 +234,8 @@ def demo(
 
     from heron.demo import DemoConfig, send
 
-    settings = Settings.load(host=host, port=port, data_dir=data_dir.expanduser())
+    settings = _settings(host=host, port=port, data_dir=data_dir.expanduser())
+    _check_port(settings)
     store = _open(settings)
     server = _server(settings, store)
 
@@ -208,7 +272,18 @@ def demo(
 def _admin(data_dir: Path | None) -> Any:
     from heron.admin_client import Admin
 
-    return Admin(Settings.load(data_dir=data_dir).data_dir)
+    used = _settings(data_dir=data_dir).data_dir
+    if data_dir is None:
+        notes.print(
+            f"data directory: {escape(str(used))}  (--data-dir or HERON_DATA_DIR to change)"
+        )
+        demo_db = Path(DEMO_DATA_DIR).expanduser() / "heron.duckdb"
+        if not (used / "heron.duckdb").exists() and demo_db.exists():
+            notes.print(
+                f"[yellow]warning:[/yellow] {escape(str(used))} holds no heron data, but "
+                f"the demo's does: add --data-dir {escape(str(demo_db.parent))}"
+            )
+    return Admin(used)
 
 
 def _fail(exc: Exception) -> None:
@@ -448,7 +523,9 @@ def compare(
         str | None, typer.Option("--filter", help="Filters for both cohorts (JSON list).")
     ] = None,
     view: Annotated[str, typer.Option(help="traces or observations.")] = "traces",
-    url: Annotated[str | None, typer.Option(help="Server URL [default: local server].")] = None,
+    url: Annotated[
+        str | None, typer.Option(help=escape("Server URL [default: local server]."))
+    ] = None,
     key: Annotated[
         str | None, typer.Option(envvar="HERON_SECRET_KEY", help="Secret API key of the project.")
     ] = None,
@@ -477,7 +554,7 @@ def compare(
         body.update({k: v for k, v in (("fromTimestamp", since), ("toTimestamp", until)) if v})
     if at is None and field is None:
         _fail(ValueError("give --field with --baseline and --candidate, or --at (and --days)"))
-    base_url = url or f"http://127.0.0.1:{Settings.load().port}"
+    base_url = url or f"http://127.0.0.1:{_settings().port}"
     try:
         r = httpx.post(
             base_url.rstrip("/") + "/api/compare",

@@ -300,6 +300,8 @@ class Settings:
                     values[s.name] = str(raw)
             except ValueError as exc:
                 raise ValueError(f"{s.env}: cannot read {raw!r} as {kind}") from exc
+        if not 1 <= values["port"] <= 65535:
+            raise ValueError(f"HERON_PORT / --port: {values['port']} is not a port (1-65535)")
         return cls(**values)
 
 
