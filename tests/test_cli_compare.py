@@ -8,15 +8,18 @@ import sys
 
 import orjson
 
+from heron.cli import _number
 from heron.demo import DemoConfig, send
 from tests.support.server import SECRET_KEY, HeronProcess
 
 END_US = 1_760_000_000_000_000  # 2025-10-09T08:53:20Z
 
 
-def heron(*args: str, key: str | None = SECRET_KEY) -> subprocess.CompletedProcess[str]:
+def heron(
+    *args: str, key: str | None = SECRET_KEY, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERON_")}
-    env["COLUMNS"] = "200"
+    env["COLUMNS"] = str(columns)
     if key:
         env["HERON_SECRET_KEY"] = key
     return subprocess.run(
@@ -43,6 +46,18 @@ def test_compare_prints_a_table_from_a_live_server(live_server: HeronProcess) ->
         assert word in out.stdout
     row = next(line for line in out.stdout.splitlines() if "p50_latency" in line)
     assert any(v in row for v in ("better", "worse", "no_change", "insufficient_data"))
+
+    # at 80 columns: the compact table, no line longer, no number cut
+    args = (*url, "--field", "prompt_version", "--baseline", "3", "--candidate", "4")
+    narrow = heron(*args, columns=80)
+    assert narrow.returncode == 0, narrow.stdout + narrow.stderr
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+    table = narrow.stdout.splitlines()[2:]  # after the two cohort lines ("…": no bound)
+    assert table and not any("\u2026" in line for line in table)
+    numbers = " ".join(table).split()
+    for m in orjson.loads(heron(*args, "--json").stdout)["metrics"]:
+        for k in ("baseline", "candidate", "difference", "p_value", "ci_low", "ci_high"):
+            assert m[k] is None or _number(m[k]) in numbers, (k, m)
 
     as_json = heron(*url, "--at", "2025-10-08T20:53:20Z", "--days", "0.5", "--json")
     assert as_json.returncode == 0, as_json.stderr

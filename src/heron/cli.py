@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from heron import __version__
@@ -585,27 +587,49 @@ def _print_comparison(answer: dict[str, Any]) -> None:
         filters = " and ".join(
             f"{f['column']} {f['operator']} {f.get('value', '')}".strip() for f in c["filters"]
         )
-        console.print(f"{side}: {escape(filters or 'all')} {escape(window)}")
-    table = Table("metric", "baseline", "candidate", "difference", "95% CI", "p", "n", "verdict")
-    for m in answer["metrics"]:
-        ci = (
-            f"[{_number(m['ci_low'])}, {_number(m['ci_high'])}]"
-            if m["ci_low"] is not None
-            else "\u2013"
-        )
-        style = _VERDICT_STYLE[m["verdict"]]
-        verdict = f"[{style}]{m['verdict']}[/{style}]" if style else m["verdict"]
-        table.add_row(
-            escape(m["metric"]),
-            _number(m["baseline"]),
-            _number(m["candidate"]),
-            _number(m["difference"]),
-            ci,
-            _number(m["p_value"]),
-            f"{m['n_baseline']} / {m['n_candidate']}",
-            verdict,
-        )
+        console.print(f"{side}: {escape(filters or 'all')} {escape(window)}", soft_wrap=False)
+    table = _comparison_table(answer["metrics"], narrow=False)
+    if Measurement.get(console, console.options.update_width(1000), table).maximum > console.width:
+        table = _comparison_table(answer["metrics"], narrow=True)
     console.print(table)
+
+
+def _comparison_table(metrics: list[dict[str, Any]], narrow: bool) -> Table:
+    """One row per metric. Numbers are never cut: their columns do not wrap. The compact
+    table (for terminals too narrow for the other, such as 80 columns) puts the interval's
+    ends on two lines and n under the metric, and wraps names and verdicts."""
+    number = {"justify": "right", "no_wrap": True}
+    if narrow:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        table.add_column("metric", overflow="fold", ratio=1)
+        for name in ("baseline", "candidate", "difference", "95% CI", "p"):
+            table.add_column(name, **number)
+        table.add_column("verdict", overflow="fold", ratio=1)
+    else:
+        table = Table("metric")
+        for name in ("baseline", "candidate", "difference", "95% CI", "p", "n"):
+            table.add_column(name, no_wrap=True)
+        table.add_column("verdict")
+    for m in metrics:
+        if m["ci_low"] is None:
+            ci = "\u2013"
+        elif narrow:
+            ci = f"{_number(m['ci_low'])}\n{_number(m['ci_high'])}"
+        else:
+            ci = f"[{_number(m['ci_low'])}, {_number(m['ci_high'])}]"
+        n = f"{m['n_baseline']} / {m['n_candidate']}"
+        style = _VERDICT_STYLE[m["verdict"]]
+        word = m["verdict"].replace("_", " ") if narrow else m["verdict"]
+        verdict = f"[{style}]{word}[/{style}]" if style else word
+        values = [_number(m[k]) for k in ("baseline", "candidate", "difference")]
+        if narrow:
+            table.add_row(
+                f"{escape(m['metric'])}\n[dim]n {n}[/dim]", *values, ci, _number(m["p_value"]),
+                verdict,
+            )  # fmt: skip
+        else:
+            table.add_row(escape(m["metric"]), *values, ci, _number(m["p_value"]), n, verdict)
+    return table
 
 
 @journal_app.command("replay")
