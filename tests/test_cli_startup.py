@@ -99,9 +99,11 @@ def test_admin_commands_say_which_data_dir_and_warn_about_the_demo(tmp_path: Pat
     demo = run("projects", "create", "x", "--data-dir", str(tmp_path / ".heron-demo"))
     assert demo.returncode == 0, demo.stderr + demo.stdout
     assert "data directory" not in demo.stderr  # given explicitly: nothing to say
-    (tmp_path / ".heron" / "heron.duckdb").unlink(missing_ok=True)
     out = run("keys", "list")
     assert "warning" in out.stderr and str(tmp_path / ".heron-demo") in out.stderr
-    (tmp_path / ".heron" / "heron.duckdb").unlink(missing_ok=True)
     out = run("users", "create", "a@example.com", "--password", "correct horse battery")
     assert "warning" in out.stderr and str(tmp_path / ".heron-demo") in out.stderr
+    # once the default directory has a project, no more warning
+    assert run("projects", "create", "mine").returncode == 0
+    out = run("projects")
+    assert "mine" in out.stdout and "warning" not in out.stderr

@@ -271,21 +271,35 @@ def demo(
     store.close()
 
 
+def _no_projects(admin: Any) -> bool:
+    from heron.admin_client import AdminError
+
+    if not (admin.data_dir / "heron.duckdb").exists():
+        return True
+    try:
+        return not admin.projects()
+    except AdminError:
+        return False
+
+
 def _admin(data_dir: Path | None) -> Any:
+    """The admin client; without --data-dir, says which directory that is and warns when it
+    is empty while the demo's is not (a common mix-up after `heron demo`)."""
     from heron.admin_client import Admin
 
     used = _settings(data_dir=data_dir).data_dir
+    admin = Admin(used)
     if data_dir is None:
         notes.print(
             f"data directory: {escape(str(used))}  (--data-dir or HERON_DATA_DIR to change)"
         )
         demo_db = Path(DEMO_DATA_DIR).expanduser() / "heron.duckdb"
-        if not (used / "heron.duckdb").exists() and demo_db.exists():
+        if demo_db.exists() and used != demo_db.parent and _no_projects(admin):
             notes.print(
-                f"[yellow]warning:[/yellow] {escape(str(used))} holds no heron data, but "
-                f"the demo's does: add --data-dir {escape(str(demo_db.parent))}"
+                f"[yellow]warning:[/yellow] {escape(str(used))} holds no projects; the "
+                f"demo's data is in {escape(str(demo_db.parent))} (add --data-dir to use it)"
             )
-    return Admin(used)
+    return admin
 
 
 def _fail(exc: Exception) -> None:
