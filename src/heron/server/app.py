@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from heron import __version__
@@ -24,6 +25,7 @@ from heron.ingest.pipeline import WritePipeline
 from heron.server import (
     admin,
     api,
+    apidocs,
     compare,
     dashboards,
     health,
@@ -46,6 +48,7 @@ from heron.server.responses import JSON
 from heron.server.retention import RetentionTask
 from heron.server.security_headers import SecurityHeaders
 from heron.server.state import ServerState
+from heron.server.web.errors import error_page, wants_html
 from heron.settings import Settings
 from heron.store import EmbeddedStore, Store
 from heron.store.embedded import store_options
@@ -149,6 +152,8 @@ def create_app(
         summary="Local-first observability for LLM applications.",
         default_response_class=JSON,
         lifespan=lifespan,
+        docs_url=None,  # served by apidocs, from local files
+        redoc_url=None,
     )
 
     @app.exception_handler(HeronError)
@@ -166,7 +171,9 @@ def create_app(
         return JSON({"error": {"code": "bad_request", "message": "; ".join(problems)}}, 400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSON:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_html(request):
+            return error_page(request, exc.status_code)
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404:
             message = f"not found: no route for {request.method} {request.url.path}"
@@ -178,6 +185,19 @@ def create_app(
             getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        if wants_html(request):
+            try:
+                return error_page(request, 500)
+            except Exception:
+                log.exception("the error page failed too")
+                return PlainTextResponse("500: internal server error", 500)
+        body = {"error": {"code": "internal", "message": "internal server error"}}
+        return JSON(body, 500)
+
+    app.include_router(apidocs.router)
     app.include_router(health.router)
     app.include_router(quarantine.router)
     app.include_router(otlp.router)
