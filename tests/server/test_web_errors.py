@@ -74,15 +74,18 @@ def test_unexpected_exception_in_a_page_is_an_html_500_and_logged(
     with caplog.at_level(logging.ERROR, logger="heron.server"):
         r = client.get("/boom-page", headers=HTML)
     assert r.status_code == 500 and "<h1>500</h1>" in r.text
+    assert '<a class="brand" href="/">heron</a>' in r.text
     assert "a secret detail" not in r.text
+    assert "script-src 'self'" in r.headers["content-security-policy"]
     logged = [rec for rec in caplog.records if rec.exc_info]
-    assert logged and "a secret detail" in str(logged[0].exc_info[1])
+    assert len(logged) == 1 and "a secret detail" in str(logged[0].exc_info[1])
 
 
 def test_unexpected_exception_in_the_api_is_a_generic_json_500(client: TestClient) -> None:
     r = client.get("/api/boom", headers=HTML)
     assert r.status_code == 500
     assert r.json() == {"error": {"code": "internal", "message": "internal server error"}}
+    assert r.headers["x-frame-options"] == "DENY"
 
 
 def test_favicon(client: TestClient) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from heron import __version__
@@ -48,6 +48,7 @@ from heron.server.responses import JSON
 from heron.server.retention import RetentionTask
 from heron.server.security_headers import SecurityHeaders
 from heron.server.state import ServerState
+from heron.server.unexpected import UnexpectedErrors
 from heron.server.web.errors import error_page, wants_html
 from heron.settings import Settings
 from heron.store import EmbeddedStore, Store
@@ -185,18 +186,6 @@ def create_app(
             getattr(exc, "headers", None),
         )
 
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, exc: Exception) -> Response:
-        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-        if wants_html(request):
-            try:
-                return error_page(request, 500)
-            except Exception:
-                log.exception("the error page failed too")
-                return PlainTextResponse("500: internal server error", 500)
-        body = {"error": {"code": "internal", "message": "internal server error"}}
-        return JSON(body, 500)
-
     app.include_router(apidocs.router)
     app.include_router(health.router)
     app.include_router(quarantine.router)
@@ -211,6 +200,7 @@ def create_app(
     app.include_router(compare.router)
     app.include_router(admin.router)
     web.install(app)
+    app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         BodyTimeout, idle_s=settings.body_idle_timeout_s, total_s=settings.body_timeout_s
