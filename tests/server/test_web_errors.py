@@ -22,11 +22,16 @@ def boom() -> None:
     raise RuntimeError("a secret detail that must not reach the client")
 
 
+def typed(n: int) -> dict[str, int]:
+    return {"n": n}
+
+
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     app = create_app(make_settings(tmp_path, init_admin_email=ADMIN, init_admin_password=PASSWORD))
     app.add_api_route("/boom-page", boom)  # an unexpected exception in a page
     app.add_api_route("/api/boom", boom)  # and in the API
+    app.add_api_route("/typed-page", typed)  # a page with a typed parameter
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 
@@ -86,6 +91,12 @@ def test_unexpected_exception_in_the_api_is_a_generic_json_500(client: TestClien
     assert r.status_code == 500
     assert r.json() == {"error": {"code": "internal", "message": "internal server error"}}
     assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_bad_parameter_on_a_page_is_an_html_400(client: TestClient) -> None:
+    r = client.get("/typed-page?n=many", headers=HTML)
+    assert r.status_code == 400 and "<h1>400</h1>" in r.text and "query.n" in r.text
+    assert client.get("/typed-page?n=many").json()["error"]["code"] == "bad_request"
 
 
 def test_favicon(client: TestClient) -> None:

@@ -164,11 +164,13 @@ def create_app(
         return JSON({"error": {"code": exc.code, "message": exc.message}}, exc.status_code, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSON:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         problems = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()))
             problems.append(f"{where}: {err.get('msg')}")
+        if wants_html(request):
+            return error_page(request, 400, "Bad request: " + "; ".join(problems))
         return JSON({"error": {"code": "bad_request", "message": "; ".join(problems)}}, 400)
 
     @app.exception_handler(StarletteHTTPException)
