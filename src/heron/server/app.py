@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from heron import __version__
@@ -24,6 +25,7 @@ from heron.ingest.pipeline import WritePipeline
 from heron.server import (
     admin,
     api,
+    apidocs,
     compare,
     dashboards,
     health,
@@ -46,6 +48,8 @@ from heron.server.responses import JSON
 from heron.server.retention import RetentionTask
 from heron.server.security_headers import SecurityHeaders
 from heron.server.state import ServerState
+from heron.server.unexpected import UnexpectedErrors
+from heron.server.web.errors import error_page, wants_html
 from heron.settings import Settings
 from heron.store import EmbeddedStore, Store
 from heron.store.embedded import store_options
@@ -149,6 +153,8 @@ def create_app(
         summary="Local-first observability for LLM applications.",
         default_response_class=JSON,
         lifespan=lifespan,
+        docs_url=None,  # served by apidocs, from local files
+        redoc_url=None,
     )
 
     @app.exception_handler(HeronError)
@@ -158,15 +164,19 @@ def create_app(
         return JSON({"error": {"code": exc.code, "message": exc.message}}, exc.status_code, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSON:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         problems = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()))
             problems.append(f"{where}: {err.get('msg')}")
+        if wants_html(request):
+            return error_page(request, 400, "Bad request: " + "; ".join(problems))
         return JSON({"error": {"code": "bad_request", "message": "; ".join(problems)}}, 400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSON:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_html(request):
+            return error_page(request, exc.status_code)
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404:
             message = f"not found: no route for {request.method} {request.url.path}"
@@ -178,6 +188,7 @@ def create_app(
             getattr(exc, "headers", None),
         )
 
+    app.include_router(apidocs.router)
     app.include_router(health.router)
     app.include_router(quarantine.router)
     app.include_router(otlp.router)
@@ -191,6 +202,7 @@ def create_app(
     app.include_router(compare.router)
     app.include_router(admin.router)
     web.install(app)
+    app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         BodyTimeout, idle_s=settings.body_idle_timeout_s, total_s=settings.body_timeout_s

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from heron.server.web import auth, compare, dashboards, people, routes, traces
@@ -25,7 +26,17 @@ def install(app: FastAPI) -> None:
     app.include_router(people.router)
     app.include_router(dashboards.router)  # before /static: it serves Plotly.js there
     app.include_router(compare.router)
+    app.add_api_route("/favicon.ico", favicon, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+async def favicon() -> FileResponse:
+    """The icon browsers ask for at /favicon.ico (the same SVG as /static/favicon.svg)."""
+    return FileResponse(
+        STATIC_DIR / "favicon.svg",
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 __all__ = ["install"]

@@ -17,7 +17,6 @@ from fastapi import Depends, FastAPI, Request
 from starlette.responses import RedirectResponse, Response
 
 from heron.server.state import state_of
-from heron.server.web.render import page
 
 SESSION_COOKIE = "heron_session"
 LOGIN_CSRF_COOKIE = "heron_login_csrf"
@@ -128,9 +127,6 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PageError)
     async def page_error(request: Request, exc: PageError) -> Response:
-        return page(
-            request,
-            "error.html",
-            {"status": exc.status_code, "message": exc.message},
-            exc.status_code,
-        )
+        from heron.server.web.errors import error_page  # errors imports this module
+
+        return error_page(request, exc.status_code, exc.message)
