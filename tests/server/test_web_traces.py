@@ -612,3 +612,32 @@ def test_empty_project_shows_how_to_send_the_first_trace(web: TestClient) -> Non
     assert "heron keys create" in page
     filtered = web.get("/traces?user_id=nobody").text
     assert "No traces match." in filtered and "Send your first trace" not in filtered
+
+
+def test_a_chain_of_thousands_of_spans_reads_and_renders(web: TestClient) -> None:
+    """Nesting stops at MAX_TREE_DEPTH: a 2,000-span parent chain (an agent recursing, or a
+    hostile client) was a 500 from the API (the response could not be serialised) and the
+    page; now every span is in the tree and both answer."""
+    from heron.store.reads import MAX_TREE_DEPTH
+
+    tid, parent, spans = new_trace_id(), None, []
+    for i in range(2000):
+        sid = new_span_id()
+        spans.append(span(tid, sid, f"step-{i}", parent=parent, start_ns=T0_NS + i * 1000))
+        parent = sid
+    ingest(web, spans)
+    r = web.get(f"/api/traces/{tid.hex()}", headers={"Authorization": f"Bearer {SECRET_KEY}"})
+    assert r.status_code == 200, r.text[:300]
+    seen, depth, node = [], 0, {"children": r.json()["observations"]}
+    while node["children"]:
+        depth += 1
+        todo = list(node["children"])
+        seen += todo
+        node = todo[0]
+    # MAX_TREE_DEPTH nested levels, then the rest listed flat, in order, under the deepest
+    # one, each keeping its real parent
+    assert depth == MAX_TREE_DEPTH + 1
+    assert len(seen) == 2000 and [o["name"] for o in seen] == [f"step-{i}" for i in range(2000)]
+    assert all(o["parent_id"] == p["id"] for p, o in zip(seen, seen[1:], strict=False))
+    page = web.get(f"/traces/{tid.hex()}")
+    assert page.status_code == 200 and "step-1999" in page.text

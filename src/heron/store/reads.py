@@ -365,8 +365,15 @@ def get_trace(cur: duckdb.DuckDBPyConnection, project_id: str, trace_id: str) ->
     return trace
 
 
+MAX_TREE_DEPTH = 64
+
+
 def build_tree(observations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Nest observations under their parents; ones whose parent is missing become roots."""
+    """Nest observations under their parents; ones whose parent is missing become roots.
+
+    Nesting stops at :data:`MAX_TREE_DEPTH` levels: the descendants of an observation that
+    deep are listed as its direct children (each keeps its real ``parent_id``), so a chain of
+    thousands of spans still renders and serialises (JSON encoders and templates recurse)."""
     by_id = {o["id"]: o for o in observations}
     roots = []
     for o in observations:
@@ -378,7 +385,24 @@ def build_tree(observations: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             parent["children"].append(o)
     _break_parent_cycles(observations, by_id, roots)
+    _cap_depth(roots, {id(o): i for i, o in enumerate(observations)})
     return roots
+
+
+def _cap_depth(roots: list[dict[str, Any]], order: dict[int, int]) -> None:
+    stack = [(root, 1) for root in roots]
+    while stack:
+        node, depth = stack.pop()
+        if depth < MAX_TREE_DEPTH:
+            stack.extend((child, depth + 1) for child in node["children"])
+            continue
+        flat, todo = [], list(node["children"])
+        while todo:
+            below = todo.pop()
+            flat.append(below)
+            todo.extend(below["children"])
+            below["children"] = []
+        node["children"] = sorted(flat, key=lambda o: order[id(o)])
 
 
 def _break_parent_cycles(
