@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from itertools import pairwise
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -638,6 +639,6 @@ def test_a_chain_of_thousands_of_spans_reads_and_renders(web: TestClient) -> Non
     # one, each keeping its real parent
     assert depth == MAX_TREE_DEPTH + 1
     assert len(seen) == 2000 and [o["name"] for o in seen] == [f"step-{i}" for i in range(2000)]
-    assert all(o["parent_id"] == p["id"] for p, o in zip(seen, seen[1:], strict=False))
+    assert all(o["parent_id"] == p["id"] for p, o in pairwise(seen))
     page = web.get(f"/traces/{tid.hex()}")
     assert page.status_code == 200 and "step-1999" in page.text
