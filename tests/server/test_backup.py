@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from heron.backup import backup
 from heron.ingest.decoding import PriceSpec, decode
 from heron.ingest.journal import Journal
+from heron.ingest.limits import IngestLimits
 from heron.ingest.pipeline import WritePipeline
 from heron.store import EmbeddedStore
 from tests.support.otlp import genai_trace, new_span_id, new_trace_id, request, span
@@ -173,7 +174,8 @@ def test_backup_carries_journal_records_the_store_has_not_applied(tmp_path: Path
     for _ in range(3):
         tid, spans = genai_trace(n_children=5)
         body = request(spans).SerializeToString()
-        batches.append(decode(body, PB["Content-Type"], project, 1 << 20, PriceSpec(project, 0)))
+        prices = PriceSpec(project, 0)
+        batches.append(decode(body, PB["Content-Type"], project, IngestLimits(), prices))
         ids.append(tid.hex())
     last = journal.append([b.encode() for b in batches])
     assert last == 3

@@ -135,13 +135,13 @@ def decode(
     body: bytes,
     kind: str,
     project_id: str,
-    max_io_bytes: int,
+    limits: IngestLimits,
     prices: PriceSpec,
     part: tuple[int, int] = (0, 1),
 ) -> DecodedBatch:
     notes: list[str] = []
     request = decode_request(body, kind, notes)
-    mapped = map_request(request, project_id, IngestLimits.of(max_io_bytes), part)
+    mapped = map_request(request, project_id, limits, part)
     if part[0] == 0:
         mapped.errors[:0] = notes
     apply_costs(mapped.observations, _book(prices), mapped.errors)
@@ -203,10 +203,10 @@ class Decoder:
             self._lifeline = None
 
     async def decode(
-        self, body: bytes, kind: str, project_id: str, max_io_bytes: int, prices: PriceSpec
+        self, body: bytes, kind: str, project_id: str, limits: IngestLimits, prices: PriceSpec
     ) -> DecodedBatch:
         loop = asyncio.get_running_loop()
-        args = (body, kind, project_id, max_io_bytes, prices)
+        args = (body, kind, project_id, limits, prices)
         pool = self._pool
         if pool is None or len(body) < _INLINE_BYTES:
             # small requests cost less to decode here than to ship to a worker and back

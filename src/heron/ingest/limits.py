@@ -47,11 +47,6 @@ class IngestLimits:
     max_request_spans: int = 50_000  # spans per request; more is a 413
 
     @classmethod
-    def of(cls, value: IngestLimits | int) -> IngestLimits:
-        """``value`` itself, or limits with that ``max_io_bytes`` (older callers pass an int)."""
-        return value if isinstance(value, IngestLimits) else cls(max_io_bytes=value)
-
-    @classmethod
     def from_settings(cls, settings: Any) -> IngestLimits:
         return cls(
             max_io_bytes=settings.max_io_bytes,

@@ -136,7 +136,7 @@ async def export_traces(request: Request) -> Response:
             body,
             kind,
             caller.project_id,
-            IngestLimits.from_settings(st.settings),  # type: ignore[arg-type]
+            IngestLimits.from_settings(st.settings),
             st.pricing.spec(caller.project_id),
         )
         lap("decode")
