@@ -96,7 +96,8 @@ def _block_the_store(web: TestClient) -> duckdb.DuckDBPyConnection:
         store.set_meta("journal_applied_seq", "0")
     blocker = store._db.cursor()
     blocker.execute("BEGIN TRANSACTION")
-    blocker.execute("UPDATE meta SET value = value WHERE key = 'journal_applied_seq'")
+    # a real change (rolled back in the end): DuckDB skips `SET value = value` on checkpointed rows
+    blocker.execute("UPDATE meta SET value = 'blocked' WHERE key = 'journal_applied_seq'")
     return blocker
 
 

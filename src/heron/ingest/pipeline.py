@@ -556,7 +556,9 @@ class WritePipeline:
             return
         self._last_checkpoint = time.monotonic()
         seq = self._applied_seq
-        if seq > self._checkpointed_seq:
+        # forced (at start and stop) even with no new span: projects and keys written since
+        # the last checkpoint live in DuckDB's WAL alone, and the journal cannot restore them
+        if seq > self._checkpointed_seq or force:
             try:
                 self.store.checkpoint()
             except Exception as exc:

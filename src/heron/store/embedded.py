@@ -307,6 +307,7 @@ class EmbeddedStore:
                 "INSERT INTO projects (id, name, created_at) VALUES (?, ?, now())", [pid, name]
             )
             usermod.add_admins_to_project(cur, pid)
+        self._checkpoint_quietly()
         return {"id": pid, "name": name}
 
     def create_key(
@@ -340,6 +341,7 @@ class EmbeddedStore:
                     scope,
                 ],
             )
+        self._checkpoint_quietly()
         return {
             "project_id": project_id,
             "public_key": public_key,
@@ -568,3 +570,15 @@ class EmbeddedStore:
     def checkpoint(self) -> None:
         """Write everything committed into the database file (out of the WAL alone)."""
         self._writer.execute("CHECKPOINT")
+
+    def _checkpoint_quietly(self) -> None:
+        """Best effort after a project or key is created: the journal restores spans after a
+        damaged WAL, not control data, so it should reach the database file soon. DuckDB
+        refuses while another transaction writes; the periodic checkpoint then takes it."""
+        cur = self._db.cursor()
+        try:
+            cur.execute("CHECKPOINT")
+        except duckdb.Error:
+            pass
+        finally:
+            cur.close()
