@@ -9,8 +9,9 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from heron.roles import Action, can
 from heron.server.state import state_of
-from heron.server.web.auth import PROJECT_COOKIE, WebUser, current_user, not_found
+from heron.server.web.auth import PROJECT_COOKIE, PageError, WebUser, current_user, not_found
 
 
 @dataclass
@@ -26,6 +27,23 @@ class Scope:
             raise not_found("project")
         return self.project["id"]
 
+    @property
+    def role(self) -> str | None:
+        """The user's role in the project in view (server administrators act as owner)."""
+        if self.project is None:
+            return None
+        return "owner" if self.user.is_admin else self.project.get("role")
+
+    def can(self, action: Action) -> bool:
+        return can(self.role, action)
+
+    def require(self, action: Action) -> None:
+        """A 403 page unless the user's role in the project in view allows ``action``."""
+        if not self.can(action):
+            raise PageError(
+                403, f"Your role ({self.role or 'none'}) in this project cannot do this."
+            )
+
     def context(self, **extra: Any) -> dict[str, Any]:
         """What every page template needs (user, CSRF token, switcher), plus ``extra``."""
         return {
@@ -33,6 +51,8 @@ class Scope:
             "csrf_token": self.user.csrf_token,
             "projects": self.projects,
             "project": self.project,
+            "role": self.role,
+            "can": self.can,
             **extra,
         }
 
