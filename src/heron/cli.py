@@ -151,7 +151,7 @@ def _open(settings: Settings) -> Any:
         raise typer.Exit(1) from None
 
 
-def _server(settings: Settings, store: Any) -> Any:
+def _server(settings: Settings, store: Any, demo_progress: Any = None) -> Any:
     import uvicorn
 
     from heron.server.app import create_app
@@ -159,6 +159,8 @@ def _server(settings: Settings, store: Any) -> Any:
     application = create_app(
         settings, store, on_keys_created=_print_keys, on_users_created=_print_users
     )
+    # pages show "Loading demo data: n of N traces" while `heron demo` sends its workload
+    application.state.demo_progress = demo_progress
     config = uvicorn.Config(
         application,
         host=settings.host,
@@ -232,40 +234,60 @@ def demo(
     ] = True,
 ) -> None:
     """Load a realistic demo workload through the real ingest path, then serve it."""
-    from rich.progress import Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from heron.demo import DemoConfig, send
+    from heron.demo.progress import LoadProgress
 
     settings = _settings(host=host, port=port, data_dir=data_dir.expanduser())
     _check_port(settings)
     store = _open(settings)
-    server = _server(settings, store)
+    loaded = bool(store.get_meta("demo_loaded"))
+    loading = None if loaded else LoadProgress(traces)
+    server = _server(settings, store, demo_progress=loading)
 
     def load() -> None:
-        if store.get_meta("demo_loaded"):
+        if loading is None:
             console.print(
                 "Demo data is already loaded; serving it. For an API key: "
                 f"heron keys create --project default --data-dir {settings.data_dir}"
             )
         else:
-            project = store.project_by_name("default") or store.create_project("default")
-            key = store.create_key(project["id"])
-            # exporters that flush every minute: fewer, larger requests load faster
-            config = DemoConfig(seed=seed, traces=traces, days=days, export_interval_s=60.0)
-            url = f"http://{settings.host}:{settings.port}"
-            with Progress(console=console) as progress:
-                task = progress.add_task("Sending demo traces", total=None)
-                stats = send(
-                    config, url, key["secret_key"], progress=lambda n: progress.advance(task, n)
-                )
-            store.set_meta("demo_loaded", str(traces))
-            console.print(
-                f"Loaded {stats.spans} spans in {stats.requests} requests "
-                f"({stats.spans / max(stats.seconds, 1e-9):,.0f} spans/s) "
-                f"and {stats.scores} feedback scores."
-            )
+            try:
+                _load_demo(loading)
+            finally:
+                loading.finish()
         if not serve_after:
             server.should_exit = True
+
+    def _load_demo(loading: LoadProgress) -> None:
+        project = store.project_by_name("default") or store.create_project("default")
+        key = store.create_key(project["id"])
+        # exporters that flush every minute: fewer, larger requests load faster
+        config = DemoConfig(seed=seed, traces=traces, days=days, export_interval_s=60.0)
+        url = f"http://{settings.host}:{settings.port}"
+        columns = (
+            TextColumn("Loading demo data"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("traces"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("demo", total=traces)
+
+            def advance(n: int) -> None:
+                loading.advance(n)
+                progress.update(task, completed=loading.loading()["done"])  # type: ignore[index]
+
+            stats = send(config, url, key["secret_key"], trace_progress=advance)
+            progress.update(task, completed=traces)
+        store.set_meta("demo_loaded", str(traces))
+        console.print(
+            f"Loaded {stats.spans} spans in {stats.requests} requests "
+            f"({stats.spans / max(stats.seconds, 1e-9):,.0f} spans/s) "
+            f"and {stats.scores} feedback scores."
+        )
 
     _run_with_banner(server, settings, after_start=load, store=store)
     store.close()

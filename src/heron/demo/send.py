@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from heron.demo.batching import generate
 from heron.demo.model import DemoConfig
+from heron.demo.progress import root_spans
 from heron.demo.scores import feedback_scores, send_scores
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
@@ -107,11 +108,13 @@ def send_requests(
     max_retries: int = 8,
     gzip: bool = False,
     timeout: float = 60.0,
+    trace_progress: Callable[[int], None] | None = None,
 ) -> SendStats:
     """Posts ``requests`` to ``{base_url}/v1/traces`` with ``concurrency`` requests in flight.
 
     ``progress`` is called (from the calling thread) with the number of spans of each accepted
-    request. 429/502/503/504 are retried up to ``max_retries`` times, honouring Retry-After
+    request, ``trace_progress`` likewise with its number of root spans (traces completed).
+    429/502/503/504 are retried up to ``max_retries`` times, honouring Retry-After
     (capped at 30 s); any other 4xx/5xx raises :class:`SendError` with the response text.
     """
     url = base_url.rstrip("/") + "/v1/traces"
@@ -129,11 +132,11 @@ def send_requests(
         client = httpx.Client(timeout=timeout, limits=limits)
     n_req = n_spans = n_rejected = n_retries = 0
     started = time.perf_counter()
-    inflight: deque[tuple[Future[tuple[int, int]], int]] = deque()
+    inflight: deque[tuple[Future[tuple[int, int]], int, int]] = deque()
 
     def collect() -> None:
         nonlocal n_req, n_spans, n_rejected, n_retries
-        fut, n = inflight.popleft()
+        fut, n, roots = inflight.popleft()
         rejected, retries = fut.result()
         n_req += 1
         n_spans += n
@@ -141,6 +144,8 @@ def send_requests(
         n_retries += retries
         if progress is not None:
             progress(n)
+        if trace_progress is not None:
+            trace_progress(roots)
 
     try:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="heron-demo") as pool:
@@ -150,13 +155,13 @@ def send_requests(
                     if gzip:
                         body = gzip_lib.compress(body, compresslevel=1)
                     fut = pool.submit(_post, client, url, headers, body, max_retries)
-                    inflight.append((fut, span_count(req)))
+                    inflight.append((fut, span_count(req), root_spans(req)))
                     while len(inflight) > concurrency:
                         collect()
                 while inflight:
                     collect()
             except BaseException:
-                for fut, _ in inflight:
+                for fut, _, _ in inflight:
                     fut.cancel()
                 raise
     finally:
@@ -175,6 +180,7 @@ def send(
     client: httpx.Client | None = None,
     max_retries: int = 8,
     gzip: bool = False,
+    trace_progress: Callable[[int], None] | None = None,
 ) -> SendStats:
     """Generates the workload of ``config`` and posts it to a heron server: its spans over
     OTLP, then the users' feedback as scores."""
@@ -193,6 +199,7 @@ def send(
             client=client,
             max_retries=max_retries,
             gzip=gzip,
+            trace_progress=trace_progress,
         )
         scores = send_scores(feedback_scores(config), base_url, secret_key, client)
     finally:

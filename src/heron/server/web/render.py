@@ -17,14 +17,37 @@ environment = Environment(
 )
 templates = Jinja2Templates(env=environment)
 
+# The sections of the top navigation: (path, label). A page belongs to the section whose
+# path is its own path or a prefix of it followed by "/" (a trace page is under Traces).
+NAV: tuple[tuple[str, str], ...] = (
+    ("/dashboard", "Dashboard"),
+    ("/traces", "Traces"),
+    ("/sessions", "Sessions"),
+    ("/users", "Users"),
+    ("/dashboards", "Dashboards"),
+    ("/compare", "Compare"),
+)
+
+
+def current_section(path: str) -> str | None:
+    """The NAV path the page at ``path`` belongs to, or None (home, login, errors)."""
+    for href, _ in NAV:
+        if path == href or path.startswith(href + "/"):
+            return href
+    return None
+
 
 def page(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
-    """Render a page; templates get ``user`` (or None), ``csrf_token`` (or "") and
-    ``ingest_warning`` (or None) besides."""
+    """Render a page; templates get ``user`` (or None), ``csrf_token`` (or ""),
+    ``ingest_warning`` (or None), ``nav`` with ``nav_current`` (the section this page is in,
+    marked ``aria-current="page"``) and ``demo_loading`` (or None) besides."""
     context = {"user": None, "csrf_token": "", **context}
     context["ingest_warning"] = ingest_warning(request, context)
+    context["nav"] = NAV
+    context["nav_current"] = current_section(request.url.path)
+    context["demo_loading"] = demo_loading(request, context)
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -53,3 +76,12 @@ def ingest_warning(request: Request, context: dict[str, Any]) -> dict[str, Any] 
         "problems": problems if user.is_admin else [],
         "impaired": bool(problems),
     }
+
+
+def demo_loading(request: Request, context: dict[str, Any]) -> dict[str, int] | None:
+    """``{"done": n, "total": N}`` while ``heron demo`` is still sending its traces to this
+    server (for a logged-in user), else None."""
+    progress = getattr(request.app.state, "demo_progress", None)
+    if context.get("user") is None or progress is None:
+        return None
+    return progress.loading()
