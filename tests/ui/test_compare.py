@@ -40,7 +40,7 @@ def test_compare_prompt_versions_then_open_a_cohort(
     speed = page.locator('tr[data-metric="avg_tokens_per_second"]')
     expect(speed).to_be_visible()
     expect(speed.locator(".verdict")).to_have_text("better")
-    expect(speed.locator(".verdict")).to_have_css("color", "rgb(30, 107, 47)")
+    expect(speed.locator(".verdict")).to_have_css("color", "rgb(30, 123, 52)")  # --good
     expect(page.locator('tr[data-metric="count"] .verdict')).to_have_text("no change")
     assert page.locator("table.compare-table tbody tr").count() == 13  # observations: no scores
     snapshot("table")
