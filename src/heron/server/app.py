@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -44,6 +45,7 @@ from heron.server.consistency import LagHeaders
 from heron.server.llmseries import LabelCap
 from heron.server.login_guard import LoginGuard
 from heron.server.ratelimit import RateLimiter
+from heron.server.repricing import Repricer
 from heron.server.responses import JSON
 from heron.server.retention import RetentionTask
 from heron.server.security_headers import SecurityHeaders
@@ -134,6 +136,7 @@ def create_app(
             prometheus=prometheus.health_registry(lambda: app.state.heron),
             login_guard=LoginGuard(settings.login_hash_concurrency),
             retention=RetentionTask(st_store, settings.retention_interval_s),
+            repricer=Repricer(st_store),
         )
         pipeline.start()
         app.state.heron.retention.start()
@@ -141,6 +144,7 @@ def create_app(
             yield
         finally:
             await app.state.heron.retention.stop()
+            await asyncio.to_thread(app.state.heron.repricer.stop)
             pipeline.stop()
             decoder.stop()
             remove_server_file(settings)

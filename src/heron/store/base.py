@@ -8,7 +8,7 @@ implements the same methods.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -85,6 +85,14 @@ class Store(Protocol):
     def delete_traces(self, project_id: str, trace_ids: Sequence[str]) -> list[str]: ...
     def delete_traces_before(self, project_id: str, cutoff: datetime) -> int: ...
     def set_retention(self, project_id: str, days: int | None) -> None: ...
+    def reprice(
+        self,
+        project_id: str,
+        models: Sequence[str],
+        price: Callable[[str, dict[str, int], int], dict[str, float] | None],
+        progress: Callable[[int, int], None] | None = None,
+        chunk: int = ...,
+    ) -> int: ...
 
     def list_saved_views(self, project_id: str) -> list[dict[str, Any]]: ...
     def get_saved_view(self, project_id: str, view_id: str) -> dict[str, Any] | None: ...
