@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from heron.server.web.prices import exact_pattern, missing_cost_reason
+from heron.cost.custom import exact_pattern
+from heron.server.web.prices import missing_cost_reason
 from tests.server.test_web_auth import csrf_of, store_of
 from tests.support.otlp import new_span_id, new_trace_id, request, span
 from tests.support.server import SECRET_KEY

@@ -25,6 +25,7 @@ from heron.ingest.journal import Journal
 from heron.ingest.pipeline import WritePipeline
 from heron.server import (
     admin,
+    admin_prices,
     api,
     apidocs,
     compare,
@@ -205,6 +206,7 @@ def create_app(
     app.include_router(prometheus.router)
     app.include_router(compare.router)
     app.include_router(admin.router)
+    app.include_router(admin_prices.router)
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(SecurityHeaders)

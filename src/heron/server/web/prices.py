@@ -9,7 +9,6 @@ background, the project's unpriced models the new entry's pattern matches
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +18,7 @@ from starlette.datastructures import FormData
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from heron.cost import PriceEntry, PriceEntryError, load_builtin_prices
+from heron.cost.custom import entry_id_for, exact_pattern
 from heron.errors import NotFound
 from heron.server.state import state_of
 from heron.server.web.auth import WebUser, csrf_user, not_found
@@ -28,7 +28,6 @@ from heron.server.web.scope import Scope, page_scope
 router = APIRouter(include_in_schema=False)
 PER = 1_000_000  # prices on the page are per 1M tokens
 _FIELDS = ("input", "output", "cached_input")
-_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._:@/+-]+")
 
 
 def missing_cost_reason(o: dict[str, Any]) -> str | None:
@@ -55,19 +54,6 @@ def per_million(value: Any) -> str:
 
 
 environment.filters["per_million"] = per_million
-
-
-def exact_pattern(model: str) -> str:
-    """A case-insensitive pattern matching exactly this model name (RE2 syntax)."""
-    return "(?i)^" + re.sub(r"([^A-Za-z0-9_])", r"\\\1", model) + "$"
-
-
-def entry_id_for(model: str, taken: set[str]) -> str:
-    base = _ID_UNSAFE.sub("-", model).strip("-")[:180] or "price"
-    candidate, n = base, 2
-    while candidate in taken:
-        candidate, n = f"{base}-{n}", n + 1
-    return candidate
 
 
 class FormError(Exception):
