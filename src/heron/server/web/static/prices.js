@@ -1,4 +1,5 @@
-// The prices page: poll each running re-pricing job until it ends (text via textContent only).
+// The prices page: poll each running re-pricing job until it ends (text via textContent
+// only), then reload once so the list of unpriced models is current.
 (function () {
   "use strict";
   function fmt(n) { return Number(n || 0).toLocaleString("en-US"); }
@@ -22,6 +23,9 @@
         bar.value = job.total ? job.done : (job.status === "done" ? 1 : 0);
         if (job.status === "queued" || job.status === "running") {
           setTimeout(function () { poll(item); }, 500);
+        } else if (job.status === "done") {
+          // the list of unpriced models changed: show it (the job is then rendered done)
+          setTimeout(function () { window.location.reload(); }, 800);
         }
       })
       .catch(function () { setTimeout(function () { poll(item); }, 2000); });
