@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from heron.cost.custom import exact_pattern
 from heron.server.web.prices import missing_cost_reason
-from tests.server.test_web_auth import csrf_of, store_of
+from tests.server.test_web_auth import PASSWORD, csrf_of, login, store_of
 from tests.support.otlp import new_span_id, new_trace_id, request, span
 from tests.support.server import SECRET_KEY
 
@@ -184,3 +184,57 @@ def test_prices_page_add_price_for_unpriced_model(web: TestClient) -> None:
         f"/settings/prices/{entries[0]['id']}/delete?project={project}", data={"csrf_token": token}
     )
     assert again.status_code == 404
+
+
+def test_a_viewer_sees_prices_but_cannot_change_them(web: TestClient) -> None:
+    store = store_of(web)
+    project = store.project_by_name("test")["id"]
+    seed(web, traces=1)
+    viewer = store.create_user("viewer@heron.test", PASSWORD, project_ids=[project])
+    store.cursor().execute(
+        "UPDATE memberships SET role = 'viewer' WHERE user_id = ?", [viewer["id"]]
+    )
+    web.post("/logout", data={"csrf_token": csrf_of(web.get("/").text)})
+    assert login(web, "viewer@heron.test", PASSWORD).status_code == 303
+    page = web.get(f"/settings/prices?project={project}")
+    assert page.status_code == 200 and MODEL in htmllib.unescape(page.text)
+    assert "price-form" not in page.text and "add price" not in page.text
+    data = {"csrf_token": csrf_of(page.text), "model_name": MODEL, "input": "1"}
+    r = web.post(f"/settings/prices?project={project}", data=data)
+    assert r.status_code == 403 and "viewer" in r.text
+    assert store.list_prices(project) == []
+    r = web.post(f"/settings/prices/x/delete?project={project}", data=data)
+    assert r.status_code == 403
+
+
+def test_reprice_beside_ingest_keeps_traces_exact(client: TestClient) -> None:
+    """Chunks of re-pricing interleave with ingest batches adding generations to the same
+    traces: at the end, every trace's total is the sum of its observations' costs."""
+    import threading
+
+    from heron.ingest.costing import cost_function, project_book
+
+    ids = [bytes.fromhex(t) for t in seed(client, traces=60)]
+    entry = {"id": "acme", "model_name": MODEL, "match_pattern": exact_pattern(MODEL),
+             "prices": {"input": 2e-06, "output": 4e-06}}  # fmt: skip
+    assert client.post("/api/models", json=entry).status_code == 201
+    store = store_of(client)
+    project = store.project_by_name("test")["id"]
+    price = cost_function(project_book(store, project))
+    done: list[int] = []
+    worker = threading.Thread(
+        target=lambda: done.append(store.reprice(project, [MODEL], price, chunk=5))
+    )
+    worker.start()
+    for tid in ids:  # one more generation in each trace, priced at ingest
+        spans = [generation(tid, "late", MODEL, 7, 7)]
+        r = client.post("/v1/traces", content=request(spans).SerializeToString(), headers=PB)
+        assert r.status_code == 200
+    worker.join(60)
+    assert done and done[0] >= 120
+    for tid in ids:
+        t = costs(client, tid.hex())
+        parts = [o["total_cost"] for o in t["obs"].values()]
+        assert None not in parts and len(parts) == 5
+        assert t["trace"] == pytest.approx(sum(parts), rel=1e-12)
+        assert t["obs"]["late"]["total_cost"] == pytest.approx(7 * 6e-06)
