@@ -238,3 +238,29 @@ def test_reprice_beside_ingest_keeps_traces_exact(client: TestClient) -> None:
         assert None not in parts and len(parts) == 5
         assert t["trace"] == pytest.approx(sum(parts), rel=1e-12)
         assert t["obs"]["late"]["total_cost"] == pytest.approx(7 * 6e-06)
+
+
+def test_saving_with_reprice_all_applies_a_changed_price_to_stored_costs(web: TestClient) -> None:
+    ids = seed(web, traces=1)
+    project = store_of(web).project_by_name("test")["id"]
+    url = f"/settings/prices?project={project}"
+    token = csrf_of(web.get(url).text)
+    base = {"csrf_token": token, "model_name": MODEL, "input": "1", "output": "1"}
+    job = parse_qs(
+        urlsplit(web.post(url, data=base, follow_redirects=False).headers["location"]).query
+    )
+    wait_done(web, f"/settings/prices/jobs/{job['job'][0]}?project={project}")
+    first = costs(web, ids[0])["obs"]["a"]["total_cost"]
+    entry_id = store_of(web).list_prices(project)[0]["id"]
+    # a changed price, saved without "reprice all": nothing is unpriced, no job
+    r = web.post(url, data={**base, "id": entry_id, "input": "3"}, follow_redirects=False)
+    assert "job=" not in r.headers["location"]
+    assert costs(web, ids[0])["obs"]["a"]["total_cost"] == first
+    r = web.post(
+        url, data={**base, "id": entry_id, "input": "3", "reprice": "all"}, follow_redirects=False
+    )
+    job = parse_qs(urlsplit(r.headers["location"]).query)["job"][0]
+    assert wait_done(web, f"/settings/prices/jobs/{job}?project={project}")["done"] == 2
+    after = costs(web, ids[0])
+    assert after["obs"]["a"]["total_cost"] == pytest.approx((1000 * 3 + 200) / 1e6)
+    assert after["obs"]["client"]["total_cost"] == 0.25

@@ -176,6 +176,19 @@ class EmbeddedStore:
             for m, n, t, last in rows
         ]
 
+    def observed_models(self, project_id: str) -> list[str]:
+        """Every model name the project's observations carry (what a price may re-price)."""
+        rows = (
+            self.cursor()
+            .execute(
+                "SELECT DISTINCT model FROM observations WHERE project_id = ? "
+                "AND model IS NOT NULL ORDER BY model",
+                [project_id],
+            )
+            .fetchall()
+        )
+        return [r[0] for r in rows]
+
     # -- writes ------------------------------------------------------------------------------
 
     def write_batch(

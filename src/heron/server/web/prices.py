@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from heron.cost import PriceEntry, PriceEntryError, load_builtin_prices
 from heron.cost.custom import entry_id_for, exact_pattern
 from heron.errors import NotFound
+from heron.server.repricing import MAX_MODELS
 from heron.server.state import state_of
 from heron.server.web.auth import WebUser, csrf_user, not_found
 from heron.server.web.render import environment, page
@@ -156,7 +157,8 @@ async def save_price(
     request: Request, scope: Scope = Depends(page_scope), user: WebUser = Depends(csrf_user)
 ) -> Response:
     """Add or edit (field ``id``) a custom price, then re-price the project's unpriced
-    models its pattern matches; back to the page with the job's progress."""
+    models its pattern matches (``reprice=all``: every model seen that it matches); back to
+    the page with the job's progress."""
     scope.require("manage_prices")
     form = await request.form()
     st = state_of(request)
@@ -174,9 +176,13 @@ async def save_price(
         return page(request, "settings/prices.html", context, 400)
     await run_in_threadpool(st.store.put_price, scope.project_id, entry)
     st.pricing.invalidate(scope.project_id)
-    unpriced = await run_in_threadpool(st.store.unpriced_models, scope.project_id)
     parsed = PriceEntry.from_dict(entry, source="project")
-    models = [m["model"] for m in unpriced if parsed.matches(m["model"])]
+    if _text(form, "reprice") == "all":
+        seen = await run_in_threadpool(st.store.observed_models, scope.project_id)
+    else:
+        unpriced = await run_in_threadpool(st.store.unpriced_models, scope.project_id)
+        seen = [m["model"] for m in unpriced]
+    models = [m for m in seen if parsed.matches(m)][:MAX_MODELS]
     params = {"saved": entry["id"]}
     if models and st.repricer is not None:
         params["job"] = st.repricer.start(scope.project_id, models).id
