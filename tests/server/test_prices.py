@@ -264,3 +264,15 @@ def test_saving_with_reprice_all_applies_a_changed_price_to_stored_costs(web: Te
     after = costs(web, ids[0])
     assert after["obs"]["a"]["total_cost"] == pytest.approx((1000 * 3 + 200) / 1e6)
     assert after["obs"]["client"]["total_cost"] == 0.25
+
+
+def test_no_project_and_another_project(web: TestClient) -> None:
+    store = store_of(web)
+    other = store.create_project("other")
+    store.create_user("lonely@heron.test", PASSWORD)
+    web.post("/logout", data={"csrf_token": csrf_of(web.get("/").text)})
+    assert login(web, "lonely@heron.test", PASSWORD).status_code == 303
+    r = web.get("/settings/prices")
+    assert r.status_code == 200 and "No project yet" in r.text
+    assert web.get(f"/settings/prices?project={other['id']}").status_code == 404
+    assert web.get(f"/settings/prices/jobs/x?project={other['id']}").status_code == 404

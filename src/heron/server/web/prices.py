@@ -145,9 +145,9 @@ def _context(
 @router.get("/settings/prices")
 async def prices_page(request: Request, scope: Scope = Depends(page_scope)) -> Response:
     """The page; ``?model=X`` prefills the form for model X, ``?edit=ID`` edits an entry."""
-    scope.require("read")
     if scope.project is None:
         return page(request, "settings/prices.html", scope.context())
+    scope.require("read")
     context = await run_in_threadpool(_context, request, scope)
     return page(request, "settings/prices.html", context)
 
