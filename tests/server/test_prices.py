@@ -276,3 +276,22 @@ def test_no_project_and_another_project(web: TestClient) -> None:
     assert r.status_code == 200 and "No project yet" in r.text
     assert web.get(f"/settings/prices?project={other['id']}").status_code == 404
     assert web.get(f"/settings/prices/jobs/x?project={other['id']}").status_code == 404
+
+
+def test_a_model_priced_after_its_observations_offers_re_pricing(web: TestClient) -> None:
+    ids = seed(web, traces=2)
+    project = store_of(web).project_by_name("test")["id"]
+    entry = {"id": "acme", "model_name": MODEL, "match_pattern": exact_pattern(MODEL),
+             "prices": {"input": 1e-06, "output": 1e-06}}  # fmt: skip
+    assert web.post("/api/models", json=entry, headers=API).status_code == 201
+    url = f"/settings/prices?project={project}"
+    page = web.get(url).text
+    assert "stored before price <code>acme</code> existed" in page
+    token = csrf_of(page)
+    reprice = f"/settings/prices/reprice?project={project}"
+    assert web.post(reprice, data={"csrf_token": token, "model": ""}).status_code == 400
+    r = web.post(reprice, data={"csrf_token": token, "model": MODEL}, follow_redirects=False)
+    job = parse_qs(urlsplit(r.headers["location"]).query)["job"][0]
+    assert wait_done(web, f"/settings/prices/jobs/{job}?project={project}")["done"] == 4
+    assert costs(web, ids[1])["obs"]["b"]["total_cost"] == pytest.approx(3011 / 1e6)
+    assert "stored before price" not in web.get(url).text

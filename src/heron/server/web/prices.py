@@ -9,6 +9,7 @@ background, the project's unpriced models the new entry's pattern matches
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,10 +20,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from heron.cost import PriceEntry, PriceEntryError, load_builtin_prices
 from heron.cost.custom import entry_id_for, exact_pattern
-from heron.errors import NotFound
+from heron.errors import BadRequest, NotFound
+from heron.ingest.costing import project_book
 from heron.server.repricing import MAX_MODELS
 from heron.server.state import state_of
-from heron.server.web.auth import WebUser, csrf_user, not_found
+from heron.server.web.auth import PageError, WebUser, csrf_user, not_found
 from heron.server.web.render import environment, page
 from heron.server.web.scope import Scope, page_scope
 
@@ -118,6 +120,12 @@ def _context(
     store = state_of(request).store
     custom = store.list_prices(scope.project_id)
     unpriced = store.unpriced_models(scope.project_id)
+    # A model a price now matches was stored before the price existed: offer re-pricing.
+    book = project_book(store, scope.project_id)
+    now_us = time.time_ns() // 1000
+    for m in unpriced:
+        entry = book.find(m["model"], now_us)
+        m["priced_by"] = entry.id if entry is not None else None
     params = request.query_params
     if form is None:
         form = {"id": "", "model_name": "", "match_pattern": "", "start_date": ""}
@@ -218,3 +226,21 @@ async def job_progress(
     if job is None:
         return JSONResponse({"error": {"message": f"job {job_id!r} not found"}}, 404)
     return JSONResponse(job.to_dict(), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/settings/prices/reprice")
+async def reprice_model(
+    request: Request, scope: Scope = Depends(page_scope), user: WebUser = Depends(csrf_user)
+) -> Response:
+    """Re-price the stored observations of one model (form field ``model``) with the prices
+    in force; back to the page with the job's progress."""
+    scope.require("manage_prices")
+    form = await request.form()
+    repricer = state_of(request).repricer
+    if repricer is None:
+        raise PageError(503, "Re-pricing is not available right now.")
+    try:
+        job = repricer.start(scope.project_id, [_text(form, "model")])
+    except BadRequest as exc:
+        raise PageError(400, exc.message) from None
+    return RedirectResponse(_here(scope, job=job.id), status_code=303)
