@@ -212,3 +212,86 @@ class Admin:
             return result
         finally:
             store.close()
+
+
+class PricesAdmin(Admin):
+    """``heron prices``: a project's prices, by project name, through the server or directly."""
+
+    def _project_id(self, store: EmbeddedStore, project: str) -> str:
+        found = store.project_by_name(project)
+        if found is None:
+            raise AdminError(f"project {project!r} not found")
+        return found["id"]
+
+    def prices(self, project: str) -> list[dict[str, Any]]:
+        if self.server:
+            return self._http("GET", "/api/admin/prices", params={"project": project})["data"]
+        from heron.cost import load_builtin_prices
+
+        store = self._direct()
+        try:
+            custom = store.list_prices(self._project_id(store, project))
+        finally:
+            store.close()
+        builtin = [e.to_dict() for e in load_builtin_prices()]
+        return [*({**e, "source": "project"} for e in custom), *builtin]
+
+    def add_price(self, project: str, entry: dict[str, Any]) -> dict[str, Any]:
+        if self.server:
+            body = {"project": project, "entry": entry}
+            return self._http("POST", "/api/admin/prices", json=body)
+        from heron.cost import PriceEntry, PriceEntryError
+
+        try:
+            data = PriceEntry.from_dict(entry, source="project").to_dict()
+        except PriceEntryError as exc:
+            raise AdminError(f"price entry: {exc}") from exc
+        data.pop("source", None)
+        store = self._direct()
+        try:
+            store.put_price(self._project_id(store, project), data)
+        finally:
+            store.close()
+        return data
+
+    def unpriced(self, project: str) -> list[dict[str, Any]]:
+        if self.server:
+            params = {"project": project}
+            return self._http("GET", "/api/admin/prices/unpriced", params=params)["data"]
+        store = self._direct()
+        try:
+            return store.unpriced_models(self._project_id(store, project))
+        finally:
+            store.close()
+
+    def reprice(
+        self, project: str, models: list[str], progress: Any = None, poll_s: float = 0.5
+    ) -> dict[str, Any]:
+        """Re-price the project's observations of ``models`` and wait for the end;
+        ``progress(job)`` is called on the way. Returns the finished job."""
+        import time
+
+        from heron.server.repricing import RepriceJob, run_job
+
+        if self.server:
+            job = self._http(
+                "POST", "/api/admin/prices/reprice", json={"project": project, "models": models}
+            )
+            while job["status"] in ("queued", "running"):
+                if progress:
+                    progress(job)
+                time.sleep(poll_s)
+                job = self._http(
+                    "GET", f"/api/admin/prices/reprice/{job['id']}", params={"project": project}
+                )
+            return job
+        names = sorted({m for m in models if m.strip()})
+        if not names:
+            raise AdminError("give at least one model name")
+        store = self._direct()
+        try:
+            local = RepriceJob("direct", self._project_id(store, project), names)
+            run_job(store, local)
+        finally:
+            store.close()
+        return local.to_dict()

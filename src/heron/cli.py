@@ -1,4 +1,4 @@
-"""The ``heron`` command: serve, demo, projects, keys, users, compare and backup."""
+"""The ``heron`` command: serve, demo, projects, keys, users, prices, compare and backup."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ users_app = typer.Typer(help="Create web UI users and set their passwords.", no_
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+prices_app = typer.Typer(
+    help="Model prices: list, add, the models without a price, re-price.", no_args_is_help=True
+)
+app.add_typer(prices_app, name="prices")
 journal_app = typer.Typer(help="The ingest journal and its quarantine.", no_args_is_help=True)
 app.add_typer(journal_app, name="journal")
 console = Console(soft_wrap=True)
@@ -684,6 +688,156 @@ def journal_replay(data_dir: DataDirOpt = None) -> None:
         console.print(f"[yellow]still refused[/yellow] {kept['id']}: {escape(kept['reason'])}")
     if result["kept"]:
         raise typer.Exit(1)
+
+
+ProjectOpt = Annotated[str, typer.Option(help="Project name.")]
+
+
+def _prices_admin(data_dir: Path | None) -> Any:
+    from heron.admin_client import PricesAdmin
+
+    _admin(data_dir)  # the data-directory notes
+    return PricesAdmin(_settings(data_dir=data_dir).data_dir)
+
+
+def _per_million(value: Any) -> str:
+    return f"{value * 1_000_000:.10g}" if isinstance(value, int | float) else ""
+
+
+@prices_app.command("list")
+def prices_list(
+    project: ProjectOpt = "default",
+    builtin: Annotated[bool, typer.Option(help="Also list the built-in table.")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """List the project's prices (USD per 1M tokens); --builtin adds the built-in table."""
+    from heron.admin_client import AdminError
+
+    try:
+        rows = _prices_admin(data_dir).prices(project)
+    except AdminError as exc:
+        _fail(exc)
+    table = Table("source", "id", "model", "pattern", "input/1M", "output/1M", "cached/1M", "from")
+    for e in rows:
+        if e.get("source") != "project" and not builtin:
+            continue
+        p = e["prices"]
+        table.add_row(
+            e.get("source", ""), escape(e["id"]), escape(e["model_name"]),
+            escape(e["match_pattern"]), _per_million(p.get("input")),
+            _per_million(p.get("output")), _per_million(p.get("cached_input")),
+            e.get("start_date") or "always",
+        )  # fmt: skip
+    console.print(table)
+
+
+def _print_job(job: dict[str, Any]) -> None:
+    total = job.get("total")
+    notes.print(f"re-pricing: {job['done']:,} of {total:,} observations" if total else "queued")
+
+
+@prices_app.command("add")
+def prices_add(
+    model: Annotated[str, typer.Argument(help="The model name, as spans report it.")],
+    input_price: Annotated[
+        float | None, typer.Option("--input", help="USD per 1M input tokens.")
+    ] = None,
+    output_price: Annotated[
+        float | None, typer.Option("--output", help="USD per 1M output tokens.")
+    ] = None,
+    cached_input: Annotated[
+        float | None, typer.Option(help="USD per 1M cached input tokens.")
+    ] = None,
+    pattern: Annotated[
+        str | None, typer.Option(help="RE2 pattern of model names [default: exactly MODEL].")
+    ] = None,
+    start_date: Annotated[str | None, typer.Option(help="Valid from (YYYY-MM-DD, UTC).")] = None,
+    entry_id: Annotated[
+        str | None, typer.Option("--id", help="Entry id (same id: replace) [default: MODEL].")
+    ] = None,
+    reprice: Annotated[
+        bool, typer.Option(help="Re-price stored observations of the unpriced models it matches.")
+    ] = True,
+    project: ProjectOpt = "default",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Add (or replace) a project price; then re-price the unpriced models it matches."""
+    from heron.admin_client import AdminError
+    from heron.cost import PriceEntry
+    from heron.cost.custom import entry_id_for, exact_pattern
+
+    prices = {
+        k: v / 1_000_000
+        for k, v in (
+            ("input", input_price),
+            ("output", output_price),
+            ("cached_input", cached_input),
+        )
+        if v is not None
+    }
+    if not prices:
+        _fail(ValueError("give at least --input or --output (USD per 1M tokens)"))
+    entry = {
+        "id": entry_id or entry_id_for(model),
+        "model_name": model,
+        "match_pattern": pattern or exact_pattern(model),
+        "start_date": start_date,
+        "prices": prices,
+    }
+    admin = _prices_admin(data_dir)
+    try:
+        saved = admin.add_price(project, entry)
+        console.print(f"Saved price {saved['id']!r} for {escape(model)!r}.")
+        if not reprice:
+            return
+        matcher = PriceEntry.from_dict(saved, source="project")
+        models = [m["model"] for m in admin.unpriced(project) if matcher.matches(m["model"])]
+        if models:
+            job = admin.reprice(project, models, _print_job)
+            _report_job(job)
+    except AdminError as exc:
+        _fail(exc)
+
+
+def _report_job(job: dict[str, Any]) -> None:
+    if job["status"] != "done":
+        _fail(RuntimeError(f"re-pricing failed: {job.get('error')}"))
+    console.print(f"Re-priced {job['done']:,} observations of {', '.join(job['models'])}.")
+
+
+@prices_app.command("unpriced")
+def prices_unpriced(project: ProjectOpt = "default", data_dir: DataDirOpt = None) -> None:
+    """Models seen with token usage but no price."""
+    from heron.admin_client import AdminError
+
+    try:
+        rows = _prices_admin(data_dir).unpriced(project)
+    except AdminError as exc:
+        _fail(exc)
+    table = Table("model", "observations", "tokens", "last seen")
+    for m in rows:
+        table.add_row(
+            escape(m["model"]), f"{m['observations']:,}", f"{m['total_tokens'] or 0:,}",
+            m["last_seen"] or "",
+        )  # fmt: skip
+    console.print(table)
+
+
+@prices_app.command("reprice")
+def prices_reprice(
+    models: Annotated[list[str], typer.Argument(help="Model names (exact).")],
+    project: ProjectOpt = "default",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Recompute the stored cost of the project's observations of MODELS with the current
+    prices (costs the client sent are kept), and the trace totals."""
+    from heron.admin_client import AdminError
+
+    try:
+        job = _prices_admin(data_dir).reprice(project, models, _print_job)
+    except AdminError as exc:
+        _fail(exc)
+    _report_job(job)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from heron.cost import PriceEntry, PriceEntryError
+from heron.cost import PriceBook, PriceEntry, PriceEntryError, load_builtin_prices
 from heron.ingest.decoding import PriceSpec
+from heron.ingest.limits import bound_cost
 from heron.store import Store
 
 log = logging.getLogger(__name__)
@@ -50,3 +51,23 @@ class Pricing:
     def invalidate(self, project_id: str) -> None:
         with self._lock:
             self._specs.pop(project_id, None)
+
+
+def project_book(store: Store, project_id: str) -> PriceBook:
+    """The prices ingestion uses for the project now: its usable entries, then built-ins."""
+    custom = [
+        PriceEntry.from_dict(e, source="project")
+        for e in usable_entries(project_id, store.list_prices(project_id))
+    ]
+    return PriceBook(load_builtin_prices(), custom)
+
+
+def cost_function(book: PriceBook) -> Callable[[str, dict[str, int], int], dict[str, float] | None]:
+    """A price function for :meth:`heron.store.Store.reprice`: cost as ingestion computes it
+    (usage times the price valid at the observation's start, bounded), ``None`` when unpriced."""
+
+    def price(model: str, usage: dict[str, int], at_us: int) -> dict[str, float] | None:
+        cost = book.cost(model, usage, at_us)
+        return bound_cost(cost, []) if cost else None
+
+    return price

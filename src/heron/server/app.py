@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -24,6 +25,7 @@ from heron.ingest.journal import Journal
 from heron.ingest.pipeline import WritePipeline
 from heron.server import (
     admin,
+    admin_prices,
     api,
     apidocs,
     compare,
@@ -44,6 +46,7 @@ from heron.server.consistency import LagHeaders
 from heron.server.llmseries import LabelCap
 from heron.server.login_guard import LoginGuard
 from heron.server.ratelimit import RateLimiter
+from heron.server.repricing import Repricer
 from heron.server.responses import JSON
 from heron.server.retention import RetentionTask
 from heron.server.security_headers import SecurityHeaders
@@ -134,6 +137,7 @@ def create_app(
             prometheus=prometheus.health_registry(lambda: app.state.heron),
             login_guard=LoginGuard(settings.login_hash_concurrency),
             retention=RetentionTask(st_store, settings.retention_interval_s),
+            repricer=Repricer(st_store),
         )
         pipeline.start()
         app.state.heron.retention.start()
@@ -141,6 +145,7 @@ def create_app(
             yield
         finally:
             await app.state.heron.retention.stop()
+            await asyncio.to_thread(app.state.heron.repricer.stop)
             pipeline.stop()
             decoder.stop()
             remove_server_file(settings)
@@ -201,6 +206,7 @@ def create_app(
     app.include_router(prometheus.router)
     app.include_router(compare.router)
     app.include_router(admin.router)
+    app.include_router(admin_prices.router)
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(SecurityHeaders)

@@ -14,6 +14,7 @@ from heron.ingest.stats import IngestStats
 from heron.server.auth import Authenticator
 from heron.server.llmseries import LabelCap, TotalsCache
 from heron.server.login_guard import LoginGuard
+from heron.server.repricing import Repricer
 from heron.server.retention import RetentionTask
 from heron.settings import Settings
 from heron.store import Store
@@ -35,6 +36,7 @@ class ServerState:
     llm_totals: TotalsCache = field(default_factory=TotalsCache)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
     retention: RetentionTask | None = None
+    repricer: Repricer | None = None
 
 
 def state_of(request: Request) -> ServerState:

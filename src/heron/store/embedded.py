@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.settings import Settings
 from heron.store import dashboards as dashmod
-from heron.store import deletion, llmstats, reads, saved
+from heron.store import deletion, llmstats, reads, repricing, saved
 from heron.store import keys as keymod
 from heron.store import metrics as metricsmod
 from heron.store import users as usermod
@@ -176,6 +176,19 @@ class EmbeddedStore:
             for m, n, t, last in rows
         ]
 
+    def observed_models(self, project_id: str) -> list[str]:
+        """Every model name the project's observations carry (what a price may re-price)."""
+        rows = (
+            self.cursor()
+            .execute(
+                "SELECT DISTINCT model FROM observations WHERE project_id = ? "
+                "AND model IS NOT NULL ORDER BY model",
+                [project_id],
+            )
+            .fetchall()
+        )
+        return [r[0] for r in rows]
+
     # -- writes ------------------------------------------------------------------------------
 
     def write_batch(
@@ -253,6 +266,33 @@ class EmbeddedStore:
                     deletion.delete_loose_scores(con, project_id, cutoff)
                     return total
                 total += deletion.delete_chunk(con, project_id, ids)
+
+    def reprice(
+        self,
+        project_id: str,
+        models: Sequence[str],
+        price: repricing.PriceFn,
+        progress: Callable[[int, int], None] | None = None,
+        chunk: int = repricing.CHUNK,
+    ) -> int:
+        """Recompute the cost of the project's observations of ``models`` with ``price``
+        (model, usage, start µs → cost map or ``None``), keeping costs the client sent, and
+        the touched traces' total cost; a chunk per transaction on the writer's connection.
+        ``progress(done, total)`` is called after each chunk. Returns the number recomputed."""
+        models = sorted(set(models))
+        total = repricing.count(self.cursor(), project_id, models)
+        if progress:
+            progress(0, total)
+        done = 0
+        after: tuple[str, str] | None = None
+        while True:
+            with self._deleting() as con:
+                n, after = repricing.reprice_chunk(con, project_id, models, price, after, chunk)
+            done += n
+            if progress:
+                progress(done, max(total, done))
+            if after is None or n < chunk:
+                return done
 
     def set_retention(self, project_id: str, days: int | None) -> None:
         """Keep the project's traces ``days`` days (``None``: forever)."""

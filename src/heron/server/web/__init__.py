@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from heron.server.web import auth, compare, dashboards, demo_loading, people, routes, traces
+from heron.server.web import auth, compare, dashboards, demo_loading, people, prices, routes, traces
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -27,6 +27,7 @@ def install(app: FastAPI) -> None:
     app.include_router(dashboards.router)  # before /static: it serves Plotly.js there
     app.include_router(compare.router)
     app.add_api_route("/demo/progress", demo_loading.demo_progress, include_in_schema=False)
+    app.include_router(prices.router)
     app.add_api_route("/favicon.ico", favicon, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
