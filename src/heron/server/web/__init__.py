@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from heron.server.web import auth, compare, dashboards, people, routes, traces
+from heron.server.web import auth, compare, dashboards, people, routes, settings, traces
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -26,6 +26,7 @@ def install(app: FastAPI) -> None:
     app.include_router(people.router)
     app.include_router(dashboards.router)  # before /static: it serves Plotly.js there
     app.include_router(compare.router)
+    app.include_router(settings.router)
     app.add_api_route("/favicon.ico", favicon, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
