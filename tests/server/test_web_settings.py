@@ -150,3 +150,60 @@ def test_invitation_link_works_once_and_admin_cannot_make_owners(web: TestClient
         f"/settings/members/invite?project={pid}", data={"role": "boss", "csrf_token": csrf}
     )
     assert r.status_code == 400 and "unknown role" in r.text
+
+
+def test_admin_api_manages_projects_keys_and_members(web: TestClient) -> None:
+    token = web.app.state.heron.admin_token  # type: ignore[attr-defined]
+    auth = {"Authorization": f"Bearer {token}"}
+    api = TestClient(web.app, headers=auth)
+    assert TestClient(web.app).get("/api/admin/members?project=test").status_code == 401
+    key = api.post("/api/admin/keys", json={"project": "test"}).json()
+    bearer = {"Authorization": f"Bearer {key['secret_key']}"}
+    assert api.get("/api/traces", headers=bearer).status_code == 200
+    r = api.post(
+        "/api/admin/keys/revoke", json={"project": "test", "public_key": key["public_key"]}
+    )
+    assert r.status_code == 200
+    assert TestClient(web.app).get("/api/traces", headers=bearer).status_code == 401
+    again = api.post(
+        "/api/admin/keys/revoke", json={"project": "test", "public_key": key["public_key"]}
+    )
+    assert again.status_code == 404 and "not found" in again.json()["error"]["message"]
+    # a project key, even a full one, cannot reach the admin API
+    full = {
+        "Authorization": "Bearer "
+        + api.post("/api/admin/keys", json={"project": "test"}).json()["secret_key"]
+    }
+    assert (
+        TestClient(web.app).get("/api/admin/members?project=test", headers=full).status_code == 401
+    )
+
+    api.post("/api/admin/users", json={"email": "m@heron.test", "password": PASSWORD})
+    r = api.post(
+        "/api/admin/members", json={"project": "test", "email": "m@heron.test", "role": "boss"}
+    )
+    assert r.status_code == 400 and "unknown role" in r.json()["error"]["message"]
+    r = api.post(
+        "/api/admin/members", json={"project": "test", "email": "m@heron.test", "role": "owner"}
+    )
+    assert r.status_code == 200
+    roles = {
+        m["email"]: m["role"] for m in api.get("/api/admin/members?project=test").json()["data"]
+    }
+    assert roles["m@heron.test"] == "owner"
+    r = api.post(
+        "/api/admin/members", json={"project": "test", "email": "m@heron.test", "role": "viewer"}
+    )
+    assert r.status_code == 409 and "last owner" in r.json()["error"]["message"]
+    assert (
+        api.post(
+            "/api/admin/members/remove", json={"project": "test", "email": "nobody@x.test"}
+        ).status_code
+        == 404
+    )
+
+    r = api.post("/api/admin/projects/rename", json={"project": "test", "name": "prod"})
+    assert r.status_code == 200 and r.json()["name"] == "prod"
+    invite = api.post("/api/admin/invitations", json={"project": "prod", "role": "viewer"})
+    assert invite.status_code == 201 and "/invite?token=" in invite.json()["link"]
+    assert "Join prod" in TestClient(web.app).get(invite.json()["link"]).text

@@ -35,6 +35,7 @@ from heron.server import (
     prometheus,
     quarantine,
     scores,
+    settings_api,
     trace_deletion,
     web,
 )
@@ -201,6 +202,7 @@ def create_app(
     app.include_router(prometheus.router)
     app.include_router(compare.router)
     app.include_router(admin.router)
+    app.include_router(settings_api.router)
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(SecurityHeaders)
