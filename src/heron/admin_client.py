@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import orjson
 
+from heron import project_admin
 from heron.errors import HeronError, NotFound
 from heron.store import EmbeddedStore
 from heron.store.keys import check_scope
@@ -212,6 +213,86 @@ class Admin:
             return result
         finally:
             store.close()
+
+    # -- project settings (see heron.project_admin) ---------------------------------------------
+
+    def _settings(self, method: str, path: str, op: Any, *args: Any, **body: Any) -> Any:
+        """``path`` on the running server, else ``op(store, *args)`` on the data directory."""
+        if self.server:
+            if method == "GET":
+                return self._http("GET", path, params=body)
+            return self._http(method, path, json=body)
+        store = self._direct()
+        try:
+            return op(store, *args)
+        except HeronError as exc:
+            raise AdminError(exc.message) from exc
+        finally:
+            store.close()
+
+    def rename_project(self, project: str, name: str) -> dict[str, Any]:
+        return self._settings(
+            "POST",
+            "/api/admin/projects/rename",
+            project_admin.rename,
+            project,
+            name,
+            project=project,
+            name=name,
+        )
+
+    def revoke_key(self, project: str, public_key: str) -> dict[str, Any]:
+        return self._settings(
+            "POST",
+            "/api/admin/keys/revoke",
+            project_admin.revoke_key,
+            project,
+            public_key,
+            project=project,
+            public_key=public_key,
+        )
+
+    def members(self, project: str) -> list[dict[str, Any]]:
+        if self.server:
+            return self._http("GET", "/api/admin/members", params={"project": project})["data"]
+        return self._settings("GET", "", project_admin.members, project)
+
+    def set_member(self, project: str, email: str, role: str) -> dict[str, Any]:
+        return self._settings(
+            "POST",
+            "/api/admin/members",
+            project_admin.set_member,
+            project,
+            email,
+            role,
+            project=project,
+            email=email,
+            role=role,
+        )
+
+    def remove_member(self, project: str, email: str) -> dict[str, Any]:
+        return self._settings(
+            "POST",
+            "/api/admin/members/remove",
+            project_admin.remove_member,
+            project,
+            email,
+            project=project,
+            email=email,
+        )
+
+    def invite(self, project: str, role: str, base_url: str) -> dict[str, Any]:
+        """An invitation link; ``base_url`` is used only without a running server."""
+        return self._settings(
+            "POST",
+            "/api/admin/invitations",
+            project_admin.invite,
+            project,
+            role,
+            base_url,
+            project=project,
+            role=role,
+        )
 
 
 class PricesAdmin(Admin):

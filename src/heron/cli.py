@@ -32,6 +32,11 @@ prices_app = typer.Typer(
     help="Model prices: list, add, the models without a price, re-price.", no_args_is_help=True
 )
 app.add_typer(prices_app, name="prices")
+members_app = typer.Typer(
+    help="Project members, their roles (owner, admin, member, viewer) and invitation links.",
+    no_args_is_help=True,
+)
+app.add_typer(members_app, name="members")
 journal_app = typer.Typer(help="The ingest journal and its quarantine.", no_args_is_help=True)
 app.add_typer(journal_app, name="journal")
 console = Console(soft_wrap=True)
@@ -364,6 +369,18 @@ def projects_create(name: str, data_dir: DataDirOpt = None) -> None:
     console.print(f"Created project {p['name']!r} ({p['id']}).")
 
 
+@projects_app.command("rename")
+def projects_rename(name: str, new_name: str, data_dir: DataDirOpt = None) -> None:
+    """Rename a project (its id, keys and data stay)."""
+    from heron.admin_client import AdminError
+
+    try:
+        p = _admin(data_dir).rename_project(name, new_name)
+    except AdminError as exc:
+        _fail(exc)
+    console.print(f"Renamed project {name!r} to {p['name']!r} ({p['id']}).")
+
+
 @projects_app.command("retention")
 def projects_retention(
     name: str,
@@ -431,6 +448,101 @@ def keys_list(
     for k in rows:
         table.add_row(k["project"], k["public_key"], k["secret_hint"], k["scope"], k["created_at"])
     console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    public_key: str,
+    project: Annotated[str, typer.Option(help="Project name.")] = "default",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Revoke an API key: it stops authenticating at once."""
+    from heron.admin_client import AdminError
+
+    try:
+        _admin(data_dir).revoke_key(project, public_key)
+    except AdminError as exc:
+        _fail(exc)
+    console.print(f"Revoked {public_key} of project {project!r}.")
+
+
+ProjectOpt = Annotated[str, typer.Option(help="Project name.")]
+
+
+@members_app.command("list")
+def members_list(project: ProjectOpt = "default", data_dir: DataDirOpt = None) -> None:
+    """List a project's members and their roles."""
+    from heron.admin_client import AdminError
+
+    try:
+        rows = _admin(data_dir).members(project)
+    except AdminError as exc:
+        _fail(exc)
+    table = Table("email", "role", "server admin")
+    for m in rows:
+        table.add_row(m["email"], m["role"], "yes" if m["is_admin"] else "")
+    console.print(table)
+
+
+def _set_member(project: str, email: str, role: str, data_dir: Path | None) -> None:
+    from heron.admin_client import AdminError
+
+    try:
+        _admin(data_dir).set_member(project, email, role)
+    except AdminError as exc:
+        _fail(exc)
+    console.print(f"{email} is {role} of project {project!r}.")
+
+
+@members_app.command("add")
+def members_add(
+    email: str,
+    role: Annotated[str, typer.Option(help="owner, admin, member or viewer.")] = "member",
+    project: ProjectOpt = "default",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Add an existing user to a project (`heron users create` makes users)."""
+    _set_member(project, email, role, data_dir)
+
+
+@members_app.command("role")
+def members_role(
+    email: str, role: str, project: ProjectOpt = "default", data_dir: DataDirOpt = None
+) -> None:
+    """Change a member's role (the last owner cannot be demoted)."""
+    _set_member(project, email, role, data_dir)
+
+
+@members_app.command("remove")
+def members_remove(
+    email: str, project: ProjectOpt = "default", data_dir: DataDirOpt = None
+) -> None:
+    """Remove a member from a project (the last owner cannot be removed)."""
+    from heron.admin_client import AdminError
+
+    try:
+        _admin(data_dir).remove_member(project, email)
+    except AdminError as exc:
+        _fail(exc)
+    console.print(f"Removed {email} from project {project!r}.")
+
+
+@members_app.command("invite")
+def members_invite(
+    role: Annotated[str, typer.Option(help="owner, admin, member or viewer.")] = "member",
+    project: ProjectOpt = "default",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Print a one-time invitation link (valid 7 days) that adds whoever opens it."""
+    from heron.admin_client import AdminError
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        made = _admin(data_dir).invite(project, role, f"http://{settings.host}:{settings.port}")
+    except AdminError as exc:
+        _fail(exc)
+    console.print(f"Invitation to {project!r} as {role} (valid until {made['expires_at']} UTC):")
+    print(made["link"])
 
 
 @app.command()

@@ -37,6 +37,7 @@ from heron.server import (
     prometheus,
     quarantine,
     scores,
+    settings_api,
     trace_deletion,
     web,
 )
@@ -207,6 +208,7 @@ def create_app(
     app.include_router(compare.router)
     app.include_router(admin.router)
     app.include_router(admin_prices.router)
+    app.include_router(settings_api.router)
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(SecurityHeaders)

@@ -27,7 +27,7 @@ from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.settings import Settings
 from heron.store import dashboards as dashmod
-from heron.store import deletion, llmstats, reads, repricing, saved
+from heron.store import deletion, llmstats, members, reads, repricing, saved
 from heron.store import keys as keymod
 from heron.store import metrics as metricsmod
 from heron.store import users as usermod
@@ -335,7 +335,8 @@ class EmbeddedStore:
     def project_by_name(self, name: str) -> dict[str, Any] | None:
         return next((p for p in self.list_projects() if p["name"] == name), None)
 
-    def create_project(self, name: str) -> dict[str, Any]:
+    def create_project(self, name: str, owner_id: str | None = None) -> dict[str, Any]:
+        """A new project; ``owner_id`` (a web user) becomes its owner."""
         name = name.strip()
         if not name:
             raise Conflict("project name must not be empty")
@@ -347,6 +348,8 @@ class EmbeddedStore:
                 "INSERT INTO projects (id, name, created_at) VALUES (?, ?, now())", [pid, name]
             )
             usermod.add_admins_to_project(cur, pid)
+            if owner_id is not None:
+                members.add_member(cur, pid, owner_id, "owner")
         self._checkpoint_quietly()
         return {"id": pid, "name": name}
 
@@ -427,6 +430,60 @@ class EmbeddedStore:
             .execute("SELECT 1 FROM api_keys WHERE public_key = ?", [public_key])
             .fetchone()
         )
+
+    # -- project settings: rename, members, invitations, revoking keys -------------------------
+
+    def rename_project(self, project_id: str, name: str) -> dict[str, Any]:
+        with self._admin() as cur:
+            return members.rename_project(cur, project_id, name)
+
+    def revoke_key(self, project_id: str, public_key: str) -> None:
+        """Delete a key (callers refresh the authenticator's cache so it stops at once)."""
+        with self._admin() as cur:
+            members.revoke_key(cur, project_id, public_key)
+
+    def list_members(self, project_id: str) -> list[dict[str, Any]]:
+        return members.list_members(self.cursor(), project_id)
+
+    def add_member(self, project_id: str, user_id: str, role: str) -> None:
+        with self._admin() as cur:
+            members.add_member(cur, project_id, user_id, role)
+
+    def set_member_role(self, project_id: str, user_id: str, role: str) -> None:
+        with self._admin() as cur:
+            members.set_role(cur, project_id, user_id, role)
+
+    def remove_member(self, project_id: str, user_id: str) -> None:
+        with self._admin() as cur:
+            members.remove_member(cur, project_id, user_id)
+
+    def create_invite(
+        self, project_id: str, role: str, created_by: str | None = None
+    ) -> dict[str, Any]:
+        with self._admin() as cur:
+            return members.create_invite(cur, project_id, role, created_by)
+
+    def peek_invite(self, token: str) -> dict[str, Any] | None:
+        return members.peek_invite(self.cursor(), token)
+
+    def accept_invite(
+        self, token: str, user_id: str | None = None, email: str = "", password: str = ""
+    ) -> dict[str, Any] | None:
+        """Spend an invitation: add ``user_id``, or a new user (email, password) to its project
+        with its role. None if the token is unknown, spent or expired."""
+        hashed = None
+        if user_id is None:
+            usermod.check_new_password(password)
+            hashed = usermod.hash_password(password)  # slow on purpose: outside the lock
+        with self._admin() as cur:
+            invite = members.spend_invite(cur, token)
+            if invite is None:
+                return None
+            if user_id is None:
+                assert hashed is not None
+                user_id = usermod.create_user(cur, email, hashed, False, [])["id"]
+            members.add_member(cur, invite["project_id"], user_id, invite["role"])
+            return {**invite, "user_id": user_id}
 
     # -- web users and sessions ------------------------------------------------------------------
 

@@ -191,6 +191,18 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE api_keys SET scope = 'full' WHERE scope IS NULL;
     ALTER TABLE projects ADD COLUMN retention_days INTEGER;
     """,
+    # Settings: one-time invitation links (token digests) with the role they grant. Server
+    # admins' memberships said 'admin'; they act as owner anyway (see heron.roles).
+    """
+    CREATE TABLE IF NOT EXISTS invitations (
+        token_hash VARCHAR PRIMARY KEY,
+        project_id VARCHAR NOT NULL,
+        role VARCHAR NOT NULL,
+        created_by VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP NOT NULL
+    );
+    """,
 )
 
 

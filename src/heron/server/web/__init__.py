@@ -13,7 +13,17 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from heron.server.web import auth, compare, dashboards, demo_loading, people, prices, routes, traces
+from heron.server.web import (
+    auth,
+    compare,
+    dashboards,
+    demo_loading,
+    people,
+    prices,
+    routes,
+    settings,
+    traces,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -28,6 +38,7 @@ def install(app: FastAPI) -> None:
     app.include_router(compare.router)
     app.add_api_route("/demo/progress", demo_loading.demo_progress, include_in_schema=False)
     app.include_router(prices.router)
+    app.include_router(settings.router)
     app.add_api_route("/favicon.ico", favicon, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

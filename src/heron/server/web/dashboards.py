@@ -225,6 +225,7 @@ async def create_dashboard(
     request: Request, scope: Scope = Depends(page_scope), user: WebUser = Depends(csrf_user)
 ) -> Response:
     """A new, empty dashboard (form fields ``name``, ``description``); then its edit form."""
+    scope.require("write")
     form = await request.form()
     raw = {"name": _field(form, "name"), "description": _field(form, "description")}
     made = await _run(request, catalog.create, scope.project_id, raw)
@@ -238,6 +239,7 @@ async def duplicate_dashboard(
     scope: Scope = Depends(page_scope),
     user: WebUser = Depends(csrf_user),
 ) -> Response:
+    scope.require("write")
     made = await _run(request, catalog.duplicate, scope.project_id, dashboard_id)
     return RedirectResponse(_where(scope.project_id, made["id"]), status_code=303)
 
@@ -249,6 +251,7 @@ async def delete_dashboard(
     scope: Scope = Depends(page_scope),
     user: WebUser = Depends(csrf_user),
 ) -> Response:
+    scope.require("write")
     await _run(request, catalog.delete, scope.project_id, dashboard_id)
     return RedirectResponse("/dashboards?" + urlencode({"project": scope.project_id}), 303)
 
@@ -295,6 +298,7 @@ def _edit_context(scope: Scope, dashboard: dict[str, Any], error: str | None) ->
 async def edit_form(
     dashboard_id: str, request: Request, scope: Scope = Depends(page_scope)
 ) -> Response:
+    scope.require("write")
     if dashboard_id == DEFAULT_ID:
         raise PageError(400, "The default dashboard is built in; duplicate it to edit a copy.")
     _, described = await _run(request, catalog.get, scope.project_id, dashboard_id)
@@ -350,6 +354,7 @@ async def save_edit(
     user: WebUser = Depends(csrf_user),
 ) -> Response:
     """Save the form; ``action=add`` also appends a new widget and comes back to the form."""
+    scope.require("write")
     form = await request.form()
     removed = set(form.getlist("w_remove"))
     widgets: list[dict[str, Any]] = []

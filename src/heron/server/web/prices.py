@@ -147,6 +147,7 @@ def _context(
         error=error,
         jobs=[j.to_dict() for j in jobs],
         fields=_FIELDS,
+        section="prices",
     )
 
 
@@ -154,7 +155,7 @@ def _context(
 async def prices_page(request: Request, scope: Scope = Depends(page_scope)) -> Response:
     """The page; ``?model=X`` prefills the form for model X, ``?edit=ID`` edits an entry."""
     if scope.project is None:
-        return page(request, "settings/prices.html", scope.context())
+        return page(request, "settings/prices.html", scope.context(section="prices"))
     scope.require("read")
     context = await run_in_threadpool(_context, request, scope)
     return page(request, "settings/prices.html", context)

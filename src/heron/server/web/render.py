@@ -26,6 +26,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/users", "Users"),
     ("/dashboards", "Dashboards"),
     ("/compare", "Compare"),
+    ("/settings", "Settings"),
 )
 
 

@@ -280,6 +280,7 @@ async def save_view(
     user: WebUser = Depends(csrf_user),
 ) -> Response:
     """Save the list's query string (form fields ``name``, ``query``) under a name."""
+    scope.require("write")
     form = await request.form()
     name, query = form.get("name"), form.get("query")
     pid = scope.project_id
@@ -313,6 +314,7 @@ async def delete_view(
     scope: Scope = Depends(page_scope),
     user: WebUser = Depends(csrf_user),
 ) -> Response:
+    scope.require("write")
     pid = scope.project_id
     deleted = await run_in_threadpool(
         views_store.delete_view, state_of(request).store, pid, view_id
@@ -329,8 +331,8 @@ async def delete_trace(
     scope: Scope = Depends(page_scope),
     user: WebUser = Depends(csrf_user),
 ) -> Response:
-    """Delete a trace with its observations and scores. Any member of the project may: heron
-    has no read-only role yet."""
+    """Delete a trace with its observations and scores (a viewer may not: 403)."""
+    scope.require("write")
     st = state_of(request)
     pid = scope.project_id
     await st.pipeline.caught_up()

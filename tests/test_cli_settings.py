@@ -1,0 +1,74 @@
+"""`heron projects rename`, `heron keys revoke` and `heron members ...`, through a running
+server (its admin API) and directly on the data directory."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+
+from heron.store import EmbeddedStore
+from tests.support.server import HeronProcess
+from tests.test_cli import heron
+
+LINK = re.compile(r"(http://127\.0\.0\.1:\d+/invite\?token=\S+)")
+
+
+def test_settings_commands_go_through_the_running_server(live_server: HeronProcess) -> None:
+    data = str(live_server.data_dir)
+    made = heron("keys", "create", "--project", "test", "--data-dir", data)
+    assert made.returncode == 0, made.stdout + made.stderr
+    public = re.search(r"public key\s+(\S+)", made.stdout).group(1)  # type: ignore[union-attr]
+    secret = re.search(r"secret key\s+(\S+)", made.stdout).group(1)  # type: ignore[union-attr]
+    bearer = {"Authorization": f"Bearer {secret}"}
+    assert httpx.get(live_server.url + "/api/traces", headers=bearer).status_code == 200
+    out = heron("keys", "revoke", public, "--project", "test", "--data-dir", data)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert httpx.get(live_server.url + "/api/traces", headers=bearer).status_code == 401
+
+    heron("users", "create", "kim@heron.test", "--password", "kims-password", "--data-dir", data)
+    assert heron("members", "add", "kim@heron.test", "--role", "viewer", "--project", "test",
+                 "--data-dir", data).returncode == 0  # fmt: skip
+    listed = heron("members", "list", "--project", "test", "--data-dir", data)
+    assert re.search(r"kim@heron\.test\s+.\s*viewer", listed.stdout), listed.stdout
+    bad = heron("members", "role", "kim@heron.test", "boss", "--project", "test",
+                "--data-dir", data)  # fmt: skip
+    assert bad.returncode == 1 and "unknown role" in bad.stdout
+    assert heron("members", "remove", "kim@heron.test", "--project", "test",
+                 "--data-dir", data).returncode == 0  # fmt: skip
+    assert "kim@" not in heron("members", "list", "--project", "test", "--data-dir", data).stdout
+
+    invited = heron("members", "invite", "--role", "member", "--project", "test",
+                    "--data-dir", data)  # fmt: skip
+    link = LINK.search(invited.stdout)
+    assert link, invited.stdout
+    with httpx.Client() as c:
+        assert "Join test" in c.get(link.group(1)).text
+
+    renamed = heron("projects", "rename", "test", "prod", "--data-dir", data)
+    assert renamed.returncode == 0 and "'prod'" in renamed.stdout
+    assert "prod" in heron("projects", "--data-dir", data).stdout
+
+
+def test_settings_commands_work_without_a_server(tmp_path: Path) -> None:
+    data = str(tmp_path / "d")
+    assert heron("projects", "create", "solo", "--data-dir", data).returncode == 0
+    heron("users", "create", "lee@heron.test", "--password", "lees-password", "--data-dir", data)
+    out = heron("members", "add", "lee@heron.test", "--role", "owner", "--project", "solo",
+                "--data-dir", data)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    last = heron("members", "remove", "lee@heron.test", "--project", "solo", "--data-dir", data)
+    assert last.returncode == 1 and "last owner" in last.stdout
+    invited = heron("members", "invite", "--role", "viewer", "--project", "solo",
+                    "--data-dir", data)  # fmt: skip
+    token = re.search(r"/invite\?token=(\S+)", invited.stdout).group(1)  # type: ignore[union-attr]
+    missing = heron("keys", "revoke", "pk-nope", "--project", "solo", "--data-dir", data)
+    assert missing.returncode == 1 and "not found" in missing.stdout
+    assert heron("projects", "rename", "solo", "duo", "--data-dir", data).returncode == 0
+    store = EmbeddedStore(tmp_path / "d" / "heron.duckdb")
+    try:
+        assert store.peek_invite(token)["role"] == "viewer"
+        assert store.project_by_name("duo") is not None
+    finally:
+        store.close()
