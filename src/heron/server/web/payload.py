@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 # Beyond this many nodes a JSON value is shown as pretty text only (a tree would be slow).
 MAX_TREE_NODES = 2000
@@ -49,9 +49,27 @@ def safe_url(url: Any) -> str | None:
     return None
 
 
+def image_url(url: Any) -> str | None:
+    """An https URL an ``<img>`` may load (the CSP's img-src allows https: and nothing else
+    remote), else None."""
+    found = safe_url(url)
+    return found if found and found[:8].lower() == "https://" else None
+
+
 def _markdown_engine() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False})
     md.validateLink = lambda url: safe_url(url) is not None  # type: ignore[method-assign]
+    default_image = md.renderer.rules["image"]
+
+    def image(_self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        token = tokens[idx]
+        if image_url(token.attrGet("src")) is None:  # http: images stay their alt text
+            return escape(token.content or "image")
+        token.attrSet("loading", "lazy")
+        token.attrSet("referrerpolicy", "no-referrer")
+        return str(default_image(tokens, idx, options, env))
+
+    md.add_render_rule("image", image)
     return md
 
 
@@ -60,10 +78,9 @@ _md = _markdown_engine()
 
 def render_markdown(text: str) -> Markup:
     """Markdown as HTML: raw HTML is escaped, only http(s) links and images are kept, links
-    get ``rel="noopener noreferrer nofollow"``, images load lazily without a referrer."""
+    get ``rel="noopener noreferrer nofollow"``, https images load lazily without a referrer."""
     html = _md.render(text)
     html = html.replace("<a href=", '<a rel="noopener noreferrer nofollow" href=')
-    html = html.replace("<img ", '<img loading="lazy" referrerpolicy="no-referrer" ')
     return Markup(html)
 
 
@@ -110,7 +127,7 @@ def _image(item: dict[str, Any]) -> dict[str, Any] | None:
     src = item.get("image_url", item.get("url", item.get("source")))
     if isinstance(src, dict):
         src = src.get("url")
-    url = safe_url(src)
+    url = image_url(src)
     if url is None:
         return None
     return {"kind": "image", "url": url}
