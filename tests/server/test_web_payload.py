@@ -23,6 +23,10 @@ def test_json_string_is_parsed_for_display() -> None:
     assert entries["session_id"] == {"type": "string", "text": "s-1", "count": 0}
     assert entries["note"]["text"] == "a\nb"  # the escaped \n is a real line break now
     assert classify("{not json")["kind"] == "text"  # type: ignore[index]
+    # JSON inside a JSON string literal ("{\"session_id\": ...}") is parsed too
+    quoted = classify(orjson.dumps(orjson.dumps({"session_id": "s"}).decode()).decode())
+    assert quoted is not None and quoted["kind"] == "json" and quoted["from_string"]
+    assert classify('"just a quoted sentence"')["kind"] == "text"  # type: ignore[index]
 
 
 def test_json_is_a_tree_and_too_big_a_value_is_text_only() -> None:

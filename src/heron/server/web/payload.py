@@ -214,13 +214,20 @@ def _tree(value: Any, budget: list[int]) -> dict[str, Any]:
 
 
 def _parsed(text: str) -> Any:
-    """The JSON a string holds (object or array), else the string itself."""
+    """The JSON a string holds (object or array, also inside a JSON string literal such as
+    ``"{\\"session_id\\": 1}"``), else the string itself."""
     s = text.strip()
-    if s[:1] in ("{", "[") and s[-1:] in ("}", "]"):
+    for _ in range(2):
+        opens = s[:1]
+        if not ((opens in "{[" and s[-1:] in "}]") or (opens == '"' and s[-1:] == '"')) or not s:
+            return text
         try:
-            return orjson.loads(s)
+            value = orjson.loads(s)
         except orjson.JSONDecodeError:
             return text
+        if not isinstance(value, str):
+            return value
+        s = value.strip()
     return text
 
 
