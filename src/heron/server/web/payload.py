@@ -21,6 +21,8 @@ import orjson
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 
+from heron.server.web.render import environment
+
 # Beyond this many nodes a JSON value is shown as pretty text only (a tree would be slow).
 MAX_TREE_NODES = 2000
 # A system message longer than this (characters or lines) is folded to a few lines.
@@ -257,3 +259,6 @@ def classify(value: Any) -> dict[str, Any] | None:
         "text": text,
         "from_string": from_string,
     }
+
+
+environment.tests["long_text"] = long_text  # templates: ``part.text is long_text``

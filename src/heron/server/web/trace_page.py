@@ -20,13 +20,12 @@ from heron.errors import NotFound
 from heron.server.consistency import read_view
 from heron.server.state import state_of
 from heron.server.web.auth import PROJECT_COOKIE, SESSION_TTL_S, not_found, set_cookie
-from heron.server.web.payload import classify, long_text
-from heron.server.web.render import environment, page
+from heron.server.web.payload import classify
+from heron.server.web.render import page
 from heron.server.web.scope import Scope, page_scope
 from heron.server.web.traces import _parse_iso, href
 
 router = APIRouter(include_in_schema=False)
-environment.tests["long_text"] = long_text
 
 # Reserved metadata key under which ingest keeps span events (exceptions included).
 EVENTS_KEY = "events"
