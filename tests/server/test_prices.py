@@ -131,8 +131,9 @@ def test_missing_cost_reason() -> None:
 def test_prices_page_add_price_for_unpriced_model(web: TestClient) -> None:
     ids = seed(web, traces=2)
     project = store_of(web).project_by_name("test")["id"]
-    trace_page = web.get(f"/traces/{ids[0]}?project={project}").text
-    assert f"no price for model {MODEL}" in htmllib.unescape(trace_page)
+    obs = costs(web, ids[0])["obs"]["a"]["id"]
+    panel = web.get(f"/traces/{ids[0]}/panel?project={project}&observation={obs}").text
+    assert f"no price for model {MODEL}" in htmllib.unescape(panel)
     page = web.get(f"/settings/prices?project={project}")
     assert page.status_code == 200
     text = htmllib.unescape(page.text)
@@ -164,8 +165,10 @@ def test_prices_page_add_price_for_unpriced_model(web: TestClient) -> None:
     assert "Every model seen with token usage has a price." in page
     after = costs(web, ids[1])
     assert after["obs"]["a"]["total_cost"] == pytest.approx(1001 * 2e-06 + 200 * 4e-06)
-    trace_page = htmllib.unescape(web.get(f"/traces/{ids[1]}?project={project}").text)
-    assert "no price for model" not in trace_page
+    obs = after["obs"]["a"]["id"]
+    panel = web.get(f"/traces/{ids[1]}/panel?project={project}&observation={obs}").text
+    assert f"observation {obs}" in panel
+    assert "no price for model" not in htmllib.unescape(panel)
 
     # edit keeps the id, then delete
     entries = store_of(web).list_prices(project)

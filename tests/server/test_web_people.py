@@ -182,7 +182,7 @@ def test_session_page_shows_the_conversation_turn_by_turn(chat: TestClient) -> N
 def test_unrecognised_content_is_shown_as_json(chat: TestClient) -> None:
     text = chat.get("/sessions/s-beta").text
     assert "Input (JSON)" in text and "Output (JSON)" in text
-    assert "&#34;foo&#34;: [" in text and 'class="bubble' not in text
+    assert '<span class="jv-key">foo</span>: ' in text and 'class="bubble' not in text  # JSON tree
 
 
 def test_chat_text_reads_the_common_shapes() -> None:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from heron.server.web.traces import chat
+from heron.server.web.payload import chat
 from tests.server.test_web_auth import login, store_of
 from tests.support.otlp import (
     T0_NS,
@@ -198,10 +198,20 @@ def test_detail_shows_the_tree_timeline_and_a_chat(web: TestClient) -> None:
     # the root spans the whole timeline; the first child starts 5% in and lasts 25%
     bars = re.findall(r'class="wf-bar" style="left: ([\d.]+)%; width: ([\d.]+)%"', r.text)
     assert bars[0] == ("0.0", "100.0") and bars[1] == ("5.0", "25.0")
-    # the failing tool call stands out
+    # the failing tool call stands out; its status message is on its panel
     assert re.search(r'<li class="wf-row is-error" data-depth="2"', r.text)
-    assert "account service down" in r.text
-    # generations render as a chat
+    assert "account service down" not in r.text  # only the selected observation's panel
+    r_tool = web.get(f"/traces/{tid.hex()}?observation={tool.hex()}")
+    assert "Status: account service down" in r_tool.text
+    assert re.search(
+        rf'<li class="wf-row is-error is-selected"[^>]*data-id="{tool.hex()}"', r_tool.text
+    )
+    # generations render as a chat (the panel alone, as trace.js fetches it, says the same)
+    r = web.get(f"/traces/{tid.hex()}?observation={ids[1]}")
+    panel = web.get(f"/traces/{tid.hex()}/panel?observation={ids[1]}")
+    assert panel.status_code == 200 and '<li class="msg role-user">' in panel.text
+    assert "<html" not in panel.text and f'data-selected="{ids[1]}"' in panel.text
+    assert web.get(f"/traces/{tid.hex()}/panel?observation=nope").status_code == 404
     assert '<li class="msg role-user">' in r.text and '<li class="msg role-assistant">' in r.text
     assert '<div class="msg-role">user' in r.text and '<div class="msg-role">assistant' in r.text
     assert '<div class="msg-text">How do I reset my password?</div>' in r.text

@@ -43,7 +43,8 @@ def test_add_a_price_for_an_unpriced_model(
     url = live_server.url
     log_in(page, url)
     page.goto(f"{url}/traces/{ids[0]}")
-    reason = page.locator(".cost-missing").first
+    page.locator(".waterfall .wf-name", has_text="llm-0").click()
+    reason = page.locator(".trace-panel .cost-missing").first
     expect(reason).to_contain_text(f"no price for model {MODEL}")
     snapshot("unpriced-trace")
     reason.get_by_role("link", name="add a price").click()
@@ -69,10 +70,12 @@ def test_add_a_price_for_an_unpriced_model(
     expect(page.locator(".prices").first).to_contain_text(MODEL)
 
     page.goto(f"{url}/traces/{ids[3]}")
+    page.locator(".waterfall .wf-name", has_text="llm-0").click()
+    expect(page.locator(".trace-panel .panel-title")).to_contain_text("llm-0")
     expect(page.locator(".cost-missing")).to_have_count(0)
     cost = (1003 * 2 + 500 * 10) / 1e6  # each of the trace's two generations
     expect(page.locator("dl.facts").first).to_contain_text(f"${2 * cost:.6f}".rstrip("0"))
-    expect(page.locator("details.observation dl.facts").first).to_contain_text(
+    expect(page.locator(".trace-panel dl.facts").first).to_contain_text(
         f"${cost:.6f}".rstrip("0") + " (computed)"
     )
     snapshot("priced-trace")

@@ -78,17 +78,16 @@ def test_filter_search_and_open_a_trace(
     page.goto(url + "/traces")
     page.locator(f'a[href^="/traces/{alice_id.hex()}"]').first.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("support-chat")
-    expect(page.locator(".wf-row")).to_have_count(3)
-    expect(page.locator(".wf-row").nth(1)).to_have_attribute("data-depth", "1")
-    generation = page.locator("details.observation").nth(1)
+    expect(page.locator(".wf-row")).to_have_count(4)  # the trace itself, then 3 observations
+    expect(page.locator(".wf-row").nth(2)).to_have_attribute("data-depth", "1")
+    page.locator(".wf-row a").nth(2).click()  # the tree selects an observation for the panel
+    generation = page.locator("#trace-panel")
     expect(generation.locator(".msg.role-user .msg-text").first).to_have_text(
         "How do I reset my password?"
     )
     expect(generation.locator(".msg.role-assistant .msg-text").first).to_have_text(
         "Open settings and click reset."
     )
-    page.locator(".wf-row a").nth(2).click()  # the tree links open an observation's details
-    expect(page.locator("details.observation").nth(2)).to_have_attribute("open", "")
     snapshot("detail")
     assert dialogs == []
 
@@ -114,6 +113,8 @@ def test_hostile_trace_shows_as_text_and_runs_nothing(
     row.get_by_role("link", name=script).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(script)
     expect(page.get_by_text(f"{script} {img} {js} &lt;b&gt;").first).to_be_visible()
+    page.locator(".wf-row a", has_text=img).click()  # the hostile generation, in the panel
+    expect(page).to_have_url(re.compile(r"observation="))
     expect(page.locator(".msg.role-assistant .msg-text").first).to_have_text(f"{img} &lt;b&gt;")
     expect(page.locator(".tool-call code").first).to_have_text(js)
     assert page.locator("img").count() == 0
@@ -225,16 +226,18 @@ def test_keyboard_walks_the_list_and_the_observation_tree(
 
     page.goto(url + f"/traces/{alice_id.hex()}")
     tree = page.locator(".wf-row")
-    expect(tree).to_have_count(4)
-    step = page.locator("details.observation").nth(3)
-    expect(step).not_to_have_attribute("open", "")
-    for _ in range(5):  # past the end stays on the last
+    expect(tree).to_have_count(5)  # the trace itself, then its 4 observations
+    expect(tree.nth(0)).to_have_class(re.compile(r"\bis-selected\b"))
+    ids = [tree.nth(i).get_attribute("data-id") for i in range(5)]
+    for _ in range(6):  # past the end stays on the last
         page.keyboard.press("ArrowDown")
-    expect(tree.nth(3)).to_have_class(re.compile(r"\bis-selected\b"))
-    expect(step).to_have_attribute("open", "")
+    expect(tree.nth(4)).to_have_class(re.compile(r"\bis-selected\b"))
+    expect(page).to_have_url(re.compile(f"observation={ids[4]}"))
+    expect(page.locator("#trace-panel .panel-title")).to_contain_text("plain-step")
     page.keyboard.press("ArrowUp")
-    expect(tree.nth(2)).to_have_class(re.compile(r"\bis-selected\b"))
+    expect(tree.nth(3)).to_have_class(re.compile(r"\bis-selected\b"))
     expect(page.locator(".wf-row.is-selected")).to_have_count(1)
+    expect(page).to_have_url(re.compile(f"observation={ids[3]}"))
     snapshot("tree")
 
 
@@ -243,8 +246,8 @@ def test_copy_buttons_copy_a_block(page: Page, live_server: HeronProcess) -> Non
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     log_in(page, live_server.url)
     page.goto(live_server.url + f"/traces/{alice_id.hex()}")
-    block = page.locator(".copyable").first
+    block = page.locator(".payload").first
     block.get_by_role("button", name="Copy").click()
     expect(block.get_by_role("button", name="Copied")).to_be_visible()
     copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied == block.locator("pre").inner_text()
+    assert copied == block.locator(".payload-body").inner_text().strip()

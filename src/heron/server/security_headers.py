@@ -19,7 +19,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
+        "img-src 'self' data: blob: https:",  # chat images by https URL (trace page)
         "font-src 'self' data:",
         "connect-src 'self'",
         "worker-src 'self' blob:",

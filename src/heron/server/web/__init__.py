@@ -22,6 +22,7 @@ from heron.server.web import (
     prices,
     routes,
     settings,
+    trace_page,
     traces,
 )
 
@@ -33,6 +34,7 @@ def install(app: FastAPI) -> None:
     auth.install_handlers(app)
     app.include_router(routes.router)
     app.include_router(traces.router)
+    app.include_router(trace_page.router)
     app.include_router(people.router)
     app.include_router(dashboards.router)  # before /static: it serves Plotly.js there
     app.include_router(compare.router)

@@ -21,6 +21,7 @@ from heron.query import Filter
 from heron.server.consistency import read_view
 from heron.server.state import state_of
 from heron.server.web.auth import PROJECT_COOKIE, SESSION_TTL_S, PageError, not_found, set_cookie
+from heron.server.web.payload import classify
 from heron.server.web.render import page
 from heron.server.web.scope import Scope, page_scope
 from heron.store import ListQuery
@@ -153,6 +154,8 @@ def turn(trace: dict[str, Any]) -> dict[str, Any]:
         "assistant_text": chat_text(out, "assistant"),
         "input_json": None if inp is None or isinstance(inp, str) else pretty(inp),
         "output_json": None if out is None or isinstance(out, str) else pretty(out),
+        "input_view": None if inp is None or isinstance(inp, str) else classify(inp),
+        "output_view": None if out is None or isinstance(out, str) else classify(out),
     }
 
 

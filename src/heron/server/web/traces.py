@@ -6,8 +6,7 @@ redirect, so every view is one bookmarkable URL. An invalid filter is shown on t
 (status 400). ``cols=`` picks the list's columns; saved views (:mod:`.views_store`) keep a
 list's query string per project, and the value field suggests recent values
 (``Store.recent_filter_values``).
-The detail shows the trace, its observation tree beside a timeline, and each observation's
-input and output (LLM messages as a chat, anything else as JSON).
+The detail page is in :mod:`.trace_page`.
 """
 
 from __future__ import annotations
@@ -16,12 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from heron.errors import BadRequest, NotFound
+from heron.errors import BadRequest
 from heron.query import OPERATORS, Filter
 from heron.server.api import ListParams, list_params
 from heron.server.consistency import read_view
@@ -43,6 +41,7 @@ from heron.server.web.filterbar import (
     filter_rows,
     rows_to_filter,
 )
+from heron.server.web.payload import pretty
 from heron.server.web.render import environment, page
 from heron.server.web.scope import Scope, page_scope
 from heron.store.saved import MAX_SUGGESTIONS, SUGGESTED_COLUMNS
@@ -119,13 +118,6 @@ def fmt_score(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     return f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def pretty(value: Any) -> str:
-    """Text as it is; anything else as indented JSON (escaped by the template, never raw)."""
-    if isinstance(value, str):
-        return value
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
 
 
 environment.filters.update(
@@ -339,167 +331,3 @@ async def delete_trace(
     if not await run_in_threadpool(st.store.delete_traces, pid, [trace_id]):
         raise not_found(f"trace {trace_id!r}")
     return RedirectResponse(_view_url(pid, ""), status_code=303)
-
-
-# ---- the detail -----------------------------------------------------------------------
-
-_ROLES = frozenset({"system", "user", "assistant", "tool", "developer", "function", "model"})
-
-
-def _text_or_json(value: Any) -> dict[str, Any]:
-    return {"kind": "text", "text": value} if isinstance(value, str) else _json_part(value)
-
-
-def _json_part(value: Any) -> dict[str, Any]:
-    return {"kind": "json", "text": pretty(value)}
-
-
-def _arguments(value: Any) -> str:
-    if isinstance(value, str):
-        try:
-            return pretty(orjson.loads(value)) if value[:1] in "[{" else value
-        except orjson.JSONDecodeError:
-            return value
-    return pretty(value)
-
-
-def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
-    function = call.get("function") if isinstance(call.get("function"), dict) else call
-    return {
-        "kind": "tool_call",
-        "name": str(function.get("name") or "(tool)"),
-        "id": str(call.get("id") or ""),
-        "text": _arguments(function.get("arguments", function.get("args"))),
-    }
-
-
-def _content_part(item: Any) -> dict[str, Any]:
-    """One part of a message: OpenAI/OpenInference ``{type, text}``, GenAI ``{type, content}``."""
-    if isinstance(item, str):
-        return {"kind": "text", "text": item}
-    if not isinstance(item, dict):
-        return _json_part(item)
-    kind = item.get("type")
-    if kind in (None, "text", "input_text", "output_text", "reasoning", "thinking"):
-        text = item.get("text", item.get("content"))
-        if isinstance(text, str):
-            return {
-                "kind": "reasoning" if kind in ("reasoning", "thinking") else "text",
-                "text": text,
-            }
-    if kind in ("tool_call", "function_call", "tool_use"):
-        return _tool_call({**item, "arguments": item.get("arguments", item.get("input"))})
-    if kind in ("tool_call_response", "tool_result", "function_call_output"):
-        result = item.get("response", item.get("content", item.get("output")))
-        part = _text_or_json(result)
-        return {**part, "kind": "tool_result", "id": str(item.get("id") or "")}
-    return _json_part(item)
-
-
-def _message(m: dict[str, Any]) -> dict[str, Any]:
-    role = str(m.get("role") or "")
-    parts: list[dict[str, Any]] = []
-    for key in ("content", "parts", "contents"):
-        value = m.get(key)
-        if value is None:
-            continue
-        if isinstance(value, list):
-            parts.extend(_content_part(v) for v in value)
-        else:
-            parts.append(_content_part(value) if isinstance(value, dict) else _text_or_json(value))
-    calls = m.get("tool_calls")
-    if isinstance(calls, list):
-        parts.extend(_tool_call(c) if isinstance(c, dict) else _json_part(c) for c in calls)
-    return {
-        "role": role,
-        "role_class": role.lower() if role.lower() in _ROLES else "other",
-        "name": str(m.get("name") or ""),
-        "tool_call_id": str(m.get("tool_call_id") or ""),
-        "parts": parts,
-    }
-
-
-def chat(value: Any) -> list[dict[str, Any]] | None:
-    """Messages of an input or output, or None when it is not a list of chat messages."""
-    if isinstance(value, dict):
-        if isinstance(value.get("messages"), list):
-            value = value["messages"]
-        elif isinstance(value.get("role"), str):
-            value = [value]
-    if not isinstance(value, list) or not value:
-        return None
-    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in value):
-        return None
-    return [_message(m) for m in value]
-
-
-def _payload(value: Any) -> dict[str, Any] | None:
-    if value is None or value == "":
-        return None
-    messages = chat(value)
-    if messages is not None:
-        return {"chat": messages}
-    return {"chat": None, "text": pretty(value)}
-
-
-def _flatten(nodes: list[dict[str, Any]], depth: int, out: list[dict[str, Any]]) -> None:
-    for node in nodes:
-        node["depth"] = depth
-        out.append(node)
-        _flatten(node.pop("children"), depth + 1, out)
-
-
-def _timeline(trace: dict[str, Any], rows: list[dict[str, Any]]) -> tuple[float, float]:
-    """Start (µs, naive UTC) and length (µs) of the span the bars are drawn against."""
-    starts = [_parse_iso(o["start_time"]) for o in rows if o["start_time"]]
-    ends = [_parse_iso(o["end_time"] or o["start_time"]) for o in rows if o["start_time"]]
-    begin = min(starts, default=None) or _parse_iso(trace["timestamp"])
-    end = max(ends, default=None) or _parse_iso(trace["end_time"]) or begin
-    if begin is None or end is None:
-        return 0.0, 0.0
-    return begin.timestamp() * 1e6, max((end - begin).total_seconds() * 1e6, 0.0)
-
-
-@router.get("/traces/{trace_id}")
-async def trace_detail(
-    request: Request, trace_id: str, scope: Scope = Depends(page_scope)
-) -> Response:
-    st = state_of(request)
-    if scope.project is None:
-        raise not_found(f"trace {trace_id!r}")
-    await read_view(request)
-    try:
-        trace = await run_in_threadpool(st.store.get_trace, scope.project_id, trace_id)
-    except NotFound:
-        raise not_found(f"trace {trace_id!r}") from None
-    rows: list[dict[str, Any]] = []
-    _flatten(trace.pop("observations"), 0, rows)
-    begin, length = _timeline(trace, rows)
-    for o in rows:
-        start, end = _parse_iso(o["start_time"]), _parse_iso(o["end_time"] or o["start_time"])
-        if start is None or end is None or length <= 0:
-            o["bar_left"], o["bar_width"] = 0.0, 100.0
-        else:
-            left = (start.timestamp() * 1e6 - begin) / length * 100
-            width = (end - start).total_seconds() * 1e6 / length * 100
-            o["bar_left"] = round(min(max(left, 0.0), 100.0), 3)
-            o["bar_width"] = round(min(max(width, 0.4), 100.0 - o["bar_left"]), 3)
-        o["input_view"] = _payload(o.pop("input", None))
-        o["output_view"] = _payload(o.pop("output", None))
-        o["anchor"] = "obs-" + o["id"]
-    pid = scope.project_id
-    context = scope.context(
-        trace=trace,
-        observations=rows,
-        input_view=_payload(trace.pop("input", None)),
-        output_view=_payload(trace.pop("output", None)),
-        span_ms=length / 1000,
-        user_href=trace["user_id"] and href("users", trace["user_id"], pid),
-        session_href=trace["session_id"] and href("sessions", trace["session_id"], pid),
-        list_url="/traces?" + urlencode({"project": pid}),
-        by_observation={o["id"]: o for o in rows},
-    )
-    response = page(request, "trace.html", context)
-    if scope.asked:
-        set_cookie(request, response, PROJECT_COOKIE, pid, SESSION_TTL_S)
-    return response

@@ -69,7 +69,7 @@
   var listRows = Array.prototype.slice.call(
     document.querySelectorAll('table[data-keys="list"] tbody tr[data-href]'));
   var treeRows = Array.prototype.slice.call(document.querySelectorAll(".waterfall .wf-row"));
-  var listAt = -1, treeAt = -1;
+  var listAt = -1;
 
   if (listRows.length) {
     try {
@@ -117,50 +117,12 @@
     } else if (treeRows.length || document.querySelector(".trace-head")) {
       if (key === "j" || key === "k") {
         stepTrace(key === "j" ? 1 : -1);
-      } else if ((key === "ArrowDown" || key === "ArrowUp") && treeRows.length) {
-        treeAt = Math.min(Math.max(treeAt + (key === "ArrowDown" ? 1 : -1), 0), treeRows.length - 1);
-        select(treeRows, treeAt);
-        var details = document.getElementById("obs-" + treeRows[treeAt].getAttribute("data-id"));
-        if (details) details.open = true;
-      } else return;
+      } else return;  // the arrow keys move the selection (trace.js)
       event.preventDefault();
     }
   });
 
-  // Trace detail: a Copy button on every <pre> (clipboard, else the text is selected).
-  function selectText(node) {
-    var range = document.createRange();
-    range.selectNodeContents(node);
-    var selection = window.getSelection();
-    selection.removeAllRanges();
-    selection.addRange(range);
-  }
-  if (document.querySelector(".trace-head")) {
-    document.querySelectorAll("main pre").forEach(function (pre) {
-      var wrap = document.createElement("div");
-      wrap.className = "copyable";
-      pre.parentNode.insertBefore(wrap, pre);
-      wrap.appendChild(pre);
-      var button = document.createElement("button");
-      button.type = "button";
-      button.className = "copy-button secondary";
-      button.textContent = "Copy";
-      button.addEventListener("click", function () {
-        var done = function () { button.textContent = "Copied"; };
-        var fallback = function () {
-          selectText(pre);
-          try { if (document.execCommand("copy")) { done(); return; } } catch (e) { /* none */ }
-          button.textContent = "Selected: press Ctrl+C";
-        };
-        if (navigator.clipboard && window.isSecureContext) {
-          navigator.clipboard.writeText(pre.textContent).then(done, fallback);
-        } else {
-          fallback();
-        }
-      });
-      wrap.appendChild(button);
-    });
-  }
+  // Trace detail: selection, panel, copy buttons and folding are in trace.js.
 
   // Forms marked data-autosubmit (the project switcher) submit when a choice changes.
   document.addEventListener("change", function (event) {
