@@ -111,6 +111,10 @@ class EmbeddedStore:
     def list_traces(self, project_id: str, q: reads.ListQuery) -> reads.Page:
         return reads.list_traces(self.cursor(), project_id, q)
 
+    def count_traces(self, project_id: str, q: reads.ListQuery) -> int:
+        """How many traces match the list's filters and search."""
+        return reads.count_traces(self.cursor(), project_id, q)
+
     def get_trace(self, project_id: str, trace_id: str) -> dict[str, Any]:
         return reads.get_trace(self.cursor(), project_id, trace_id)
 

@@ -65,6 +65,7 @@ _BAR_FIELDS = ("project", "search", "range", "from", "to", "order_by", "limit")
 LIST_COLUMNS = [
     ("time", "time (UTC)"),
     ("name", "name"),
+    ("model", "model"),
     ("user", "user"),
     ("session", "session"),
     ("latency", "latency"),
@@ -74,8 +75,9 @@ LIST_COLUMNS = [
     ("scores", "scores"),
     ("tags", "tags"),
     ("input", "input"),
+    ("output", "output"),
 ]
-DEFAULT_COLUMNS = [key for key, _ in LIST_COLUMNS if key != "input"]
+DEFAULT_COLUMNS = [key for key, _ in LIST_COLUMNS]
 
 
 # ---- formatting (template filters) ----------------------------------------------------
@@ -162,6 +164,25 @@ def _filter_rows(p: ListParams) -> list[dict[str, Any]]:
     return filter_rows(filters)
 
 
+def shown_range(request: Request, shown: int, total: int | None) -> str:
+    """``1-50 of 3,000`` (with an en dash) for this page of a list; without a total, the
+    rows' numbers alone. The first row's number comes from the pager's ``offset=``."""
+    if total is None:
+        return f"{_offset(request) + 1:,}\u2013{_offset(request) + shown:,}" if shown else ""
+    if not shown:
+        return f"0 of {total:,}"
+    offset = _offset(request)
+    return f"{offset + 1:,}\u2013{offset + shown:,} of {total:,}"
+
+
+def _offset(request: Request) -> int:
+    """The first listed row's index (``offset=``, kept by the pager; 0 when absent or bad)."""
+    try:
+        return max(0, int(request.query_params.get("offset", "0")))
+    except ValueError:
+        return 0
+
+
 def _with(request: Request, **changes: str | None) -> str:
     """This page's URL with some parameters replaced (None drops one)."""
     items = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
@@ -191,6 +212,7 @@ async def trace_list(
 
     st = state_of(request)
     traces: list[dict[str, Any]] = []
+    total: int | None = None
     next_url = error = None
     status = 200
     time_range = request.query_params.get("range", "")
@@ -201,12 +223,22 @@ async def trace_list(
         await read_view(request)
         try:
             found = await run_in_threadpool(st.store.list_traces, scope.project_id, p.query())
+            # Counting under filters is cheap (docs/web.md has the figures); a text search
+            # costs as much again as the list, so a searched list shows no total.
+            if not p.search:
+                total = await run_in_threadpool(st.store.count_traces, scope.project_id, p.query())
         except BadRequest as exc:  # FilterError included: shown inline, never a 500
             error, status = exc.message, 400
         else:
             traces = found.data
             if found.next_cursor:
-                next_url = _with(request, cursor=found.next_cursor, project=scope.project_id)
+                offset = _offset(request) + len(traces)
+                next_url = _with(
+                    request,
+                    cursor=found.next_cursor,
+                    project=scope.project_id,
+                    offset=str(offset),
+                )
         for t in traces:
             t["href"] = href("traces", t["id"], scope.project_id)
             t["user_href"] = t["user_id"] and href("users", t["user_id"], scope.project_id)
@@ -231,9 +263,10 @@ async def trace_list(
     cols = _cols_param(chosen)
     context = scope.context(
         traces=traces,
+        shown_range=shown_range(request, len(traces), total),
         error=error,
         next_url=next_url,
-        first_url=_with(request, cursor=None) if p.cursor else None,
+        first_url=_with(request, cursor=None, offset=None) if p.cursor else None,
         rows=_filter_rows(p),
         search=p.search or "",
         time_range=time_range,

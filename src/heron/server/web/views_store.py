@@ -13,7 +13,7 @@ from heron.store import Store
 MAX_NAME = 100
 MAX_QUERY = 4000
 # Parameters a saved query never keeps: the project is the view's own, a cursor is one page.
-_DROPPED = frozenset({"project", "cursor"})
+_DROPPED = frozenset({"project", "cursor", "offset"})
 
 
 def clean_query(query: str) -> str:
