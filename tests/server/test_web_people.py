@@ -386,6 +386,7 @@ def test_a_time_range_narrows_sessions_and_users(chat: TestClient) -> None:
 
 
 def test_score_averages_are_columns_of_sessions_and_users(chat: TestClient) -> None:
+    chat.get("/traces")  # a consistent read: every sent trace is stored
     store = store_of(chat)
     pid = store.list_projects()[0]["id"]
     trace_ids = [t["id"] for t in store.list_traces(pid, ListQuery(limit=10)).data]
@@ -400,3 +401,26 @@ def test_score_averages_are_columns_of_sessions_and_users(chat: TestClient) -> N
     alice_row = next(row for row in rows(r.text) if 'href="/users/alice"' in row)
     assert '<td class="num">0.75</td>' in alice_row
     assert '<td class="num">0.75</td>' in chat.get("/sessions").text
+
+
+def test_the_user_page_draws_cost_and_score_per_day(web: TestClient) -> None:
+    import time
+
+    now_at = (time.time_ns() - T0_NS) / S
+    send(web, [{"user": "erin", "session": "s-e", "at": now_at - 3600, "input": "hi"}])
+    send(web, [{"user": "erin", "session": "s-e", "at": now_at - 5 * 86_400, "input": "hi"}])
+    web.get("/traces")  # a consistent read: every sent trace is stored
+    store = store_of(web)
+    pid = store.list_projects()[0]["id"]
+    traces = store.list_traces(pid, ListQuery(limit=10)).data
+    auth = {"Authorization": f"Bearer {SECRET_KEY}"}
+    for t, value in zip(traces, (0.25, 0.75), strict=True):
+        body = {"traceId": t["id"], "name": "helpful", "value": value}
+        assert web.post("/api/scores", json=body, headers=auth).status_code == 201
+    page = web.get("/users/erin").text
+    lines = re.findall(r'<polyline points="([^"]*)">', page)
+    assert len(lines) == 2  # cost, and one score
+    assert len(lines[0].split()) == 30  # a cost for every day (0 without traces)
+    assert len(lines[1].split()) == 2  # the two days with a score
+    assert 'aria-label="helpful per day"' in page
+    assert "last 0.25" in page  # the newest day's average (the newest trace scored 0.25)

@@ -628,3 +628,31 @@ def get_session(
         "error_count": sum(t["error_count"] for t in traces),
         "traces": traces,
     }
+
+
+def user_days(
+    cur: duckdb.DuckDBPyConnection, project_id: str, user_id: str, since: datetime
+) -> list[dict[str, Any]]:
+    """An end user's traces per UTC day since ``since``, oldest first: ``day`` (ISO date),
+    ``traces``, ``cost`` and ``scores`` (per numeric score name, the day's average)."""
+    rows = cur.execute(
+        "SELECT date_trunc('day', start_time)::DATE AS day, count(*), sum(total_cost) "
+        "FROM traces WHERE project_id = ? AND user_id = ? AND start_time >= ? "
+        "GROUP BY day ORDER BY day",
+        [project_id, user_id, since],
+    ).fetchall()
+    days = {
+        d: {"day": d.isoformat(), "traces": n, "cost": cost or 0.0, "scores": {}}
+        for d, n, cost in rows
+    }
+    scored = cur.execute(
+        "SELECT date_trunc('day', t.start_time)::DATE AS day, s.name, avg(s.value) "
+        "FROM scores s JOIN traces t ON t.project_id = s.project_id AND t.id = s.trace_id "
+        "WHERE s.project_id = ? AND t.user_id = ? AND t.start_time >= ? "
+        "AND s.data_type IN ('NUMERIC', 'BOOLEAN') GROUP BY day, s.name",
+        [project_id, user_id, since],
+    ).fetchall()
+    for d, name, value in scored:
+        if d in days:
+            days[d]["scores"][name] = value
+    return list(days.values())

@@ -228,6 +228,43 @@ async def _read(request: Request, fn: Callable[..., T], *args: Any, missing: str
         raise PageError(400, exc.message) from None
 
 
+TREND_DAYS = 30
+TREND_W, TREND_H = 320, 48
+
+
+def sparkline(values: list[float | None]) -> dict[str, Any]:
+    """An inline SVG sparkline of one value per day: the polyline's points (numbers only),
+    the last and the largest value. Days without a value are left out of the line."""
+    known = [v for v in values if v is not None]
+    top = max(known, default=0.0)
+    low = min(known, default=0.0)
+    span = (top - low) or 1.0
+    step = TREND_W / max(1, len(values) - 1)
+    points = " ".join(
+        f"{i * step:.1f},{TREND_H - 2 - (v - low) / span * (TREND_H - 4):.1f}"
+        for i, v in enumerate(values)
+        if v is not None
+    )
+    return {"points": points, "last": known[-1] if known else None, "top": top}
+
+
+def trends(days: list[dict[str, Any]], until: datetime) -> dict[str, Any]:
+    """Cost and each score's average per day over the last ``TREND_DAYS`` days (a day
+    without traces costs 0 and has no score)."""
+    by_day = {d["day"]: d for d in days}
+    dates = [(until - timedelta(days=TREND_DAYS - 1 - i)).date() for i in range(TREND_DAYS)]
+    rows = [by_day.get(d.isoformat()) for d in dates]
+    names = sorted({n for d in days for n in d["scores"]})
+    return {
+        "from": dates[0].isoformat(),
+        "to": dates[-1].isoformat(),
+        "cost": sparkline([r["cost"] if r else 0.0 for r in rows]),
+        "scores": {n: sparkline([r["scores"].get(n) if r else None for r in rows]) for n in names},
+        "width": TREND_W,
+        "height": TREND_H,
+    }
+
+
 def _score_names(rows: list[dict[str, Any]]) -> list[str]:
     """The score names any listed row has an average of (one column each)."""
     return sorted({name for r in rows for name in r.get("scores") or {}})
@@ -367,6 +404,11 @@ async def user(
         raise not_found(f"user {user_id!r}")
     query = ListQuery(mine, limit=PAGE_SIZE, cursor=cursor or None)
     found = await _read(request, store.list_sessions, scope.project_id, query)
+    now = datetime.now(UTC)
+    since = (now - timedelta(days=TREND_DAYS - 1)).replace(
+        hour=0, minute=0, second=0, microsecond=0, tzinfo=None
+    )
+    days = await _read(request, store.user_days, scope.project_id, user_id, since)
     base = "/users/" + quote(user_id, safe="")
     return _respond(
         request,
@@ -374,6 +416,7 @@ async def user(
         "user.html",
         end_user=summary.data[0],
         sessions=found.data,
+        trend=trends(days, now),
         next_url=_url(base, cursor=found.next_cursor) if found.next_cursor else None,
         first_url=base if cursor else None,
     )
