@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from heron.server.web import auth, compare, dashboards, people, routes, traces
+from heron.server.web import auth, compare, dashboards, observations, people, routes, traces
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -23,6 +23,7 @@ def install(app: FastAPI) -> None:
     auth.install_handlers(app)
     app.include_router(routes.router)
     app.include_router(traces.router)
+    app.include_router(observations.router)
     app.include_router(people.router)
     app.include_router(dashboards.router)  # before /static: it serves Plotly.js there
     app.include_router(compare.router)
