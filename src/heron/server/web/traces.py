@@ -168,7 +168,7 @@ async def trace_list(
         await read_view(request)
         try:
             found = await run_in_threadpool(st.store.list_traces, scope.project_id, p.query())
-            # Counting under filters is cheap (docs/web.md has the figures); a text search
+            # Counting under filters is cheap (1-11 ms at 200k traces); a text search
             # costs as much again as the list, so a searched list shows no total.
             if not p.search:
                 total = await run_in_threadpool(st.store.count_traces, scope.project_id, p.query())
