@@ -85,9 +85,19 @@ def main() -> None:
                 ("traces, metadata filter", f"/traces?filter={flt}"),
                 ("traces, name by cost", "/traces?name=support-chat&order_by=cost.desc"),
                 ("trace with 500 observations", f"/traces/{tid}"),
+                ("observations, first page", "/observations"),
+                (
+                    "observations, generations",
+                    "/observations?filter="
+                    + orjson.dumps(
+                        [{"column": "type", "operator": "=", "value": "generation"}]
+                    ).decode(),
+                ),
                 ("sessions, first page", "/sessions"),
+                ("sessions by cost, 7 days", "/sessions?sort=cost.desc&range=7d"),
                 ("a session", f"/sessions/{session}"),
                 ("users, first page", "/users"),
+                ("users by traces", "/users?sort=traces.desc"),
                 ("a user", f"/users/{user}"),
             ]
             print(f"{'page':32} {'median ms':>10} {'max ms':>8} {'KiB':>6}")

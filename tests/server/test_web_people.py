@@ -17,6 +17,7 @@ from markupsafe import escape
 from heron.server.app import create_app
 from heron.server.web.people import chat_text
 from heron.settings import Settings
+from heron.store import ListQuery
 from tests.server.test_web_auth import ADMIN, PASSWORD, csrf_of, login, store_of
 from tests.server.test_web_auth import web_settings as web_settings
 from tests.support.otlp import T0_NS, new_span_id, new_trace_id, request, span
@@ -109,7 +110,7 @@ def test_sessions_list_shows_counts_users_and_errors(chat: TestClient) -> None:
     assert 'href="/sessions/s-beta"' in beta and 'href="/users/bob"' in beta
     assert 'href="/sessions/s-alpha"' in alpha and 'href="/users/alice"' in alpha
     cells = re.findall(r"<td[^>]*>(.*?)</td>", alpha, re.S)
-    assert cells[1] == "2025-10-09 08:53:20" and cells[2] == "2025-10-09 08:53:41"
+    assert cells[1] == "2025-10-09 08:53:20.000" and cells[2].startswith("2025-10-09 08:53:41.")
     assert cells[3] == "3"  # turns
     assert '<span class="badge-error">1</span>' in alpha
     assert '<tr class="has-errors">' in r.text and "badge-error" not in beta
@@ -339,3 +340,87 @@ def test_demo_sessions_read_as_conversations(web: TestClient) -> None:
     users = web.get("/users").text
     user_id = re.search(r'href="/users/([^"?]+)"', users).group(1)
     assert "/sessions/" in web.get(f"/users/{user_id}").text
+
+
+def _ids(page_html: str, kind: str) -> list[str]:
+    return re.findall(rf'<td><a class="mono" href="/{kind}/([^"]+)">', page_html)
+
+
+def test_sessions_and_users_sort_on_the_server(chat: TestClient) -> None:
+    assert _ids(chat.get("/sessions").text, "sessions") == ["s-beta", "s-alpha"]
+    assert _ids(chat.get("/sessions?sort=traces.desc").text, "sessions") == ["s-alpha", "s-beta"]
+    assert _ids(chat.get("/sessions?sort=traces.asc").text, "sessions") == ["s-beta", "s-alpha"]
+    assert _ids(chat.get("/sessions?sort=last_seen.asc").text, "sessions") == ["s-alpha", "s-beta"]
+    assert _ids(chat.get("/users").text, "users") == ["carol", "bob", "alice"]
+    assert _ids(chat.get("/users?sort=traces.desc").text, "users")[0] == "alice"
+    assert _ids(chat.get("/users?sort=first_seen.asc").text, "users") == ["alice", "bob", "carol"]
+    assert _ids(chat.get("/users?sort=errors.desc").text, "users")[0] == "alice"
+    # the header links sort (and reverse the active column), keeping the other parameters
+    page = chat.get("/users?sort=traces.desc&search=a").text
+    assert 'href="/users?search=a&amp;sort=traces.asc"' in page
+    assert 'aria-sort="descending"' in page
+
+
+def test_a_bad_sort_or_range_is_a_400_page_naming_it(chat: TestClient) -> None:
+    for url in (
+        "/sessions?sort=nope.desc",
+        "/users?sort=cost.sideways",
+        "/users?sort=user_id); DROP TABLE traces; --",
+        "/sessions?range=forever",
+    ):
+        r = chat.get(url)
+        assert r.status_code == 400, url
+        assert ("sort:" in r.text or "range:" in r.text) and "text/html" in r.headers[
+            "content-type"
+        ]
+    assert chat.get("/users").status_code == 200  # the table is still there
+
+
+def test_a_time_range_narrows_sessions_and_users(chat: TestClient) -> None:
+    # the conversation is from 2025-10-09: older than any preset range
+    assert _ids(chat.get("/sessions?range=30d").text, "sessions") == []
+    assert _ids(chat.get("/users?range=7d").text, "users") == []
+    assert 'value="30d" selected' in chat.get("/sessions?range=30d").text
+    send(chat, [{"user": "dave", "session": "s-now", "at": 0}])  # T0 again: still old
+    assert len(_ids(chat.get("/users").text, "users")) == 4
+
+
+def test_score_averages_are_columns_of_sessions_and_users(chat: TestClient) -> None:
+    chat.get("/traces")  # a consistent read: every sent trace is stored
+    store = store_of(chat)
+    pid = store.list_projects()[0]["id"]
+    trace_ids = [t["id"] for t in store.list_traces(pid, ListQuery(limit=10)).data]
+    users = {t["id"]: t["user_id"] for t in store.list_traces(pid, ListQuery(limit=10)).data}
+    alice = [t for t in trace_ids if users[t] == "alice"]
+    auth = {"Authorization": f"Bearer {SECRET_KEY}"}
+    for trace_id, value in ((alice[0], 0.5), (alice[1], 1.0)):
+        body = {"traceId": trace_id, "name": "quality", "value": value}
+        assert chat.post("/api/scores", json=body, headers=auth).status_code == 201
+    r = chat.get("/users")
+    assert '<th class="num col-score" title="average score">quality</th>' in r.text
+    alice_row = next(row for row in rows(r.text) if 'href="/users/alice"' in row)
+    assert '<td class="num">0.75</td>' in alice_row
+    assert '<td class="num">0.75</td>' in chat.get("/sessions").text
+
+
+def test_the_user_page_draws_cost_and_score_per_day(web: TestClient) -> None:
+    import time
+
+    now_at = (time.time_ns() - T0_NS) / S
+    send(web, [{"user": "erin", "session": "s-e", "at": now_at - 3600, "input": "hi"}])
+    send(web, [{"user": "erin", "session": "s-e", "at": now_at - 5 * 86_400, "input": "hi"}])
+    web.get("/traces")  # a consistent read: every sent trace is stored
+    store = store_of(web)
+    pid = store.list_projects()[0]["id"]
+    traces = store.list_traces(pid, ListQuery(limit=10)).data
+    auth = {"Authorization": f"Bearer {SECRET_KEY}"}
+    for t, value in zip(traces, (0.25, 0.75), strict=True):
+        body = {"traceId": t["id"], "name": "helpful", "value": value}
+        assert web.post("/api/scores", json=body, headers=auth).status_code == 201
+    page = web.get("/users/erin").text
+    lines = re.findall(r'<polyline points="([^"]*)">', page)
+    assert len(lines) == 2  # cost, and one score
+    assert len(lines[0].split()) == 30  # a cost for every day (0 without traces)
+    assert len(lines[1].split()) == 2  # the two days with a score
+    assert 'aria-label="helpful per day"' in page
+    assert "last 0.25" in page  # the newest day's average (the newest trace scored 0.25)

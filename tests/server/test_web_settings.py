@@ -91,12 +91,54 @@ def test_rename_and_create_project(web: TestClient) -> None:
     assert store_of(web).project_by_name("second") is not None
 
 
+# Page routes that change no project's data: signing in and out, picking a project, joining
+# by invitation, and creating a project of one's own (its creator becomes its owner).
+NOT_PROJECT_CHANGES = {"/login", "/logout", "/projects/switch", "/invite", "/settings/projects"}
+# Form fields that get a request past validation to the role check when it is checked later.
+FIELDS = {
+    "/settings/project": {"name": "hijacked"},
+    "/settings/keys": {"key_scope": "full"},
+    "/settings/keys/revoke": {"public_key": "pk-x"},
+    "/settings/members/invite": {"role": "owner"},
+    "/settings/members/role": {"user_id": "x", "role": "owner"},
+    "/settings/members/remove": {"user_id": "x"},
+    "/dashboards": {"name": "d"},
+    "/traces/views": {"name": "v", "query": ""},
+    "/observations/views": {"name": "v", "query": ""},
+    "/settings/prices": {"model_name": "m", "input": "1"},
+    "/settings/prices/reprice": {"model": "m"},
+}
+
+
+def _project_post_routes() -> list[tuple[str, dict[str, str]]]:
+    """Every POST route of the web pages that changes the project in view (found, not listed,
+    so a page added later is covered), with a placeholder for each path parameter."""
+    from heron.server import web
+
+    found = []
+    for module in web.PAGE_MODULES:
+        for route in module.router.routes:
+            if "POST" not in route.methods or route.path in NOT_PROJECT_CHANGES:
+                continue
+            path = re.sub(r"\{[^}]+\}", "x", route.path)
+            found.append((path, FIELDS.get(route.path, {})))
+    return found
+
+
 def test_invited_viewer_sees_no_buttons_and_forged_posts_get_403(web: TestClient) -> None:
     pid = _pid(web)
     viewer = _join(web, _invite(web, "viewer"), "viewer@heron.test")
     members = web.get(f"/settings/members?project={pid}").text
     assert "viewer@heron.test" in members
-    for path in ("/settings", "/settings/keys", "/settings/members", "/dashboards", "/traces"):
+    for path in (
+        "/settings",
+        "/settings/keys",
+        "/settings/members",
+        "/settings/prices",
+        "/dashboards",
+        "/traces",
+        "/observations",
+    ):
         html = viewer.get(f"{path}?project={pid}").text
         assert "viewer" in html
         for button in (
@@ -107,24 +149,16 @@ def test_invited_viewer_sees_no_buttons_and_forged_posts_get_403(web: TestClient
             "Remove",
             "Create dashboard",
             "Save view",
+            "Save price",
+            "re-price",
         ):
             assert button not in html, (path, button)
     csrf = csrf_of(viewer.get(f"/settings?project={pid}").text)
-    for path, data in [
-        ("/settings/project", {"name": "hijacked"}),
-        ("/settings/keys", {"key_scope": "full"}),
-        ("/settings/keys/revoke", {"public_key": "pk-x"}),
-        ("/settings/members/invite", {"role": "owner"}),
-        ("/settings/members/role", {"user_id": "x", "role": "owner"}),
-        ("/settings/members/remove", {"user_id": "x"}),
-        ("/dashboards", {"name": "d"}),
-        ("/dashboards/x/delete", {}),
-        ("/dashboards/x/duplicate", {}),
-        ("/dashboards/x/edit", {}),
-        ("/traces/views", {"name": "v", "query": ""}),
-        ("/traces/views/x/delete", {}),
-        ("/traces/x/delete", {}),
-    ]:
+    forged = _project_post_routes()
+    assert {"/settings/keys", "/traces/views", "/observations/views", "/settings/prices"} <= {
+        p for p, _ in forged
+    }
+    for path, data in forged:
         r = viewer.post(f"{path}?project={pid}", data={**data, "csrf_token": csrf})
         assert r.status_code == 403, (path, r.status_code)
         assert "Your role (viewer)" in r.text

@@ -77,8 +77,10 @@ def test_list_shows_every_trace_newest_first_with_links(
     assert f'href="/users/u0?project={project}"' in r.text
     assert f'href="/sessions/s0?project={project}"' in r.text
     assert "100 ms" in r.text and '<span class="tag">beta</span>' in r.text
-    # the list never reads inputs
-    assert "question 0" not in r.text
+    # input and output previews are on by default, with a model column and the total count
+    assert '<td class="preview" title="question 0">question 0</td>' in r.text
+    assert 'th class="col-output"' in r.text and 'th class="col-model"' in r.text
+    assert "1\u20135 of 5" in r.text
 
 
 def test_filters_narrow_the_list(web: TestClient, seeded: dict[str, str]) -> None:
@@ -388,6 +390,7 @@ def test_the_column_chooser_picks_the_columns_in_the_url(
     assert header_cells(default.text) == [
         "time",
         "name",
+        "model",
         "user",
         "session",
         "latency",
@@ -396,8 +399,10 @@ def test_the_column_chooser_picks_the_columns_in_the_url(
         "level",
         "scores",
         "tags",
+        "input",
+        "output",
     ]
-    assert 'name="col" value="input">' in default.text  # offered, not checked
+    assert 'name="col" value="input" checked>' in default.text
     assert 'name="col" value="tags" checked>' in default.text
     # unknown names are ignored; the list's order wins over the URL's
     r = web.get("/traces?cols=input,nope,time,user")
@@ -410,7 +415,7 @@ def test_the_column_chooser_picks_the_columns_in_the_url(
     nxt = re.search(r'<a href="([^"]+)" rel="next">', paged.text)
     assert nxt and parse_qs(urlsplit(html.unescape(nxt.group(1))).query)["cols"] == ["time,name"]
     # nothing known: the default
-    assert header_cells(web.get("/traces?cols=zzz").text)[-1] == "tags"
+    assert header_cells(web.get("/traces?cols=zzz").text)[-1] == "output"
 
 
 def test_the_filter_bar_turns_checked_columns_into_cols(
@@ -433,6 +438,9 @@ def test_the_filter_bar_turns_checked_columns_into_cols(
             "level",
             "scores",
             "tags",
+            "model",
+            "input",
+            "output",
         )
     ]
     r = web.get("/traces", params=every_default, follow_redirects=False)
@@ -652,3 +660,20 @@ def test_a_chain_of_thousands_of_spans_reads_and_renders(web: TestClient) -> Non
     assert all(o["parent_id"] == p["id"] for p, o in pairwise(seen))
     page = web.get(f"/traces/{tid.hex()}")
     assert page.status_code == 200 and "step-1999" in page.text
+
+
+def test_the_total_count_is_exact_under_filters_and_pages(
+    web: TestClient, seeded: dict[str, str]
+) -> None:
+    assert "1\u20132 of 2" in web.get("/traces?user_id=u1").text
+    assert "0 of 0" in web.get("/traces?user_id=nobody").text
+    first = web.get("/traces?limit=2")
+    assert "1\u20132 of 5" in first.text
+    nxt = re.search(r'<a href="([^"]+)" rel="next">', first.text)
+    assert nxt
+    second = web.get(html.unescape(nxt.group(1)))
+    assert "3\u20134 of 5" in second.text
+    assert len(trace_ids(second.text)) == 2
+    # a text search is not counted (it costs as much as the list): the rows' numbers only
+    searched = web.get("/traces?search=REFUND")
+    assert "1\u20131" in searched.text and " of " not in searched.text.split("data-count>")[1][:20]

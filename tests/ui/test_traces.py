@@ -33,6 +33,12 @@ def log_in(page: Page, url: str) -> None:
     expect(page).to_have_url(url + "/")
 
 
+def unfold(page: Page) -> None:
+    """Open the list's folded chrome (filters, columns, saved views)."""
+    page.locator("details.chrome").first.wait_for()
+    page.eval_on_selector_all("details.chrome", "els => els.forEach(e => { e.open = true; })")
+
+
 def test_filter_search_and_open_a_trace(
     page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
 ) -> None:
@@ -51,6 +57,7 @@ def test_filter_search_and_open_a_trace(
     expect(rows).to_have_count(2)
     snapshot("list")
 
+    page.locator("summary", has_text="Filters").click()
     page.get_by_label("Field 1").fill("user_id")
     page.get_by_label("Operator 1").select_option("=")
     page.get_by_label("Value 1").fill("alice")
@@ -62,6 +69,7 @@ def test_filter_search_and_open_a_trace(
 
     page.reload()  # the view is all in the URL
     expect(rows).to_have_count(1)
+    unfold(page)
     page.get_by_role("button", name="Remove filter 1").click()
     page.get_by_label("Search").fill("PARCEL")
     page.get_by_role("button", name="Apply").click()
@@ -71,6 +79,7 @@ def test_filter_search_and_open_a_trace(
     snapshot("searched")
 
     page.get_by_label("Search").fill("")
+    unfold(page)
     page.get_by_label("Field 1").fill("nonsense")
     page.get_by_role("button", name="Apply").click()
     expect(page.get_by_role("alert")).to_contain_text("unknown column 'nonsense'")
@@ -153,35 +162,42 @@ def test_choose_columns_and_save_and_reopen_a_view(
     log_in(page, url)
     page.goto(url + "/traces")
     head = page.locator("table.traces thead th")
-    expect(head).to_have_count(10)
+    expect(head).to_have_count(13)
+    unfold(page)
     page.get_by_role("checkbox", name="latency", exact=True).uncheck()
-    page.get_by_role("checkbox", name="input", exact=True).check()
+    page.get_by_role("checkbox", name="tags", exact=True).uncheck()
     page.get_by_role("button", name="Apply").click()
-    expect(head).to_have_count(10)
+    expect(head).to_have_count(11)
     expect(page.locator("table.traces thead")).not_to_contain_text("latency")
-    expect(page.locator("th.col-input")).to_have_text("input")
-    assert "cols=" in page.url and "input" in page.url
+    expect(page.locator("th.col-tags")).to_have_count(0)
+    assert "cols=" in page.url and "tags" not in page.url
     snapshot("columns")
 
+    unfold(page)
     page.get_by_label("Field 1").fill("user_id")
     page.get_by_label("Value 1").fill("bob")
     page.get_by_role("button", name="Apply").click()
     rows = page.locator("table.traces tbody tr")
     expect(rows).to_have_count(1)
+    unfold(page)
     page.get_by_label("View name").fill("bob's traces")
     page.get_by_role("button", name="Save view").click()
+    unfold(page)
     expect(page.get_by_role("link", name="bob's traces")).to_be_visible()
 
     page.get_by_role("link", name="Clear").click()
     expect(rows).to_have_count(3)
-    expect(page.locator("th.col-input")).to_have_count(1)  # Clear keeps the columns
+    expect(page.locator("th.col-tags")).to_have_count(0)  # Clear keeps the columns
+    unfold(page)
     page.get_by_role("link", name="bob's traces").click()
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("bob")
-    expect(page.locator("th.col-input")).to_have_count(1)
+    expect(page.locator("th.col-tags")).to_have_count(0)
     snapshot("view")
 
+    unfold(page)
     page.get_by_role("button", name="Delete view bob's traces").click()
+    unfold(page)
     expect(page.get_by_text("No saved views yet.")).to_be_visible()
 
 

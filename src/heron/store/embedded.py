@@ -111,6 +111,10 @@ class EmbeddedStore:
     def list_traces(self, project_id: str, q: reads.ListQuery) -> reads.Page:
         return reads.list_traces(self.cursor(), project_id, q)
 
+    def count_traces(self, project_id: str, q: reads.ListQuery) -> int:
+        """How many traces match the list's filters and search."""
+        return reads.count_traces(self.cursor(), project_id, q)
+
     def get_trace(self, project_id: str, trace_id: str) -> dict[str, Any]:
         return reads.get_trace(self.cursor(), project_id, trace_id)
 
@@ -125,6 +129,10 @@ class EmbeddedStore:
 
     def list_users(self, project_id: str, q: reads.ListQuery) -> reads.Page:
         return reads.list_users(self.cursor(), project_id, q)
+
+    def user_days(self, project_id: str, user_id: str, since: datetime) -> list[dict[str, Any]]:
+        """An end user's traces, cost and score averages per day (see :func:`reads.user_days`)."""
+        return reads.user_days(self.cursor(), project_id, user_id, since)
 
     def metrics(self, project_id: str, query: MetricsQuery) -> list[dict[str, Any]]:
         """A metrics query (see :mod:`heron.query.metrics`) over the project's data."""

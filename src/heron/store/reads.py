@@ -18,9 +18,9 @@ import duckdb
 import orjson
 
 from heron.errors import BadRequest, NotFound
+from heron.model.preview import preview
 from heron.query import OBSERVATIONS, TRACES, Filter, View, compile_filters
 from heron.query.filters import compile_condition
-from heron.store.timeutil import to_us
 
 MAX_LIMIT = 1000
 
@@ -38,6 +38,15 @@ _SORTS: dict[str, dict[str, str]] = {
         "cost": "o.total_cost",
         "tokens": "o.total_tokens",
     },
+    # sessions and users (traces grouped): "timestamp" is the last activity
+    "groups": {
+        "timestamp": "epoch_us(g.last_time)",
+        "first_seen": "epoch_us(g.first_time)",
+        "traces": "g.traces",
+        "cost": "g.total_cost",
+        "tokens": "g.total_tokens",
+        "errors": "g.errors",
+    },
 }
 _SORT_ALIASES = {
     "start_time": "timestamp",
@@ -45,6 +54,9 @@ _SORT_ALIASES = {
     "latency_ms": "latency",
     "total_cost": "cost",
     "total_tokens": "tokens",
+    "last_seen": "timestamp",
+    "trace_count": "traces",
+    "error_count": "errors",
 }
 
 
@@ -223,8 +235,44 @@ def list_traces(cur: duckdb.DuckDBPyConnection, project_id: str, q: ListQuery) -
     ).fetchall()
     data = [_trace_dict(r[:-1]) for r in rows[:limit]]
     _attach_score_summaries(cur, project_id, data)
+    _attach_output_previews(cur, project_id, data)
     nxt = encode_cursor(rows[limit - 1][-1], rows[limit - 1][0]) if len(rows) > limit else None
     return Page(data, nxt)
+
+
+# Enough of an output to make a preview of, read for the listed page only (never the column).
+_OUTPUT_HEAD = 2000
+
+
+def _attach_output_previews(
+    cur: duckdb.DuckDBPyConnection, project_id: str, traces: list[dict[str, Any]]
+) -> None:
+    """Each listed trace gets ``output_preview`` from one look-up of the page's ids."""
+    for t in traces:
+        t["output_preview"] = None
+    if not traces:
+        return
+    by_id = {t["id"]: t for t in traces}
+    rows = cur.execute(
+        "SELECT id, left(output, ?) FROM traces WHERE project_id = ? AND list_contains(?, id)",
+        [_OUTPUT_HEAD, project_id, list(by_id)],
+    ).fetchall()
+    for trace_id, head in rows:
+        by_id[trace_id]["output_preview"] = preview(head)
+
+
+def count_traces(cur: duckdb.DuckDBPyConnection, project_id: str, q: ListQuery) -> int:
+    """How many traces match the list's filters and search (its order, page and cursor aside).
+
+    Cheap under filters (a count over the filtered columns: 1-11 ms for 200k traces); a text
+    search scans inputs and outputs as the list itself does, so callers may skip it."""
+    where, params = compile_filters(q.filters, TRACES)
+    search, sparams = _search_sql(TRACES, q.search)
+    (n,) = cur.execute(
+        f"SELECT count(*) FROM traces t WHERE t.project_id = ? AND {where} AND {search}",
+        [project_id, *params, *sparams],
+    ).fetchone()
+    return int(n)
 
 
 def _attach_score_summaries(
@@ -326,10 +374,14 @@ def list_observations(cur: duckdb.DuckDBPyConnection, project_id: str, q: ListQu
     search, sparams = _search_sql(OBSERVATIONS, q.search)
     keyset, kparams = _keyset(sort_sql, "o.id", desc, q.cursor)
     direction = "DESC" if desc else "ASC"
+    # Late materialisation: the page's rowids first (a top-N over the sort key alone), then
+    # their wide columns; 10x faster than a top-N carrying every column (1.25 M observations:
+    # ~50 ms instead of ~520 ms).
+    order = f"ORDER BY {sort_sql} {direction}, o.id {direction}"
     rows = cur.execute(
-        f"SELECT {_OBS_COLUMNS}, {sort_sql} FROM observations o WHERE o.project_id = ? "
-        f"AND {where} AND {search} AND {keyset} "
-        f"ORDER BY {sort_sql} {direction}, o.id {direction} LIMIT ?",
+        f"SELECT {_OBS_COLUMNS}, {sort_sql} FROM observations o WHERE o.rowid IN ("
+        f"SELECT o.rowid FROM observations o WHERE o.project_id = ? "
+        f"AND {where} AND {search} AND {keyset} {order} LIMIT ?) {order}",
         [project_id, *params, *sparams, *kparams, limit + 1],
     ).fetchall()
     data = [_observation_dict(r[:-1]) for r in rows[:limit]]
@@ -464,19 +516,23 @@ def _group_list(
     extra_sql: str,
     extra_names: Sequence[str],
 ) -> Page:
-    """Sessions and users: traces grouped by one column, newest activity first."""
+    """Sessions and users: traces grouped by one column, newest activity first unless
+    ``order_by`` says otherwise (timestamp = last seen, first_seen, traces, cost, tokens,
+    errors)."""
     limit = _limit(q.limit)
+    sort_sql, desc = _order("groups", q.order_by)
     where, params = compile_filters(q.filters, TRACES)
     search, sparams = _search_sql(TRACES, q.search)
-    keyset, kparams = _keyset("epoch_us(g.last_time)", "g.group_key", True, q.cursor)
+    keyset, kparams = _keyset(sort_sql, "g.group_key", desc, q.cursor)
+    direction = "DESC" if desc else "ASC"
     rows = cur.execute(
-        f"SELECT * FROM (SELECT {key} AS group_key, min(t.start_time) AS first_time, "
+        f"SELECT *, {sort_sql} FROM (SELECT {key} AS group_key, min(t.start_time) AS first_time, "
         "max(coalesce(t.end_time, t.start_time)) AS last_time, count(*) AS traces, "
         "sum(t.total_cost) AS total_cost, sum(t.total_tokens) AS total_tokens, "
         f"sum(t.error_count) AS errors, {extra_sql} FROM traces t "
         f"WHERE t.project_id = ? AND {key} IS NOT NULL AND {where} AND {search} "
         f"GROUP BY {key}) g WHERE {keyset} "
-        "ORDER BY g.last_time DESC, g.group_key DESC LIMIT ?",
+        f"ORDER BY {sort_sql} {direction}, g.group_key {direction} LIMIT ?",
         [project_id, *params, *sparams, *kparams, limit + 1],
     ).fetchall()
     names = (
@@ -491,14 +547,37 @@ def _group_list(
     )
     data = []
     for r in rows[:limit]:
-        d = dict(zip(names, r, strict=True))
+        d = dict(zip(names, r[:-1], strict=True))
         d["first_time"], d["last_time"] = iso(d["first_time"]), iso(d["last_time"])
         data.append(d)
     nxt = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        nxt = encode_cursor(to_us(last[2]), last[0])
+        nxt = encode_cursor(last[-1], last[0])
+    _attach_group_scores(cur, project_id, key, data)
     return Page(data, nxt)
+
+
+def _attach_group_scores(
+    cur: duckdb.DuckDBPyConnection, project_id: str, key: str, groups: list[dict[str, Any]]
+) -> None:
+    """Each listed session or user gets ``scores``: per numeric score name, the average
+    over the group's traces' scores (one look-up for the page)."""
+    for g in groups:
+        g["scores"] = {}
+    if not groups:
+        return
+    by_id = {g["id"]: g for g in groups}
+    rows = cur.execute(
+        f"SELECT {key}, s.name, avg(s.value) FROM scores s JOIN traces t "
+        "ON t.project_id = s.project_id AND t.id = s.trace_id "
+        f"WHERE s.project_id = ? AND list_contains(?, {key}) "
+        "AND s.data_type IN ('NUMERIC', 'BOOLEAN') "
+        f"GROUP BY {key}, s.name ORDER BY s.name",
+        [project_id, list(by_id)],
+    ).fetchall()
+    for group_key, name, value in rows:
+        by_id[group_key]["scores"][name] = value
 
 
 def list_sessions(cur: duckdb.DuckDBPyConnection, project_id: str, q: ListQuery) -> Page:
@@ -553,3 +632,31 @@ def get_session(
         "error_count": sum(t["error_count"] for t in traces),
         "traces": traces,
     }
+
+
+def user_days(
+    cur: duckdb.DuckDBPyConnection, project_id: str, user_id: str, since: datetime
+) -> list[dict[str, Any]]:
+    """An end user's traces per UTC day since ``since``, oldest first: ``day`` (ISO date),
+    ``traces``, ``cost`` and ``scores`` (per numeric score name, the day's average)."""
+    rows = cur.execute(
+        "SELECT date_trunc('day', start_time)::DATE AS day, count(*), sum(total_cost) "
+        "FROM traces WHERE project_id = ? AND user_id = ? AND start_time >= ? "
+        "GROUP BY day ORDER BY day",
+        [project_id, user_id, since],
+    ).fetchall()
+    days = {
+        d: {"day": d.isoformat(), "traces": n, "cost": cost or 0.0, "scores": {}}
+        for d, n, cost in rows
+    }
+    scored = cur.execute(
+        "SELECT date_trunc('day', t.start_time)::DATE AS day, s.name, avg(s.value) "
+        "FROM scores s JOIN traces t ON t.project_id = s.project_id AND t.id = s.trace_id "
+        "WHERE s.project_id = ? AND t.user_id = ? AND t.start_time >= ? "
+        "AND s.data_type IN ('NUMERIC', 'BOOLEAN') GROUP BY day, s.name",
+        [project_id, user_id, since],
+    ).fetchall()
+    for d, name, value in scored:
+        if d in days:
+            days[d]["scores"][name] = value
+    return list(days.values())

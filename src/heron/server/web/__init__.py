@@ -18,6 +18,7 @@ from heron.server.web import (
     compare,
     dashboards,
     demo_loading,
+    observations,
     people,
     prices,
     routes,
@@ -27,20 +28,26 @@ from heron.server.web import (
 )
 
 STATIC_DIR = Path(__file__).parent / "static"
+# The modules whose routers serve pages and forms (tests walk their routes).
+PAGE_MODULES = (
+    routes,
+    traces,
+    trace_page,
+    observations,
+    people,
+    dashboards,
+    compare,
+    demo_loading,
+    prices,
+    settings,
+)
 
 
 def install(app: FastAPI) -> None:
     """Add the pages, their error handling and ``/static`` to the app."""
     auth.install_handlers(app)
-    app.include_router(routes.router)
-    app.include_router(traces.router)
-    app.include_router(trace_page.router)
-    app.include_router(people.router)
-    app.include_router(dashboards.router)  # before /static: it serves Plotly.js there
-    app.include_router(compare.router)
-    app.add_api_route("/demo/progress", demo_loading.demo_progress, include_in_schema=False)
-    app.include_router(prices.router)
-    app.include_router(settings.router)
+    for module in PAGE_MODULES:  # dashboards before /static: it serves Plotly.js there
+        app.include_router(module.router)
     app.add_api_route("/favicon.ico", favicon, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -7,12 +7,12 @@ Every page reads through the store's list/detail functions, scoped to the page's
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -21,6 +21,7 @@ from heron.query import Filter
 from heron.server.consistency import read_view
 from heron.server.state import state_of
 from heron.server.web.auth import PROJECT_COOKIE, SESSION_TTL_S, PageError, not_found, set_cookie
+from heron.server.web.filterbar import RANGES
 from heron.server.web.payload import classify
 from heron.server.web.render import page
 from heron.server.web.scope import Scope, page_scope
@@ -30,6 +31,56 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
 T = TypeVar("T")
+# What the sessions and users lists sort on (``sort=KEY.asc|desc``, server-side ORDER BY;
+# the store's order names). Anything else is a 400 page naming the choices.
+SORTS = {
+    "last_seen": "last seen",
+    "first_seen": "first seen",
+    "traces": "traces",
+    "cost": "cost",
+    "tokens": "tokens",
+    "errors": "errors",
+}
+DEFAULT_SORT = "last_seen.desc"
+
+
+def parse_sort(value: str | None) -> tuple[str, str]:
+    """``sort=`` as (key, direction); unknown keys or directions are a 400 page."""
+    key, _, direction = (value or DEFAULT_SORT).partition(".")
+    direction = direction or "desc"
+    if key not in SORTS or direction not in ("asc", "desc"):
+        raise PageError(
+            400,
+            f"sort: unknown order {value!r}; use one of {', '.join(SORTS)} "
+            "followed by .asc or .desc",
+        )
+    return key, direction
+
+
+def range_filter(time_range: str | None) -> list[Filter]:
+    """``range=`` (a preset of the time range picker) as a start-time filter; unknown: 400."""
+    if not time_range:
+        return []
+    if time_range not in RANGES:
+        raise PageError(
+            400, f"range: unknown time range {time_range!r}; use one of {', '.join(RANGES)}"
+        )
+    since = datetime.now(UTC) - timedelta(seconds=RANGES[time_range][1])
+    return [Filter("start_time", ">=", since.isoformat())]
+
+
+def sort_headers(path: str, key: str, direction: str, **params: str | None) -> dict[str, Any]:
+    """Per sortable column: the link that sorts by it (again: the other way) and its state."""
+    out = {}
+    for col in SORTS:
+        nxt = "asc" if col == key and direction == "desc" else "desc"
+        out[col] = {
+            "href": _url(path, **params, sort=f"{col}.{nxt}"),
+            "active": col == key,
+            "arrow": (" \u2193" if direction == "desc" else " \u2191") if col == key else "",
+            "aria": ("descending" if direction == "desc" else "ascending") if col == key else None,
+        }
+    return out
 
 
 # -- formatting helpers (passed to the templates) -----------------------------------------------
@@ -61,7 +112,13 @@ def count(value: int | float | None) -> str:
     return "\u2013" if value is None else f"{int(value):,}"
 
 
+def score(value: float | None) -> str:
+    """An average score with at most two decimals."""
+    return "\u2013" if value is None else f"{value:.2f}".rstrip("0").rstrip(".")
+
+
 HELPERS: dict[str, Callable[..., str]] = {
+    "score": score,
     "when": when,
     "money": money,
     "duration": duration,
@@ -174,6 +231,48 @@ async def _read(request: Request, fn: Callable[..., T], *args: Any, missing: str
         raise PageError(400, exc.message) from None
 
 
+TREND_DAYS = 30
+TREND_W, TREND_H = 320, 48
+
+
+def sparkline(values: list[float | None]) -> dict[str, Any]:
+    """An inline SVG sparkline of one value per day: the polyline's points (numbers only),
+    the last and the largest value. Days without a value are left out of the line."""
+    known = [v for v in values if v is not None]
+    top = max(known, default=0.0)
+    low = min(known, default=0.0)
+    span = (top - low) or 1.0
+    step = TREND_W / max(1, len(values) - 1)
+    points = " ".join(
+        f"{i * step:.1f},{TREND_H - 2 - (v - low) / span * (TREND_H - 4):.1f}"
+        for i, v in enumerate(values)
+        if v is not None
+    )
+    return {"points": points, "last": known[-1] if known else None, "top": top}
+
+
+def trends(days: list[dict[str, Any]], until: datetime) -> dict[str, Any]:
+    """Cost and each score's average per day over the last ``TREND_DAYS`` days (a day
+    without traces costs 0 and has no score)."""
+    by_day = {d["day"]: d for d in days}
+    dates = [(until - timedelta(days=TREND_DAYS - 1 - i)).date() for i in range(TREND_DAYS)]
+    rows = [by_day.get(d.isoformat()) for d in dates]
+    names = sorted({n for d in days for n in d["scores"]})
+    return {
+        "from": dates[0].isoformat(),
+        "to": dates[-1].isoformat(),
+        "cost": sparkline([r["cost"] if r else 0.0 for r in rows]),
+        "scores": {n: sparkline([r["scores"].get(n) if r else None for r in rows]) for n in names},
+        "width": TREND_W,
+        "height": TREND_H,
+    }
+
+
+def _score_names(rows: list[dict[str, Any]]) -> list[str]:
+    """The score names any listed row has an average of (one column each)."""
+    return sorted({name for r in rows for name in r.get("scores") or {}})
+
+
 def _url(path: str, **params: str | None) -> str:
     kept = {k: v for k, v in params.items() if v}
     return path + ("?" + urlencode(kept) if kept else "")
@@ -195,18 +294,26 @@ async def sessions(
     user_id: str | None = None,
     search: str | None = None,
     cursor: str | None = None,
+    sort: str | None = None,
+    time_range: str | None = Query(None, alias="range"),
     scope: Scope = Depends(page_scope),
 ) -> Response:
     user_id, search = user_id or None, (search or "").strip() or None
+    key, direction = parse_sort(sort)
+    kept = {"user_id": user_id, "search": search, "range": time_range or None}
+    sort_param = None if f"{key}.{direction}" == DEFAULT_SORT else f"{key}.{direction}"
     rows: list[dict[str, Any]] = []
     next_url = None
     if scope.project is not None:
         filters = [Filter("user_id", "=", user_id)] if user_id else []
-        query = ListQuery(filters, search, limit=PAGE_SIZE, cursor=cursor or None)
+        filters += range_filter(time_range)
+        query = ListQuery(
+            filters, search, f"{key}.{direction}", limit=PAGE_SIZE, cursor=cursor or None
+        )
         found = await _read(request, state_of(request).store.list_sessions, scope.project_id, query)
         rows = found.data
         if found.next_cursor:
-            next_url = _url("/sessions", user_id=user_id, search=search, cursor=found.next_cursor)
+            next_url = _url("/sessions", **kept, sort=sort_param, cursor=found.next_cursor)
     return _respond(
         request,
         scope,
@@ -214,8 +321,13 @@ async def sessions(
         sessions=rows,
         user_id=user_id or "",
         search=search or "",
+        time_range=time_range or "",
+        ranges=RANGES,
+        sort=sort_param or "",
+        heads=sort_headers("/sessions", key, direction, **kept),
+        score_names=_score_names(rows),
         next_url=next_url,
-        first_url=_url("/sessions", user_id=user_id, search=search) if cursor else None,
+        first_url=_url("/sessions", **kept, sort=sort_param) if cursor else None,
     )
 
 
@@ -245,26 +357,37 @@ async def users(
     request: Request,
     search: str | None = None,
     cursor: str | None = None,
+    sort: str | None = None,
+    time_range: str | None = Query(None, alias="range"),
     scope: Scope = Depends(page_scope),
 ) -> Response:
     search = (search or "").strip() or None
+    key, direction = parse_sort(sort)
+    kept = {"search": search, "range": time_range or None}
+    sort_param = None if f"{key}.{direction}" == DEFAULT_SORT else f"{key}.{direction}"
     rows: list[dict[str, Any]] = []
     next_url = None
     if scope.project is not None:
         filters = [Filter("user_id", "contains", search)] if search else []
-        query = ListQuery(filters, limit=PAGE_SIZE, cursor=cursor or None)
+        filters += range_filter(time_range)
+        query = ListQuery(filters, None, f"{key}.{direction}", PAGE_SIZE, cursor or None)
         found = await _read(request, state_of(request).store.list_users, scope.project_id, query)
         rows = found.data
         if found.next_cursor:
-            next_url = _url("/users", search=search, cursor=found.next_cursor)
+            next_url = _url("/users", **kept, sort=sort_param, cursor=found.next_cursor)
     return _respond(
         request,
         scope,
         "users.html",
         users=rows,
         search=search or "",
+        time_range=time_range or "",
+        ranges=RANGES,
+        sort=sort_param or "",
+        heads=sort_headers("/users", key, direction, **kept),
+        score_names=_score_names(rows),
         next_url=next_url,
-        first_url=_url("/users", search=search) if cursor else None,
+        first_url=_url("/users", **kept, sort=sort_param) if cursor else None,
     )
 
 
@@ -284,6 +407,11 @@ async def user(
         raise not_found(f"user {user_id!r}")
     query = ListQuery(mine, limit=PAGE_SIZE, cursor=cursor or None)
     found = await _read(request, store.list_sessions, scope.project_id, query)
+    now = datetime.now(UTC)
+    since = (now - timedelta(days=TREND_DAYS - 1)).replace(
+        hour=0, minute=0, second=0, microsecond=0, tzinfo=None
+    )
+    days = await _read(request, store.user_days, scope.project_id, user_id, since)
     base = "/users/" + quote(user_id, safe="")
     return _respond(
         request,
@@ -291,6 +419,7 @@ async def user(
         "user.html",
         end_user=summary.data[0],
         sessions=found.data,
+        trend=trends(days, now),
         next_url=_url(base, cursor=found.next_cursor) if found.next_cursor else None,
         first_url=base if cursor else None,
     )

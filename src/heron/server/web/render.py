@@ -22,6 +22,7 @@ templates = Jinja2Templates(env=environment)
 NAV: tuple[tuple[str, str], ...] = (
     ("/dashboard", "Dashboard"),
     ("/traces", "Traces"),
+    ("/observations", "Observations"),
     ("/sessions", "Sessions"),
     ("/users", "Users"),
     ("/dashboards", "Dashboards"),

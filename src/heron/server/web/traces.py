@@ -11,7 +11,7 @@ The detail page is in :mod:`.trace_page`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -20,31 +20,33 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from heron.errors import BadRequest
-from heron.query import OPERATORS, Filter
+from heron.query import OPERATORS
 from heron.server.api import ListParams, list_params
 from heron.server.consistency import read_view
 from heron.server.state import state_of
-from heron.server.web import views_store
 from heron.server.web.auth import (
     PROJECT_COOKIE,
     SESSION_TTL_S,
-    PageError,
     WebUser,
     csrf_user,
     not_found,
     set_cookie,
 )
-from heron.server.web.filterbar import (
-    FILTER_COLUMNS,
-    OPERATOR_CHOICES,
-    RANGES,
-    filter_rows,
-    rows_to_filter,
+from heron.server.web.filterbar import FILTER_COLUMNS, OPERATOR_CHOICES, RANGES
+from heron.server.web.listpage import (
+    ListKind,
+    add_view_routes,
+    apply_range,
+    bar_redirect,
+    bar_rows,
+    chrome,
+    shown_range,
+    with_params,
 )
+from heron.server.web.listpage import next_url as listpage_next
 from heron.server.web.payload import pretty
 from heron.server.web.render import environment, page
 from heron.server.web.scope import Scope, page_scope
-from heron.store.saved import MAX_SUGGESTIONS, SUGGESTED_COLUMNS
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,13 +59,12 @@ ORDERS = [
     ("cost.asc", "cheapest first"),
 ]
 LIMITS = [20, 50, 100, 200]
-# Parameters the filter bar submits besides its rows, kept as they are by the redirect.
-_BAR_FIELDS = ("project", "search", "range", "from", "to", "order_by", "limit")
 # Columns the list can show (``cols=`` picks them, in this order). Scores are the per-name
 # summary list rows carry (average value, or the latest label).
 LIST_COLUMNS = [
     ("time", "time (UTC)"),
     ("name", "name"),
+    ("model", "model"),
     ("user", "user"),
     ("session", "session"),
     ("latency", "latency"),
@@ -73,8 +74,10 @@ LIST_COLUMNS = [
     ("scores", "scores"),
     ("tags", "tags"),
     ("input", "input"),
+    ("output", "output"),
 ]
-DEFAULT_COLUMNS = [key for key, _ in LIST_COLUMNS if key != "input"]
+DEFAULT_COLUMNS = [key for key, _ in LIST_COLUMNS]
+TRACE_LIST = ListKind("/traces", tuple(LIST_COLUMNS), tuple(DEFAULT_COLUMNS))
 
 
 # ---- formatting (template filters) ----------------------------------------------------
@@ -135,30 +138,7 @@ def href(kind: str, ident: str, project_id: str) -> str:
 
 def parse_columns(value: str | None) -> list[str]:
     """The columns ``cols=`` asks for, in the list's order; none known: the default."""
-    asked = {c.strip() for c in (value or "").split(",")}
-    chosen = [key for key, _ in LIST_COLUMNS if key in asked]
-    return chosen or list(DEFAULT_COLUMNS)
-
-
-def _cols_param(chosen: list[str]) -> str | None:
-    """``cols=`` for these columns, or None for the default (kept out of the URL)."""
-    return None if chosen == DEFAULT_COLUMNS else ",".join(chosen)
-
-
-def _filter_rows(p: ListParams) -> list[dict[str, Any]]:
-    """The filter bar's rows for this list (the JSON could not be read: the error says why)."""
-    try:
-        filters = p.filters
-    except BadRequest:
-        filters = p.simple
-    return filter_rows(filters)
-
-
-def _with(request: Request, **changes: str | None) -> str:
-    """This page's URL with some parameters replaced (None drops one)."""
-    items = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
-    items += [(k, v) for k, v in changes.items() if v is not None]
-    return "/traces?" + urlencode(items)
+    return TRACE_LIST.parse_columns(value)
 
 
 @router.get("/traces")
@@ -168,37 +148,30 @@ async def trace_list(
     p: ListParams = Depends(list_params),
 ) -> Response:
     if "fc" in request.query_params:  # the filter bar: its rows become the filter JSON
-        items = [
-            (k, v) for k in _BAR_FIELDS for v in request.query_params.getlist(k) if v and v.strip()
-        ]
-        built = rows_to_filter(request)
-        if built:
-            items.append(("filter", built))
-        q = request.query_params
-        picked = q.getlist("col") or [c for v in q.getlist("cols") for c in v.split(",")]
-        cols = _cols_param(parse_columns(",".join(picked)))
-        if cols:
-            items.append(("cols", cols))
-        return RedirectResponse("/traces?" + urlencode(items), status_code=303)
+        return bar_redirect(request, TRACE_LIST)
 
     st = state_of(request)
     traces: list[dict[str, Any]] = []
+    total: int | None = None
     next_url = error = None
     status = 200
-    time_range = request.query_params.get("range", "")
-    if time_range in RANGES and not request.query_params.get("from"):
-        since = datetime.now(UTC) - timedelta(seconds=RANGES[time_range][1])
-        p.simple.append(Filter("start_time", ">=", since.isoformat()))
+    time_range = apply_range(request, p)
     if scope.project is not None:
         await read_view(request)
         try:
             found = await run_in_threadpool(st.store.list_traces, scope.project_id, p.query())
+            # Counting under filters is cheap (1-11 ms at 200k traces); a text search
+            # costs as much again as the list, so a searched list shows no total.
+            if not p.search:
+                total = await run_in_threadpool(st.store.count_traces, scope.project_id, p.query())
         except BadRequest as exc:  # FilterError included: shown inline, never a 500
             error, status = exc.message, 400
         else:
             traces = found.data
             if found.next_cursor:
-                next_url = _with(request, cursor=found.next_cursor, project=scope.project_id)
+                next_url = listpage_next(
+                    request, TRACE_LIST, found.next_cursor, scope.project_id, len(traces)
+                )
         for t in traces:
             t["href"] = href("traces", t["id"], scope.project_id)
             t["user_href"] = t["user_id"] and href("users", t["user_id"], scope.project_id)
@@ -210,23 +183,15 @@ async def trace_list(
                 (name, fmt_score(value)) for name, value in sorted((t.get("scores") or {}).items())
             ]
     q = request.query_params
-    chosen = parse_columns(q.get("cols"))
-    views: list[dict[str, Any]] = []
-    suggested: dict[str, list[str]] = {c: [] for c in SUGGESTED_COLUMNS}
-    if scope.project is not None:
-        pid = scope.project_id
-        views = await run_in_threadpool(views_store.list_views, st.store, pid)
-        for v in views:
-            v["href"] = _view_url(pid, v["query"])
-        suggested = await run_in_threadpool(st.store.recent_filter_values, pid)
-    everything = sorted({v for values in suggested.values() for v in values})
-    cols = _cols_param(chosen)
+    chosen = TRACE_LIST.parse_columns(q.get("cols"))
+    project_id = scope.project_id if scope.project is not None else None
     context = scope.context(
         traces=traces,
+        shown_range=shown_range(request, len(traces), total),
         error=error,
         next_url=next_url,
-        first_url=_with(request, cursor=None) if p.cursor else None,
-        rows=_filter_rows(p),
+        first_url=with_params(request, TRACE_LIST, cursor=None, offset=None) if p.cursor else None,
+        rows=bar_rows(p),
         search=p.search or "",
         time_range=time_range,
         ranges=RANGES,
@@ -241,16 +206,7 @@ async def trace_list(
         columns=FILTER_COLUMNS,
         operators=OPERATOR_CHOICES,
         operator_help={kind: sorted(ops) for kind, ops in OPERATORS.items()},
-        list_columns=LIST_COLUMNS,
-        shown=chosen,
-        cols=cols,
-        clear_url=_view_url(scope.project["id"], urlencode({"cols": cols}) if cols else "")
-        if scope.project
-        else "/traces",
-        views=views,
-        view_query=views_store.clean_query(request.url.query),
-        suggested=suggested,
-        suggested_any=everything[:MAX_SUGGESTIONS],
+        **await chrome(request, TRACE_LIST, st.store, project_id, chosen),
     )
     response = page(request, "traces.html", context, status)
     if scope.asked:
@@ -258,62 +214,9 @@ async def trace_list(
     return response
 
 
-# ---- saved views -----------------------------------------------------------------------
+# ---- saved views (shared with the observations list: listpage.add_view_routes) ---------
 
-
-def _view_url(project_id: str, query: str) -> str:
-    return "/traces?" + urlencode({"project": project_id}) + ("&" + query if query else "")
-
-
-@router.post("/traces/views")
-async def save_view(
-    request: Request,
-    scope: Scope = Depends(page_scope),
-    user: WebUser = Depends(csrf_user),
-) -> Response:
-    """Save the list's query string (form fields ``name``, ``query``) under a name."""
-    scope.require("write")
-    form = await request.form()
-    name, query = form.get("name"), form.get("query")
-    pid = scope.project_id
-    try:
-        view = await run_in_threadpool(
-            views_store.create_view,
-            state_of(request).store,
-            pid,
-            name if isinstance(name, str) else "",
-            query if isinstance(query, str) else "",
-            user.id,
-        )
-    except ValueError as exc:
-        raise PageError(400, str(exc)) from None
-    return RedirectResponse(_view_url(pid, view["query"]), status_code=303)
-
-
-@router.get("/traces/views/{view_id}")
-async def open_view(view_id: str, request: Request, scope: Scope = Depends(page_scope)) -> Response:
-    pid = scope.project_id
-    view = await run_in_threadpool(views_store.get_view, state_of(request).store, pid, view_id)
-    if view is None:
-        raise not_found(f"saved view {view_id!r}")
-    return RedirectResponse(_view_url(pid, view["query"]), status_code=303)
-
-
-@router.post("/traces/views/{view_id}/delete")
-async def delete_view(
-    view_id: str,
-    request: Request,
-    scope: Scope = Depends(page_scope),
-    user: WebUser = Depends(csrf_user),
-) -> Response:
-    scope.require("write")
-    pid = scope.project_id
-    deleted = await run_in_threadpool(
-        views_store.delete_view, state_of(request).store, pid, view_id
-    )
-    if not deleted:
-        raise not_found(f"saved view {view_id!r}")
-    return RedirectResponse(_view_url(pid, ""), status_code=303)
+add_view_routes(router, TRACE_LIST)
 
 
 @router.post("/traces/{trace_id}/delete")
@@ -330,4 +233,4 @@ async def delete_trace(
     await st.pipeline.caught_up()
     if not await run_in_threadpool(st.store.delete_traces, pid, [trace_id]):
         raise not_found(f"trace {trace_id!r}")
-    return RedirectResponse(_view_url(pid, ""), status_code=303)
+    return RedirectResponse(TRACE_LIST.view_url(pid, ""), status_code=303)
