@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.compare.conftest import Demo
+from tests.compare.test_compare_api import VERDICTS
 from tests.server.test_web_auth import ADMIN, PASSWORD, login
 
 
@@ -33,7 +34,7 @@ def test_change_marker_url_compares_before_and_after(web: TestClient, demo: Demo
     assert r.status_code == 200, r.text
     found = rows(r.text)
     assert {"count", "p50_latency", "error_rate", "scores.user-feedback"} <= set(found)
-    assert set(found.values()) <= {"better", "worse", "no_change", "insufficient_data"}
+    assert set(found.values()) <= set(VERDICTS)
     assert "2025-10-08T08:53:20Z" in r.text and "2025-10-09T08:53:20Z" in r.text
     links = [html.unescape(h) for h in re.findall(r'class="cohort-link" href="([^"]+)"', r.text)]
     assert len(links) == 2

@@ -40,8 +40,15 @@ def test_compare_prompt_versions_then_open_a_cohort(
     speed = page.locator('tr[data-metric="avg_tokens_per_second"]')
     expect(speed).to_be_visible()
     expect(speed.locator(".verdict")).to_have_text("better")
-    expect(speed.locator(".verdict")).to_have_css("color", "rgb(30, 107, 47)")
-    expect(page.locator('tr[data-metric="count"] .verdict')).to_have_text("no change")
+    expect(speed.locator(".verdict")).to_have_css("color", "rgb(30, 123, 52)")  # --good
+    # the count's verdict agrees with its interval: a change when it excludes 0
+    count = page.locator('tr[data-metric="count"]')
+    low, high = count.get_attribute("data-ci-low"), count.get_attribute("data-ci-high")
+    assert low and high
+    changed = float(low) > 0 or float(high) < 0
+    expect(count.locator(".verdict")).to_have_text(
+        re.compile(r"increased|decreased|inconclusive" if changed else "no change")
+    )
     assert page.locator("table.compare-table tbody tr").count() == 13  # observations: no scores
     snapshot("table")
 
