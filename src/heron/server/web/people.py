@@ -7,7 +7,6 @@ Every page reads through the store's list/detail functions, scoped to the page's
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -23,6 +22,7 @@ from heron.server.state import state_of
 from heron.server.web.auth import PROJECT_COOKIE, SESSION_TTL_S, PageError, not_found, set_cookie
 from heron.server.web.render import page
 from heron.server.web.scope import Scope, page_scope
+from heron.server.web.timefmt import when
 from heron.store import ListQuery
 
 router = APIRouter(include_in_schema=False)
@@ -32,16 +32,6 @@ T = TypeVar("T")
 
 
 # -- formatting helpers (passed to the templates) -----------------------------------------------
-
-
-def when(value: str | None) -> str:
-    """ISO time (UTC) as ``2025-10-09 06:32:38``."""
-    if not value:
-        return "\u2013"
-    try:
-        return datetime.fromisoformat(value.rstrip("Z")).strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return value
 
 
 def money(value: float | None) -> str:

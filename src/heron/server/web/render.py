@@ -10,12 +10,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from heron.server.web.timefmt import when
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 environment = Environment(
     loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, undefined=StrictUndefined
 )
 templates = Jinja2Templates(env=environment)
+# One time renderer for every page, as a filter (``x|when``) and a global (``when(x)``).
+environment.filters["when"] = when
+environment.globals["when"] = when
 
 
 def page(

@@ -87,11 +87,6 @@ def _parse_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
 
 
-def fmt_time(value: str | None) -> str:
-    dt = _parse_iso(value)
-    return "" if dt is None else dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
-
-
 def fmt_ms(value: float | None) -> str:
     if value is None:
         return ""
@@ -128,9 +123,7 @@ def pretty(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
 
 
-environment.filters.update(
-    {"when": fmt_time, "ms": fmt_ms, "usd": fmt_cost, "num": fmt_num, "pretty": pretty}
-)
+environment.filters.update({"ms": fmt_ms, "usd": fmt_cost, "num": fmt_num, "pretty": pretty})
 
 
 def href(kind: str, ident: str, project_id: str) -> str:
