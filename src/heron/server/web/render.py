@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from heron.server.web.timefmt import when
+from heron.server.web.timefmt import time_placeholders, when
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -21,6 +21,7 @@ templates = Jinja2Templates(env=environment)
 # One time renderer for every page, as a filter (``x|when``) and a global (``when(x)``).
 environment.filters["when"] = when
 environment.globals["when"] = when
+environment.globals["time_placeholders"] = time_placeholders
 
 
 def page(

@@ -5,7 +5,7 @@ Without the script the page still shows UTC and says so."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from markupsafe import Markup, escape
 
@@ -47,3 +47,13 @@ def when(value: str | datetime | None, ms: bool = False) -> Markup:
     return Markup('<time datetime="{}" title="{}"{}>{}</time>').format(
         iso_utc(dt), text, Markup(precision), text
     )
+
+
+def time_placeholders(now: datetime | None = None) -> dict[str, str]:
+    """Example ``from``/``to`` values relative to now (UTC, to the hour): a day ago, now."""
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return {
+        "from": (hour - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+        "to": hour.strftime("%Y-%m-%dT%H:%M"),
+    }
