@@ -194,6 +194,17 @@ _OVERLAPS = """async (ids) => {
 }"""
 
 
+# A CSS token as the browser resolves it for `color` ("rgb(30, 123, 52)").
+_TOKEN_COLOUR = """(name) => {
+  const p = document.createElement("p");
+  p.style.color = `var(${name})`;
+  document.body.append(p);
+  const colour = getComputedStyle(p).color;
+  p.remove();
+  return colour;
+}"""
+
+
 def test_charts_name_axes_units_legends_and_the_viewer_zone(
     browser: Browser, live_server: HeronProcess
 ) -> None:
@@ -237,6 +248,21 @@ def test_charts_name_axes_units_legends_and_the_viewer_zone(
     )
     fill = latency.locator(".main-svg rect.bg").first.get_attribute("style") or ""
     assert surface in ("#fff", "#ffffff") and "255, 255, 255" in fill
+
+    # a number's change is coloured by what it means for that metric
+    page.goto(f"{live_server.url}/dashboard?from=2026-11-21T00:00:00Z&to=2026-11-23T00:00:00Z")
+    good, bad = page.evaluate(_TOKEN_COLOUR, "--good"), page.evaluate(_TOKEN_COLOUR, "--bad")
+    assert good != bad
+    cost = widget(page, "cost-total").locator(".number-change")
+    expect(cost).to_contain_text("vs previous period")
+    up = "\u25b2" in cost.inner_text()
+    expect(cost).to_have_attribute(
+        "data-polarity", "bad" if up else "good"
+    )  # cost: lower is better
+    expect(cost).to_have_css("color", bad if up else good)
+    count = widget(page, "traces-total").locator(".number-change")
+    expect(count).to_have_attribute("data-polarity", "neutral")  # a volume: neither
+    latency = widget(page, "latency")
 
     # switching the zone redraws the charts in it
     page.get_by_label("Time zone").select_option("UTC")

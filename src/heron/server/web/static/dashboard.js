@@ -355,4 +355,9 @@
   drawAll();
   // The viewer picked another time zone in the header: times on the charts follow.
   document.addEventListener("heron:timezone", drawAll);
+  // A theme following the system (light/dark) redefines the tokens: redraw in its colours.
+  if (window.matchMedia) {
+    var scheme = window.matchMedia("(prefers-color-scheme: dark)");
+    if (scheme.addEventListener) scheme.addEventListener("change", drawAll);
+  }
 })();
