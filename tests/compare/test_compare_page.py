@@ -102,3 +102,5 @@ def test_values_are_formatted_by_unit() -> None:
     assert fmt(-0.00004, "USD") == "-$0.00004" and fmt(0.0123, "USD") == "$0.0123"
     assert fmt(0.071, "share") == "7.1%" and fmt(1025, "count") == "1,025"
     assert fmt(None, "ms") == "\u2013"
+    assert fmt(1643.4, "ms") == "1,643 ms" and fmt(12.5, "tokens") == "12.5 tokens"
+    assert fmt(0.8, "score") == "0.8"

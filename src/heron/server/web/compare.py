@@ -77,7 +77,9 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{sign}${abs(value):.6f}".rstrip("0").rstrip(".")
     if unit == "count":
         return f"{value:,.0f}"
-    return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    number = f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    # a unit after the number where it says something (ms, tokens, tokens/s, errors)
+    return f"{number} {unit}" if unit in ("ms", "tokens", "tokens/s") else number
 
 
 def fmt_p(value: float | None) -> str:
