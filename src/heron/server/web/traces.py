@@ -63,7 +63,7 @@ _BAR_FIELDS = ("project", "search", "range", "from", "to", "order_by", "limit")
 # Columns the list can show (``cols=`` picks them, in this order). Scores are the per-name
 # summary list rows carry (average value, or the latest label).
 LIST_COLUMNS = [
-    ("time", "time (UTC)"),
+    ("time", "time"),
     ("name", "name"),
     ("user", "user"),
     ("session", "session"),
