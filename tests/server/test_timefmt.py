@@ -37,3 +37,12 @@ def test_filter_and_global_are_the_same_renderer() -> None:
     t = environment.from_string("{{ v|when }}|{{ when(v) }}")
     left, right = t.render(v="2025-10-09T06:32:38Z").split("|")
     assert left == right and left.startswith("<time datetime=")
+
+
+def test_placeholders_are_relative_to_now() -> None:
+    from heron.server.web.timefmt import time_placeholders
+
+    now = datetime(2026, 3, 10, 12, 34, 56, tzinfo=UTC)
+    assert time_placeholders(now) == {"from": "2026-03-09T12:00", "to": "2026-03-10T12:00"}
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert time_placeholders()["to"].startswith(today)
