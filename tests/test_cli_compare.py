@@ -10,6 +10,7 @@ import orjson
 
 from heron.cli import _number
 from heron.demo import DemoConfig, send
+from tests.compare.test_compare_api import VERDICTS
 from tests.support.server import SECRET_KEY, HeronProcess
 
 END_US = 1_760_000_000_000_000  # 2025-10-09T08:53:20Z
@@ -45,7 +46,7 @@ def test_compare_prints_a_table_from_a_live_server(live_server: HeronProcess) ->
     for word in ("metric", "95% CI", "verdict", "p50_latency", "error_rate"):
         assert word in out.stdout
     row = next(line for line in out.stdout.splitlines() if "p50_latency" in line)
-    assert any(v in row for v in ("better", "worse", "no_change", "insufficient_data"))
+    assert any(v in row for v in VERDICTS), row
 
     # at 80 columns: the compact table, no line longer, no number cut
     args = (*url, "--field", "prompt_version", "--baseline", "3", "--candidate", "4")

@@ -647,7 +647,15 @@ def users_set_password(
         console.print(f"password  {escape(chosen)}  (shown only now)")
 
 
-_VERDICT_STYLE = {"better": "green", "worse": "red", "no_change": "", "insufficient_data": "dim"}
+_VERDICT_STYLE = {
+    "better": "green",
+    "worse": "red",
+    "increased": "bold",
+    "decreased": "bold",
+    "inconclusive": "yellow",
+    "no_change": "",
+    "insufficient_data": "dim",
+}
 
 
 def _number(value: float | None) -> str:

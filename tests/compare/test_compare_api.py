@@ -13,6 +13,8 @@ from tests.server.test_web_auth import store_of
 
 FIELDS = {"metric", "baseline", "candidate", "difference", "ci_low", "ci_high", "p_value",
           "n_baseline", "n_candidate", "verdict"}  # fmt: skip
+VERDICTS = ("better", "worse", "increased", "decreased", "inconclusive", "no_change",
+            "insufficient_data")  # fmt: skip
 RELEASES = {"field": "release", "baseline_value": "v1.4.0", "candidate_value": "v1.5.0"}
 
 
@@ -32,7 +34,7 @@ def test_answer_has_every_field_for_every_metric(demo: Demo) -> None:
         assert expected in names
     for m in body["metrics"]:
         assert set(m) >= FIELDS, m
-        assert m["verdict"] in ("better", "worse", "no_change", "insufficient_data")
+        assert m["verdict"] in VERDICTS
         if m["verdict"] != "insufficient_data":
             assert m["ci_low"] <= m["difference"] <= m["ci_high"], m
             assert 0 <= m["p_value"] <= m["p_value_adjusted"] <= 1

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.compare.conftest import Demo
+from tests.compare.test_compare_api import VERDICTS
 from tests.server.test_web_auth import ADMIN, PASSWORD, login
 
 
@@ -24,8 +25,17 @@ def web(demo: Demo) -> TestClient:
 
 
 def rows(page: str) -> dict[str, str]:
-    found = re.findall(r'<tr class="verdict-(\w+)" data-metric="([^"]+)">', page)
+    found = re.findall(r'<tr class="verdict-(\w+)" data-metric="([^"]+)"', page)
     return {html.unescape(metric): verdict for verdict, metric in found}
+
+
+def test_baseline_and_candidate_suggest_the_columns_values(web: TestClient) -> None:
+    r = web.get("/compare?field=release&baseline=v1.4.0&candidate=v1.5.0")
+    assert r.status_code == 200, r.text
+    assert 'id="baseline" name="baseline" value="v1.4.0" list="compare-values-release"' in r.text
+    listed = re.search(r'<datalist id="compare-values-release">(.*?)</datalist>', r.text, re.S)
+    # the values among the project's newest traces
+    assert listed and 'value="v1.5.0"' in listed.group(1) and 'value="v1.6.0"' in listed.group(1)
 
 
 def test_change_marker_url_compares_before_and_after(web: TestClient, demo: Demo) -> None:
@@ -33,8 +43,10 @@ def test_change_marker_url_compares_before_and_after(web: TestClient, demo: Demo
     assert r.status_code == 200, r.text
     found = rows(r.text)
     assert {"count", "p50_latency", "error_rate", "scores.user-feedback"} <= set(found)
-    assert set(found.values()) <= {"better", "worse", "no_change", "insufficient_data"}
-    assert "2025-10-08T08:53:20Z" in r.text and "2025-10-09T08:53:20Z" in r.text
+    assert set(found.values()) <= set(VERDICTS)
+    # the windows as times the viewer's-zone script converts (UTC, named, without it)
+    assert '<time datetime="2025-10-08T08:53:20.000Z"' in r.text
+    assert '<time datetime="2025-10-09T08:53:20.000Z"' in r.text
     links = [html.unescape(h) for h in re.findall(r'class="cohort-link" href="([^"]+)"', r.text)]
     assert len(links) == 2
     filters = orjson.loads(parse_qs(urlparse(links[1]).query)["filter"][0])
@@ -90,3 +102,5 @@ def test_values_are_formatted_by_unit() -> None:
     assert fmt(-0.00004, "USD") == "-$0.00004" and fmt(0.0123, "USD") == "$0.0123"
     assert fmt(0.071, "share") == "7.1%" and fmt(1025, "count") == "1,025"
     assert fmt(None, "ms") == "\u2013"
+    assert fmt(1643.4, "ms") == "1,643 ms" and fmt(12.5, "tokens") == "12.5 tokens"
+    assert fmt(0.8, "score") == "0.8"

@@ -115,7 +115,8 @@ def test_verdict_knows_which_direction_is_good() -> None:
     assert _verdict(-1, lower, b) == "worse"
     assert _verdict(1, b, lower) == "worse"  # a score down
     assert _verdict(1, lower, b) == "better"
-    assert _verdict(0, b, lower) == "no_change"  # no good direction (e.g. token counts)
+    assert _verdict(0, b, lower) == "decreased"  # no good direction (e.g. token counts)
+    assert _verdict(0, lower, b) == "increased"
     assert _verdict(-1, b, rng.normal(100, 10, 500)) == "no_change"
     assert score_direction("helpfulness") == 1 and score_direction("user-feedback") == 1
     assert score_direction("toxicity") == -1 and score_direction("hallucination_rate") == -1
@@ -153,5 +154,5 @@ def test_scores_numeric_boolean_and_labels_are_compared() -> None:
     assert results["scores.thumbs"].verdict == "better"
     assert results["scores.thumbs"].method == "two-proportion z"
     billing = results["scores.topic=billing"]
-    assert billing.significant and billing.verdict == "no_change" and billing.direction == "none"
+    assert billing.significant and billing.verdict == "increased" and billing.direction == "none"
     assert billing.n_baseline == 400 and billing.baseline == pytest.approx(0.3, abs=0.06)

@@ -28,7 +28,7 @@ def test_the_list_shows_observations_and_filters_them(web: TestClient) -> None:
     assert header_cells(r.text) == [
         "time", "type", "name", "model", "level", "latency", "tokens", "cost", "trace",
     ]  # fmt: skip
-    assert '<a href="/observations">Observations</a>' in r.text  # in the nav
+    assert '<a href="/observations" aria-current="page">Observations</a>' in r.text  # nav
     by_model = web.get("/observations", params={"model": "claude-3-haiku"})
     assert len(obs_rows(by_model.text)) == 1 and "claude-3-haiku" in by_model.text
     as_json = orjson.dumps([{"column": "type", "operator": "=", "value": "generation"}]).decode()

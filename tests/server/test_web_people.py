@@ -110,7 +110,12 @@ def test_sessions_list_shows_counts_users_and_errors(chat: TestClient) -> None:
     assert 'href="/sessions/s-beta"' in beta and 'href="/users/bob"' in beta
     assert 'href="/sessions/s-alpha"' in alpha and 'href="/users/alice"' in alpha
     cells = re.findall(r"<td[^>]*>(.*?)</td>", alpha, re.S)
-    assert cells[1] == "2025-10-09 08:53:20.000" and cells[2].startswith("2025-10-09 08:53:41.")
+    # times in UTC, named, with the machine-readable instant for the viewer's-zone script
+    assert cells[1] == (
+        '<time datetime="2025-10-09T08:53:20.000Z" title="2025-10-09 08:53:20 UTC">'
+        "2025-10-09 08:53:20 UTC</time>"
+    )
+    assert ">2025-10-09 08:53:41 UTC</time>" in cells[2]
     assert cells[3] == "3"  # turns
     assert '<span class="badge-error">1</span>' in alpha
     assert '<tr class="has-errors">' in r.text and "badge-error" not in beta

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Dialog, Page, expect
 
@@ -41,7 +42,14 @@ def test_compare_prompt_versions_then_open_a_cohort(
     expect(speed).to_be_visible()
     expect(speed.locator(".verdict")).to_have_text("better")
     expect(speed.locator(".verdict")).to_have_css("color", "rgb(30, 123, 52)")  # --good
-    expect(page.locator('tr[data-metric="count"] .verdict')).to_have_text("no change")
+    # the count's verdict agrees with its interval: a change when it excludes 0
+    count = page.locator('tr[data-metric="count"]')
+    low, high = count.get_attribute("data-ci-low"), count.get_attribute("data-ci-high")
+    assert low and high
+    changed = float(low) > 0 or float(high) < 0
+    expect(count.locator(".verdict")).to_have_text(
+        re.compile(r"increased|decreased|inconclusive" if changed else "no change")
+    )
     assert page.locator("table.compare-table tbody tr").count() == 13  # observations: no scores
     snapshot("table")
 
@@ -56,3 +64,29 @@ def test_compare_prompt_versions_then_open_a_cohort(
     page.goto(live_server.url + "/compare?field=release&candidate=v1.4.0&baseline=" + hostile)
     expect(page.get_by_text(f"release = {hostile}")).to_be_visible()
     assert dialogs == []
+
+
+def test_before_after_window_never_runs_past_now(page: Page, live_server: HeronProcess) -> None:
+    log_in(page, live_server.url)
+    now = datetime.now(UTC)
+    at = (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    page.goto(f"{live_server.url}/compare?at={at}&days=7")
+    # the placeholder of "At" is relative to now (a day ago), not a fixed date
+    placeholder = page.get_by_label("At (ISO 8601)").get_attribute("placeholder") or ""
+    assert placeholder.startswith((now - timedelta(days=1)).strftime("%Y-%m-%d")), placeholder
+    after = page.locator(".cohort-candidate .cohort-window time")
+    before = page.locator(".cohort-baseline .cohort-window time")
+    expect(after).to_have_count(2)
+    start, end = (_instant(after.nth(i).get_attribute("datetime")) for i in (0, 1))
+    assert end <= datetime.now(UTC) and end - start <= timedelta(days=2, seconds=1)
+    b_start, b_end = (_instant(before.nth(i).get_attribute("datetime")) for i in (0, 1))
+    assert b_end == start and abs((b_end - b_start) - (end - start)) <= timedelta(seconds=1)
+    # a moment in the future: a clear message, no window at all
+    later = (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    page.goto(f"{live_server.url}/compare?at={later}&days=7")
+    expect(page.get_by_role("alert")).to_contain_text("at: must be in the past")
+
+
+def _instant(text: str | None) -> datetime:
+    assert text
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 import httpx
-from playwright.sync_api import Dialog, Locator, Page, expect
+from playwright.sync_api import Browser, Dialog, Locator, Page, expect
 
 from tests.dashboards.data import HOSTILE_MODEL, WINDOW, scores, workload_request
-from tests.support.server import HeronProcess
+from tests.support.server import CONSISTENT, HeronProcess
+from tests.ui.conftest import ARTIFACTS
 from tests.ui.test_traces import log_in
 
 RANGE = urlencode({"from": WINDOW["fromTimestamp"], "to": WINDOW["toTimestamp"]})
@@ -165,7 +166,7 @@ def test_every_widget_type_draws(
     expect(widget(page, "bar").locator(".bars path")).to_have_count(4)
     expect(widget(page, "histogram").locator(".bars path")).to_have_count(5)
     pivot = widget(page, "pivot").locator("table.pivot")
-    expect(pivot.locator("thead th")).to_have_text(["name", "alice", "bob", "carol", "dave"])
+    expect(pivot.locator("thead th")).to_have_text(["Trace name", "alice", "bob", "carol", "dave"])
     support = pivot.locator("tbody tr", has_text="support-chat")
     expect(support.locator("td")).to_have_text(["1", "1", "1", "1"])
     snapshot("drawn")
@@ -173,3 +174,99 @@ def test_every_widget_type_draws(
     page.wait_for_url("**/traces?**")
     expect(page.locator("table.traces tbody tr")).to_have_count(1)
     snapshot("traces")
+
+
+# In one go in the page (the charts refit once after drawing, replacing their ticks): per
+# time chart, the x tick labels that meet its legend.
+_OVERLAPS = """async (ids) => {
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const meet = (a, b) => !(a.right <= b.left || b.right <= a.left ||
+                           a.bottom <= b.top || b.bottom <= a.top);
+  const out = {};
+  for (const id of ids) {
+    const box = document.querySelector(`[data-widget-id="${id}"]`);
+    const legend = box.querySelector(".legend").getBoundingClientRect();
+    const ticks = [...box.querySelectorAll(".xtick text")];
+    out[id] = [ticks.length, ticks.filter((t) => meet(legend, t.getBoundingClientRect()))
+      .map((t) => t.textContent)];
+  }
+  return out;
+}"""
+
+
+# A CSS token as the browser resolves it for `color` ("rgb(30, 123, 52)").
+_TOKEN_COLOUR = """(name) => {
+  const p = document.createElement("p");
+  p.style.color = `var(${name})`;
+  document.body.append(p);
+  const colour = getComputedStyle(p).color;
+  p.remove();
+  return colour;
+}"""
+
+
+def test_charts_name_axes_units_legends_and_the_viewer_zone(
+    browser: Browser, live_server: HeronProcess
+) -> None:
+    seed(live_server)
+    viewport = {"width": 1200, "height": 800}
+    context = browser.new_context(
+        viewport=viewport, extra_http_headers=CONSISTENT, timezone_id="Asia/Tokyo"
+    )
+    page = context.new_page()
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/dashboard?{RANGE}")
+    expect(page.locator("[data-drawn]")).to_have_count(16)
+
+    latency = widget(page, "latency")
+    # human legend names, an axis title with the unit, the time axis names the viewer's zone
+    expect(latency.locator(".legendtext")).to_have_text(
+        ["Median latency", "p95 latency", "p99 latency"]
+    )
+    expect(latency.locator(".g-ytitle")).to_have_text("Latency (ms)")
+    expect(latency.locator(".g-xtitle")).to_have_text("Time (Asia/Tokyo)")
+    expect(latency.locator(".ytick text").last).to_contain_text(" ms")
+    expect(widget(page, "tokens").locator(".legendtext")).to_have_text(
+        ["Total input tokens", "Total output tokens"]
+    )
+    expect(widget(page, "tokens").locator(".g-ytitle")).to_have_text("Tokens")
+    route = widget(page, "cost-per-route")
+    expect(route.locator(".g-ytitle")).to_have_text("Total cost ($)")
+    expect(route.locator(".g-xtitle")).to_have_text("Trace name")
+    expect(route.locator(".ytick text").last).to_contain_text("$")
+    expect(widget(page, "error-rate").locator(".ytick text").last).to_contain_text("%")
+    expect(widget(page, "cost-total").locator(".number-value")).to_contain_text("$")
+
+    # time labels never meet the legend, in any time chart
+    found = page.evaluate(_OVERLAPS, ["latency", "tokens", "ttft"])
+    for wid, (ticks, meeting) in found.items():
+        assert ticks > 0 and meeting == [], (wid, meeting)
+
+    # colours come from the CSS tokens: the chart's surface is --surface
+    surface = page.evaluate(
+        "getComputedStyle(document.documentElement).getPropertyValue('--surface').trim()"
+    )
+    fill = latency.locator(".main-svg rect.bg").first.get_attribute("style") or ""
+    assert surface in ("#fff", "#ffffff") and "255, 255, 255" in fill
+
+    # a number's change is coloured by what it means for that metric
+    page.goto(f"{live_server.url}/dashboard?from=2026-11-21T00:00:00Z&to=2026-11-23T00:00:00Z")
+    good, bad = page.evaluate(_TOKEN_COLOUR, "--good"), page.evaluate(_TOKEN_COLOUR, "--bad")
+    assert good != bad
+    cost = widget(page, "cost-total").locator(".number-change")
+    expect(cost).to_contain_text("vs previous period")
+    up = "\u25b2" in cost.inner_text()
+    expect(cost).to_have_attribute(
+        "data-polarity", "bad" if up else "good"
+    )  # cost: lower is better
+    expect(cost).to_have_css("color", bad if up else good)
+    count = widget(page, "traces-total").locator(".number-change")
+    expect(count).to_have_attribute("data-polarity", "neutral")  # a volume: neither
+    latency = widget(page, "latency")
+
+    # switching the zone redraws the charts in it
+    page.get_by_label("Time zone").select_option("UTC")
+    expect(latency.locator(".g-xtitle")).to_have_text("Time (UTC)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-units.png"), full_page=True)
+    context.close()

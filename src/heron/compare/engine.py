@@ -307,21 +307,35 @@ def compare_cohorts(base: CohortData, cand: CohortData, view: str, seed: int) ->
     return [_result(spec, e, p_adj) for (spec, e), p_adj in zip(rows, adjusted, strict=True)]
 
 
+def verdict_of(
+    enough: bool,
+    difference: float | None,
+    ci_low: float | None,
+    ci_high: float | None,
+    p_adjusted: float | None,
+    direction: int,
+) -> tuple[str, bool]:
+    """(verdict, significant) of one metric, always consistent with its interval.
+
+    An interval excluding 0 is never ``no_change``: without a good direction the change is
+    ``increased``/``decreased``; when Holm's correction alone keeps it from being significant
+    the verdict is ``inconclusive``."""
+    if not enough or ci_low is None or ci_high is None or difference is None:
+        return "insufficient_data", False
+    excludes_zero = ci_low > 0 or ci_high < 0
+    if not excludes_zero:
+        return "no_change", False
+    if p_adjusted is None or p_adjusted >= ALPHA:
+        return "inconclusive", False
+    if direction == NONE:
+        return ("increased" if difference > 0 else "decreased"), True
+    return ("better" if difference * direction > 0 else "worse"), True
+
+
 def _result(spec: MetricSpec, e: stats.Estimate, p_adj: float | None) -> MetricResult:
-    significant = (
-        e.enough
-        and e.ci_low is not None
-        and e.ci_high is not None
-        and (e.ci_low > 0 or e.ci_high < 0)
-        and p_adj is not None
-        and p_adj < ALPHA
+    verdict, significant = verdict_of(
+        e.enough, e.difference, e.ci_low, e.ci_high, p_adj, spec.direction
     )
-    if not e.enough:
-        verdict = "insufficient_data"
-    elif significant and spec.direction != NONE and e.difference is not None:
-        verdict = "better" if e.difference * spec.direction > 0 else "worse"
-    else:
-        verdict = "no_change"
     return MetricResult(
         spec.name,
         e.baseline,

@@ -9,7 +9,7 @@ The general form names both cohorts::
 Two shorthands build the cohorts, alone or together, on top of shared ``filters``:
 
 - ``{"at": ISO, "days": 7}``: before and after a moment, ``[at - days, at)`` and
-  ``[at, at + days)``;
+  ``[at, at + days)``, both shortened to ``now - at`` when the second would end after now;
 - ``{"field": "release", "baseline_value": "v1.4.0", "candidate_value": "v1.5.0"}``: two values
   of a column, within the shared ``fromTimestamp``/``toTimestamp`` when given.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -87,8 +87,13 @@ def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_compare_query(raw: str | bytes | dict[str, Any]) -> CompareQuery:
-    """Validate a comparison request (JSON text or decoded); FilterError names the bad part."""
+def parse_compare_query(
+    raw: str | bytes | dict[str, Any], now: datetime | None = None
+) -> CompareQuery:
+    """Validate a comparison request (JSON text or decoded); FilterError names the bad part.
+
+    ``now`` (naive UTC, default the clock) bounds the ``at``/``days`` windows: they never run
+    past it (see :func:`_shorthand`)."""
     if isinstance(raw, str | bytes):
         try:
             raw = orjson.loads(raw)
@@ -122,7 +127,7 @@ def parse_compare_query(raw: str | bytes | dict[str, Any]) -> CompareQuery:
         baseline = _cohort(body["baseline"], "baseline", view)
         candidate = _cohort(body["candidate"], "candidate", view)
     elif shorthand:
-        baseline, candidate = _shorthand(body, view)
+        baseline, candidate = _shorthand(body, view, now or _utcnow())
     else:
         raise FilterError(
             "baseline: give baseline and candidate cohorts, or at (with days), or field "
@@ -161,7 +166,11 @@ def _window(raw: dict[str, Any], label: str) -> tuple[datetime | None, datetime 
     return from_time, to_time
 
 
-def _shorthand(body: dict[str, Any], view: View) -> tuple[Cohort, Cohort]:
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _shorthand(body: dict[str, Any], view: View, now: datetime) -> tuple[Cohort, Cohort]:
     shared = _filters(body.get("filters"), "filters", view)
     from_time, to_time = _window(body, "")
     base = Cohort(list(shared), from_time, to_time)
@@ -178,7 +187,11 @@ def _shorthand(body: dict[str, Any], view: View) -> tuple[Cohort, Cohort]:
             or not 0 < days <= MAX_DAYS
         ):
             raise FilterError(f"days: expected a number of days above 0 and at most {MAX_DAYS}")
-        span = timedelta(days=days)
+        if at >= now:
+            raise FilterError("at: must be in the past (the window after it has no data yet)")
+        # Both windows keep the same length (counts stay comparable) and the one after ``at``
+        # never runs past now: a moment 2 days ago with days=7 compares 2 days with 2 days.
+        span = min(timedelta(days=days), now - at)
         base.from_time, base.to_time = at - span, at
         cand.from_time, cand.to_time = at, at + span
     elif "days" in body:

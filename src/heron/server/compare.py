@@ -68,7 +68,15 @@ class MetricOut(BaseModel):
     p_value_adjusted: float | None = Field(description="Holm-adjusted over this comparison.")
     n_baseline: int
     n_candidate: int
-    verdict: Literal["better", "worse", "no_change", "insufficient_data"]
+    verdict: Literal[
+        "better",
+        "worse",
+        "increased",
+        "decreased",
+        "inconclusive",
+        "no_change",
+        "insufficient_data",
+    ]
     direction: Literal["lower", "higher", "none"] = Field(description="Which way is better.")
     significant: bool = Field(description="CI excludes 0 and adjusted p < 0.05.")
     method: str = Field(description="welch, bootstrap, two-proportion z, fisher, poisson.")
@@ -114,7 +122,8 @@ _BODY = {
 )
 async def compare(request: Request, who: Caller = Depends(caller)) -> JSON:
     """Both values, the difference with its 95% CI, p-values, sample sizes and a verdict
-    (better, worse, no_change, insufficient_data) per metric; see docs/compare.md."""
+    (better, worse, increased, decreased, inconclusive, no_change,
+    insufficient_data) per metric; see docs/compare.md."""
     st = state_of(request)
     raw = await read_body(request, st.settings.max_body_bytes)
     query = parse_compare_query(raw)

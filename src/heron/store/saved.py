@@ -12,7 +12,7 @@ from heron.store.reads import iso
 
 RECENT_TRACES = 1000
 MAX_SUGGESTIONS = 200
-SUGGESTED_COLUMNS = ("name", "user_id", "model", "tags")
+SUGGESTED_COLUMNS = ("name", "user_id", "model", "tags", "release", "version", "environment")
 
 
 def _view(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -69,19 +69,25 @@ def delete_view(cur: duckdb.DuckDBPyConnection, project_id: str, view_id: str) -
 def recent_values(cur: duckdb.DuckDBPyConnection, project_id: str) -> dict[str, list[str]]:
     """Filter column -> its distinct values among the project's newest traces (sorted).
 
-    A narrow query of its own (four columns) rather than the list query: about 3 ms at a
+    A narrow query of its own (seven columns) rather than the list query: about 3 ms at a
     million traces instead of about 60."""
     rows = cur.execute(
-        "SELECT name, user_id, models, tags FROM traces WHERE project_id = ? "
+        "SELECT name, user_id, models, tags, release, version, environment FROM traces "
+        "WHERE project_id = ? "
         "ORDER BY start_time DESC LIMIT ?",
         [project_id, RECENT_TRACES],
     ).fetchall()
     found: dict[str, set[str]] = {c: set() for c in SUGGESTED_COLUMNS}
-    for name, user_id, models, tags in rows:
-        if name:
-            found["name"].add(name)
-        if user_id:
-            found["user_id"].add(user_id)
+    for name, user_id, models, tags, release, version, environment in rows:
+        for column, value in (
+            ("name", name),
+            ("user_id", user_id),
+            ("release", release),
+            ("version", version),
+            ("environment", environment),
+        ):
+            if value:
+                found[column].add(value)
         found["model"].update(m for m in models or () if m)
         found["tags"].update(t for t in tags or () if t)
     return {c: sorted(values)[:MAX_SUGGESTIONS] for c, values in found.items()}

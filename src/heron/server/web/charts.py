@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import orjson
 
 from heron.dashboards import WidgetData
+from heron.dashboards.labels import describe_metric, dimension_label
 from heron.dashboards.spec import TIME_TYPES
 from heron.query.filters import parse_time
 from heron.query.metrics import TIME_COLUMN, parse_metrics_query
@@ -116,13 +117,6 @@ class Linker:
         return self.url(start, end, filters)
 
 
-def _label(metric: str) -> str:
-    aggregation, _, measure = metric.partition("_")
-    if measure == "count" and aggregation == "count":
-        return "count"
-    return f"{aggregation} {measure.replace('_', ' ')}"
-
-
 def _empty(w: WidgetData) -> bool:
     for row in w.rows:
         for m in w.metrics:
@@ -142,7 +136,8 @@ def payload(w: WidgetData, linker: Linker, changes: list[dict[str, Any]]) -> dic
         "type": w.type,
         "time": TIME_COLUMN if w.granularity else None,
         "dimensions": w.dimensions,
-        "metrics": [{"key": m, "label": _label(m)} for m in w.metrics],
+        "metrics": [describe_metric(m) for m in w.metrics],
+        "dimension_labels": [dimension_label(d) for d in w.dimensions],
         "rows": w.rows,
         "links": [linker.row(w, r, own) for r in w.rows],
         "previous": w.previous,

@@ -4,6 +4,7 @@ to the page's project; bad parameters are shown on the page with a 400."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -76,13 +77,26 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{sign}${abs(value):.6f}".rstrip("0").rstrip(".")
     if unit == "count":
         return f"{value:,.0f}"
-    return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    number = f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    # a unit after the number where it says something (ms, tokens, tokens/s, errors)
+    return f"{number} {unit}" if unit in ("ms", "tokens", "tokens/s") else number
 
 
 def fmt_p(value: float | None) -> str:
     if value is None:
         return "\u2013"
     return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def examples(now: datetime | None = None) -> dict[str, str]:
+    """Placeholders relative to now (UTC): a moment a day ago, a window of the last 7 days."""
+    now = (now or datetime.now(UTC)).replace(microsecond=0, tzinfo=None)
+    iso = "%Y-%m-%dT%H:00:00Z"
+    return {
+        "at": (now - timedelta(days=1)).strftime(iso),
+        "from": (now - timedelta(days=7)).strftime(iso),
+        "to": now.strftime(iso),
+    }
 
 
 @router.get("/compare")
@@ -107,6 +121,11 @@ async def compare_page(request: Request, scope: Scope = Depends(page_scope)) -> 
                 side: traces_link(answer["cohorts"][side], scope.project_id)
                 for side in ("baseline", "candidate")
             }
+    suggested: dict[str, list[str]] = {}
+    if scope.project is not None:
+        suggested = await run_in_threadpool(
+            state_of(request).store.recent_filter_values, scope.project_id
+        )
     response = _respond(
         request,
         scope,
@@ -116,6 +135,8 @@ async def compare_page(request: Request, scope: Scope = Depends(page_scope)) -> 
         error=error,
         form={k: params.get(k, "") for k in _FORM_KEYS},
         fields=_FIELDS,
+        suggested=suggested,
+        examples=examples(),
         fmt=fmt,
         fmt_p=fmt_p,
     )

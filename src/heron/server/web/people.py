@@ -25,6 +25,7 @@ from heron.server.web.filterbar import RANGES
 from heron.server.web.payload import classify
 from heron.server.web.render import page
 from heron.server.web.scope import Scope, page_scope
+from heron.server.web.timefmt import when
 from heron.store import ListQuery
 
 router = APIRouter(include_in_schema=False)
@@ -84,16 +85,6 @@ def sort_headers(path: str, key: str, direction: str, **params: str | None) -> d
 
 
 # -- formatting helpers (passed to the templates) -----------------------------------------------
-
-
-def when(value: str | None) -> str:
-    """ISO time (UTC) as ``2025-10-09 06:32:38``."""
-    if not value:
-        return "\u2013"
-    try:
-        return datetime.fromisoformat(value.rstrip("Z")).strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return value
 
 
 def money(value: float | None) -> str:

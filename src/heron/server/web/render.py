@@ -10,12 +10,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from heron.server.web.timefmt import time_placeholders, when
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 environment = Environment(
     loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, undefined=StrictUndefined
 )
 templates = Jinja2Templates(env=environment)
+# One time renderer for every page, as a filter (``x|when``) and a global (``when(x)``).
+environment.filters["when"] = when
+environment.globals["when"] = when
+environment.globals["time_placeholders"] = time_placeholders
 
 # The sections of the top navigation: (path, label). A page belongs to the section whose
 # path is its own path or a prefix of it followed by "/" (a trace page is under Traces).

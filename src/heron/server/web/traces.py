@@ -62,7 +62,7 @@ LIMITS = [20, 50, 100, 200]
 # Columns the list can show (``cols=`` picks them, in this order). Scores are the per-name
 # summary list rows carry (average value, or the latest label).
 LIST_COLUMNS = [
-    ("time", "time (UTC)"),
+    ("time", "time"),
     ("name", "name"),
     ("model", "model"),
     ("user", "user"),
@@ -87,11 +87,6 @@ def _parse_iso(value: str | None) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
-
-
-def fmt_time(value: str | None) -> str:
-    dt = _parse_iso(value)
-    return "" if dt is None else dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
 
 
 def fmt_ms(value: float | None) -> str:
@@ -123,9 +118,7 @@ def fmt_score(value: Any) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-environment.filters.update(
-    {"when": fmt_time, "ms": fmt_ms, "usd": fmt_cost, "num": fmt_num, "pretty": pretty}
-)
+environment.filters.update({"ms": fmt_ms, "usd": fmt_cost, "num": fmt_num, "pretty": pretty})
 
 
 def href(kind: str, ident: str, project_id: str) -> str:
