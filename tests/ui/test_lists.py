@@ -122,7 +122,8 @@ def test_sessions_and_users_sort_by_header_and_narrow_by_time(
     assert "many-calls" not in first_user
     snapshot("users-sorted")
 
-    page.get_by_label("Time", exact=True).select_option("1h")  # the traces are from 2025: none that recent
+    # the traces are from 2025: none that recent
+    page.get_by_label("Time", exact=True).select_option("1h")
     page.get_by_role("button", name="Search").click()
     expect(page).to_have_url(re.compile(r"range=1h"))
     expect(page).to_have_url(re.compile(r"sort=traces\.asc"))  # the sort is kept
