@@ -76,6 +76,9 @@ def main() -> None:
             api = {"Authorization": server.auth["Authorization"]}
             one = http.get("/api/traces?limit=1&order_by=cost.desc", headers=api).json()["data"]
             user, session = one[0]["user_id"], one[0]["session_id"]
+            wait = {**api, "X-Heron-Consistent": "true"}  # the big trace is applied first
+            big = http.get(f"/api/traces/{tid}", headers=wait).json()["observations"]
+            obs = big[len(big) // 2]["id"]
             flt = orjson.dumps([{"column": "metadata.plan", "operator": "=",
                                  "value": "enterprise"}]).decode()  # fmt: skip
             cases = [
@@ -85,6 +88,8 @@ def main() -> None:
                 ("traces, metadata filter", f"/traces?filter={flt}"),
                 ("traces, name by cost", "/traces?name=support-chat&order_by=cost.desc"),
                 ("trace with 500 observations", f"/traces/{tid}"),
+                ("same, an observation selected", f"/traces/{tid}?observation={obs}"),
+                ("its side panel alone", f"/traces/{tid}/panel?observation={obs}"),
                 ("observations, first page", "/observations"),
                 (
                     "observations, generations",
@@ -99,6 +104,12 @@ def main() -> None:
                 ("users, first page", "/users"),
                 ("users by traces", "/users?sort=traces.desc"),
                 ("a user", f"/users/{user}"),
+                ("home", "/"),
+                ("dashboard, default range", "/dashboard"),
+                ("settings", "/settings"),
+                ("settings, API keys", "/settings/keys"),
+                ("settings, members", "/settings/members"),
+                ("settings, prices + unpriced", "/settings/prices"),
             ]
             print(f"{'page':32} {'median ms':>10} {'max ms':>8} {'KiB':>6}")
             for label, url in cases:
