@@ -54,8 +54,22 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[HeronProcess]:
-    """A real `heron serve` process on a loopback port."""
+def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HeronProcess]:
+    """A real `heron serve` process on a loopback port, for this test alone; or the module's
+    shared one (``module_server``) in a module that sets ``SHARE_SERVER = True`` because its
+    tests find their own traces by id or name, never by the store being empty."""
+    if getattr(request.module, "SHARE_SERVER", False):
+        yield request.getfixturevalue("module_server")
+        return
     server = HeronProcess(tmp_path / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeronProcess]:
+    """One real `heron serve` shared by the tests of a module (a start costs ~2 s). Test
+    directories whose tests each read back only their own traces rename it ``live_server``."""
+    server = HeronProcess(tmp_path_factory.mktemp("server") / "data").start()
     yield server
     server.stop()

@@ -62,3 +62,9 @@ def observations(trace: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def child_names(obs: dict[str, Any]) -> list[str]:
     return sorted(c["name"] for c in obs["children"])
+
+
+@pytest.fixture(scope="module")
+def live_server(module_server: HeronProcess) -> HeronProcess:
+    """The module's shared server: these tests each read back only their own traces."""
+    return module_server

@@ -13,6 +13,8 @@ from heron.demo import DemoConfig, send
 from tests.support.server import SECRET_KEY, HeronProcess
 from tests.ui.test_people import log_in
 
+SHARE_SERVER = True  # one server for the module: each test finds its own traces
+
 END_US = 1_760_000_000_000_000  # 2025-10-09T08:53:20Z
 
 

@@ -15,6 +15,8 @@ from tests.support.server import CONSISTENT, HeronProcess
 from tests.ui.conftest import ARTIFACTS
 from tests.ui.test_traces import log_in
 
+SHARE_SERVER = True  # one server for the module: each test finds its own traces
+
 RANGE = urlencode({"from": WINDOW["fromTimestamp"], "to": WINDOW["toTimestamp"]})
 
 

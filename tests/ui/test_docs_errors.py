@@ -9,6 +9,8 @@ from playwright.sync_api import Page, Route, expect
 
 from tests.support.server import HeronProcess
 
+SHARE_SERVER = True  # one server for the module: each test finds its own traces
+
 
 def test_docs_work_offline(page: Page, live_server: HeronProcess) -> None:
     outside: list[str] = []

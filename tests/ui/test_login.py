@@ -12,6 +12,8 @@ from playwright.sync_api import Page, expect
 from heron.admin_client import Admin
 from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, HeronProcess
 
+SHARE_SERVER = True  # one server for the module: each test finds its own traces
+
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/login/token\?token=\S+")
 
 

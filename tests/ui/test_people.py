@@ -13,6 +13,8 @@ from playwright.sync_api import Dialog, Page, expect
 from tests.support.otlp import T0_NS, new_span_id, new_trace_id, request, span
 from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, HeronProcess
 
+SHARE_SERVER = True  # one server for the module: each test finds its own traces
+
 HOSTILE_USER = "<img src=x onerror=alert(1)>"
 HOSTILE_SESSION = "<script>alert(1)</script>"
 HOSTILE_TEXT = "<script>alert(1)</script> <img src=x onerror=alert(1)> javascript:alert(1)"
