@@ -43,7 +43,13 @@ def test_log_in_switch_project_and_log_out(
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(url + "/")
     expect(page.get_by_role("heading", level=1)).to_have_text("test")
+    # who is signed in: the Log out button says so at any width, the header from 1320 px
+    expect(page.get_by_role("button", name="Log out")).to_have_attribute(
+        "title", f"Signed in as {ADMIN_EMAIL}"
+    )
+    page.set_viewport_size({"width": 1400, "height": 800})
     expect(page.get_by_text(ADMIN_EMAIL)).to_be_visible()
+    page.set_viewport_size({"width": 1200, "height": 800})
     expect(page.get_by_text(f"{url}/v1/traces")).to_be_visible()  # the empty state
     snapshot("home")
 

@@ -68,6 +68,9 @@ def test_nav_marks_the_current_page(page: Page, live_server: HeronProcess) -> No
         assert computed(page, ".sections a:not([aria-current])", "color") == token(page, "--muted")
     page.goto(url + "/traces/" + "ab" * 16)  # a page under a section, even a missing trace
     expect(nav.locator('[aria-current="page"]')).to_have_text("Traces")
+    # every section link on one line at 1200 px (the page's width here)
+    tops = nav.locator("a").evaluate_all("links => links.map(a => a.getBoundingClientRect().top)")
+    assert len(tops) >= 8 and len(set(tops)) == 1, tops
 
 
 def test_links_take_the_accent_not_the_browser_blue(page: Page, live_server: HeronProcess) -> None:
