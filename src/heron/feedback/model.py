@@ -1,0 +1,103 @@
+"""The values the detectors take and give: turns of a session, detections, per-project settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from heron.errors import BadRequest
+
+DETECTORS = (
+    "implicit_retry",
+    "implicit_rephrase",
+    "implicit_disagreement",
+    "implicit_frustration",
+    "implicit_abandonment",
+)
+# extra_markers keys: the marker-driven detectors, plus "refusal" (answers that do not answer)
+MARKER_KINDS = ("implicit_disagreement", "implicit_frustration", "refusal")
+MAX_EXTRA_MARKERS = 50
+
+
+class FeedbackConfigError(BadRequest):
+    """A feedback setting heron will not use: the message names it."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One trace of a session, in time order."""
+
+    trace_id: str
+    timestamp: datetime  # naive UTC
+    input: Any
+    output: Any
+    level: str | None = None
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One implicit signal: ``trace_id`` is the trace whose answer the user reacted to."""
+
+    name: str
+    trace_id: str
+    comment: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FeedbackConfig:
+    """One project's detector settings; the defaults turn every detector on."""
+
+    enabled: frozenset[str] = frozenset(DETECTORS)
+    idle_timeout_s: float = 1800.0
+    # retry: normalised texts at least this similar (rapidfuzz ratio, 0-100) within the window
+    retry_similarity: float = 88.0
+    retry_window_s: float = 900.0
+    # rephrase: cosine similarity of the two requests, lower when the answer between failed
+    rephrase_similarity: float = 0.62
+    rephrase_similarity_after_failure: float = 0.30
+    rephrase_window_s: float = 900.0
+    # an answer slower than this counts as failing the user (retry context, comments)
+    slow_ms: float = 30000.0
+    extra_markers: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    user_path: str | None = None
+    answer_path: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.enabled) - set(DETECTORS)
+        if unknown:
+            raise FeedbackConfigError(
+                f"unknown detector {sorted(unknown)[0]!r}; known: {', '.join(DETECTORS)}"
+            )
+        for name in ("idle_timeout_s", "retry_window_s", "rephrase_window_s", "slow_ms"):
+            if not getattr(self, name) > 0:
+                raise FeedbackConfigError(f"{name} must be a positive number of seconds")
+        if not 0 <= self.retry_similarity <= 100:
+            raise FeedbackConfigError("retry_similarity must be between 0 and 100")
+        for name in ("rephrase_similarity", "rephrase_similarity_after_failure"):
+            if not -1 <= getattr(self, name) <= 1:
+                raise FeedbackConfigError(f"{name} must be between -1 and 1")
+        for kind, patterns in self.extra_markers.items():
+            if kind not in MARKER_KINDS:
+                raise FeedbackConfigError(
+                    f"extra_markers: unknown kind {kind!r}; known: {', '.join(MARKER_KINDS)}"
+                )
+            if isinstance(patterns, str) or len(patterns) > MAX_EXTRA_MARKERS:
+                raise FeedbackConfigError(
+                    f"extra_markers[{kind!r}] must be a list of at most "
+                    f"{MAX_EXTRA_MARKERS} patterns"
+                )
+        # fail now, not in the runner: patterns compile and paths parse
+        from heron.feedback.extract import parse_path
+        from heron.feedback.markers import compiled_extra
+
+        compiled_extra(self.extra_markers_key())
+        for name in ("user_path", "answer_path"):
+            value = getattr(self, name)
+            if value is not None:
+                parse_path(value)
+
+    def extra_markers_key(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return tuple(sorted((k, tuple(v)) for k, v in self.extra_markers.items()))
