@@ -25,6 +25,8 @@ _PUNCT = re.compile(r"[^\w\s]+")
 _SPACE = re.compile(r"\s+")
 _MIN_RETRY_CHARS = 8  # "ok", "yes" said twice are not a retried request
 _MIN_REPHRASE_WORDS = 3
+_REACTION_WORDS = 8
+_MIN_ANSWER_WORDS = 6  # shorter answers ("Yes.", "42") say little by their similarity
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,12 @@ def _retry(prev: _View, nxt: _View, gap: float, config: FeedbackConfig) -> Detec
 def _may_rephrase(prev: _View, nxt: _View) -> bool:
     if not prev.user or not nxt.user or prev.asks:
         return False  # answering the assistant's question is not asking again
-    return len(nxt.user.split()) >= _MIN_REPHRASE_WORDS
+    words = len(nxt.user.split())
+    if words < _MIN_REPHRASE_WORDS:
+        return False
+    # "I give up", "that's not right": a reaction to the answer, not the request again
+    short = words < _REACTION_WORDS
+    return not (short and (markers.frustration(nxt.user) or markers.disagrees(nxt.user)))
 
 
 def _rephrases(
@@ -149,30 +156,40 @@ def _rephrases(
 ) -> list[Detection]:
     texts: dict[str, int] = {}
     for i, _ in candidates:
-        for text in (views[i].user, views[i + 1].user):
+        prev = views[i]
+        for text in (prev.user, views[i + 1].user):
             texts.setdefault(text, len(texts))
+        if prev.failure is None:
+            texts.setdefault(prev.answer, len(texts))
     vectors = similarity.embed(list(texts))
     out = []
     for i, gap in candidates:
         prev, nxt = views[i], views[i + 1]
         sim = similarity.cosine(vectors, texts[prev.user], texts[nxt.user])
+        context = prev.failure
+        if context is None and len(prev.answer.split()) >= _MIN_ANSWER_WORDS:
+            relevance = similarity.cosine(vectors, texts[prev.user], texts[prev.answer])
+            if relevance < config.unrelated_answer_similarity:
+                context = f"an unrelated answer (similarity {relevance:.2f})"
         threshold = (
-            config.rephrase_similarity_after_failure if prev.failure else config.rephrase_similarity
+            config.rephrase_similarity_after_failure if context else config.rephrase_similarity
         )
-        hint = markers.rephrase_hint(nxt.user)
-        if hint:
+        if markers.rephrase_hint(nxt.user):
             threshold -= 0.15
-        elif markers.follows_up(nxt.user):
-            threshold += 0.15  # "and what about ...": a new question on the same topic
+        else:
+            if markers.follows_up(nxt.user):
+                threshold += 0.15  # "and what about ...": a new question on the same topic
+            if markers.points_back(nxt.user):
+                threshold += 0.12  # "does it ...": builds on the answer
         if sim < threshold:
             continue
-        context = f"after {prev.failure}" if prev.failure else "after an answer"
+        context = f"after {context}" if context else "after an answer"
         out.append(
             _detection(
                 "implicit_rephrase", prev, nxt,
                 f"rephrase: {_q(nxt.user)} asks {_q(prev.user)} again in other words "
                 f"{gap:.0f} s later, {context} (similarity {sim:.2f})",
-                similarity=round(sim, 3), gap_s=round(gap, 1), previous_answer=prev.failure,
+                similarity=round(sim, 3), gap_s=round(gap, 1), previous_answer=context,
             )
         )  # fmt: skip
     return out

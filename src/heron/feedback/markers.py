@@ -27,7 +27,8 @@ _REFUSAL = re.compile(
     r"|\b(?:as an ai|as a language model)\b"
     r"|\b(?:i couldn'?t find|no (?:results|information|data) (?:found|available)"
     r"|i(?:'m| am) not (?:sure|certain|able)|something went wrong|an error occurred"
-    r"|(?:please )?try again later|beyond my (?:capabilities|scope|knowledge))\b"
+    r"|(?:please )?try again later|beyond my (?:capabilities|scope|knowledge)"
+    r"|outside (?:of )?(?:my|what i can|the scope))\b"
     r"|\bi(?:'m| am) (?:only )?(?:able|here) to (?:help|assist) with\b",
     _I,
 )
@@ -42,7 +43,9 @@ _COURTESY = re.compile(
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 _DISAGREE = re.compile(
-    r"\b(?:that(?:'s| is|s)|this(?:'s| is)|it(?:'s| is)|you(?:'re| are)|your answer is)"
+    r"\b(?:that(?:'s| is|s)|this(?:'s| is)|it(?:'s| is)|you(?:'re| are)"
+    r"|(?:that|this|the|your) (?:answer|info|information|response|reply|result|number|code)"
+    r" (?:is|was))"
     r" (?:\w+ )?(?:wrong|incorrect|not (?:right|correct|true|accurate|it|what i)"
     r"|false|inaccurate|outdated|made up|nonsense|a mistake|mistaken|off|backwards|untrue"
     r"|not how)\b"
@@ -58,7 +61,10 @@ _DISAGREE = re.compile(
     r"|\b(?:didn'?t|did not|doesn'?t|does not|won'?t|don'?t|isn'?t|is not|aren'?t)"
     r" (?:\w+ )?(?:work|working|help|fix|compile|run|solve|exist|match|add up|load|apply)\b"
     r"|\bstill (?:broken|not working|doesn'?t|does not|fails|failing|getting"
-    r"|get(?:ting)? (?:the|an|a) (?:same )?error|crash|wrong|the same)\b"
+    r"|get(?:ting)? (?:the|an|a) (?:same )?error|crash\w*|fail\w*|errors?|wrong|the same)\b"
+    r"|\b(?:don'?t|doesn'?t|do not|does not|no longer) \w+ (?:\w+ )?any ?more\b"
+    r"|\byou (?:mixed|got) (?:it|that|them|those) (?:up|backwards)\b"
+    r"|,\s*not\s+(?:the\s+|a\s+)?[\w.%$-]+(?:\s+\w+)?\s*[.!]?\s*$"
     r"|\b(?:you|u) (?:misunderstood|misread|got (?:it|that|this|me) wrong|made (?:that|it) up"
     r"|are confusing|confused|mixed up|missed|ignored|forgot)\b"
     r"|\bi (?:said|asked|told you|wrote|meant)\b.{0,40}\b(?:not|n'?t)\b"
@@ -128,6 +134,8 @@ _FOLLOW_UP = re.compile(
     r"|in that case|so then|after that|alright|right)\b",
     _I,
 )
+# words that point back at the answer: a follow-up builds on it, a rephrase stands alone
+_ANAPHORA = re.compile(r"\b(?:it|that|them|those|these|they|then|there|afterwards|instead)\b", _I)
 _REPHRASE_HINT = re.compile(
     r"\b(?:i mean|i meant|in other words|let me (?:rephrase|put it|try again|be clearer|clarify)"
     r"|to (?:put it|say it) (?:another|differently)|what i(?:'m| am) (?:asking|trying to"
@@ -175,9 +183,13 @@ def frustration(message: str) -> str | None:
         words = _UPPER_WORD.findall(message)
         if len(letters) >= 10 and upper >= 0.7 * len(letters) and len(words) >= 3:
             return "shouting (capitals)"
-    if _REPEATED_MARKS.search(message) and negative:
+    if _REPEATED_MARKS.search(message) and (negative or not letters_in(message)):
         return "repeated ?! marks"
     return None
+
+
+def letters_in(message: str) -> bool:
+    return _LETTERS.search(message) is not None
 
 
 def closes_well(message: str) -> bool:
@@ -186,6 +198,10 @@ def closes_well(message: str) -> bool:
 
 def follows_up(message: str) -> bool:
     return _FOLLOW_UP.search(message) is not None
+
+
+def points_back(message: str) -> bool:
+    return _ANAPHORA.search(message) is not None
 
 
 def rephrase_hint(message: str) -> bool:

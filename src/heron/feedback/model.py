@@ -57,8 +57,10 @@ class FeedbackConfig:
     retry_window_s: float = 900.0
     # rephrase: cosine similarity of the two requests, lower when the answer between failed
     rephrase_similarity: float = 0.62
-    rephrase_similarity_after_failure: float = 0.30
+    rephrase_similarity_after_failure: float = 0.20
     rephrase_window_s: float = 900.0
+    # an answer this unlike its request counts as not answering it (rephrase context)
+    unrelated_answer_similarity: float = 0.18
     # an answer slower than this counts as failing the user (retry context, comments)
     slow_ms: float = 30000.0
     extra_markers: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
@@ -76,7 +78,11 @@ class FeedbackConfig:
                 raise FeedbackConfigError(f"{name} must be a positive number of seconds")
         if not 0 <= self.retry_similarity <= 100:
             raise FeedbackConfigError("retry_similarity must be between 0 and 100")
-        for name in ("rephrase_similarity", "rephrase_similarity_after_failure"):
+        for name in (
+            "rephrase_similarity",
+            "rephrase_similarity_after_failure",
+            "unrelated_answer_similarity",
+        ):
             if not -1 <= getattr(self, name) <= 1:
                 raise FeedbackConfigError(f"{name} must be between -1 and 1")
         for kind, patterns in self.extra_markers.items():
