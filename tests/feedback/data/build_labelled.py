@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from reactions import (  # noqa: E402
+from reactions import (
     APOLOGY,
     BOTH,
     DISAGREE,
@@ -28,7 +28,7 @@ from reactions import (  # noqa: E402
     REFUSALS,
     THANKS,
 )
-from scenarios import SCENARIOS  # noqa: E402
+from scenarios import SCENARIOS
 
 COUNT = 360
 
@@ -119,7 +119,7 @@ def build() -> list[dict]:
     rng = random.Random(13)
     combos = []
     names = list(patterns(rng, SCENARIOS[0], SCENARIOS[1]))
-    for i, s in enumerate(SCENARIOS):
+    for i in range(len(SCENARIOS)):
         for name in names:
             combos.append((i, name))
     rng.shuffle(combos)

@@ -1,3 +1,4 @@
+# ruff: noqa: E501, RUF001  (hand-written text kept one string per line)
 """Hand-written material of the labelled set: per domain, requests with an answer, the same
 request in other words, a new question on the same topic, a clarifying question of the
 assistant and the user's reply to it, and a user's domain-specific correction.
