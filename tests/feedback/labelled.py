@@ -113,9 +113,8 @@ def evaluate(
                 )
             else:
                 s.fn += 1
-                s.errors.append(
-                    f"FN {conv['id']} {conv.get('pattern', '')} turn {key[0]}: {_turn_text(conv, key[0])}"
-                )
+                where = f"{conv['id']} {conv.get('pattern', '')} turn {key[0]}"
+                s.errors.append(f"FN {where}: {_turn_text(conv, key[0])}")
     return scores
 
 
