@@ -65,7 +65,7 @@ def detect_session(turns: Sequence[Turn], config: FeedbackConfig, now: datetime)
         ):
             rephrase_candidates.append((i, gap))
         if "implicit_disagreement" in enabled and nxt.user:
-            evidence = _disagreement(nxt.user, extra)
+            evidence = _disagreement(nxt.user, prev.asks, extra)
             if evidence is not None:
                 found.append(
                     _detection(
@@ -176,11 +176,10 @@ def _rephrases(
         )
         if markers.rephrase_hint(nxt.user):
             threshold -= 0.15
-        else:
-            if markers.follows_up(nxt.user):
-                threshold += 0.15  # "and what about ...": a new question on the same topic
-            if markers.points_back(nxt.user):
-                threshold += 0.12  # "does it ...": builds on the answer
+        elif markers.follows_up(nxt.user):
+            continue  # "and what about ...": a new question on the same topic
+        elif markers.points_back(nxt.user):
+            threshold += 0.15  # "does it ...": builds on the answer
         if sim < threshold:
             continue
         context = f"after {context}" if context else "after an answer"
@@ -195,8 +194,8 @@ def _rephrases(
     return out
 
 
-def _disagreement(message: str, extra: dict[str, Any]) -> str | None:
-    m = markers.disagrees(message)
+def _disagreement(message: str, answers_question: bool, extra: dict[str, Any]) -> str | None:
+    m = markers.disagrees(message, answers_question)
     if m is not None:
         return f'"{m.group(0).strip()}"'
     pattern = markers.extra_match(extra, "implicit_disagreement", message)

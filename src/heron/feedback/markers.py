@@ -48,6 +48,7 @@ _DISAGREE = re.compile(
     r" (?:is|was))"
     r" (?:\w+ )?(?:wrong|incorrect|not (?:right|correct|true|accurate|it|what i)"
     r"|false|inaccurate|outdated|made up|nonsense|a mistake|mistaken|off|backwards|untrue"
+    r"|impossible|bad advice|unhelpful|not helpful|the opposite"
     r"|not how)\b"
     r"|\bthat'?s not (?:\w+ )?(?:i|what|how|the|it)\b"
     r"|\bnot what i (?:asked|meant|wanted|said|need)\b"
@@ -74,16 +75,26 @@ _DISAGREE = re.compile(
     r" (?:is|was)\b"
     r"|\b(?:gave|gives|giving|throws|threw|returns|returned) (?:me )?(?:an? |the )?"
     r"(?:error|exception|traceback|wrong|syntax error)\b"
-    r"|\bthere (?:is|'s) no (?:such|option|button|setting|menu|field|tab|command|function)\b",
+    r"|\bthere(?: is|'s) no (?:such|option|button|setting|menu|field|tab|command|function)\b"
+    r"|\byour \w+ (?:is|are|was|were) (?:wrong|incorrect|off|way off)\b"
+    r"|\bi don'?t think (?:so|that'?s (?:right|correct|true|it))\b|\bopposite of what\b"
+    r"|\b(?:says|said|say) (?:otherwise|something else|the opposite|something different)\b"
+    r"|\bthat (?:was|is) (?:last year'?s|the old|an old|outdated)\b"
+    r"|\bthinking of (?:something|someone) else\b|\bconfusing (?:it|this|that) with\b"
+    r"|\bnothing (?:happens|happened|changed|changes)\b|\b(?:404|page not found|dead link)\b"
+    r"|\bstill (?:slow|says|shows|the same|happening|there|loading|charg\w+)\b"
+    r"|\b(?:it|that|this|the \w+(?: \w+)?) should (?:be|say|read|have been)\b",
     _I | re.MULTILINE,
 )
 # "no thanks", "no worries": a polite no, not a rejection of the answer
 _POLITE_NO = re.compile(
     r"^\s*(?:no|nope|nah)\b[\s,.!]*(?:thanks?|thank you|worries|problem|need|that'?s (?:all|it"
     r"|fine|ok|okay|good|everything)|i'?m (?:good|fine|ok|all set|done)|all good|it'?s (?:fine|ok)"
-    r"|rush|hurry|more|nothing)",
+    r"|rush|hurry|more|nothing|just|i was)",
     _I,
 )
+
+_LEADING_NO = re.compile(r"^\s*(?:no+|nope|nah)\b[\s,.!]*", _I)
 
 _FRUSTRATED = re.compile(
     r"\b(?:useless|stupid|idiot(?:ic)?|dumb|garbage|trash|pathetic|ridiculous|worthless"
@@ -95,7 +106,8 @@ _FRUSTRATED = re.compile(
     r" (?:told|said|asked|explained|gave)|again\?!|give up|you(?:'re| are) (?:no help|not helping"
     r"|terrible|awful|hopeless|the worst)|worst (?:bot|assistant|service|support|ai)|hate this"
     r"|this is (?:insane|absurd|a joke|terrible|awful|hopeless|ridiculous)|damn|crap|hell\b"
-    r"|bullshit|bs\b|screw this|forget it|never ?mind,? (?:i'?ll|this)|what the)\b"
+    r"|bullshit|bs\b|screw this|forget it|never ?mind,? (?:i'?ll|this)"
+    r"|what the (?:hell|heck|f\w*))\b"
     r"|\b(?:talk|speak|chat|connect me|transfer me|put me through) (?:to|with) (?:a |an |some |your"
     r" )?(?:real |actual |live )?(?:human|person|agent|someone|somebody|representative|manager"
     r"|supervisor|operator|support|people)\b"
@@ -162,9 +174,13 @@ def open_question(answer: str) -> bool:
     return _COURTESY.search(last) is None
 
 
-def disagrees(message: str) -> re.Match[str] | None:
+def disagrees(message: str, answers_question: bool = False) -> re.Match[str] | None:
+    """The words rejecting the answer; after a question from the assistant a leading "no"
+    answers it ("no, none") and only the rest of the message counts."""
     if _POLITE_NO.search(message):
         return None
+    if answers_question:
+        message = _LEADING_NO.sub("", message, count=1)
     return _DISAGREE.search(message)
 
 

@@ -21,7 +21,9 @@ from reactions import (
     BOTH,
     DISAGREE,
     ENTHUSIASM,
+    FACTUAL,
     FRUSTRATED,
+    NEUTRAL,
     OFF_TOPIC,
     OPEN_QUESTIONS,
     POLITE,
@@ -30,7 +32,7 @@ from reactions import (
 )
 from scenarios import SCENARIOS
 
-COUNT = 360
+COUNT = 400
 
 
 def typo(rng: random.Random, text: str) -> str:
@@ -88,6 +90,11 @@ def patterns(rng: random.Random, s: tuple, other: tuple):
             [t(q, a), t(pick(BOTH), pick(APOLOGY))],
             [(0, "implicit_disagreement"), (0, "implicit_frustration")],
         ),
+        "disagree_factual": (
+            [t(q, a), t(pick(FACTUAL), pick(APOLOGY))],
+            [(0, "implicit_disagreement")],
+        ),
+        "neutral_reply": ([t(q, a), t(*pick(NEUTRAL))], []),
         "enthusiasm": ([t(q, a), t(*pick(ENTHUSIASM))], []),
         "polite_no": ([t(q, a + anything), t(*pick(POLITE))], []),
         "abandon_error": ([t(q, a), t(fu, None, "ERROR")], [(1, "implicit_abandonment")]),

@@ -128,3 +128,36 @@ OPEN_QUESTIONS = [
     "Can you share the exact error message?",
     "What date do you need it for?",
 ]
+# contradicts the answer by reporting what happened or what is true (implicit_disagreement),
+# mostly without the words "wrong" or "incorrect"
+FACTUAL = [
+    "I did exactly that and nothing changed.",
+    "there's no such button on my screen",
+    "that option doesn't exist in my version",
+    "it's still slow after doing all of that",
+    "still the same problem",
+    "that's impossible, I checked twice",
+    "no that's the old version, the new one is different",
+    "that's bad advice",
+    "the result came out completely different",
+    "my manager says otherwise",
+    "the official site says something else",
+    "hmm, I don't think so",
+    "I don't think that's correct",
+    "that's the opposite of what the docs say",
+    "you're thinking of something else",
+    "that was last year's rule",
+    "it says 404 when I open that link",
+    "I tried, nothing happens",
+]
+# statements after an answer that use the same words without rejecting anything
+NEUTRAL = [
+    ("Still deciding, but that helps.", "Take your time."),
+    ("There's no rush on this, I'll do it next week.", "Sounds good."),
+    ("no I haven't tried that yet, will do tonight", "Let me know how it goes."),
+    ("I don't think I need anything else", "Alright, have a good day."),
+    ("Not yet, I'll try it after lunch", "Sure."),
+    ("ok, that's different from what I expected but makes sense", "Glad it's clearer."),
+    ("no, I was just curious", "Happy to explain."),
+    ("Right, I'll check the docs as well", "Good idea."),
+]
