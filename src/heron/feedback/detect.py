@@ -57,33 +57,35 @@ def detect_session(turns: Sequence[Turn], config: FeedbackConfig, now: datetime)
             if retry is not None:
                 found.append(retry)
                 retried = True
+        disagreement = frustration = None
+        if nxt.user:
+            disagreement = _disagreement(nxt.user, prev.asks, extra)
+            frustration = markers.frustration(nxt.user) or _extra(
+                extra, "implicit_frustration", nxt
+            )
         if (
             "implicit_rephrase" in enabled
             and not retried
             and gap <= config.rephrase_window_s
-            and _may_rephrase(prev, nxt)
+            and _may_rephrase(prev, nxt, reacts=bool(disagreement or frustration))
         ):
             rephrase_candidates.append((i, gap))
-        if "implicit_disagreement" in enabled and nxt.user:
-            evidence = _disagreement(nxt.user, prev.asks, extra)
-            if evidence is not None:
-                found.append(
-                    _detection(
-                        "implicit_disagreement", prev, nxt,
-                        f"disagreement: {_q(nxt.user)} rejects the answer ({evidence})",
-                        marker=evidence,
-                    )
-                )  # fmt: skip
-        if "implicit_frustration" in enabled and nxt.user:
-            evidence = markers.frustration(nxt.user) or _extra(extra, "implicit_frustration", nxt)
-            if evidence is not None:
-                found.append(
-                    _detection(
-                        "implicit_frustration", prev, nxt,
-                        f"frustration: {_q(nxt.user)} ({evidence})",
-                        marker=evidence,
-                    )
-                )  # fmt: skip
+        if "implicit_disagreement" in enabled and disagreement is not None:
+            found.append(
+                _detection(
+                    "implicit_disagreement", prev, nxt,
+                    f"disagreement: {_q(nxt.user)} rejects the answer ({disagreement})",
+                    marker=disagreement,
+                )
+            )  # fmt: skip
+        if "implicit_frustration" in enabled and frustration is not None:
+            found.append(
+                _detection(
+                    "implicit_frustration", prev, nxt,
+                    f"frustration: {_q(nxt.user)} ({frustration})",
+                    marker=frustration,
+                )
+            )  # fmt: skip
     if rephrase_candidates:
         found.extend(_rephrases(views, rephrase_candidates, config))
     if "implicit_abandonment" in enabled:
@@ -140,15 +142,14 @@ def _retry(prev: _View, nxt: _View, gap: float, config: FeedbackConfig) -> Detec
     )  # fmt: skip
 
 
-def _may_rephrase(prev: _View, nxt: _View) -> bool:
+def _may_rephrase(prev: _View, nxt: _View, reacts: bool) -> bool:
     if not prev.user or not nxt.user or prev.asks:
         return False  # answering the assistant's question is not asking again
     words = len(nxt.user.split())
     if words < _MIN_REPHRASE_WORDS:
         return False
     # "I give up", "that's not right": a reaction to the answer, not the request again
-    short = words < _REACTION_WORDS
-    return not (short and (markers.frustration(nxt.user) or markers.disagrees(nxt.user)))
+    return not (reacts and words < _REACTION_WORDS)
 
 
 def _rephrases(

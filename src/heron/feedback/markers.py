@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
+
+import re2
 
 from heron.userregex import UserRegex, compile_regex
 
 MAX_TEXT = 2000
 _I = re.IGNORECASE
 
+
+def _fast(pattern: str, *, multiline: bool = False) -> Any:
+    """A built-in marker pattern compiled with RE2: a DFA runs these long alternations
+    10-60 times faster than Python's backtracking ``re``."""
+    options = re2.Options()
+    options.case_sensitive = False
+    return re2.compile(("(?m)" if multiline else "") + pattern, options)
+
+
 # An answer that does not answer: refusals, "I don't know", can't find, apologies for failing.
-_REFUSAL = re.compile(
+_REFUSAL = _fast(
     r"\b(i(?:'m| am) (?:sorry|afraid)|sorry,? (?:but )?i|unfortunately,? i|i apologi[sz]e)\b"
     r".{0,60}\b(can(?:'|no)t|cannot|can not|unable|not able|don'?t|do not|couldn'?t|won'?t"
     r"|not (?:allowed|permitted|sure))\b"
@@ -30,7 +42,6 @@ _REFUSAL = re.compile(
     r"|(?:please )?try again later|beyond my (?:capabilities|scope|knowledge)"
     r"|outside (?:of )?(?:my|what i can|the scope))\b"
     r"|\bi(?:'m| am) (?:only )?(?:able|here) to (?:help|assist) with\b",
-    _I,
 )
 # A courtesy question that ends an answer is not a question left open.
 _COURTESY = re.compile(
@@ -42,7 +53,7 @@ _COURTESY = re.compile(
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
-_DISAGREE = re.compile(
+_DISAGREE = _fast(
     r"\b(?:that(?:'s| is|s)|this(?:'s| is)|it(?:'s| is)|you(?:'re| are)"
     r"|(?:that|this|the|your) (?:answer|info|information|response|reply|result|number|code)"
     r" (?:is|was))"
@@ -56,8 +67,7 @@ _DISAGREE = re.compile(
     r"|code|command|link|total|price|figure|year)\b"
     r"|^\s*(?:wrong|incorrect|false|nope|not quite|not really|no+)\s*[.!,]*\s*$"
     r"|^\s*(?:wrong|incorrect|nope|not quite)\b"
-    r"|^\s*no+[,.!]+\s+(?!thank|thanks|worries|problem|need|that'?s (?:all|it|fine|ok|okay"
-    r"|good|great|perfect)|i'?m (?:good|fine|ok|all set)|all good|it'?s fine|rush|hurry)"
+    r"|^\s*no+[,.!]+\s+\w"  # "no, ..." unless a polite no (checked first)
     r"|\bactually,? (?:it|the|that|this|there|you|its|it'?s|they|he|she|i (?:said|asked))\b"
     r"|\b(?:didn'?t|did not|doesn'?t|does not|won'?t|don'?t|isn'?t|is not|aren'?t)"
     r" (?:\w+ )?(?:work|working|help|fix|compile|run|solve|exist|match|add up|load|apply)\b"
@@ -84,19 +94,19 @@ _DISAGREE = re.compile(
     r"|\bnothing (?:happens|happened|changed|changes)\b|\b(?:404|page not found|dead link)\b"
     r"|\bstill (?:slow|says|shows|the same|happening|there|loading|charg\w+)\b"
     r"|\b(?:it|that|this|the \w+(?: \w+)?) should (?:be|say|read|have been)\b",
-    _I | re.MULTILINE,
+    multiline=True,
 )
 # "no thanks", "no worries": a polite no, not a rejection of the answer
 _POLITE_NO = re.compile(
     r"^\s*(?:no|nope|nah)\b[\s,.!]*(?:thanks?|thank you|worries|problem|need|that'?s (?:all|it"
-    r"|fine|ok|okay|good|everything)|i'?m (?:good|fine|ok|all set|done)|all good|it'?s (?:fine|ok)"
-    r"|rush|hurry|more|nothing|just|i was)",
+    r"|fine|ok|okay|good|great|perfect|everything)|i'?m (?:good|fine|ok|all set|done)"
+    r"|all good|it'?s (?:fine|ok)|rush|hurry|more|nothing|just|i was)",
     _I,
 )
 
 _LEADING_NO = re.compile(r"^\s*(?:no+|nope|nah)\b[\s,.!]*", _I)
 
-_FRUSTRATED = re.compile(
+_FRUSTRATED = _fast(
     r"\b(?:useless|stupid|idiot(?:ic)?|dumb|garbage|trash|pathetic|ridiculous|worthless"
     r"|incompetent|moron|joke of a|waste of (?:my )?time|wtf|ffs|omfg|for god'?s sake"
     r"|for heaven'?s sake|unbelievable|infuriating|frustrat(?:ed|ing)|annoy(?:ed|ing)"
@@ -114,30 +124,27 @@ _FRUSTRATED = re.compile(
     r"|\b(?:get|give|want|need) (?:me )?(?:a |an )?(?:real |actual |live )?(?:human|person"
     r"|representative|manager|supervisor|operator)\b"
     r"|\bhuman,? please\b|^\s*(?:agent|human|representative|operator)[!. ]*$",
-    _I | re.MULTILINE,
+    multiline=True,
 )
-_POSITIVE = re.compile(
+_POSITIVE = _fast(
     r"\b(?:great|thanks?|thank you|thx|awesome|perfect|amazing|love|excellent|wonderful"
     r"|brilliant|nice|cool|fantastic|yay|wow|works|worked|helpful|appreciate|happy|glad"
     r"|exactly|yes|yess+|finally works|nailed it|beautiful|superb|genius|fab|sweet"
     r"|congrat\w*|hooray|woo+|lol|haha)\b",
-    _I,
 )
-_NEGATIVE = re.compile(
+_NEGATIVE = _fast(
     r"\b(?:not|no|never|nothing|why|wrong|broken|still|again|error|fail\w*|doesn'?t|don'?t"
     r"|didn'?t|won'?t|can'?t|isn'?t|where|what)\b",
-    _I,
 )
 _REPEATED_MARKS = re.compile(r"[?!]*\?[?!]*!|![?!]*\?|\?{2,}|!{3,}")
 _LETTERS = re.compile(r"[A-Za-z]")
 _UPPER_WORD = re.compile(r"\b[A-Z]{2,}\b")
 
 # A message that closes the conversation well.
-_CLOSING = re.compile(
+_CLOSING = _fast(
     r"\b(?:thanks?|thank you|thx|ty|cheers|appreciated?|bye|goodbye|good night"
     r"|that'?s (?:all|it|everything|perfect|great|helpful)|got it|perfect|great|awesome"
     r"|all set|makes sense|works now|that worked|solved|sorted)\b",
-    _I,
 )
 # A new question that builds on the answer rather than asking again.
 _FOLLOW_UP = re.compile(
@@ -147,13 +154,12 @@ _FOLLOW_UP = re.compile(
     _I,
 )
 # words that point back at the answer: a follow-up builds on it, a rephrase stands alone
-_ANAPHORA = re.compile(r"\b(?:it|that|them|those|these|they|then|there|afterwards|instead)\b", _I)
-_REPHRASE_HINT = re.compile(
+_ANAPHORA = _fast(r"\b(?:it|that|them|those|these|they|then|there|afterwards|instead)\b")
+_REPHRASE_HINT = _fast(
     r"\b(?:i mean|i meant|in other words|let me (?:rephrase|put it|try again|be clearer|clarify)"
     r"|to (?:put it|say it) (?:another|differently)|what i(?:'m| am) (?:asking|trying to"
     r" (?:ask|say|find))|my question (?:is|was)|i(?:'m| am) asking|again:|rephras\w+"
     r"|to be (?:clear|more specific)|more (?:simply|specifically)|simpler terms)\b",
-    _I,
 )
 
 
@@ -174,7 +180,7 @@ def open_question(answer: str) -> bool:
     return _COURTESY.search(last) is None
 
 
-def disagrees(message: str, answers_question: bool = False) -> re.Match[str] | None:
+def disagrees(message: str, answers_question: bool = False) -> Any:
     """The words rejecting the answer; after a question from the assistant a leading "no"
     answers it ("no, none") and only the rest of the message counts."""
     if _POLITE_NO.search(message):
