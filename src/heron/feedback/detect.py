@@ -155,40 +155,60 @@ def _may_rephrase(prev: _View, nxt: _View, reacts: bool) -> bool:
 def _rephrases(
     views: list[_View], candidates: list[tuple[int, float]], config: FeedbackConfig
 ) -> list[Detection]:
-    texts: dict[str, int] = {}
+    shifts: dict[int, float] = {}
     for i, _ in candidates:
-        prev = views[i]
-        for text in (prev.user, views[i + 1].user):
-            texts.setdefault(text, len(texts))
-        if prev.failure is None:
-            texts.setdefault(prev.answer, len(texts))
+        nxt = views[i + 1].user
+        if markers.rephrase_hint(nxt):
+            shifts[i] = -0.15
+        elif markers.follows_up(nxt):
+            continue  # "and what about ...": a new question on the same topic
+        else:
+            shifts[i] = 0.15 if markers.points_back(nxt) else 0.0  # "does it ...": builds on it
+    if not shifts:
+        return []
+    texts: dict[str, int] = {}
+    for i in shifts:
+        texts.setdefault(views[i].user, len(texts))
+        texts.setdefault(views[i + 1].user, len(texts))
     vectors = similarity.embed(list(texts))
+    sims = {
+        i: similarity.cosine(vectors, texts[views[i].user], texts[views[i + 1].user])
+        for i in shifts
+    }
+    # was the answer about the request at all? asked only where the answer decides
+    unsure = [
+        i for i, shift in shifts.items()
+        if views[i].failure is None
+        and config.rephrase_similarity_after_failure + shift <= sims[i]
+        < config.rephrase_similarity + shift
+        and len(views[i].answer.split()) >= _MIN_ANSWER_WORDS
+    ]  # fmt: skip
+    unrelated: dict[int, float] = {}
+    if unsure:
+        pairs = similarity.embed([t for i in unsure for t in (views[i].user, views[i].answer)])
+        for k, i in enumerate(unsure):
+            relevance = similarity.cosine(pairs, 2 * k, 2 * k + 1)
+            if relevance < config.unrelated_answer_similarity:
+                unrelated[i] = relevance
     out = []
     for i, gap in candidates:
-        prev, nxt = views[i], views[i + 1]
-        sim = similarity.cosine(vectors, texts[prev.user], texts[nxt.user])
+        if i not in shifts:
+            continue
+        prev, nxt, sim = views[i], views[i + 1], sims[i]
         context = prev.failure
-        if context is None and len(prev.answer.split()) >= _MIN_ANSWER_WORDS:
-            relevance = similarity.cosine(vectors, texts[prev.user], texts[prev.answer])
-            if relevance < config.unrelated_answer_similarity:
-                context = f"an unrelated answer (similarity {relevance:.2f})"
+        if i in unrelated:
+            context = f"an unrelated answer (similarity {unrelated[i]:.2f})"
         threshold = (
             config.rephrase_similarity_after_failure if context else config.rephrase_similarity
         )
-        if markers.rephrase_hint(nxt.user):
-            threshold -= 0.15
-        elif markers.follows_up(nxt.user):
-            continue  # "and what about ...": a new question on the same topic
-        elif markers.points_back(nxt.user):
-            threshold += 0.15  # "does it ...": builds on the answer
-        if sim < threshold:
+        if sim < threshold + shifts[i]:
             continue
-        context = f"after {context}" if context else "after an answer"
+        evidence = f"after {context}" if context else "after an answer"
         out.append(
             _detection(
                 "implicit_rephrase", prev, nxt,
                 f"rephrase: {_q(nxt.user)} asks {_q(prev.user)} again in other words "
-                f"{gap:.0f} s later, {context} (similarity {sim:.2f})",
+                f"{gap:.0f} s later, {evidence} (similarity {sim:.2f})",
                 similarity=round(sim, 3), gap_s=round(gap, 1), previous_answer=context,
             )
         )  # fmt: skip
