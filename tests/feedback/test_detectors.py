@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timedelta
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -178,6 +180,8 @@ def test_abandonment_negatives():
         (0, "Where is my order?", GOOD), (30, "thanks!", "You're welcome! Anything else?")
     )
     assert not only("implicit_abandonment", thanks, now=thanks[-1].timestamp + LATER)
+    bye = session((0, "Where is my order?", GOOD), (30, "ok thanks, bye", None, "ERROR"))
+    assert not only("implicit_abandonment", bye, now=bye[-1].timestamp + LATER)
     # still inside the idle timeout: not judged
     open_ = session((0, "Where is my order?", None, "ERROR"))
     assert not only("implicit_abandonment", open_, now=open_[-1].timestamp + timedelta(minutes=29))
@@ -258,3 +262,30 @@ def test_model_loads_without_network():
     )
     assert out.returncode == 0, out.stderr
     assert 0.1 < float(out.stdout) < 0.9
+
+
+def test_aware_times_are_read_as_utc():
+    turns = session((0, "Where is my order?", None, "ERROR"))
+    aware = [replace(turns[0], timestamp=turns[0].timestamp.replace(tzinfo=UTC))]
+    plus2 = timezone(timedelta(hours=2))
+    now = (T0 + timedelta(minutes=20)).replace(tzinfo=UTC).astimezone(plus2)
+    assert not only("implicit_abandonment", aware, now=now)
+    assert only("implicit_abandonment", aware, now=now + timedelta(minutes=15)) == {"t0"}
+
+
+def test_hostile_inputs_stay_bounded():
+    huge = "please reset my password " * 40_000  # 1 MB
+    deep: object = "x"
+    for _ in range(10_000):
+        deep = {"input": deep}
+    odd = [{"role": "user", "content": 42}, {"role": None}, 7, {"messages": "not a list"}]
+    turns = [
+        Turn(f"t{i}", T0 + timedelta(seconds=10 * i), inp, out, None, None)
+        for i, (inp, out) in enumerate(
+            [(huge, huge), (deep, deep), (odd, odd), (b"bytes", 3.5), (huge.upper(), None)] * 200
+        )
+    ]
+    start = time.perf_counter()
+    detections = detect_session(turns, FeedbackConfig(), T0 + timedelta(days=1))
+    assert time.perf_counter() - start < 5
+    assert all(len(d.comment) < 400 for d in detections)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -26,6 +26,7 @@ _SPACE = re.compile(r"\s+")
 _MIN_RETRY_CHARS = 8  # "ok", "yes" said twice are not a retried request
 _MIN_REPHRASE_WORDS = 3
 _REACTION_WORDS = 8
+_CLOSING_WORDS = 6
 _MIN_ANSWER_WORDS = 6  # shorter answers ("Yes.", "42") say little by their similarity
 
 
@@ -42,6 +43,9 @@ def detect_session(turns: Sequence[Turn], config: FeedbackConfig, now: datetime)
     """Every implicit signal in one session (its traces in time order), as of ``now``."""
     if not turns:
         return []
+    now = _naive_utc(now)
+    if any(t.timestamp.tzinfo is not None for t in turns):
+        turns = [replace(t, timestamp=_naive_utc(t.timestamp)) for t in turns]
     ordered = sorted(turns, key=lambda t: t.timestamp)
     extra = markers.compiled_extra(config.extra_markers_key())
     views = [_view(t, config, extra) for t in ordered]
@@ -119,6 +123,12 @@ def _view(turn: Turn, config: FeedbackConfig, extra: dict[str, Any]) -> _View:
         failure = f"a slow answer ({turn.latency_ms / 1000:.0f} s)"
     asks = bool(answer) and failure is None and markers.open_question(answer)
     return _View(turn, user, answer, failure, asks)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _normal(text: str) -> str:
@@ -232,6 +242,8 @@ def _abandonment(last: _View, config: FeedbackConfig, now: datetime) -> list[Det
     idle = (now - last.turn.timestamp).total_seconds()
     if idle < config.idle_timeout_s:
         return []  # the session may go on: not judged yet
+    if len(last.user.split()) <= _CLOSING_WORDS and markers.closes_well(last.user):
+        return []  # "thanks, bye!": the user was done, whatever came back
     if last.failure is not None:
         why = last.failure
     elif last.asks:
