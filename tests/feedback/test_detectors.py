@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -289,3 +290,30 @@ def test_hostile_inputs_stay_bounded():
     detections = detect_session(turns, FeedbackConfig(), T0 + timedelta(days=1))
     assert time.perf_counter() - start < 5
     assert all(len(d.comment) < 400 for d in detections)
+
+
+def test_settings_round_trip_as_json():
+    config = FeedbackConfig(
+        enabled=frozenset({"implicit_retry", "implicit_rephrase"}),
+        idle_timeout_s=600,
+        extra_markers={"refusal": ("(?i)out of scope",)},
+        user_path="$.q",
+    )
+    settings = json.loads(json.dumps(config.to_settings()))
+    assert FeedbackConfig.from_settings(settings) == config
+    assert FeedbackConfig.from_settings({}) == FeedbackConfig()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"idle_timeout": 5}, "unknown feedback setting 'idle_timeout'"),
+     ({"idle_timeout_s": "5"}, "must be a number"),
+     ({"idle_timeout_s": True}, "must be a number"),
+     ({"enabled": "implicit_retry"}, "list of detector names"),
+     ({"extra_markers": {"refusal": [1]}}, "list of patterns"),
+     ({"user_path": 3}, "string or null"),
+     ([], "must be an object")],
+)  # fmt: skip
+def test_bad_json_settings_are_refused(settings, message):
+    with pytest.raises(FeedbackConfigError, match=message):
+        FeedbackConfig.from_settings(settings)

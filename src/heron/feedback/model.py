@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -105,5 +106,51 @@ class FeedbackConfig:
             if value is not None:
                 parse_path(value)
 
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> FeedbackConfig:
+        """From JSON-shaped settings (lists where the config has sets and tuples); omitted
+        keys keep their defaults; an unknown key or a wrong type raises."""
+        if not isinstance(settings, Mapping):
+            raise FeedbackConfigError("feedback settings must be an object")
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in settings.items():
+            if key not in known:
+                raise FeedbackConfigError(
+                    f"unknown feedback setting {key!r}; known: {', '.join(known)}"
+                )
+            values[key] = _setting(key, value)
+        return cls(**values)
+
+    def to_settings(self) -> dict[str, Any]:
+        """The JSON-shaped settings :meth:`from_settings` reads back."""
+        out = asdict(self)
+        out["enabled"] = sorted(self.enabled)
+        out["extra_markers"] = {k: list(v) for k, v in self.extra_markers.items()}
+        return out
+
     def extra_markers_key(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         return tuple(sorted((k, tuple(v)) for k, v in self.extra_markers.items()))
+
+
+def _setting(key: str, value: Any) -> Any:
+    if key == "enabled":
+        if not isinstance(value, list | tuple | set | frozenset) or not all(
+            isinstance(v, str) for v in value
+        ):
+            raise FeedbackConfigError("enabled must be a list of detector names")
+        return frozenset(value)
+    if key == "extra_markers":
+        if not isinstance(value, Mapping) or not all(
+            isinstance(v, list | tuple) and all(isinstance(p, str) for p in v)
+            for v in value.values()
+        ):
+            raise FeedbackConfigError("extra_markers must map a kind to a list of patterns")
+        return {str(k): tuple(v) for k, v in value.items()}
+    if key in ("user_path", "answer_path"):
+        if value is not None and not isinstance(value, str):
+            raise FeedbackConfigError(f"{key} must be a string or null")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FeedbackConfigError(f"{key} must be a number")
+    return float(value)
