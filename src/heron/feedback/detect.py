@@ -250,12 +250,13 @@ def _abandonment(last: _View, config: FeedbackConfig, now: datetime) -> list[Det
         why = "a question to the user"
     else:
         return []
+    request = _q(last.user) if last.user else "the last request"
     return [
         Detection(
             name="implicit_abandonment",
             trace_id=last.turn.trace_id,
-            comment=f"abandonment: the session ended after {why} (no new trace for "
-            f"{idle / 60:.0f} min) following {_q(last.user)}",
+            comment=f"abandonment: the session ended after {why} to {request} "
+            f"(no new trace for {idle / 60:.0f} min)",
             metadata={
                 "reacting_trace_id": None,
                 "detector_version": VERSION,
