@@ -181,6 +181,10 @@ def test_abandonment_negatives():
         (0, "Where is my order?", GOOD), (30, "thanks!", "You're welcome! Anything else?")
     )
     assert not only("implicit_abandonment", thanks, now=thanks[-1].timestamp + LATER)
+    offer = session(
+        (0, "Summarise this", "Here is the summary: ... Would you like me to shorten it?")
+    )
+    assert not only("implicit_abandonment", offer, now=offer[-1].timestamp + LATER)
     bye = session((0, "Where is my order?", GOOD), (30, "ok thanks, bye", None, "ERROR"))
     assert not only("implicit_abandonment", bye, now=bye[-1].timestamp + LATER)
     # still inside the idle timeout: not judged

@@ -43,10 +43,12 @@ _REFUSAL = _fast(
     r"|outside (?:of )?(?:my|what i can|the scope))\b"
     r"|\bi(?:'m| am) (?:only )?(?:able|here) to (?:help|assist) with\b",
 )
-# A courtesy question that ends an answer is not a question left open.
+# A courtesy question or an offer that ends a complete answer is not a question left open.
 _COURTESY = re.compile(
-    r"\b(anything else|any other questions?|something else|further (?:questions|help)"
-    r"|else (?:i can|can i)|help (?:you )?with (?:anything|something) else"
+    r"\b((?:would you like|do you want|want|wish) me to|shall i|should i (?:also )?(?:go ahead"
+    r"|proceed|continue)|anything else|any other questions?|something else"
+    r"|further (?:questions|help)|else (?:i can|can i)"
+    r"|help (?:you )?with (?:anything|something) else"
     r"|does (?:that|this) (?:help|make sense|answer)|hope (?:that|this) helps"
     r"|is there more|want (?:me )?to (?:know|add) more)\b",
     _I,
