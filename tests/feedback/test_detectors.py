@@ -321,3 +321,17 @@ def test_settings_round_trip_as_json():
 def test_bad_json_settings_are_refused(settings, message):
     with pytest.raises(FeedbackConfigError, match=message):
         FeedbackConfig.from_settings(settings)
+
+
+def test_package_imports_no_server_store_or_torch():
+    code = (
+        "import sys\n"
+        "from heron.feedback import similarity\n"
+        "similarity.embed(['hello there'])\n"
+        "heavy = ('duckdb', 'fastapi', 'uvicorn', 'torch', 'heron.server', 'heron.store',"
+        " 'heron.ingest')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
