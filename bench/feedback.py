@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from heron.feedback import DETECTORS, FeedbackConfig, Turn, detect_session
-from tests.feedback.labelled import evaluate, load, turns_of
+from tests.feedback.labelled import DATA, START, evaluate, load, turns_of
 
 from _common import machine
 
@@ -40,6 +40,30 @@ def quality() -> None:
                 f"{det:<24} {s.tp + s.fn:>6} {s.tp + s.fp:>6} {s.precision:>9.3f}"
                 f" {s.recall:>7.3f}{flag}"
             )
+
+
+def after_answer() -> None:
+    """Rephrases right after a correct, on-topic answer (no failure to lean on): the
+    scenarios' request in other words against their follow-up and an unrelated question."""
+    sys.path.insert(0, str(DATA))
+    from scenarios import SCENARIOS
+
+    def taken(request: str, answer: str, reply: str) -> bool:
+        turns = [
+            Turn("a", START, request, answer, None, 900.0),
+            Turn("b", START + timedelta(seconds=40), reply, "OK.", None, 900.0),
+        ]
+        found = detect_session(turns, FeedbackConfig(), START + timedelta(minutes=2))
+        return any(d.name == "implicit_rephrase" for d in found)
+
+    n = len(SCENARIOS)
+    rephrases = sum(taken(s[1], s[2], s[3]) for s in SCENARIOS)
+    follow_ups = sum(taken(s[1], s[2], s[4]) for s in SCENARIOS)
+    others = sum(taken(s[1], s[2], SCENARIOS[(i + 7) % n][1]) for i, s in enumerate(SCENARIOS))
+    print(
+        f"\nrephrase right after a correct answer ({n} scenarios): {rephrases}/{n} found; "
+        f"taken for a rephrase: follow-ups {follow_ups}/{n}, other questions {others}/{n}"
+    )
 
 
 def sessions(count: int) -> list[tuple[list[Turn], datetime]]:
@@ -98,6 +122,7 @@ def main() -> None:
     print(f"machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     if args.quality or both:
         quality()
+        after_answer()
     if args.speed or both:
         speed(args.sessions)
 
