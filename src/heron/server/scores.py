@@ -15,6 +15,7 @@ from heron.server import schemas
 from heron.server.api import caller
 from heron.server.auth import Caller
 from heron.server.bodies import read_body
+from heron.server.feedback import check_public_scores
 from heron.server.responses import JSON
 from heron.server.state import state_of
 
@@ -61,9 +62,13 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"invalid JSON: {exc}") from None
     limits = ScoreLimits(st.settings.max_score_text, st.settings.max_metadata_bytes)
+    public = who.kind == "public"  # the public key alone: create only, within the settings
+    origin = request.headers.get("origin")
     if isinstance(body, dict):
         record = parse_score(body, who.project_id, limits=limits)
-        await run_in_threadpool(st.store.write_scores, [record])
+        if public:
+            check_public_scores(st.feedback, who, origin, [record])
+        await run_in_threadpool(st.store.write_scores, [record], replace=not public)
         return JSON({"id": record.id, "data": [{"id": record.id}]}, 201)
     if not isinstance(body, list) or not body:
         raise BadRequest("body: expected a score object or a non-empty array of them")
@@ -78,7 +83,9 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
             errors.append({"index": i, "message": exc.message})
     if not records:
         raise BadRequest("; ".join(e["message"] for e in errors[:10]))
-    await run_in_threadpool(st.store.write_scores, records)
+    if public:
+        check_public_scores(st.feedback, who, origin, records)
+    await run_in_threadpool(st.store.write_scores, records, replace=not public)
     data = [{"id": r.id} for r in records]
     if errors:
         return JSON(
