@@ -18,7 +18,7 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from heron.errors import RateLimited
-from heron.server.ratelimit import RateLimiter
+from heron.server.ratelimit import PRUNE_AT, RateLimiter
 from heron.settings import Settings
 from tests.support.otlp import genai_trace, request
 from tests.support.server import PUBLIC_KEY, HeronProcess
@@ -259,6 +259,18 @@ def test_public_buckets_per_key_and_per_address() -> None:
     limiter.charge("ingest", "pk-a", "p1")  # secret-key buckets are apart
     clock.now += 0.5
     limiter.charge_public("pk-a", "10.0.0.1")
+
+
+def test_address_buckets_are_forgotten_once_full_again() -> None:
+    clock = Clock()
+    settings = Settings.load(env={}, rate_public_scores_per_address=2, rate_public_scores_per_key=0)
+    limiter = RateLimiter(settings, clock)
+    for i in range(PRUNE_AT + 10):
+        limiter.charge_public("pk-a", f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}")
+    assert len(limiter) > PRUNE_AT
+    clock.now += 2  # every address bucket refilled
+    limiter.charge_public("pk-a", "192.0.2.1")
+    assert len(limiter) == 1  # the newest address's (the key has no limit here)
 
 
 @pytest.fixture(scope="module")

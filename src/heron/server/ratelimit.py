@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from heron.errors import RateLimited
 from heron.settings import Settings
 
+PRUNE_AT = 4096  # buckets held before full address buckets are dropped
+
 
 @dataclass(slots=True)
 class _Bucket:
@@ -54,6 +56,7 @@ class RateLimiter:
         }
         self._buckets: dict[tuple[str, str, str], _Bucket] = {}
         self._lock = threading.Lock()
+        self._pruned_at = -math.inf
 
     def charge(self, kind: str, public_key: str, project_id: str) -> None:
         """Take one ``kind`` ("ingest" or "read") request from both buckets, or raise 429."""
@@ -65,15 +68,22 @@ class RateLimiter:
         self._forget_full_addresses()
 
     def _forget_full_addresses(self) -> None:
-        if len(self._buckets) < 4096:
-            return
+        """Drop address buckets that are full again (at most once a second, and only once
+        there are many), so a flood from many addresses leaves no lasting table."""
         now = self._clock()
+        if len(self._buckets) < PRUNE_AT or now - self._pruned_at < 1.0:
+            return
         with self._lock:
+            self._pruned_at = now
             for owner, bucket in list(self._buckets.items()):
                 if owner[1] == "address":
                     bucket.refill(now)
                     if bucket.tokens >= max(bucket.rate, 1.0):
                         del self._buckets[owner]
+
+    def __len__(self) -> int:
+        """Buckets held (for tests and curiosity)."""
+        return len(self._buckets)
 
     def _take(self, kind: str, owners: tuple[tuple[str, str], ...]) -> None:
         now = self._clock()
