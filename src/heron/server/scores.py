@@ -53,7 +53,9 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
     (NUMERIC, BOOLEAN, CATEGORICAL, TEXT) is inferred from the value when absent. Sending an
     ``id`` again replaces that score. A single score answers 201 ``{"id"}``; an array answers
     202 when every score was stored and 207 with ``accepted``, ``rejected`` and ``errors``
-    when some were not; nothing valid at all is a 400.
+    when some were not; nothing valid at all is a 400. With the public key alone (Basic
+    ``pk:``, feedback from browsers) scores may only be created, within the project's
+    feedback settings (docs/feedback.md): an existing ``id`` is a 409.
     """
     st = state_of(request)
     raw = await read_body(request, st.settings.max_body_bytes)
