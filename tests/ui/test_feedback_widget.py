@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
@@ -17,11 +17,11 @@ import orjson
 import pytest
 
 from tests.support.otlp import genai_trace, request
-from tests.support.server import PUBLIC_KEY, HeronProcess
+from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, PUBLIC_KEY, HeronProcess
 from tests.ui.conftest import ARTIFACTS
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
 
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
 
@@ -193,3 +193,25 @@ def test_an_origin_heron_does_not_list_sends_nothing(
         assert scores(live_server, trace_id) == []
     finally:
         context.close()
+
+
+def test_owner_allows_an_origin_on_the_settings_page(
+    page: Page, live_server: HeronProcess, shop: Shop, snapshot: Callable[[str], None]
+) -> None:
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Email").fill(ADMIN_EMAIL)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(live_server.url + "/settings")
+    page.get_by_role("navigation", name="Settings").get_by_role("link", name="Feedback").click()
+    page.get_by_label("Allowed origins").fill(shop.origin + "\n")
+    page.get_by_label("Allowed score names").fill("user_feedback\nuser_rating")
+    page.get_by_role("button", name="Save").click()
+    assert page.get_by_label("Allowed origins").input_value() == shop.origin
+    assert "/static/feedback.js" in page.locator("pre code").inner_text()
+    snapshot("feedback-settings")
+    pre = httpx.options(
+        live_server.url + "/api/public/scores",
+        headers={"Origin": shop.origin, "Access-Control-Request-Method": "POST"},
+    )
+    assert pre.status_code == 204 and pre.headers["access-control-allow-origin"] == shop.origin
