@@ -72,3 +72,35 @@ def test_settings_commands_work_without_a_server(tmp_path: Path) -> None:
         assert store.project_by_name("duo") is not None
     finally:
         store.close()
+
+
+def test_feedback_settings_through_the_server_and_directly(
+    live_server: HeronProcess, tmp_path: Path
+) -> None:
+    data = str(live_server.data_dir)
+    out = heron("projects", "feedback", "test", "--origin", "https://shop.example.test/",
+                "--origin", "http://localhost:3000", "--score-name", "user_feedback",
+                "--data-dir", data)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "https://shop.example.test, http://localhost:3000" in out.stdout
+    pre = httpx.options(
+        live_server.url + "/api/public/scores",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+    )
+    assert pre.status_code == 204  # the running server applies it at once
+    shown = heron("projects", "feedback", "test", "--any-name", "--data-dir", data)
+    assert "allowed score names: (any)" in shown.stdout
+    assert "http://localhost:3000" in shown.stdout  # origins kept
+    bad = heron("projects", "feedback", "test", "--origin", "*", "--data-dir", data)
+    assert bad.returncode == 1 and "wildcards are not allowed" in bad.stdout
+
+    solo = str(tmp_path / "d")
+    assert heron("projects", "create", "solo", "--data-dir", solo).returncode == 0
+    direct = heron("projects", "feedback", "solo", "--score-name", "thumbs", "--data-dir", solo)
+    assert direct.returncode == 0 and "allowed origins:     (none)" in direct.stdout
+    store = EmbeddedStore(Path(solo) / "heron.duckdb")
+    try:
+        pid = store.project_by_name("solo")["id"]
+        assert store.feedback_settings(pid)["allowed_names"] == ["thumbs"]
+    finally:
+        store.close()

@@ -32,6 +32,7 @@ __all__ = [
     "HeronClient",
     "Observation",
     "__version__",
+    "feedback",
     "flush",
     "get_client",
     "get_current_observation_id",
@@ -80,6 +81,32 @@ def score(
         session_id=session_id,
         comment=comment,
         data_type=data_type,
+        id=id,
+        metadata=metadata,
+    )
+
+
+def feedback(
+    trace_id: str,
+    *,
+    value: bool | float | int | str = True,
+    name: str = "user_feedback",
+    comment: str | None = None,
+    observation_id: str | None = None,
+    id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> str | None:
+    """Record a user's explicit feedback on a trace: a score named ``name`` (``user_feedback``
+    by default; a bool is BOOLEAN thumbs up/down, a number NUMERIC such as ``user_rating``
+    1-5, a string CATEGORICAL), with the user's ``comment``. The same path as
+    :func:`score` (background, never raises); returns the score id or ``None``. For feedback
+    given in the browser, see ``static/feedback.js`` (docs/feedback.md)."""
+    return score(
+        name=name,
+        value=value,
+        trace_id=trace_id,
+        observation_id=observation_id,
+        comment=comment,
         id=id,
         metadata=metadata,
     )

@@ -252,6 +252,26 @@ class Admin:
             public_key=public_key,
         )
 
+    def feedback_settings(self, project: str) -> dict[str, Any]:
+        return self._settings(
+            "GET", "/api/admin/feedback", project_admin.feedback_settings, project, project=project
+        )
+
+    def set_feedback_settings(
+        self, project: str, origins: list[str] | None, names: list[str] | None
+    ) -> dict[str, Any]:
+        return self._settings(
+            "POST",
+            "/api/admin/feedback",
+            project_admin.set_feedback_settings,
+            project,
+            origins,
+            names,
+            project=project,
+            allowed_origins=origins,
+            allowed_names=names,
+        )
+
     def members(self, project: str) -> list[dict[str, Any]]:
         if self.server:
             return self._http("GET", "/api/admin/members", params={"project": project})["data"]

@@ -404,6 +404,52 @@ def projects_retention(
     console.print(f"Project {name!r} keeps its traces {f'{keep} days' if keep else 'forever'}.")
 
 
+@projects_app.command("feedback")
+def projects_feedback(
+    name: str,
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An origin (https://shop.example.com) whose pages may send feedback with the "
+            "public key; repeat for several. Replaces the list."
+        ),
+    ] = None,
+    score_name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--score-name",
+            help="A score name the public key may write; repeat for several. Replaces the list.",
+        ),
+    ] = None,
+    no_origins: Annotated[
+        bool, typer.Option("--no-origins", help="Allow no browser origin.")
+    ] = False,
+    any_name: Annotated[
+        bool, typer.Option("--any-name", help="Let the public key write any score name.")
+    ] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Show or change a project's browser feedback settings (docs/feedback.md): which
+    origins may send scores with the public key alone, and which score names it may write."""
+    from heron.admin_client import AdminError
+
+    origins = [] if no_origins else origin
+    names = [] if any_name else score_name
+    try:
+        admin = _admin(data_dir)
+        if origins is None and names is None:
+            done = admin.feedback_settings(name)
+        else:
+            done = admin.set_feedback_settings(name, origins, names)
+    except AdminError as exc:
+        _fail(exc)
+    allowed = done["allowed_origins"]
+    console.print(f"Project {name!r} feedback settings:")
+    console.print("  allowed origins:     " + (", ".join(allowed) if allowed else "(none)"))
+    named = done["allowed_names"]
+    console.print("  allowed score names: " + (", ".join(named) if named else "(any)"))
+
+
 @keys_app.command("create")
 def keys_create(
     project: Annotated[str, typer.Option(help="Project name.")] = "default",

@@ -55,3 +55,22 @@ def invite(store: Store, project: str, role: str, base_url: str) -> dict[str, An
         "project": project,
         "link": f"{base_url.rstrip('/')}/invite?token={made['token']}",
     }
+
+
+def feedback_settings(store: Store, project: str) -> dict[str, Any]:
+    """The project's browser feedback settings (allowed origins, allowed score names)."""
+    return {"project": project, **store.feedback_settings(project_id(store, project))}
+
+
+def set_feedback_settings(
+    store: Store, project: str, origins: list[str] | None, names: list[str] | None
+) -> dict[str, Any]:
+    """Replace the lists given (``None`` keeps that list as it is)."""
+    pid = project_id(store, project)
+    now = store.feedback_settings(pid)
+    done = store.set_feedback_settings(
+        pid,
+        now["allowed_origins"] if origins is None else origins,
+        now["allowed_names"] if names is None else names,
+    )
+    return {"project": project, **done}

@@ -2,8 +2,9 @@
 
 A membership has one role. ``viewer`` reads everything and changes nothing; ``member`` also
 changes the project's data and its working objects (views, dashboards, prices); ``admin``
-also manages keys and members; ``owner`` also renames and administers the project itself.
-A server administrator (``heron users create --admin``) acts as owner of every project.
+also manages keys, members and browser feedback settings; ``owner`` also renames and
+administers the project itself. A server administrator (``heron users create --admin``)
+acts as owner of every project.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from typing import Literal
 
 Role = Literal["owner", "admin", "member", "viewer"]
 Action = Literal[
-    "read", "write", "manage_prices", "manage_keys", "manage_members", "manage_project"
+    "read",
+    "write",
+    "manage_prices",
+    "manage_keys",
+    "manage_members",
+    "manage_feedback",
+    "manage_project",
 ]
 
 ROLES: tuple[Role, ...] = ("owner", "admin", "member", "viewer")
@@ -23,6 +30,7 @@ _LEAST: dict[Action, Role] = {
     "manage_prices": "member",
     "manage_keys": "admin",
     "manage_members": "admin",
+    "manage_feedback": "admin",  # what the public key may do from which origins, like keys
     "manage_project": "owner",
 }
 

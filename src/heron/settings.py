@@ -68,6 +68,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Read API requests per second all keys of one project together may make. 0: no limit.",
     ),
     Setting(
+        "rate_public_scores_per_key",
+        "HERON_RATE_PUBLIC_SCORES_PER_KEY",
+        50.0,
+        "Score requests per second one public key alone (browser feedback, no secret) may "
+        "send from all addresses together (429 with Retry-After beyond). 0: no limit.",
+    ),
+    Setting(
+        "rate_public_scores_per_address",
+        "HERON_RATE_PUBLIC_SCORES_PER_ADDRESS",
+        5.0,
+        "Score requests per second one client address may send with a public key alone "
+        "(behind a proxy, every client shares its address). 0: no limit.",
+    ),
+    Setting(
         "retention_interval_s",
         "HERON_RETENTION_INTERVAL_S",
         3600.0,
@@ -243,6 +257,8 @@ class Settings:
     rate_ingest_per_project: float = 2000.0
     rate_read_per_key: float = 1000.0
     rate_read_per_project: float = 2000.0
+    rate_public_scores_per_key: float = 50.0
+    rate_public_scores_per_address: float = 5.0
     retention_interval_s: float = 3600.0
     max_io_bytes: int = 1024 * 1024
     max_attribute_bytes: int = 1024 * 1024

@@ -44,6 +44,7 @@ from heron.server import (
 from heron.server.auth import Authenticator
 from heron.server.bodies import BodyTimeout
 from heron.server.consistency import LagHeaders
+from heron.server.feedback import FeedbackCors, FeedbackPolicy
 from heron.server.llmseries import LabelCap
 from heron.server.login_guard import LoginGuard
 from heron.server.ratelimit import RateLimiter
@@ -125,6 +126,8 @@ def create_app(
         decoder.start()
         auth = Authenticator(st_store, RateLimiter(settings))
         auth.refresh()
+        feedback_policy = FeedbackPolicy(st_store)
+        feedback_policy.refresh()
         app.state.heron = ServerState(
             settings=settings,
             store=st_store,
@@ -133,6 +136,7 @@ def create_app(
             pricing=Pricing(st_store),
             decoder=decoder,
             admin_token=write_server_file(settings),
+            feedback=feedback_policy,
             created_keys=created,
             label_cap=LabelCap(settings.prometheus_max_label_values),
             prometheus=prometheus.health_registry(lambda: app.state.heron),
@@ -211,6 +215,7 @@ def create_app(
     app.include_router(settings_api.router)
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
+    app.add_middleware(FeedbackCors)  # outside UnexpectedErrors: a 500 names the origin too
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         BodyTimeout, idle_s=settings.body_idle_timeout_s, total_s=settings.body_timeout_s

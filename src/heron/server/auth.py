@@ -5,6 +5,13 @@ needs the access the route requires (``ingest``, ``read`` or ``write``), checks 
 the key's scope (403 naming the scope) and charges the key's and project's request rates
 (429). Routes get it through :func:`heron.server.api.caller`, which takes the need from
 :func:`route_need`; the OTLP routes call it with ``need="ingest"``.
+
+Two kinds of credential: the secret key (``Caller.kind == "secret"``) and the public key
+alone (``Basic base64(public:)`` with an empty secret, as Langfuse's browser SDK sends it;
+``kind == "public"``). The public key sits in customers' web pages, so it may only create
+scores: the routes in :data:`PUBLIC_ROUTES` (everything else is a 403 naming why), never
+replace an existing score (:mod:`heron.server.feedback`), and it is charged per key and per
+client address instead of per key and project.
 """
 
 from __future__ import annotations
@@ -33,6 +40,11 @@ ROUTE_NEEDS: dict[tuple[str, str], Need] = {
     ("POST", "/api/compare"): "read",
 }
 
+# The only routes the public key alone may use (creating scores; feedback from browsers).
+PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
+    {("POST", "/api/scores"), ("POST", "/api/public/scores")}
+)
+
 _DOES = {"ingest": "sends traces or scores", "read": "reads", "write": "changes data"}
 _SCOPES_FOR = {"ingest": "'ingest' or 'full'", "read": "'read' or 'full'", "write": "'full'"}
 _MAY = {"ingest": "may only send traces and scores", "read": "may only read", "full": "may all"}
@@ -43,14 +55,24 @@ class Caller:
     project_id: str
     public_key: str
     scope: str = "full"
+    kind: Literal["secret", "public"] = "secret"
+
+
+def _route_key(request: Request) -> tuple[str, str]:
+    """(method, path template) of the matched route (the URL path when none matched)."""
+    route = request.scope.get("route")
+    return request.method, getattr(route, "path", request.url.path)
 
 
 def route_need(request: Request) -> Need:
     """The access the matched route requires (see :data:`ROUTE_NEEDS`)."""
-    route = request.scope.get("route")
-    path = getattr(route, "path", request.url.path)
     default: Need = "read" if request.method in ("GET", "HEAD") else "write"
-    return ROUTE_NEEDS.get((request.method, path), default)
+    return ROUTE_NEEDS.get(_route_key(request), default)
+
+
+def client_address(request: Request) -> str:
+    """The peer's address (the proxy's, behind one)."""
+    return request.client.host if request.client else "unknown"
 
 
 def ascii_header(request: Request, name: str) -> str | None:
@@ -71,24 +93,38 @@ class Authenticator:
         self._store = store
         self._limiter = limiter
         self._keys: dict[str, tuple[str, str, str]] = {}
+        self._public: dict[str, tuple[str, str]] = {}  # public key -> (project id, scope)
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
         table = self._store.key_table()
+        public = {pk: (pid, scope) for pk, pid, scope in table.values()}
         with self._lock:
-            self._keys = table
+            self._keys, self._public = table, public
 
     def authenticate(self, request: Request, *, need: Need) -> Caller:
         """The caller, if its key is valid, its scope allows ``need`` and it is within its
         request rates (401, 403 and 429 otherwise)."""
         caller = self._identify(request)
+        if caller.kind == "public":
+            method, path = _route_key(request)
+            if (method, path) not in PUBLIC_ROUTES:
+                raise Forbidden(
+                    f"the public key alone may only create scores (POST /api/public/scores); "
+                    f"{method} {request.url.path} needs the secret key as well"
+                )
+            need = "ingest"
         if need not in SCOPES.get(caller.scope, frozenset()):
             raise Forbidden(
                 f"API key {caller.public_key} has scope {caller.scope!r} (it "
                 f"{_MAY.get(caller.scope, 'may nothing')}); {request.method} {request.url.path} "
                 f"{_DOES[need]} and needs scope {_SCOPES_FOR[need]}"
             )
-        if self._limiter is not None:
+        if self._limiter is None:
+            return caller
+        if caller.kind == "public":
+            self._limiter.charge_public(caller.public_key, client_address(request))
+        else:
             kind = "ingest" if need == "ingest" else "read"
             self._limiter.charge(kind, caller.public_key, caller.project_id)
         return caller
@@ -115,6 +151,8 @@ class Authenticator:
             public, sep, secret = decoded.partition(":")
             if not sep:
                 raise Unauthorized("Basic credentials must be 'public_key:secret_key'")
+            if not secret:
+                return self._identify_public(public)
         else:
             raise Unauthorized(f"unsupported authorization scheme {scheme!r}; use Bearer or Basic")
         digest = hash_secret(secret)
@@ -125,3 +163,13 @@ class Authenticator:
         if entry is None or (public is not None and not hmac.compare_digest(public, entry[0])):
             raise Unauthorized("invalid API key")
         return Caller(project_id=entry[1], public_key=entry[0], scope=entry[2])
+
+    def _identify_public(self, public_key: str) -> Caller:
+        """The caller of Basic auth with the public key and an empty secret."""
+        entry = self._public.get(public_key)
+        if entry is None:
+            self.refresh()
+            entry = self._public.get(public_key)
+        if entry is None:
+            raise Unauthorized("invalid public key (Basic auth with an empty secret)")
+        return Caller(project_id=entry[0], public_key=public_key, scope=entry[1], kind="public")

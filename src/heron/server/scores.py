@@ -15,6 +15,7 @@ from heron.server import schemas
 from heron.server.api import caller
 from heron.server.auth import Caller
 from heron.server.bodies import read_body
+from heron.server.feedback import check_public_scores
 from heron.server.responses import JSON
 from heron.server.state import state_of
 
@@ -52,7 +53,9 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
     (NUMERIC, BOOLEAN, CATEGORICAL, TEXT) is inferred from the value when absent. Sending an
     ``id`` again replaces that score. A single score answers 201 ``{"id"}``; an array answers
     202 when every score was stored and 207 with ``accepted``, ``rejected`` and ``errors``
-    when some were not; nothing valid at all is a 400.
+    when some were not; nothing valid at all is a 400. With the public key alone (Basic
+    ``pk:``, feedback from browsers) scores may only be created, within the project's
+    feedback settings (docs/feedback.md): an existing ``id`` is a 409.
     """
     st = state_of(request)
     raw = await read_body(request, st.settings.max_body_bytes)
@@ -61,9 +64,13 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"invalid JSON: {exc}") from None
     limits = ScoreLimits(st.settings.max_score_text, st.settings.max_metadata_bytes)
+    public = who.kind == "public"  # the public key alone: create only, within the settings
+    origin = request.headers.get("origin")
     if isinstance(body, dict):
         record = parse_score(body, who.project_id, limits=limits)
-        await run_in_threadpool(st.store.write_scores, [record])
+        if public:
+            check_public_scores(st.feedback, who, origin, [record])
+        await run_in_threadpool(st.store.write_scores, [record], replace=not public)
         return JSON({"id": record.id, "data": [{"id": record.id}]}, 201)
     if not isinstance(body, list) or not body:
         raise BadRequest("body: expected a score object or a non-empty array of them")
@@ -78,7 +85,9 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
             errors.append({"index": i, "message": exc.message})
     if not records:
         raise BadRequest("; ".join(e["message"] for e in errors[:10]))
-    await run_in_threadpool(st.store.write_scores, records)
+    if public:
+        check_public_scores(st.feedback, who, origin, records)
+    await run_in_threadpool(st.store.write_scores, records, replace=not public)
     data = [{"id": r.id} for r in records]
     if errors:
         return JSON(

@@ -1,5 +1,6 @@
 """The settings actions of the web UI as JSON, for automation: rename a project, revoke keys,
-list, add, re-role and remove members, and create invitation links. Like the rest of
+list, add, re-role and remove members, create invitation links, and read or change the
+browser feedback settings. Like the rest of
 ``/api/admin`` they take the server's admin token (projects by name, users by email).
 
 Project API keys cannot manage keys or members, not even ``full`` ones: a key stands for no
@@ -68,3 +69,24 @@ def invite(
 ) -> dict[str, Any]:
     """A one-time link (valid 7 days) that adds whoever opens it with ``role``."""
     return project_admin.invite(state_of(request).store, project, role, str(request.base_url))
+
+
+@router.get("/feedback")
+def feedback(request: Request, project: str) -> dict[str, Any]:
+    """The origins allowed to send feedback with the public key, and the score names it may
+    write (empty: any)."""
+    return project_admin.feedback_settings(state_of(request).store, project)
+
+
+@router.post("/feedback")
+def set_feedback(
+    request: Request,
+    project: str = Body(..., embed=True),
+    allowed_origins: list[str] | None = Body(None, embed=True),
+    allowed_names: list[str] | None = Body(None, embed=True),
+) -> dict[str, Any]:
+    """Replace either list (a list left out stays as it is); takes effect at once."""
+    st = state_of(request)
+    done = project_admin.set_feedback_settings(st.store, project, allowed_origins, allowed_names)
+    st.feedback.refresh()
+    return done

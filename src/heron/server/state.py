@@ -12,6 +12,7 @@ from heron.ingest.decoding import Decoder
 from heron.ingest.pipeline import WritePipeline
 from heron.ingest.stats import IngestStats
 from heron.server.auth import Authenticator
+from heron.server.feedback import FeedbackPolicy
 from heron.server.llmseries import LabelCap, TotalsCache
 from heron.server.login_guard import LoginGuard
 from heron.server.repricing import Repricer
@@ -29,6 +30,7 @@ class ServerState:
     pricing: Pricing
     decoder: Decoder
     admin_token: str
+    feedback: FeedbackPolicy
     created_keys: list[dict[str, str]] = field(default_factory=list)
     ingest_stats: IngestStats = field(default_factory=IngestStats)
     label_cap: LabelCap = field(default_factory=lambda: LabelCap(20))

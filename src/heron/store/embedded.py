@@ -27,7 +27,7 @@ from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.settings import Settings
 from heron.store import dashboards as dashmod
-from heron.store import deletion, llmstats, members, reads, repricing, saved
+from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved
 from heron.store import keys as keymod
 from heron.store import metrics as metricsmod
 from heron.store import users as usermod
@@ -549,8 +549,9 @@ class EmbeddedStore:
 
     # -- scores ------------------------------------------------------------------------------
 
-    def write_scores(self, scores: Sequence[ScoreRecord]) -> None:
-        """Store scores; a score whose id exists in the project replaces it."""
+    def write_scores(self, scores: Sequence[ScoreRecord], *, replace: bool = True) -> None:
+        """Store scores; a score whose id exists in the project replaces it, or, with
+        ``replace=False``, makes the whole call a 409 naming the id (nothing is written)."""
         if not scores:
             return
         rows = [
@@ -564,6 +565,16 @@ class EmbeddedStore:
             for project_id in {r[0] for r in rows}:
                 ids = [r[1] for r in rows if r[0] == project_id]
                 marks = ", ".join("?" * len(ids))
+                if not replace:
+                    taken = cur.execute(
+                        f"SELECT id FROM scores WHERE project_id = ? AND id IN ({marks}) LIMIT 1",
+                        [project_id, *ids],
+                    ).fetchone()
+                    if taken:
+                        raise Conflict(
+                            f"score {taken[0]!r} already exists; this credential may only "
+                            "create scores, not replace them (send no id, or a new one)"
+                        )
                 cur.execute(
                     f"DELETE FROM scores WHERE project_id = ? AND id IN ({marks})",
                     [project_id, *ids],
@@ -574,6 +585,20 @@ class EmbeddedStore:
                 "environment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+
+    # -- browser feedback settings -----------------------------------------------------------
+
+    def feedback_settings(self, project_id: str) -> dict[str, Any]:
+        return feedback.get(self.cursor(), project_id)
+
+    def set_feedback_settings(
+        self, project_id: str, origins: list[str], names: list[str]
+    ) -> dict[str, Any]:
+        with self._admin() as cur:
+            return feedback.put(cur, project_id, origins, names)
+
+    def all_feedback_settings(self) -> dict[str, dict[str, Any]]:
+        return feedback.all_settings(self.cursor())
 
     # -- saved views and suggestions -------------------------------------------------------
 

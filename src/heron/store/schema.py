@@ -203,6 +203,16 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at TIMESTAMP NOT NULL
     );
     """,
+    # Browser feedback per project: the origins whose pages may send scores with the public
+    # key alone, and the score names that key may write (empty: any).
+    """
+    CREATE TABLE IF NOT EXISTS feedback_settings (
+        project_id VARCHAR PRIMARY KEY,
+        allowed_origins VARCHAR[] NOT NULL,
+        allowed_names VARCHAR[] NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    );
+    """,
 )
 
 

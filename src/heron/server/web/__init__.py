@@ -18,6 +18,7 @@ from heron.server.web import (
     compare,
     dashboards,
     demo_loading,
+    feedback_settings,
     observations,
     people,
     prices,
@@ -40,6 +41,7 @@ PAGE_MODULES = (
     demo_loading,
     prices,
     settings,
+    feedback_settings,
 )
 
 
