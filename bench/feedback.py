@@ -1,7 +1,7 @@
 """Implicit-feedback detectors: quality on the labelled and held-out sets, and speed.
 
 ``python bench/feedback.py --quality`` prints precision and recall per detector on
-tests/feedback/data/labelled.jsonl and holdout.jsonl; ``--speed`` measures ``detect_session``
+tests/implicit/data/labelled.jsonl and holdout.jsonl; ``--speed`` measures ``detect_session``
 on one core (sessions of about five traces in the stored shapes, the embedding model loaded
 once); no flag runs both.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from heron.feedback import DETECTORS, FeedbackConfig, Turn, detect_session
-from tests.feedback.labelled import DATA, START, evaluate, load, turns_of
+from heron.implicit import DETECTORS, FeedbackConfig, Turn, detect_session
+from tests.implicit.labelled import DATA, START, evaluate, load, turns_of
 
 from _common import machine
 

@@ -4,9 +4,9 @@ Pure functions over a session's traces (no store, no server): :func:`detect_sess
 :class:`Detection` values that the runner stores as scores. See docs/feedback.md.
 """
 
-from heron.feedback.detect import VERSION, detect_session
-from heron.feedback.extract import answer_text, user_message
-from heron.feedback.model import (
+from heron.implicit.detect import VERSION, detect_session
+from heron.implicit.extract import answer_text, user_message
+from heron.implicit.model import (
     DETECTORS,
     Detection,
     FeedbackConfig,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from heron.feedback import DETECTORS
-from tests.feedback.labelled import evaluate, load
+from heron.implicit import DETECTORS
+from tests.implicit.labelled import evaluate, load
 
 PRECISION = 0.85
 RECALL = 0.75

@@ -1,7 +1,7 @@
 """Writes labelled.jsonl: conversations combined from the hand-written material in
 scenarios.py and reactions.py, each with the detections a careful reader would expect.
 
-Run from the repository root: python tests/feedback/data/build_labelled.py (deterministic).
+Run from the repository root: python tests/implicit/data/build_labelled.py (deterministic).
 Each line: {"id", "domain", "pattern", "ended", "turns": [{"user", "answer", "level", "t",
 "latency_ms"}], "labels": [{"turn", "name"}]}; ``t`` is seconds from the first turn, ``ended``
 says the session is past its idle timeout when judged.

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from heron.feedback import VERSION, FeedbackConfig, FeedbackConfigError, Turn, detect_session
+from heron.implicit import VERSION, FeedbackConfig, FeedbackConfigError, Turn, detect_session
 from heron.userregex import RegexError
 
 T0 = datetime(2026, 5, 4, 12, 0, 0)
@@ -257,7 +257,7 @@ def test_model_loads_without_network():
         "def refuse(*a, **k): raise OSError('network used')\n"
         "socket.socket.connect = refuse\n"
         "socket.create_connection = refuse\n"
-        "from heron.feedback import similarity\n"
+        "from heron.implicit import similarity\n"
         "v = similarity.embed(['reset the router', 'turn the box off and on again'])\n"
         "print(round(float(v[0] @ v[1]), 2))\n"
     )
@@ -326,7 +326,7 @@ def test_bad_json_settings_are_refused(settings, message):
 def test_package_imports_no_server_store_or_torch():
     code = (
         "import sys\n"
-        "from heron.feedback import similarity\n"
+        "from heron.implicit import similarity\n"
         "similarity.embed(['hello there'])\n"
         "heavy = ('duckdb', 'fastapi', 'uvicorn', 'torch', 'heron.server', 'heron.store',"
         " 'heron.ingest')\n"

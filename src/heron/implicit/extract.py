@@ -15,7 +15,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from heron.feedback.model import FeedbackConfigError
+from heron.implicit.model import FeedbackConfigError
 
 _USER_ROLES = ("user", "human")
 _ASSISTANT_ROLES = ("assistant", "ai", "model", "bot")

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from heron.feedback import DETECTORS, FeedbackConfig, Turn, detect_session
+from heron.implicit import DETECTORS, FeedbackConfig, Turn, detect_session
 
 DATA = Path(__file__).parent / "data"
 START = datetime(2026, 3, 2, 9, 0, 0)

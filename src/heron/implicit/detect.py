@@ -15,9 +15,9 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from heron.feedback import markers, similarity
-from heron.feedback.extract import answer_text, user_message
-from heron.feedback.model import Detection, FeedbackConfig, Turn
+from heron.implicit import markers, similarity
+from heron.implicit.extract import answer_text, user_message
+from heron.implicit.model import Detection, FeedbackConfig, Turn
 
 VERSION = "1"
 _QUOTE = 80

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from heron.feedback import FeedbackConfigError, answer_text, user_message
-from heron.feedback.extract import follow, parse_path
+from heron.implicit import FeedbackConfigError, answer_text, user_message
+from heron.implicit.extract import follow, parse_path
 
 
 @pytest.mark.parametrize(

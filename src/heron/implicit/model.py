@@ -97,8 +97,8 @@ class FeedbackConfig:
                     f"{MAX_EXTRA_MARKERS} patterns"
                 )
         # fail now, not in the runner: patterns compile and paths parse
-        from heron.feedback.extract import parse_path
-        from heron.feedback.markers import compiled_extra
+        from heron.implicit.extract import parse_path
+        from heron.implicit.markers import compiled_extra
 
         compiled_extra(self.extra_markers_key())
         for name in ("user_path", "answer_path"):

@@ -1,6 +1,6 @@
 """Writes holdout.jsonl from the hand-written holdout.txt (same line format as labelled.jsonl).
 
-Run from the repository root: python tests/feedback/data/build_holdout.py
+Run from the repository root: python tests/implicit/data/build_holdout.py
 """
 
 from __future__ import annotations
