@@ -10,7 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from heron.errors import BadRequest
-from heron.scores import ScoreError, ScoreLimits, ScoreRecord, parse_score
+from heron.scores import ScoreError, ScoreLimits, ScoreRecord
+from heron.scores.configs import config_ids, parse_configured
 from heron.server import schemas
 from heron.server.api import caller
 from heron.server.auth import Caller
@@ -61,8 +62,11 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"invalid JSON: {exc}") from None
     limits = ScoreLimits(st.settings.max_score_text, st.settings.max_metadata_bytes)
+    # the configs the scores name, checked against them (heron.scores.configs)
+    ids = config_ids(body)[:MAX_BATCH]
+    configs = await run_in_threadpool(st.store.score_configs_by_id, who.project_id, ids)
     if isinstance(body, dict):
-        record = parse_score(body, who.project_id, limits=limits)
+        record = parse_configured(body, who.project_id, configs, limits=limits)
         await run_in_threadpool(st.store.write_scores, [record])
         return JSON({"id": record.id, "data": [{"id": record.id}]}, 201)
     if not isinstance(body, list) or not body:
@@ -73,7 +77,7 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
     errors: list[dict[str, Any]] = []
     for i, item in enumerate(body):
         try:
-            records.append(parse_score(item, who.project_id, f"[{i}].", limits))
+            records.append(parse_configured(item, who.project_id, configs, f"[{i}].", limits))
         except ScoreError as exc:
             errors.append({"index": i, "message": exc.message})
     if not records:
