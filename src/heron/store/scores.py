@@ -71,7 +71,8 @@ def _where(project_id: str, f: ScoreFilter) -> tuple[str, list[Any]]:
     if f.to_timestamp is not None:
         sql.append("s.timestamp < ?")
         args.append(f.to_timestamp)
-    for column, values in (("s.environment", f.environments), ("s.id", f.score_ids)):
+    environment = "coalesce(s.environment, 'default')"  # as items show it, like Langfuse
+    for column, values in ((environment, f.environments), ("s.id", f.score_ids)):
         if values:
             sql.append(f"{column} IN ({', '.join('?' * len(values))})")
             args.extend(values)
