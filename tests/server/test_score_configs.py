@@ -160,8 +160,11 @@ def test_another_projects_config_is_unknown(client: TestClient, configs: dict[st
     assert client.patch(f"/api/public/score-configs/{cid}", json={"isArchived": True},
                         headers=h).status_code == 404  # fmt: skip
     assert client.get("/api/public/score-configs", headers=h).json()["data"] == []
-    r = client.post("/api/public/scores", headers=h,
-                    json={"traceId": "t", "name": "helpfulness", "value": 1, "configId": cid})
+    r = client.post(
+        "/api/public/scores",
+        headers=h,
+        json={"traceId": "t", "name": "helpfulness", "value": 1, "configId": cid},
+    )
     assert r.status_code == 400 and "no score config" in r.json()["error"]["message"]
 
 

@@ -158,8 +158,8 @@ def test_another_projects_scores_are_invisible_and_undeletable(
     st = client.app.state.heron
     other = st.store.create_key(st.store.create_project("other")["id"])
     h = {"Authorization": f"Bearer {other['secret_key']}"}
-    r = client.post("/api/public/scores", json={"id": "x1", "traceId": "t", "name": "n", "value": 1},
-                    headers=h)  # fmt: skip
+    body = {"id": "x1", "traceId": "t", "name": "n", "value": 1}
+    r = client.post("/api/public/scores", json=body, headers=h)
     assert r.status_code == 201
     assert "x1" not in ids(client)
     assert client.get("/api/public/scores/x1").status_code == 404
