@@ -8,6 +8,7 @@ the caller looks the configs up (:func:`config_ids`) and passes them in.
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +20,8 @@ MAX_DESCRIPTION = 2000
 MAX_CATEGORIES = 100
 MAX_LABEL = 200
 MAX_CONFIG_TEXT = 500  # a TEXT score under a config, as Langfuse bounds it
+_NAME = re.compile(r"[A-Za-z0-9_\-.() ]+")  # Langfuse's characters for a config name
+BOOLEAN_CATEGORIES = [{"label": "True", "value": 1.0}, {"label": "False", "value": 0.0}]
 _FIELDS = {"name", "dataType", "categories", "minValue", "maxValue", "description"}
 _PATCH_FIELDS = (_FIELDS - {"dataType"}) | {"isArchived"}
 
@@ -61,6 +64,10 @@ def _check(config: dict[str, Any]) -> dict[str, Any]:
         raise ScoreError("name: required, a non-empty string")
     if len(name) > MAX_NAME:
         raise ScoreError(f"name: longer than {MAX_NAME} characters")
+    if not _NAME.fullmatch(name):
+        raise ScoreError(
+            f"name: {name!r} has other characters than letters, digits, spaces and _ - . ( )"
+        )
     data_type = config.get("dataType")
     if not isinstance(data_type, str) or data_type.upper() not in DATA_TYPES:
         raise ScoreError(f"dataType: {data_type!r} is not one of {', '.join(DATA_TYPES)}")
@@ -110,7 +117,10 @@ def patch_config(existing: dict[str, Any], body: Any) -> dict[str, Any]:
     unknown = sorted(set(body) - _PATCH_FIELDS)
     if unknown:
         raise ScoreError(f"{unknown[0]}: unknown field")
-    return _check({**existing, **body})
+    base = dict(existing)
+    if base["dataType"] == "BOOLEAN":
+        base["categories"] = None  # shown, not stored (see heron.store.scores)
+    return _check({**base, **body})
 
 
 def config_ids(body: Any) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from heron.scores.configs import BOOLEAN_CATEGORIES
 from heron.store.reads import iso
 
 OPERATORS = ("<", ">", "<=", ">=", "!=", "=")
@@ -173,7 +174,13 @@ def _config(row: tuple[Any, ...]) -> dict[str, Any]:
         "isArchived": archived,
         "minValue": min_value,
         "maxValue": max_value,
-        "categories": orjson.loads(categories) if categories is not None else None,
+        "categories": (
+            orjson.loads(categories)
+            if categories is not None
+            else BOOLEAN_CATEGORIES
+            if data_type == "BOOLEAN"
+            else None  # as Langfuse shows them
+        ),
         "description": description,
         "createdAt": iso(created_at),
         "updatedAt": iso(updated_at),
