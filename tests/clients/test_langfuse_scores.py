@@ -78,5 +78,6 @@ def test_scores_from_the_sdk_read_back_in_langfuse_shape(run: dict) -> None:
 
 
 def test_filter_by_trace(run: dict) -> None:
-    assert {s["id"] for s in run["by_trace"]["data"]} >= {"sdk-trace-score", "sdk-observation-score"}
-    assert all(s["traceId"] == run["trace_id"] for s in run["by_trace"]["data"])
+    found = run["by_trace"]["data"]
+    assert {s["id"] for s in found} >= {"sdk-trace-score", "sdk-observation-score"}
+    assert all(s["traceId"] == run["trace_id"] for s in found)
