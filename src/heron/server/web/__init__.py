@@ -22,6 +22,7 @@ from heron.server.web import (
     people,
     prices,
     routes,
+    score_configs,
     settings,
     trace_page,
     traces,
@@ -40,6 +41,7 @@ PAGE_MODULES = (
     demo_loading,
     prices,
     settings,
+    score_configs,
 )
 
 
