@@ -144,6 +144,9 @@ def test_name_unknown_and_annotation_rules(client: TestClient, configs: dict[str
     assert r.status_code == 400
     assert "configId: no score config 'nope' in this project" in r.json()["error"]["message"]
     r = client.post("/api/public/scores", json={"traceId": "t", "name": "x", "value": 1,
+                                                "configId": ["x"]})  # fmt: skip
+    assert "configId: expected a string, got list" in r.json()["error"]["message"]
+    r = client.post("/api/public/scores", json={"traceId": "t", "name": "x", "value": 1,
                                                 "source": "ANNOTATION"})  # fmt: skip
     assert r.status_code == 400
     assert "an ANNOTATION score needs a configId" in r.json()["error"]["message"]

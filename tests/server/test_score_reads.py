@@ -134,6 +134,8 @@ def test_pages(client: TestClient, seeded: dict[str, str]) -> None:
         ("value=nan&operator=%3D", "value"),
         ("dataType=BOOL", "dataType: 'BOOL' is not one of"),
         ("fromTimestamp=yesterday", "fromTimestamp: expected an ISO 8601 time"),
+        ("fromTimestamp=0001-01-01T00:00:00%2B14:00", "fromTimestamp: '0001-01-01T00:00:00+14"),
+        ("toTimestamp=9999-12-31T23:59:59-14:00", "toTimestamp: '9999-12-31T23:59:59-14:00' is"),
         ("limit=ten", "limit"),
     ],
 )

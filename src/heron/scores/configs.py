@@ -149,7 +149,11 @@ def parse_configured(
     if isinstance(body, dict):
         config_id = body.get("configId", body.get("config_id"))
         if config_id is not None:
-            config = configs.get(config_id) if isinstance(config_id, str) else None
+            if not isinstance(config_id, str):
+                raise ScoreError(
+                    f"{where}configId: expected a string, got {type(config_id).__name__}"
+                )
+            config = configs.get(config_id)
             if config is None:
                 raise ScoreError(f"{where}configId: no score config {config_id!r} in this project")
             if config["isArchived"]:

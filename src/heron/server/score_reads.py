@@ -7,6 +7,7 @@ as one that does not exist.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -54,6 +55,15 @@ def page_meta(page: int, limit: int, total: int) -> dict[str, int]:
     return {"page": page, "limit": limit, "totalItems": total, "totalPages": -(-total // limit)}
 
 
+def _time(value: str | None, label: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_time(value, label)
+    except OverflowError:  # e.g. year 1 with a positive UTC offset
+        raise BadRequest(f"{label}: {value!r} is out of range") from None
+
+
 def score_filter(
     user_id: str | None = Query(None, alias="userId", description="The trace's user."),
     name: str | None = Query(None, description="Score name, exact."),
@@ -97,8 +107,8 @@ def score_filter(
         raise BadRequest(f"scoreIds: at most {MAX_IDS} ids")
     return ScoreFilter(
         user_id=user_id, name=name,
-        from_timestamp=parse_time(from_timestamp, "fromTimestamp") if from_timestamp else None,
-        to_timestamp=parse_time(to_timestamp, "toTimestamp") if to_timestamp else None,
+        from_timestamp=_time(from_timestamp, "fromTimestamp"),
+        to_timestamp=_time(to_timestamp, "toTimestamp"),
         environments=environment, source=source.upper() if source else None,
         operator=operator, value=value, score_ids=ids, config_id=config_id, queue_id=queue_id,
         dataset_run_id=dataset_run_id, session_id=session_id, trace_id=trace_id,
