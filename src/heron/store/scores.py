@@ -127,12 +127,19 @@ def _score(row: tuple[Any, ...]) -> dict[str, Any]:
 def list_scores(
     cur: duckdb.DuckDBPyConnection, project_id: str, f: ScoreFilter, page: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page (from 1) of the project's matching scores, newest first, and their total."""
+    """One page (from 1) of the project's matching scores, newest first, and their total.
+
+    The traces are joined to the page's rows only, and to all of them only when a filter is
+    on the trace (user, tags)."""
     where, args = _where(project_id, f)
-    row = cur.execute(f"SELECT count(*) {_FROM} WHERE {where}", args).fetchone()
+    source = _FROM if f.user_id is not None or f.trace_tags else "FROM scores s"
+    row = cur.execute(f"SELECT count(*) {source} WHERE {where}", args).fetchone()
     total = int(row[0]) if row else 0
     rows = cur.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE {where} ORDER BY s.timestamp DESC, s.id LIMIT ? OFFSET ?",
+        f"WITH page AS (SELECT s.* {source} WHERE {where} "
+        "ORDER BY s.timestamp DESC, s.id LIMIT ? OFFSET ?) "
+        f"SELECT {_COLUMNS} {_FROM.replace('FROM scores s', 'FROM page s')} "
+        "ORDER BY s.timestamp DESC, s.id",
         [*args, limit, (page - 1) * limit],
     ).fetchall()
     return [_score(r) for r in rows], total
