@@ -56,6 +56,9 @@ def main() -> None:
     archived = api.score_configs.update(quality.id, is_archived=True)
     listed = api.score_configs.get(page=1, limit=10)
     one = api.score_configs.get_by_id(tone.id)
+    typed = api.scores.get_many(trace_id=trace_id, fields="details,subject", limit=100)
+    first = api.scores.get_many(limit=2)
+    second = api.scores.get_many(limit=2, cursor=first.meta.cursor)
     print(json.dumps({
         "trace_id": trace_id, "observation_id": observation_id,
         "configs": {"quality": quality.id, "tone": tone.id, "resolved": resolved.id},
@@ -63,6 +66,9 @@ def main() -> None:
         "archived": archived.is_archived,
         "listed": [c.name for c in listed.data], "total": listed.meta.total_items,
         "tone_categories": [(c.label, c.value) for c in one.categories or []],
+        "v3": {s.id: [s.data_type, s.value, s.subject.kind if s.subject else None, s.config_id]
+               for s in typed.data},
+        "v3_pages": [[s.id for s in first.data], [s.id for s in second.data]],
     }))  # fmt: skip
 
 

@@ -1,5 +1,5 @@
 """Scores and score configs with the real Langfuse SDK against a live heron, read back
-through Langfuse's score API (``/api/public/v2/scores``)."""
+through Langfuse's score API (``/api/public/v2/scores``) and the SDK's own client (v3)."""
 
 from __future__ import annotations
 
@@ -81,3 +81,13 @@ def test_filter_by_trace(run: dict) -> None:
     found = run["by_trace"]["data"]
     assert {s["id"] for s in found} >= {"sdk-trace-score", "sdk-observation-score"}
     assert all(s["traceId"] == run["trace_id"] for s in found)
+
+
+def test_the_sdks_own_score_client_reads_them(run: dict) -> None:
+    v3 = run["v3"]
+    assert v3["sdk-trace-score"] == ["NUMERIC", 2.5, "trace", run["configs"]["quality"]]
+    assert v3["sdk-observation-score"] == ["CATEGORICAL", "calm", "observation",
+                                           run["configs"]["tone"]]  # fmt: skip
+    assert "sdk-session-score" not in v3  # filtered by the trace
+    first, second = run["v3_pages"]
+    assert len(first) == 2 and len(second) == 2 and not set(first) & set(second)

@@ -186,3 +186,73 @@ def test_a_replaced_score_keeps_created_at(client: TestClient, seeded: dict[str,
 def test_reads_need_a_key(client: TestClient) -> None:
     r = client.get("/api/public/v2/scores", headers={"Authorization": "Bearer nope"})
     assert r.status_code == 401
+
+
+# -- v3 (what the Langfuse SDK's scores.get_many reads) -------------------------------------
+
+
+def test_v3_items_fields_and_cursor(client: TestClient, seeded: dict[str, str]) -> None:
+    body = client.get("/api/public/v3/scores?limit=2").json()
+    assert [s["id"] for s in body["data"]] == ["s5", "s4"] and body["meta"]["limit"] == 2
+    first = body["data"][0]
+    assert set(first) == {
+        "id", "projectId", "name", "value", "dataType", "source", "timestamp", "environment",
+        "createdAt", "updatedAt",
+    }  # fmt: skip
+    assert first["value"] == "too long"  # TEXT: the text
+    seen = [s["id"] for s in body["data"]]
+    while "cursor" in body["meta"]:
+        body = client.get(f"/api/public/v3/scores?limit=2&cursor={body['meta']['cursor']}").json()
+        seen += [s["id"] for s in body["data"]]
+    assert seen == ["s5", "s4", "s3", "s2", "s1"]
+    full = client.get("/api/public/v3/scores?fields=details,subject,annotation").json()["data"]
+    items = {s["id"]: s for s in full}
+    assert items["s2"]["value"] is True and items["s1"]["value"] == 0.9
+    assert items["s4"]["value"] == "calm"
+    assert items["s1"]["metadata"] == {"judge": "gpt"} and items["s1"]["authorUserId"] == "u-7"
+    assert items["s2"]["subject"] == {
+        "kind": "observation", "id": seeded["o1"], "traceId": seeded["t1"],
+    }  # fmt: skip
+    assert items["s1"]["subject"] == {"kind": "trace", "id": seeded["t1"]}
+    assert items["s4"]["subject"] == {"kind": "session", "id": "sess-1"}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("name=helpfulness,tone", ["s4", "s3", "s1"]),
+        ("dataType=numeric&valueMin=0.5", ["s1"]),
+        ("dataType=NUMERIC&value=0.2,0.9", ["s3", "s1"]),
+        ("dataType=BOOLEAN&value=true", ["s2"]),
+        ("dataType=CATEGORICAL&value=calm", ["s4"]),
+        ("source=eval", ["s2"]),
+        ("environment=staging", ["s3"]),
+        ("authorUserId=u-7", ["s1"]),
+        ("id=s1,s2", ["s2", "s1"]),
+        ("sessionId=sess-1", ["s4"]),
+        ("experimentId=r1", []),
+    ],
+)
+def test_v3_filters(
+    client: TestClient, seeded: dict[str, str], query: str, expected: list[str]
+) -> None:
+    assert ids(client, query, "/api/public/v3/scores") == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("limit=101", "limit: between 1 and 100"),
+        ("fields=everything", "fields: 'everything' is not one of"),
+        ("value=1", "value: needs one dataType"),
+        ("dataType=BOOLEAN&value=yes", "a BOOLEAN value is true or false"),
+        ("valueMin=1", "valueMin/valueMax: need dataType=NUMERIC"),
+        ("observationId=o", "observationId: needs traceId"),
+        ("sessionId=s&traceId=t", "sessionId: not together"),
+        ("cursor=nonsense", "cursor: not a cursor"),
+    ],
+)
+def test_v3_bad_queries_are_400(client: TestClient, query: str, message: str) -> None:
+    r = client.get(f"/api/public/v3/scores?{query}")
+    assert r.status_code == 400, r.text
+    assert message in r.json()["error"]["message"]

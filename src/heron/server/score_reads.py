@@ -1,5 +1,6 @@
 """Reading and deleting scores in Langfuse's shapes: ``GET /api/public/v2/scores`` (and the
-older ``/api/public/scores``, the same items), one score by id, ``DELETE`` by id.
+older ``/api/public/scores``, the same items), one score by id, ``DELETE`` by id, and
+``GET /api/public/v3/scores`` (cursor pages, typed values), which the Langfuse SDK reads.
 
 Every read and deletion is scoped to the key's project: another project's score is a 404,
 as one that does not exist.
@@ -7,9 +8,12 @@ as one that does not exist.
 
 from __future__ import annotations
 
+import base64
+import math
 from datetime import datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -161,3 +165,160 @@ async def delete_score(request: Request, score_id: str, who: Caller = Depends(ca
     if not await run_in_threadpool(st.store.delete_score, who.project_id, score_id):
         raise NotFound(f"score {score_id!r} not found in this project")
     return JSON({"message": "Score deleted"}, 202)
+
+
+# -- v3: what the Langfuse SDK's langfuse.api.scores.get_many reads ---------------------------
+
+FIELD_GROUPS = ("details", "subject", "annotation")
+_V3_LISTS = {  # query parameter -> ScoreFilter.any_of column
+    "id": "id", "name": "name", "source": "source", "dataType": "data_type",
+    "environment": "environment", "configId": "config_id", "queueId": "queue_id",
+    "authorUserId": "author", "traceId": "trace_id", "sessionId": "session_id",
+    "observationId": "observation_id", "experimentId": "dataset_run_id",
+}  # fmt: skip
+
+
+def _csv(value: str | None) -> list[str]:
+    items = [v.strip() for v in (value or "").split(",") if v.strip()]
+    if len(items) > MAX_IDS:
+        raise BadRequest(f"at most {MAX_IDS} comma-separated values per filter")
+    return items
+
+
+def _cursor(value: str) -> tuple[datetime, str]:
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        stamp, score_id = orjson.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(stamp), str(score_id)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise BadRequest("cursor: not a cursor this API returned") from None
+
+
+def _next_cursor(item: dict[str, Any]) -> str:
+    raw = orjson.dumps([item["timestamp"].removesuffix("Z"), item["id"]])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _v3_values(values: list[str], data_types: list[str]) -> dict[str, list[Any]]:
+    """``value``: exact values of one NUMERIC, BOOLEAN or CATEGORICAL data type."""
+    if len(data_types) != 1 or data_types[0] not in ("NUMERIC", "BOOLEAN", "CATEGORICAL"):
+        raise BadRequest("value: needs one dataType of NUMERIC, BOOLEAN or CATEGORICAL")
+    if data_types[0] == "CATEGORICAL":
+        return {"string_value": values}
+    if data_types[0] == "BOOLEAN":
+        if any(v.lower() not in ("true", "false") for v in values):
+            raise BadRequest("value: a BOOLEAN value is true or false")
+        return {"value": [1.0 if v.lower() == "true" else 0.0 for v in values]}
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        raise BadRequest("value: a NUMERIC value is a number") from None
+    if not all(math.isfinite(n) for n in numbers):
+        raise BadRequest("value: a NUMERIC value is a finite number")
+    return {"value": numbers}
+
+
+def _v3_item(item: dict[str, Any], project_id: str, groups: set[str]) -> dict[str, Any]:
+    data_type = item["dataType"]
+    if data_type == "NUMERIC":
+        value: Any = item["value"]
+    elif data_type == "BOOLEAN":
+        value = item["value"] == 1
+    else:
+        value = item["stringValue"]
+    out = {
+        "id": item["id"], "projectId": project_id, "name": item["name"], "value": value,
+        "dataType": data_type, "source": item["source"], "timestamp": item["timestamp"],
+        "environment": item["environment"], "createdAt": item["createdAt"],
+        "updatedAt": item["updatedAt"],
+    }  # fmt: skip
+    if "details" in groups:
+        out.update(comment=item["comment"], configId=item["configId"], metadata=item["metadata"])
+    if "annotation" in groups:
+        out.update(authorUserId=item["authorUserId"], queueId=item["queueId"])
+    if "subject" in groups:
+        if item["observationId"]:
+            subject = {"kind": "observation", "id": item["observationId"]}
+            subject["traceId"] = item["traceId"]
+        elif item["traceId"]:
+            subject = {"kind": "trace", "id": item["traceId"]}
+        elif item["sessionId"]:
+            subject = {"kind": "session", "id": item["sessionId"]}
+        else:
+            subject = {"kind": "experiment", "id": item["datasetRunId"]}
+        out["subject"] = subject
+    return out
+
+
+@router.get("/api/public/v3/scores", summary="List scores (Langfuse v3, cursor pages)")
+async def list_scores_v3(
+    request: Request,
+    who: Caller = Depends(caller),
+    limit: int = Query(50, description=f"1 to {MAX_LIMIT}."),
+    cursor: str | None = Query(None, description="meta.cursor of the previous page."),
+    fields: str | None = Query(None, description="Comma-separated: details, subject, annotation."),
+    id: str | None = Query(None, description="Comma-separated score ids."),
+    name: str | None = Query(None, description="Comma-separated names."),
+    source: str | None = Query(None, description="Comma-separated sources."),
+    data_type: str | None = Query(None, alias="dataType", description="Comma-separated."),
+    environment: str | None = Query(None, description="Comma-separated."),
+    config_id: str | None = Query(None, alias="configId"),
+    queue_id: str | None = Query(None, alias="queueId"),
+    author_user_id: str | None = Query(None, alias="authorUserId"),
+    value: str | None = Query(None, description="Comma-separated exact values (one dataType)."),
+    value_min: float | None = Query(None, alias="valueMin", allow_inf_nan=False),
+    value_max: float | None = Query(None, alias="valueMax", allow_inf_nan=False),
+    trace_id: str | None = Query(None, alias="traceId"),
+    session_id: str | None = Query(None, alias="sessionId"),
+    observation_id: str | None = Query(None, alias="observationId"),
+    experiment_id: str | None = Query(None, alias="experimentId"),
+    from_timestamp: str | None = Query(None, alias="fromTimestamp"),
+    to_timestamp: str | None = Query(None, alias="toTimestamp"),
+) -> Response:
+    """Langfuse's v3 list: the core fields always, ``fields`` groups on request, ``value``
+    typed by ``dataType`` (a number, true/false, or the category or text), and a cursor
+    (``meta.cursor``, absent on the last page)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit: between 1 and {MAX_LIMIT}, got {limit}")
+    groups = set(_csv(fields))
+    unknown = sorted(groups - set(FIELD_GROUPS))
+    if unknown:
+        raise BadRequest(f"fields: {unknown[0]!r} is not one of {', '.join(FIELD_GROUPS)}")
+    given = {
+        "id": id, "name": name, "source": source, "dataType": data_type,
+        "environment": environment, "configId": config_id, "queueId": queue_id,
+        "authorUserId": author_user_id, "traceId": trace_id, "sessionId": session_id,
+        "observationId": observation_id, "experimentId": experiment_id,
+    }  # fmt: skip
+    lists = {param: _csv(text) for param, text in given.items()}
+    for param in ("source", "dataType"):
+        lists[param] = [v.upper() for v in lists[param]]
+    bad = [t for t in lists["dataType"] if t not in DATA_TYPES]
+    if bad:
+        raise BadRequest(f"dataType: {bad[0]!r} is not one of {', '.join(DATA_TYPES)}")
+    if lists["observationId"] and not lists["traceId"]:
+        raise BadRequest("observationId: needs traceId (observation ids are scoped to a trace)")
+    if lists["sessionId"] and (lists["traceId"] or lists["experimentId"]):
+        raise BadRequest("sessionId: not together with traceId or experimentId")
+    if lists["experimentId"] and lists["traceId"]:
+        raise BadRequest("experimentId: not together with traceId")
+    if (value_min is not None or value_max is not None) and lists["dataType"] != ["NUMERIC"]:
+        raise BadRequest("valueMin/valueMax: need dataType=NUMERIC")
+    any_of: dict[str, list[Any]] = {_V3_LISTS[p]: v for p, v in lists.items() if v}
+    if value is not None:
+        any_of.update(_v3_values(_csv(value), lists["dataType"]))
+    f = ScoreFilter(
+        from_timestamp=_time(from_timestamp, "fromTimestamp"),
+        to_timestamp=_time(to_timestamp, "toTimestamp"),
+        any_of=any_of, value_min=value_min, value_max=value_max,
+        after=_cursor(cursor) if cursor else None,
+    )  # fmt: skip
+    items = await run_in_threadpool(
+        state_of(request).store.scan_scores, who.project_id, f, limit + 1
+    )
+    meta: dict[str, Any] = {"limit": limit}
+    if len(items) > limit:
+        items = items[:limit]
+        meta["cursor"] = _next_cursor(items[-1])
+    data = [_v3_item(i, who.project_id, groups) for i in items]
+    return JSON({"data": data, "meta": meta})

@@ -591,6 +591,11 @@ class EmbeddedStore:
     ) -> tuple[list[dict[str, Any]], int]:
         return scoremod.list_scores(self.cursor(), project_id, f, page, limit)
 
+    def scan_scores(
+        self, project_id: str, f: scoremod.ScoreFilter, limit: int
+    ) -> list[dict[str, Any]]:
+        return scoremod.scan_scores(self.cursor(), project_id, f, limit)
+
     def get_score(self, project_id: str, score_id: str) -> dict[str, Any] | None:
         return scoremod.get_score(self.cursor(), project_id, score_id)
 

@@ -41,6 +41,20 @@ class ScoreFilter:
     observation_id: str | None = None
     data_type: str | None = None
     trace_tags: list[str] = field(default_factory=list)  # the trace has all of them
+    # v3: columns of ANY_OF_COLUMNS -> any of these values; numeric bounds; keyset position
+    any_of: dict[str, list[Any]] = field(default_factory=dict)
+    value_min: float | None = None
+    value_max: float | None = None
+    after: tuple[datetime, str] | None = None  # rows after (timestamp, id) in list order
+
+
+ANY_OF_COLUMNS = {
+    "id": "s.id", "name": "s.name", "source": "s.source", "data_type": "s.data_type",
+    "environment": "coalesce(s.environment, 'default')", "config_id": "s.config_id",
+    "queue_id": "s.queue_id", "author": "s.author", "trace_id": "s.trace_id",
+    "session_id": "s.session_id", "observation_id": "s.observation_id",
+    "dataset_run_id": "s.dataset_run_id", "value": "s.value", "string_value": "s.string_value",
+}  # fmt: skip
 
 
 _COLUMNS = (
@@ -84,6 +98,17 @@ def _where(project_id: str, f: ScoreFilter) -> tuple[str, list[Any]]:
     if f.trace_tags:
         sql.append("list_has_all(t.tags, ?::VARCHAR[])")
         args.append(f.trace_tags)
+    for key, values in f.any_of.items():
+        if values:
+            sql.append(f"{ANY_OF_COLUMNS[key]} IN ({', '.join('?' * len(values))})")
+            args.extend(values)
+    for bound, value in ((">=", f.value_min), ("<=", f.value_max)):
+        if value is not None:
+            sql.append(f"s.value {bound} ?")
+            args.append(value)
+    if f.after is not None:
+        sql.append("(s.timestamp < ? OR (s.timestamp = ? AND s.id > ?))")
+        args.extend([f.after[0], f.after[0], f.after[1]])
     return " AND ".join(sql), args
 
 
@@ -135,14 +160,29 @@ def list_scores(
     source = _FROM if f.user_id is not None or f.trace_tags else "FROM scores s"
     row = cur.execute(f"SELECT count(*) {source} WHERE {where}", args).fetchone()
     total = int(row[0]) if row else 0
+    return _page(cur, source, where, args, limit, (page - 1) * limit), total
+
+
+def scan_scores(
+    cur: duckdb.DuckDBPyConnection, project_id: str, f: ScoreFilter, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` matching scores after ``f.after``, newest first (no total)."""
+    where, args = _where(project_id, f)
+    source = _FROM if f.user_id is not None or f.trace_tags else "FROM scores s"
+    return _page(cur, source, where, args, limit, 0)
+
+
+def _page(
+    cur: duckdb.DuckDBPyConnection, source: str, where: str, args: list[Any], limit: int, skip: int
+) -> list[dict[str, Any]]:
     rows = cur.execute(
         f"WITH page AS (SELECT s.* {source} WHERE {where} "
         "ORDER BY s.timestamp DESC, s.id LIMIT ? OFFSET ?) "
         f"SELECT {_COLUMNS} {_FROM.replace('FROM scores s', 'FROM page s')} "
         "ORDER BY s.timestamp DESC, s.id",
-        [*args, limit, (page - 1) * limit],
+        [*args, limit, skip],
     ).fetchall()
-    return [_score(r) for r in rows], total
+    return [_score(r) for r in rows]
 
 
 def get_score(
