@@ -197,7 +197,10 @@ def test_non_ascii_web_credentials_are_not_a_500(server: HeronProcess) -> None:
 
 # -- every route of the app (in process) ---------------------------------------------------
 
-INGEST_ROUTES = {"/v1/traces", "/api/public/otel/v1/traces", "/api/scores", "/api/public/scores"}
+INGEST_ROUTES = {  # an ingest key sends; it reads nothing (GET /api/public/scores neither)
+    ("POST", p) for p in ("/v1/traces", "/api/public/otel/v1/traces", "/api/scores",
+                          "/api/public/scores")
+}  # fmt: skip
 READ_POSTS = {"/api/metrics", "/api/compare"}
 
 
@@ -222,7 +225,7 @@ def test_every_key_route_checks_the_scope(client: TestClient, tmp_path: Path) ->
         for scope, secret in secrets.items():
             r = client.request(method, path, headers=bearer(secret))
             if scope == "ingest":
-                allowed = path in INGEST_ROUTES
+                allowed = (method, path) in INGEST_ROUTES
             else:
                 allowed = method == "GET" or (method == "POST" and path in READ_POSTS)
             assert (r.status_code != 403) == allowed, (scope, method, path, r.status_code)

@@ -27,7 +27,7 @@ def scores_of(client: TestClient, trace_id: str) -> dict[str, dict]:
 def test_types_are_inferred_and_stored(client: TestClient, trace_id: str) -> None:
     for body in (
         {"traceId": trace_id, "name": "helpfulness", "value": 0.8, "comment": "good"},
-        {"traceId": trace_id, "name": "thumbs", "value": True, "source": "annotation"},
+        {"traceId": trace_id, "name": "thumbs", "value": True, "source": "eval"},
         {"traceId": trace_id, "name": "sentiment", "value": "positive"},
         {"trace_id": trace_id, "name": "note", "value": "long answer", "data_type": "TEXT"},
     ):
@@ -38,7 +38,7 @@ def test_types_are_inferred_and_stored(client: TestClient, trace_id: str) -> Non
     assert (s["helpfulness"]["data_type"], s["helpfulness"]["value"]) == ("NUMERIC", 0.8)
     assert s["helpfulness"]["comment"] == "good" and s["helpfulness"]["source"] == "API"
     assert (s["thumbs"]["data_type"], s["thumbs"]["value"]) == ("BOOLEAN", 1.0)
-    assert s["thumbs"]["source"] == "ANNOTATION"
+    assert s["thumbs"]["source"] == "EVAL"
     assert (s["sentiment"]["data_type"], s["sentiment"]["string_value"]) == (
         "CATEGORICAL", "positive",
     )  # fmt: skip

@@ -26,7 +26,7 @@ _KNOWN = {
     "id", "traceId", "trace_id", "observationId", "observation_id", "sessionId", "session_id",
     "name", "value", "stringValue", "string_value", "dataType", "data_type", "comment",
     "metadata", "source", "timestamp", "author", "environment", "configId", "config_id",
-    "datasetRunId", "dataset_run_id", "queueId",
+    "datasetRunId", "dataset_run_id", "queueId", "queue_id",
 }  # fmt: skip
 
 
@@ -62,6 +62,8 @@ class ScoreRecord:
     timestamp: datetime
     metadata: dict[str, Any] | None
     environment: str | None
+    config_id: str | None = None
+    queue_id: str | None = None
 
 
 def _field(body: dict[str, Any], camel: str, snake: str) -> Any:
@@ -141,6 +143,8 @@ def parse_score(
         comment=_opt_str(body, "comment", "comment", where, max_text),
         author=_opt_str(body, "author", "author", where, 200), timestamp=timestamp,
         metadata=metadata, environment=_opt_str(body, "environment", "environment", where, 200),
+        config_id=_opt_str(body, "configId", "config_id", where, 200),
+        queue_id=_opt_str(body, "queueId", "queue_id", where, 200),
     )  # fmt: skip
 
 

@@ -36,6 +36,8 @@ from heron.server import (
     otlp,
     prometheus,
     quarantine,
+    score_configs,
+    score_reads,
     scores,
     settings_api,
     trace_deletion,
@@ -206,6 +208,8 @@ def create_app(
     app.include_router(trace_deletion.router)
     app.include_router(models.router)
     app.include_router(scores.router)
+    app.include_router(score_reads.router)
+    app.include_router(score_configs.router)
     app.include_router(metrics.router)
     app.include_router(dashboards.router)
     app.include_router(prometheus.router)

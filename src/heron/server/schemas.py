@@ -203,6 +203,10 @@ class ScoreIn(BaseModel):
     timestamp: str | None = None
     environment: str | None = None
     metadata: dict[str, Any] | None = None
+    configId: str | None = Field(
+        None, description="A score config: the score is checked against it (400 otherwise)."
+    )
+    queueId: str | None = None
 
 
 class Organization(BaseModel):

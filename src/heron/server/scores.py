@@ -10,7 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from heron.errors import BadRequest
-from heron.scores import ScoreError, ScoreLimits, ScoreRecord, parse_score
+from heron.scores import ScoreError, ScoreLimits, ScoreRecord
+from heron.scores.configs import config_ids, parse_configured
 from heron.server import schemas
 from heron.server.api import caller
 from heron.server.auth import Caller
@@ -66,8 +67,11 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
     limits = ScoreLimits(st.settings.max_score_text, st.settings.max_metadata_bytes)
     public = who.kind == "public"  # the public key alone: create only, within the settings
     origin = request.headers.get("origin")
+    # the configs the scores name, checked against them (heron.scores.configs)
+    ids = config_ids(body)[:MAX_BATCH]
+    configs = await run_in_threadpool(st.store.score_configs_by_id, who.project_id, ids)
     if isinstance(body, dict):
-        record = parse_score(body, who.project_id, limits=limits)
+        record = parse_configured(body, who.project_id, configs, limits=limits)
         if public:
             check_public_scores(st.feedback, who, origin, [record])
         await run_in_threadpool(st.store.write_scores, [record], replace=not public)
@@ -80,7 +84,7 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
     errors: list[dict[str, Any]] = []
     for i, item in enumerate(body):
         try:
-            records.append(parse_score(item, who.project_id, f"[{i}].", limits))
+            records.append(parse_configured(item, who.project_id, configs, f"[{i}].", limits))
         except ScoreError as exc:
             errors.append({"index": i, "message": exc.message})
     if not records:

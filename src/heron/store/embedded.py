@@ -30,6 +30,7 @@ from heron.store import dashboards as dashmod
 from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved
 from heron.store import keys as keymod
 from heron.store import metrics as metricsmod
+from heron.store import scores as scoremod
 from heron.store import users as usermod
 from heron.store.arrow import observations_table
 from heron.store.cursor import ReadCursor
@@ -550,15 +551,17 @@ class EmbeddedStore:
     # -- scores ------------------------------------------------------------------------------
 
     def write_scores(self, scores: Sequence[ScoreRecord], *, replace: bool = True) -> None:
-        """Store scores; a score whose id exists in the project replaces it, or, with
-        ``replace=False``, makes the whole call a 409 naming the id (nothing is written)."""
+        """Store scores; a score whose id exists in the project replaces it (keeping when it
+        was first stored, ``created_at``), or, with ``replace=False``, makes the whole call a
+        409 naming the id (nothing is written)."""
         if not scores:
             return
+        now = datetime.now(UTC).replace(tzinfo=None)
         rows = [
-            (s.project_id, s.id, s.trace_id, s.observation_id, s.session_id, s.name, s.value,
+            [s.project_id, s.id, s.trace_id, s.observation_id, s.session_id, s.name, s.value,
              s.string_value, s.data_type, s.source, s.comment, s.author, s.timestamp,
              orjson.dumps(s.metadata).decode() if s.metadata is not None else None,
-             s.environment)
+             s.environment, s.config_id, s.queue_id, now, now]
             for s in {(s.project_id, s.id): s for s in scores}.values()
         ]  # fmt: skip
         with self._admin() as cur:
@@ -575,6 +578,13 @@ class EmbeddedStore:
                             f"score {taken[0]!r} already exists; this credential may only "
                             "create scores, not replace them (send no id, or a new one)"
                         )
+                query = (
+                    f"SELECT id, created_at FROM scores WHERE project_id = ? AND id IN ({marks})"
+                )
+                created = dict(cur.execute(query, [project_id, *ids]).fetchall())
+                for r in rows:
+                    if r[0] == project_id and created.get(r[1]) is not None:
+                        r[17] = created[r[1]]
                 cur.execute(
                     f"DELETE FROM scores WHERE project_id = ? AND id IN ({marks})",
                     [project_id, *ids],
@@ -582,7 +592,8 @@ class EmbeddedStore:
             cur.executemany(
                 "INSERT INTO scores (project_id, id, trace_id, observation_id, session_id, name, "
                 "value, string_value, data_type, source, comment, author, timestamp, metadata, "
-                "environment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "environment, config_id, queue_id, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -599,6 +610,39 @@ class EmbeddedStore:
 
     def all_feedback_settings(self) -> dict[str, dict[str, Any]]:
         return feedback.all_settings(self.cursor())
+
+    def list_scores(
+        self, project_id: str, f: scoremod.ScoreFilter, page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        return scoremod.list_scores(self.cursor(), project_id, f, page, limit)
+
+    def scan_scores(
+        self, project_id: str, f: scoremod.ScoreFilter, limit: int
+    ) -> list[dict[str, Any]]:
+        return scoremod.scan_scores(self.cursor(), project_id, f, limit)
+
+    def get_score(self, project_id: str, score_id: str) -> dict[str, Any] | None:
+        return scoremod.get_score(self.cursor(), project_id, score_id)
+
+    def delete_score(self, project_id: str, score_id: str) -> bool:
+        with self._admin() as cur:
+            return scoremod.delete_score(cur, project_id, score_id)
+
+    def list_score_configs(
+        self, project_id: str, page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        return scoremod.list_configs(self.cursor(), project_id, page, limit)
+
+    def score_configs_by_id(
+        self, project_id: str, config_ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        return scoremod.configs_by_id(self.cursor(), project_id, sorted(set(config_ids)))
+
+    def put_score_config(self, project_id: str, config: dict[str, Any]) -> dict[str, Any]:
+        """Create or replace a config (checked by :mod:`heron.scores.configs`); returns it."""
+        with self._admin() as cur:
+            scoremod.put_config(cur, project_id, config)
+            return scoremod.configs_by_id(cur, project_id, [config["id"]])[config["id"]]
 
     # -- saved views and suggestions -------------------------------------------------------
 

@@ -213,6 +213,30 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TIMESTAMP NOT NULL
     );
     """,
+    # Score reads and configs (Langfuse's shapes): a score's config, annotation queue and
+    # dataset run, when it was first stored and last replaced; the project's score configs.
+    """
+    ALTER TABLE scores ADD COLUMN IF NOT EXISTS config_id VARCHAR;
+    ALTER TABLE scores ADD COLUMN IF NOT EXISTS queue_id VARCHAR;
+    ALTER TABLE scores ADD COLUMN IF NOT EXISTS dataset_run_id VARCHAR;
+    ALTER TABLE scores ADD COLUMN IF NOT EXISTS created_at TIMESTAMP;
+    ALTER TABLE scores ADD COLUMN IF NOT EXISTS updated_at TIMESTAMP;
+    UPDATE scores SET created_at = timestamp, updated_at = timestamp WHERE created_at IS NULL;
+    CREATE TABLE IF NOT EXISTS score_configs (
+        project_id VARCHAR NOT NULL,
+        id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        data_type VARCHAR NOT NULL,
+        is_archived BOOLEAN NOT NULL,
+        min_value DOUBLE,
+        max_value DOUBLE,
+        categories JSON,
+        description VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (project_id, id)
+    );
+    """,
 )
 
 

@@ -23,6 +23,7 @@ from heron.server.web import (
     people,
     prices,
     routes,
+    score_configs,
     settings,
     trace_page,
     traces,
@@ -42,6 +43,7 @@ PAGE_MODULES = (
     prices,
     settings,
     feedback_settings,
+    score_configs,
 )
 
 
