@@ -28,9 +28,9 @@ from heron.scores import ScoreRecord
 from heron.settings import Settings
 from heron.store import dashboards as dashmod
 from heron.store import deletion, llmstats, members, reads, repricing, saved
-from heron.store import runner as runnerdb
 from heron.store import keys as keymod
 from heron.store import metrics as metricsmod
+from heron.store import runner as runnerdb
 from heron.store import users as usermod
 from heron.store.arrow import observations_table
 from heron.store.cursor import ReadCursor

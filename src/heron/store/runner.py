@@ -109,7 +109,7 @@ def target_traces(
     out: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
     for target, *values in cur.fetchall():
         row = dict(zip(names, values, strict=True))
-        if "metadata" in row and row["metadata"]:
+        if row.get("metadata"):
             row["metadata"] = orjson.loads(row["metadata"])
         out[target].append(row)
     return out
