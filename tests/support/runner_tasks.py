@@ -4,7 +4,8 @@ the tests start): a session's turn count, and abandonment judged by idle time.""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from heron.runner import Outcome, Target
@@ -12,14 +13,19 @@ from heron.runner import Outcome, Target
 
 @dataclass
 class SessionTurns:
-    """``session_turns``: how many traces the session has; ``first_turn`` names its first."""
+    """``session_turns``: how many traces the session has; ``multi_turn`` when more than one.
+    ``HERON_TEST_TASK_DELAY_S`` slows each run (to stop a server in the middle of a job)."""
 
     name: str = "turns"
     version: str = "1"
     scope: str = "session"
     fields: tuple[str, ...] = ("name",)
+    delay_s: float = field(
+        default_factory=lambda: float(os.environ.get("HERON_TEST_TASK_DELAY_S", "0"))
+    )
 
     def run(self, target: Target, now: datetime) -> Outcome:
+        time.sleep(self.delay_s)
         scores = [target.score("session_turns", len(target.traces))]
         if len(target.traces) > 1:  # a score that appears, then disappears when it no longer holds
             scores.append(target.score("multi_turn", True, data_type="BOOLEAN"))
@@ -31,7 +37,7 @@ class Abandoned:
     """``abandoned`` (1) once the session's last trace is older than the idle timeout;
     until then 0 and a re-check when the timeout will have passed."""
 
-    idle_s: float = float(os.environ.get("HERON_TEST_IDLE_S", "2"))
+    idle_s: float = 2.0
     name: str = "abandon"
     version: str = "1"
     scope: str = "session"

@@ -32,6 +32,7 @@ from typing import Any
 from heron.errors import BadRequest, Conflict, NotFound
 from heron.runner.task import Outcome, Target, Task, unique
 from heron.store import Store
+from heron.store.reads import iso
 from heron.store.runner import JobProgress, WorkDone
 
 log = logging.getLogger("heron.runner")
@@ -325,3 +326,21 @@ class Runner:
         progress = JobProgress(job["id"], job["done"] + len(ids), phase, ids[-1])
         self.store.runner_commit(work, job=progress)
         return True
+
+
+def job_view(job: dict[str, Any]) -> dict[str, Any]:
+    """A job as the API shows it."""
+    spec = job["spec"]
+    return {
+        "id": job["id"],
+        "project_id": job["project_id"],
+        "tasks": spec["tasks"],
+        "from": spec["from"] and spec["from"] + "Z",
+        "to": spec["to"] and spec["to"] + "Z",
+        "status": job["status"],
+        "done": job["done"],
+        "total": job["total"],
+        "error": job["error"],
+        "created_at": iso(job["created_at"]),
+        "finished_at": iso(job["finished_at"]),
+    }

@@ -14,12 +14,12 @@ from fastapi import APIRouter, Body, Depends, Request
 from heron.errors import BadRequest, NotFound, Overloaded
 from heron.query.filters import parse_time
 from heron.runner import Runner
+from heron.runner.engine import job_view
 from heron.server import schemas
 from heron.server.admin import is_admin
 from heron.server.api import consistent
 from heron.server.auth import route_need
 from heron.server.state import state_of
-from heron.store.reads import iso
 
 router = APIRouter(
     tags=["runner"],
@@ -42,24 +42,6 @@ def runner_of(request: Request) -> Runner:
     if runner is None:  # only while the app starts or stops
         raise Overloaded("the runner is starting or stopping; retry shortly", retry_after=1)
     return runner
-
-
-def job_view(job: dict[str, Any]) -> dict[str, Any]:
-    """A job as the API shows it."""
-    spec = job["spec"]
-    return {
-        "id": job["id"],
-        "project_id": job["project_id"],
-        "tasks": spec["tasks"],
-        "from": spec["from"] and spec["from"] + "Z",
-        "to": spec["to"] and spec["to"] + "Z",
-        "status": job["status"],
-        "done": job["done"],
-        "total": job["total"],
-        "error": job["error"],
-        "created_at": iso(job["created_at"]),
-        "finished_at": iso(job["finished_at"]),
-    }
 
 
 @router.get("/api/runner/jobs", summary="Runner jobs")
