@@ -268,3 +268,21 @@ def test_loading_tasks_names_the_problem() -> None:
     ):
         with pytest.raises(ValueError, match=message):
             load_tasks(spec)
+
+
+def test_the_change_marker_is_kept_and_only_grows(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "h.duckdb")
+    add(store, tid(1), "s1")
+    add(store, tid(2), "s1")
+    assert store.change_position() == 2
+    store.delete_traces("p1", [tid(2)])  # the newest trace gone: the marker is not reused
+    store.close()
+    store = EmbeddedStore(tmp_path / "h.duckdb")
+    try:
+        assert store.change_position() == 2
+        add(store, tid(3), "s2")
+        assert store.change_position() == 3
+        assert store.changed_traces(2, 3) == [("p1", tid(3), "s2")]
+        assert store.wait_for_change(2, 0.01) == 3
+    finally:
+        store.close()

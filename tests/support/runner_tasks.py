@@ -25,7 +25,8 @@ class SessionTurns:
     )
 
     def run(self, target: Target, now: datetime) -> Outcome:
-        time.sleep(self.delay_s)
+        if self.delay_s:
+            time.sleep(self.delay_s)
         scores = [target.score("session_turns", len(target.traces))]
         if len(target.traces) > 1:  # a score that appears, then disappears when it no longer holds
             scores.append(target.score("multi_turn", True, data_type="BOOLEAN"))

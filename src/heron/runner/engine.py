@@ -37,7 +37,7 @@ from heron.store.runner import JobProgress, WorkDone
 
 log = logging.getLogger("heron.runner")
 
-CHUNK = 200  # targets per transaction: the write lock is held for milliseconds
+CHUNK = 500  # targets per transaction: the write lock is held for tens of milliseconds
 WINDOW = 64  # change markers (committed batches) read per pass and task
 IDLE_S = 1.0
 _RETRY_FAILED_S = 60.0  # a due re-check whose task raised waits this long before the next try

@@ -21,8 +21,10 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from heron.scores import ScoreRecord
+from heron.store.arrow import TS
 from heron.store.scorewrites import delete_scores, upsert_scores
 
 # Trace columns a task may ask for (``Task.fields``); times come back as naive UTC datetimes.
@@ -131,46 +133,48 @@ def commit_work(con: duckdb.DuckDBPyConnection, work: Sequence[WorkDone]) -> Non
     did not deleted, the outputs recorded, the due time set or cleared."""
     if not work:
         return
-    previous: dict[tuple[str, str, str], list[str]] = {}
-    keys = sorted({(w.task, w.project_id) for w in work})
-    for task, project_id in keys:
-        targets = [w.target for w in work if w.task == task and w.project_id == project_id]
-        rows = con.execute(
-            "SELECT target, outputs FROM runner_work WHERE task = ? AND project_id = ? "
-            "AND target IN (SELECT unnest(?::VARCHAR[]))",
-            [task, project_id, targets],
-        ).fetchall()
-        for target, outputs in rows:
-            previous[(task, project_id, target)] = list(outputs)
-    stale: dict[str, list[str]] = {}
-    for w in work:
-        now = {s.id for s in w.scores}
-        gone = [i for i in previous.get((w.task, w.project_id, w.target), ()) if i not in now]
-        stale.setdefault(w.project_id, []).extend(gone)
-    for project_id, ids in stale.items():
-        delete_scores(con, project_id, ids)
-    upsert_scores(con, [s for w in work for s in w.scores])
-    con.executemany(
-        "INSERT OR REPLACE INTO runner_work VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP)",
-        [(w.task, w.project_id, w.target, w.version, [s.id for s in w.scores]) for w in work],
+    keys = pa.table(
+        {
+            "task": [w.task for w in work],
+            "project_id": [w.project_id for w in work],
+            "target": [w.target for w in work],
+            "version": [w.version for w in work],
+            "outputs": pa.array([[s.id for s in w.scores] for w in work], pa.list_(pa.string())),
+            "due_at": pa.array([w.due_at for w in work], TS),
+        }
     )
-    due = [w for w in work if w.due_at is not None]
-    if due:
-        con.executemany(
-            "INSERT OR REPLACE INTO runner_due VALUES (?, ?, ?, ?)",
-            [(w.task, w.project_id, w.target, w.due_at) for w in due],
-        )
-    settled = [w for w in work if w.due_at is None]
-    for task, project_id in sorted({(w.task, w.project_id) for w in settled}):
+    con.register("heron_runner_work", keys)
+    try:
+        previous = con.execute(
+            "SELECT w.task, w.project_id, w.target, w.outputs FROM runner_work w "
+            f"SEMI JOIN heron_runner_work k ON {_SAME}"
+        ).fetchall()
+        now = {(w.task, w.project_id, w.target): {s.id for s in w.scores} for w in work}
+        stale: dict[str, list[str]] = {}
+        for task, project_id, target, outputs in previous:
+            kept = now.get((task, project_id, target), set())
+            stale.setdefault(project_id, []).extend(i for i in outputs if i not in kept)
+        for project_id, ids in stale.items():
+            delete_scores(con, project_id, ids)
+        upsert_scores(con, [s for w in work for s in w.scores])
+        for table in ("runner_work", "runner_due"):
+            con.execute(
+                f"DELETE FROM {table} w WHERE EXISTS "
+                f"(SELECT 1 FROM heron_runner_work k WHERE {_SAME})"
+            )
         con.execute(
-            "DELETE FROM runner_due WHERE task = ? AND project_id = ? "
-            "AND target IN (SELECT unnest(?::VARCHAR[]))",
-            [
-                task,
-                project_id,
-                [w.target for w in settled if w.task == task and w.project_id == project_id],
-            ],
+            "INSERT INTO runner_work SELECT task, project_id, target, version, outputs, "
+            "now()::TIMESTAMP FROM heron_runner_work"
         )
+        con.execute(
+            "INSERT INTO runner_due SELECT task, project_id, target, due_at "
+            "FROM heron_runner_work WHERE due_at IS NOT NULL"
+        )
+    finally:
+        con.unregister("heron_runner_work")
+
+
+_SAME = "w.task = k.task AND w.project_id = k.project_id AND w.target = k.target"
 
 
 def due(

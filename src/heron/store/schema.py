@@ -207,6 +207,9 @@ MIGRATIONS: tuple[str, ...] = (
     # (one number per committed batch, increasing, kept in meta 'change_seq'), exact whatever
     # timestamps the spans carry; traces stored before it count as change 0. The runner's
     # cursors, the outputs each (task, target) produced, due re-checks and backfill jobs.
+    # runner_work and runner_due have no primary key: a chunk replaces its rows with one
+    # delete and one insert of an Arrow table, several times faster than upserts through
+    # the key's index; (task, project_id, target) is unique because only that path writes.
     """
     ALTER TABLE traces ADD COLUMN change_seq BIGINT;
     UPDATE traces SET change_seq = 0;
@@ -221,15 +224,13 @@ MIGRATIONS: tuple[str, ...] = (
         target VARCHAR NOT NULL,
         version VARCHAR NOT NULL,
         outputs VARCHAR[] NOT NULL,
-        done_at TIMESTAMP NOT NULL,
-        PRIMARY KEY (task, project_id, target)
+        done_at TIMESTAMP NOT NULL
     );
     CREATE TABLE IF NOT EXISTS runner_due (
         task VARCHAR NOT NULL,
         project_id VARCHAR NOT NULL,
         target VARCHAR NOT NULL,
-        due_at TIMESTAMP NOT NULL,
-        PRIMARY KEY (task, project_id, target)
+        due_at TIMESTAMP NOT NULL
     );
     CREATE TABLE IF NOT EXISTS runner_jobs (
         id VARCHAR PRIMARY KEY,

@@ -7,33 +7,63 @@ background runner's commits (:mod:`heron.store.runner`), inside their transactio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from heron.scores import ScoreRecord
+from heron.store.arrow import TS
 
 
 def upsert_scores(con: duckdb.DuckDBPyConnection, scores: Sequence[ScoreRecord]) -> None:
     """Store scores; a score whose id exists in its project replaces it. The caller owns the
-    transaction and holds the lock that serialises score writes."""
+    transaction and holds the lock that serialises score writes. The rows go in as one Arrow
+    table (a runner chunk writes hundreds; row-by-row inserts cost milliseconds each)."""
     if not scores:
         return
-    rows = [
-        (s.project_id, s.id, s.trace_id, s.observation_id, s.session_id, s.name, s.value,
-         s.string_value, s.data_type, s.source, s.comment, s.author, s.timestamp,
-         orjson.dumps(s.metadata).decode() if s.metadata is not None else None,
-         s.environment)
-        for s in {(s.project_id, s.id): s for s in scores}.values()
-    ]  # fmt: skip
-    for project_id in {r[0] for r in rows}:
-        delete_scores(con, project_id, [r[1] for r in rows if r[0] == project_id])
-    con.executemany(
-        "INSERT INTO scores (project_id, id, trace_id, observation_id, session_id, name, "
-        "value, string_value, data_type, source, comment, author, timestamp, metadata, "
-        "environment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
+    unique = list({(s.project_id, s.id): s for s in scores}.values())
+    for project_id in {s.project_id for s in unique}:
+        delete_scores(con, project_id, [s.id for s in unique if s.project_id == project_id])
+    table = pa.table(
+        {
+            "project_id": [s.project_id for s in unique],
+            "id": [s.id for s in unique],
+            "trace_id": pa.array([s.trace_id for s in unique], pa.string()),
+            "observation_id": pa.array([s.observation_id for s in unique], pa.string()),
+            "session_id": pa.array([s.session_id for s in unique], pa.string()),
+            "name": [s.name for s in unique],
+            "value": pa.array([s.value for s in unique], pa.float64()),
+            "string_value": pa.array([s.string_value for s in unique], pa.string()),
+            "data_type": [s.data_type for s in unique],
+            "source": [s.source for s in unique],
+            "comment": pa.array([s.comment for s in unique], pa.string()),
+            "author": pa.array([s.author for s in unique], pa.string()),
+            "timestamp": pa.array([_naive(s.timestamp) for s in unique], TS),
+            "metadata": pa.array(
+                [None if s.metadata is None else orjson.dumps(s.metadata).decode() for s in unique],
+                pa.string(),
+            ),
+            "environment": pa.array([s.environment for s in unique], pa.string()),
+        }
     )
+    con.register("heron_scores_in", table)
+    try:
+        con.execute(f"INSERT INTO scores ({_COLUMNS}) SELECT {_COLUMNS} FROM heron_scores_in")
+    finally:
+        con.unregister("heron_scores_in")
+
+
+_COLUMNS = (
+    "project_id, id, trace_id, observation_id, session_id, name, value, string_value, "
+    "data_type, source, comment, author, timestamp, metadata, environment"
+)
+
+
+def _naive(value: datetime) -> datetime:
+    """Scores' times are stored as naive UTC."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
 
 
 def delete_scores(con: duckdb.DuckDBPyConnection, project_id: str, ids: Sequence[str]) -> None:
