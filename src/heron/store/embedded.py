@@ -358,8 +358,9 @@ class EmbeddedStore:
         """One transaction on the writer's connection: the work's scores (replacing what the
         same task wrote on the same target before), then the cursors and the job progress it
         completes, so a position is never ahead of its work."""
+        previous = runnerdb.previous_outputs(self.cursor(), work)
         with self._deleting() as con:
-            runnerdb.commit_work(con, work)
+            runnerdb.commit_work(con, work, previous)
             for task, position in (cursors or {}).items():
                 runnerdb.set_cursor(con, task, position)
             if job is not None:

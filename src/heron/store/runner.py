@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from heron.scores import ScoreRecord
 from heron.store.arrow import TS
-from heron.store.scorewrites import delete_scores, upsert_scores
+from heron.store.scorewrites import delete_scores, insert_scores
 
 # Trace columns a task may ask for (``Task.fields``); times come back as naive UTC datetimes.
 TRACE_FIELDS = (
@@ -128,12 +128,50 @@ def set_cursor(con: duckdb.DuckDBPyConnection, task: str, position: int) -> None
     )
 
 
-def commit_work(con: duckdb.DuckDBPyConnection, work: Sequence[WorkDone]) -> None:
-    """Record finished work: scores upserted, the scores an earlier run wrote and this one
-    did not deleted, the outputs recorded, the due time set or cleared."""
+def previous_outputs(
+    con: duckdb.DuckDBPyConnection, work: Sequence[WorkDone]
+) -> dict[tuple[str, str, str], list[str]]:
+    """The score ids the last run of each (task, project, target) of ``work`` wrote. Only
+    the runner's commits change them, so its thread may read them before the transaction."""
+    if not work:
+        return {}
+    keys = pa.table(
+        {
+            "task": [w.task for w in work],
+            "project_id": [w.project_id for w in work],
+            "target": [w.target for w in work],
+        }
+    )
+    con.register("heron_runner_keys", keys)
+    try:
+        rows = con.execute(
+            "SELECT w.task, w.project_id, w.target, w.outputs FROM runner_work w "
+            f"SEMI JOIN heron_runner_keys k ON {_SAME}"
+        ).fetchall()
+    finally:
+        con.unregister("heron_runner_keys")
+    return {(task, project, target): list(ids) for task, project, target, ids in rows}
+
+
+def commit_work(
+    con: duckdb.DuckDBPyConnection,
+    work: Sequence[WorkDone],
+    previous: dict[tuple[str, str, str], list[str]],
+) -> None:
+    """Record finished work: the scores the previous runs wrote (``previous``, from
+    :func:`previous_outputs`) replaced by the new ones, the outputs recorded, the due time
+    set or cleared. Deterministic ids mean a new score can only exist if a previous run of
+    the same (task, target) wrote it, so nothing else is looked up: first runs delete
+    nothing, which keeps the write lock short."""
     if not work:
         return
-    keys = pa.table(
+    old: dict[str, list[str]] = {}
+    for (_, project_id, _), ids in previous.items():
+        old.setdefault(project_id, []).extend(ids)
+    for project_id, ids in old.items():
+        delete_scores(con, project_id, ids)
+    insert_scores(con, list({(s.project_id, s.id): s for w in work for s in w.scores}.values()))
+    table = pa.table(
         {
             "task": [w.task for w in work],
             "project_id": [w.project_id for w in work],
@@ -141,27 +179,20 @@ def commit_work(con: duckdb.DuckDBPyConnection, work: Sequence[WorkDone]) -> Non
             "version": [w.version for w in work],
             "outputs": pa.array([[s.id for s in w.scores] for w in work], pa.list_(pa.string())),
             "due_at": pa.array([w.due_at for w in work], TS),
+            "seen": [(w.task, w.project_id, w.target) in previous for w in work],
         }
     )
-    con.register("heron_runner_work", keys)
+    con.register("heron_runner_work", table)
     try:
-        previous = con.execute(
-            "SELECT w.task, w.project_id, w.target, w.outputs FROM runner_work w "
-            f"SEMI JOIN heron_runner_work k ON {_SAME}"
-        ).fetchall()
-        now = {(w.task, w.project_id, w.target): {s.id for s in w.scores} for w in work}
-        stale: dict[str, list[str]] = {}
-        for task, project_id, target, outputs in previous:
-            kept = now.get((task, project_id, target), set())
-            stale.setdefault(project_id, []).extend(i for i in outputs if i not in kept)
-        for project_id, ids in stale.items():
-            delete_scores(con, project_id, ids)
-        upsert_scores(con, [s for w in work for s in w.scores])
-        for table in ("runner_work", "runner_due"):
+        if previous:
             con.execute(
-                f"DELETE FROM {table} w WHERE EXISTS "
-                f"(SELECT 1 FROM heron_runner_work k WHERE {_SAME})"
+                "DELETE FROM runner_work w WHERE EXISTS (SELECT 1 FROM heron_runner_work k "
+                f"WHERE k.seen AND {_SAME})"
             )
+        con.execute(
+            "DELETE FROM runner_due w WHERE EXISTS "
+            f"(SELECT 1 FROM heron_runner_work k WHERE {_SAME})"
+        )
         con.execute(
             "INSERT INTO runner_work SELECT task, project_id, target, version, outputs, "
             "now()::TIMESTAMP FROM heron_runner_work"

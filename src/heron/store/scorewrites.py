@@ -26,6 +26,13 @@ def upsert_scores(con: duckdb.DuckDBPyConnection, scores: Sequence[ScoreRecord])
     unique = list({(s.project_id, s.id): s for s in scores}.values())
     for project_id in {s.project_id for s in unique}:
         delete_scores(con, project_id, [s.id for s in unique if s.project_id == project_id])
+    insert_scores(con, unique)
+
+
+def insert_scores(con: duckdb.DuckDBPyConnection, unique: Sequence[ScoreRecord]) -> None:
+    """Insert scores whose ids are known not to be stored (see :func:`upsert_scores`)."""
+    if not unique:
+        return
     table = pa.table(
         {
             "project_id": [s.project_id for s in unique],
