@@ -11,7 +11,8 @@ Each pass does three kinds of work, a chunk of targets per store transaction:
   with the chunk, so a job resumes where it stopped after a crash.
 
 Between passes with nothing to do the thread waits for the next committed batch (the
-store's signal) or the next due time, at most ``idle_s``. Work never duplicates: scores
+store's signal) or the next due time, at most ``idle_s``, and starts passes at most every
+``min_pass_s``. Work never duplicates: scores
 have deterministic ids and each (task, target) records the ids it wrote, so a redo (after a
 crash, or a backfill over processed data) replaces them (see :meth:`Store.runner_commit`).
 A task that raises on a target is logged and that target skipped (its earlier scores stay);
@@ -40,6 +41,9 @@ log = logging.getLogger("heron.runner")
 CHUNK = 500  # targets per transaction: the write lock is held for tens of milliseconds
 WINDOW = 64  # change markers (committed batches) read per pass and task
 IDLE_S = 1.0
+# Woken by a commit, a pass starts at least this long after the previous one began: under
+# steady ingest every batch would wake it, and each pass reads its targets' traces.
+MIN_PASS_S = 0.1
 _RETRY_FAILED_S = 60.0  # a due re-check whose task raised waits this long before the next try
 
 
@@ -72,6 +76,7 @@ class Runner:
         chunk: int = CHUNK,
         window: int = WINDOW,
         idle_s: float = IDLE_S,
+        min_pass_s: float = MIN_PASS_S,
     ) -> None:
         self.store = store
         self.tasks = {t.name: t for t in unique(tasks)}
@@ -79,6 +84,8 @@ class Runner:
         self.chunk = chunk
         self.window = window
         self.idle_s = idle_s
+        self.min_pass_s = min_pass_s
+        self._last_pass = 0.0
         self.stats = RunnerStats()
         self._cursors: dict[str, int] = {}
         self._seen = 0
@@ -128,9 +135,11 @@ class Runner:
         if nxt is not None:
             timeout = min(timeout, max((nxt - self.clock()).total_seconds(), 0.01))
         self.store.wait_for_change(self._seen, timeout)
+        self._stopping.wait(max(0.0, self._last_pass + self.min_pass_s - time.monotonic()))
 
     def step(self) -> bool:
         """One pass; True if it found work (then another pass follows at once)."""
+        self._last_pass = time.monotonic()
         busy = self._changes()
         busy = self._due() or busy
         return self._job_chunk() or busy
