@@ -18,7 +18,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from heron import __version__
-from heron.runner_cli import runner_app, worker
+from heron.runner_cli import check_tasks, runner_app, worker
 from heron.settings import SETTINGS, Settings
 
 app = typer.Typer(
@@ -199,6 +199,7 @@ def _banner(settings: Settings) -> None:
 def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
     """Run the heron server."""
     settings = _settings(host=host, port=port, data_dir=data_dir)
+    check_tasks(settings)
     _check_port(settings)
     store = _open(settings)
     server = _server(settings, store)

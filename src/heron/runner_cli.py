@@ -59,6 +59,16 @@ def _settings(data_dir: Path | None) -> Settings:
         raise  # unreachable: _fail exits
 
 
+def check_tasks(settings: Settings) -> None:
+    """Refuse (exit 2, one line) runner tasks that do not load, before a server starts."""
+    from heron.runner import load_tasks
+
+    try:
+        load_tasks(settings.runner_tasks or "")
+    except ValueError as exc:
+        _fail(f"HERON_RUNNER_TASKS: {exc}", 2)
+
+
 def _runner(store: EmbeddedStore, settings: Settings) -> Runner:
     from heron.runner import Runner, load_tasks
 

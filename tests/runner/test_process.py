@@ -177,3 +177,10 @@ def test_worker_refuses_a_store_another_process_holds(tmp_path: Path) -> None:
     assert out.returncode == 1 and "HERON_RUNNER_TASKS" in out.stderr
     out = heron("worker", "--data-dir", str(tmp_path / "empty"), "--until-idle", env=ENV)
     assert out.returncode == 1 and "no heron store" in out.stderr
+
+
+def test_serve_refuses_tasks_that_do_not_load(tmp_path: Path) -> None:
+    out = heron("serve", "--data-dir", str(tmp_path / "d"), env={"HERON_RUNNER_TASKS": "nope:task"})
+    assert out.returncode == 2
+    assert "HERON_RUNNER_TASKS: runner task 'nope:task' cannot be loaded" in out.stderr
+    assert not (tmp_path / "d" / "heron.duckdb").exists()
