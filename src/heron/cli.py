@@ -254,6 +254,7 @@ def demo(
     from heron.demo.progress import LoadProgress
 
     settings = _settings(host=host, port=port, data_dir=data_dir.expanduser())
+    check_tasks(settings)
     _check_port(settings)
     store = _open(settings)
     loaded = bool(store.get_meta("demo_loaded"))
