@@ -1,4 +1,5 @@
-"""The ``heron`` command: serve, demo, projects, keys, users, prices, compare and backup."""
+"""The ``heron`` command: serve, demo, projects, keys, users, prices, compare, backup, the
+runner (``worker``, ``runner``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from heron import __version__
+from heron.runner_cli import check_tasks, runner_app, worker
 from heron.settings import SETTINGS, Settings
 
 app = typer.Typer(
@@ -39,6 +41,8 @@ members_app = typer.Typer(
 app.add_typer(members_app, name="members")
 journal_app = typer.Typer(help="The ingest journal and its quarantine.", no_args_is_help=True)
 app.add_typer(journal_app, name="journal")
+app.add_typer(runner_app, name="runner")
+app.command()(worker)
 console = Console(soft_wrap=True)
 notes = Console(stderr=True, soft_wrap=True)
 DEMO_DATA_DIR = "~/.heron-demo"
@@ -195,6 +199,7 @@ def _banner(settings: Settings) -> None:
 def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
     """Run the heron server."""
     settings = _settings(host=host, port=port, data_dir=data_dir)
+    check_tasks(settings)
     _check_port(settings)
     store = _open(settings)
     server = _server(settings, store)
@@ -249,6 +254,7 @@ def demo(
     from heron.demo.progress import LoadProgress
 
     settings = _settings(host=host, port=port, data_dir=data_dir.expanduser())
+    check_tasks(settings)
     _check_port(settings)
     store = _open(settings)
     loaded = bool(store.get_meta("demo_loaded"))
