@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/read.py
 	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/feedback.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts

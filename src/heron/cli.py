@@ -1,4 +1,5 @@
-"""The ``heron`` command: serve, demo, projects, keys, users, prices, compare and backup."""
+"""The ``heron`` command: serve, demo, projects, keys, users, prices, compare, backup, the
+runner (``worker``, ``runner``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from heron import __version__
+from heron.runner_cli import runner_app, worker
 from heron.settings import SETTINGS, Settings
 
 app = typer.Typer(
@@ -39,6 +41,8 @@ members_app = typer.Typer(
 app.add_typer(members_app, name="members")
 journal_app = typer.Typer(help="The ingest journal and its quarantine.", no_args_is_help=True)
 app.add_typer(journal_app, name="journal")
+app.add_typer(runner_app, name="runner")
+app.command()(worker)
 console = Console(soft_wrap=True)
 notes = Console(stderr=True, soft_wrap=True)
 DEMO_DATA_DIR = "~/.heron-demo"

@@ -226,6 +226,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Web UI password checks (scrypt, 16 MiB each) run at once; a few more wait, further "
         "logins get 503 with Retry-After.",
     ),
+    Setting(
+        "runner_tasks",
+        "HERON_RUNNER_TASKS",
+        None,
+        "Background runner tasks, comma-separated module:attribute (a task, a list of tasks, or "
+        "a callable returning them); none: the runner stays idle. See docs/runner.md.",
+    ),
 )
 
 
@@ -268,6 +275,7 @@ class Settings:
     init_admin_email: str | None = None
     init_admin_password: str | None = None
     login_hash_concurrency: int = 2
+    runner_tasks: str | None = None
 
     @property
     def db_path(self) -> Path:

@@ -23,6 +23,7 @@ from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.journal import Journal
 from heron.ingest.pipeline import WritePipeline
+from heron.runner import Runner, load_tasks
 from heron.server import (
     admin,
     admin_prices,
@@ -36,6 +37,7 @@ from heron.server import (
     otlp,
     prometheus,
     quarantine,
+    runner,
     scores,
     settings_api,
     trace_deletion,
@@ -139,12 +141,15 @@ def create_app(
             login_guard=LoginGuard(settings.login_hash_concurrency),
             retention=RetentionTask(st_store, settings.retention_interval_s),
             repricer=Repricer(st_store),
+            runner=Runner(st_store, load_tasks(settings.runner_tasks or "")),
         )
         pipeline.start()
         app.state.heron.retention.start()
+        app.state.heron.runner.start()
         try:
             yield
         finally:
+            await asyncio.to_thread(app.state.heron.runner.stop)
             await app.state.heron.retention.stop()
             await asyncio.to_thread(app.state.heron.repricer.stop)
             pipeline.stop()
@@ -208,6 +213,7 @@ def create_app(
     app.include_router(compare.router)
     app.include_router(admin.router)
     app.include_router(admin_prices.router)
+    app.include_router(runner.router)
     app.include_router(settings_api.router)
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too

@@ -11,6 +11,7 @@ from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.pipeline import WritePipeline
 from heron.ingest.stats import IngestStats
+from heron.runner import Runner
 from heron.server.auth import Authenticator
 from heron.server.llmseries import LabelCap, TotalsCache
 from heron.server.login_guard import LoginGuard
@@ -37,6 +38,7 @@ class ServerState:
     login_guard: LoginGuard = field(default_factory=LoginGuard)
     retention: RetentionTask | None = None
     repricer: Repricer | None = None
+    runner: Runner | None = None
 
 
 def state_of(request: Request) -> ServerState:

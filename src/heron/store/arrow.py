@@ -81,6 +81,7 @@ TRACE_COLUMNS = (
     "explicit",
     "updated_at",
     "input_preview",
+    "change_seq",
 )
 
 
@@ -146,6 +147,7 @@ _TRACE_TYPES: dict[str, pa.DataType] = {
     "start_time": TS,
     "end_time": TS,
     "updated_at": TS,
+    "change_seq": pa.int64(),
     "latency_ms": pa.float64(),
     "total_cost": pa.float64(),
     "input_tokens": pa.int64(),

@@ -30,6 +30,7 @@ from heron.store import dashboards as dashmod
 from heron.store import deletion, llmstats, members, reads, repricing, saved
 from heron.store import keys as keymod
 from heron.store import metrics as metricsmod
+from heron.store import runner as runnerdb
 from heron.store import users as usermod
 from heron.store.arrow import observations_table
 from heron.store.cursor import ReadCursor
@@ -37,6 +38,7 @@ from heron.store.deadline import deadline
 from heron.store.idfilter import TraceIdFilter
 from heron.store.recovery import open_database
 from heron.store.schema import migrate
+from heron.store.scorewrites import upsert_scores
 from heron.store.writes import WriteResult, write_batch
 
 
@@ -70,6 +72,8 @@ class EmbeddedStore:
         self._db = open_database(self.path, config)
         with self._db.cursor() as con:  # closed: no result of it stays open (see cursor.py)
             migrate(con)
+            self._change_seq = runnerdb.change_position(con)
+        self._changed = threading.Condition()  # notified when a batch commits (the runner)
         self._local = threading.local()
         self._admin_lock = threading.Lock()
         self._write_lock = threading.Lock()  # batches and deletions, one at a time
@@ -216,9 +220,13 @@ class EmbeddedStore:
             self._trace_filter = TraceIdFilter(self._stored_trace_ids, count[0] if count else 0)
         known = self._trace_filter
         with self._write_lock:
+            change = self._change_seq + 1
             con.execute("BEGIN TRANSACTION")
             try:
-                result = write_batch(con, observations, trace_updates, now_us, known.may_contain)
+                result = write_batch(
+                    con, observations, trace_updates, now_us, known.may_contain, change
+                )
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('change_seq', ?)", [str(change)])
                 if journal_seq is not None:
                     con.execute(
                         "INSERT OR REPLACE INTO meta VALUES ('journal_applied_seq', ?)",
@@ -228,6 +236,9 @@ class EmbeddedStore:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            with self._changed:
+                self._change_seq = change
+                self._changed.notify_all()
         for _, trace_id in result.trace_ids:
             known.add(trace_id)
         return result
@@ -310,6 +321,97 @@ class EmbeddedStore:
             if not cur.execute("SELECT 1 FROM projects WHERE id = ?", [project_id]).fetchone():
                 raise NotFound(f"project {project_id!r} not found")
             cur.execute("UPDATE projects SET retention_days = ? WHERE id = ?", [days, project_id])
+
+    # -- the background runner (heron.runner) -------------------------------------------------
+
+    def change_position(self) -> int:
+        """The change marker of the last committed batch (0: none yet)."""
+        return self._change_seq
+
+    def wait_for_change(self, after: int, timeout_s: float) -> int:
+        """Block until a batch past ``after`` commits, at most ``timeout_s``; returns the
+        change marker then."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._change_seq > after, timeout_s)
+            return self._change_seq
+
+    def changed_traces(self, after: int, upto: int) -> list[tuple[str, str, str]]:
+        """(project id, trace id, session id) of traces changed by batches in (after, upto]."""
+        return runnerdb.changed(self.cursor(), after, upto)
+
+    def target_traces(
+        self, project_id: str, scope: str, targets: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Each session's (or trace's) traces in time order, with ``fields``."""
+        return runnerdb.target_traces(self.cursor(), project_id, scope, targets, fields)
+
+    def runner_cursor(self, task: str) -> int | None:
+        """The change marker up to which ``task``'s work is done (None: never ran)."""
+        return runnerdb.get_cursor(self.cursor(), task)
+
+    def runner_commit(
+        self,
+        work: Sequence[runnerdb.WorkDone],
+        cursors: dict[str, int] | None = None,
+        job: runnerdb.JobProgress | None = None,
+    ) -> None:
+        """One transaction on the writer's connection: the work's scores (replacing what the
+        same task wrote on the same target before), then the cursors and the job progress it
+        completes, so a position is never ahead of its work."""
+        previous = runnerdb.previous_outputs(self.cursor(), work)
+        with self._deleting() as con:
+            runnerdb.commit_work(con, work, previous)
+            for task, position in (cursors or {}).items():
+                runnerdb.set_cursor(con, task, position)
+            if job is not None:
+                runnerdb.save_progress(con, job)
+
+    def runner_due(self, tasks: Sequence[str], now: datetime, limit: int) -> list[tuple]:
+        """(task, project id, target) of re-checks due at ``now``."""
+        return runnerdb.due(self.cursor(), tasks, now, limit)
+
+    def runner_next_due(self, tasks: Sequence[str]) -> datetime | None:
+        return runnerdb.next_due(self.cursor(), tasks)
+
+    def runner_work(self, task: str, project_id: str, target: str) -> dict[str, Any] | None:
+        """What ``task`` last did on ``target``: version, score ids, when."""
+        return runnerdb.work_done(self.cursor(), task, project_id, target)
+
+    def create_runner_job(self, job_id: str, project_id: str, spec: dict[str, Any]) -> None:
+        with self._admin() as cur:
+            runnerdb.insert_job(cur, job_id, project_id, spec)
+
+    def runner_jobs(
+        self, project_id: str | None = None, active: bool = False
+    ) -> list[dict[str, Any]]:
+        """Backfill jobs, newest first (one project's, or all with ``None``); ``active``:
+        the queued and running ones, oldest first."""
+        return runnerdb.list_jobs(self.cursor(), project_id, active)
+
+    def runner_job(self, job_id: str) -> dict[str, Any] | None:
+        return runnerdb.get_job(self.cursor(), job_id)
+
+    def update_runner_job(self, job_id: str, **values: Any) -> bool:
+        """Change a queued or running job (status, total, phase, after, error); False if it
+        had ended (a cancelled job stays cancelled)."""
+        with self._admin() as cur:
+            return runnerdb.update_job(cur, job_id, **values)
+
+    def count_runner_targets(
+        self, project_id: str, scope: str, start: datetime | None, end: datetime | None
+    ) -> int:
+        return runnerdb.count_targets(self.cursor(), project_id, scope, start, end)
+
+    def next_runner_targets(
+        self,
+        project_id: str,
+        scope: str,
+        start: datetime | None,
+        end: datetime | None,
+        after: str | None,
+        limit: int,
+    ) -> list[str]:
+        return runnerdb.next_targets(self.cursor(), project_id, scope, start, end, after, limit)
 
     # -- projects and keys ---------------------------------------------------------------------
 
@@ -553,27 +655,8 @@ class EmbeddedStore:
         """Store scores; a score whose id exists in the project replaces it."""
         if not scores:
             return
-        rows = [
-            (s.project_id, s.id, s.trace_id, s.observation_id, s.session_id, s.name, s.value,
-             s.string_value, s.data_type, s.source, s.comment, s.author, s.timestamp,
-             orjson.dumps(s.metadata).decode() if s.metadata is not None else None,
-             s.environment)
-            for s in {(s.project_id, s.id): s for s in scores}.values()
-        ]  # fmt: skip
         with self._admin() as cur:
-            for project_id in {r[0] for r in rows}:
-                ids = [r[1] for r in rows if r[0] == project_id]
-                marks = ", ".join("?" * len(ids))
-                cur.execute(
-                    f"DELETE FROM scores WHERE project_id = ? AND id IN ({marks})",
-                    [project_id, *ids],
-                )
-            cur.executemany(
-                "INSERT INTO scores (project_id, id, trace_id, observation_id, session_id, name, "
-                "value, string_value, data_type, source, comment, author, timestamp, metadata, "
-                "environment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            upsert_scores(cur, scores)
 
     # -- saved views and suggestions -------------------------------------------------------
 

@@ -203,6 +203,49 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at TIMESTAMP NOT NULL
     );
     """,
+    # The background runner (heron.runner): traces.change_seq is the store's change marker
+    # (one number per committed batch, increasing, kept in meta 'change_seq'), exact whatever
+    # timestamps the spans carry; traces stored before it count as change 0. The runner's
+    # cursors, the outputs each (task, target) produced, due re-checks and backfill jobs.
+    # runner_work and runner_due have no primary key: a chunk replaces its rows with one
+    # delete and one insert of an Arrow table, several times faster than upserts through
+    # the key's index; (task, project_id, target) is unique because only that path writes.
+    """
+    ALTER TABLE traces ADD COLUMN change_seq BIGINT;
+    UPDATE traces SET change_seq = 0;
+    CREATE TABLE IF NOT EXISTS runner_cursors (
+        task VARCHAR PRIMARY KEY,
+        position BIGINT NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS runner_work (
+        task VARCHAR NOT NULL,
+        project_id VARCHAR NOT NULL,
+        target VARCHAR NOT NULL,
+        version VARCHAR NOT NULL,
+        outputs VARCHAR[] NOT NULL,
+        done_at TIMESTAMP NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS runner_due (
+        task VARCHAR NOT NULL,
+        project_id VARCHAR NOT NULL,
+        target VARCHAR NOT NULL,
+        due_at TIMESTAMP NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS runner_jobs (
+        id VARCHAR PRIMARY KEY,
+        project_id VARCHAR NOT NULL,
+        spec JSON NOT NULL,
+        status VARCHAR NOT NULL,
+        done BIGINT NOT NULL,
+        total BIGINT,
+        phase INTEGER NOT NULL,
+        after VARCHAR,
+        error VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP
+    );
+    """,
 )
 
 

@@ -101,11 +101,13 @@ def write_batch(
     trace_updates: Sequence[TraceUpdate],
     now_us: int,
     may_exist: Callable[[str], bool] = lambda _: True,
+    change_seq: int = 0,
 ) -> WriteResult:
     """Merge one batch (observations as an Arrow table of OBSERVATION_COLUMNS) into the store.
 
     ``may_exist(trace_id)`` false means the trace is certainly not stored yet, so it is not
-    looked up. The caller owns the transaction.
+    looked up. Every trace written gets ``change_seq``, the store's change marker for this
+    batch (see :mod:`heron.runner`). The caller owns the transaction.
     """
     table = observations
     cols = _key_columns(table)
@@ -163,7 +165,7 @@ def write_batch(
         )
         existing.setdefault((cols["project_id"][i], cols["trace_id"][i]), {})[s.id] = s
     attributes, changed = _write_traces(
-        con, trace_keys, stored_ids, existing, trace_updates, now_us
+        con, trace_keys, stored_ids, existing, trace_updates, now_us, change_seq
     )
     result.traces = len(trace_keys)
     if table.num_rows:
@@ -321,6 +323,7 @@ def _write_traces(
     summaries: dict[tuple[str, str], dict[str, _Summary]],
     trace_updates: Sequence[TraceUpdate],
     now_us: int,
+    change_seq: int,
 ) -> tuple[dict[tuple[str, str], tuple[Any, ...]], set[tuple[str, str]]]:
     """Rewrite the touched traces. Returns each written trace's attributes (in
     TRACE_ATTRIBUTES order) and the traces whose attributes differ from the stored ones."""
@@ -349,6 +352,7 @@ def _write_traces(
         row = _trace_attributes(key, old, updates.get(key, ()))
         row.update(_aggregates(summaries.get(key, {})))
         row["updated_at"] = now_us
+        row["change_seq"] = change_seq
         if row["start_time"] is None:
             continue  # only trace-level updates, and no observation yet: nothing to show
         attributes[key] = tuple(row[c] for c in _TRACE_ATTRIBUTE_SOURCES)

@@ -1,0 +1,247 @@
+"""Phrase markers: what a user's next message and an assistant's answer say about the turn.
+
+Built-in markers are heron's own fixed patterns (Python ``re``); a project's extra markers are
+user-supplied and therefore compiled with RE2 through :mod:`heron.userregex` only. Texts are
+cut to :data:`MAX_TEXT` characters before matching.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import re2
+
+from heron.userregex import UserRegex, compile_regex
+
+MAX_TEXT = 2000
+_I = re.IGNORECASE
+
+
+def _fast(pattern: str, *, multiline: bool = False) -> Any:
+    """A built-in marker pattern compiled with RE2: a DFA runs these long alternations
+    10-60 times faster than Python's backtracking ``re``."""
+    options = re2.Options()
+    options.case_sensitive = False
+    return re2.compile(("(?m)" if multiline else "") + pattern, options)
+
+
+# An answer that does not answer: refusals, "I don't know", can't find, apologies for failing.
+_REFUSAL = _fast(
+    r"\b(i(?:'m| am) (?:sorry|afraid)|sorry,? (?:but )?i|unfortunately,? i|i apologi[sz]e)\b"
+    r".{0,60}\b(can(?:'|no)t|cannot|can not|unable|not able|don'?t|do not|couldn'?t|won'?t"
+    r"|not (?:allowed|permitted|sure))\b"
+    r"|\bi (?:can(?:'|no)t|cannot|am unable to|'m unable to|am not able to|'m not able to"
+    r"|do not|don'?t) (?:help|assist|answer|provide|access|find|share|give|do that|comply"
+    r"|have (?:access|information|enough|any|real-time|details|that)|know|process|browse"
+    r"|look (?:that )?up|see|open|retrieve|complete)"
+    r"|\b(?:as an ai|as a language model)\b"
+    r"|\b(?:i couldn'?t find|no (?:results|information|data) (?:found|available)"
+    r"|i(?:'m| am) not (?:sure|certain|able)|something went wrong|an error occurred"
+    r"|(?:please )?try again later|beyond my (?:capabilities|scope|knowledge)"
+    r"|outside (?:of )?(?:my|what i can|the scope))\b"
+    r"|\bi(?:'m| am) (?:only )?(?:able|here) to (?:help|assist) with\b",
+)
+# A courtesy question or an offer that ends a complete answer is not a question left open.
+_COURTESY = re.compile(
+    r"\b((?:would you like|do you want|want|wish) me to|shall i|should i (?:also )?(?:go ahead"
+    r"|proceed|continue)|anything else|any other questions?|something else"
+    r"|further (?:questions|help)|else (?:i can|can i)"
+    r"|help (?:you )?with (?:anything|something) else"
+    r"|does (?:that|this) (?:help|make sense|answer)|hope (?:that|this) helps"
+    r"|is there more|want (?:me )?to (?:know|add) more)\b",
+    _I,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+_DISAGREE = _fast(
+    r"\b(?:that(?:'s| is|s)|this(?:'s| is)|it(?:'s| is)|you(?:'re| are)"
+    r"|(?:that|this|the|your) (?:answer|info|information|response|reply|result|number|code)"
+    r" (?:is|was))"
+    r" (?:\w+ )?(?:wrong|incorrect|not (?:right|correct|true|accurate|it|what i)"
+    r"|false|inaccurate|outdated|made up|nonsense|a mistake|mistaken|off|backwards|untrue"
+    r"|impossible|bad advice|unhelpful|not helpful|the opposite"
+    r"|not how)\b"
+    r"|\bthat'?s not (?:\w+ )?(?:i|what|how|the|it)\b"
+    r"|\bnot what i (?:asked|meant|wanted|said|need)\b"
+    r"|\b(?:wrong|incorrect) (?:answer|again|number|amount|date|info(?:rmation)?|result"
+    r"|code|command|link|total|price|figure|year)\b"
+    r"|^\s*(?:wrong|incorrect|false|nope|not quite|not really|no+)\s*[.!,]*\s*$"
+    r"|^\s*(?:wrong|incorrect|nope|not quite)\b"
+    r"|^\s*no+[,.!]+\s+\w"  # "no, ..." unless a polite no (checked first)
+    r"|\bactually,? (?:it|the|that|this|there|you|its|it'?s|they|he|she|i (?:said|asked))\b"
+    r"|\b(?:didn'?t|did not|doesn'?t|does not|won'?t|don'?t|isn'?t|is not|aren'?t)"
+    r" (?:\w+ )?(?:work|working|help|fix|compile|run|solve|exist|match|add up|load|apply)\b"
+    r"|\bstill (?:broken|not working|doesn'?t|does not|fails|failing|getting"
+    r"|get(?:ting)? (?:the|an|a) (?:same )?error|crash\w*|fail\w*|errors?|wrong|the same)\b"
+    r"|\b(?:don'?t|doesn'?t|do not|does not|no longer) \w+ (?:\w+ )?any ?more\b"
+    r"|\byou (?:mixed|got) (?:it|that|them|those) (?:up|backwards)\b"
+    r"|,\s*not\s+(?:the\s+|a\s+)?[\w.%$-]+(?:\s+\w+)?\s*[.!]?\s*$"
+    r"|\b(?:you|u) (?:misunderstood|misread|got (?:it|that|this|me) wrong|made (?:that|it) up"
+    r"|are confusing|confused|mixed up|missed|ignored|forgot)\b"
+    r"|\bi (?:said|asked|told you|wrote|meant)\b.{0,40}\b(?:not|n'?t)\b"
+    r"|\b(?:that|this) (?:makes no|doesn'?t make|does not make) sense\b"
+    r"|\bthat (?:can'?t|cannot|couldn'?t) be right\b|\bare you sure\b"
+    r"|\bthe (?:correct|right|real|actual) (?:answer|number|one|value|date|figure|amount|name)"
+    r" (?:is|was)\b"
+    r"|\b(?:gave|gives|giving|throws|threw|returns|returned) (?:me )?(?:an? |the )?"
+    r"(?:error|exception|traceback|wrong|syntax error)\b"
+    r"|\bthere(?: is|'s) no (?:such|option|button|setting|menu|field|tab|command|function)\b"
+    r"|\byour \w+ (?:is|are|was|were) (?:wrong|incorrect|off|way off)\b"
+    r"|\bi don'?t think (?:so|that'?s (?:right|correct|true|it))\b|\bopposite of what\b"
+    r"|\b(?:says|said|say) (?:otherwise|something else|the opposite|something different)\b"
+    r"|\bthat (?:was|is) (?:last year'?s|the old|an old|outdated)\b"
+    r"|\bthinking of (?:something|someone) else\b|\bconfusing (?:it|this|that) with\b"
+    r"|\bnothing (?:happens|happened|changed|changes)\b|\b(?:404|page not found|dead link)\b"
+    r"|\bstill (?:slow|says|shows|the same|happening|there|loading|charg\w+)\b"
+    r"|\b(?:it|that|this|the \w+(?: \w+)?) should (?:be|say|read|have been)\b",
+    multiline=True,
+)
+# "no thanks", "no worries": a polite no, not a rejection of the answer
+_POLITE_NO = re.compile(
+    r"^\s*(?:no|nope|nah)\b[\s,.!]*(?:thanks?|thank you|worries|problem|need|that'?s (?:all|it"
+    r"|fine|ok|okay|good|great|perfect|everything)|i'?m (?:good|fine|ok|all set|done)"
+    r"|all good|it'?s (?:fine|ok)|rush|hurry|more|nothing|just|i was)",
+    _I,
+)
+
+_LEADING_NO = re.compile(r"^\s*(?:no+|nope|nah)\b[\s,.!]*", _I)
+
+_FRUSTRATED = _fast(
+    r"\b(?:useless|stupid|idiot(?:ic)?|dumb|garbage|trash|pathetic|ridiculous|worthless"
+    r"|incompetent|moron|joke of a|waste of (?:my )?time|wtf|ffs|omfg|for god'?s sake"
+    r"|for heaven'?s sake|unbelievable|infuriating|frustrat(?:ed|ing)|annoy(?:ed|ing)"
+    r"|fed up|sick of|so (?:hard|difficult) to|seriously\?|are you (?:even )?(?:kidding|serious"
+    r"|listening|reading|paying attention)|do you (?:even )?(?:understand|listen|read)"
+    r"|how many (?:more )?times|for the (?:last|third|fifth|hundredth|\w+) time|i (?:already|just)"
+    r" (?:told|said|asked|explained|gave)|again\?!|give up|you(?:'re| are) (?:no help|not helping"
+    r"|terrible|awful|hopeless|the worst)|worst (?:bot|assistant|service|support|ai)|hate this"
+    r"|this is (?:insane|absurd|a joke|terrible|awful|hopeless|ridiculous)|damn|crap|hell\b"
+    r"|bullshit|bs\b|screw this|forget it|never ?mind,? (?:i'?ll|this)"
+    r"|what the (?:hell|heck|f\w*))\b"
+    r"|\b(?:talk|speak|chat|connect me|transfer me|put me through) (?:to|with) (?:a |an |some |your"
+    r" )?(?:real |actual |live )?(?:human|person|agent|someone|somebody|representative|manager"
+    r"|supervisor|operator|support|people)\b"
+    r"|\b(?:get|give|want|need) (?:me )?(?:a |an )?(?:real |actual |live )?(?:human|person"
+    r"|representative|manager|supervisor|operator)\b"
+    r"|\bhuman,? please\b|^\s*(?:agent|human|representative|operator)[!. ]*$",
+    multiline=True,
+)
+_POSITIVE = _fast(
+    r"\b(?:great|thanks?|thank you|thx|awesome|perfect|amazing|love|excellent|wonderful"
+    r"|brilliant|nice|cool|fantastic|yay|wow|works|worked|helpful|appreciate|happy|glad"
+    r"|exactly|yes|yess+|finally works|nailed it|beautiful|superb|genius|fab|sweet"
+    r"|congrat\w*|hooray|woo+|lol|haha)\b",
+)
+_NEGATIVE = _fast(
+    r"\b(?:not|no|never|nothing|why|wrong|broken|still|again|error|fail\w*|doesn'?t|don'?t"
+    r"|didn'?t|won'?t|can'?t|isn'?t|where|what)\b",
+)
+_REPEATED_MARKS = re.compile(r"[?!]*\?[?!]*!|![?!]*\?|\?{2,}|!{3,}")
+_LETTERS = re.compile(r"[A-Za-z]")
+_UPPER_WORD = re.compile(r"\b[A-Z]{2,}\b")
+
+# A message that closes the conversation well.
+_CLOSING = _fast(
+    r"\b(?:thanks?|thank you|thx|ty|cheers|appreciated?|bye|goodbye|good night"
+    r"|that'?s (?:all|it|everything|perfect|great|helpful)|got it|perfect|great|awesome"
+    r"|all set|makes sense|works now|that worked|solved|sorted)\b",
+)
+# A new question that builds on the answer rather than asking again.
+_FOLLOW_UP = re.compile(
+    r"^\s*(?:and|also|ok(?:ay)?|cool|great|thanks?|thank you|nice|perfect|got it|next|now"
+    r"|then|what about|how about|what if|one more|another|follow[- ]?up|besides|plus"
+    r"|in that case|so then|after that|alright|right)\b",
+    _I,
+)
+# words that point back at the answer: a follow-up builds on it, a rephrase stands alone
+_ANAPHORA = _fast(r"\b(?:it|that|them|those|these|they|then|there|afterwards|instead)\b")
+_REPHRASE_HINT = _fast(
+    r"\b(?:i mean|i meant|in other words|let me (?:rephrase|put it|try again|be clearer|clarify)"
+    r"|to (?:put it|say it) (?:another|differently)|what i(?:'m| am) (?:asking|trying to"
+    r" (?:ask|say|find))|my question (?:is|was)|i(?:'m| am) asking|again:|rephras\w+"
+    r"|to be (?:clear|more specific)|more (?:simply|specifically)|simpler terms)\b",
+)
+
+
+def cut(text: str) -> str:
+    return text[:MAX_TEXT]
+
+
+def is_refusal(answer: str) -> bool:
+    return _REFUSAL.search(answer[:600]) is not None
+
+
+def open_question(answer: str) -> bool:
+    """The answer ends by asking the user something (not "anything else?")."""
+    tail = answer.strip()[-400:]
+    if not tail.endswith("?"):
+        return False
+    last = _SENTENCE_END.split(tail)[-1]
+    return _COURTESY.search(last) is None
+
+
+def disagrees(message: str, answers_question: bool = False) -> Any:
+    """The words rejecting the answer; after a question from the assistant a leading "no"
+    answers it ("no, none") and only the rest of the message counts."""
+    if _POLITE_NO.search(message):
+        return None
+    if answers_question:
+        message = _LEADING_NO.sub("", message, count=1)
+    return _DISAGREE.search(message)
+
+
+def frustration(message: str) -> str | None:
+    """The evidence of frustration in a message ("insult", "shouting"...), or None."""
+    m = _FRUSTRATED.search(message)
+    if m is not None:
+        return f'"{m.group(0)}"'
+    positive = _POSITIVE.search(message) is not None
+    if positive:
+        return None
+    negative = _NEGATIVE.search(message) is not None
+    if len(message) <= 400:
+        letters = _LETTERS.findall(message)
+        upper = sum(1 for c in letters if c.isupper())
+        words = _UPPER_WORD.findall(message)
+        if len(letters) >= 10 and upper >= 0.7 * len(letters) and len(words) >= 3:
+            return "shouting (capitals)"
+    if _REPEATED_MARKS.search(message) and (negative or not letters_in(message)):
+        return "repeated ?! marks"
+    return None
+
+
+def letters_in(message: str) -> bool:
+    return _LETTERS.search(message) is not None
+
+
+def closes_well(message: str) -> bool:
+    return _CLOSING.search(message) is not None
+
+
+def follows_up(message: str) -> bool:
+    return _FOLLOW_UP.search(message) is not None
+
+
+def points_back(message: str) -> bool:
+    return _ANAPHORA.search(message) is not None
+
+
+def rephrase_hint(message: str) -> bool:
+    return _REPHRASE_HINT.search(message) is not None
+
+
+@lru_cache(maxsize=128)
+def compiled_extra(
+    key: tuple[tuple[str, tuple[str, ...]], ...],
+) -> dict[str, tuple[UserRegex, ...]]:
+    """A project's extra markers, compiled once (RE2; a bad pattern raises a 400 error)."""
+    return {kind: tuple(compile_regex(p) for p in patterns) for kind, patterns in key}
+
+
+def extra_match(extra: dict[str, tuple[UserRegex, ...]], kind: str, text: str) -> str | None:
+    for regex in extra.get(kind, ()):
+        if regex.search(text):
+            return regex.pattern
+    return None

@@ -1,0 +1,12 @@
+"""heron's one background runner: tasks re-judged when their sessions or traces change, when
+a re-check is due, and in backfill jobs. See docs/runner.md.
+
+Wiring a task in (the implicit-feedback detectors, say) takes a class with ``name``,
+``version``, ``scope``, ``fields`` and ``run(target, now) -> Outcome`` (:class:`Task`), and
+its ``module:attribute`` in the ``HERON_RUNNER_TASKS`` setting.
+"""
+
+from heron.runner.engine import Runner, utcnow
+from heron.runner.task import Outcome, Target, Task, load_tasks, score_id
+
+__all__ = ["Outcome", "Runner", "Target", "Task", "load_tasks", "score_id", "utcnow"]

@@ -1,0 +1,355 @@
+"""The runner: one thread that keeps every registered task's work up to date.
+
+Each pass does three kinds of work, a chunk of targets per store transaction:
+
+- **changes**: per task, the traces written since its cursor (the store's change marker,
+  :mod:`heron.store.runner`), mapped to the task's targets (their sessions, or the traces);
+  the cursor moves in the same transaction as the last chunk of work it covers;
+- **due re-checks**: targets whose run asked to be judged again at a time (``recheck_at``),
+  once that time has passed;
+- **backfill jobs**: one chunk of the oldest queued or running job, its progress committed
+  with the chunk, so a job resumes where it stopped after a crash.
+
+Between passes with nothing to do the thread waits for the next committed batch (the
+store's signal) or the next due time, at most ``idle_s``, and starts passes at most every
+``min_pass_s``. Work never duplicates: scores
+have deterministic ids and each (task, target) records the ids it wrote, so a redo (after a
+crash, or a backfill over processed data) replaces them (see :meth:`Store.runner_commit`).
+A task that raises on a target is logged and that target skipped (its earlier scores stay);
+it is retried when the target changes again or by a backfill.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from heron.errors import BadRequest, Conflict, NotFound
+from heron.runner.task import Outcome, Target, Task, unique
+from heron.store import Store
+from heron.store.reads import iso
+from heron.store.runner import JobProgress, WorkDone
+
+log = logging.getLogger("heron.runner")
+
+CHUNK = 500  # targets per transaction: the write lock is held for tens of milliseconds
+WINDOW = 64  # change markers (committed batches) read per pass and task
+IDLE_S = 1.0
+# Woken by a commit, a pass starts at least this long after the previous one began: under
+# steady ingest every batch would wake it, and each pass reads its targets' traces.
+MIN_PASS_S = 0.1
+_RETRY_FAILED_S = 60.0  # a due re-check whose task raised waits this long before the next try
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+@dataclass(slots=True)
+class RunnerStats:
+    runs: int = 0
+    failures: int = 0
+    last_failure: str | None = None
+
+
+class Runner:
+    """The background runner over ``store`` for ``tasks`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        tasks: Sequence[Task],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        chunk: int = CHUNK,
+        window: int = WINDOW,
+        idle_s: float = IDLE_S,
+        min_pass_s: float = MIN_PASS_S,
+    ) -> None:
+        self.store = store
+        self.tasks = {t.name: t for t in unique(tasks)}
+        self.clock = clock
+        self.chunk = chunk
+        self.window = window
+        self.idle_s = idle_s
+        self.min_pass_s = min_pass_s
+        self._last_pass = 0.0
+        self.stats = RunnerStats()
+        self._cursors: dict[str, int] = {}
+        self._seen = 0
+        self._failed: dict[tuple[str, str, str], float] = {}  # due targets backing off
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run in a background thread (does nothing without tasks)."""
+        if not self.tasks or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="heron-runner", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop after the chunk under way (its work is committed or not at all)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def run_until_idle(self) -> None:
+        """Do every pending change, due re-check and job, then return (``heron worker
+        --until-idle``, tests)."""
+        while not self._stopping.is_set() and self.step():
+            pass
+
+    def _loop(self) -> None:
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                busy = self.step()
+            except Exception as exc:  # the store failing: retried, the cursor has not moved
+                log.exception("runner pass failed")
+                self.stats.last_failure = str(exc) or type(exc).__name__
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
+            if not busy:
+                self._idle()
+
+    def _idle(self) -> None:
+        timeout = self.idle_s
+        nxt = self.store.runner_next_due(list(self.tasks))
+        if nxt is not None:
+            timeout = min(timeout, max((nxt - self.clock()).total_seconds(), 0.01))
+        self.store.wait_for_change(self._seen, timeout)
+        self._stopping.wait(max(0.0, self._last_pass + self.min_pass_s - time.monotonic()))
+
+    def step(self) -> bool:
+        """One pass; True if it found work (then another pass follows at once)."""
+        self._last_pass = time.monotonic()
+        busy = self._changes()
+        busy = self._due() or busy
+        return self._job_chunk() or busy
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def _cursor(self, task: Task, head: int) -> int:
+        if task.name not in self._cursors:
+            position = self.store.runner_cursor(task.name)
+            if position is None:  # a new task starts from now; history is a backfill job
+                position = head
+                self.store.runner_commit([], cursors={task.name: head})
+            self._cursors[task.name] = position
+        return self._cursors[task.name]
+
+    def _changes(self) -> bool:
+        head = self.store.change_position()
+        self._seen = head
+        busy = False
+        for task in self.tasks.values():
+            cursor = self._cursor(task, head)
+            if cursor >= head:
+                continue
+            upto = min(head, cursor + self.window)
+            targets: dict[str, dict[str, None]] = {}
+            for project_id, trace_id, session_id in self.store.changed_traces(cursor, upto):
+                target = session_id if task.scope == "session" else trace_id
+                if target is not None:
+                    targets.setdefault(project_id, {})[target] = None
+            self._run(task, {p: list(t) for p, t in targets.items()}, {task.name: upto})
+            self._cursors[task.name] = upto
+            busy = True
+        return busy
+
+    def _run(
+        self,
+        task: Task,
+        targets: dict[str, list[str]],
+        cursors: dict[str, int] | None = None,
+    ) -> None:
+        """Run ``task`` on the targets (by project) a chunk per transaction; ``cursors``
+        are committed with the last chunk."""
+        chunks = [
+            (project_id, ids[i : i + self.chunk])
+            for project_id, ids in sorted(targets.items())
+            for i in range(0, len(ids), self.chunk)
+        ]
+        for n, (project_id, ids) in enumerate(chunks):
+            last = n == len(chunks) - 1
+            self.store.runner_commit(
+                self._work(task, project_id, ids), cursors=cursors if last else None
+            )
+        if not chunks and cursors:
+            self.store.runner_commit([], cursors=cursors)
+
+    def _work(self, task: Task, project_id: str, ids: Sequence[str]) -> list[WorkDone]:
+        traces = self.store.target_traces(project_id, task.scope, ids, task.fields)
+        now = self.clock()
+        out = []
+        for target_id in ids:
+            done = self._one(task, project_id, target_id, traces.get(target_id, []), now)
+            if done is not None:
+                out.append(done)
+        return out
+
+    def _one(
+        self,
+        task: Task,
+        project_id: str,
+        target_id: str,
+        traces: list[dict[str, Any]],
+        now: datetime,
+    ) -> WorkDone | None:
+        done = WorkDone(task.name, task.version, project_id, target_id)
+        if not traces:  # deleted since: what the task wrote on it goes too
+            return done
+        target = Target(task.name, task.version, project_id, task.scope, target_id, traces)
+        try:
+            outcome = task.run(target, now)
+            if not isinstance(outcome, Outcome):
+                raise TypeError(f"run returned {type(outcome).__name__}, not an Outcome")
+            for score in outcome.scores:
+                if score.project_id != project_id:
+                    raise ValueError("a score names another project")
+        except Exception as exc:
+            log.exception("runner task %s failed on %s %s", task.name, task.scope, target_id)
+            self.stats.failures += 1
+            self.stats.last_failure = f"{task.name} on {target_id}: {exc}"
+            self._failed[(task.name, project_id, target_id)] = time.monotonic()
+            return None
+        self.stats.runs += 1
+        done.scores = list(outcome.scores)
+        due = _naive_utc(outcome.recheck_at)
+        if due is not None and due <= now:
+            due = now + timedelta(seconds=self.idle_s)  # never a re-check that is always due
+        done.due_at = due
+        return done
+
+    # -- due re-checks -----------------------------------------------------------------------
+
+    def _due(self) -> bool:
+        now = self.clock()
+        rows = self.store.runner_due(list(self.tasks), now, self.chunk)
+        backoff = time.monotonic() - _RETRY_FAILED_S
+        self._failed = {k: t for k, t in self._failed.items() if t > backoff}
+        rows = [r for r in rows if tuple(r) not in self._failed]
+        if not rows:
+            return False
+        groups: dict[tuple[str, str], list[str]] = {}
+        for task_name, project_id, target in rows:
+            groups.setdefault((task_name, project_id), []).append(target)
+        for (task_name, project_id), ids in sorted(groups.items()):
+            self._run(self.tasks[task_name], {project_id: ids})
+        return True
+
+    # -- backfill jobs -----------------------------------------------------------------------
+
+    def start_job(
+        self,
+        project_id: str,
+        tasks: Iterable[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Queue a backfill: run ``tasks`` (default: all) on every target of the project
+        with a trace starting in ``[start, end)`` (default: all time)."""
+        if not self.tasks:
+            raise BadRequest("no runner tasks are registered (setting HERON_RUNNER_TASKS)")
+        names = list(dict.fromkeys(tasks)) if tasks is not None else sorted(self.tasks)
+        unknown = [n for n in names if n not in self.tasks]
+        if unknown or not names:
+            raise BadRequest(
+                f"tasks: unknown {unknown or 'none given'}; registered: {sorted(self.tasks)}"
+            )
+        start, end = _naive_utc(start), _naive_utc(end)
+        if start is not None and end is not None and start >= end:
+            raise BadRequest("from must be before to")
+        spec = {
+            "tasks": names,
+            "from": start.isoformat() if start else None,
+            "to": end.isoformat() if end else None,
+        }
+        job_id = secrets.token_hex(8)
+        self.store.create_runner_job(job_id, project_id, spec)
+        job = self.store.runner_job(job_id)
+        assert job is not None
+        return job
+
+    def cancel_job(self, project_id: str | None, job_id: str) -> dict[str, Any]:
+        """Cancel a queued or running job (``project_id`` None: any project's). Work
+        committed stays; the chunk under way finishes."""
+        job = self.store.runner_job(job_id)
+        if job is None or (project_id is not None and job["project_id"] != project_id):
+            raise NotFound(f"runner job {job_id!r} not found")
+        if not self.store.update_runner_job(job_id, status="cancelled"):
+            raise Conflict(f"runner job {job_id} has already ended ({job['status']})")
+        return self.store.runner_job(job_id) or job
+
+    def _job_chunk(self) -> bool:
+        jobs = self.store.runner_jobs(None, active=True)
+        if not jobs:
+            return False
+        job = jobs[0]
+        spec = job["spec"]
+        names = spec["tasks"]
+        missing = [n for n in names if n not in self.tasks]
+        if missing:
+            self.store.update_runner_job(
+                job["id"], status="failed", error=f"tasks not registered here: {missing}"
+            )
+            return True
+        start = datetime.fromisoformat(spec["from"]) if spec["from"] else None
+        end = datetime.fromisoformat(spec["to"]) if spec["to"] else None
+        if job["status"] == "queued":
+            total = sum(
+                self.store.count_runner_targets(job["project_id"], self.tasks[n].scope, start, end)
+                for n in names
+            )
+            self.store.update_runner_job(job["id"], status="running", total=total)
+            return True
+        phase = job["phase"]
+        if phase >= len(names):
+            self.store.update_runner_job(job["id"], status="done")
+            return True
+        task = self.tasks[names[phase]]
+        ids = self.store.next_runner_targets(
+            job["project_id"], task.scope, start, end, job["after"], self.chunk
+        )
+        if not ids:
+            self.store.update_runner_job(job["id"], phase=phase + 1, after=None)
+            return True
+        work = self._work(task, job["project_id"], ids)
+        progress = JobProgress(job["id"], job["done"] + len(ids), phase, ids[-1])
+        self.store.runner_commit(work, job=progress)
+        return True
+
+
+def job_view(job: dict[str, Any]) -> dict[str, Any]:
+    """A job as the API shows it."""
+    spec = job["spec"]
+    return {
+        "id": job["id"],
+        "project_id": job["project_id"],
+        "tasks": spec["tasks"],
+        "from": spec["from"] and spec["from"] + "Z",
+        "to": spec["to"] and spec["to"] + "Z",
+        "status": job["status"],
+        "done": job["done"],
+        "total": job["total"],
+        "error": job["error"],
+        "created_at": iso(job["created_at"]),
+        "finished_at": iso(job["finished_at"]),
+    }

@@ -1,0 +1,337 @@
+"""Each detector on small sessions: what it finds, with its evidence, and the hard negatives."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from heron.feedback import VERSION, FeedbackConfig, FeedbackConfigError, Turn, detect_session
+from heron.userregex import RegexError
+
+T0 = datetime(2026, 5, 4, 12, 0, 0)
+LATER = timedelta(hours=2)
+GOOD = "Open Settings > Security and choose 'Reset password'; we email you a link."
+
+
+def session(*turns: tuple) -> list[Turn]:
+    """(seconds, user, answer[, level[, latency_ms]]) -> turns with ids t0, t1, ..."""
+    out = []
+    for i, spec in enumerate(turns):
+        secs, user, answer, *rest = spec
+        level = rest[0] if rest else None
+        latency = rest[1] if len(rest) > 1 else 900.0
+        out.append(Turn(f"t{i}", T0 + timedelta(seconds=secs), user, answer, level, latency))
+    return out
+
+
+def found(turns, config=None, now=None) -> set[tuple[str, str]]:
+    now = now or turns[-1].timestamp + timedelta(minutes=1)
+    return {(d.name, d.trace_id) for d in detect_session(turns, config or FeedbackConfig(), now)}
+
+
+def only(name: str, turns, **kw) -> set[str]:
+    return {tid for n, tid in found(turns, **kw) if n == name}
+
+
+# retry
+
+
+def test_retry_after_error_names_the_evidence():
+    turns = session((0, "Reset my password", None, "ERROR"), (40, "reset my pasword", GOOD))
+    [d] = [d for d in detect_session(turns, FeedbackConfig(), T0) if d.name == "implicit_retry"]
+    assert d.trace_id == "t0"
+    assert (
+        d.comment
+        == 'retry: "reset my pasword" repeats "Reset my password" 40 s later after an error'
+    )
+    assert d.metadata["reacting_trace_id"] == "t1"
+    assert d.metadata["detector_version"] == VERSION
+    assert d.metadata["gap_s"] == 40.0 and d.metadata["similarity"] > 0.9
+
+
+def test_retry_negatives():
+    # a different question, a short "yes" twice after fine answers, a repeat hours later
+    assert not only(
+        "implicit_retry", session((0, "Reset my password", GOOD), (30, "Reset my email", GOOD))
+    )
+    assert not only("implicit_retry", session((0, "yes", "Done."), (20, "yes", "Done too.")))
+    turns = session((0, "Reset my password", GOOD), (3 * 3600, "Reset my password", GOOD))
+    assert not only("implicit_retry", turns)
+
+
+# rephrase
+
+
+def test_rephrase_in_other_words_after_a_refusal():
+    turns = session(
+        (0, "How do I reset my password?", "I'm sorry, but I can't help with that."),
+        (30, "my login stopped working, what do I do to get a new one", GOOD),
+    )
+    assert only("implicit_rephrase", turns) == {"t0"}
+
+
+def test_rephrase_negatives():
+    # a new question on the same topic after a good answer
+    turns = session(
+        (0, "How do I reset my password?", GOOD), (60, "How long is the reset link valid?", "24 h.")
+    )
+    assert not only("implicit_rephrase", turns)
+    # answering the assistant's question
+    turns = session(
+        (0, "How do I reset my password?", "Are you signing in with email or with Google?"),
+        (20, "I sign in with my google account", GOOD),
+    )
+    assert not only("implicit_rephrase", turns)
+    # "and what about ..." after a refusal is a follow-up
+    turns = session(
+        (0, "What's the derivative of x squared?", "I'm not able to answer that."),
+        (20, "And the derivative of x cubed?", "3x²"),
+    )
+    assert not only("implicit_rephrase", turns)
+    # a different question after an error
+    turns = session(
+        (0, "Best time to visit Iceland?", None, "ERROR"),
+        (30, "How do I bake sourdough bread?", "..."),
+    )
+    assert not only("implicit_rephrase", turns)
+
+
+# disagreement
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["That's wrong.", "that's not what I asked", "Actually the number is 3.75 after the cut",
+     "That didn't work.", "nope, same error as before", "Your site says 14 days, not 30."],
+)  # fmt: skip
+def test_disagreement(reply):
+    turns = session((0, "What's the rate?", "It is 4.5%."), (30, reply, "Sorry!"))
+    assert only("implicit_disagreement", turns) == {"t0"}
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["no thanks, that's all", "No worries", "nope, all good", "no problem, thanks for checking",
+     "How long does it take?", "great, that worked", "There's no rush on this"],
+)  # fmt: skip
+def test_disagreement_negatives(reply):
+    turns = session((0, "What's the rate?", "It is 4.5%. Anything else?"), (30, reply, "Bye!"))
+    assert not only("implicit_disagreement", turns)
+
+
+def test_no_answering_a_question_is_not_disagreement():
+    turns = session(
+        (0, "Can I take ibuprofen?", "Do you have any stomach problems?"), (20, "no, none", GOOD)
+    )
+    assert not only("implicit_disagreement", turns)
+
+
+# frustration
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["WHY CAN'T YOU JUST ANSWER THE QUESTION", "let me talk to a human", "are you even listening??",
+     "this bot is useless", "what?! seriously?!", "???", "Agent."],
+)  # fmt: skip
+def test_frustration(reply):
+    turns = session((0, "Where is my order?", "I can't help with that."), (30, reply, "Sorry."))
+    assert only("implicit_frustration", turns) == {"t0"}
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["Great!!!", "THANK YOU SO MUCH", "wow that was fast!!", "Perfect, that worked!!", "ok"],
+)
+def test_frustration_negatives(reply):
+    turns = session((0, "Where is my order?", "It arrives Thursday."), (30, reply, "Enjoy!"))
+    assert not only("implicit_frustration", turns)
+
+
+# abandonment
+
+
+@pytest.mark.parametrize(
+    ("answer", "level", "why"),
+    [(None, "ERROR", "an error"), ("", None, "an empty answer"),
+     ("I'm sorry, but I can't help with that request.", None, "a non-answer"),
+     ("Which account is this about?", None, "a question to the user")],
+)  # fmt: skip
+def test_abandonment(answer, level, why):
+    turns = session(
+        (0, "Where is my order?", "It ships Monday."),
+        (60, "Can I change the address?", answer, level),
+    )
+    [d] = [d for d in detect_session(turns, FeedbackConfig(), turns[-1].timestamp + LATER)
+           if d.name == "implicit_abandonment"]  # fmt: skip
+    assert d.trace_id == "t1" and d.metadata["reacting_trace_id"] is None
+    assert f"ended after {why}" in d.comment and d.metadata["idle_s"] == 7200
+
+
+def test_abandonment_negatives():
+    after = session((0, "Where is my order?", "It arrives Thursday, tracking DHL 99120."))
+    assert not only("implicit_abandonment", after, now=after[-1].timestamp + LATER)
+    thanks = session(
+        (0, "Where is my order?", GOOD), (30, "thanks!", "You're welcome! Anything else?")
+    )
+    assert not only("implicit_abandonment", thanks, now=thanks[-1].timestamp + LATER)
+    offer = session(
+        (0, "Summarise this", "Here is the summary: ... Would you like me to shorten it?")
+    )
+    assert not only("implicit_abandonment", offer, now=offer[-1].timestamp + LATER)
+    bye = session((0, "Where is my order?", GOOD), (30, "ok thanks, bye", None, "ERROR"))
+    assert not only("implicit_abandonment", bye, now=bye[-1].timestamp + LATER)
+    # still inside the idle timeout: not judged
+    open_ = session((0, "Where is my order?", None, "ERROR"))
+    assert not only("implicit_abandonment", open_, now=open_[-1].timestamp + timedelta(minutes=29))
+    short = FeedbackConfig(idle_timeout_s=600)
+    assert only("implicit_abandonment", open_, config=short, now=T0 + timedelta(minutes=11)) == {
+        "t0"
+    }
+
+
+# settings
+
+
+def test_disabled_detectors_find_nothing():
+    turns = session(
+        (0, "Reset my password", None, "ERROR"), (40, "Reset my password", None, "ERROR")
+    )
+    config = FeedbackConfig(enabled=frozenset({"implicit_abandonment"}))
+    assert found(turns, config, now=T0 + LATER) == {("implicit_abandonment", "t1")}
+    assert found(turns, FeedbackConfig(enabled=frozenset())) == set()
+
+
+def test_extra_markers_are_re2():
+    turns = session((0, "Quote please", "It costs 40."), (30, "hmm, kinda pricey tbh", "OK."))
+    assert not only("implicit_disagreement", turns)
+    config = FeedbackConfig(extra_markers={"implicit_disagreement": ("(?i)kinda pricey",)})
+    [d] = [d for d in detect_session(turns, config, T0) if d.name == "implicit_disagreement"]
+    assert "marker '(?i)kinda pricey'" in d.comment
+    refusal = FeedbackConfig(extra_markers={"refusal": ("^It costs",)})
+    assert only("implicit_abandonment", turns[:1], config=refusal, now=T0 + LATER) == {"t0"}
+    with pytest.raises(RegexError, match="lookahead"):
+        FeedbackConfig(extra_markers={"implicit_frustration": ("(?=x)",)})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"enabled": frozenset({"implicit_copy"})}, "unknown detector"),
+     ({"idle_timeout_s": 0}, "idle_timeout_s"),
+     ({"retry_similarity": 120}, "retry_similarity"),
+     ({"extra_markers": {"implicit_retry": ("x",)}}, "unknown kind"),
+     ({"extra_markers": {"refusal": "x"}}, "list of at most"),
+     ({"user_path": "messages[0]"}, "starts with"),
+     ({"answer_path": "$.a[?(@.b)]"}, "cannot read")],
+)  # fmt: skip
+def test_bad_settings_are_refused(kwargs, message):
+    with pytest.raises(FeedbackConfigError, match=message):
+        FeedbackConfig(**kwargs)
+
+
+def test_configured_paths():
+    turns = [
+        Turn("a", T0, {"ctx": {"ask": "Reset my password"}}, {"r": None}, "ERROR"),
+        Turn("b", T0 + timedelta(seconds=9), {"ctx": {"ask": "reset my password"}}, {"r": GOOD}),
+    ]
+    assert only("implicit_retry", turns) == set()  # the default shapes find no message
+    config = FeedbackConfig(user_path="$.ctx.ask", answer_path="$.r")
+    assert only("implicit_retry", turns, config=config) == {"a"}
+
+
+def test_unsorted_and_empty_sessions():
+    turns = session((0, "Reset my password", None, "ERROR"), (40, "reset my password", GOOD))
+    assert found(list(reversed(turns))) == found(turns)
+    assert detect_session([], FeedbackConfig(), T0) == []
+
+
+def test_model_loads_without_network():
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k): raise OSError('network used')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "from heron.feedback import similarity\n"
+        "v = similarity.embed(['reset the router', 'turn the box off and on again'])\n"
+        "print(round(float(v[0] @ v[1]), 2))\n"
+    )
+    env = {"HF_HUB_OFFLINE": "0", "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert 0.1 < float(out.stdout) < 0.9
+
+
+def test_aware_times_are_read_as_utc():
+    turns = session((0, "Where is my order?", None, "ERROR"))
+    aware = [replace(turns[0], timestamp=turns[0].timestamp.replace(tzinfo=UTC))]
+    plus2 = timezone(timedelta(hours=2))
+    now = (T0 + timedelta(minutes=20)).replace(tzinfo=UTC).astimezone(plus2)
+    assert not only("implicit_abandonment", aware, now=now)
+    assert only("implicit_abandonment", aware, now=now + timedelta(minutes=15)) == {"t0"}
+
+
+def test_hostile_inputs_stay_bounded():
+    huge = "please reset my password " * 40_000  # 1 MB
+    deep: object = "x"
+    for _ in range(10_000):
+        deep = {"input": deep}
+    odd = [{"role": "user", "content": 42}, {"role": None}, 7, {"messages": "not a list"}]
+    turns = [
+        Turn(f"t{i}", T0 + timedelta(seconds=10 * i), inp, out, None, None)
+        for i, (inp, out) in enumerate(
+            [(huge, huge), (deep, deep), (odd, odd), (b"bytes", 3.5), (huge.upper(), None)] * 200
+        )
+    ]
+    start = time.perf_counter()
+    detections = detect_session(turns, FeedbackConfig(), T0 + timedelta(days=1))
+    assert time.perf_counter() - start < 5
+    assert all(len(d.comment) < 400 for d in detections)
+
+
+def test_settings_round_trip_as_json():
+    config = FeedbackConfig(
+        enabled=frozenset({"implicit_retry", "implicit_rephrase"}),
+        idle_timeout_s=600,
+        extra_markers={"refusal": ("(?i)out of scope",)},
+        user_path="$.q",
+    )
+    settings = json.loads(json.dumps(config.to_settings()))
+    assert FeedbackConfig.from_settings(settings) == config
+    assert FeedbackConfig.from_settings({}) == FeedbackConfig()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"idle_timeout": 5}, "unknown feedback setting 'idle_timeout'"),
+     ({"idle_timeout_s": "5"}, "must be a number"),
+     ({"idle_timeout_s": True}, "must be a number"),
+     ({"enabled": "implicit_retry"}, "list of detector names"),
+     ({"extra_markers": {"refusal": [1]}}, "list of patterns"),
+     ({"user_path": 3}, "string or null"),
+     ([], "must be an object")],
+)  # fmt: skip
+def test_bad_json_settings_are_refused(settings, message):
+    with pytest.raises(FeedbackConfigError, match=message):
+        FeedbackConfig.from_settings(settings)
+
+
+def test_package_imports_no_server_store_or_torch():
+    code = (
+        "import sys\n"
+        "from heron.feedback import similarity\n"
+        "similarity.embed(['hello there'])\n"
+        "heavy = ('duckdb', 'fastapi', 'uvicorn', 'torch', 'heron.server', 'heron.store',"
+        " 'heron.ingest')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
