@@ -294,6 +294,30 @@ class Admin:
             role=role,
         )
 
+    def feedback_settings(self, project: str) -> dict[str, Any]:
+        from heron.feedback import admin as feedback_admin
+
+        return self._settings(
+            "GET", "/api/admin/feedback/settings", feedback_admin.view, project, project=project
+        )
+
+    def set_feedback_settings(
+        self, project: str, changes: dict[str, Any], reset: bool = False
+    ) -> dict[str, Any]:
+        from heron.feedback import admin as feedback_admin
+
+        return self._settings(
+            "POST",
+            "/api/admin/feedback/settings",
+            feedback_admin.update,
+            project,
+            changes,
+            reset,
+            project=project,
+            settings=changes,
+            reset=reset,
+        )
+
 
 class PricesAdmin(Admin):
     """``heron prices``: a project's prices, by project name, through the server or directly."""

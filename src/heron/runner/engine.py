@@ -80,6 +80,10 @@ class Runner:
     ) -> None:
         self.store = store
         self.tasks = {t.name: t for t in unique(tasks)}
+        for task in self.tasks.values():  # a task reading the store (its settings) gets it
+            bind = getattr(task, "bind", None)
+            if callable(bind):
+                bind(store)
         self.clock = clock
         self.chunk = chunk
         self.window = window

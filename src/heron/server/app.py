@@ -31,6 +31,7 @@ from heron.server import (
     apidocs,
     compare,
     dashboards,
+    feedback_api,
     health,
     metrics,
     models,
@@ -214,6 +215,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(admin_prices.router)
     app.include_router(runner.router)
+    app.include_router(feedback_api.router)
     app.include_router(settings_api.router)
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
