@@ -54,9 +54,7 @@ def post(server: HeronProcess, spans: list[Any], auth: dict[str, str] | None = N
 def trace_scores(
     server: HeronProcess, trace_id: str, auth: dict[str, str] | None = None
 ) -> dict[str, dict]:
-    r = httpx.get(
-        f"{server.url}/api/traces/{trace_id}", headers=auth or server.auth, timeout=30
-    )
+    r = httpx.get(f"{server.url}/api/traces/{trace_id}", headers=auth or server.auth, timeout=30)
     assert r.status_code == 200, r.text
     return {s["name"]: s for s in r.json()["scores"]}
 
