@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from heron.feedback import VERSION, FeedbackConfig
-from heron.feedback.task import FeedbackTask
+from heron.feedback.task import PARALLEL_MIN, FeedbackTask
 from heron.model import ObservationRecord, TraceUpdate
-from heron.runner import Runner, load_tasks, score_id
+from heron.runner import Runner, Target, load_tasks, score_id
 from heron.settings import Settings
 from heron.store import EmbeddedStore
 
@@ -88,25 +88,29 @@ def tid(n: int) -> str:
     return f"{n:032x}"
 
 
-def retry_session(store: EmbeddedStore, project: str = "p1", base: int = 0) -> None:
+def retry_session(
+    store: EmbeddedStore, project: str = "p1", base: int = 0, session: str = "retry"
+) -> None:
     t = NOW - timedelta(minutes=3)
-    add(store, tid(base + 1), "retry", "How do I reset my password?", "", t, project, "ERROR")
+    add(store, tid(base + 1), session, "How do I reset my password?", "", t, project, "ERROR")
     add(
-        store, tid(base + 2), "retry", "how do I reset my pasword??",
+        store, tid(base + 2), session, "how do I reset my pasword??",
         "Open Settings, then Security, and click Reset password.",
         t + timedelta(seconds=40), project,
     )  # fmt: skip
 
 
-def disagreement_session(store: EmbeddedStore, project: str = "p1", base: int = 10) -> None:
+def disagreement_session(
+    store: EmbeddedStore, project: str = "p1", base: int = 10, session: str = "disagree"
+) -> None:
     # OpenAI chat shapes, as an instrumented client stores them
     t = NOW - timedelta(minutes=5)
     q1 = [{"role": "user", "content": "How long do I have to return a jacket?"}]
     a1 = {"choices": [{"message": {"role": "assistant", "content": "You have 30 days."}}]}
     q2 = [*q1, {"role": "user", "content": "That's wrong, your site says 14 days, not 30."}]
     a2 = {"choices": [{"message": {"role": "assistant", "content": "You're right: 14 days."}}]}
-    add(store, tid(base + 1), "disagree", q1, a1, t, project)
-    add(store, tid(base + 2), "disagree", q2, a2, t + timedelta(seconds=30), project)
+    add(store, tid(base + 1), session, q1, a1, t, project)
+    add(store, tid(base + 2), session, q2, a2, t + timedelta(seconds=30), project)
 
 
 def test_detections_become_boolean_eval_scores_on_the_trace_reacted_to(
@@ -198,6 +202,35 @@ def test_backfill_twice_writes_the_same_scores(store: EmbeddedStore) -> None:
     assert [r["id"] for r in rows(store, pid)] == [
         r["id"] for r in first if r["name"] == "implicit_retry"
     ]
+
+
+def test_a_large_chunk_is_judged_on_worker_processes_alike(store: EmbeddedStore) -> None:
+    sessions = []
+    for i in range(PARALLEL_MIN // 2 + 1):  # one chunk of more than PARALLEL_MIN sessions
+        retry_session(store, "p1", 1000 + 20 * i, f"r{i:03d}")
+        disagreement_session(store, "p1", 1010 + 20 * i, f"d{i:03d}")
+        sessions += [f"r{i:03d}", f"d{i:03d}"]
+    task = FeedbackTask()
+    runner = Runner(store, [task], clock=lambda: NOW)
+    try:
+        runner.start_job("p1", ["feedback"])
+        runner.run_until_idle()
+        assert task._executor is not None  # the chunk went to the workers
+    finally:
+        runner.stop()
+    assert task._executor is None  # stopped with the runner
+    parallel = {
+        r["id"]: (r["name"], r["comment"], orjson.loads(r["metadata"])) for r in rows(store)
+    }
+    assert len(parallel) == len(sessions)
+    # the same sessions judged one by one in this process
+    traces = store.target_traces("p1", "session", sessions, task.fields)
+    alone = {}
+    for session in sessions:
+        target = Target("feedback", VERSION, "p1", "session", session, traces[session])
+        for score in task.run(target, NOW).scores:
+            alone[score.id] = (score.name, score.comment, score.metadata)
+    assert alone == parallel
 
 
 def test_feedback_is_a_default_task_and_an_empty_setting_disables_it() -> None:

@@ -11,15 +11,19 @@ inside its idle timeout, the task asks the runner to judge it again when the tim
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from heron.feedback.detect import VERSION, detect_session
-from heron.feedback.model import FeedbackConfig, Turn
+from heron.feedback.model import Detection, FeedbackConfig, Turn
 from heron.runner.task import Outcome, Target
 
 if TYPE_CHECKING:
@@ -27,6 +31,12 @@ if TYPE_CHECKING:
 
 NAME = "feedback"
 SETTINGS_TTL_S = 2.0  # a settings change reaches the running detectors within this long
+# A chunk of at least this many sessions (a backfill, a burst of changes) is judged by worker
+# processes, one a core: detection is CPU-bound Python. Smaller ones run in the runner thread.
+PARALLEL_MIN = 100
+POOL_IDLE_S = 60.0  # the workers (each with its own copy of the model) stop after this idle
+
+log = logging.getLogger("heron.feedback")
 
 
 def config_of(settings: dict[str, Any] | None) -> FeedbackConfig:
@@ -61,6 +71,27 @@ def turns_of(traces: list[dict[str, Any]]) -> list[Turn]:
     ]
 
 
+def _detect_many(
+    sessions: list[tuple[list[Turn], FeedbackConfig]], now: datetime
+) -> list[list[Detection] | Exception]:
+    """Detections of several sessions (in a worker process); a session that fails gives its
+    exception, not the others'."""
+    out: list[list[Detection] | Exception] = []
+    for turns, config in sessions:
+        try:
+            out.append(detect_session(turns, config, now))
+        except Exception as exc:
+            out.append(exc)
+    return out
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class FeedbackTask:
     """The runner task ``feedback``: implicit-feedback detections of a session as scores."""
 
@@ -73,6 +104,9 @@ class FeedbackTask:
         self._store = store
         self._configs: dict[str, tuple[float, FeedbackConfig]] = {}
         self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+        self._timer: threading.Timer | None = None
+        self._busy = False
 
     def bind(self, store: Store) -> None:
         """The store the project settings are read from (the runner calls this)."""
@@ -98,9 +132,53 @@ class FeedbackTask:
         turns = turns_of(target.traces)
         if not turns or not config.enabled:
             return Outcome()
+        return self._outcome(target, turns, config, detect_session(turns, config, now), now)
+
+    def run_many(self, targets: list[Target], now: datetime) -> list[Outcome | Exception]:
+        """A chunk of sessions: on worker processes (one a core) when it is large."""
+        workers = _cores()
+        if len(targets) < PARALLEL_MIN or workers < 2:
+            out: list[Outcome | Exception] = []
+            for target in targets:
+                try:
+                    out.append(self.run(target, now))
+                except Exception as exc:
+                    out.append(exc)
+            return out
+        jobs = [(t, turns_of(t.traces), self.config(t.project_id)) for t in targets]
+        todo = [(turns, config) for _, turns, config in jobs if turns and config.enabled]
+        size = -(-len(todo) // workers)
+        pool = self._pool(workers)
+        parts = [
+            pool.submit(_detect_many, todo[i : i + size], now) for i in range(0, len(todo), size)
+        ]
+        try:
+            found = iter([d for part in parts for d in part.result()])
+        finally:
+            self._release()
+        results: list[Outcome | Exception] = []
+        for target, turns, config in jobs:
+            if not turns or not config.enabled:
+                results.append(Outcome())
+                continue
+            detections = next(found)
+            if isinstance(detections, Exception):
+                results.append(detections)
+            else:
+                results.append(self._outcome(target, turns, config, detections, now))
+        return results
+
+    def _outcome(
+        self,
+        target: Target,
+        turns: list[Turn],
+        config: FeedbackConfig,
+        detections: list[Detection],
+        now: datetime,
+    ) -> Outcome:
         times = {t.trace_id: t.timestamp for t in turns}
         scores = []
-        for d in detect_session(turns, config, now):
+        for d in detections:
             reacting = d.metadata.get("reacting_trace_id")
             scores.append(
                 target.score(
@@ -121,3 +199,40 @@ class FeedbackTask:
             if due > now:
                 recheck = due + timedelta(seconds=1)
         return Outcome(scores, recheck_at=recheck)
+
+    # -- worker processes --------------------------------------------------------------------
+
+    def _pool(self, workers: int) -> ProcessPoolExecutor:
+        with self._lock:
+            self._busy = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._executor is None:
+                # spawn, not fork: the server has threads (and DuckDB) a fork would copy mid-use
+                context = multiprocessing.get_context("spawn")
+                self._executor = ProcessPoolExecutor(workers, mp_context=context)
+                log.info("feedback: %d worker processes for a large chunk", workers)
+            return self._executor
+
+    def _release(self) -> None:
+        """Stop the workers once no large chunk came for :data:`POOL_IDLE_S`."""
+        with self._lock:
+            self._busy = False
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(POOL_IDLE_S, self.close, kwargs={"idle": True})
+            self._timer.daemon = True
+            self._timer.start()
+
+    def close(self, idle: bool = False) -> None:
+        """Stop the worker processes (started again when needed); ``idle``: unless in use."""
+        with self._lock:
+            if idle and self._busy:
+                return
+            executor, self._executor = self._executor, None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
