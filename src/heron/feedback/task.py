@@ -72,14 +72,14 @@ def turns_of(traces: list[dict[str, Any]]) -> list[Turn]:
 
 
 def _detect_many(
-    sessions: list[tuple[list[Turn], FeedbackConfig]], now: datetime
+    sessions: list[tuple[list[dict[str, Any]], FeedbackConfig]], now: datetime
 ) -> list[list[Detection] | Exception]:
-    """Detections of several sessions (in a worker process); a session that fails gives its
-    exception, not the others'."""
+    """Detections of several sessions (their trace rows; in a worker process, which parses
+    them too); a session that fails gives its exception, not the others'."""
     out: list[list[Detection] | Exception] = []
-    for turns, config in sessions:
+    for traces, config in sessions:
         try:
-            out.append(detect_session(turns, config, now))
+            out.append(detect_session(turns_of(traces), config, now))
         except Exception as exc:
             out.append(exc)
     return out
@@ -132,7 +132,7 @@ class FeedbackTask:
         turns = turns_of(target.traces)
         if not turns or not config.enabled:
             return Outcome()
-        return self._outcome(target, turns, config, detect_session(turns, config, now), now)
+        return self._outcome(target, config, detect_session(turns, config, now), now)
 
     def run_many(self, targets: list[Target], now: datetime) -> list[Outcome | Exception]:
         """A chunk of sessions: on worker processes (one a core) when it is large."""
@@ -145,38 +145,31 @@ class FeedbackTask:
                 except Exception as exc:
                     out.append(exc)
             return out
-        jobs = [(t, turns_of(t.traces), self.config(t.project_id)) for t in targets]
-        todo = [(turns, config) for _, turns, config in jobs if turns and config.enabled]
-        size = -(-len(todo) // workers)
-        pool = self._pool(workers)
-        parts = [
-            pool.submit(_detect_many, todo[i : i + size], now) for i in range(0, len(todo), size)
-        ]
+        jobs = [(t, self.config(t.project_id)) for t in targets]
+        todo = [(t.traces, config) for t, config in jobs if config.enabled]
+        size = max(1, -(-len(todo) // workers))
         try:
+            pool = self._pool(workers)
+            parts = [
+                pool.submit(_detect_many, todo[i : i + size], now)
+                for i in range(0, len(todo), size)
+            ]
             found = iter([d for part in parts for d in part.result()])
         finally:
             self._release()
         results: list[Outcome | Exception] = []
-        for target, turns, config in jobs:
-            if not turns or not config.enabled:
-                results.append(Outcome())
-                continue
-            detections = next(found)
+        for target, config in jobs:
+            detections = next(found) if config.enabled else []
             if isinstance(detections, Exception):
                 results.append(detections)
             else:
-                results.append(self._outcome(target, turns, config, detections, now))
+                results.append(self._outcome(target, config, detections, now))
         return results
 
     def _outcome(
-        self,
-        target: Target,
-        turns: list[Turn],
-        config: FeedbackConfig,
-        detections: list[Detection],
-        now: datetime,
+        self, target: Target, config: FeedbackConfig, detections: list[Detection], now: datetime
     ) -> Outcome:
-        times = {t.trace_id: t.timestamp for t in turns}
+        times = {t["id"]: t["start_time"] for t in target.traces}
         scores = []
         for d in detections:
             reacting = d.metadata.get("reacting_trace_id")
@@ -194,8 +187,9 @@ class FeedbackTask:
                 )
             )
         recheck = None
-        if "implicit_abandonment" in config.enabled:
-            due = turns[-1].timestamp + timedelta(seconds=config.idle_timeout_s)
+        last = max((t for t in times.values() if t is not None), default=None)
+        if "implicit_abandonment" in config.enabled and last is not None:
+            due = last + timedelta(seconds=config.idle_timeout_s)
             if due > now:
                 recheck = due + timedelta(seconds=1)
         return Outcome(scores, recheck_at=recheck)
