@@ -4,23 +4,41 @@
 tests/implicit/data/labelled.jsonl and holdout.jsonl; ``--speed`` measures ``detect_session``
 on one core (sessions of about five traces in the stored shapes, the embedding model loaded
 once); no flag runs both.
+
+``--backfill`` measures the detectors end to end through the runner: ``--backfill-sessions``
+sessions (default 100,000, about 580,000 traces; labelled conversations in their stored chat
+shapes, with retries, rephrases, corrections, errors) written straight into a store with
+``EmbeddedStore.write_batch`` (50,000 traces a batch), then a ``feedback`` backfill job over
+the project, timed (reading traces, detecting, writing scores), twice (the second replaces
+every score). ``--online`` starts ``heron serve`` with its defaults and times a retry's
+acknowledgement -> the ``implicit_retry`` score readable on the first trace.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import statistics
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import httpx
+import orjson
+
 from heron.implicit import DETECTORS, FeedbackConfig, Turn, detect_session
+from heron.implicit.task import FeedbackTask
+from heron.model import ObservationRecord, TraceUpdate
+from heron.runner import Runner
+from heron.store import EmbeddedStore
 from tests.implicit.labelled import DATA, START, evaluate, load, turns_of
 
-from _common import machine
+from _common import HeronProcess, machine, otlp
 
 TARGET = {"precision": 0.85, "recall": 0.75}
 
@@ -112,19 +130,149 @@ def speed(count: int) -> None:
     print(f"100,000 sessions on 2 cores: about {100_000 / (2 * count / best):.0f} s")
 
 
+BATCH = 50_000  # traces per write_batch
+EPOCH = datetime(1970, 1, 1)
+
+
+def _text(value: object) -> str | None:
+    return value if value is None or isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def build(store: EmbeddedStore, count: int) -> int:
+    """``count`` sessions (about six traces each) of project "p", one root span a trace,
+    sessions a minute apart; the number of traces."""
+    obs: list[ObservationRecord] = []
+    updates: list[TraceUpdate] = []
+    n = 0
+    for chunk_start in range(0, count, 5000):
+        for j, (turns, _) in enumerate(sessions(min(5000, count - chunk_start))):
+            session = f"s{chunk_start + j:07d}"
+            shift = timedelta(minutes=chunk_start + j)
+            for t in turns:
+                trace = f"{n:032x}"
+                start = int((t.timestamp + shift - EPOCH).total_seconds() * 1e6)
+                latency = int((t.latency_ms or 900) * 1000)
+                inp, out = _text(t.input), _text(t.output)
+                obs.append(
+                    ObservationRecord("p", trace[:16], trace, None, "span", "chat", start,
+                                      start + latency, input=inp, output=out,
+                                      level=t.level or "DEFAULT")
+                )  # fmt: skip
+                updates.append(
+                    TraceUpdate("p", trace, is_root=True, session_id=session, input=inp,
+                                output=out)
+                )  # fmt: skip
+                n += 1
+            if len(obs) >= BATCH:
+                store.write_batch(obs, updates)
+                obs, updates = [], []
+    if obs:
+        store.write_batch(obs, updates)
+    return n
+
+
+def backfill(count: int, data: Path) -> None:
+    store = EmbeddedStore(data / "heron.duckdb")
+    start = time.perf_counter()
+    traces = build(store, count)
+    print(f"\nstored {count:,} sessions / {traces:,} traces in {time.perf_counter() - start:.0f} s")
+    runner = Runner(store, [FeedbackTask()])
+    runner.run_until_idle()  # a new task starts at the current marker: the rest is history
+    for label in ("backfill", "again (replacing)"):
+        job = runner.start_job("p", ["feedback"])
+        start, cpu = time.perf_counter(), time.process_time()
+        runner.run_until_idle()
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        assert store.runner_job(job["id"])["done"] == count
+        n, distinct = (
+            store.cursor()
+            .execute("SELECT count(*), count(DISTINCT id) FROM scores WHERE project_id = 'p'")
+            .fetchone()
+        )
+        assert n == distinct
+        print(
+            f"{label}: {count:,} sessions ({traces:,} traces) in {elapsed:.1f} s "
+            f"({cpu:.1f} s CPU) = {count / elapsed:,.0f} sessions/s, {n:,} scores; "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
+    by_name = (
+        store.cursor()
+        .execute("SELECT name, count(*) FROM scores WHERE project_id = 'p' GROUP BY 1 ORDER BY 1")
+        .fetchall()
+    )
+    print("  " + ", ".join(f"{name} {c:,}" for name, c in by_name))
+    store.close()
+
+
+def online(probes: int, data: Path) -> None:
+    server = HeronProcess(data / "serve").start()  # its defaults: the feedback task on
+    ns = 1_000_000_000
+    try:
+        waits = []
+        for i in range(probes):
+            t0 = int(time.time() * ns) - 40 * ns
+            tids = [otlp.new_trace_id() for _ in range(2)]
+            texts = [
+                ("How do I reset my password?", "", "timeout"),
+                ("how do I reset my pasword??", "Open Settings > Security.", None),
+            ]
+            for k, (tid, (q, a, err)) in enumerate(zip(tids, texts, strict=True)):
+                root = otlp.span(
+                    tid, otlp.new_span_id(), "chat", start_ns=t0 + k * 40 * ns,
+                    attributes={"session.id": f"probe-{i}", "input.value": q,
+                                "output.value": a}, error=err,
+                )  # fmt: skip
+                r = httpx.post(
+                    server.url + "/v1/traces",
+                    content=otlp.request([root]).SerializeToString(),
+                    headers={**server.auth, "Content-Type": "application/x-protobuf"},
+                    timeout=10,
+                )
+                assert r.status_code == 200, r.text
+                if k == 0:
+                    time.sleep(0.5)
+            acked = time.perf_counter()
+            while True:
+                r = httpx.get(f"{server.url}/api/traces/{tids[0].hex()}", headers=server.auth)
+                if r.status_code == 200 and any(
+                    s["name"] == "implicit_retry" for s in r.json()["scores"]
+                ):
+                    break
+                time.sleep(0.01)
+            waits.append(time.perf_counter() - acked)
+    finally:
+        server.stop()
+    ms = sorted(w * 1000 for w in waits)
+    print(
+        f"\nonline retry ({probes} probes, second trace acknowledged -> implicit_retry on the "
+        f"first readable): median {statistics.median(ms):.0f} ms, max {ms[-1]:.0f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quality", action="store_true", help="precision/recall per detector")
     parser.add_argument("--speed", action="store_true", help="sessions/s on one core")
     parser.add_argument("--sessions", type=int, default=5000, help="sessions for --speed")
+    parser.add_argument("--backfill", action="store_true", help="a backfill job, end to end")
+    parser.add_argument("--backfill-sessions", type=int, default=100_000)
+    parser.add_argument("--online", action="store_true", help="retry latency on heron serve")
+    parser.add_argument("--probes", type=int, default=10)
     args = parser.parse_args()
-    both = not (args.quality or args.speed)
+    both = not (args.quality or args.speed or args.backfill or args.online)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     print(f"machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     if args.quality or both:
         quality()
         after_answer()
     if args.speed or both:
         speed(args.sessions)
+    if args.backfill or args.online:
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.backfill:
+                backfill(args.backfill_sessions, Path(tmp))
+            if args.online:
+                online(args.probes, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -314,6 +314,30 @@ class Admin:
             role=role,
         )
 
+    def implicit_settings(self, project: str) -> dict[str, Any]:
+        from heron.implicit import admin as implicit_admin
+
+        return self._settings(
+            "GET", "/api/admin/implicit/settings", implicit_admin.view, project, project=project
+        )
+
+    def set_implicit_settings(
+        self, project: str, changes: dict[str, Any], reset: bool = False
+    ) -> dict[str, Any]:
+        from heron.implicit import admin as implicit_admin
+
+        return self._settings(
+            "POST",
+            "/api/admin/implicit/settings",
+            implicit_admin.update,
+            project,
+            changes,
+            reset,
+            project=project,
+            settings=changes,
+            reset=reset,
+        )
+
 
 class PricesAdmin(Admin):
     """``heron prices``: a project's prices, by project name, through the server or directly."""

@@ -243,9 +243,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "runner_tasks",
         "HERON_RUNNER_TASKS",
-        None,
+        "heron.implicit.task:FeedbackTask",
         "Background runner tasks, comma-separated module:attribute (a task, a list of tasks, or "
-        "a callable returning them); none: the runner stays idle. See docs/runner.md.",
+        "a callable returning them); the default runs the implicit-feedback detectors; an "
+        "empty value leaves the runner idle. See docs/runner.md.",
     ),
 )
 
@@ -291,7 +292,7 @@ class Settings:
     init_admin_email: str | None = None
     init_admin_password: str | None = None
     login_hash_concurrency: int = 2
-    runner_tasks: str | None = None
+    runner_tasks: str | None = "heron.implicit.task:FeedbackTask"
 
     @property
     def db_path(self) -> Path:

@@ -150,7 +150,10 @@ def test_jobs_are_scoped_and_bad_input_is_named(app_client: TestClient) -> None:
     assert app_client.post("/api/runner/jobs/nope/cancel").status_code == 404
 
 
-def test_a_server_without_tasks_says_so(client: TestClient) -> None:
-    assert client.get("/api/runner/jobs").json() == {"data": [], "tasks": []}
-    r = client.post("/api/runner/jobs", json={})
-    assert r.status_code == 400 and "HERON_RUNNER_TASKS" in r.json()["error"]["message"]
+def test_a_server_without_tasks_says_so(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, runner_tasks="")  # empty: no tasks, not the default
+    with TestClient(create_app(settings), headers=CONSISTENT) as client:
+        client.headers["Authorization"] = f"Bearer {SECRET_KEY}"
+        assert client.get("/api/runner/jobs").json() == {"data": [], "tasks": []}
+        r = client.post("/api/runner/jobs", json={})
+        assert r.status_code == 400 and "HERON_RUNNER_TASKS" in r.json()["error"]["message"]

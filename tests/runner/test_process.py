@@ -173,7 +173,7 @@ def test_worker_refuses_a_store_another_process_holds(tmp_path: Path) -> None:
     finally:
         holder.terminate()
         assert holder.wait(20) == 0
-    out = heron("worker", "--data-dir", str(data), "--until-idle")
+    out = heron("worker", "--data-dir", str(data), "--until-idle", env={"HERON_RUNNER_TASKS": ""})
     assert out.returncode == 1 and "HERON_RUNNER_TASKS" in out.stderr
     out = heron("worker", "--data-dir", str(tmp_path / "empty"), "--until-idle", env=ENV)
     assert out.returncode == 1 and "no heron store" in out.stderr

@@ -80,6 +80,10 @@ class Runner:
     ) -> None:
         self.store = store
         self.tasks = {t.name: t for t in unique(tasks)}
+        for task in self.tasks.values():  # a task reading the store (its settings) gets it
+            bind = getattr(task, "bind", None)
+            if callable(bind):
+                bind(store)
         self.clock = clock
         self.chunk = chunk
         self.window = window
@@ -107,6 +111,10 @@ class Runner:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        for task in self.tasks.values():  # a task with helpers (worker processes) stops them
+            close = getattr(task, "close", None)
+            if callable(close):
+                close()
 
     def run_until_idle(self) -> None:
         """Do every pending change, due re-check and job, then return (``heron worker
@@ -198,30 +206,36 @@ class Runner:
     def _work(self, task: Task, project_id: str, ids: Sequence[str]) -> list[WorkDone]:
         traces = self.store.target_traces(project_id, task.scope, ids, task.fields)
         now = self.clock()
+        targets = [
+            Target(task.name, task.version, project_id, task.scope, t, traces[t])
+            for t in ids
+            if traces.get(t)
+        ]
+        results = dict(zip((t.id for t in targets), _outcomes(task, targets, now), strict=True))
         out = []
         for target_id in ids:
-            done = self._one(task, project_id, target_id, traces.get(target_id, []), now)
+            if target_id not in results:  # deleted since: what the task wrote on it goes too
+                out.append(WorkDone(task.name, task.version, project_id, target_id))
+                continue
+            done = self._done(task, project_id, target_id, results[target_id], now)
             if done is not None:
                 out.append(done)
         return out
 
-    def _one(
+    def _done(
         self,
         task: Task,
         project_id: str,
         target_id: str,
-        traces: list[dict[str, Any]],
+        result: Outcome | Exception,
         now: datetime,
     ) -> WorkDone | None:
-        done = WorkDone(task.name, task.version, project_id, target_id)
-        if not traces:  # deleted since: what the task wrote on it goes too
-            return done
-        target = Target(task.name, task.version, project_id, task.scope, target_id, traces)
         try:
-            outcome = task.run(target, now)
-            if not isinstance(outcome, Outcome):
-                raise TypeError(f"run returned {type(outcome).__name__}, not an Outcome")
-            for score in outcome.scores:
+            if isinstance(result, Exception):
+                raise result
+            if not isinstance(result, Outcome):
+                raise TypeError(f"run returned {type(result).__name__}, not an Outcome")
+            for score in result.scores:
                 if score.project_id != project_id:
                     raise ValueError("a score names another project")
         except Exception as exc:
@@ -231,8 +245,8 @@ class Runner:
             self._failed[(task.name, project_id, target_id)] = time.monotonic()
             return None
         self.stats.runs += 1
-        done.scores = list(outcome.scores)
-        due = _naive_utc(outcome.recheck_at)
+        done = WorkDone(task.name, task.version, project_id, target_id, list(result.scores))
+        due = _naive_utc(result.recheck_at)
         if due is not None and due <= now:
             due = now + timedelta(seconds=self.idle_s)  # never a re-check that is always due
         done.due_at = due
@@ -335,6 +349,27 @@ class Runner:
         progress = JobProgress(job["id"], job["done"] + len(ids), phase, ids[-1])
         self.store.runner_commit(work, job=progress)
         return True
+
+
+def _outcomes(task: Task, targets: list[Target], now: datetime) -> list[Outcome | Exception]:
+    """Each target's outcome, or what its run raised. A task with ``run_many(targets, now)``
+    (one result per target, in order) judges a chunk at once, e.g. on several cores."""
+    many = getattr(task, "run_many", None)
+    if callable(many) and len(targets) > 1:
+        try:
+            results = list(many(targets, now))
+        except Exception as exc:
+            return [exc] * len(targets)
+        if len(results) == len(targets):
+            return results
+        return [ValueError("run_many returned a result count unlike its targets")] * len(targets)
+    out: list[Outcome | Exception] = []
+    for target in targets:
+        try:
+            out.append(task.run(target, now))
+        except Exception as exc:
+            out.append(exc)
+    return out
 
 
 def job_view(job: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from heron.server import (
     compare,
     dashboards,
     health,
+    implicit_api,
     metrics,
     models,
     otlp,
@@ -222,6 +223,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(admin_prices.router)
     app.include_router(runner.router)
+    app.include_router(implicit_api.router)
     app.include_router(settings_api.router)
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too

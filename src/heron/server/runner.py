@@ -68,7 +68,7 @@ def get_job(request: Request, job_id: str, project_id: str | None = Depends(scop
 def start_job(
     request: Request,
     body: dict[str, Any] | None = Body(
-        None, examples=[{"tasks": ["feedback"], "from": "2026-11-01T00:00:00Z"}]
+        None, examples=[{"tasks": ["implicit"], "from": "2026-11-01T00:00:00Z"}]
     ),
     project_id: str | None = Depends(scope),
 ) -> dict[str, Any]:

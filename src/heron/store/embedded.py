@@ -794,6 +794,29 @@ class EmbeddedStore:
                 "DELETE FROM model_prices WHERE project_id = ? AND id = ?", [project_id, entry_id]
             )
 
+    # -- implicit-feedback settings (heron.implicit) ------------------------------------------
+
+    def implicit_settings(self, project_id: str) -> dict[str, Any] | None:
+        """The project's stored detector settings (JSON-shaped), None: the defaults."""
+        rows = (
+            self.cursor()
+            .execute("SELECT settings FROM implicit_settings WHERE project_id = ?", [project_id])
+            .fetchall()
+        )
+        return orjson.loads(rows[0][0]) if rows else None
+
+    def set_implicit_settings(self, project_id: str, settings: dict[str, Any] | None) -> None:
+        """Store the project's detector settings (validated by the caller); None: defaults."""
+        with self._admin() as cur:
+            if not cur.execute("SELECT 1 FROM projects WHERE id = ?", [project_id]).fetchone():
+                raise NotFound(f"project {project_id!r} not found")
+            cur.execute("DELETE FROM implicit_settings WHERE project_id = ?", [project_id])
+            if settings is not None:
+                cur.execute(
+                    "INSERT INTO implicit_settings VALUES (?, ?, now()::TIMESTAMP)",
+                    [project_id, orjson.dumps(settings).decode()],
+                )
+
     # -- meta --------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:

@@ -280,6 +280,15 @@ MIGRATIONS: tuple[str, ...] = (
         finished_at TIMESTAMP
     );
     """,
+    # Implicit-feedback detector settings per project (heron.implicit.FeedbackConfig as
+    # JSON); a project without a row uses the defaults.
+    """
+    CREATE TABLE IF NOT EXISTS implicit_settings (
+        project_id VARCHAR PRIMARY KEY,
+        settings VARCHAR NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    );
+    """,
 )
 
 
