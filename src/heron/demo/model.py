@@ -41,7 +41,7 @@ EMPTY_RATE = 0.015  # the model returns an empty message
 # app's root span ends with the client's disconnect). LLM timeouts and retries run past it.
 APP_TIMEOUT_US = 20 * SECOND_US
 # The output guardrail (from v1.5.0) wrongly blocks answers; v1.6.0 tuned its threshold.
-REFUSAL_RATE: dict[str, float] = {"v1.4.0": 0.0, "v1.5.0": 0.03, "v1.6.0": 0.008}
+REFUSAL_RATE: dict[str, float] = {"v1.4.0": 0.0, "v1.5.0": 0.04, "v1.6.0": 0.005}
 # kb-search finds nothing useful, by model (v1.6.0 moves half of it to a small llama).
 KB_NON_ANSWER_RATE = {"gemini-2.0-flash": 0.06, "llama-3.1-8b-instruct": 0.18}
 # What the user's next message does after each outcome (when the session goes on).

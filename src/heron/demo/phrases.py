@@ -14,7 +14,7 @@ from __future__ import annotations
 # was not understood tries different words), by the intent's first paraphrase.
 DISTANT_PARAPHRASES: dict[str, str] = {
     "Why was I charged twice for my Pro plan this month? Invoice {invoice}.": (
-        "My bank statement shows the same amount taken two times."
+        "My bank shows that amount debited a second time."
     ),
     "My invoice {invoice} is higher than my plan price. What happened?": (
         "The bill went up although nothing changed on our side."
@@ -32,13 +32,13 @@ DISTANT_PARAPHRASES: dict[str, str] = {
     "We keep getting HTTP 429 from /v2/events at about {n} requests per minute. "
     "What's our limit?": "Our ingestion gets throttled, how much traffic may we send?",
     "Can you raise the API rate limit for our nightly sync?": (
-        "We need more throughput for a one-off backfill job."
+        "We need more throughput for a one-off bulk load."
     ),
     "How do I export all my project data to {fmt}?": (
         "I'd like a full copy of our events as files."
     ),
     "My export to {fmt} has been stuck at 'processing' for {hours} hours.": (
-        "The download I requested this morning never completed."
+        "The download I requested this morning is still not ready."
     ),
     "Can I schedule a weekly export to our S3 bucket?": (
         "Is there something that dumps everything into cloud storage automatically?"
@@ -50,16 +50,16 @@ DISTANT_PARAPHRASES: dict[str, str] = {
         "Colleagues who joined recently are refused at sign-in."
     ),
     "Webhooks to our endpoint fail with a signature mismatch.": (
-        "Our receiver says the HMAC header on your callbacks is invalid."
+        "Our receiver says the checksum header on your callbacks is invalid."
     ),
     "How do I retry failed webhook deliveries?": (
-        "Our server was down last night, can those notifications be sent again?"
+        "A few callbacks got lost during our outage yesterday, can we get those once more?"
     ),
     "How do I remove a user who left the company?": (
         "Someone quit, how do I take away their access?"
     ),
     "I'm an admin but the 'Invite members' button is greyed out.": (
-        "Adding colleagues to our workspace isn't possible, the option is disabled."
+        "Adding colleagues to our workspace isn't possible, nothing happens on click."
     ),
 }
 
