@@ -276,7 +276,8 @@ def test_rates_depend_on_prompt_version_release_and_model():
     def outcome_rate(xs, outcome):
         return sum(t.outcome == outcome for t in xs) / len(xs)
 
-    by_release = {r: [t for t in chat if t.release == r] for r in ("v1.4.0", "v1.5.0", "v1.6.0")}
+    free = [t for t in chat if not t.last_user_turn]  # the last answers are forced
+    by_release = {r: [t for t in free if t.release == r] for r in ("v1.4.0", "v1.5.0", "v1.6.0")}
     # the output guardrail (v1.5.0) blocks good answers; v1.6.0 tuned it
     assert outcome_rate(by_release["v1.4.0"], "refusal") < 0.005  # only the input guardrail
     assert outcome_rate(by_release["v1.5.0"], "refusal") > 2 * outcome_rate(
@@ -284,7 +285,7 @@ def test_rates_depend_on_prompt_version_release_and_model():
     )
     kb = [t for t in trs if t.route == "kb-search" and not t.last_user_turn]  # not forced
     llama = [t for t in kb if t.model == "llama-3.1-8b-instruct"]
-    gemini = [t for t in kb if t.model == "gemini-2.0-flash" and t.release == "v1.6.0"]
+    gemini = [t for t in kb if t.model == "gemini-2.0-flash"]
     assert outcome_rate(llama, "non_answer") > 1.5 * outcome_rate(gemini, "non_answer")
     # gpt-4o (enterprise users) is wrong less often than gpt-4o-mini
     v3 = [t for t in chat if t.prompt_version == 3]
@@ -303,9 +304,14 @@ def test_explicit_feedback_is_a_minority_and_skewed_by_the_behaviour():
     assert 0.04 * len(trs) < len(rated) < 0.2 * len(trs)
     bad = [t for t in rated if t.outcome != "good"]
     good = [t for t in rated if t.outcome == "good"]
-    down_bad = sum(t.feedback == 0 for t in bad) / len(bad)
-    down_good = sum(t.feedback == 0 for t in good) / len(good)
-    assert down_bad > 0.7 and down_good < 0.3
+
+    def down(xs):
+        return sum(t.feedback == 0 for t in xs) / len(xs)
+
+    worst = [t for t in bad if t.outcome in ("wrong", "error", "timeout", "empty", "refusal")]
+    unanswered = [t for t in bad if t.outcome == "non_answer"]
+    assert down(worst) > 0.7 and down(good) < 0.3
+    assert down(good) < down(unanswered) < down(worst)
     # thumbs are given more often on bad answers than on good ones
     assert len(bad) / sum(t.outcome != "good" for t in trs) > len(good) / sum(
         t.outcome == "good" for t in trs

@@ -43,7 +43,7 @@ APP_TIMEOUT_US = 20 * SECOND_US
 # The output guardrail (from v1.5.0) wrongly blocks answers; v1.6.0 tuned its threshold.
 REFUSAL_RATE: dict[str, float] = {"v1.4.0": 0.0, "v1.5.0": 0.04, "v1.6.0": 0.005}
 # kb-search finds nothing useful, by model (v1.6.0 moves half of it to a small llama).
-KB_NON_ANSWER_RATE = {"gemini-2.0-flash": 0.06, "llama-3.1-8b-instruct": 0.18}
+KB_NON_ANSWER_RATE = {"gemini-2.0-flash": 0.05, "llama-3.1-8b-instruct": 0.22}
 # What the user's next message does after each outcome (when the session goes on).
 REACTIONS: dict[str, tuple[tuple[str, float], ...]] = {
     "error": (("retry", 0.6), ("frustration", 0.12), ("rephrase", 0.08), ("question", 0.2)),
@@ -67,10 +67,11 @@ NEGATIVE_BEHAVIOURS = (
     "thanks",
     "resolved_end",
 )
-# Probability that a given thumbs is down: after a good answer by prompt version, else
-# THUMBS_DOWN_AFTER_BAD (a bad outcome or a wrong answer).
-THUMBS_DOWN_RATE: dict[int, float] = {3: 0.35, 4: 0.08}
-THUMBS_DOWN_AFTER_BAD = 0.85
+# Probability that a given thumbs is down: after a good answer by prompt version, else by
+# outcome (an honest "not covered, shall I open a ticket?" annoys less than a wrong answer).
+THUMBS_DOWN_RATE: dict[int, float] = {3: 0.35, 4: 0.06}
+THUMBS_DOWN_AFTER: dict[str, float] = {"non_answer": 0.45, "clarify": 0.2}
+THUMBS_DOWN_AFTER_BAD = 0.85  # the other outcomes
 FEEDBACK_RATE = 0.10  # share of user turns rated (times a user factor; x1.5 after a bad answer)
 RATING_RATE = 0.15  # share of conversations rated 1-5 in the closing survey
 RATING_COMMENT_RATE = 0.4

@@ -301,7 +301,7 @@ class Builder:
         tools: list[str] = []
         if mode in ("escalate", "frustration"):
             tools.append("create_ticket")
-        elif mode not in ("thanks", "follow_up") and outcome not in ("clarify", "non_answer"):
+        elif mode not in ("thanks", "follow_up") and outcome != "clarify":
             tool = INTENT_TOOLS[id(s.intent)]
             if tool and (tool == "create_ticket" or rng.random() < 0.85):
                 tools.append(tool)

@@ -38,6 +38,7 @@ from heron.demo.model import (
     SIGNALS,
     SUMMARY_PROMPT_NAME,
     SUMMARY_PROMPT_VERSION,
+    THUMBS_DOWN_AFTER,
     THUMBS_DOWN_AFTER_BAD,
     THUMBS_DOWN_RATE,
     DemoConfig,
@@ -331,7 +332,9 @@ class _Scenario:
             if tr.behaviour == "thanks":
                 tr.feedback = 1
             else:
-                p_down = THUMBS_DOWN_AFTER_BAD if bad else THUMBS_DOWN_RATE[pv]
+                p_down = THUMBS_DOWN_RATE[pv]
+                if bad:
+                    p_down = THUMBS_DOWN_AFTER.get(tr.outcome, THUMBS_DOWN_AFTER_BAD)
                 tr.feedback = 0 if rng.random() < p_down else 1
         if not bad and tr.route == "support-chat" and tr.behaviour != "thanks":
             tr.copied = rng.random() < COPY_RATE[pv]
