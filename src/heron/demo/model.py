@@ -301,7 +301,3 @@ class DemoTrace:
     @property
     def expected_spans(self) -> int:
         return len(self.spans)
-
-    @property
-    def has_error(self) -> bool:
-        return self.llm_errors > 0 or self.tool_errors > 0 or self.failed

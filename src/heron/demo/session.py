@@ -26,7 +26,6 @@ class Session:
         "n_turns",
         "next_behaviour",
         "paraphrase",
-        "prev_trace",
         "prev_user",
         "slots",
         "subject",
@@ -53,7 +52,6 @@ class Session:
         self.history: list[tuple[str, str]] = []
         self.history_tokens = 0
         self.unhappy = False  # the user showed dissatisfaction in this session
-        self.prev_trace: DemoTrace | None = None
         self.prev_user: DemoTrace | None = None  # the last user turn (not a background job)
         self.next_behaviour: str | None = None  # how the next user message reacts
         self.follow_up: tuple[str, str] | None = None  # (question, answer) of a follow-up

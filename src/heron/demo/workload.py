@@ -311,7 +311,6 @@ class _Scenario:
             s.prev_user = tr
         if self.config.delivery_quirks and rng.random() < 0.004:
             tr.root_export_delay_us = rng.randint(30, 180) * SECOND_US
-        s.prev_trace = tr
         return tr
 
     def after_user_turn(self, s: Session, tr: DemoTrace) -> None:
