@@ -10,7 +10,7 @@ import random
 
 from heron.demo import content as C
 from heron.demo import phrases as P
-from heron.demo.model import REACTIONS
+from heron.demo.model import REACTIONS, DemoTrace
 from heron.demo.session import Session
 
 
@@ -40,14 +40,23 @@ def retype(rng: random.Random, text: str) -> str:
     return text.rstrip(".?!") + " ??"
 
 
-def react(rng: random.Random, s: Session, outcome: str, route: str) -> str:
-    """How the user's next message reacts to an answer with ``outcome``."""
-    options = REACTIONS[outcome]
+def react(rng: random.Random, s: Session, tr: DemoTrace) -> str:
+    """How the user's next message reacts to the answer of ``tr``."""
+    options = REACTIONS[tr.outcome]
     weights = [w * (s.user.impatience if b == "frustration" else 1.0) for b, w in options]
     choice = rng.choices([b for b, _ in options], weights)[0]
-    if route == "kb-search" and choice == "disagreement":
+    if tr.route == "kb-search" and choice == "disagreement":
         return "question"  # nothing to disagree with in a list of articles
+    if tr.behaviour == "thanks" and choice in ("thanks", "follow_up"):
+        return "question"  # after thanks, something new
+    if choice == "follow_up" and not _unasked_follow_ups(s):
+        return "question"  # a follow-up asked twice would read as a retry
     return choice
+
+
+def _unasked_follow_ups(s: Session) -> list[tuple[str, str]]:
+    """The topic's follow-up questions not yet asked in the session."""
+    return [f for f in P.FOLLOW_UPS[s.topic.name] if f[0] not in s.asked]
 
 
 def message(rng: random.Random, s: Session, mode: str, previous: str) -> str:
@@ -59,11 +68,15 @@ def message(rng: random.Random, s: Session, mode: str, previous: str) -> str:
     if mode == "rephrase":
         ways = variants(s.intent)
         distant = len(ways) - 1
+        unused = [i for i in range(len(ways)) if ways[i].format_map(s.slots) not in s.asked]
+        unused = [i for i in unused if i != s.paraphrase] or [
+            i for i in range(len(ways)) if i != s.paraphrase
+        ]
         # half the rephrases use the words that share nothing with the question
-        if s.paraphrase != distant and len(ways) > len(s.intent.paraphrases) and rng.random() < 0.5:
+        if distant in unused and rng.random() < 0.5:
             s.paraphrase = distant
         else:
-            s.paraphrase = (s.paraphrase + 1 + rng.randrange(max(len(ways) - 1, 1))) % len(ways)
+            s.paraphrase = unused[rng.randrange(len(unused))]
         prefix = P.REPHRASE_PREFIXES[rng.randrange(len(P.REPHRASE_PREFIXES))]
         return prefix + ways[s.paraphrase].format_map(s.slots)
     if mode == "disagreement":
@@ -72,14 +85,22 @@ def message(rng: random.Random, s: Session, mode: str, previous: str) -> str:
     if mode == "frustration":
         return P.FRUSTRATION_MESSAGES[rng.randrange(len(P.FRUSTRATION_MESSAGES))]
     if mode == "clarification_reply":
-        replies = P.CLARIFY_REPLIES[topic]
-        return replies[rng.randrange(len(replies))].format_map(s.slots)
+        return _fresh(rng, s, P.CLARIFY_REPLIES[topic])
     if mode == "follow_up":
-        pairs = P.FOLLOW_UPS[topic]
+        pairs = _unasked_follow_ups(s)
         s.follow_up = pairs[rng.randrange(len(pairs))]
+        s.asked.add(s.follow_up[0])
         return s.follow_up[0]
     if mode == "thanks":
-        return P.THANKS_MESSAGES[rng.randrange(len(P.THANKS_MESSAGES))]
+        return _fresh(rng, s, P.THANKS_MESSAGES)
     if mode == "escalate":
-        return C.ESCALATE_MESSAGES[rng.randrange(len(C.ESCALATE_MESSAGES))]
+        return _fresh(rng, s, C.ESCALATE_MESSAGES)
     raise ValueError(f"no message for mode {mode!r}")
+
+
+def _fresh(rng: random.Random, s: Session, options: tuple[str, ...]) -> str:
+    """One of ``options`` (filled with the session's slots) the user has not sent yet in the
+    session, if any: a message sent twice would read as a retry."""
+    texts = [o.format_map(s.slots) for o in options]
+    fresh = [t for t in texts if t not in s.asked] or texts
+    return fresh[rng.randrange(len(fresh))]

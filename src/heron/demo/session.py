@@ -16,12 +16,14 @@ class Session:
 
     __slots__ = (
         "abandon",
+        "asked",
         "env",
         "follow_up",
         "history",
         "history_tokens",
         "id",
         "intent",
+        "intents",
         "metadata",
         "n_turns",
         "next_behaviour",
@@ -55,6 +57,8 @@ class Session:
         self.prev_user: DemoTrace | None = None  # the last user turn (not a background job)
         self.next_behaviour: str | None = None  # how the next user message reacts
         self.follow_up: tuple[str, str] | None = None  # (question, answer) of a follow-up
+        self.asked: set[str] = set()  # every message the user sent in this session
+        self.intents: set[int] = set()  # ids of the intents asked about
         self.transcript: list[tuple[str, str]] = []  # every chat exchange, for the app's input
         self.ticket: str | None = None
         self.ticket_pending = False

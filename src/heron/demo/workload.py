@@ -211,13 +211,20 @@ class _Scenario:
         return s
 
     def pick_topic(self, s: Session) -> None:
+        """A new question: often another one on the same topic, never one asked before in
+        the session (asking it again would be a retry)."""
         rng = self.rng
-        if s.topic is not None and rng.random() < 0.5 and len(s.topic.intents) > 1:
-            choices = [i for i in s.topic.intents if i is not s.intent]
-            s.intent = choices[rng.randrange(len(choices))]
+        same = [i for i in s.topic.intents if id(i) not in s.intents] if s.topic else []
+        if same and rng.random() < 0.5:
+            s.intent = same[rng.randrange(len(same))]
         else:
-            s.topic = rng.choices(C.TOPICS, C.TOPIC_WEIGHTS)[0]
-            s.intent = s.topic.intents[rng.randrange(len(s.topic.intents))]
+            for _ in range(20):
+                topic = rng.choices(C.TOPICS, C.TOPIC_WEIGHTS)[0]
+                intent = topic.intents[rng.randrange(len(topic.intents))]
+                if id(intent) not in s.intents:
+                    break
+            s.topic, s.intent = topic, intent
+        s.intents.add(id(s.intent))
         s.paraphrase = rng.randrange(len(s.intent.paraphrases))
 
     def route_and_mode(self, s: Session, k: int, last_user: bool) -> tuple[str, str]:
@@ -255,6 +262,8 @@ class _Scenario:
             question = s.subject
         if mode in ("question", "rephrase"):
             s.subject = question
+        if user_turn:
+            s.asked.add(question)
         prompt_name = prompt_version = None
         if route == "support-chat":
             prompt_name = PROMPT_NAME
@@ -320,7 +329,7 @@ class _Scenario:
         left = s.n_turns - s.turn - (1 if s.ticket_pending else 0) - (1 if s.summarize_last else 0)
         bad = tr.outcome != "good"
         if left > 0:
-            s.next_behaviour = B.react(rng, s, tr.outcome, tr.route)
+            s.next_behaviour = B.react(rng, s, tr)
         else:
             tr.last_user_turn = True
             tr.abandoned = tr.outcome in BAD_OUTCOMES
