@@ -26,7 +26,7 @@ SUMMARY_PROMPT_VERSION = 2
 
 # --- planted effects of the prompt change, keyed by prompt version ---
 # Probability that one support-chat LLM call fails (and is retried), outside the incident.
-LLM_ERROR_RATE: dict[int, float] = {3: 0.05, 4: 0.03}
+LLM_ERROR_RATE: dict[int, float] = {3: 0.06, 4: 0.03}
 # Multiplier on the duration (and time to first token) of support-chat LLM calls.
 LLM_LATENCY_FACTOR: dict[int, float] = {3: 1.0, 4: 0.85}
 # How support-chat answers go (besides LLM failures), by prompt version: v3 ("explain the
@@ -72,7 +72,7 @@ NEGATIVE_BEHAVIOURS = (
 THUMBS_DOWN_RATE: dict[int, float] = {3: 0.35, 4: 0.06}
 THUMBS_DOWN_AFTER: dict[str, float] = {"non_answer": 0.45, "clarify": 0.2}
 THUMBS_DOWN_AFTER_BAD = 0.85  # the other outcomes
-FEEDBACK_RATE = 0.10  # share of user turns rated (times a user factor; x1.5 after a bad answer)
+FEEDBACK_RATE = 0.14  # share of user turns rated (times a user factor; x1.5 after a bad answer)
 RATING_RATE = 0.15  # share of conversations rated 1-5 in the closing survey
 RATING_COMMENT_RATE = 0.4
 COPY_RATE: dict[int, float] = {3: 0.07, 4: 0.14}  # good answers copied (v4: numbered steps)
