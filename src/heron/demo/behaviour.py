@@ -22,7 +22,7 @@ def variants(intent: C.Intent) -> tuple[str, ...]:
 
 def retype(rng: random.Random, text: str) -> str:
     """``text`` sent again: often as is (the "try again" button), else retyped with a
-    slip: lower case, two letters swapped, or the final punctuation dropped."""
+    slip: lower case, two letters swapped, or the final punctuation replaced by " ??"."""
     r = rng.random()
     if r < 0.45:
         return text
