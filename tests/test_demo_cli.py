@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from heron.demo import FEEDBACK_SCORE
+from heron.demo import SCORE_NAMES
 from heron.query.metrics import parse_metrics_query
 from heron.store import EmbeddedStore, ListQuery
 from tests.support.server import free_port
@@ -58,6 +58,13 @@ def test_demo_loads_and_is_idempotent(tmp_path: Path) -> None:
                 }
             ),
         )
-        assert [r["name"] for r in feedback] == [FEEDBACK_SCORE] and feedback[0]["count_count"] > 0
+        # thumbs, ratings, copies and accepts, all through the score API; the runner's
+        # implicit-feedback scores beside them (tests/implicit/test_demo.py checks those)
+        assert set(SCORE_NAMES) <= {r["name"] for r in feedback}
+        assert {r["name"] for r in feedback} - set(SCORE_NAMES) <= {
+            "implicit_retry", "implicit_rephrase", "implicit_disagreement",
+            "implicit_frustration", "implicit_abandonment",
+        }  # fmt: skip
+        assert all(r["count_count"] > 0 for r in feedback)
     finally:
         store.close()

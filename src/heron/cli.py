@@ -1,5 +1,5 @@
 """The ``heron`` command: serve, demo, projects, keys, users, prices, compare, backup, the
-runner (``worker``, ``runner``), implicit feedback (``implicit``)."""
+runner (``worker``, ``runner``), implicit feedback (``feedback``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from heron import __version__
-from heron.implicit_cli import implicit_app
+from heron.feedback_cli import feedback_app
 from heron.runner_cli import check_tasks, runner_app, worker
 from heron.settings import SETTINGS, Settings
 
@@ -43,7 +43,7 @@ app.add_typer(members_app, name="members")
 journal_app = typer.Typer(help="The ingest journal and its quarantine.", no_args_is_help=True)
 app.add_typer(journal_app, name="journal")
 app.add_typer(runner_app, name="runner")
-app.add_typer(implicit_app, name="implicit")
+app.add_typer(feedback_app, name="feedback")
 app.command()(worker)
 console = Console(soft_wrap=True)
 notes = Console(stderr=True, soft_wrap=True)

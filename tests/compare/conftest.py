@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
-from heron.demo import FEEDBACK_SCORE, DemoConfig, iter_traces, send
+from heron.demo import FEEDBACK_SCORE, DemoConfig, demo_scores, iter_traces, send
 from heron.server.app import create_app
 from tests.conftest import make_settings
 from tests.server.test_web_auth import ADMIN, PASSWORD
@@ -42,5 +42,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
         stats = send(config, "http://testserver", SECRET_KEY, client=c, concurrency=1)
         assert stats.rejected_spans == 0
-        assert stats.scores == sum(t.feedback is not None for t in iter_traces(config)) > 0
+        assert stats.scores == sum(1 for _ in demo_scores(config))
+        assert sum(t.feedback is not None for t in iter_traces(config)) > 0
         yield Demo(c, config)

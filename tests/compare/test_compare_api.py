@@ -30,7 +30,7 @@ def test_answer_has_every_field_for_every_metric(demo: Demo) -> None:
     for expected in ("count", "avg_latency", "p50_latency", "p95_latency",
                      "p50_time_to_first_token", "avg_input_tokens", "avg_output_tokens",
                      "avg_total_tokens", "avg_tokens_per_second", "avg_total_cost",
-                     "avg_error_count", "error_rate", "scores.user-feedback"):  # fmt: skip
+                     "avg_error_count", "error_rate", "scores.user_feedback"):  # fmt: skip
         assert expected in names
     for m in body["metrics"]:
         assert set(m) >= FIELDS, m

@@ -42,7 +42,7 @@ def test_change_marker_url_compares_before_and_after(web: TestClient, demo: Demo
     r = web.get("/compare?at=2025-10-08T20:53:20Z&days=0.5")
     assert r.status_code == 200, r.text
     found = rows(r.text)
-    assert {"count", "p50_latency", "error_rate", "scores.user-feedback"} <= set(found)
+    assert {"count", "p50_latency", "error_rate", "scores.user_feedback"} <= set(found)
     assert set(found.values()) <= set(VERDICTS)
     # the windows as times the viewer's-zone script converts (UTC, named, without it)
     assert '<time datetime="2025-10-08T08:53:20.000Z"' in r.text
@@ -61,7 +61,7 @@ def test_field_form_compares_prompt_versions(web: TestClient) -> None:
     r = web.get("/compare", params=params)
     assert r.status_code == 200, r.text
     found = rows(r.text)
-    assert found["p50_latency"] == "better" and found["scores.user-feedback"] == "better"
+    assert found["p50_latency"] == "better" and found["scores.user_feedback"] == "better"
     assert 'value="prompt_version"' in r.text  # the form keeps what was asked
     assert '<span class="verdict verdict-better"' in r.text
 

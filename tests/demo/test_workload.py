@@ -29,6 +29,7 @@ from heron.demo import (
     ROUTES,
     DemoConfig,
     SendError,
+    demo_scores,
     generate,
     iter_traces,
     send,
@@ -178,7 +179,7 @@ def test_requests_are_in_time_order_and_split_traces_like_a_batch_processor():
             root_req.setdefault(sp.trace_id, i)
     later = [t for t, i in root_req.items() if i > first_seen[t]]
     assert len(later) > 0.05 * len(root_req)  # children often arrive before their root
-    delayed = [t for t in traces() if t.root_export_delay_us]
+    delayed = [t for t in traces(4000, 1) if t.root_export_delay_us]
     assert delayed, "a few roots are exported minutes late"
     # some request is re-sent (same spans again), but not when delivery quirks are off
     seen = Counter(r.SerializeToString(deterministic=True) for _, r in reqs)
@@ -274,7 +275,8 @@ def test_new_prompt_is_measurably_better():
     assert abs(err3 - LLM_ERROR_RATE[3]) < 0.015 and abs(err4 - LLM_ERROR_RATE[4]) < 0.015
     assert 0.75 < lat4 / lat3 < 0.95  # LLM_LATENCY_FACTOR[4] = 0.85
     assert LLM_LATENCY_FACTOR[4] < 1
-    assert reph4 < reph3 * 0.75
+    # but the terser prompt gives up more often: its users rephrase more
+    assert reph4 > reph3 * 1.3
 
 
 # --- content of the scenario ---
@@ -284,15 +286,20 @@ def test_user_behaviour_facts_are_consistent():
     trs = traces(4000, 1)
     by_hex = {t.trace_id_hex: t for t in trs}
     rephrases = [t for t in trs if t.rephrase_of]
-    assert len(rephrases) > 0.03 * len(trs)
+    assert len(rephrases) > 0.01 * len(trs)
     for t in rephrases:
         prev = by_hex[t.rephrase_of]
-        assert prev.session_id == t.session_id and prev.turn == t.turn - 1
+        assert prev.session_id == t.session_id and prev.turn < t.turn
         assert prev.rephrased and prev.topic == t.topic
         assert prev.question != t.question
     assert sum(t.feedback == 1 for t in trs) > 0 and sum(t.feedback == 0 for t in trs) > 0
     abandoned = [t for t in trs if t.abandoned]
-    assert abandoned and all(t.turn == t.session_turns for t in abandoned)
+    assert abandoned and all(t.last_user_turn for t in abandoned)
+    later_user_turns = {
+        (t.session_id, t.turn) for t in trs if t.behaviour is not None and t.turn > 1
+    }
+    for t in abandoned:  # only background jobs (a summary) may follow
+        assert not any((t.session_id, k) in later_user_turns for k in range(t.turn + 1, 9))
     routes = Counter(t.route for t in trs)
     assert set(routes) == set(ROUTES)
     assert routes["support-chat"] > 0.6 * len(trs)
@@ -392,7 +399,7 @@ def test_send_posts_protobuf_retries_and_counts():
     scores = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/api/scores":
+        if request.url.path == "/api/public/scores":
             assert request.headers["authorization"] == "Bearer sk-test"
             scores.extend(json.loads(request.content))
             return httpx.Response(202, json={"accepted": len(scores)})
@@ -427,10 +434,11 @@ def test_send_posts_protobuf_retries_and_counts():
     assert stats.retries == 1
     assert len(calls) == n_requests + 1
     rated = {t.trace_id_hex: t.feedback for t in iter_traces(c) if t.feedback is not None}
-    assert stats.scores == len(scores) == len(rated) > 0
-    assert {s["traceId"]: int(s["value"]) for s in scores} == rated
+    assert stats.scores == len(scores) == len(list(demo_scores(c))) > len(rated) > 0
+    thumbs = [s for s in scores if s["name"] == FEEDBACK_SCORE]
+    assert {s["traceId"]: int(s["value"]) for s in thumbs} == rated
+    assert all(s["dataType"] == "BOOLEAN" for s in thumbs)
     assert len({s["id"] for s in scores}) == len(scores)  # stable ids: a re-send replaces
-    assert all(s["name"] == FEEDBACK_SCORE and s["dataType"] == "BOOLEAN" for s in scores)
 
 
 def test_send_raises_with_the_response_text_on_4xx():

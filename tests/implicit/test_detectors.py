@@ -108,7 +108,8 @@ def test_rephrase_negatives():
 @pytest.mark.parametrize(
     "reply",
     ["That's wrong.", "that's not what I asked", "Actually the number is 3.75 after the cut",
-     "That didn't work.", "nope, same error as before", "Your site says 14 days, not 30."],
+     "That didn't work.", "nope, same error as before", "Your site says 14 days, not 30.",
+     "The steps don't work on my plan."],
 )  # fmt: skip
 def test_disagreement(reply):
     turns = session((0, "What's the rate?", "It is 4.5%."), (30, reply, "Sorry!"))
@@ -118,7 +119,9 @@ def test_disagreement(reply):
 @pytest.mark.parametrize(
     "reply",
     ["no thanks, that's all", "No worries", "nope, all good", "no problem, thanks for checking",
-     "How long does it take?", "great, that worked", "There's no rush on this"],
+     "How long does it take?", "great, that worked", "There's no rush on this",
+     # a new problem, not about the answer
+     "The amount on my invoice doesn't match the Pro price on your website."],
 )  # fmt: skip
 def test_disagreement_negatives(reply):
     turns = session((0, "What's the rate?", "It is 4.5%. Anything else?"), (30, reply, "Bye!"))
@@ -138,7 +141,10 @@ def test_no_answering_a_question_is_not_disagreement():
 @pytest.mark.parametrize(
     "reply",
     ["WHY CAN'T YOU JUST ANSWER THE QUESTION", "let me talk to a human", "are you even listening??",
-     "this bot is useless", "what?! seriously?!", "???", "Agent."],
+     "this bot is useless", "what?! seriously?!", "???", "Agent.",
+     "Seriously?? Third time I'm asking the same thing.",
+     "I've been at this for an hour and got nowhere",
+     "omg just answer the question", "how many times do I have to ask"],
 )  # fmt: skip
 def test_frustration(reply):
     turns = session((0, "Where is my order?", "I can't help with that."), (30, reply, "Sorry."))
@@ -147,8 +153,9 @@ def test_frustration(reply):
 
 @pytest.mark.parametrize(
     "reply",
-    ["Great!!!", "THANK YOU SO MUCH", "wow that was fast!!", "Perfect, that worked!!", "ok"],
-)
+    ["Great!!!", "THANK YOU SO MUCH", "wow that was fast!!", "Perfect, that worked!!", "ok",
+     "How many times do you retry a failed webhook?"],
+)  # fmt: skip
 def test_frustration_negatives(reply):
     turns = session((0, "Where is my order?", "It arrives Thursday."), (30, reply, "Enjoy!"))
     assert not only("implicit_frustration", turns)
@@ -194,6 +201,44 @@ def test_abandonment_negatives():
     assert only("implicit_abandonment", open_, config=short, now=T0 + timedelta(minutes=11)) == {
         "t0"
     }
+
+
+def test_a_trace_without_a_user_message_is_not_a_turn():
+    # a session's background job (a summary, its input a dict) that failed after the user
+    # left happily: neither abandonment nor a pair of turns around it
+    turns = session(
+        (0, "Where is my order?", "It arrives Thursday, tracking DHL 99120."),
+        (30, "thanks, bye", "You're welcome!"),
+        (90, {"session_id": "s1", "turns": 2}, None, "ERROR"),
+    )
+    assert not found(turns, now=turns[-1].timestamp + LATER)
+    # and a retry across it is still a retry of the user's request
+    retry = session(
+        (0, "Reset my password", None, "ERROR"),
+        (10, {"session_id": "s1", "turns": 1}, "summary"),
+        (40, "reset my pasword", GOOD),
+    )
+    assert only("implicit_retry", retry) == {"t0"}
+
+
+def test_an_error_the_app_recovered_from_is_no_failure():
+    # the trace's level is its worst observation's; an answer came back all the same
+    recovered = session((0, "Can I change the address?", GOOD, "ERROR"))
+    assert not only("implicit_abandonment", recovered, now=recovered[-1].timestamp + LATER)
+    apology = "Sorry, I'm having trouble answering right now. Please try again in a minute."
+    failed = session((0, "Can I change the address?", apology, "ERROR"))
+    assert only("implicit_abandonment", failed, now=failed[-1].timestamp + LATER) == {"t0"}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["The help-center articles don't cover this. Do you want me to open a ticket?",
+     "None of the articles answer this question.",
+     "I looked through the docs I have access to, but couldn't find anything on that."],
+)  # fmt: skip
+def test_answers_that_find_nothing_are_non_answers(answer):
+    turns = session((0, "Can I change the address?", answer))
+    assert only("implicit_abandonment", turns, now=turns[-1].timestamp + LATER) == {"t0"}
 
 
 # settings

@@ -259,14 +259,14 @@ def test_cli_settings_and_backfill_on_a_data_directory(tmp_path: Path) -> None:
     disagreement_session(store, pid)
     store.close()
     dd = ("--data-dir", str(data))
-    out = heron("implicit", "settings", "-p", "shop", "--set", "slow_ms=nope", *dd)
+    out = heron("feedback", "settings", "-p", "shop", "--set", "slow_ms=nope", *dd)
     assert out.returncode == 1 and "slow_ms" in out.stderr
     out = heron(
-        "implicit", "settings", "-p", "shop", "--set", 'enabled=["implicit_retry"]', "--json", *dd
+        "feedback", "settings", "-p", "shop", "--set", 'enabled=["implicit_retry"]', "--json", *dd
     )
     assert out.returncode == 0, out.stderr
     assert orjson.loads(out.stdout)["changed"] == {"enabled": ["implicit_retry"]}
-    out = heron("implicit", "backfill", "-p", "shop", "--from", "2026-11-30", *dd)
+    out = heron("feedback", "backfill", "-p", "shop", "--from", "2026-11-30", *dd)
     assert out.returncode == 0, out.stderr
     assert "done, 2 targets" in out.stderr
     store = EmbeddedStore(data / "heron.duckdb")
@@ -274,7 +274,7 @@ def test_cli_settings_and_backfill_on_a_data_directory(tmp_path: Path) -> None:
         assert found(store, pid) == {("implicit_retry", tid(1))}
     finally:
         store.close()
-    out = heron("implicit", "settings", "-p", "nope", *dd)
+    out = heron("feedback", "settings", "-p", "nope", *dd)
     assert out.returncode == 1 and "'nope' not found" in out.stderr
 
 

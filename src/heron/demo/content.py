@@ -447,23 +447,6 @@ TOPIC_WEIGHTS = (0.24, 0.2, 0.14, 0.12, 0.1, 0.1, 0.1)
 
 ALL_DOCS: tuple[Doc, ...] = tuple(d for t in TOPICS for d in t.docs)
 
-REPHRASE_PREFIXES = (
-    "",
-    "That didn't answer my question. ",
-    "Sorry, let me rephrase: ",
-    "No, I mean: ",
-    "Still not clear. ",
-)
-
-THANKS_MESSAGES = (
-    "Thanks, that fixed it!",
-    "Great, that worked. Thank you.",
-    "Perfect, thanks for the quick help.",
-    "Ok got it, thanks.",
-)
-
-THANKS_ANSWER = "You're welcome! If anything else comes up, just ask here. - Acme Assist"
-
 ESCALATE_MESSAGES = (
     "Can I talk to a human please?",
     "This is urgent, please open a ticket for our team.",
@@ -479,13 +462,6 @@ BLOCKED_ANSWER = "I can't help with that request. Please contact support@acme.cl
 UNSURE_SUFFIX = (
     " I'm not completely sure this covers your case; if it doesn't, I can open a ticket "
     "with our support team."
-)
-
-VERBOSE_SUFFIX = (
-    "\n\nSome background: this behaviour is by design so that accounts stay secure and "
-    "billing stays predictable. Other options you have are to contact your workspace admin, "
-    "to check the status page at status.acme.cloud, or to browse the help center. Let me "
-    "know if there is anything else I can help you with.\n\nAcme Assist"
 )
 
 FIRST_NAMES = (

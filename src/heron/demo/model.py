@@ -26,19 +26,58 @@ SUMMARY_PROMPT_VERSION = 2
 
 # --- planted effects of the prompt change, keyed by prompt version ---
 # Probability that one support-chat LLM call fails (and is retried), outside the incident.
-LLM_ERROR_RATE: dict[int, float] = {3: 0.05, 4: 0.03}
+LLM_ERROR_RATE: dict[int, float] = {3: 0.06, 4: 0.03}
 # Multiplier on the duration (and time to first token) of support-chat LLM calls.
 LLM_LATENCY_FACTOR: dict[int, float] = {3: 1.0, 4: 0.85}
-# Base probability that the next turn rephrases this turn's question (support-chat turns that
-# have a next turn; +REPHRASE_AFTER_ERROR when the turn had a failed span).
-REPHRASE_RATE: dict[int, float] = {3: 0.20, 4: 0.10}
-REPHRASE_AFTER_ERROR = 0.25
-# Probability that a given feedback is a thumbs down (+FEEDBACK_DOWN_AFTER_ERROR on error
-# or when the next turn rephrases).
-THUMBS_DOWN_RATE: dict[int, float] = {3: 0.30, 4: 0.15}
-FEEDBACK_DOWN_AFTER_ERROR = 0.35
-FEEDBACK_RATE = 0.12  # share of user turns with explicit thumbs up/down (times a user factor)
-# Probability that a session is abandoned (no resolution), by prompt version at its start.
+# How support-chat answers go (besides LLM failures), by prompt version: v3 ("explain the
+# background, list every option") states wrong facts more often; v4 ("if the articles do not
+# cover it, say so in one sentence") gives up more often, so its users rephrase more.
+WRONG_RATE: dict[int, float] = {3: 0.10, 4: 0.03}
+NON_ANSWER_RATE: dict[int, float] = {3: 0.05, 4: 0.11}
+WRONG_FACTOR = {"gpt-4o": 0.5, "gpt-4o-mini": 1.0}  # gpt-4o (enterprise) errs less
+CLARIFY_RATE = 0.07  # the assistant asks a clarifying question (new questions only)
+EMPTY_RATE = 0.015  # the model returns an empty message
+# The chat front end gives up on an answer after this long (the user sees nothing; the
+# app's root span ends with the client's disconnect). LLM timeouts and retries run past it.
+APP_TIMEOUT_US = 20 * SECOND_US
+# The output guardrail (from v1.5.0) wrongly blocks answers; v1.6.0 tuned its threshold.
+REFUSAL_RATE: dict[str, float] = {"v1.4.0": 0.0, "v1.5.0": 0.04, "v1.6.0": 0.005}
+# kb-search finds nothing useful, by model (v1.6.0 moves half of it to a small llama).
+KB_NON_ANSWER_RATE = {"gemini-2.0-flash": 0.05, "llama-3.1-8b-instruct": 0.22}
+# What the user's next message does after each outcome (when the session goes on).
+REACTIONS: dict[str, tuple[tuple[str, float], ...]] = {
+    "error": (("retry", 0.6), ("frustration", 0.12), ("rephrase", 0.08), ("question", 0.2)),
+    "timeout": (("retry", 0.7), ("frustration", 0.12), ("question", 0.18)),
+    "empty": (("retry", 0.65), ("frustration", 0.1), ("rephrase", 0.1), ("question", 0.15)),
+    "refusal": (("rephrase", 0.55), ("frustration", 0.2), ("escalate", 0.1), ("question", 0.15)),
+    "non_answer": (("rephrase", 0.6), ("frustration", 0.1), ("escalate", 0.1), ("question", 0.2)),
+    "wrong": (("disagreement", 0.65), ("frustration", 0.1), ("question", 0.25)),
+    "clarify": (("clarification_reply", 0.9), ("question", 0.1)),
+    "good": (("follow_up", 0.35), ("question", 0.4), ("thanks", 0.25)),
+}
+# Outcomes after which leaving is abandonment (a wrong answer may look fine to the user).
+BAD_OUTCOMES = frozenset({"error", "timeout", "empty", "refusal", "non_answer", "clarify"})
+# User behaviours that are implicit negative feedback, and the ones that are not ("escalate",
+# a calm request for a human, is neither: it may follow a bad answer or a good one).
+SIGNALS = ("retry", "rephrase", "disagreement", "frustration", "abandonment")
+NEGATIVE_BEHAVIOURS = (
+    "question",
+    "follow_up",
+    "clarification_reply",
+    "thanks",
+    "resolved_end",
+)
+# Probability that a given thumbs is down: after a good answer by prompt version, else by
+# outcome (an honest "not covered, shall I open a ticket?" annoys less than a wrong answer).
+THUMBS_DOWN_RATE: dict[int, float] = {3: 0.35, 4: 0.06}
+THUMBS_DOWN_AFTER: dict[str, float] = {"non_answer": 0.45, "clarify": 0.2}
+THUMBS_DOWN_AFTER_BAD = 0.85  # the other outcomes
+FEEDBACK_RATE = 0.14  # share of user turns rated (times a user factor; x1.5 after a bad answer)
+RATING_RATE = 0.15  # share of conversations rated 1-5 in the closing survey
+RATING_COMMENT_RATE = 0.4
+COPY_RATE: dict[int, float] = {3: 0.07, 4: 0.14}  # good answers copied (v4: numbered steps)
+ACCEPT_RATE = 0.08  # good answers accepted ("This solved my problem")
+# Probability that a session is abandoned (its last turn answered badly), by prompt version.
 ABANDON_RATE: dict[int, float] = {3: 0.14, 4: 0.08}
 
 # LLM error rate of the other routes (ticket-triage, kb-search, summarize-conversation).
@@ -141,7 +180,7 @@ class DemoUser:
     channel: str
     beta: bool
     seats: int
-    rephrase_factor: float
+    impatience: float  # scales how often this user gets frustrated
     feedback_factor: float
 
 
@@ -198,11 +237,18 @@ class DemoSpan:
 class DemoTrace:
     """One trace with the facts tests can check.
 
-    ``rephrase_of`` is the hex id of the previous trace whose question this turn rephrases;
-    ``rephrased`` is true when the next turn rephrases this one (implicit negative feedback).
-    ``feedback`` is 1 (thumbs up), 0 (thumbs down) or None; ``send`` posts it as the boolean
-    score ``user-feedback`` (:mod:`heron.demo.scores`).
-    ``abandoned`` marks the last turn of a session the user left unresolved.
+    User turns (support-chat, kb-search) have an ``outcome`` (how the answer went: good,
+    wrong, non_answer, refusal, clarify, empty, timeout, error) and a ``behaviour`` (what the user's
+    message does: question, follow_up, clarification_reply, thanks, escalate, retry,
+    rephrase, disagreement, frustration); ``reacts_to`` is the hex id of the session's previous
+    user turn, the answer the message reacts to. Background jobs have neither.
+    ``rephrase_of`` is set on a rephrase (= ``reacts_to``) and ``rephrased`` on the turn it
+    rephrases. ``last_user_turn`` marks the session's last user turn (jobs may follow it),
+    ``abandoned`` that turn when its answer was bad.
+    Explicit feedback: ``feedback`` 1 (thumbs up), 0 (down) or None; ``rating`` 1-5 (the
+    closing survey, on the last user turn) with ``rating_comment``; ``copied`` and
+    ``accepted`` (the answer was copied / marked as solving the problem). ``send`` posts
+    them as scores (:mod:`heron.demo.scores`).
     """
 
     index: int
@@ -234,9 +280,17 @@ class DemoTrace:
     blocked: bool = False
     slow: bool = False
     in_incident: bool = False
+    outcome: str | None = None
+    behaviour: str | None = None
+    reacts_to: str | None = None
     rephrase_of: str | None = None
     rephrased: bool = False
     feedback: int | None = None
+    rating: int | None = None
+    rating_comment: str | None = None
+    copied: bool = False
+    accepted: bool = False
+    last_user_turn: bool = False
     abandoned: bool = False
     root_export_delay_us: int = 0
 
@@ -247,7 +301,3 @@ class DemoTrace:
     @property
     def expected_spans(self) -> int:
         return len(self.spans)
-
-    @property
-    def has_error(self) -> bool:
-        return self.llm_errors > 0 or self.tool_errors > 0 or self.failed

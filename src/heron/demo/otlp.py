@@ -233,7 +233,11 @@ def fill_otel(pb: Span, sp: DemoSpan, tr: DemoTrace) -> None:
             _s(a, "gen_ai.operation.name", "invoke_agent")
             _s(a, "gen_ai.agent.name", "acme-assist")
             _s(a, "gen_ai.conversation.id", tr.session_id)
-            _s(a, "gen_ai.input.messages", _genai_messages([("user", sp.input_text)]))
+            _s(
+                a,
+                "gen_ai.input.messages",
+                _genai_messages(sp.messages or [("user", sp.input_text)]),
+            )
             out = [{"role": "assistant", "parts": [{"type": "text", "content": sp.output_text}]}]
             _s(a, "gen_ai.output.messages", _json(out))
         else:

@@ -12,8 +12,14 @@ from typing import Any
 import orjson
 
 from heron.demo import content as C
+from heron.demo import phrases as P
 from heron.demo.llm import MS, CallSim, Ids, lat_us, tokens
 from heron.demo.model import (
+    APP_TIMEOUT_US,
+    BAD_OUTCOMES,
+    CLARIFY_RATE,
+    EMPTY_RATE,
+    KB_NON_ANSWER_RATE,
     KIND_EMBEDDING,
     KIND_GUARDRAIL,
     KIND_RETRIEVER,
@@ -22,10 +28,14 @@ from heron.demo.model import (
     KIND_TOOL,
     LLM_ERROR_RATE,
     LLM_LATENCY_FACTOR,
+    NON_ANSWER_RATE,
     OTHER_LLM_ERROR_RATE,
+    REFUSAL_RATE,
     SUMMARY_PROMPT_NAME,
     SUMMARY_PROMPT_VERSION,
     TOOL_ERROR_RATE,
+    WRONG_FACTOR,
+    WRONG_RATE,
     DemoSpan,
     DemoTrace,
 )
@@ -69,6 +79,17 @@ TOOL_ERRORS = {
 }
 GUARDRAIL_OK = orjson.dumps({"flagged": False, "categories": []}).decode()
 GUARDRAIL_BLOCK = orjson.dumps({"flagged": True, "categories": ["prompt_injection"]}).decode()
+GUARDRAIL_PII = orjson.dumps({"flagged": True, "categories": ["pii"]}).decode()
+KB_NOTHING_FOUND = "None of the articles answer this query."
+CLIENT_GONE = "client disconnected before the answer was sent (front-end timeout, 20 s)"
+
+
+def _chat(exchanges: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for q, a in exchanges:
+        out.append(("user", q))
+        out.append(("assistant", a))
+    return out
 
 
 class Builder:
@@ -188,14 +209,52 @@ class Builder:
             return min(prefix, n_in - 64) // 128 * 128
         return 0
 
+    def _outcome(self, tr: DemoTrace, mode: str, force: str | None, model: str) -> str:
+        """How this answer goes (before any LLM failure); ``force`` "good" or "bad" decides
+        the session's last answer."""
+        if mode in ("thanks", "escalate", "frustration", "follow_up"):
+            return "good"
+        if tr.route == "kb-search":
+            bad = [("non_answer", KB_NON_ANSWER_RATE[model])]
+        elif mode == "disagreement":
+            bad = [("non_answer", 0.15)]
+        else:
+            pv = tr.prompt_version or 3
+            bad = [
+                ("wrong", WRONG_RATE[pv] * WRONG_FACTOR[model]),
+                ("non_answer", NON_ANSWER_RATE[pv]),
+                ("refusal", REFUSAL_RATE[tr.release]),
+                ("empty", EMPTY_RATE),
+            ]
+            if mode == "question":
+                bad.append(("clarify", CLARIFY_RATE))
+        if force == "good":
+            return "good"
+        if force == "bad":
+            names = [o for o, p in bad if o in BAD_OUTCOMES and p > 0] or ["non_answer"]
+            return names[self.rng.randrange(len(names))]
+        r = self.rng.random()
+        for name, p in bad:
+            if r < p:
+                return name
+            r -= p
+        return "good"
+
     # --- routes ---
-    def support_chat(self, tr: DemoTrace, s: Session, t0: int, mode: str) -> None:
+    def support_chat(
+        self, tr: DemoTrace, s: Session, t0: int, mode: str, force: str | None = None
+    ) -> None:
         rng = self.rng
         pv = tr.prompt_version or 3
         factor = LLM_LATENCY_FACTOR[pv]
         err = LLM_ERROR_RATE[pv]
         question = tr.question
+        model = "gpt-4o" if s.user.plan == "enterprise" else "gpt-4o-mini"
+        tr.model = model
+        outcome = self._outcome(tr, mode, force, model)
         root = self._root(tr, "support-chat", t0, question)
+        # the app receives the whole conversation, as OpenAI-style chat front ends send it
+        root.messages = [*_chat(s.transcript), ("user", question)]
         rid = root.span_id
         t = t0 + lat_us(rng, 2, 0.5, 1, 5)
         load = DemoSpan(
@@ -226,11 +285,12 @@ class Builder:
             t = g.end_us + 1 * MS
             if blocked:
                 tr.blocked = True
+                tr.outcome = "refusal"
                 self._finish(tr, root, t, C.BLOCKED_ANSWER)
                 return
         user_content = question
         n_ctx = 0
-        if mode in ("question", "rephrase"):
+        if mode in ("question", "rephrase", "retry"):
             if rng.random() < 0.6:  # else the query embedding is cached
                 t = self._embed(tr, rid, t, question).end_us + 1 * MS
             span, docs = self._retrieve(tr, rid, t, question, s.topic, 4)
@@ -239,22 +299,21 @@ class Builder:
             n_ctx = sum(DOC_CONTEXT_TOKENS[d.id] for d in docs)
             user_content = f"Help-center articles:\n{ctx}\n\nCustomer question: {question}"
         tools: list[str] = []
-        if mode == "escalate":
+        if mode in ("escalate", "frustration"):
             tools.append("create_ticket")
-        elif mode != "thanks":
+        elif mode not in ("thanks", "follow_up") and outcome != "clarify":
             tool = INTENT_TOOLS[id(s.intent)]
             if tool and (tool == "create_ticket" or rng.random() < 0.85):
                 tools.append(tool)
                 if tool == "lookup_order" and rng.random() < 0.12:
                     tools.append("get_account_status")
-        model = "gpt-4o" if s.user.plan == "enterprise" else "gpt-4o-mini"
-        tr.model = model
         system = C.SYSTEM_PROMPTS[pv]
         messages = [*s.history_messages(), ("user", user_content)]
         prefix = SYSTEM_TOKENS[pv] + TOOL_DEFS_TOKENS + s.history_tokens
         n_in = prefix + n_ctx + tokens(question) + 12
         tool_failed = False
         ok = True
+        answer = ""
         for tool in [*tools, None]:
             call = None
             if tool is not None:
@@ -263,7 +322,7 @@ class Builder:
                 n_out = rng.randint(18, 40)
                 answer = None
             else:
-                answer = self._answer(s, mode, tool_failed)
+                answer = self._answer(s, mode, outcome, pv, tool_failed)
                 n_out = tokens(answer) + rng.randint(0, 12)
             t, ok = self.sim.call(
                 tr,
@@ -300,7 +359,10 @@ class Builder:
                     ("tool", call[0], tool, ts.tool_result),
                 ]
                 n_in += 30 + tokens(orjson.dumps(ts.tool_result).decode())
-        answer = C.FAILURE_ANSWER if tr.failed else self._answer(s, mode, tool_failed)
+        if tr.failed:
+            answer, outcome = C.FAILURE_ANSWER, "error"
+        elif t - t0 > APP_TIMEOUT_US:
+            answer, outcome = "", "timeout"  # the user had given up waiting
         if tr.release >= "v1.5.0" and not tr.failed:
             g = DemoSpan(
                 self.ids.span(),
@@ -312,30 +374,60 @@ class Builder:
                 input_text=answer,
             )
             g.output_text = GUARDRAIL_OK
+            if outcome == "refusal":  # a false positive: the answer was fine
+                g.output_text = GUARDRAIL_PII
+                answer = P.REFUSALS[rng.randrange(len(P.REFUSALS))]
             tr.spans.append(g)
             t = g.end_us
+        elif outcome == "refusal":
+            outcome = "non_answer"  # no output guardrail before v1.5.0
+            answer = self._answer(s, mode, outcome, pv, tool_failed)
         if "create_ticket" in tools and not tr.failed and not tool_failed:
             s.ticket_pending = True
+        tr.outcome = outcome
         self._finish(tr, root, t, answer)
+        if outcome == "timeout":
+            root.error_type = "asyncio.CancelledError"
+            root.status_message = CLIENT_GONE
 
-    def _answer(self, s: Session, mode: str, tool_failed: bool) -> str:
+    def _answer(self, s: Session, mode: str, outcome: str, pv: int, tool_failed: bool) -> str:
+        rng = self.rng
+        topic = s.topic.name
         if mode == "thanks":
-            return C.THANKS_ANSWER
-        if mode == "escalate":
+            return P.THANKS_ANSWER
+        if mode in ("escalate", "frustration"):
             if tool_failed or s.ticket is None:
+                if mode == "frustration":
+                    return P.FRUSTRATION_NO_TICKET
                 return "I couldn't open a ticket right now. Please write to support@acme.cloud."
+            if mode == "frustration":
+                return P.FRUSTRATION_ANSWER.format(ticket=s.ticket)
             return (
                 f"I've opened ticket {s.ticket} for you. Our support team will reply by email "
                 "within 4 business hours."
             )
+        if mode == "follow_up" and s.follow_up is not None:
+            return s.follow_up[1]
+        if outcome == "wrong":
+            return P.WRONG_ANSWERS[topic].format_map(s.slots)
+        if outcome == "non_answer":
+            texts = P.NON_ANSWERS[pv]
+            return texts if isinstance(texts, str) else texts[rng.randrange(len(texts))]
+        if outcome == "clarify":
+            return P.CLARIFY_QUESTIONS[topic]
+        if outcome == "empty":
+            return ""
+        answer = s.intent.answer.format_map(s.slots)
         if tool_failed:
-            return (
+            answer = (
                 "I couldn't look up your account details right now, so here is the general "
-                "answer: " + s.intent.answer.format_map(s.slots) + C.UNSURE_SUFFIX
+                "answer: " + answer + C.UNSURE_SUFFIX
             )
-        return s.intent.answer.format_map(s.slots)
+        if mode == "disagreement":
+            answer = P.CORRECTION_PREFIX + answer
+        return answer
 
-    def kb_search(self, tr: DemoTrace, s: Session, t0: int) -> None:
+    def kb_search(self, tr: DemoTrace, s: Session, t0: int, force: str | None = None) -> None:
         rng = self.rng
         query = tr.question
         root = self._root(tr, "kb-search", t0, query)
@@ -348,8 +440,12 @@ class Builder:
         if tr.release >= "v1.6.0" and rng.random() < 0.5:
             model = "llama-3.1-8b-instruct"
         tr.model = model
+        outcome = self._outcome(tr, "question", force, model)
         top = docs[0]
-        answer = f"{top.content.split('. ')[0]}. See [{top.id}] {top.title}."
+        if outcome == "good":
+            answer = f"{top.content.split('. ')[0]}. See [{top.id}] {top.title}."
+        else:
+            answer = KB_NOTHING_FOUND
         ctx = "\n\n".join(DOC_CONTEXT[d.id] for d in docs)
         n_in = tokens(C.KB_SEARCH_PROMPT) + sum(DOC_CONTEXT_TOKENS[d.id] for d in docs) + 20
         t, ok = self.sim.call(
@@ -369,6 +465,7 @@ class Builder:
             max_tokens=300,
         )
         tr.failed = not ok
+        tr.outcome = outcome if ok else "error"
         self._finish(tr, root, t, C.FAILURE_ANSWER if not ok else answer)
 
     def ticket_triage(self, tr: DemoTrace, s: Session, t0: int) -> None:
@@ -469,7 +566,7 @@ class Builder:
             f"- Customer ({s.user.plan} plan) asked about {s.topic.name}.\n"
             f"- Last question: {last_q[:120]}\n"
             f"- {'Ticket ' + s.ticket + ' opened' if s.ticket else 'Resolved in chat'}.\n"
-            f"- Sentiment: {'negative' if s.pending_rephrase else 'neutral to positive'}."
+            f"- Sentiment: {'negative' if s.unhappy else 'neutral to positive'}."
         )
         n_in = tokens(C.SUMMARY_PROMPT) + s.history_tokens + 20
         cached = (n_in // 2) if rng.random() < 0.3 else 0

@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from heron.demo.batching import generate
 from heron.demo.model import DemoConfig
 from heron.demo.progress import root_spans
-from heron.demo.scores import feedback_scores, send_scores
+from heron.demo.scores import demo_scores, send_scores
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 MAX_RETRY_WAIT_S = 30.0
@@ -32,7 +32,7 @@ class SendStats:
     rejected_spans: int  # partial_success.rejected_spans reported by the server
     seconds: float
     retries: int = 0  # retried attempts (429/502/503/504 or connection errors)
-    scores: int = 0  # feedback scores posted after the spans
+    scores: int = 0  # scores posted after the spans (thumbs, ratings, copies, accepts)
 
 
 class SendError(RuntimeError):
@@ -201,7 +201,7 @@ def send(
             gzip=gzip,
             trace_progress=trace_progress,
         )
-        scores = send_scores(feedback_scores(config), base_url, secret_key, client)
+        scores = send_scores(demo_scores(config), base_url, secret_key, client)
     finally:
         if own:
             client.close()

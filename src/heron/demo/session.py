@@ -16,16 +16,19 @@ class Session:
 
     __slots__ = (
         "abandon",
+        "asked",
         "env",
+        "follow_up",
         "history",
         "history_tokens",
         "id",
         "intent",
+        "intents",
         "metadata",
         "n_turns",
+        "next_behaviour",
         "paraphrase",
-        "pending_rephrase",
-        "prev_trace",
+        "prev_user",
         "slots",
         "subject",
         "summarize_last",
@@ -33,7 +36,9 @@ class Session:
         "ticket",
         "ticket_pending",
         "topic",
+        "transcript",
         "turn",
+        "unhappy",
         "user",
     )
 
@@ -48,8 +53,13 @@ class Session:
         self.paraphrase = 0
         self.history: list[tuple[str, str]] = []
         self.history_tokens = 0
-        self.pending_rephrase = False
-        self.prev_trace: DemoTrace | None = None
+        self.unhappy = False  # the user showed dissatisfaction in this session
+        self.prev_user: DemoTrace | None = None  # the last user turn (not a background job)
+        self.next_behaviour: str | None = None  # how the next user message reacts
+        self.follow_up: tuple[str, str] | None = None  # (question, answer) of a follow-up
+        self.asked: set[str] = set()  # every message the user sent in this session
+        self.intents: set[int] = set()  # ids of the intents asked about
+        self.transcript: list[tuple[str, str]] = []  # every chat exchange, for the app's input
         self.ticket: str | None = None
         self.ticket_pending = False
         self.abandon = False

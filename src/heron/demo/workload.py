@@ -15,24 +15,31 @@ import math
 import random
 from collections.abc import Iterator
 
+from heron.demo import behaviour as B
 from heron.demo import content as C
+from heron.demo import phrases as P
 from heron.demo.llm import MS, tokens
 from heron.demo.model import (
     ABANDON_RATE,
+    ACCEPT_RATE,
+    BAD_OUTCOMES,
+    COPY_RATE,
     DAY_US,
-    FEEDBACK_DOWN_AFTER_ERROR,
     FEEDBACK_RATE,
     HOUR_US,
     PROMPT_NAME,
     PROMPT_NEW_VERSION,
     PROMPT_OLD_VERSION,
-    REPHRASE_AFTER_ERROR,
-    REPHRASE_RATE,
+    RATING_COMMENT_RATE,
+    RATING_RATE,
     ROUTE_CONVENTION,
     ROUTE_SERVICE,
     SECOND_US,
+    SIGNALS,
     SUMMARY_PROMPT_NAME,
     SUMMARY_PROMPT_VERSION,
+    THUMBS_DOWN_AFTER,
+    THUMBS_DOWN_AFTER_BAD,
     THUMBS_DOWN_RATE,
     DemoConfig,
     DemoTrace,
@@ -73,7 +80,8 @@ GROWTH = 0.3  # traffic at the end of the period is ~1.3x the start
 TURN_WEIGHTS = (0.22, 0.22, 0.18, 0.13, 0.1, 0.07, 0.05, 0.03)  # 1..8 turns per session
 MAX_THINK_S = 600.0  # longest pause between two turns (scaled down for periods < 1 day)
 MAX_TRACE_S = 200.0  # upper bound of one trace's duration
-KB_REPHRASE_RATE = 0.15
+# Median pause (s) before a message that reacts to a bad answer: users retry at once.
+QUICK_REPLY_S = {"retry": 8.0, "rephrase": 15.0, "disagreement": 20.0, "frustration": 12.0}
 
 
 def make_users(rng: random.Random, n: int) -> tuple[list[DemoUser], list[float]]:
@@ -203,25 +211,35 @@ class _Scenario:
         return s
 
     def pick_topic(self, s: Session) -> None:
+        """A new question: often another one on the same topic, never one asked before in
+        the session (asking it again would be a retry)."""
         rng = self.rng
-        if s.topic is not None and rng.random() < 0.5 and len(s.topic.intents) > 1:
-            choices = [i for i in s.topic.intents if i is not s.intent]
-            s.intent = choices[rng.randrange(len(choices))]
+        same = [i for i in s.topic.intents if id(i) not in s.intents] if s.topic else []
+        if same and rng.random() < 0.5:
+            s.intent = same[rng.randrange(len(same))]
         else:
-            s.topic = rng.choices(C.TOPICS, C.TOPIC_WEIGHTS)[0]
-            s.intent = s.topic.intents[rng.randrange(len(s.topic.intents))]
+            for _ in range(20):
+                topic = rng.choices(C.TOPICS, C.TOPIC_WEIGHTS)[0]
+                intent = topic.intents[rng.randrange(len(topic.intents))]
+                if id(intent) not in s.intents:
+                    break
+            s.topic, s.intent = topic, intent
+        s.intents.add(id(s.intent))
         s.paraphrase = rng.randrange(len(s.intent.paraphrases))
 
-    def route_and_mode(self, s: Session, k: int) -> tuple[str, str]:
+    def route_and_mode(self, s: Session, k: int, last_user: bool) -> tuple[str, str]:
         rng = self.rng
         if s.ticket_pending:
             return "ticket-triage", "job"
         if k == s.n_turns and s.summarize_last:
             return "summarize-conversation", "job"
-        if s.pending_rephrase:
-            return "support-chat", "rephrase"
-        if k == s.n_turns and k > 1 and not s.abandon and rng.random() < 0.45:
-            return "support-chat", "thanks"
+        react, s.next_behaviour = s.next_behaviour, None
+        if react == "thanks" and last_user and s.abandon:
+            react = "question"  # a user about to give up does not say thanks first
+        if react in ("retry", "rephrase") and s.prev_user is not None:
+            return s.prev_user.route, react
+        if react is not None and react != "question":
+            return "support-chat", react
         if k > 1 and rng.random() < 0.04:
             return "support-chat", "escalate"
         if rng.random() < (0.2 if k == 1 else 0.05):
@@ -232,26 +250,20 @@ class _Scenario:
         rng = self.rng
         s.turn += 1
         k = s.turn
-        route, mode = self.route_and_mode(s, k)
-        rephrase_of = None
-        if mode == "rephrase":
-            rephrase_of = s.prev_trace.trace_id_hex if s.prev_trace else None
-            n = len(s.intent.paraphrases)
-            s.paraphrase = (s.paraphrase + 1 + rng.randrange(max(n - 1, 1))) % n
-            prefix = C.REPHRASE_PREFIXES[rng.randrange(len(C.REPHRASE_PREFIXES))]
-            question = prefix + s.intent.paraphrases[s.paraphrase].format_map(s.slots)
-        elif mode == "thanks":
-            question = C.THANKS_MESSAGES[rng.randrange(len(C.THANKS_MESSAGES))]
-        elif mode == "escalate":
-            question = C.ESCALATE_MESSAGES[rng.randrange(len(C.ESCALATE_MESSAGES))]
-        elif mode == "question":
+        last_user = k == s.n_turns or (k + 1 == s.n_turns and s.summarize_last)
+        route, mode = self.route_and_mode(s, k, last_user)
+        user_turn = mode != "job"
+        if mode == "question":
             self.pick_topic(s)
             question = s.intent.paraphrases[s.paraphrase].format_map(s.slots)
+        elif user_turn:
+            question = B.message(rng, s, mode, s.prev_user.question if s.prev_user else "")
         else:
             question = s.subject
         if mode in ("question", "rephrase"):
             s.subject = question
-        s.pending_rephrase = False
+        if user_turn:
+            s.asked.add(question)
         prompt_name = prompt_version = None
         if route == "support-chat":
             prompt_name = PROMPT_NAME
@@ -280,50 +292,73 @@ class _Scenario:
             prompt_name=prompt_name,
             prompt_version=prompt_version,
             model=None,
-            rephrase_of=rephrase_of,
         )
+        if user_turn:
+            tr.behaviour = mode
+            tr.reacts_to = s.prev_user.trace_id_hex if s.prev_user else None
+            if mode == "rephrase" and s.prev_user is not None:
+                tr.rephrase_of = tr.reacts_to
+                s.prev_user.rephrased = True
+        # the session's last answer: bad when the user is about to give up, else good
+        force = ("bad" if s.abandon else "good") if user_turn and last_user else None
         b = self.builder
         if route == "support-chat":
-            b.support_chat(tr, s, t0, mode)
+            b.support_chat(tr, s, t0, mode, force)
         elif route == "kb-search":
-            b.kb_search(tr, s, t0)
+            b.kb_search(tr, s, t0, force)
         elif route == "ticket-triage":
             b.ticket_triage(tr, s, t0)
         else:
             b.summarize(tr, s, t0)
-        if route in ("support-chat", "kb-search"):
-            self.after_user_turn(s, tr, mode)
+        if user_turn:
+            if mode in SIGNALS:
+                s.unhappy = True
+            self.after_user_turn(s, tr)
             s.remember(question, tr.answer)
-        if k == s.n_turns and s.abandon and route in ("support-chat", "kb-search"):
-            tr.abandoned = True
+            if route == "support-chat":
+                s.transcript.append((question, tr.answer))
+            s.prev_user = tr
         if self.config.delivery_quirks and rng.random() < 0.004:
             tr.root_export_delay_us = rng.randint(30, 180) * SECOND_US
-        s.prev_trace = tr
         return tr
 
-    def after_user_turn(self, s: Session, tr: DemoTrace, mode: str) -> None:
-        """Decide whether the next turn rephrases this one, and the explicit feedback."""
+    def after_user_turn(self, s: Session, tr: DemoTrace) -> None:
+        """The user's reaction to this answer (the next message, or leaving), and the
+        explicit feedback on it."""
         rng = self.rng
-        k = s.turn
-        nxt = k + 1
-        forced = s.ticket_pending or (nxt == s.n_turns and s.summarize_last)
-        if nxt <= s.n_turns and not forced and mode not in ("thanks", "escalate"):
-            if tr.route == "support-chat":
-                p = REPHRASE_RATE[tr.prompt_version] * s.user.rephrase_factor
-            else:
-                p = KB_REPHRASE_RATE * s.user.rephrase_factor
-            if tr.has_error:
-                p += REPHRASE_AFTER_ERROR
-            s.pending_rephrase = rng.random() < p
-        tr.rephrased = s.pending_rephrase
-        if rng.random() < FEEDBACK_RATE * s.user.feedback_factor:
-            if mode == "thanks":
+        left = s.n_turns - s.turn - (1 if s.ticket_pending else 0) - (1 if s.summarize_last else 0)
+        bad = tr.outcome != "good"
+        if left > 0:
+            s.next_behaviour = B.react(rng, s, tr)
+        else:
+            tr.last_user_turn = True
+            tr.abandoned = tr.outcome in BAD_OUTCOMES
+            if rng.random() < RATING_RATE:
+                self.rate(s, tr)
+        pv = tr.prompt_version or PROMPT_NEW_VERSION
+        if rng.random() < FEEDBACK_RATE * s.user.feedback_factor * (1.5 if bad else 1.0):
+            if tr.behaviour == "thanks":
                 tr.feedback = 1
             else:
-                p_down = THUMBS_DOWN_RATE[tr.prompt_version or PROMPT_NEW_VERSION]
-                if tr.has_error or tr.rephrased:
-                    p_down += FEEDBACK_DOWN_AFTER_ERROR
+                p_down = THUMBS_DOWN_RATE[pv]
+                if bad:
+                    p_down = THUMBS_DOWN_AFTER.get(tr.outcome, THUMBS_DOWN_AFTER_BAD)
                 tr.feedback = 0 if rng.random() < p_down else 1
+        if not bad and tr.route == "support-chat" and tr.behaviour != "thanks":
+            tr.copied = rng.random() < COPY_RATE[pv]
+            tr.accepted = rng.random() < ACCEPT_RATE
+
+    def rate(self, s: Session, tr: DemoTrace) -> None:
+        """The closing survey: 1-5 stars for the conversation, sometimes with a comment."""
+        rng = self.rng
+        if tr.abandoned or s.unhappy:
+            weights = (0.4, 0.3, 0.18, 0.1, 0.02)
+        else:
+            weights = (0.02, 0.04, 0.12, 0.32, 0.5)
+        tr.rating = rng.choices((1, 2, 3, 4, 5), weights)[0]
+        if rng.random() < RATING_COMMENT_RATE:
+            comments = P.RATING_COMMENTS[tr.rating]
+            tr.rating_comment = comments[rng.randrange(len(comments))]
 
     def gap_us(self, s: Session) -> int:
         """Pause before the next turn: a user thinking, or a background job starting."""
@@ -332,7 +367,7 @@ class _Scenario:
             return rng.randint(1_000, 5_000) * MS
         if s.turn + 1 == s.n_turns and s.summarize_last:
             return rng.randint(5_000, 30_000) * MS
-        median = 15.0 if s.pending_rephrase else 50.0
+        median = QUICK_REPLY_S.get(s.next_behaviour, 50.0)
         think = min(max(median * math.exp(rng.gauss(0.0, 0.8)), 4.0), MAX_THINK_S)
         return int(think * self.think_scale * SECOND_US) + 1_000 * MS
 
@@ -351,7 +386,7 @@ class _Scenario:
                 i += 1
                 s = self.new_session(n)
                 pv = PROMPT_NEW_VERSION if t >= self.switch_us else PROMPT_OLD_VERSION
-                s.abandon = n > 1 and rng.random() < ABANDON_RATE[pv]
+                s.abandon = rng.random() < ABANDON_RATE[pv]
                 s.summarize_last = n >= 3 and not s.abandon and rng.random() < 0.45
             tr = self.turn(s, t, index)
             index += 1

@@ -19,7 +19,7 @@ from heron.implicit import markers, similarity
 from heron.implicit.extract import answer_text, user_message
 from heron.implicit.model import Detection, FeedbackConfig, Turn
 
-VERSION = "1"
+VERSION = "2"
 _QUOTE = 80
 _PUNCT = re.compile(r"[^\w\s]+")
 _SPACE = re.compile(r"\s+")
@@ -48,7 +48,11 @@ def detect_session(turns: Sequence[Turn], config: FeedbackConfig, now: datetime)
         turns = [replace(t, timestamp=_naive_utc(t.timestamp)) for t in turns]
     ordered = sorted(turns, key=lambda t: t.timestamp)
     extra = markers.compiled_extra(config.extra_markers_key())
-    views = [_view(t, config, extra) for t in ordered]
+    # a trace of the session without a message from the user (a background job, a summary)
+    # is not a turn of the conversation: reactions and abandonment skip it
+    views = [v for v in (_view(t, config, extra) for t in ordered) if v.user.strip()]
+    if not views:
+        return []
     enabled = config.enabled
     found: list[Detection] = []
     rephrase_candidates: list[tuple[int, float]] = []
@@ -113,11 +117,17 @@ def _view(turn: Turn, config: FeedbackConfig, extra: dict[str, Any]) -> _View:
     user = markers.cut(user_message(turn.input, config.user_path) or "")
     answer = markers.cut(answer_text(turn.output, config.answer_path) or "")
     failure = None
-    if (turn.level or "").upper() == "ERROR":
+    refused = bool(answer.strip()) and (
+        markers.is_refusal(answer) or markers.extra_match(extra, "refusal", answer) is not None
+    )
+    # a trace's level is its worst observation's: an error inside it that the app recovered
+    # from (a tool retried, a fallback model) still gave the user an answer
+    recovered = bool(answer.strip()) and not refused
+    if (turn.level or "").upper() == "ERROR" and not recovered:
         failure = "an error"
     elif not answer.strip():
         failure = "an empty answer"
-    elif markers.is_refusal(answer) or markers.extra_match(extra, "refusal", answer):
+    elif refused:
         failure = "a non-answer"
     elif turn.latency_ms is not None and turn.latency_ms > config.slow_ms:
         failure = f"a slow answer ({turn.latency_ms / 1000:.0f} s)"

@@ -57,7 +57,7 @@ class FeedbackConfig:
     retry_similarity: float = 88.0
     retry_window_s: float = 900.0
     # rephrase: cosine similarity of the two requests, lower when the answer between failed
-    rephrase_similarity: float = 0.50
+    rephrase_similarity: float = 0.65
     rephrase_similarity_after_failure: float = 0.15
     rephrase_window_s: float = 900.0
     # an answer this unlike its request counts as not answering it (rephrase context)

@@ -44,15 +44,17 @@ def config_of(settings: dict[str, Any] | None) -> FeedbackConfig:
     return FeedbackConfig() if settings is None else FeedbackConfig.from_settings(settings)
 
 
-def _io(text: Any) -> Any:
+def _io(text: Any, depth: int = 0) -> Any:
     """Inputs and outputs are stored as text; JSON text is the JSON it holds (as the API
-    returns it)."""
-    if not isinstance(text, str) or not text or text[0] not in "[{":
+    returns it), and a JSON string that holds JSON (an app that serialised a dict itself) the
+    JSON inside it."""
+    if not isinstance(text, str) or not text or text[0] not in '[{"' or depth > 1:
         return text
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return text
+    return _io(value, depth + 1) if isinstance(value, str) else value
 
 
 def turns_of(traces: list[dict[str, Any]]) -> list[Turn]:

@@ -1,4 +1,4 @@
-"""``heron implicit settings|backfill``: a project's implicit-feedback detector settings, and
+"""``heron feedback settings|backfill``: a project's implicit-feedback detector settings, and
 recomputing its detections over a time range (the runner's backfill of the ``implicit`` task).
 
 Both go through the running server when there is one, else work on the data directory.
@@ -17,7 +17,7 @@ from rich.table import Table
 from heron import runner_cli
 from heron.runner_cli import DataDirOpt, ProjectOpt
 
-implicit_app = typer.Typer(
+feedback_app = typer.Typer(
     help="Implicit-feedback detectors: per-project settings and backfills.", no_args_is_help=True
 )
 console = Console(soft_wrap=True)
@@ -47,7 +47,7 @@ def _changes(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-@implicit_app.command("settings")
+@feedback_app.command("settings")
 def settings(
     project: ProjectOpt = "default",
     set_: Annotated[
@@ -86,7 +86,7 @@ def settings(
     console.print(table)
 
 
-@implicit_app.command("backfill")
+@feedback_app.command("backfill")
 def backfill(
     project: ProjectOpt = "default",
     start: Annotated[
