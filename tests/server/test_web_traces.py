@@ -481,7 +481,37 @@ def test_the_scores_column_shows_each_trace_s_score_summary(
         '<span class="score">mood: &lt;calm&gt;</span> <span class="score">quality: 0.75</span>'
         in (r.text)
     )
-    assert r.text.count('<span class="score">') == 2
+    # (the runner's implicit-feedback scores of the seeded sessions may sit beside them)
+    assert len(re.findall(r'<span class="score">(?:mood|quality):', r.text)) == 2
+
+
+def test_the_trace_panel_shows_each_score_with_source_author_time_and_reacting_trace(
+    web: TestClient, seeded: dict[str, str]
+) -> None:
+    auth = {"Authorization": f"Bearer {SECRET_KEY}"}
+    other = seeded["t2"]
+    for body in (
+        {"traceId": seeded["t1"], "name": "implicit_retry", "value": True, "source": "EVAL",
+         "comment": "retry: <again>", "timestamp": "2026-11-30T10:00:00Z",
+         "metadata": {"reacting_trace_id": other}},
+        {"traceId": seeded["t1"], "name": "hostile", "value": 1,
+         "metadata": {"reacting_trace_id": "../../settings/keys"}},
+    ):  # fmt: skip
+        assert web.post("/api/scores", json=body, headers=auth).status_code == 201
+    pid = project_id(web)
+    page = web.get(f"/traces/{seeded['t1']}", params={"project": pid}).text
+    table = page[
+        page.index('<table class="scores">') : page.index(
+            "</table>", page.index('<table class="scores">')
+        )
+    ]
+    assert re.findall(r"<th>(\w+)</th>", table) == [
+        "name", "value", "source", "comment", "author", "time",
+    ]  # fmt: skip
+    assert "retry: &lt;again&gt;" in table and ">EVAL<" in table
+    assert f'href="/traces/{other}?project={pid}"' in table
+    assert table.count('class="reacting"') == 1  # not for a metadata value that is no trace id
+    assert "2026-11-30" in table
 
 
 def csrf(page: str) -> str:

@@ -9,6 +9,7 @@ rendered, so a trace of thousands of observations stays quick.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -81,9 +82,20 @@ async def _load(request: Request, scope: Scope, trace_id: str) -> dict[str, Any]
         raise not_found(f"trace {trace_id!r}") from None
 
 
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _reacting_trace(score: dict[str, Any]) -> str | None:
+    """The trace an implicit-feedback score's user reacted in (``metadata.reacting_trace_id``),
+    linked only when it is a trace id (metadata is whatever the score's sender wrote)."""
+    meta = score.get("metadata")
+    found = meta.get("reacting_trace_id") if isinstance(meta, dict) else None
+    return found if isinstance(found, str) and _TRACE_ID.fullmatch(found) else None
+
+
 def _panel(trace: dict[str, Any], rows: list[dict[str, Any]], oid: str | None) -> dict[str, Any]:
     """What the side panel shows: the selected observation, else the trace itself."""
-    scores = trace.get("scores") or []
+    scores = [{**s, "reacting_trace": _reacting_trace(s)} for s in trace.get("scores") or []]
     if oid:
         o = next((r for r in rows if r["id"] == oid), None)
         if o is None:
