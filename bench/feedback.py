@@ -179,7 +179,7 @@ def backfill(count: int, data: Path) -> None:
     runner = Runner(store, [FeedbackTask()])
     runner.run_until_idle()  # a new task starts at the current marker: the rest is history
     for label in ("backfill", "again (replacing)"):
-        job = runner.start_job("p", ["feedback"])
+        job = runner.start_job("p", ["implicit"])
         start, cpu = time.perf_counter(), time.process_time()
         runner.run_until_idle()
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu

@@ -32,6 +32,11 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "init_secret_key": SECRET_KEY,
         "ingest_workers": 0,  # in-process decoding; the live-server tests use worker processes
         "consistent_read_timeout_s": CONSISTENT_TIMEOUT_S,
+        # the in-process apps run no background task unless a test asks for one (the runner
+        # would write implicit-feedback scores beside the ones a test counts, and share the
+        # store's connections with tests that use them directly); the live servers run the
+        # defaults, and tests/implicit and tests/runner cover the runner in both
+        "runner_tasks": "",
         **overrides,
     }
     return Settings.load(env={}, **values)

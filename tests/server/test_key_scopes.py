@@ -109,7 +109,9 @@ def test_ingest_key_sends_traces_and_scores_and_reads_nothing(
         assert "scope 'ingest'" in message and path in message, message
     # the data arrived: the full key reads it, scores included
     got = httpx.get(server.url + f"/api/traces/{tid}", headers=bearer(keys["full"]))
-    assert got.status_code == 200 and len(got.json()["scores"]) == 2
+    # (beside them the runner may judge the repeated request an implicit retry)
+    assert got.status_code == 200
+    assert sum(s["name"] == "thumbs" for s in got.json()["scores"]) == 2
 
 
 def test_read_key_reads_and_writes_nothing(server: HeronProcess, keys: dict[str, str]) -> None:
@@ -147,7 +149,9 @@ def test_read_key_reads_and_writes_nothing(server: HeronProcess, keys: dict[str,
         assert r.status_code == 403, (path, r.text)
         assert "scope 'read'" in r.json()["error"]["message"]
     got = httpx.get(server.url + f"/api/traces/{tid}", headers=bearer(keys["full"]))
-    assert got.status_code == 200 and got.json()["scores"] == []  # nothing written, nothing gone
+    # nothing written, nothing gone (the runner may judge the repeated request a retry)
+    assert got.status_code == 200
+    assert [s for s in got.json()["scores"] if s["source"] != "EVAL"] == []
 
 
 def test_keys_list_shows_the_scope(server: HeronProcess, keys: dict[str, str]) -> None:
