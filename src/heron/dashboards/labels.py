@@ -103,7 +103,11 @@ def _score_label(aggregation: str, family: str, name: str) -> str:
     signal = name.removeprefix(IMPLICIT_PREFIX)
     implicit = signal != name
     if aggregation == "avg" and family == "has_score":
-        return f"{signal.capitalize()} rate" if implicit else f"Response rate ({name})"
+        return (
+            f"{signal.replace('_', ' ').capitalize()} rate"
+            if implicit
+            else f"Response rate ({name})"
+        )
     if aggregation == "avg" and family == "has_true_score":
         return f"Share of traces with {name} true"
     if aggregation == "avg" and family == "scores":
