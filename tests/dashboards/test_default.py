@@ -66,11 +66,12 @@ def test_default_dashboard_values(seeded: TestClient, project_id: str) -> None:
 
 def test_default_dashboard_runs_few_queries(seeded: TestClient, project_id: str) -> None:
     data = go(seeded, project_id)
-    # 16 widgets: numbers (1 + previous period 1), traces over time (with cost per day: auto
+    # 23 widgets: numbers (1 + previous period 1), traces over time (with cost per day: auto
     # is a day here), time to first token, latency histogram, per model, per route, users,
-    # scores
-    assert len(data.widgets) == 16
-    assert data.queries == 9
+    # scores; user feedback adds 7 widgets and 3 queries (by model, release, prompt version):
+    # its numbers and its charts over time join the queries above
+    assert len(data.widgets) == 23
+    assert data.queries == 12
 
 
 def test_dashboard_filters_apply_to_every_view(seeded: TestClient, project_id: str) -> None:

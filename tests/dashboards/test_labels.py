@@ -47,3 +47,25 @@ def test_dimension_labels() -> None:
     assert dimension_label("name") == "Trace name"
     assert dimension_label("model") == "Model"
     assert dimension_label("custom_key") == "custom key"
+
+
+@pytest.mark.parametrize(
+    ("metric", "label", "unit", "polarity"),
+    [
+        ("avg_has_score.implicit_retry", "Retry rate", "%", LOWER),
+        ("avg_has_score.implicit_abandonment", "Abandonment rate", "%", LOWER),
+        ("avg_has_score.implicit_copy", "Copy rate", "%", HIGHER),
+        ("avg_has_score.implicit_new_signal", "New signal rate", "%", NONE),
+        ("avg_has_score.user_feedback", "Response rate (user_feedback)", "%", NONE),
+        ("avg_scores.user_feedback", "Average user_feedback (rated traces)", "", HIGHER),
+        ("avg_scores.error_flag", "Average error_flag (rated traces)", "", LOWER),
+        ("avg_has_true_score.user_feedback", "Share of traces with user_feedback true", "%",
+         HIGHER),
+        ("sum_has_score.implicit_retry", "Traces with implicit_retry", "", NONE),
+        ("count_scores.user_feedback", "Traces with user_feedback", "", NONE),
+    ],
+)  # fmt: skip
+def test_score_measures_read_as_rates(metric: str, label: str, unit: str, polarity: int) -> None:
+    assert metric_label(metric) == label
+    assert metric_unit(metric) == unit
+    assert metric_polarity(metric) == polarity

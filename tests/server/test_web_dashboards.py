@@ -219,3 +219,30 @@ def test_prompt_dimension_links_traces_that_used_that_prompt(seeded: TestClient)
         {"column": "prompt_name", "operator": "=", "value": "support-system"},
         {"column": "prompt_version", "operator": "=", "value": 4},
     ]
+
+
+def test_user_feedback_section_renders_with_links(seeded: TestClient) -> None:
+    from tests.dashboards.test_feedback_section import feedback_scores
+
+    assert seeded.post("/api/scores", json=feedback_scores(), headers=API).status_code == 202
+    r = seeded.get("/dashboard", params=RANGE)
+    assert r.status_code == 200, r.text
+    found = widgets(r.text)
+    assert "User feedback: thumbs up" in r.text and "User feedback: response rate" in r.text
+    labels = {m["key"]: m for m in found["feedback-implicit"]["metrics"]}
+    assert labels["avg_has_score.implicit_retry"]["label"] == "Retry rate"
+    assert labels["avg_has_score.implicit_retry"]["unit"] == "%"
+    assert labels["avg_has_score.implicit_retry"]["polarity"] == -1
+    [response] = found["feedback-response"]["metrics"]
+    assert (response["label"], response["polarity"]) == ("Response rate (user_feedback)", 0)
+    # a prompt version's bar opens the traces that used that prompt version
+    rows = found["feedback-by-prompt"]["rows"]
+    i = next(k for k, row in enumerate(rows) if row["prompt_version"] == 4)
+    q = parse_qs(urlsplit(found["feedback-by-prompt"]["links"][i]).query)
+    assert json.loads(q["filter"][0]) == [
+        {"column": "prompt_name", "operator": "is not null"},
+        {"column": "prompt_name", "operator": "=", "value": "support-system"},
+        {"column": "prompt_version", "operator": "=", "value": 4},
+    ]
+    listed = seeded.get("/api/traces", params={"filter": q["filter"][0]}, headers=API).json()
+    assert len(listed["data"]) == 1  # t4, the one trace of prompt version 4

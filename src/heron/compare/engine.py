@@ -39,6 +39,16 @@ LOWER_IS_BETTER_WORDS = (
 )
 
 
+# Implicit-feedback scores (heron.implicit's detectors, the browser widget) are BOOLEAN scores
+# written only when the signal is seen, always as true: their rate is over every record of the
+# cohort (a record without one counts 0), and their direction is known.
+IMPLICIT_PREFIX = "implicit_"
+IMPLICIT_LOWER_IS_BETTER = frozenset(
+    {"retry", "rephrase", "disagreement", "frustration", "abandonment"}
+)
+IMPLICIT_HIGHER_IS_BETTER = frozenset({"copy", "accept"})
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
@@ -244,8 +254,25 @@ def score_direction(name: str) -> int:
     return LOWER if any(w in lowered for w in LOWER_IS_BETTER_WORDS) else HIGHER
 
 
-def _score_specs(base: CohortData, cand: CohortData) -> list[tuple[MetricSpec, Any, Any]]:
-    """(spec, baseline values, candidate values) per score name (and label)."""
+def is_implicit(name: str, data_type: str) -> bool:
+    """An only-positive score: a BOOLEAN score named ``implicit_*``."""
+    return data_type == "BOOLEAN" and name.startswith(IMPLICIT_PREFIX)
+
+
+def implicit_direction(name: str) -> int:
+    """Lower is better for retries, rephrasings, disagreement, frustration and abandonment;
+    higher for copies and accepts; no direction for any other ``implicit_*`` signal."""
+    signal = name.removeprefix(IMPLICIT_PREFIX)
+    if signal in IMPLICIT_LOWER_IS_BETTER:
+        return LOWER
+    return HIGHER if signal in IMPLICIT_HIGHER_IS_BETTER else NONE
+
+
+def _score_specs(
+    base: CohortData, cand: CohortData, nb: int, nc: int
+) -> list[tuple[MetricSpec, Any, Any]]:
+    """(spec, baseline values, candidate values) per score name (and label); ``nb``/``nc``
+    are the cohorts' record counts, over which implicit scores are rates."""
     found: dict[tuple[str, str], None] = {}
     for data in (base, cand):
         names, types = data.scores.get("name", []), data.scores.get("data_type", [])
@@ -261,6 +288,10 @@ def _score_specs(base: CohortData, cand: CohortData) -> list[tuple[MetricSpec, A
             for label in sorted(labels):
                 spec = MetricSpec(f"scores.{name}={label}", name, "rate", NONE, "share")
                 out.append((spec, _label_flags(base, name, label), _label_flags(cand, name, label)))
+            continue
+        if is_implicit(name, dtype):
+            spec = MetricSpec(f"scores.{name}", name, "rate", implicit_direction(name), "share")
+            out.append((spec, _implicit_flags(base, name, nb), _implicit_flags(cand, name, nc)))
             continue
         kind, unit = ("rate", "share") if dtype == "BOOLEAN" else ("mean", "score")
         spec = MetricSpec(f"scores.{name}", name, kind, score_direction(name), unit)
@@ -279,6 +310,14 @@ def _score_values(data: CohortData, name: str, dtype: str) -> np.ndarray:
     if not mask.any():
         return np.zeros(0)
     return _floats(data.scores["value"][mask])
+
+
+def _implicit_flags(data: CohortData, name: str, records: int) -> np.ndarray:
+    """One value per record of the cohort: 1.0 when it has a true value of the score."""
+    mask = _mask(data, name, "BOOLEAN")
+    values = _floats(data.scores["value"][mask]) if mask.any() else np.zeros(0)
+    flagged = min(int((values > 0).sum()), records)  # one row per record (scores of the cohort)
+    return np.concatenate([np.ones(flagged), np.zeros(records - flagged)])
 
 
 def _label_flags(data: CohortData, name: str, label: str) -> np.ndarray:
@@ -301,7 +340,7 @@ def compare_cohorts(base: CohortData, cand: CohortData, view: str, seed: int) ->
         b = base.values.get(spec.column, np.zeros(0))
         c = cand.values.get(spec.column, np.zeros(0))
         rows.append((spec, _estimate(spec, b, c, nb, nc, seed)))
-    for spec, b, c in _score_specs(base, cand):
+    for spec, b, c in _score_specs(base, cand, nb, nc):
         rows.append((spec, _estimate(spec, b, c, len(b), len(c), seed)))
     adjusted = stats.holm([e.p_value if e.enough else None for _, e in rows])
     return [_result(spec, e, p_adj) for (spec, e), p_adj in zip(rows, adjusted, strict=True)]

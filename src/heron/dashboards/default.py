@@ -5,7 +5,9 @@ Widgets whose queries differ only in their metrics are answered by one query
 (two with the previous period), the charts over time another, and so on. Volumes and tokens
 over time come from the trace rows (their observation count and token sums, by the trace's
 start), one row per trace instead of one per observation; only time to first token reads
-observations, and only those with a first token.
+observations, and only those with a first token. The user-feedback section adds three
+queries (implicit rates by model, by release and by prompt version); its numbers and charts
+over time join the queries above.
 """
 
 from __future__ import annotations
@@ -124,6 +126,79 @@ def _widgets() -> list[Widget]:
             "line",
             _q("scores-numeric", _m("value", "avg"), dimensions=by("name"), timeDimension=AUTO),
         ),
+        *_feedback_widgets(),
+    ]
+
+
+# User feedback: explicit thumbs (heron.feedback, the browser widget) and the implicit signals
+# the detectors write (heron.implicit). Implicit scores are only ever true, so their rate is
+# the share of traces that have them (has_score); the thumbs-up share is among the rated
+# traces (scores.<name>, a per-trace mean), shown beside the share of traces rated at all,
+# since who answers is skewed.
+FEEDBACK = "user_feedback"
+IMPLICIT_RATES = (
+    "implicit_retry",
+    "implicit_rephrase",
+    "implicit_disagreement",
+    "implicit_abandonment",
+)
+
+
+def _implicit(**rest: Any) -> dict[str, Any]:
+    return _q("traces", *(_m(f"has_score.{n}", "avg") for n in IMPLICIT_RATES), **rest)
+
+
+def _feedback_widgets() -> list[Widget]:
+    """The "User feedback" section. Its numbers share the KPI numbers' query, its charts over
+    time the other trace charts' query; by model, release and prompt are one query each."""
+    by = lambda *fields: [{"field": f} for f in fields]  # noqa: E731
+    positive, responded = _m(f"scores.{FEEDBACK}", "avg"), _m(f"has_score.{FEEDBACK}", "avg")
+    return [
+        Widget(
+            "feedback-positive",
+            "User feedback: thumbs up (share of rated traces)",
+            "number",
+            _q("traces", positive),
+        ),
+        Widget(
+            "feedback-response",
+            "User feedback: response rate (share of traces rated)",
+            "number",
+            _q("traces", responded),
+        ),
+        Widget(
+            "feedback-explicit",
+            "User feedback: thumbs up and response rate",
+            "line",
+            _traces_over_time(positive, responded),
+        ),
+        Widget(
+            "feedback-implicit",
+            "User feedback: implicit signals (share of traces)",
+            "line",
+            _implicit(timeDimension=AUTO),
+        ),
+        Widget(
+            "feedback-by-model",
+            "User feedback: implicit signals by model",
+            "bar",
+            _implicit(dimensions=by("model")),
+        ),
+        Widget(
+            "feedback-by-release",
+            "User feedback: implicit signals by release",
+            "bar",
+            _implicit(dimensions=by("release")),
+        ),
+        Widget(
+            "feedback-by-prompt",
+            "User feedback: implicit signals by prompt version",
+            "bar",
+            _implicit(
+                dimensions=by("prompt_name", "prompt_version"),
+                filters=[{"column": "prompt_name", "operator": "is not null"}],
+            ),
+        ),
     ]
 
 
@@ -131,7 +206,7 @@ def default_dashboard() -> Dashboard:
     """A fresh copy of the default monitoring dashboard (callers may change it)."""
     return Dashboard(
         "Monitoring",
-        "Volume, errors, latency, cost, tokens, users and scores of the project.",
+        "Volume, errors, latency, cost, tokens, users, scores and user feedback of the project.",
         [],
         "7d",
         _widgets(),

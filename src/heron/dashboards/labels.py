@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from heron.compare.engine import IMPLICIT_PREFIX, implicit_direction, score_direction
+from heron.query.metrics import SCORE_MEASURES
+
 LOWER, NONE, HIGHER = -1, 0, 1
 
 _AGGREGATION = {
@@ -90,10 +93,39 @@ def split(metric: str) -> tuple[str, str]:
     return aggregation, measure
 
 
+def _score(measure: str) -> tuple[str, str] | None:
+    """``("has_score", "implicit_retry")`` for a per-trace score measure, else None."""
+    family, dot, name = measure.partition(".")
+    return (family, name) if dot and family in SCORE_MEASURES else None
+
+
+def _score_label(aggregation: str, family: str, name: str) -> str:
+    signal = name.removeprefix(IMPLICIT_PREFIX)
+    implicit = signal != name
+    if aggregation == "avg" and family == "has_score":
+        return (
+            f"{signal.replace('_', ' ').capitalize()} rate"
+            if implicit
+            else f"Response rate ({name})"
+        )
+    if aggregation == "avg" and family == "has_true_score":
+        return f"Share of traces with {name} true"
+    if aggregation == "avg" and family == "scores":
+        return f"Average {name} (rated traces)"
+    if aggregation in ("sum", "count") and family != "has_true_score":
+        return f"Traces with {name}"
+    word = _AGGREGATION.get(aggregation, aggregation)
+    return f"{word} {family.replace('_', ' ')} {name}"
+
+
 def metric_label(metric: str) -> str:
     """Human name: ``sum_total_cost`` → "Total cost", ``count_count`` → "Count",
-    ``p95_latency`` → "p95 latency", ``uniq_user_id`` → "Distinct users"."""
+    ``p95_latency`` → "p95 latency", ``uniq_user_id`` → "Distinct users",
+    ``avg_has_score.implicit_retry`` → "Retry rate"."""
     aggregation, measure = split(metric)
+    score = _score(measure)
+    if score is not None:
+        return _score_label(aggregation, *score)
     if measure == "count":
         return "Count"
     noun = _MEASURE.get(measure, measure.replace("_", " "))
@@ -113,6 +145,9 @@ def metric_unit(metric: str) -> str:
     aggregation, measure = split(metric)
     if aggregation in ("count", "uniq"):
         return ""
+    score = _score(measure)
+    if score is not None:  # a share of traces (a score's own scale is not known here)
+        return "%" if aggregation == "avg" and score[0] != "scores" else ""
     return _UNIT.get(measure, "")
 
 
@@ -122,6 +157,15 @@ def metric_polarity(metric: str) -> int:
     aggregation, measure = split(metric)
     if aggregation in ("count", "uniq"):
         return NONE
+    score = _score(measure)
+    if score is not None:
+        family, name = score
+        if aggregation != "avg":
+            return NONE  # sums and percentiles of flags: volumes
+        if name.startswith(IMPLICIT_PREFIX):
+            return implicit_direction(name)
+        # a response rate has no good direction (who answers is skewed)
+        return NONE if family == "has_score" else score_direction(name)
     if measure in _LOWER:
         return LOWER
     return HIGHER if measure in _HIGHER else NONE

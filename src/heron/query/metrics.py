@@ -32,6 +32,7 @@ import orjson
 from heron.query.filters import Filter, FilterError, compile_filters, parse_filters, parse_time
 from heron.query.names import canonical
 from heron.query.views import OBSERVATIONS, SCORES, TRACE_LEVEL, TRACES, View
+from heron.scores.parse import MAX_NAME as MAX_SCORE_NAME
 
 AGGREGATIONS: dict[str, str] = {
     "count": "count({x})",
@@ -77,12 +78,23 @@ class Dimension:
     sql: str
     unnest: bool = False  # a list column: one row per element (an empty list gives null)
     is_id: bool = False  # grouping by it needs config.row_limit
+    prompt: bool = False  # a field of the prompts the trace's observations used (one row each)
 
 
 @dataclass(frozen=True)
 class Measure:
     sql: str
     numeric: bool = True
+    score: str | None = None  # a score family (SCORE_MEASURES): the score's name is a parameter
+
+
+# Per-trace measures of one score, written ``<family>.<score name>`` (``has_score.user_feedback``),
+# the way filters address a score as ``scores.<name>``. The name is a SQL parameter.
+SCORE_MEASURES: dict[str, str] = {
+    "scores": "the trace's value of the score (the mean of its values; null without one)",
+    "has_score": "1 when the trace has the score at all, else 0",
+    "has_true_score": "1 when the trace has the score as a boolean true, else 0",
+}
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,7 @@ class MetricsView:
     dimensions: dict[str, Dimension]
     measures: dict[str, Measure]
     condition: str = "TRUE"  # rows of the table this view covers (SQL on the alias)
+    scores: bool = False  # offers the per-trace score measures (SCORE_MEASURES)
 
     @property
     def alias(self) -> str:
@@ -122,6 +135,31 @@ _OBSERVATIONS_JOINED = View(
 )
 
 
+# A trace's scores of one name, one row per trace (alias sc<j>, one join per score name read)
+_SCORE_ROWS = (
+    "SELECT trace_id, avg(value) AS value, max(CASE WHEN data_type = 'BOOLEAN' AND value = 1 "
+    "THEN 1.0 ELSE 0.0 END) AS yes FROM scores "
+    "WHERE project_id = ? AND name = ? AND trace_id IS NOT NULL GROUP BY trace_id"
+)
+_SCORE_SQL = {
+    "scores": "sc{j}.value",
+    "has_score": "(CASE WHEN sc{j}.trace_id IS NULL THEN 0.0 ELSE 1.0 END)",
+    "has_true_score": "coalesce(sc{j}.yes, 0.0)",
+}
+# The prompts (name, version) a trace's observations used, one list per trace of the window
+# (alias `tp`), unnested once (alias `up`) however many prompt dimensions the query reads.
+PROMPT_ROW = "up"
+_PROMPT_JOIN = (
+    " LEFT JOIN (SELECT ox.trace_id, list(DISTINCT struct_pack(name := ox.prompt_name, "
+    "version := ox.prompt_version)) AS prompts FROM observations ox "
+    "WHERE ox.project_id = ? AND ox.prompt_name IS NOT NULL AND ox.trace_id IN "
+    "(SELECT tw.id FROM traces tw WHERE tw.project_id = ? AND tw.start_time >= ? "
+    "AND tw.start_time < ?) GROUP BY ox.trace_id) tp ON tp.trace_id = t.id"
+)
+_PROMPT_UNNEST = (
+    f", unnest(CASE WHEN len(tp.prompts) > 0 THEN tp.prompts ELSE [NULL] END) {PROMPT_ROW}(p)"
+)
+
 _OBS_LATENCY = "((epoch_us(o.end_time) - epoch_us(o.start_time)) / 1000)"
 _OBS_GENERATION_S = (
     "((epoch_us(o.end_time) - epoch_us(coalesce(o.completion_start_time, o.start_time))) / 1e6)"
@@ -148,6 +186,8 @@ VIEWS: dict[str, MetricsView] = {
             },
             "tags": Dimension("t.tags", unnest=True),
             "model": Dimension("t.models", unnest=True),
+            "prompt_name": Dimension(f"{PROMPT_ROW}.p.name", prompt=True),
+            "prompt_version": Dimension(f"{PROMPT_ROW}.p.version", prompt=True),
             "id": Dimension("t.id", is_id=True),
         },
         {
@@ -164,6 +204,7 @@ VIEWS: dict[str, MetricsView] = {
             "session_id": Measure("t.session_id", numeric=False),
             "id": Measure("t.id", numeric=False),
         },
+        scores=True,
     ),
     "observations": MetricsView(
         "observations",
@@ -302,12 +343,13 @@ def parse_metrics_query(raw: str | bytes | dict[str, Any]) -> MetricsQuery:
         if not isinstance(m, dict):
             raise FilterError(f"metrics[{i}]: expected an object with measure and aggregation")
         label, agg = m.get("measure"), m.get("aggregation")
-        measure = _name(view.measures, label) if isinstance(label, str) else None
-        found = view.measures.get(measure) if measure else None
+        measure = _measure_name(view, label, i) if isinstance(label, str) else None
+        found = _measure(view, measure) if measure else None
         if found is None:
+            families = [f"{f}.<score name>" for f in SCORE_MEASURES] if view.scores else []
             raise FilterError(
                 f"metrics[{i}]: unknown measure {label!r} for {view.name}; use one of "
-                + ", ".join(view.measures)
+                + ", ".join([*view.measures, *families])
             )
         if not isinstance(agg, str) or agg not in AGGREGATIONS:
             raise FilterError(
@@ -430,6 +472,38 @@ def _name(names: dict[str, object], name: str) -> str | None:
     return canonical(name) if canonical(name) in names else None
 
 
+def _measure_name(view: MetricsView, label: str, i: int) -> str | None:
+    """heron's name for a measure as written: ``totalCost`` is ``total_cost``; a score measure
+    ``<family>.<score name>`` keeps the score's name as written (checked here)."""
+    family, dot, score = label.partition(".")
+    if not dot:
+        return _name(view.measures, label)
+    family = family if family in SCORE_MEASURES else canonical(family)
+    if family not in SCORE_MEASURES:
+        return None
+    if not view.scores:
+        raise FilterError(
+            f"metrics[{i}]: score measures ({', '.join(SCORE_MEASURES)}) are measures of the "
+            f"traces view, not of {view.name}"
+        )
+    if not score or score != score.strip() or len(score) > MAX_SCORE_NAME:
+        raise FilterError(
+            f"metrics[{i}]: {label!r}: the score name after '{family}.' must be a non-empty "
+            f"name of at most {MAX_SCORE_NAME} characters without surrounding spaces"
+        )
+    if any(ord(c) < 32 for c in score):
+        raise FilterError(f"metrics[{i}]: {label!r}: the score name has a control character")
+    return f"{family}.{score}"
+
+
+def _measure(view: MetricsView, name: str) -> Measure | None:
+    """The measure of a view by heron's name; a score measure's SQL reads its join ``sc{j}``."""
+    family, dot, _ = name.partition(".")
+    if dot and view.scores and family in SCORE_MEASURES:
+        return Measure(_SCORE_SQL[family], score=name.split(".", 1)[1])
+    return view.measures.get(name)
+
+
 def _dimension(view: MetricsView, name: str) -> Dimension | None:
     found = _name(view.dimensions, name)
     return view.dimensions[found] if found else None
@@ -520,11 +594,17 @@ def compile_metrics(
         params += zone.column_params
         joins.append(zone.join)
     keys = ["k_time"] if q.granularity else []
+    prompts = False  # the traces' prompts are joined and unnested (once)
     for i, name in enumerate(q.dimensions):
         dim = _dimension(view, name)
         if dim is None:  # metadata.<key>
             select.append(f"json_extract_string({a}.metadata, ?) AS k{i}")
             params.append('$."' + name.removeprefix("metadata.") + '"')
+        elif dim.prompt:
+            if not prompts:
+                joins.append(_PROMPT_UNNEST)
+                prompts = True
+            select.append(f"{dim.sql} AS k{i}")
         elif dim.unnest:
             joins.append(
                 f", unnest(CASE WHEN len({dim.sql}) > 0 THEN {dim.sql} ELSE [NULL] END) u{i}(v)"
@@ -533,12 +613,27 @@ def compile_metrics(
         else:
             select.append(f"{dim.sql} AS k{i}")
         keys.append(f"k{i}")
+    score_names: list[str] = []  # one join (sc<j>) per score name the metrics read
     for i, m in enumerate(q.metrics):
-        select.append(f"{view.measures[m.measure].sql} AS v{i}")
+        measure = _measure(view, m.measure)
+        assert measure is not None  # checked by parse_metrics_query
+        if measure.score is not None and measure.score not in score_names:
+            score_names.append(measure.score)
+        j = score_names.index(measure.score) if measure.score is not None else 0
+        select.append(f"{measure.sql.format(j=j)} AS v{i}")
     where, fparams = compile_filters(q.filters, view.filters)
+    # joins with parameters come first, so their parameters follow the select list's
+    lead: list[str] = []
     if _USES_TRACE_ROW.search(" ".join([*select, *joins, where])):
-        joins.insert(0, _TRACE_JOIN)
-        params.append(project_id)  # after the select list's parameters, before WHERE's
+        lead.append(_TRACE_JOIN)
+        params.append(project_id)
+    for j, score in enumerate(score_names):
+        lead.append(f" LEFT JOIN ({_SCORE_ROWS}) sc{j} ON sc{j}.trace_id = {a}.id")
+        params += [project_id, score]
+    if prompts:
+        lead.append(_PROMPT_JOIN)
+        params += [project_id, project_id, q.from_time, q.to_time]
+    joins[:0] = lead
     base = (
         f"SELECT {', '.join(select)} FROM {view.table} {a}{''.join(joins)} "
         f"WHERE {a}.project_id = ? AND {view.time} >= ? AND {view.time} < ? "

@@ -26,7 +26,8 @@ _TRACE_FILTER = {
     "traces": {
         "name": "name", "user_id": "user_id", "session_id": "session_id", "release": "release",
         "version": "version", "environment": "environment", "level": "level", "tags": "tags",
-        "model": "model", "id": "id",
+        "model": "model", "id": "id", "prompt_name": "prompt_name",
+        "prompt_version": "prompt_version",
     },
     "observations": {
         "model": "model", "trace_name": "name", "user_id": "user_id", "session_id": "session_id",
