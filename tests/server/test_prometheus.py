@@ -325,6 +325,9 @@ PROJECT_FAMILIES = {
     "heron_trace_errors",
     "heron_trace_latency_seconds",
     "heron_project_spans_accepted",
+    "heron_scores",
+    "heron_scores_true",
+    "heron_score_value",
 }
 
 
