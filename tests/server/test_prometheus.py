@@ -287,6 +287,8 @@ def test_live_server_with_basic_auth_survives_restart(tmp_path: Path) -> None:
     try:
         with httpx.Client(base_url=server.url, timeout=10) as c:
             post(c, KNOWN, **auth)
+            score = {"traceId": "b" * 32, "name": "user_feedback", "value": True}
+            assert c.post("/api/scores", json=score, headers=auth).status_code == 201
             m = metrics(c, **auth)
             ops = metrics(c, Authorization=f"Bearer {server_admin_token(server)}")
             assert c.get("/metrics").status_code == 401
@@ -304,6 +306,10 @@ def test_live_server_with_basic_auth_survives_restart(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert series(again, "heron_llm_requests_total") == series(m, "heron_llm_requests_total")
+    # (the implicit detectors may score the traces too: only this score is counted here)
+    labels = {"project": "test", "name": "user_feedback", "source": "API", "data_type": "BOOLEAN"}
+    fb = ("heron_scores_true_total", frozenset(labels.items()))
+    assert m[fb] == again[fb] == 1
     assert value(again, "heron_llm_cost_usd_total", **chat) == pytest.approx(0.015)
     assert value(ops, "heron_ingest_spans_accepted_total") == 0
 
@@ -325,6 +331,9 @@ PROJECT_FAMILIES = {
     "heron_trace_errors",
     "heron_trace_latency_seconds",
     "heron_project_spans_accepted",
+    "heron_scores",
+    "heron_scores_true",
+    "heron_score_value",
 }
 
 

@@ -1,10 +1,11 @@
-"""Per-project LLM series for ``GET /metrics``, with bounded label values.
+"""Per-project LLM and score series for ``GET /metrics``, with bounded label values.
 
-The totals come from the store (:mod:`heron.store.llmstats`). Each project may show at most
-``max_values`` distinct models and as many distinct trace names; further values are summed
-into ``other``. A value, once shown, keeps its own series for the life of the process, so a
-counter never moves between ``other`` and its own label (which Prometheus would read as a
-reset); new values are admitted by count, most frequent first, while there is room.
+The totals come from the store (:mod:`heron.store.llmstats`, :mod:`heron.store.scorestats`).
+Each project may show at most ``max_values`` distinct models, as many distinct trace names
+and as many distinct score names; further values are summed into ``other``. A value, once
+shown, keeps its own series for the life of the process, so a counter never moves between
+``other`` and its own label (which Prometheus would read as a reset); new values are
+admitted by count, most frequent first, while there is room.
 """
 
 from __future__ import annotations
@@ -13,12 +14,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 
 from heron.store.llmstats import LATENCY_BUCKETS, SeriesTotals
+from heron.store.scorestats import ScoreTotals
 
 Totals = tuple[list[SeriesTotals], list[SeriesTotals]]  # model calls, traces
+T = TypeVar("T")
 
 OTHER = "other"
 UNKNOWN = "unknown"  # a model call without a model name, a trace without a name
@@ -44,8 +53,13 @@ class LabelCap:
                 admitted.update(fresh[:room])
             return {v: v if v in admitted else OTHER for v in counts}
 
+    def admitted(self, project_id: str, label: str) -> list[str]:
+        """The values of ``label`` admitted so far for the project."""
+        with self._lock:
+            return sorted(self._admitted.get((project_id, label), ()))
 
-class TotalsCache:
+
+class TotalsCache(Generic[T]):
     """Reuses a project's totals for ``reuse`` times as long as computing them took, when
     that took more than ``min_s``: however often Prometheus scrapes a large store, the
     queries take at most about 1/``reuse`` of one core; small stores are always fresh."""
@@ -53,10 +67,10 @@ class TotalsCache:
     def __init__(self, reuse: float = 10.0, min_s: float = 0.05) -> None:
         self.reuse = reuse
         self.min_s = min_s
-        self._entries: dict[str, tuple[float, float, Totals]] = {}
+        self._entries: dict[str, tuple[float, float, T]] = {}
         self._lock = threading.Lock()
 
-    def get(self, project_id: str, compute: Callable[[], Totals]) -> Totals:
+    def get(self, project_id: str, compute: Callable[[], T]) -> T:
         now = time.monotonic()
         with self._lock:
             entry = self._entries.get(project_id)
@@ -192,3 +206,58 @@ def llm_families(
         {(project, *k): v for k, v in trace_rows.items()},
         with_usage=False,
     )
+
+
+# -- scores -----------------------------------------------------------------------------------
+
+SCORE_NAME = "score_name"  # the LabelCap key of score names
+VALUED_TYPES = ("NUMERIC", "BOOLEAN")
+
+
+@dataclass(slots=True)
+class _ScoreSum:
+    count: int = 0
+    valued: int = 0
+    value_sum: float = 0.0
+    true: int = 0
+
+
+def score_families(
+    project: str, project_id: str, totals: list[ScoreTotals], cap: LabelCap
+) -> Iterator[Metric]:
+    """The project's scores by name, source and data type: how many; how many BOOLEAN ones
+    are true; the count and sum of NUMERIC and BOOLEAN values (a summary without quantiles,
+    so ``_sum / _count`` is the mean). Names share the project's cap on label values; the
+    rows of names the store summed together (``name`` None) are ``other``."""
+    counts: dict[str, int] = {}
+    for t in totals:
+        if t.name is not None:
+            key = label_value(t.name)
+            counts[key] = counts.get(key, 0) + t.count
+    names = cap.mapping(project_id, SCORE_NAME, counts)
+    rows: dict[tuple[str, str, str], _ScoreSum] = {}
+    for t in totals:
+        name = OTHER if t.name is None else names[label_value(t.name)]
+        s = rows.setdefault((name, t.source, t.data_type), _ScoreSum())
+        s.count += t.count
+        s.valued += t.valued
+        s.value_sum += t.value_sum
+        s.true += t.true
+    labels = ["project", "name", "source", "data_type"]
+    scores = CounterMetricFamily("heron_scores", "Scores stored", labels=labels)
+    true = CounterMetricFamily(
+        "heron_scores_true", "BOOLEAN scores stored with the value true (1)", labels=labels
+    )
+    values = SummaryMetricFamily(
+        "heron_score_value",
+        "Values of NUMERIC and BOOLEAN scores (true is 1): _sum / _count is the mean",
+        labels=labels,
+    )
+    for (name, source, data_type), s in sorted(rows.items()):
+        key = [project, name, source, data_type]
+        scores.add_metric(key, s.count)
+        if data_type == "BOOLEAN":
+            true.add_metric(key, s.true)
+        if data_type in VALUED_TYPES:
+            values.add_metric(key, count_value=s.valued, sum_value=s.value_sum)
+    yield from (scores, true, values)

@@ -2,9 +2,10 @@
 
 Who scrapes decides what is shown. The server-wide health series (ingest, queue, journal,
 store, logins, process), which reveal the volume of every project, need the admin token or
-``HERON_PROMETHEUS_TOKEN``; an API key sees only its own project's series: its LLM series,
-computed from the store at scrape time (:mod:`heron.store.llmstats`) with label values
-capped per project (:mod:`heron.server.llmseries`), and its accepted spans.
+``HERON_PROMETHEUS_TOKEN``; an API key sees only its own project's series: its LLM and score
+series, computed from the store at scrape time (:mod:`heron.store.llmstats`,
+:mod:`heron.store.scorestats`) with label values capped per project
+(:mod:`heron.server.llmseries`), and its accepted spans.
 
 The health series live in one :class:`~prometheus_client.CollectorRegistry` per app, never
 the library's global one, so many apps can run in one process (the tests do). See
@@ -41,9 +42,16 @@ from heron.server import schemas
 from heron.server.admin import bearer_is
 from heron.server.api import caller
 from heron.server.consistency import read_view
-from heron.server.llmseries import Totals, llm_families
+from heron.server.llmseries import (
+    MAX_LABEL_CHARS,
+    SCORE_NAME,
+    Totals,
+    llm_families,
+    score_families,
+)
 from heron.server.state import ServerState, state_of
 from heron.settings import Settings
+from heron.store.scorestats import ScoreTotals
 
 # A trace without a root span counts once nothing was written to it for this long.
 SETTLE = timedelta(seconds=60)
@@ -249,7 +257,10 @@ async def prometheus_metrics(request: Request) -> Response:
 def _exposition(st: ServerState, project_id: str) -> bytes:
     calls, traces = st.llm_totals.get(project_id, lambda: _totals(st, project_id))
     project = next((p["name"] for p in st.store.list_projects() if p["id"] == project_id), "")
-    families = list(llm_families(project or project_id, project_id, calls, traces, st.label_cap))
+    scores = st.score_totals.get(project_id, lambda: _score_totals(st, project_id))
+    label = project or project_id
+    families = list(llm_families(label, project_id, calls, traces, st.label_cap))
+    families.extend(score_families(label, project_id, scores, st.label_cap))
     families.append(_project_spans(st, [(project_id, project)]))
     return generate_latest(_Fixed(families))
 
@@ -258,6 +269,14 @@ def _totals(st: ServerState, project_id: str) -> Totals:
     settled_before = (datetime.now(UTC) - SETTLE).replace(tzinfo=None)
     calls = st.store.model_call_totals(project_id, settled_before)
     return calls, st.store.trace_totals(project_id, settled_before)
+
+
+def _score_totals(st: ServerState, project_id: str) -> list[ScoreTotals]:
+    # The names already shown, and enough of the most frequent to fill the cap: the store
+    # sums every other name into one row, however many the project has.
+    cap = st.label_cap
+    keep = cap.admitted(project_id, SCORE_NAME)
+    return st.store.score_totals(project_id, keep, cap.max_values, MAX_LABEL_CHARS)
 
 
 class _Fixed(Collector):

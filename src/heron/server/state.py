@@ -37,6 +37,7 @@ class ServerState:
     label_cap: LabelCap = field(default_factory=lambda: LabelCap(20))
     prometheus: CollectorRegistry = field(default_factory=CollectorRegistry)
     llm_totals: TotalsCache = field(default_factory=TotalsCache)
+    score_totals: TotalsCache = field(default_factory=TotalsCache)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
     retention: RetentionTask | None = None
     repricer: Repricer | None = None

@@ -23,6 +23,7 @@ from heron.store.llmstats import SeriesTotals
 from heron.store.reads import ListQuery, Page
 from heron.store.runner import JobProgress, WorkDone
 from heron.store.scores import ScoreFilter
+from heron.store.scorestats import ScoreTotals
 from heron.store.writes import WriteResult
 
 
@@ -50,6 +51,9 @@ class Store(Protocol):
         self, project_id: str, settled_before: datetime
     ) -> list[SeriesTotals]: ...
     def trace_totals(self, project_id: str, settled_before: datetime) -> list[SeriesTotals]: ...
+    def score_totals(
+        self, project_id: str, keep: Sequence[str], top: int, max_chars: int
+    ) -> list[ScoreTotals]: ...
     def size_bytes(self) -> int: ...
 
     def list_projects(self) -> list[dict[str, Any]]: ...

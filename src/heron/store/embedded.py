@@ -27,7 +27,7 @@ from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.settings import Settings
 from heron.store import dashboards as dashmod
-from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved
+from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved, scorestats
 from heron.store import keys as keymod
 from heron.store import metrics as metricsmod
 from heron.store import runner as runnerdb
@@ -156,6 +156,12 @@ class EmbeddedStore:
     ) -> list[llmstats.SeriesTotals]:
         """Cumulative trace totals by trace name; see :mod:`.llmstats`."""
         return llmstats.trace_totals(self.cursor(), project_id, settled_before)
+
+    def score_totals(
+        self, project_id: str, keep: Sequence[str], top: int, max_chars: int
+    ) -> list[scorestats.ScoreTotals]:
+        """Cumulative score totals by (name, source, data type); see :mod:`.scorestats`."""
+        return scorestats.score_totals(self.cursor(), project_id, keep, top, max_chars)
 
     def size_bytes(self) -> int:
         """Bytes on disk: the database file and its write-ahead log."""
