@@ -96,9 +96,10 @@ def new_trace(server: HeronProcess) -> str:
 
 
 def scores(server: HeronProcess, trace_id: str) -> list[dict]:
+    """The trace's scores a browser sent (not the runner's EVAL scores beside them)."""
     r = httpx.get(f"{server.url}/api/traces/{trace_id}", headers=server.auth, timeout=10)
     assert r.status_code == 200, r.text
-    return r.json()["scores"]
+    return [s for s in r.json()["scores"] if s["source"] != "EVAL"]
 
 
 def allow(server: HeronProcess, origins: list[str]) -> None:
