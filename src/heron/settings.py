@@ -243,10 +243,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "runner_tasks",
         "HERON_RUNNER_TASKS",
-        "heron.implicit.task:FeedbackTask",
+        "heron.implicit.task:FeedbackTask,heron.evals.task:tasks",
         "Background runner tasks, comma-separated module:attribute (a task, a list of tasks, or "
-        "a callable returning them); the default runs the implicit-feedback detectors; an "
-        "empty value leaves the runner idle. See docs/runner.md.",
+        "a callable returning them); the default runs the implicit-feedback detectors and the "
+        "evaluators; an empty value leaves the runner idle. See docs/runner.md.",
+    ),
+    Setting(
+        "evaluator_modules",
+        "HERON_EVALUATOR_MODULES",
+        "",
+        "Python modules (comma-separated prefixes) whose functions custom evaluators may name "
+        "as 'module:function'; they run in the server's worker processes, so list only code "
+        "you trust. Entry points of group heron.evaluators are always allowed. See "
+        "docs/evaluators.md.",
     ),
 )
 
@@ -292,7 +301,13 @@ class Settings:
     init_admin_email: str | None = None
     init_admin_password: str | None = None
     login_hash_concurrency: int = 2
-    runner_tasks: str | None = "heron.implicit.task:FeedbackTask"
+    runner_tasks: str | None = "heron.implicit.task:FeedbackTask,heron.evals.task:tasks"
+    evaluator_modules: str = ""
+
+    @property
+    def custom_modules(self) -> tuple[str, ...]:
+        """The module prefixes custom evaluators may name (``HERON_EVALUATOR_MODULES``)."""
+        return tuple(m.strip() for m in self.evaluator_modules.split(",") if m.strip())
 
     @property
     def db_path(self) -> Path:

@@ -286,3 +286,67 @@ def test_the_change_marker_is_kept_and_only_grows(tmp_path: Path) -> None:
         assert store.wait_for_change(2, 0.01) == 3
     finally:
         store.close()
+
+
+class OncePerVersion:
+    """A task that scores a trace once and keeps that score on later runs (as evaluators
+    do); counts its real evaluations and records the options it was given."""
+
+    name = "once"
+    version = "1"
+    scope = "trace"
+    fields = ("name",)
+
+    def __init__(self) -> None:
+        self.evaluated: list[str] = []
+        self.options: list[dict | None] = []
+
+    def run(self, target: Target, now: datetime) -> Outcome:
+        self.options.append(target.options)
+        mine = target.score("once", 1)
+        if mine.id in target.previous:
+            return Outcome(keep=[mine.id, "not-a-previous-id"])
+        self.evaluated.append(target.id)
+        return Outcome([mine])
+
+
+def test_kept_scores_survive_later_runs_and_only_previous_ids_can_be_kept(
+    store: EmbeddedStore,
+) -> None:
+    task = OncePerVersion()
+    runner = Runner(store, [task], clock=lambda: NOW)
+    runner.run_until_idle()
+    add(store, tid(1), None)
+    runner.run_until_idle()
+    assert task.evaluated == [tid(1)]
+    assert scores(store) == {(tid(1), "once"): 1}
+    add(store, tid(1), None)  # a late span: the target changed, the task keeps its score
+    runner.run_until_idle()
+    assert task.evaluated == [tid(1)]
+    assert scores(store) == {(tid(1), "once"): 1}
+    work = store.runner_work("once", "p1", tid(1))
+    assert work is not None and work["outputs"] == [
+        score_id("once", "1", "p1", tid(1), "once", tid(1))
+    ]
+
+
+def test_a_backfill_passes_its_options_and_stops_at_its_limit(store: EmbeddedStore) -> None:
+    task = OncePerVersion()
+    runner = Runner(store, [task], clock=lambda: NOW)
+    runner.run_until_idle()
+    for n in range(1, 6):
+        add(store, tid(n), None, at=NOW - timedelta(days=1))
+    runner.run_until_idle()
+    task.evaluated.clear()
+    task.options.clear()
+    store.cursor().execute("DELETE FROM runner_work")  # as if never run: the job does them
+    store.cursor().execute("DELETE FROM scores")
+    job = runner.start_job("p1", ["once"], options={"evaluators": ["e1"]}, limit=3)
+    runner.run_until_idle()
+    done = store.runner_job(job["id"])
+    assert done is not None and done["status"] == "done"
+    assert (done["total"], done["done"]) == (3, 3)
+    assert task.evaluated == [tid(1), tid(2), tid(3)]
+    assert task.options == [{"evaluators": ["e1"]}] * 3
+    with pytest.raises(Exception, match="limit"):
+        runner.start_job("p1", ["once"], limit=0)

@@ -203,11 +203,27 @@ class Runner:
         if not chunks and cursors:
             self.store.runner_commit([], cursors=cursors)
 
-    def _work(self, task: Task, project_id: str, ids: Sequence[str]) -> list[WorkDone]:
+    def _work(
+        self,
+        task: Task,
+        project_id: str,
+        ids: Sequence[str],
+        options: dict[str, Any] | None = None,
+    ) -> list[WorkDone]:
         traces = self.store.target_traces(project_id, task.scope, ids, task.fields)
+        previous = self.store.runner_outputs(task.name, project_id, ids)
         now = self.clock()
         targets = [
-            Target(task.name, task.version, project_id, task.scope, t, traces[t])
+            Target(
+                task.name,
+                task.version,
+                project_id,
+                task.scope,
+                t,
+                traces[t],
+                frozenset(previous.get(t, ())),
+                options,
+            )
             for t in ids
             if traces.get(t)
         ]
@@ -217,7 +233,9 @@ class Runner:
             if target_id not in results:  # deleted since: what the task wrote on it goes too
                 out.append(WorkDone(task.name, task.version, project_id, target_id))
                 continue
-            done = self._done(task, project_id, target_id, results[target_id], now)
+            done = self._done(
+                task, project_id, target_id, results[target_id], now, previous.get(target_id, ())
+            )
             if done is not None:
                 out.append(done)
         return out
@@ -229,6 +247,7 @@ class Runner:
         target_id: str,
         result: Outcome | Exception,
         now: datetime,
+        previous: Sequence[str] = (),
     ) -> WorkDone | None:
         try:
             if isinstance(result, Exception):
@@ -246,6 +265,8 @@ class Runner:
             return None
         self.stats.runs += 1
         done = WorkDone(task.name, task.version, project_id, target_id, list(result.scores))
+        if result.keep:  # only what the previous run wrote can be kept
+            done.keep = [i for i in result.keep if i in set(previous)]
         due = _naive_utc(result.recheck_at)
         if due is not None and due <= now:
             due = now + timedelta(seconds=self.idle_s)  # never a re-check that is always due
@@ -277,9 +298,13 @@ class Runner:
         tasks: Iterable[str] | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        *,
+        options: dict[str, Any] | None = None,
+        limit: int | None = None,
     ) -> dict[str, Any]:
         """Queue a backfill: run ``tasks`` (default: all) on every target of the project
-        with a trace starting in ``[start, end)`` (default: all time)."""
+        with a trace starting in ``[start, end)`` (default: all time), at most ``limit``
+        targets per task. ``options`` reach the tasks as :attr:`Target.options`."""
         if not self.tasks:
             raise BadRequest("no runner tasks are registered (setting HERON_RUNNER_TASKS)")
         names = list(dict.fromkeys(tasks)) if tasks is not None else sorted(self.tasks)
@@ -296,6 +321,12 @@ class Runner:
             "from": start.isoformat() if start else None,
             "to": end.isoformat() if end else None,
         }
+        if options:
+            spec["options"] = options
+        if limit is not None:
+            if limit < 1:
+                raise BadRequest("limit must be at least 1")
+            spec["limit"] = limit
         job_id = secrets.token_hex(8)
         self.store.create_runner_job(job_id, project_id, spec)
         job = self.store.runner_job(job_id)
@@ -327,11 +358,13 @@ class Runner:
             return True
         start = datetime.fromisoformat(spec["from"]) if spec["from"] else None
         end = datetime.fromisoformat(spec["to"]) if spec["to"] else None
+        limit = spec.get("limit")
         if job["status"] == "queued":
-            total = sum(
+            counts = [
                 self.store.count_runner_targets(job["project_id"], self.tasks[n].scope, start, end)
                 for n in names
-            )
+            ]
+            total = sum(min(c, limit) if limit else c for c in counts)
             self.store.update_runner_job(job["id"], status="running", total=total)
             return True
         phase = job["phase"]
@@ -339,13 +372,29 @@ class Runner:
             self.store.update_runner_job(job["id"], status="done")
             return True
         task = self.tasks[names[phase]]
-        ids = self.store.next_runner_targets(
-            job["project_id"], task.scope, start, end, job["after"], self.chunk
+        size = self.chunk
+        if limit:  # targets of this task done so far: the job's count less earlier phases'
+            earlier = sum(
+                min(
+                    limit,
+                    self.store.count_runner_targets(
+                        job["project_id"], self.tasks[n].scope, start, end
+                    ),
+                )
+                for n in names[:phase]
+            )
+            size = min(size, limit - (job["done"] - earlier))
+        ids = (
+            self.store.next_runner_targets(
+                job["project_id"], task.scope, start, end, job["after"], size
+            )
+            if size > 0
+            else []
         )
         if not ids:
             self.store.update_runner_job(job["id"], phase=phase + 1, after=None)
             return True
-        work = self._work(task, job["project_id"], ids)
+        work = self._work(task, job["project_id"], ids, spec.get("options"))
         progress = JobProgress(job["id"], job["done"] + len(ids), phase, ids[-1])
         self.store.runner_commit(work, job=progress)
         return True
@@ -381,6 +430,8 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
         "tasks": spec["tasks"],
         "from": spec["from"] and spec["from"] + "Z",
         "to": spec["to"] and spec["to"] + "Z",
+        "limit": spec.get("limit"),
+        "options": spec.get("options"),
         "status": job["status"],
         "done": job["done"],
         "total": job["total"],

@@ -28,10 +28,13 @@ _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 @dataclass(slots=True)
 class Outcome:
     """What one run produced: scores (replacing the previous run's) and, for judgements that
-    depend on time passing (abandonment), when to run again (``None``: not needed)."""
+    depend on time passing (abandonment), when to run again (``None``: not needed).
+    ``keep`` names scores of the previous run (:attr:`Target.previous`) to leave as they
+    are, for work done once per version (an LLM judge is not asked again)."""
 
     scores: list[ScoreRecord] = field(default_factory=list)
     recheck_at: datetime | None = None
+    keep: list[str] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -60,7 +63,9 @@ def score_id(
 @dataclass(slots=True)
 class Target:
     """One session (``scope == "session"``) or trace a task judges, with its traces in time
-    order (dicts of the task's ``fields``; times are naive UTC datetimes)."""
+    order (dicts of the task's ``fields``; times are naive UTC datetimes). ``previous``: the
+    ids of the scores the task's last run on it wrote; ``options``: the options of the
+    backfill job running it (``None`` outside a job)."""
 
     task: str
     version: str
@@ -68,6 +73,8 @@ class Target:
     scope: str
     id: str
     traces: list[dict[str, Any]]
+    previous: frozenset[str] = frozenset()
+    options: dict[str, Any] | None = None
 
     def score(
         self,

@@ -57,7 +57,7 @@ def _categories(value: Any) -> list[dict[str, Any]] | None:
     return out
 
 
-def _check(config: dict[str, Any]) -> dict[str, Any]:
+def check_config(config: dict[str, Any]) -> dict[str, Any]:
     """The whole config's rules (after a create or a patch)."""
     name = config.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -105,7 +105,7 @@ def parse_config(body: Any) -> dict[str, Any]:
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
         raise ScoreError(f"{unknown[0]}: unknown field")
-    return _check({**body, "id": uuid.uuid4().hex, "isArchived": False})
+    return check_config({**body, "id": uuid.uuid4().hex, "isArchived": False})
 
 
 def patch_config(existing: dict[str, Any], body: Any) -> dict[str, Any]:
@@ -120,7 +120,7 @@ def patch_config(existing: dict[str, Any], body: Any) -> dict[str, Any]:
     base = dict(existing)
     if base["dataType"] == "BOOLEAN":
         base["categories"] = None  # shown, not stored (see heron.store.scores)
-    return _check({**base, **body})
+    return check_config({**base, **body})
 
 
 def config_ids(body: Any) -> list[str]:

@@ -31,6 +31,7 @@ from heron.server import (
     apidocs,
     compare,
     dashboards,
+    evaluators,
     health,
     implicit_api,
     metrics,
@@ -179,7 +180,11 @@ def create_app(
     async def heron_error(request: Request, exc: HeronError) -> JSON:
         retry = isinstance(exc, Overloaded | RateLimited)
         headers = {"Retry-After": str(exc.retry_after)} if retry else None
-        return JSON({"error": {"code": exc.code, "message": exc.message}}, exc.status_code, headers)
+        error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+        problems = getattr(exc, "problems", None)
+        if problems:  # a configuration document: every problem with its path
+            error["problems"] = [{"path": p, "message": m} for p, m in problems]
+        return JSON({"error": error}, exc.status_code, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -223,6 +228,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(admin_prices.router)
     app.include_router(runner.router)
+    app.include_router(evaluators.router)
     app.include_router(implicit_api.router)
     app.include_router(settings_api.router)
     web.install(app)

@@ -28,6 +28,7 @@ from heron.scores import ScoreRecord
 from heron.settings import Settings
 from heron.store import dashboards as dashmod
 from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved, scorestats
+from heron.store import evaluators as evaldb
 from heron.store import keys as keymod
 from heron.store import metrics as metricsmod
 from heron.store import runner as runnerdb
@@ -379,6 +380,12 @@ class EmbeddedStore:
 
     def runner_next_due(self, tasks: Sequence[str]) -> datetime | None:
         return runnerdb.next_due(self.cursor(), tasks)
+
+    def runner_outputs(
+        self, task: str, project_id: str, targets: Sequence[str]
+    ) -> dict[str, list[str]]:
+        """The score ids ``task``'s last run wrote on each target."""
+        return runnerdb.outputs(self.cursor(), task, project_id, targets)
 
     def runner_work(self, task: str, project_id: str, target: str) -> dict[str, Any] | None:
         """What ``task`` last did on ``target``: version, score ids, when."""
@@ -822,6 +829,89 @@ class EmbeddedStore:
                     "INSERT INTO implicit_settings VALUES (?, ?, now()::TIMESTAMP)",
                     [project_id, orjson.dumps(settings).decode()],
                 )
+
+    # -- evaluators and LLM connections ----------------------------------------------------
+
+    def list_evaluators(
+        self, project_id: str | None, active_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """A project's evaluators (``None``: every project's), by name."""
+        return evaldb.list_evaluators(self.cursor(), project_id, active_only)
+
+    def get_evaluator(self, project_id: str, name: str) -> dict[str, Any] | None:
+        return evaldb.get_evaluator(self.cursor(), project_id, name)
+
+    def put_evaluator(
+        self, project_id: str, name: str, spec: dict[str, Any]
+    ) -> tuple[dict[str, Any], str]:
+        """Create, or version when the spec changed (validated by the caller)."""
+        with self._admin() as cur:
+            evaldb.require_project(cur, project_id)
+            return evaldb.put_evaluator(cur, project_id, name, spec)
+
+    def set_evaluator_status(
+        self, project_id: str, evaluator_id: str, status: str, reason: str | None = None
+    ) -> bool:
+        with self._admin() as cur:
+            return evaldb.set_status(cur, project_id, evaluator_id, status, reason)
+
+    def delete_evaluator(self, project_id: str, evaluator_id: str) -> bool:
+        with self._admin() as cur:
+            return evaldb.delete_evaluator(cur, project_id, evaluator_id)
+
+    def evaluator_versions(self, project_id: str, evaluator_id: str) -> list[dict[str, Any]]:
+        return evaldb.versions(self.cursor(), project_id, evaluator_id)
+
+    def record_evaluator_runs(
+        self, stats: Sequence[dict[str, Any]], log: Sequence[dict[str, Any]]
+    ) -> None:
+        """Add run counts and log lines (see :func:`heron.store.evaluators.record_runs`)."""
+        if stats or log:
+            with self._admin() as cur:
+                evaldb.record_runs(cur, stats, log)
+
+    def evaluator_stats(self, project_id: str, evaluator_id: str) -> list[dict[str, Any]]:
+        return evaldb.stats(self.cursor(), project_id, evaluator_id)
+
+    def evaluator_log(
+        self, project_id: str, evaluator_id: str, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        return evaldb.log_lines(self.cursor(), project_id, evaluator_id, limit)
+
+    def list_connections(self, project_id: str) -> list[dict[str, Any]]:
+        return evaldb.list_connections(self.cursor(), project_id)
+
+    def get_connection(
+        self, project_id: str, name: str, with_key: bool = False
+    ) -> dict[str, Any] | None:
+        return evaldb.get_connection(self.cursor(), project_id, name, with_key)
+
+    def put_connection(
+        self,
+        project_id: str,
+        name: str,
+        spec: dict[str, Any],
+        api_key: str | None,
+        api_key_hint: str | None,
+    ) -> tuple[dict[str, Any], str]:
+        """Create or update (``api_key`` encrypted by the caller; ``None`` keeps it)."""
+        with self._admin() as cur:
+            evaldb.require_project(cur, project_id)
+            return evaldb.put_connection(cur, project_id, name, spec, api_key, api_key_hint)
+
+    def delete_connection(self, project_id: str, name: str) -> bool:
+        with self._admin() as cur:
+            return evaldb.delete_connection(cur, project_id, name)
+
+    def matching_traces(
+        self, project_id: str, ids: Sequence[str], filters: Sequence[Filter]
+    ) -> set[str]:
+        return evaldb.matching_traces(self.cursor(), project_id, ids, filters)
+
+    def matching_observations(
+        self, project_id: str, trace_ids: Sequence[str], filters: Sequence[Filter]
+    ) -> list[dict[str, Any]]:
+        return evaldb.matching_observations(self.cursor(), project_id, trace_ids, filters)
 
     # -- meta --------------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ TRACE_FIELDS = (
     "observation_count",
     "error_count",
     "level",
+    "updated_at",
 )
 SCOPES = ("session", "trace")
 _TARGET_COLUMN = {"session": "session_id", "trace": "id"}
@@ -55,8 +56,9 @@ _TARGET_COLUMN = {"session": "session_id", "trace": "id"}
 
 @dataclass(slots=True)
 class WorkDone:
-    """One task's finished work on one target: its scores replace what it wrote before;
-    ``due_at`` schedules a re-check (``None`` removes one)."""
+    """One task's finished work on one target: its scores replace what it wrote before,
+    except the earlier scores named in ``keep``; ``due_at`` schedules a re-check (``None``
+    removes one)."""
 
     task: str
     version: str
@@ -64,6 +66,7 @@ class WorkDone:
     target: str
     scores: list[ScoreRecord] = field(default_factory=list)
     due_at: datetime | None = None
+    keep: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -165,9 +168,11 @@ def commit_work(
     nothing, which keeps the write lock short."""
     if not work:
         return
+    kept = {(w.task, w.project_id, w.target): set(w.keep) for w in work if w.keep}
     old: dict[str, list[str]] = {}
-    for (_, project_id, _), ids in previous.items():
-        old.setdefault(project_id, []).extend(ids)
+    for key, ids in previous.items():
+        keep = kept.get(key, ())
+        old.setdefault(key[1], []).extend(i for i in ids if i not in keep)
     for project_id, ids in old.items():
         delete_scores(con, project_id, ids)
     insert_scores(con, list({(s.project_id, s.id): s for w in work for s in w.scores}.values()))
@@ -177,7 +182,10 @@ def commit_work(
             "project_id": [w.project_id for w in work],
             "target": [w.target for w in work],
             "version": [w.version for w in work],
-            "outputs": pa.array([[s.id for s in w.scores] for w in work], pa.list_(pa.string())),
+            "outputs": pa.array(
+                [list(dict.fromkeys([*(s.id for s in w.scores), *w.keep])) for w in work],
+                pa.list_(pa.string()),
+            ),
             "due_at": pa.array([w.due_at for w in work], TS),
             "seen": [(w.task, w.project_id, w.target) in previous for w in work],
         }
@@ -225,6 +233,18 @@ def next_due(con: duckdb.DuckDBPyConnection, tasks: Sequence[str]) -> datetime |
         [list(tasks)],
     ).fetchall()
     return rows[0][0] if rows else None
+
+
+def outputs(
+    con: duckdb.DuckDBPyConnection, task: str, project_id: str, targets: Sequence[str]
+) -> dict[str, list[str]]:
+    """The score ids the last run of ``task`` wrote on each of ``targets`` (if any)."""
+    rows = con.execute(
+        "SELECT target, outputs FROM runner_work WHERE task = ? AND project_id = ? "
+        "AND target IN (SELECT unnest(?::VARCHAR[]))",
+        [task, project_id, list(targets)],
+    ).fetchall()
+    return {target: list(ids) for target, ids in rows}
 
 
 def work_done(

@@ -289,6 +289,63 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TIMESTAMP NOT NULL
     );
     """,
+    # Automated evaluators (heron.evals): each evaluator's current spec and version, every
+    # version's spec, run counts per version and a short run log; LLM connections with
+    # their API key encrypted (heron.evals.secrets).
+    """
+    CREATE TABLE IF NOT EXISTS evaluators (
+        id VARCHAR NOT NULL,
+        project_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        spec VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        status_reason VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (project_id, id),
+        UNIQUE (project_id, name)
+    );
+    CREATE TABLE IF NOT EXISTS evaluator_versions (
+        project_id VARCHAR NOT NULL,
+        evaluator_id VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        spec VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (project_id, evaluator_id, version)
+    );
+    CREATE TABLE IF NOT EXISTS evaluator_stats (
+        project_id VARCHAR NOT NULL,
+        evaluator_id VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        scored BIGINT NOT NULL,
+        failed BIGINT NOT NULL,
+        cost DOUBLE NOT NULL,
+        last_run_at TIMESTAMP NOT NULL,
+        last_error VARCHAR,
+        PRIMARY KEY (project_id, evaluator_id, version)
+    );
+    CREATE TABLE IF NOT EXISTS evaluator_log (
+        project_id VARCHAR NOT NULL,
+        evaluator_id VARCHAR NOT NULL,
+        logged_at TIMESTAMP NOT NULL,
+        level VARCHAR NOT NULL,
+        message VARCHAR NOT NULL,
+        target VARCHAR
+    );
+    CREATE TABLE IF NOT EXISTS llm_connections (
+        id VARCHAR NOT NULL,
+        project_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        spec VARCHAR NOT NULL,
+        api_key VARCHAR,
+        api_key_hint VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (project_id, id),
+        UNIQUE (project_id, name)
+    );
+    """,
 )
 
 

@@ -1,0 +1,1 @@
+"""Configuration as code: score configs, LLM connections and evaluators by name."""

@@ -1,0 +1,414 @@
+"""Evaluators, LLM connections, configuration as code and jobs over HTTP.
+
+Every route is scoped to the key's project: reads need a ``read`` or ``full`` key, changes a
+``full`` key. Objects are named; bodies use the configuration format of
+:mod:`heron.config.document` (docs/evaluators.md), so what ``GET /api/config`` exports,
+``POST /api/config/apply`` takes back unchanged. A connection's API key is encrypted at rest
+and never returned (only a hint such as ``sk-…1234``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse, Response
+
+from heron.config import document
+from heron.errors import BadRequest, Conflict, NotFound, Overloaded
+from heron.evals.spec import Problems, check_connection, check_evaluator, export_evaluator
+from heron.query.filters import FilterError, parse_filters, parse_time
+from heron.runner import Runner
+from heron.runner.engine import job_view
+from heron.server import schemas
+from heron.server.api import caller
+from heron.server.auth import Caller
+from heron.server.bodies import read_body
+from heron.server.responses import JSON
+from heron.server.state import ServerState, state_of
+from heron.store.reads import iso
+
+router = APIRouter(
+    tags=["evaluators"],
+    responses={
+        400: {"model": schemas.Error},
+        401: {"model": schemas.Error},
+        403: {"model": schemas.Error},
+        404: {"model": schemas.Error},
+    },
+)
+
+_TASK_OF_TARGET = {
+    "traces": "evaluators",
+    "observations": "evaluators",
+    "sessions": "evaluators.sessions",
+}
+_BACKFILL_KEYS = {"from", "to", "filter", "limit"}
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+async def _body(request: Request) -> bytes:
+    return await read_body(request, state_of(request).settings.max_body_bytes)
+
+
+async def _json(request: Request) -> Any:
+    raw = await _body(request)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"invalid JSON: {exc}") from None
+
+
+def secret_key(st: ServerState) -> bytes:
+    """The server's key for connection secrets (``HERON_SECRET_KEY``, else a key file kept
+    beside the database, created on first use)."""
+    from heron.evals.secrets import server_key
+
+    return server_key(st.settings.data_dir, os.environ)
+
+
+def encrypter(st: ServerState) -> Any:
+    from heron.evals.secrets import encrypt, hint
+
+    key = secret_key(st)
+    return lambda plain: (encrypt(plain, key), hint(plain))
+
+
+def _refresh(st: ServerState) -> None:
+    """Let the runner's evaluator tasks see a change at once."""
+    if st.runner is not None:
+        for task in st.runner.tasks.values():
+            refresh = getattr(task, "refresh", None)
+            if callable(refresh):
+                refresh()
+
+
+def _evaluator_view(st: ServerState, ev: dict[str, Any], detail: bool = False) -> dict[str, Any]:
+    stats = st.store.evaluator_stats(ev["project_id"], ev["id"])
+    current = next((s for s in stats if s["version"] == ev["version"]), None)
+    scored = sum(s["scored"] for s in stats)
+    failed = sum(s["failed"] for s in stats)
+    out = {
+        "id": ev["id"],
+        "name": ev["name"],
+        "version": ev["version"],
+        "status": ev["status"],
+        "status_reason": ev["status_reason"],
+        "type": ev["spec"]["type"],
+        "target": ev["spec"]["target"],
+        "definition": export_evaluator(ev["name"], ev["spec"]),
+        "scores_written": scored,
+        "failures": failed,
+        "error_rate": failed / (scored + failed) if scored + failed else None,
+        "judge_cost": sum(s["cost"] for s in stats),
+        "last_run_at": iso(max((s["last_run_at"] for s in stats), default=None)),
+        "last_error": current["last_error"] if current else None,
+        "created_at": iso(ev["created_at"]),
+        "updated_at": iso(ev["updated_at"]),
+    }
+    if detail:
+        out["versions"] = [
+            {"version": v["version"], "created_at": iso(v["created_at"]),
+             "definition": export_evaluator(ev["name"], v["spec"])}
+            for v in st.store.evaluator_versions(ev["project_id"], ev["id"])
+        ]  # fmt: skip
+        out["log"] = [
+            {**line, "at": iso(line["at"])}
+            for line in st.store.evaluator_log(ev["project_id"], ev["id"])
+        ]
+    return out
+
+
+def _get(st: ServerState, project_id: str, name: str) -> dict[str, Any]:
+    ev = st.store.get_evaluator(project_id, name)
+    if ev is None:
+        raise NotFound(f"evaluator {name!r} not found in this project")
+    return ev
+
+
+def _score_configs(st: ServerState, project_id: str) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in document._all_score_configs(st.store, project_id)}
+
+
+def _check(st: ServerState, project_id: str, body: Any) -> tuple[str, dict[str, Any]]:
+    problems = Problems()
+    name, spec = check_evaluator(
+        body,
+        "$",
+        problems,
+        connections={c["name"] for c in st.store.list_connections(project_id)},
+        score_configs=_score_configs(st, project_id),
+        custom_modules=st.settings.custom_modules,
+    )
+    if problems or name is None or spec is None:
+        raise document.ConfigError(problems.items)
+    return name, spec
+
+
+def runner_of(st: ServerState) -> Runner:
+    if st.runner is None:
+        raise Overloaded("the runner is starting or stopping; retry shortly", retry_after=1)
+    return st.runner
+
+
+# -- evaluators ----------------------------------------------------------------------------
+
+
+@router.get("/api/evaluators", summary="List evaluators")
+def list_evaluators(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    """The project's evaluators with status, version, scores written, error rate, judge
+    cost and last run."""
+    st = state_of(request)
+    return {"data": [_evaluator_view(st, e) for e in st.store.list_evaluators(who.project_id)]}
+
+
+@router.post("/api/evaluators", summary="Create or update an evaluator", status_code=200)
+async def put_evaluator(request: Request, who: Caller = Depends(caller)) -> Response:
+    """An evaluator in the configuration format. A new name creates it (201); a changed
+    definition of an existing one creates its next version (200)."""
+    st = state_of(request)
+    body = await _json(request)
+    name, spec = await run_in_threadpool(_check, st, who.project_id, body)
+    ev, action = await run_in_threadpool(st.store.put_evaluator, who.project_id, name, spec)
+    _refresh(st)
+    view = await run_in_threadpool(_evaluator_view, st, ev)
+    return JSON({**view, "action": action}, 201 if action == "created" else 200)
+
+
+@router.get("/api/evaluators/{name}", summary="An evaluator, its versions and run log")
+def get_evaluator(request: Request, name: str, who: Caller = Depends(caller)) -> dict[str, Any]:
+    st = state_of(request)
+    return _evaluator_view(st, _get(st, who.project_id, name), detail=True)
+
+
+@router.put("/api/evaluators/{name}", summary="Update an evaluator (a new version)")
+async def replace_evaluator(request: Request, name: str, who: Caller = Depends(caller)) -> Response:
+    st = state_of(request)
+    body = await _json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("body: expected an evaluator object")
+    if body.get("name", name) != name:
+        raise BadRequest("name: the body names another evaluator than the path")
+    await run_in_threadpool(_get, st, who.project_id, name)
+    _, spec = await run_in_threadpool(_check, st, who.project_id, {**body, "name": name})
+    ev, action = await run_in_threadpool(st.store.put_evaluator, who.project_id, name, spec)
+    _refresh(st)
+    return JSON({**await run_in_threadpool(_evaluator_view, st, ev), "action": action})
+
+
+@router.delete("/api/evaluators/{name}", summary="Delete an evaluator (its scores stay)")
+def delete_evaluator(request: Request, name: str, who: Caller = Depends(caller)) -> dict:
+    st = state_of(request)
+    ev = _get(st, who.project_id, name)
+    st.store.delete_evaluator(who.project_id, ev["id"])
+    _refresh(st)
+    return {"deleted": name}
+
+
+@router.post("/api/evaluators/{name}/pause", summary="Pause an evaluator")
+def pause_evaluator(request: Request, name: str, who: Caller = Depends(caller)) -> dict:
+    st = state_of(request)
+    ev = _get(st, who.project_id, name)
+    st.store.set_evaluator_status(who.project_id, ev["id"], "paused", "paused by a user")
+    _refresh(st)
+    return _evaluator_view(st, _get(st, who.project_id, name))
+
+
+@router.post("/api/evaluators/{name}/resume", summary="Resume a paused evaluator")
+def resume_evaluator(request: Request, name: str, who: Caller = Depends(caller)) -> dict:
+    """Targets that changed while it was paused are not evaluated again: backfill them."""
+    st = state_of(request)
+    ev = _get(st, who.project_id, name)
+    st.store.set_evaluator_status(who.project_id, ev["id"], "active", None)
+    _refresh(st)
+    return _evaluator_view(st, _get(st, who.project_id, name))
+
+
+@router.post("/api/evaluators/{name}/backfill", summary="Evaluate stored history", status_code=202)
+async def backfill(request: Request, name: str, who: Caller = Depends(caller)) -> Response:
+    """``{from, to, filter?, limit?}``: evaluate the targets with a trace starting in
+    ``[from, to)`` (default all time); targets this version already scored are skipped.
+    Answers ``202 {"id", ...}``; poll ``GET /api/jobs/{id}``. For an LLM judge the answer
+    carries ``estimate``: targets and an estimated cost."""
+    st = state_of(request)
+    raw = await _body(request)
+    body = orjson.loads(raw) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise BadRequest("body: expected {from, to, filter, limit}")
+    unknown = sorted(set(body) - _BACKFILL_KEYS)
+    if unknown:
+        raise BadRequest(f"unknown fields {unknown}; expected some of {sorted(_BACKFILL_KEYS)}")
+    ev = await run_in_threadpool(_get, st, who.project_id, name)
+    if ev["status"] != "active":
+        raise Conflict(f"evaluator {name} is paused; resume it first")
+    start = parse_time(body["from"], "from") if body.get("from") is not None else None
+    end = parse_time(body["to"], "to") if body.get("to") is not None else None
+    options: dict[str, Any] = {"evaluators": [ev["id"]]}
+    if body.get("filter") is not None:
+        try:
+            parse_filters(body["filter"])
+        except FilterError as exc:
+            raise BadRequest(f"filter: {exc}") from None
+        options["filter"] = body["filter"]
+    limit = body.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise BadRequest("limit: a positive whole number of targets")
+    runner = runner_of(st)
+    task = _TASK_OF_TARGET[ev["spec"]["target"]]
+    if task not in runner.tasks:
+        raise Conflict(f"the runner task {task!r} is not registered (setting HERON_RUNNER_TASKS)")
+    job = await run_in_threadpool(
+        lambda: runner.start_job(who.project_id, [task], start, end, options=options, limit=limit)
+    )
+    out = _job_view(job)
+    if ev["spec"]["type"] == "llm_judge":
+        from heron.evals.judging import estimate
+
+        out["estimate"] = await run_in_threadpool(
+            estimate, st.store, ev, job["total"] if job["total"] is not None else None, start, end
+        )
+    return JSON(out, 202)
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+def _job_view(job: dict[str, Any]) -> dict[str, Any]:
+    view = job_view(job)
+    return {"id": view["id"], **view}
+
+
+@router.get("/api/jobs/{job_id}", summary="A background job's progress")
+def get_job(request: Request, job_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
+    """``{status: queued|running|done|failed|cancelled, done, total, ...}``."""
+    job = state_of(request).store.runner_job(job_id)
+    if job is None or job["project_id"] != who.project_id:
+        raise NotFound(f"job {job_id!r} not found")
+    return _job_view(job)
+
+
+@router.delete("/api/jobs/{job_id}", summary="Cancel a background job")
+def cancel_job(request: Request, job_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
+    """The chunk under way finishes; the work committed stays (409 once it has ended)."""
+    return _job_view(runner_of(state_of(request)).cancel_job(who.project_id, job_id))
+
+
+# -- connections ---------------------------------------------------------------------------
+
+
+def _connection_view(c: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": c["name"],
+        **c["spec"],
+        "api_key_hint": c.get("api_key_hint"),
+        "created_at": iso(c["created_at"]),
+        "updated_at": iso(c["updated_at"]),
+    }
+
+
+@router.get("/api/connections", summary="List LLM connections (keys never shown)")
+def list_connections(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    st = state_of(request)
+    return {"data": [_connection_view(c) for c in st.store.list_connections(who.project_id)]}
+
+
+@router.post("/api/connections", summary="Create or update an LLM connection")
+async def put_connection(request: Request, who: Caller = Depends(caller)) -> Response:
+    """``{name, base_url, api_key, model, provider?, headers?, api_version?,
+    max_concurrency?, timeout_seconds?}``; leaving ``api_key`` out of an update keeps the
+    stored key."""
+    st = state_of(request)
+    body = await _json(request)
+
+    def work() -> tuple[dict[str, Any], str]:
+        existing = (
+            st.store.get_connection(who.project_id, body.get("name"))
+            if isinstance(body, dict) and isinstance(body.get("name"), str)
+            else None
+        )
+        problems = Problems()
+        name, spec, api_key = check_connection(body, "$", problems, key_required=existing is None)
+        if problems or name is None or spec is None:
+            raise document.ConfigError(problems.items)
+        token, hint = encrypter(st)(api_key) if api_key else (None, None)
+        return st.store.put_connection(who.project_id, name, spec, token, hint)
+
+    conn, action = await run_in_threadpool(work)
+    _refresh(st)
+    return JSON({**_connection_view(conn), "action": action}, 201 if action == "created" else 200)
+
+
+@router.delete("/api/connections/{name}", summary="Delete an LLM connection")
+def delete_connection(request: Request, name: str, who: Caller = Depends(caller)) -> dict:
+    st = state_of(request)
+    users = [
+        e["name"]
+        for e in st.store.list_evaluators(who.project_id)
+        if e["spec"].get("connection") == name
+    ]
+    if users:
+        raise Conflict(f"connection {name} is used by evaluators {users}; change them first")
+    if not st.store.delete_connection(who.project_id, name):
+        raise NotFound(f"connection {name!r} not found in this project")
+    return {"deleted": name}
+
+
+@router.post("/api/connections/{name}/test", summary="Test an LLM connection")
+async def test_connection_route(
+    request: Request, name: str, who: Caller = Depends(caller)
+) -> dict[str, Any]:
+    """A one-token completion through the connection: ``{ok, message}``."""
+    from heron.evals.judging import connection_of, test
+
+    st = state_of(request)
+    conn = await run_in_threadpool(connection_of, st.store, who.project_id, name)
+    ok, message = await test(conn)
+    return {"ok": ok, "message": message}
+
+
+# -- configuration as code -----------------------------------------------------------------
+
+
+@router.post("/api/config/apply", summary="Apply a configuration document (YAML or JSON)")
+async def apply_config(
+    request: Request,
+    who: Caller = Depends(caller),
+    dry_run: bool = Query(False, description="Only validate and answer the plan."),
+) -> dict[str, Any]:
+    """Sections ``score_configs``, ``connections``, ``evaluators``; everything is checked
+    first (a 400 lists every problem with its path), then each object is created or updated
+    by name. Objects left out of the document are left alone."""
+    st = state_of(request)
+    text = await _body(request)
+    doc = document.parse_document(text)
+
+    def work() -> dict[str, Any]:
+        changes = document.plan(
+            st.store, who.project_id, doc, custom_modules=st.settings.custom_modules
+        )
+        if dry_run:
+            return {"dry_run": True, "changes": [c.view() for c in changes]}
+        done = document.apply(st.store, who.project_id, changes, encrypter(st))
+        return {"dry_run": False, "changes": done}
+
+    out = await run_in_threadpool(work)
+    _refresh(st)
+    return out
+
+
+@router.get("/api/config", summary="Export the project's configuration")
+def export_config(
+    request: Request,
+    who: Caller = Depends(caller),
+    format: str = Query("yaml", pattern="^(yaml|json)$"),
+) -> Response:
+    """The configuration document (connection keys left out: applying it keeps them)."""
+    doc = document.export(state_of(request).store, who.project_id)
+    if format == "json":
+        return JSON(doc)
+    return PlainTextResponse(document.dump(doc, "yaml"), media_type="application/yaml")
