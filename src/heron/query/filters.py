@@ -103,14 +103,33 @@ def parse_filters(raw: str | Sequence[Any] | None) -> list[Filter]:
     return out
 
 
+# Environments named heron-... hold heron's own traces (an LLM judge's calls are in
+# heron-evaluation): lists, metrics and comparisons of traces and observations leave them out
+# unless a filter names the environment.
+HIDDEN_ENVIRONMENT_PREFIX = "heron-"
+_HIDING_VIEWS = ("traces", "observations")
+
+
 def compile_filters(filters: Sequence[Filter], view: View) -> tuple[str, list[Any]]:
-    """SQL condition (``TRUE`` when empty) and its parameters for ``filters`` on ``view``."""
+    """SQL condition (``TRUE`` when empty) and its parameters for ``filters`` on ``view``.
+    On traces and observations, rows of heron's own environments (``heron-...``) are left
+    out unless a filter is on ``environment``."""
     parts: list[str] = []
     params: list[Any] = []
     for f in filters:
         sql, p = _compile_one(f, view)
         parts.append(sql)
         params.extend(p)
+    env = view.columns.get("environment")
+    if (
+        env is not None
+        and view.name in _HIDING_VIEWS
+        and not any(
+            f.column == "environment" or canonical(f.column) == "environment" for f in filters
+        )
+    ):
+        parts.append(f"NOT starts_with(coalesce({env.sql}, ''), ?)")
+        params.append(HIDDEN_ENVIRONMENT_PREFIX)
     return (" AND ".join(parts) if parts else "TRUE"), params
 
 
