@@ -18,6 +18,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from heron import __version__
+from heron.config_cli import apply, evaluators_app, export
 from heron.feedback_cli import feedback_app
 from heron.runner_cli import check_tasks, runner_app, worker
 from heron.settings import SETTINGS, Settings
@@ -45,6 +46,9 @@ app.add_typer(journal_app, name="journal")
 app.add_typer(runner_app, name="runner")
 app.add_typer(feedback_app, name="feedback")
 app.command()(worker)
+app.add_typer(evaluators_app, name="evaluators")
+app.command("apply")(apply)
+app.command("export")(export)
 console = Console(soft_wrap=True)
 notes = Console(stderr=True, soft_wrap=True)
 DEMO_DATA_DIR = "~/.heron-demo"

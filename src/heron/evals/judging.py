@@ -183,7 +183,9 @@ def _record_calls(store: Any, calls: Sequence[tuple[Job, Any, str]]) -> None:
                 end_us=end_us,
                 model=answer.model,
                 input=orjson.dumps(answer.request).decode(),
-                output=answer.raw if isinstance(answer.raw, str) else orjson.dumps(answer.raw).decode(),
+                output=answer.raw
+                if isinstance(answer.raw, str)
+                else orjson.dumps(answer.raw).decode(),
                 metadata={k: v for k, v in metadata.items() if v is not None},
                 usage=usage,
                 cost=cost,
@@ -217,7 +219,7 @@ def estimate(
     if total is None:
         scope = "session" if spec["target"] == "sessions" else "trace"
         total = store.count_runner_targets(project_id, scope, start, end)
-    targets = int(round(total * spec["sampling"]))
+    targets = round(total * spec["sampling"])
     ids = store.next_runner_targets(project_id, "trace", start, end, None, ESTIMATE_SAMPLE)
     rows = store.target_traces(project_id, "trace", ids, ("input", "output", "metadata"))
     sizes = []

@@ -24,8 +24,8 @@ from heron.query.filters import FilterError, parse_filters, parse_time
 from heron.runner import Runner
 from heron.runner.engine import job_view
 from heron.server import schemas
+from heron.server.admin import is_admin
 from heron.server.api import caller
-from heron.server.auth import Caller
 from heron.server.bodies import read_body
 from heron.server.responses import JSON
 from heron.server.state import ServerState, state_of
@@ -150,6 +150,25 @@ def _check(st: ServerState, project_id: str, body: Any) -> tuple[str, dict[str, 
     return name, spec
 
 
+def project_of(
+    request: Request,
+    project: str | None = Query(
+        None, description="With the admin token (the CLI's): the project, a name or id."
+    ),
+) -> str:
+    """The project a request acts on: its key's, or the one the admin token names."""
+    if is_admin(request):
+        if not project:
+            raise BadRequest("project: the admin token must name the project (name or id)")
+        for p in state_of(request).store.list_projects():
+            if project in (p["id"], p["name"]):
+                return p["id"]
+        raise NotFound(f"project {project!r} not found")
+    if project is not None:
+        raise BadRequest("project: an API key acts on its own project; leave it out")
+    return caller(request).project_id
+
+
 def runner_of(st: ServerState) -> Runner:
     if st.runner is None:
         raise Overloaded("the runner is starting or stopping; retry shortly", retry_after=1)
@@ -160,77 +179,81 @@ def runner_of(st: ServerState) -> Runner:
 
 
 @router.get("/api/evaluators", summary="List evaluators")
-def list_evaluators(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+def list_evaluators(request: Request, project_id: str = Depends(project_of)) -> dict[str, Any]:
     """The project's evaluators with status, version, scores written, error rate, judge
     cost and last run."""
     st = state_of(request)
-    return {"data": [_evaluator_view(st, e) for e in st.store.list_evaluators(who.project_id)]}
+    return {"data": [_evaluator_view(st, e) for e in st.store.list_evaluators(project_id)]}
 
 
 @router.post("/api/evaluators", summary="Create or update an evaluator", status_code=200)
-async def put_evaluator(request: Request, who: Caller = Depends(caller)) -> Response:
+async def put_evaluator(request: Request, project_id: str = Depends(project_of)) -> Response:
     """An evaluator in the configuration format. A new name creates it (201); a changed
     definition of an existing one creates its next version (200)."""
     st = state_of(request)
     body = await _json(request)
-    name, spec = await run_in_threadpool(_check, st, who.project_id, body)
-    ev, action = await run_in_threadpool(st.store.put_evaluator, who.project_id, name, spec)
+    name, spec = await run_in_threadpool(_check, st, project_id, body)
+    ev, action = await run_in_threadpool(st.store.put_evaluator, project_id, name, spec)
     _refresh(st)
     view = await run_in_threadpool(_evaluator_view, st, ev)
     return JSON({**view, "action": action}, 201 if action == "created" else 200)
 
 
 @router.get("/api/evaluators/{name}", summary="An evaluator, its versions and run log")
-def get_evaluator(request: Request, name: str, who: Caller = Depends(caller)) -> dict[str, Any]:
+def get_evaluator(
+    request: Request, name: str, project_id: str = Depends(project_of)
+) -> dict[str, Any]:
     st = state_of(request)
-    return _evaluator_view(st, _get(st, who.project_id, name), detail=True)
+    return _evaluator_view(st, _get(st, project_id, name), detail=True)
 
 
 @router.put("/api/evaluators/{name}", summary="Update an evaluator (a new version)")
-async def replace_evaluator(request: Request, name: str, who: Caller = Depends(caller)) -> Response:
+async def replace_evaluator(
+    request: Request, name: str, project_id: str = Depends(project_of)
+) -> Response:
     st = state_of(request)
     body = await _json(request)
     if not isinstance(body, dict):
         raise BadRequest("body: expected an evaluator object")
     if body.get("name", name) != name:
         raise BadRequest("name: the body names another evaluator than the path")
-    await run_in_threadpool(_get, st, who.project_id, name)
-    _, spec = await run_in_threadpool(_check, st, who.project_id, {**body, "name": name})
-    ev, action = await run_in_threadpool(st.store.put_evaluator, who.project_id, name, spec)
+    await run_in_threadpool(_get, st, project_id, name)
+    _, spec = await run_in_threadpool(_check, st, project_id, {**body, "name": name})
+    ev, action = await run_in_threadpool(st.store.put_evaluator, project_id, name, spec)
     _refresh(st)
     return JSON({**await run_in_threadpool(_evaluator_view, st, ev), "action": action})
 
 
 @router.delete("/api/evaluators/{name}", summary="Delete an evaluator (its scores stay)")
-def delete_evaluator(request: Request, name: str, who: Caller = Depends(caller)) -> dict:
+def delete_evaluator(request: Request, name: str, project_id: str = Depends(project_of)) -> dict:
     st = state_of(request)
-    ev = _get(st, who.project_id, name)
-    st.store.delete_evaluator(who.project_id, ev["id"])
+    ev = _get(st, project_id, name)
+    st.store.delete_evaluator(project_id, ev["id"])
     _refresh(st)
     return {"deleted": name}
 
 
 @router.post("/api/evaluators/{name}/pause", summary="Pause an evaluator")
-def pause_evaluator(request: Request, name: str, who: Caller = Depends(caller)) -> dict:
+def pause_evaluator(request: Request, name: str, project_id: str = Depends(project_of)) -> dict:
     st = state_of(request)
-    ev = _get(st, who.project_id, name)
-    st.store.set_evaluator_status(who.project_id, ev["id"], "paused", "paused by a user")
+    ev = _get(st, project_id, name)
+    st.store.set_evaluator_status(project_id, ev["id"], "paused", "paused by a user")
     _refresh(st)
-    return _evaluator_view(st, _get(st, who.project_id, name))
+    return _evaluator_view(st, _get(st, project_id, name))
 
 
 @router.post("/api/evaluators/{name}/resume", summary="Resume a paused evaluator")
-def resume_evaluator(request: Request, name: str, who: Caller = Depends(caller)) -> dict:
+def resume_evaluator(request: Request, name: str, project_id: str = Depends(project_of)) -> dict:
     """Targets that changed while it was paused are not evaluated again: backfill them."""
     st = state_of(request)
-    ev = _get(st, who.project_id, name)
-    st.store.set_evaluator_status(who.project_id, ev["id"], "active", None)
+    ev = _get(st, project_id, name)
+    st.store.set_evaluator_status(project_id, ev["id"], "active", None)
     _refresh(st)
-    return _evaluator_view(st, _get(st, who.project_id, name))
+    return _evaluator_view(st, _get(st, project_id, name))
 
 
 @router.post("/api/evaluators/{name}/backfill", summary="Evaluate stored history", status_code=202)
-async def backfill(request: Request, name: str, who: Caller = Depends(caller)) -> Response:
+async def backfill(request: Request, name: str, project_id: str = Depends(project_of)) -> Response:
     """``{from, to, filter?, limit?}``: evaluate the targets with a trace starting in
     ``[from, to)`` (default all time); targets this version already scored are skipped.
     Answers ``202 {"id", ...}``; poll ``GET /api/jobs/{id}``. For an LLM judge the answer
@@ -243,7 +266,7 @@ async def backfill(request: Request, name: str, who: Caller = Depends(caller)) -
     unknown = sorted(set(body) - _BACKFILL_KEYS)
     if unknown:
         raise BadRequest(f"unknown fields {unknown}; expected some of {sorted(_BACKFILL_KEYS)}")
-    ev = await run_in_threadpool(_get, st, who.project_id, name)
+    ev = await run_in_threadpool(_get, st, project_id, name)
     if ev["status"] != "active":
         raise Conflict(f"evaluator {name} is paused; resume it first")
     start = parse_time(body["from"], "from") if body.get("from") is not None else None
@@ -263,7 +286,7 @@ async def backfill(request: Request, name: str, who: Caller = Depends(caller)) -
     if task not in runner.tasks:
         raise Conflict(f"the runner task {task!r} is not registered (setting HERON_RUNNER_TASKS)")
     job = await run_in_threadpool(
-        lambda: runner.start_job(who.project_id, [task], start, end, options=options, limit=limit)
+        lambda: runner.start_job(project_id, [task], start, end, options=options, limit=limit)
     )
     out = _job_view(job)
     if ev["spec"]["type"] == "llm_judge":
@@ -284,18 +307,20 @@ def _job_view(job: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/api/jobs/{job_id}", summary="A background job's progress")
-def get_job(request: Request, job_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
+def get_job(request: Request, job_id: str, project_id: str = Depends(project_of)) -> dict[str, Any]:
     """``{status: queued|running|done|failed|cancelled, done, total, ...}``."""
     job = state_of(request).store.runner_job(job_id)
-    if job is None or job["project_id"] != who.project_id:
+    if job is None or job["project_id"] != project_id:
         raise NotFound(f"job {job_id!r} not found")
     return _job_view(job)
 
 
 @router.delete("/api/jobs/{job_id}", summary="Cancel a background job")
-def cancel_job(request: Request, job_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
+def cancel_job(
+    request: Request, job_id: str, project_id: str = Depends(project_of)
+) -> dict[str, Any]:
     """The chunk under way finishes; the work committed stays (409 once it has ended)."""
-    return _job_view(runner_of(state_of(request)).cancel_job(who.project_id, job_id))
+    return _job_view(runner_of(state_of(request)).cancel_job(project_id, job_id))
 
 
 # -- connections ---------------------------------------------------------------------------
@@ -312,13 +337,13 @@ def _connection_view(c: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/api/connections", summary="List LLM connections (keys never shown)")
-def list_connections(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+def list_connections(request: Request, project_id: str = Depends(project_of)) -> dict[str, Any]:
     st = state_of(request)
-    return {"data": [_connection_view(c) for c in st.store.list_connections(who.project_id)]}
+    return {"data": [_connection_view(c) for c in st.store.list_connections(project_id)]}
 
 
 @router.post("/api/connections", summary="Create or update an LLM connection")
-async def put_connection(request: Request, who: Caller = Depends(caller)) -> Response:
+async def put_connection(request: Request, project_id: str = Depends(project_of)) -> Response:
     """``{name, base_url, api_key, model, provider?, headers?, api_version?,
     max_concurrency?, timeout_seconds?}``; leaving ``api_key`` out of an update keeps the
     stored key."""
@@ -327,7 +352,7 @@ async def put_connection(request: Request, who: Caller = Depends(caller)) -> Res
 
     def work() -> tuple[dict[str, Any], str]:
         existing = (
-            st.store.get_connection(who.project_id, body.get("name"))
+            st.store.get_connection(project_id, body.get("name"))
             if isinstance(body, dict) and isinstance(body.get("name"), str)
             else None
         )
@@ -336,7 +361,7 @@ async def put_connection(request: Request, who: Caller = Depends(caller)) -> Res
         if problems or name is None or spec is None:
             raise document.ConfigError(problems.items)
         token, hint = encrypter(st)(api_key) if api_key else (None, None)
-        return st.store.put_connection(who.project_id, name, spec, token, hint)
+        return st.store.put_connection(project_id, name, spec, token, hint)
 
     conn, action = await run_in_threadpool(work)
     _refresh(st)
@@ -344,29 +369,29 @@ async def put_connection(request: Request, who: Caller = Depends(caller)) -> Res
 
 
 @router.delete("/api/connections/{name}", summary="Delete an LLM connection")
-def delete_connection(request: Request, name: str, who: Caller = Depends(caller)) -> dict:
+def delete_connection(request: Request, name: str, project_id: str = Depends(project_of)) -> dict:
     st = state_of(request)
     users = [
         e["name"]
-        for e in st.store.list_evaluators(who.project_id)
+        for e in st.store.list_evaluators(project_id)
         if e["spec"].get("connection") == name
     ]
     if users:
         raise Conflict(f"connection {name} is used by evaluators {users}; change them first")
-    if not st.store.delete_connection(who.project_id, name):
+    if not st.store.delete_connection(project_id, name):
         raise NotFound(f"connection {name!r} not found in this project")
     return {"deleted": name}
 
 
 @router.post("/api/connections/{name}/test", summary="Test an LLM connection")
 async def test_connection_route(
-    request: Request, name: str, who: Caller = Depends(caller)
+    request: Request, name: str, project_id: str = Depends(project_of)
 ) -> dict[str, Any]:
     """A one-token completion through the connection: ``{ok, message}``."""
     from heron.evals.judging import connection_of, test
 
     st = state_of(request)
-    conn = await run_in_threadpool(connection_of, st.store, who.project_id, name)
+    conn = await run_in_threadpool(connection_of, st.store, project_id, name)
     ok, message = await test(conn)
     return {"ok": ok, "message": message}
 
@@ -377,7 +402,7 @@ async def test_connection_route(
 @router.post("/api/config/apply", summary="Apply a configuration document (YAML or JSON)")
 async def apply_config(
     request: Request,
-    who: Caller = Depends(caller),
+    project_id: str = Depends(project_of),
     dry_run: bool = Query(False, description="Only validate and answer the plan."),
 ) -> dict[str, Any]:
     """Sections ``score_configs``, ``connections``, ``evaluators``; everything is checked
@@ -389,11 +414,11 @@ async def apply_config(
 
     def work() -> dict[str, Any]:
         changes = document.plan(
-            st.store, who.project_id, doc, custom_modules=st.settings.custom_modules
+            st.store, project_id, doc, custom_modules=st.settings.custom_modules
         )
         if dry_run:
             return {"dry_run": True, "changes": [c.view() for c in changes]}
-        done = document.apply(st.store, who.project_id, changes, encrypter(st))
+        done = document.apply(st.store, project_id, changes, encrypter(st))
         return {"dry_run": False, "changes": done}
 
     out = await run_in_threadpool(work)
@@ -404,11 +429,11 @@ async def apply_config(
 @router.get("/api/config", summary="Export the project's configuration")
 def export_config(
     request: Request,
-    who: Caller = Depends(caller),
+    project_id: str = Depends(project_of),
     format: str = Query("yaml", pattern="^(yaml|json)$"),
 ) -> Response:
     """The configuration document (connection keys left out: applying it keeps them)."""
-    doc = document.export(state_of(request).store, who.project_id)
+    doc = document.export(state_of(request).store, project_id)
     if format == "json":
         return JSON(doc)
     return PlainTextResponse(document.dump(doc, "yaml"), media_type="application/yaml")
