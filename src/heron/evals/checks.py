@@ -74,6 +74,7 @@ import orjson
 
 from heron.evals import pii
 from heron.evals.args import REQUIRED, Arg, CheckArgsError, check_fields, type_name
+from heron.evals.schema import MAX_SCHEMA_BYTES, first_error, schema_problems
 from heron.userregex import RegexError, RegexSet, compile_regex
 
 __all__ = [
@@ -94,7 +95,6 @@ __all__ = [
 
 MAX_TEXT_CHARS = 1_000_000
 MAX_JSON_CHARS = 10_000_000
-MAX_SCHEMA_BYTES = 64 * 1024
 MAX_FUZZY_CHARS = 5_000  # fuzzy similarity costs the product of the lengths / 64
 BOOLEAN, NUMERIC, CATEGORICAL = "BOOLEAN", "NUMERIC", "CATEGORICAL"
 NO_TEXT = "no text"
@@ -417,23 +417,6 @@ def _json_valid(args: dict[str, Any], variables: dict[str, Any]) -> CheckResult:
     return CheckResult(True, BOOLEAN, f"valid JSON {_json_kind(parsed)}")
 
 
-@lru_cache(maxsize=64)
-def _schema_validator(schema_json: bytes) -> Any:
-    import jsonschema_rs
-
-    return jsonschema_rs.validator_for(
-        orjson.loads(schema_json), offline=True, pattern_options=jsonschema_rs.RegexOptions()
-    )
-
-
-def _schema_key(schema: Any) -> bytes:
-    return orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
-
-
-def _pointer(path: list[str | int]) -> str:
-    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in path)
-
-
 def _json_schema(args: dict[str, Any], variables: dict[str, Any]) -> CheckResult:
     """True when the text parses as JSON (as ``json_valid``) and the value is valid under
     ``schema``; the comment names the first error and where it is (a JSON pointer).
@@ -444,67 +427,13 @@ def _json_schema(args: dict[str, Any], variables: dict[str, Any]) -> CheckResult
     parsed, why = _json_value(args, variables.get("text"))
     if parsed is _NOT_PARSED:
         return CheckResult(False, BOOLEAN, why)
-    validator = _schema_validator(_schema_key(args["schema"]))
-    if validator.is_valid(parsed):
-        return CheckResult(True, BOOLEAN, "valid")
-    error = next(iter(validator.iter_errors(parsed)))
-    where = _pointer(error.instance_path) if error.instance_path else "the root"
-    return CheckResult(False, BOOLEAN, f"at {where}: {error.message}"[:200])
-
-
-_META_SCHEMAS = (
-    "https://json-schema.org/draft/2020-12/schema",
-    "https://json-schema.org/draft/2019-09/schema",
-    "http://json-schema.org/draft-07/schema#",
-    "http://json-schema.org/draft-06/schema#",
-    "http://json-schema.org/draft-04/schema#",
-)
-_TYPES = "array, boolean, integer, null, number, object, string"
-
-
-@lru_cache(maxsize=8)
-def _meta_validator(uri: str) -> Any:
-    import jsonschema_rs
-
-    return jsonschema_rs.validator_for({"$schema": uri, "$ref": uri}, offline=True)
+    error = first_error(args["schema"], parsed)
+    return CheckResult(error is None, BOOLEAN, error or "valid")
 
 
 def _refine_schema(args: dict[str, Any], problems: list[tuple[str, str]]) -> None:
-    schema = args.get("schema")
-    if not isinstance(schema, dict):
-        return
-    import jsonschema_rs
-
-    try:
-        key = _schema_key(schema)
-    except (TypeError, orjson.JSONEncodeError) as exc:
-        problems.append(("args.schema", f"is not JSON: {exc}"))
-        return
-    if len(key) > MAX_SCHEMA_BYTES:
-        size = f"is {len(key):,} bytes as JSON; at most {MAX_SCHEMA_BYTES:,}"
-        problems.append(("args.schema", size))
-        return
-    uri = schema.get("$schema", _META_SCHEMAS[0])
-    if uri not in _META_SCHEMAS and f"{uri}#" not in _META_SCHEMAS:
-        drafts = ", ".join(_META_SCHEMAS)
-        problems.append(("args.schema.$schema", f"must be one of {drafts}; got {uri!r}"))
-        return
-    errors = sorted(
-        _meta_validator(uri if uri in _META_SCHEMAS else f"{uri}#").iter_errors(schema),
-        key=lambda e: [str(p) for p in e.instance_path],
-    )
-    for error in errors[:20]:
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.instance_path)
-        message = error.message.split("\n", 1)[0][:300]
-        if error.instance_path and error.instance_path[-1] == "type" and "anyOf" in message:
-            message = f"{message.split(' is ', 1)[0]} is not a JSON type ({_TYPES})"
-        problems.append((f"args.schema{path}", message))
-    if errors:
-        return
-    try:
-        _schema_validator(key)
-    except (jsonschema_rs.ValidationError, ValueError, jsonschema_rs.ReferencingError) as exc:
-        problems.append(("args.schema", str(exc).split("\n", 1)[0][:300]))
+    if isinstance(args.get("schema"), dict):
+        problems += [(f"args.{path}", message) for path, message in schema_problems(args["schema"])]
 
 
 # -- comparisons with the expected output -----------------------------------------------------
