@@ -250,7 +250,7 @@ def _observation(raw: Any, path: str, problems: Problems) -> dict[str, Any]:
         if value is not None and (not isinstance(value, str) or not value or len(value) > 200):
             problems.add(f"{path}.{key}", "expected a non-empty string")
             value = None
-        out[key] = value.upper() if key == "type" and value else value
+        out[key] = value.lower() if key == "type" and value else value
     return out
 
 

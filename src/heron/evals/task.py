@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -104,9 +103,9 @@ class EvaluatorTask:
         self.store = store
 
     def close(self) -> None:
-        if self._custom is not None:
-            self._custom.close()
-            self._custom = None
+        for runner in (self._custom or {}).values():
+            runner.close()
+        self._custom = None
         if self._judges is not None:
             self._judges.close()
             self._judges = None
@@ -277,7 +276,7 @@ class EvaluatorTask:
         for j in wanting:
             by_project.setdefault(j.target.project_id, set()).add(j.target.id)
         docs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        retriever = parse_filters([{"column": "type", "operator": "=", "value": "RETRIEVER"}])
+        retriever = parse_filters([{"column": "type", "operator": "=", "value": "retriever"}])
         for project_id, ids in by_project.items():
             for obs in self.store.matching_observations(project_id, sorted(ids), retriever):
                 docs.setdefault((project_id, obs["trace_id"]), []).append(obs)
@@ -302,12 +301,14 @@ class EvaluatorTask:
 
         spec = job.evaluator["spec"]
         if self._custom is None:
-            self._custom = CustomRunner(max_workers=1)
+            self._custom = {}
+        timeout = float(spec["timeout_seconds"])
+        runner = self._custom.get(timeout)
+        if runner is None:  # one worker per timeout in use (a handful at most)
+            runner = self._custom[timeout] = CustomRunner(max_workers=1, timeout_s=timeout)
         try:
             variables = fieldmod.resolve_all(spec["variables"], job.record)
-            r = self._custom.run(
-                spec["function"], variables, spec["args"], timeout_s=spec["timeout_seconds"]
-            )
+            r = runner.run(spec["function"], variables, spec["args"])
         except Exception as exc:
             return exc
         return Result(r.value, r.data_type, r.comment)
@@ -507,7 +508,3 @@ def _value(result: Result, config: dict[str, Any] | None) -> tuple[float | None,
                 return float(c["value"]), c["label"]
         raise ValueError(f"{label!r} is not a category of score config {config['name']}")
     return None, label
-
-
-def server_key_path(store: Any) -> str:
-    return os.path.join(os.path.dirname(str(store.path)), "secret.key")
