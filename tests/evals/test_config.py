@@ -30,7 +30,8 @@ DOC = textwrap.dedent(
         type: llm_judge
         connection: judge
         score_config: helpfulness
-        prompt: "Rate from 0 to 1 how helpful the answer is.\\nQuestion: {{input}}\\nAnswer: {{output}}"
+        prompt: "Rate from 0 to 1 how helpful the answer is.\\nQuestion: {{input}}\\n\
+          Answer: {{output}}"
         variables: {input: input, output: output}
         target: traces
         sampling: 0.5
@@ -210,7 +211,10 @@ def test_a_read_key_reads_but_cannot_change(client: TestClient) -> None:
 
 
 def test_custom_evaluators_need_an_allowed_module(client: TestClient) -> None:
-    doc = "evaluators:\n  - {name: mine, type: custom, function: 'os:system', variables: {text: output}}\n"
+    doc = (
+        "evaluators:\n  - {name: mine, type: custom, function: 'os:system', "
+        "variables: {text: output}}\n"
+    )
     r = client.post("/api/config/apply", content=doc)
     assert r.status_code == 400
     assert "HERON_EVALUATOR_MODULES" in r.text

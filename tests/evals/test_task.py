@@ -78,7 +78,7 @@ def add_trace(
                 input=f'"{user}"',
                 output=f'"{output}"',
             )
-        ],  # fmt: skip
+        ],
     )
 
 
