@@ -234,3 +234,40 @@ def test_the_store_file_holds_no_plain_key_after_restart(tmp_path, settings) -> 
     finally:
         con.close()
     assert token and "sk-test-abcdef-1234" not in token
+
+
+def test_try_shows_the_variables_and_the_score_without_storing_it(client: TestClient) -> None:
+    from heron.model import ObservationRecord, TraceUpdate
+
+    st = client.app.state.heron
+    project = st.store.project_by_name("test")["id"]
+    trace_id = "ab" * 16
+    st.store.write_batch(
+        [
+            ObservationRecord(
+                project_id=project, id="cd" * 8, trace_id=trace_id, parent_id=None,
+                type="span", name="support-chat", start_us=1_764_000_000_000_000,
+                end_us=1_764_000_001_000_000, output='"You can get a Refund within 30 days."',
+            )
+        ],
+        [TraceUpdate(project_id=project, trace_id=trace_id, is_root=True,
+                     output='"You can get a Refund within 30 days."')],
+    )  # fmt: skip
+    definition = {
+        "type": "code",
+        "check": "contains",
+        "args": {"any": ["refund"]},
+        "variables": {"text": "output"},
+    }
+    r = client.post("/api/evaluators/try", json={"evaluator": definition, "trace_id": trace_id})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["variables"] == {"text": "You can get a Refund within 30 days."}
+    assert out["score"]["value"] is True and out["error"] is None
+    assert "refund" in out["score"]["comment"].lower()
+    assert client.get("/api/public/v2/scores").json()["data"] == []
+    r = client.post("/api/evaluators/try", json={"evaluator": definition, "trace_id": "ff" * 16})
+    assert r.status_code == 404
+    bad = {**definition, "check": "nope"}
+    r = client.post("/api/evaluators/try", json={"evaluator": bad, "trace_id": trace_id})
+    assert r.status_code == 400 and r.json()["error"]["problems"][0]["path"] == "$.check"

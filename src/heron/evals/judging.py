@@ -20,7 +20,7 @@ import orjson
 
 from heron.errors import NotFound
 from heron.evals import fields as fieldmod
-from heron.evals.judge import Connection, JudgeError, OutputSpec, render
+from heron.evals.judge import Connection, JudgeError, JudgeRequest, OutputSpec, render
 from heron.evals.task import EVAL_ENVIRONMENT, Result
 from heron.ingest.costing import cost_function, project_book
 from heron.model import ObservationRecord, TraceUpdate
@@ -65,7 +65,7 @@ def output_spec(output: dict[str, Any]) -> OutputSpec:
         data_type=output["data_type"],
         min=output.get("min", 0.0),
         max=output.get("max", 1.0),
-        categories=output.get("categories"),
+        categories=tuple(output.get("categories") or ()),
     )
 
 
@@ -81,7 +81,7 @@ def run_judges(task: EvaluatorTask, jobs: Sequence[Job]) -> list[Result | Except
         task._judges = JudgePool()
     pool = task._judges
     connections: dict[tuple[str, str], Connection | Exception] = {}
-    requests: list[tuple[Connection, str, OutputSpec, str | None]] = []
+    requests: list[JudgeRequest] = []
     slots: list[int] = []
     results: list[Result | Exception] = [RuntimeError("not judged")] * len(jobs)
     for i, job in enumerate(jobs):
@@ -101,7 +101,7 @@ def run_judges(task: EvaluatorTask, jobs: Sequence[Job]) -> list[Result | Except
         except Exception as exc:
             results[i] = exc
             continue
-        requests.append((conn, prompt, output_spec(spec["output"]), spec.get("model")))
+        requests.append(JudgeRequest(conn, prompt, output_spec(spec["output"]), spec.get("model")))
         slots.append(i)
     answers = pool.judge_many(requests) if requests else []
     traces: list[tuple[Job, Any, str]] = []
@@ -114,11 +114,12 @@ def run_judges(task: EvaluatorTask, jobs: Sequence[Job]) -> list[Result | Except
         cost = _cost(task.store, job.evaluator["project_id"], answer)
         results[i] = Result(
             value=answer.value,
-            data_type=request[2].data_type,
+            data_type=request.output.data_type,
             comment=answer.reasoning,
             metadata={"judge_model": answer.model, "judge_mode": answer.mode,
                       "judge_trace_id": trace_id},
             cost=cost,
+            raw=answer.raw,
         )  # fmt: skip
         traces.append((job, answer, trace_id))
     if traces:
@@ -136,29 +137,19 @@ def _cost(store: Any, project_id: str, answer: Any) -> float:
 
 
 def _usage(answer: Any) -> dict[str, int]:
-    usage = getattr(answer, "usage", None) or {}
-    out = {}
-    for key, names in (("input", ("input", "input_tokens", "prompt_tokens")),
-                       ("output", ("output", "output_tokens", "completion_tokens"))):  # fmt: skip
-        for name in names:
-            value = usage.get(name) if isinstance(usage, dict) else getattr(usage, name, None)
-            if isinstance(value, int):
-                out[key] = value
-                break
-    if out:
-        out["total"] = out.get("input", 0) + out.get("output", 0)
-    return out
+    return {k: int(v) for k, v in (answer.usage or {}).items() if isinstance(v, int)}
 
 
 def _record_calls(store: Any, calls: Sequence[tuple[Job, Any, str]]) -> None:
     """Each judge call as a one-observation trace in the ``heron-evaluation`` environment."""
     observations: list[ObservationRecord] = []
     updates: list[TraceUpdate] = []
-    end_us = int(time.time() * 1_000_000)
     for job, answer, trace_id in calls:
         ev = job.evaluator
         project_id = ev["project_id"]
-        start_us = end_us - int((answer.latency_ms or 0) * 1000)
+        started = answer.started_at
+        start_us = int(started.timestamp() * 1_000_000)
+        end_us = start_us + int((answer.latency_ms or 0) * 1000)
         usage = _usage(answer)
         price = cost_function(project_book(store, project_id))
         cost = (price(answer.model or "", usage, start_us) or {}) if usage else {}

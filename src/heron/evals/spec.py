@@ -407,7 +407,12 @@ def _judge(
     elif isinstance(raw.get("score_config"), str) and raw["score_config"] in score_configs:
         output = output_of_config(score_configs[raw["score_config"]])
     elif template is not None:
-        output = dict(template.output_dict())
+        t = template.output
+        output = {"data_type": t.data_type}
+        if t.data_type == "NUMERIC":
+            output.update(min=float(t.min), max=float(t.max))
+        elif t.data_type == "CATEGORICAL":
+            output["categories"] = list(t.categories)
     else:
         output = {"data_type": "NUMERIC", "min": 0.0, "max": 1.0}
     if output is not None and output["data_type"] not in OUTPUT_TYPES:

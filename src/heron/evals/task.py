@@ -78,6 +78,7 @@ class Result:
     comment: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     cost: float = 0.0
+    raw: str | None = None  # a judge's answer as it came
 
 
 class EvaluatorTask:

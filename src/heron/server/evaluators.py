@@ -437,3 +437,27 @@ def export_config(
     if format == "json":
         return JSON(doc)
     return PlainTextResponse(document.dump(doc, "yaml"), media_type="application/yaml")
+
+
+@router.post("/api/evaluators/try", summary="Try an evaluator on one trace, without saving")
+async def try_evaluator_route(request: Request, project_id: str = Depends(project_of)) -> dict:
+    """``{evaluator: {...definition...}, trace_id | session_id, observation_id?}``: the
+    variables read, the filled prompt, the judge's raw answer and the parsed score (nothing
+    is stored but a judge call's trace)."""
+    from heron.evals.trial import try_evaluator
+
+    st = state_of(request)
+    body = await _json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("evaluator"), dict):
+        raise BadRequest("body: expected {evaluator: {...}, trace_id or session_id}")
+    unknown = sorted(set(body) - {"evaluator", "trace_id", "session_id", "observation_id"})
+    if unknown:
+        raise BadRequest(f"unknown fields {unknown}")
+    definition = {"name": "draft", **body["evaluator"]}
+    target = body.get("session_id") or body.get("trace_id")
+    if not isinstance(target, str) or not target:
+        raise BadRequest("trace_id (or session_id for a sessions evaluator): required")
+    name, spec = await run_in_threadpool(_check, st, project_id, definition)
+    return await run_in_threadpool(
+        try_evaluator, st.store, project_id, name, spec, target, body.get("observation_id")
+    )
