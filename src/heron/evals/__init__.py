@@ -1,0 +1,1 @@
+"""Automated evaluators: code checks and LLM judges."""
