@@ -47,6 +47,18 @@ def _encrypter(data_dir: Path) -> Any:
     return lambda plain: (encrypt(plain, key), hint(plain))
 
 
+def _key_reader(store: Any, project_id: str, data_dir: Path) -> Any:
+    from heron.evals.secrets import decrypt, server_key
+
+    def key_of(name: str) -> str | None:
+        found = store.get_connection(project_id, name, with_key=True)
+        if not found or not found["api_key"]:
+            return None
+        return decrypt(found["api_key"], server_key(data_dir, os.environ))
+
+    return key_of
+
+
 def apply(
     file: Annotated[Path, typer.Argument(help="A YAML or JSON configuration document.")],
     project: ProjectOpt = "default",
@@ -76,6 +88,7 @@ def apply(
                     project_id,
                     document.parse_document(text),
                     custom_modules=client.settings.custom_modules,
+                    key_of=_key_reader(store, project_id, client.settings.data_dir),
                 )
                 if dry_run:
                     result = {"dry_run": True, "changes": [c.view() for c in changes]}

@@ -140,6 +140,7 @@ def test_hint() -> None:
     assert hint("sk-1234567890abcdefghij") == "sk-…ghij"
     assert hint("0123456789abcdef0123") == "…0123"
     assert hint("sk-short") == "sk-…"
+    assert hint("sk-test-abcdef-1234") == "sk-…1234"  # letter groups are not all a prefix
     assert hint("") == ""
     secret = "sk-ant-api03-" + "Q" * 40 + "tail"
     assert hint(secret) == "sk-ant-…tail"

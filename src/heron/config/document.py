@@ -91,9 +91,11 @@ def plan(
     doc: Mapping[str, Any],
     *,
     custom_modules: tuple[str, ...] = (),
+    key_of: Callable[[str], str | None] | None = None,
 ) -> list[Change]:
     """What applying ``doc`` would change; raises :class:`ConfigError` listing every
-    problem (nothing is changed)."""
+    problem (nothing is changed). ``key_of(name)``: a stored connection's API key in clear,
+    so that giving the same key again is no change."""
     problems = Problems()
     for key in sorted(set(doc) - set(SECTIONS)):
         problems.add(key, f"unknown section; sections: {', '.join(SECTIONS)}")
@@ -128,6 +130,12 @@ def plan(
         if name is None or spec is None:
             continue
         names.add(name)
+        if api_key is not None and existing is not None and key_of is not None:
+            try:
+                if key_of(name) == api_key:
+                    api_key = None  # the key it has
+            except Exception:  # a key the server can no longer read: replace it
+                pass
         same = existing is not None and existing["spec"] == spec and api_key is None
         action = "create" if existing is None else "unchanged" if same else "update"
         changes.append(Change("connection", name, action, spec, api_key))

@@ -132,7 +132,7 @@ def server_key(data_dir: Path, env: Mapping[str, str]) -> bytes:
     return load_or_create_key(Path(data_dir) / KEY_FILE)
 
 
-_PREFIX_RE = re.compile(r"^(?:[A-Za-z]{2,8}[-_])+")
+_PREFIX_RE = re.compile(r"[A-Za-z]{2,8}[-_]")  # one group of letters: "sk-", "proj_"
 
 
 def hint(api_key: str) -> str:
@@ -140,8 +140,12 @@ def hint(api_key: str) -> str:
     characters (``sk-proj-…Wxyz``); shorter keys show only the prefix (``sk-…``)."""
     if not api_key:
         return ""
-    match = _PREFIX_RE.match(api_key)
-    prefix = match.group(0) if match else ""
+    prefix = ""
+    for n in range(2):  # the first group, a second one ("sk-proj-") within a third of the key
+        match = _PREFIX_RE.match(api_key, len(prefix))
+        if match is None or (n and len(prefix) + len(match.group(0)) > len(api_key) // 3):
+            break
+        prefix += match.group(0)
     rest = api_key[len(prefix) :]
     tail = rest[-4:] if len(rest) >= 16 else ""
     return f"{prefix}…{tail}"

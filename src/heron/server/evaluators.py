@@ -79,6 +79,19 @@ def encrypter(st: ServerState) -> Any:
     return lambda plain: (encrypt(plain, key), hint(plain))
 
 
+def key_reader(st: ServerState, project_id: str) -> Any:
+    """``name -> API key in clear`` of the project's connections (for plans)."""
+    from heron.evals.secrets import decrypt
+
+    def key_of(name: str) -> str | None:
+        found = st.store.get_connection(project_id, name, with_key=True)
+        if not found or not found["api_key"]:
+            return None
+        return decrypt(found["api_key"], secret_key(st))
+
+    return key_of
+
+
 def _refresh(st: ServerState) -> None:
     """Let the runner's evaluator tasks see a change at once."""
     if st.runner is not None:
@@ -414,7 +427,11 @@ async def apply_config(
 
     def work() -> dict[str, Any]:
         changes = document.plan(
-            st.store, project_id, doc, custom_modules=st.settings.custom_modules
+            st.store,
+            project_id,
+            doc,
+            custom_modules=st.settings.custom_modules,
+            key_of=key_reader(st, project_id),
         )
         if dry_run:
             return {"dry_run": True, "changes": [c.view() for c in changes]}
