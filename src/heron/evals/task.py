@@ -331,7 +331,10 @@ class EvaluatorTask:
             target_label = job.observation_id or job.target.id
             if isinstance(result, Exception):
                 stat["failed"] += 1
-                message = f"{type(result).__name__}: {result}"
+                kind = getattr(result, "kind", None)  # a judge's error says which
+                message = (
+                    f"{kind} error: {result}" if kind else f"{type(result).__name__}: {result}"
+                )
                 stat["last_error"] = message
                 lines.append(_line(ev, "error", message, target_label))
                 self._failed(ev, message)
