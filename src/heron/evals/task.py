@@ -69,6 +69,7 @@ class Job:
     trace_id: str | None
     session_id: str | None
     timestamp: datetime
+    score_id: str
 
 
 @dataclass(slots=True)
@@ -99,6 +100,7 @@ class EvaluatorTask:
         self._failures: dict[str, int] = {}
         self._custom: Any = None
         self._judges: Any = None
+        self._records: dict[int, dict[str, Any]] = {}
 
     def bind(self, store: Any) -> None:
         self.store = store
@@ -137,6 +139,7 @@ class EvaluatorTask:
 
     def run_many(self, targets: Sequence[Target], now: datetime) -> list[Outcome | Exception]:
         outcomes = {id(t): Outcome(keep=list(t.previous)) for t in targets}
+        self._records = {}
         by_project: dict[str, list[Target]] = {}
         for t in targets:
             by_project.setdefault(t.project_id, []).append(t)
@@ -228,8 +231,10 @@ class EvaluatorTask:
         if obs is not None:
             record = fieldmod.record(obs)
             record["latency_ms"] = _ms(obs.get("start_time"), obs.get("end_time"))
-        else:
-            record = fieldmod.record(last)
+        else:  # one record a target, shared by its evaluators (they only read it)
+            record = self._records.get(id(target))
+            if record is None:
+                record = self._records[id(target)] = fieldmod.record(last)
         return Job(
             evaluator=ev,
             target=target,
@@ -238,6 +243,7 @@ class EvaluatorTask:
             trace_id=last["id"] if target.scope == "trace" else None,
             session_id=target.id if target.scope == "session" else None,
             timestamp=target.traces[0]["start_time"],
+            score_id=sid,
         )
 
     # -- evaluation --------------------------------------------------------------------------
@@ -352,8 +358,9 @@ class EvaluatorTask:
                 continue
             outcome = outcomes[id(job.target)]
             outcome.scores.append(score)
-            superseded = _superseded(ev, job, outcome.keep)
-            outcome.keep = [i for i in outcome.keep if i not in superseded]
+            if ev["version"] > 1 and outcome.keep:
+                superseded = _superseded(ev, job, outcome.keep)
+                outcome.keep = [i for i in outcome.keep if i not in superseded]
         if stats or lines:
             try:
                 self.store.record_evaluator_runs(list(stats.values()), lines)
@@ -386,9 +393,7 @@ class EvaluatorTask:
         }
         return ScoreRecord(
             project_id=ev["project_id"],
-            id=score_id(
-                ev["id"], ev["version"], ev["project_id"], job.target.id, job.observation_id
-            ),
+            id=job.score_id,
             trace_id=job.trace_id,
             observation_id=job.observation_id,
             session_id=job.session_id,

@@ -79,6 +79,7 @@ def try_evaluator(
         trace_id=None if sessions else target_id,
         session_id=target_id if sessions else None,
         timestamp=datetime.now(UTC).replace(tzinfo=None),
+        score_id="trial",
     )
     task._fill_context([job])
     out: dict[str, Any] = {
