@@ -40,21 +40,21 @@ console = Console(soft_wrap=True)
 notes = Console(stderr=True, soft_wrap=True)
 
 
-def _encrypter(data_dir: Path) -> Any:
-    from heron.evals.secrets import encrypt, hint, server_key
+def _encrypter(settings: Any) -> Any:
+    from heron.evals.secrets import encrypt, hint, settings_key
 
-    key = server_key(data_dir, os.environ)
+    key = settings_key(settings)
     return lambda plain: (encrypt(plain, key), hint(plain))
 
 
-def _key_reader(store: Any, project_id: str, data_dir: Path) -> Any:
-    from heron.evals.secrets import decrypt, server_key
+def _key_reader(store: Any, project_id: str, settings: Any) -> Any:
+    from heron.evals.secrets import decrypt, settings_key
 
     def key_of(name: str) -> str | None:
         found = store.get_connection(project_id, name, with_key=True)
         if not found or not found["api_key"]:
             return None
-        return decrypt(found["api_key"], server_key(data_dir, os.environ))
+        return decrypt(found["api_key"], settings_key(settings))
 
     return key_of
 
@@ -88,14 +88,12 @@ def apply(
                     project_id,
                     document.parse_document(text),
                     custom_modules=client.settings.custom_modules,
-                    key_of=_key_reader(store, project_id, client.settings.data_dir),
+                    key_of=_key_reader(store, project_id, client.settings),
                 )
                 if dry_run:
                     result = {"dry_run": True, "changes": [c.view() for c in changes]}
                 else:
-                    done = document.apply(
-                        store, project_id, changes, _encrypter(client.settings.data_dir)
-                    )
+                    done = document.apply(store, project_id, changes, _encrypter(client.settings))
                     result = {"dry_run": False, "changes": done}
     except document.ConfigError as exc:
         _problems(exc.problems)
@@ -251,7 +249,7 @@ def _backfill_here(
     end: str | None,
     limit: int | None,
 ) -> None:
-    from heron.runner import Runner, load_tasks
+    from heron.runner import Runner, configured, load_tasks
     from heron.runner.engine import job_view
 
     with open_store(client.settings) as store:
@@ -260,7 +258,7 @@ def _backfill_here(
         if ev is None:
             raise RunnerCommandError(f"evaluator {name!r} not found in project {project}")
         task = "evaluators.sessions" if ev["spec"]["target"] == "sessions" else "evaluators"
-        runner = Runner(store, load_tasks("heron.evals.task:tasks"))
+        runner = configured(Runner(store, load_tasks("heron.evals.task:tasks")), client.settings)
         job = runner.start_job(
             project_id, [task], _time(start, "--from"), _time(end, "--to"),
             options={"evaluators": [ev["id"]]}, limit=limit,

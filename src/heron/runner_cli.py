@@ -70,10 +70,10 @@ def check_tasks(settings: Settings) -> None:
 
 
 def _runner(store: EmbeddedStore, settings: Settings) -> Runner:
-    from heron.runner import Runner, load_tasks
+    from heron.runner import Runner, configured, load_tasks
 
     try:
-        return Runner(store, load_tasks(settings.runner_tasks or ""))
+        return configured(Runner(store, load_tasks(settings.runner_tasks or "")), settings)
     except ValueError as exc:
         _fail(str(exc), 2)
         raise

@@ -6,7 +6,7 @@ Precedence: explicit argument (CLI flag), then environment variable, then defaul
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +257,14 @@ SETTINGS: tuple[Setting, ...] = (
         "you trust. Entry points of group heron.evaluators are always allowed. See "
         "docs/evaluators.md.",
     ),
+    Setting(
+        "secret_key",
+        "HERON_SECRET_KEY",
+        "",
+        "Key (32 bytes, base64) that encrypts LLM connection API keys at rest; empty: the key "
+        "file secret.key, created in the data directory on first use. Set it to keep the key "
+        "apart from the data directory and its backups. See docs/evaluators.md.",
+    ),
 )
 
 
@@ -303,6 +311,7 @@ class Settings:
     login_hash_concurrency: int = 2
     runner_tasks: str | None = "heron.implicit.task:FeedbackTask,heron.evals.task:tasks"
     evaluator_modules: str = ""
+    secret_key: str = field(default="", repr=False)
 
     @property
     def custom_modules(self) -> tuple[str, ...]:

@@ -32,15 +32,18 @@ ESTIMATE_SAMPLE = 20  # traces read to estimate a backfill's prompt size
 OUTPUT_TOKENS_GUESS = 200  # a judge's reasoning and value
 
 
-def connection_of(store: Any, project_id: str, name: str) -> Connection:
-    """The project's connection ``name`` with its key decrypted (404 when missing)."""
+def connection_of(store: Any, project_id: str, name: str, secret: bytes | None) -> Connection:
+    """The project's connection ``name`` with its key decrypted with ``secret`` (the
+    server's key; ``None``: ``HERON_SECRET_KEY`` or the store's directory's key file)."""
     from heron.evals.secrets import decrypt, server_key
 
     found = store.get_connection(project_id, name, with_key=True)
     if found is None:
         raise NotFound(f"connection {name!r} not found in this project")
     spec = found["spec"]
-    key = server_key(store.path.parent, os.environ) if found["api_key"] else None
+    key = None
+    if found["api_key"]:
+        key = secret or server_key(store.path.parent, os.environ)
     return Connection(
         name=name,
         base_url=spec["base_url"],
@@ -89,7 +92,7 @@ def run_judges(task: EvaluatorTask, jobs: Sequence[Job]) -> list[Result | Except
         key = (job.evaluator["project_id"], spec["connection"])
         if key not in connections:
             try:
-                connections[key] = connection_of(task.store, *key)
+                connections[key] = connection_of(task.store, *key, task.secret)
             except Exception as exc:
                 connections[key] = exc
         conn = connections[key]

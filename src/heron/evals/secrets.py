@@ -20,6 +20,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -149,3 +150,9 @@ def hint(api_key: str) -> str:
     rest = api_key[len(prefix) :]
     tail = rest[-4:] if len(rest) >= 16 else ""
     return f"{prefix}…{tail}"
+
+
+def settings_key(settings: Any) -> bytes:
+    """The key of a server's settings (``HERON_SECRET_KEY``, else its data directory's file)."""
+    env = {ENV_VAR: settings.secret_key} if settings.secret_key else {}
+    return server_key(settings.data_dir, env)

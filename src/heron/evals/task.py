@@ -101,6 +101,13 @@ class EvaluatorTask:
         self._custom: Any = None
         self._judges: Any = None
         self._records: dict[int, dict[str, Any]] = {}
+        self.secret: bytes | None = None  # the server's key for connection secrets
+
+    def configure(self, settings: Any) -> None:
+        """Take the server's settings (its key for connection secrets)."""
+        from heron.evals.secrets import settings_key
+
+        self.secret = settings_key(settings)
 
     def bind(self, store: Any) -> None:
         self.store = store

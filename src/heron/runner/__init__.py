@@ -6,7 +6,16 @@ Wiring a task in (the implicit-feedback detectors, say) takes a class with ``nam
 its ``module:attribute`` in the ``HERON_RUNNER_TASKS`` setting.
 """
 
-from heron.runner.engine import Runner, utcnow
+from heron.runner.engine import Runner, configured, utcnow
 from heron.runner.task import Outcome, Target, Task, load_tasks, score_id
 
-__all__ = ["Outcome", "Runner", "Target", "Task", "load_tasks", "score_id", "utcnow"]
+__all__ = [
+    "Outcome",
+    "Runner",
+    "Target",
+    "Task",
+    "configured",
+    "load_tasks",
+    "score_id",
+    "utcnow",
+]

@@ -439,3 +439,13 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
         "created_at": iso(job["created_at"]),
         "finished_at": iso(job["finished_at"]),
     }
+
+
+def configured(runner: Runner, settings: Any) -> Runner:
+    """``runner`` with each task that has ``configure(settings)`` given the server's
+    settings (the evaluators take the key of connection secrets)."""
+    for task in runner.tasks.values():
+        configure = getattr(task, "configure", None)
+        if callable(configure):
+            configure(settings)
+    return runner

@@ -23,7 +23,7 @@ from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.journal import Journal
 from heron.ingest.pipeline import WritePipeline
-from heron.runner import Runner, load_tasks
+from heron.runner import Runner, configured, load_tasks
 from heron.server import (
     admin,
     admin_prices,
@@ -149,7 +149,7 @@ def create_app(
             login_guard=LoginGuard(settings.login_hash_concurrency),
             retention=RetentionTask(st_store, settings.retention_interval_s),
             repricer=Repricer(st_store),
-            runner=Runner(st_store, load_tasks(settings.runner_tasks or "")),
+            runner=configured(Runner(st_store, load_tasks(settings.runner_tasks or "")), settings),
         )
         pipeline.start()
         app.state.heron.retention.start()

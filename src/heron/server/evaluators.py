@@ -9,7 +9,6 @@ and never returned (only a hint such as ``sk-…1234``).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import orjson
@@ -67,9 +66,9 @@ async def _json(request: Request) -> Any:
 def secret_key(st: ServerState) -> bytes:
     """The server's key for connection secrets (``HERON_SECRET_KEY``, else a key file kept
     beside the database, created on first use)."""
-    from heron.evals.secrets import server_key
+    from heron.evals.secrets import settings_key
 
-    return server_key(st.settings.data_dir, os.environ)
+    return settings_key(st.settings)
 
 
 def encrypter(st: ServerState) -> Any:
@@ -404,7 +403,7 @@ async def test_connection_route(
     from heron.evals.judging import connection_of, test
 
     st = state_of(request)
-    conn = await run_in_threadpool(connection_of, st.store, project_id, name)
+    conn = await run_in_threadpool(connection_of, st.store, project_id, name, secret_key(st))
     ok, message = await test(conn)
     return {"ok": ok, "message": message}
 
