@@ -271,3 +271,23 @@ def test_try_shows_the_variables_and_the_score_without_storing_it(client: TestCl
     bad = {**definition, "check": "nope"}
     r = client.post("/api/evaluators/try", json={"evaluator": bad, "trace_id": trace_id})
     assert r.status_code == 400 and r.json()["error"]["problems"][0]["path"] == "$.check"
+
+
+def test_test_connection_answers_ok_or_names_the_failure(client: TestClient) -> None:
+    from tests.evals.fake_openai import FakeProvider
+
+    with FakeProvider() as fake:
+        fake.api_key = "sk-right-key-000000"
+        for name, key in (("good", "sk-right-key-000000"), ("bad", "sk-wrong-key-000000")):
+            r = client.post(
+                "/api/connections",
+                json={"name": name, "base_url": fake.base_url, "api_key": key,
+                      "model": "gpt-4o-mini", "headers": {"X-Team": "evals"}},
+            )  # fmt: skip
+            assert r.status_code == 201, r.text
+        good = client.post("/api/connections/good/test").json()
+        assert good["ok"] is True, good
+        assert fake.requests[-1].headers["x-team"] == "evals"
+        bad = client.post("/api/connections/bad/test").json()
+        assert bad["ok"] is False and "auth" in bad["message"].lower()
+    assert client.post("/api/connections/nope/test").status_code == 404
