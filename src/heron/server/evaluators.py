@@ -100,7 +100,7 @@ def _refresh(st: ServerState) -> None:
                 refresh()
 
 
-def _evaluator_view(st: ServerState, ev: dict[str, Any], detail: bool = False) -> dict[str, Any]:
+def evaluator_view(st: ServerState, ev: dict[str, Any], detail: bool = False) -> dict[str, Any]:
     stats = st.store.evaluator_stats(ev["project_id"], ev["id"])
     current = next((s for s in stats if s["version"] == ev["version"]), None)
     scored = sum(s["scored"] for s in stats)
@@ -136,7 +136,7 @@ def _evaluator_view(st: ServerState, ev: dict[str, Any], detail: bool = False) -
     return out
 
 
-def _get(st: ServerState, project_id: str, name: str) -> dict[str, Any]:
+def evaluator_named(st: ServerState, project_id: str, name: str) -> dict[str, Any]:
     ev = st.store.get_evaluator(project_id, name)
     if ev is None:
         raise NotFound(f"evaluator {name!r} not found in this project")
@@ -147,7 +147,7 @@ def _score_configs(st: ServerState, project_id: str) -> dict[str, dict[str, Any]
     return {c["name"]: c for c in document._all_score_configs(st.store, project_id)}
 
 
-def _check(st: ServerState, project_id: str, body: Any) -> tuple[str, dict[str, Any]]:
+def check_definition(st: ServerState, project_id: str, body: Any) -> tuple[str, dict[str, Any]]:
     problems = Problems()
     name, spec = check_evaluator(
         body,
@@ -160,6 +160,16 @@ def _check(st: ServerState, project_id: str, body: Any) -> tuple[str, dict[str, 
     if problems or name is None or spec is None:
         raise document.ConfigError(problems.items)
     return name, spec
+
+
+def store_evaluator(
+    st: ServerState, project_id: str, name: str, spec: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """Store a checked evaluator (a changed spec: its next version) and tell the runner;
+    the evaluator and ``created|updated|unchanged``."""
+    ev, action = st.store.put_evaluator(project_id, name, spec)
+    _refresh(st)
+    return ev, action
 
 
 def project_of(
@@ -195,7 +205,7 @@ def list_evaluators(request: Request, project_id: str = Depends(project_of)) -> 
     """The project's evaluators with status, version, scores written, error rate, judge
     cost and last run."""
     st = state_of(request)
-    return {"data": [_evaluator_view(st, e) for e in st.store.list_evaluators(project_id)]}
+    return {"data": [evaluator_view(st, e) for e in st.store.list_evaluators(project_id)]}
 
 
 @router.post("/api/evaluators", summary="Create or update an evaluator", status_code=200)
@@ -204,10 +214,9 @@ async def put_evaluator(request: Request, project_id: str = Depends(project_of))
     definition of an existing one creates its next version (200)."""
     st = state_of(request)
     body = await _json(request)
-    name, spec = await run_in_threadpool(_check, st, project_id, body)
-    ev, action = await run_in_threadpool(st.store.put_evaluator, project_id, name, spec)
-    _refresh(st)
-    view = await run_in_threadpool(_evaluator_view, st, ev)
+    name, spec = await run_in_threadpool(check_definition, st, project_id, body)
+    ev, action = await run_in_threadpool(store_evaluator, st, project_id, name, spec)
+    view = await run_in_threadpool(evaluator_view, st, ev)
     return JSON({**view, "action": action}, 201 if action == "created" else 200)
 
 
@@ -216,7 +225,7 @@ def get_evaluator(
     request: Request, name: str, project_id: str = Depends(project_of)
 ) -> dict[str, Any]:
     st = state_of(request)
-    return _evaluator_view(st, _get(st, project_id, name), detail=True)
+    return evaluator_view(st, evaluator_named(st, project_id, name), detail=True)
 
 
 @router.put("/api/evaluators/{name}", summary="Update an evaluator (a new version)")
@@ -229,39 +238,44 @@ async def replace_evaluator(
         raise BadRequest("body: expected an evaluator object")
     if body.get("name", name) != name:
         raise BadRequest("name: the body names another evaluator than the path")
-    await run_in_threadpool(_get, st, project_id, name)
-    _, spec = await run_in_threadpool(_check, st, project_id, {**body, "name": name})
-    ev, action = await run_in_threadpool(st.store.put_evaluator, project_id, name, spec)
-    _refresh(st)
-    return JSON({**await run_in_threadpool(_evaluator_view, st, ev), "action": action})
+    await run_in_threadpool(evaluator_named, st, project_id, name)
+    _, spec = await run_in_threadpool(check_definition, st, project_id, {**body, "name": name})
+    ev, action = await run_in_threadpool(store_evaluator, st, project_id, name, spec)
+    return JSON({**await run_in_threadpool(evaluator_view, st, ev), "action": action})
 
 
 @router.delete("/api/evaluators/{name}", summary="Delete an evaluator (its scores stay)")
 def delete_evaluator(request: Request, name: str, project_id: str = Depends(project_of)) -> dict:
-    st = state_of(request)
-    ev = _get(st, project_id, name)
+    remove_evaluator(state_of(request), project_id, name)
+    return {"deleted": name}
+
+
+def remove_evaluator(st: ServerState, project_id: str, name: str) -> None:
+    ev = evaluator_named(st, project_id, name)
     st.store.delete_evaluator(project_id, ev["id"])
     _refresh(st)
-    return {"deleted": name}
+
+
+def set_paused(st: ServerState, project_id: str, name: str, paused: bool) -> dict[str, Any]:
+    """Pause (by a user) or resume the evaluator ``name``; its view afterwards."""
+    ev = evaluator_named(st, project_id, name)
+    if paused:
+        st.store.set_evaluator_status(project_id, ev["id"], "paused", "paused by a user")
+    else:
+        st.store.set_evaluator_status(project_id, ev["id"], "active", None)
+    _refresh(st)
+    return evaluator_view(st, evaluator_named(st, project_id, name))
 
 
 @router.post("/api/evaluators/{name}/pause", summary="Pause an evaluator")
 def pause_evaluator(request: Request, name: str, project_id: str = Depends(project_of)) -> dict:
-    st = state_of(request)
-    ev = _get(st, project_id, name)
-    st.store.set_evaluator_status(project_id, ev["id"], "paused", "paused by a user")
-    _refresh(st)
-    return _evaluator_view(st, _get(st, project_id, name))
+    return set_paused(state_of(request), project_id, name, True)
 
 
 @router.post("/api/evaluators/{name}/resume", summary="Resume a paused evaluator")
 def resume_evaluator(request: Request, name: str, project_id: str = Depends(project_of)) -> dict:
     """Targets that changed while it was paused are not evaluated again: backfill them."""
-    st = state_of(request)
-    ev = _get(st, project_id, name)
-    st.store.set_evaluator_status(project_id, ev["id"], "active", None)
-    _refresh(st)
-    return _evaluator_view(st, _get(st, project_id, name))
+    return set_paused(state_of(request), project_id, name, False)
 
 
 @router.post("/api/evaluators/{name}/backfill", summary="Evaluate stored history", status_code=202)
@@ -273,12 +287,18 @@ async def backfill(request: Request, name: str, project_id: str = Depends(projec
     st = state_of(request)
     raw = await _body(request)
     body = orjson.loads(raw) if raw.strip() else {}
+    return JSON(await run_in_threadpool(start_backfill, st, project_id, name, body), 202)
+
+
+def start_backfill(st: ServerState, project_id: str, name: str, body: Any) -> dict[str, Any]:
+    """Queue a backfill of the evaluator ``name`` (``body``: ``{from, to, filter, limit}``,
+    each optional); the job's view, with ``estimate`` for an LLM judge."""
     if not isinstance(body, dict):
         raise BadRequest("body: expected {from, to, filter, limit}")
     unknown = sorted(set(body) - _BACKFILL_KEYS)
     if unknown:
         raise BadRequest(f"unknown fields {unknown}; expected some of {sorted(_BACKFILL_KEYS)}")
-    ev = await run_in_threadpool(_get, st, project_id, name)
+    ev = evaluator_named(st, project_id, name)
     if ev["status"] != "active":
         raise Conflict(f"evaluator {name} is paused; resume it first")
     start = parse_time(body["from"], "from") if body.get("from") is not None else None
@@ -297,17 +317,15 @@ async def backfill(request: Request, name: str, project_id: str = Depends(projec
     task = _TASK_OF_TARGET[ev["spec"]["target"]]
     if task not in runner.tasks:
         raise Conflict(f"the runner task {task!r} is not registered (setting HERON_RUNNER_TASKS)")
-    job = await run_in_threadpool(
-        lambda: runner.start_job(project_id, [task], start, end, options=options, limit=limit)
-    )
+    job = runner.start_job(project_id, [task], start, end, options=options, limit=limit)
     out = _job_view(job)
     if ev["spec"]["type"] == "llm_judge":
         from heron.evals.judging import estimate
 
-        out["estimate"] = await run_in_threadpool(
-            estimate, st.store, ev, job["total"] if job["total"] is not None else None, start, end
+        out["estimate"] = estimate(
+            st.store, ev, job["total"] if job["total"] is not None else None, start, end
         )
-    return JSON(out, 202)
+    return out
 
 
 # -- jobs ----------------------------------------------------------------------------------
@@ -318,13 +336,18 @@ def _job_view(job: dict[str, Any]) -> dict[str, Any]:
     return {"id": view["id"], **view}
 
 
+def project_job(st: ServerState, project_id: str, job_id: str) -> dict[str, Any]:
+    """The runner job ``job_id`` of the project (another project's is not found)."""
+    job = st.store.runner_job(job_id)
+    if job is None or job["project_id"] != project_id:
+        raise NotFound(f"job {job_id!r} not found")
+    return job
+
+
 @router.get("/api/jobs/{job_id}", summary="A background job's progress")
 def get_job(request: Request, job_id: str, project_id: str = Depends(project_of)) -> dict[str, Any]:
     """``{status: queued|running|done|failed|cancelled, done, total, ...}``."""
-    job = state_of(request).store.runner_job(job_id)
-    if job is None or job["project_id"] != project_id:
-        raise NotFound(f"job {job_id!r} not found")
-    return _job_view(job)
+    return _job_view(project_job(state_of(request), project_id, job_id))
 
 
 @router.delete("/api/jobs/{job_id}", summary="Cancel a background job")
@@ -338,7 +361,7 @@ def cancel_job(
 # -- connections ---------------------------------------------------------------------------
 
 
-def _connection_view(c: dict[str, Any]) -> dict[str, Any]:
+def connection_view(c: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": c["name"],
         **c["spec"],
@@ -351,7 +374,7 @@ def _connection_view(c: dict[str, Any]) -> dict[str, Any]:
 @router.get("/api/connections", summary="List LLM connections (keys never shown)")
 def list_connections(request: Request, project_id: str = Depends(project_of)) -> dict[str, Any]:
     st = state_of(request)
-    return {"data": [_connection_view(c) for c in st.store.list_connections(project_id)]}
+    return {"data": [connection_view(c) for c in st.store.list_connections(project_id)]}
 
 
 @router.post("/api/connections", summary="Create or update an LLM connection")
@@ -361,37 +384,49 @@ async def put_connection(request: Request, project_id: str = Depends(project_of)
     stored key."""
     st = state_of(request)
     body = await _json(request)
+    conn, action = await run_in_threadpool(save_connection, st, project_id, body)
+    return JSON({**connection_view(conn), "action": action}, 201 if action == "created" else 200)
 
-    def work() -> tuple[dict[str, Any], str]:
-        existing = (
-            st.store.get_connection(project_id, body.get("name"))
-            if isinstance(body, dict) and isinstance(body.get("name"), str)
-            else None
-        )
-        problems = Problems()
-        name, spec, api_key = check_connection(body, "$", problems, key_required=existing is None)
-        if problems or name is None or spec is None:
-            raise document.ConfigError(problems.items)
-        token, hint = encrypter(st)(api_key) if api_key else (None, None)
-        return st.store.put_connection(project_id, name, spec, token, hint)
 
-    conn, action = await run_in_threadpool(work)
+def save_connection(st: ServerState, project_id: str, body: Any) -> tuple[dict[str, Any], str]:
+    """Create or update a connection from ``body`` (no ``api_key`` on an update: keep the
+    stored one); the connection (without its key) and ``created|updated|unchanged``."""
+    existing = (
+        st.store.get_connection(project_id, body.get("name"))
+        if isinstance(body, dict) and isinstance(body.get("name"), str)
+        else None
+    )
+    problems = Problems()
+    name, spec, api_key = check_connection(body, "$", problems, key_required=existing is None)
+    if problems or name is None or spec is None:
+        raise document.ConfigError(problems.items)
+    token, hint = encrypter(st)(api_key) if api_key else (None, None)
+    conn, action = st.store.put_connection(project_id, name, spec, token, hint)
     _refresh(st)
-    return JSON({**_connection_view(conn), "action": action}, 201 if action == "created" else 200)
+    return conn, action
 
 
-@router.delete("/api/connections/{name}", summary="Delete an LLM connection")
-def delete_connection(request: Request, name: str, project_id: str = Depends(project_of)) -> dict:
-    st = state_of(request)
-    users = [
+def connection_users(st: ServerState, project_id: str, name: str) -> list[str]:
+    """The names of the evaluators that judge through the connection ``name``."""
+    return [
         e["name"]
         for e in st.store.list_evaluators(project_id)
         if e["spec"].get("connection") == name
     ]
+
+
+def remove_connection(st: ServerState, project_id: str, name: str) -> None:
+    """Delete a connection; a conflict while evaluators use it."""
+    users = connection_users(st, project_id, name)
     if users:
         raise Conflict(f"connection {name} is used by evaluators {users}; change them first")
     if not st.store.delete_connection(project_id, name):
         raise NotFound(f"connection {name!r} not found in this project")
+
+
+@router.delete("/api/connections/{name}", summary="Delete an LLM connection")
+def delete_connection(request: Request, name: str, project_id: str = Depends(project_of)) -> dict:
+    remove_connection(state_of(request), project_id, name)
     return {"deleted": name}
 
 
@@ -400,12 +435,16 @@ async def test_connection_route(
     request: Request, name: str, project_id: str = Depends(project_of)
 ) -> dict[str, Any]:
     """A one-token completion through the connection: ``{ok, message}``."""
+    ok, message = await check_connection_works(state_of(request), project_id, name)
+    return {"ok": ok, "message": message}
+
+
+async def check_connection_works(st: ServerState, project_id: str, name: str) -> tuple[bool, str]:
+    """``(ok, message)`` of a one-token completion through the project's connection."""
     from heron.evals.judging import connection_of, test
 
-    st = state_of(request)
     conn = await run_in_threadpool(connection_of, st.store, project_id, name, secret_key(st))
-    ok, message = await test(conn)
-    return {"ok": ok, "message": message}
+    return await test(conn)
 
 
 # -- configuration as code -----------------------------------------------------------------
@@ -460,8 +499,6 @@ async def try_evaluator_route(request: Request, project_id: str = Depends(projec
     """``{evaluator: {...definition...}, trace_id | session_id, observation_id?}``: the
     variables read, the filled prompt, the judge's raw answer and the parsed score (nothing
     is stored but a judge call's trace)."""
-    from heron.evals.trial import try_evaluator
-
     st = state_of(request)
     body = await _json(request)
     if not isinstance(body, dict) or not isinstance(body.get("evaluator"), dict):
@@ -473,7 +510,21 @@ async def try_evaluator_route(request: Request, project_id: str = Depends(projec
     target = body.get("session_id") or body.get("trace_id")
     if not isinstance(target, str) or not target:
         raise BadRequest("trace_id (or session_id for a sessions evaluator): required")
-    name, spec = await run_in_threadpool(_check, st, project_id, definition)
     return await run_in_threadpool(
-        try_evaluator, st.store, project_id, name, spec, target, body.get("observation_id")
+        try_definition, st, project_id, definition, target, body.get("observation_id")
     )
+
+
+def try_definition(
+    st: ServerState,
+    project_id: str,
+    definition: Any,
+    target: str,
+    observation_id: str | None = None,
+) -> dict[str, Any]:
+    """Check an unsaved ``definition`` and try it on ``target`` (a trace, or a session for
+    an evaluator of sessions): :func:`heron.evals.trial.try_evaluator`'s answer."""
+    from heron.evals.trial import try_evaluator
+
+    name, spec = check_definition(st, project_id, definition)
+    return try_evaluator(st.store, project_id, name, spec, target, observation_id)

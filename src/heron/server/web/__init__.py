@@ -16,8 +16,10 @@ from fastapi.staticfiles import StaticFiles
 from heron.server.web import (
     auth,
     compare,
+    connections,
     dashboards,
     demo_loading,
+    evaluators,
     feedback_settings,
     observations,
     people,
@@ -44,6 +46,8 @@ PAGE_MODULES = (
     settings,
     feedback_settings,
     score_configs,
+    evaluators,
+    connections,
 )
 
 

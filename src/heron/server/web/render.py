@@ -31,6 +31,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/observations", "Observations"),
     ("/sessions", "Sessions"),
     ("/users", "Users"),
+    ("/evaluators", "Evaluators"),
     ("/dashboards", "Dashboards"),
     ("/compare", "Compare"),
     ("/settings", "Settings"),
