@@ -105,18 +105,18 @@ def timed_backfill(store: EmbeddedStore, project: str) -> float:
     return took
 
 
-def backfill(count: int) -> None:
+def backfill(count: int, checks: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = EmbeddedStore(Path(tmp) / "heron.duckdb")
         project = store.create_project("bench")["id"]
         t = time.perf_counter()
         fill(store, project, count)
         print(f"stored {count:,} traces in {time.perf_counter() - t:.1f} s")
-        define(store, project, CODE)
+        define(store, project, "\n".join(CODE.strip("\n").split("\n")[: 1 + 2 * checks]))
         took = timed_backfill(store, project)
         scores = store.cursor().execute("SELECT count(*) FROM scores").fetchone()[0]
         print(
-            f"backfill, 3 code evaluators: {count:,} traces in {took:.1f} s = "
+            f"backfill, {checks} code evaluator(s): {count:,} traces in {took:.1f} s = "
             f"{count / took:,.0f} traces/s ({scores:,} scores)"
         )
         store.close()
@@ -160,6 +160,59 @@ def online(probes: int) -> None:
             server.stop()
 
 
+def under_load(rate: int, seconds: int) -> None:
+    """Ingest ``rate`` traces/s for ``seconds`` with two code evaluators running online;
+    how far behind the scores are during and after."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = HeronProcess(Path(tmp) / "data").start()
+        try:
+            for body in (
+                {"name": "mentions", "type": "code", "check": "contains",
+                 "args": {"any": ["support"]}, "variables": {"text": "name"},
+                 "delay_seconds": 0},
+                {"name": "fast", "type": "code", "check": "latency_above", "args": {"ms": 1500},
+                 "delay_seconds": 0},
+            ):  # fmt: skip
+                r = httpx.post(server.url + "/api/evaluators", json=body, headers=server.auth)
+                assert r.status_code == 201, r.text
+            batch = max(1, rate // 10)
+            sent, lags = 0, []
+            started = time.perf_counter()
+            while time.perf_counter() - started < seconds:
+                spans = [s for _ in range(batch) for s in otlp.genai_trace(n_children=1)[1]]
+                r = httpx.post(
+                    server.url + "/v1/traces",
+                    content=otlp.request(spans).SerializeToString(),
+                    headers={**server.auth, "Content-Type": "application/x-protobuf"},
+                )
+                assert r.status_code == 200
+                sent += batch
+                if sent % (batch * 20) == 0:
+                    lags.append(sent - _scored(server, "fast"))
+                time.sleep(max(0.0, started + sent / rate - time.perf_counter()))
+            ingest_s = time.perf_counter() - started
+            while _scored(server, "fast") < sent:
+                time.sleep(0.05)
+            drain = time.perf_counter() - started - ingest_s
+            print(
+                f"under load: {sent:,} traces at {sent / ingest_s:,.0f}/s with 2 code "
+                f"evaluators online; traces not yet scored while ingesting: median "
+                f"{statistics.median(lags):,.0f}, max {max(lags):,}; all scored "
+                f"{drain:.2f} s after the last batch"
+            )
+        finally:
+            server.stop()
+
+
+def _scored(server: HeronProcess, name: str) -> int:
+    r = httpx.get(
+        server.url + "/api/public/v2/scores",
+        params={"name": name, "limit": 1},
+        headers=server.auth,
+    )
+    return int(r.json()["meta"]["totalItems"])
+
+
 def judge(count: int) -> None:
     from tests.evals.fake_openai import spawn
 
@@ -194,17 +247,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backfill", action="store_true")
     parser.add_argument("--traces", type=int, default=100_000)
+    parser.add_argument("--checks", type=int, choices=(1, 2, 3), default=3)
     parser.add_argument("--online", action="store_true")
     parser.add_argument("--probes", type=int, default=10)
+    parser.add_argument("--load", action="store_true", help="online scores under ingest")
+    parser.add_argument("--rate", type=int, default=500, help="traces/s for --load")
+    parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--judge", action="store_true")
     parser.add_argument("--judge-traces", type=int, default=5_000)
     args = parser.parse_args()
-    every = not (args.backfill or args.online or args.judge)
+    every = not (args.backfill or args.online or args.judge or args.load)
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}, load {os.getloadavg()[0]:.2f}")
     if args.backfill or every:
-        backfill(args.traces)
+        backfill(args.traces, args.checks)
     if args.online or every:
         online(args.probes)
+    if args.load or every:
+        under_load(args.rate, args.seconds)
     if args.judge or every:
         judge(args.judge_traces)
     print(f"load {os.getloadavg()[0]:.2f}")

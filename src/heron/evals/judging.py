@@ -107,6 +107,7 @@ def run_judges(task: EvaluatorTask, jobs: Sequence[Job]) -> list[Result | Except
         requests.append(JudgeRequest(conn, prompt, output_spec(spec["output"]), spec.get("model")))
         slots.append(i)
     answers = pool.judge_many(requests) if requests else []
+    prices: dict[str, Any] = {}  # one price book a project for this batch
     traces: list[tuple[Job, Any, str]] = []
     for i, request, answer in zip(slots, requests, answers, strict=True):
         if isinstance(answer, Exception):
@@ -114,7 +115,7 @@ def run_judges(task: EvaluatorTask, jobs: Sequence[Job]) -> list[Result | Except
             continue
         job = jobs[i]
         trace_id = secrets.token_hex(16)
-        cost = _cost(task.store, job.evaluator["project_id"], answer)
+        cost = _cost(task.store, job.evaluator["project_id"], answer, prices)
         results[i] = Result(
             value=answer.value,
             data_type=request.output.data_type,
@@ -126,15 +127,21 @@ def run_judges(task: EvaluatorTask, jobs: Sequence[Job]) -> list[Result | Except
         )  # fmt: skip
         traces.append((job, answer, trace_id))
     if traces:
-        _record_calls(task.store, traces)
+        _record_calls(task.store, traces, prices)
     return results
 
 
-def _cost(store: Any, project_id: str, answer: Any) -> float:
+def _price(store: Any, project_id: str, prices: dict[str, Any]) -> Any:
+    if project_id not in prices:
+        prices[project_id] = cost_function(project_book(store, project_id))
+    return prices[project_id]
+
+
+def _cost(store: Any, project_id: str, answer: Any, prices: dict[str, Any]) -> float:
     usage = _usage(answer)
     if not usage:
         return 0.0
-    price = cost_function(project_book(store, project_id))
+    price = _price(store, project_id, prices)
     cost = price(answer.model or "", usage, int(time.time() * 1_000_000))
     return float(cost.get("total", 0.0)) if cost else 0.0
 
@@ -143,7 +150,9 @@ def _usage(answer: Any) -> dict[str, int]:
     return {k: int(v) for k, v in (answer.usage or {}).items() if isinstance(v, int)}
 
 
-def _record_calls(store: Any, calls: Sequence[tuple[Job, Any, str]]) -> None:
+def _record_calls(
+    store: Any, calls: Sequence[tuple[Job, Any, str]], prices: dict[str, Any]
+) -> None:
     """Each judge call as a one-observation trace in the ``heron-evaluation`` environment."""
     observations: list[ObservationRecord] = []
     updates: list[TraceUpdate] = []
@@ -154,7 +163,7 @@ def _record_calls(store: Any, calls: Sequence[tuple[Job, Any, str]]) -> None:
         start_us = int(started.timestamp() * 1_000_000)
         end_us = start_us + int((answer.latency_ms or 0) * 1000)
         usage = _usage(answer)
-        price = cost_function(project_book(store, project_id))
+        price = _price(store, project_id, prices)
         cost = (price(answer.model or "", usage, start_us) or {}) if usage else {}
         metadata = {
             "evaluator": ev["name"],
