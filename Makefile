@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
+# make test runs pytest in one worker process per core (pytest-xdist, at most 4), a test
+# file at a time per worker and tests/ui as one unit (tests/conftest.py);
+# `make test WORKERS=0` runs every test in one process.
+WORKERS ?= auto
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: install browser demo serve test lint bench clean
@@ -38,7 +42,7 @@ serve: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --maxprocesses 4 --dist loadfile $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

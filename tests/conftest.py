@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +17,65 @@ from tests.support.server import (
     SECRET_KEY,
     HeronProcess,
 )
+
+# -- collection and scheduling ------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test has its own node id, or the run stops before any test runs.
+
+    pytest-xdist hands tests to its workers by node id: of several tests sharing one, it runs
+    one and drops the rest without a word. schemathesis 4.32 names each operation's test
+    ``test_no_server_errors[GET /healthz]``, but pytest 9.2 builds a test's node id from its
+    function name and parametrize ids only, so all 77 operations of
+    ``tests/server/test_openapi_fuzz.py`` shared ``...::test_no_server_errors``, and
+    ``make test`` under xdist ran 1,521 of the 1,597 tests. A test whose node id is shared
+    gets its name's (``<parent>::<name>``) back; a node id still shared after that fails the
+    collection."""
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        if counts[item.nodeid] > 1 and item.parent is not None:
+            _set_nodeid(item, f"{item.parent.nodeid}::{item.name}")
+    shared = [nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1]
+    if shared:
+        raise pytest.UsageError(
+            f"{len(shared)} node ids are shared by several tests (xdist would run one of each): "
+            + ", ".join(shared[:5])
+        )
+
+
+def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
+    if hasattr(item, "_id"):  # pytest >= 9.2: a structured NodeId
+        item._id = type(item._id).parse(nodeid)
+    else:
+        item._nodeid = nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` (what ``make test`` runs): a file's tests go to one worker, as
+    xdist does, except that all of tests/ui is one unit, handed out first. The browser tests
+    then share one Chromium (``browser`` is package-scoped: it is closed, and its event loop
+    with it, before the worker goes on to tests that call ``asyncio.run``), and the longest
+    unit (about a quarter of the run) starts at once instead of last."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class UiTogetherFirst(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return UI if nodeid.startswith(UI + "/") else super()._split_scope(nodeid)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if UI in self.workqueue:
+                self.workqueue.move_to_end(UI, last=False)
+            super()._assign_work_unit(node)
+
+    return UiTogetherFirst(config, log)
+
+
+UI = "tests/ui"
 
 
 @pytest.fixture

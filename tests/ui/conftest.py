@@ -45,8 +45,11 @@ def chromium_path() -> str:
     return str(CHROMIUM)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_path: str) -> Iterator[Browser]:
+    """One Chromium for tests/ui, closed when the process leaves tests/ui: Playwright's sync
+    API keeps an asyncio event loop marked running in this thread while it is open, and
+    ``asyncio.run`` (tests/sdk, tests/clients, tests/ingest) refuses to start under it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
