@@ -297,3 +297,39 @@ def test_bad_settings_are_refused_and_nothing_is_stored(
         implicit_admin.update(store, "shop", settings)
     assert err.value.status_code == 400
     assert implicit_admin.view(store, "shop")["changed"] == {}
+
+
+_HOLDS_A_POOL = """
+import sys, time
+from heron.implicit.task import FeedbackTask
+task = FeedbackTask()
+pool = task._pool(2)
+for f in [pool.submit(time.sleep, 0.2) for _ in range(4)]:
+    f.result()
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_the_detector_workers_exit_when_their_process_is_killed() -> None:
+    """A server killed with SIGKILL leaves no detector worker behind (the ingest lifeline)."""
+    import psutil
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDS_A_POOL], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        workers = [
+            p
+            for p in psutil.Process(proc.pid).children(recursive=True)
+            if "spawn_main" in " ".join(p.cmdline())
+        ]
+        assert len(workers) == 2
+    finally:
+        proc.kill()
+        proc.wait(10)
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    for p in alive:
+        p.kill()
+    assert not alive, [p.pid for p in alive]

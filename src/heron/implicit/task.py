@@ -24,6 +24,7 @@ import orjson
 
 from heron.implicit.detect import VERSION, detect_session
 from heron.implicit.model import Detection, FeedbackConfig, Turn
+from heron.ingest.lifeline import Lifeline, attach
 from heron.runner.task import Outcome, Target
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ class FeedbackTask:
         self._configs: dict[str, tuple[float, FeedbackConfig]] = {}
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
+        self._lifeline: Lifeline | None = None
         self._timer: threading.Timer | None = None
         self._busy = False
 
@@ -207,7 +209,14 @@ class FeedbackTask:
             if self._executor is None:
                 # spawn, not fork: the server has threads (and DuckDB) a fork would copy mid-use
                 context = multiprocessing.get_context("spawn")
-                self._executor = ProcessPoolExecutor(workers, mp_context=context)
+                # the workers die with the server, even a server killed with SIGKILL
+                self._lifeline = Lifeline()
+                self._executor = ProcessPoolExecutor(
+                    workers,
+                    mp_context=context,
+                    initializer=attach,
+                    initargs=(self._lifeline.worker_end, self._lifeline.server_pid),
+                )
                 log.info("implicit: %d worker processes for a large chunk", workers)
             return self._executor
 
@@ -227,8 +236,11 @@ class FeedbackTask:
             if idle and self._busy:
                 return
             executor, self._executor = self._executor, None
+            lifeline, self._lifeline = self._lifeline, None
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+        if lifeline is not None:
+            lifeline.close()
