@@ -75,6 +75,7 @@ import orjson
 from heron.evals import pii
 from heron.evals.args import REQUIRED, Arg, CheckArgsError, check_fields, type_name
 from heron.evals.schema import MAX_SCHEMA_BYTES, first_error, schema_problems
+from heron.implicit.extract import message_text
 from heron.userregex import RegexError, RegexSet, compile_regex
 
 __all__ = [
@@ -157,20 +158,7 @@ def _message_text(value: Any) -> str | None:
         value = value[-1]
     if not isinstance(value, dict) or "role" not in value:
         return None
-    content = value.get("parts", value.get("content"))
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        return None
-    texts = []
-    for part in content:
-        if isinstance(part, str):
-            texts.append(part)
-        elif isinstance(part, dict) and part.get("type", "text") == "text":
-            text = part.get("text", part.get("content"))
-            if isinstance(text, str):
-                texts.append(text)
-    return "\n".join(texts) if texts else None
+    return message_text(value)
 
 
 def _text(variables: Mapping[str, Any], name: str = "text") -> str | None:

@@ -109,14 +109,14 @@ def _side_text(value: Any, roles: tuple[str, ...], keys: tuple[str, ...], depth:
             return _content_text(value)
         for message in reversed(value):
             if isinstance(message, dict) and message.get("role") in roles:
-                text = _message_text(message)
+                text = message_text(message)
                 if text is not None:
                     return text
         return None
     if not isinstance(value, dict):
         return None
     if "role" in value:
-        return _message_text(value) if value["role"] in roles else None
+        return message_text(value) if value["role"] in roles else None
     for key in keys:
         inner = value.get(key)
         if inner is not None:
@@ -126,7 +126,8 @@ def _side_text(value: Any, roles: tuple[str, ...], keys: tuple[str, ...], depth:
     return None
 
 
-def _message_text(message: dict[str, Any]) -> str | None:
+def message_text(message: dict[str, Any]) -> str | None:
+    """A chat message's text: its content (or GenAI parts) as text, text parts joined."""
     if "parts" in message:
         return _content_text(message["parts"])
     return _content_text(message.get("content"))
