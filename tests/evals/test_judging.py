@@ -160,3 +160,31 @@ def test_a_backfill_estimate_prices_the_calls(
     assert out["targets"] == 20 and out["model"] == "gpt-4o-mini"
     assert out["input_tokens_per_call"] > 100
     assert out["cost_usd"] and 0 < out["cost_usd"] < 1
+
+
+def test_a_score_config_gives_the_judge_its_categories_and_the_score_its_config(
+    store: EmbeddedStore, project: str, fake: FakeProvider
+) -> None:
+    fake.value = "bad"
+    runner = run(store)
+    define(
+        store,
+        project,
+        fake,
+        """
+score_configs:
+  - {name: verdict, data_type: CATEGORICAL, categories: [good, bad]}
+evaluators:
+  - {name: verdict, type: llm_judge, connection: judge, score_config: verdict,
+     prompt: "Judge this answer: {{output}}", delay_seconds: 0}
+""",
+    )
+    add_trace(store, project, 1)
+    runner.run_until_idle()
+    (score,) = eval_scores(store, project)
+    assert (score["string_value"], score["value"]) == ("bad", 1.0)
+    config_id = store.cursor().execute("SELECT config_id FROM scores").fetchone()[0]
+    (config,) = [c for c in store.list_score_configs(project, 1, 10)[0] if c["name"] == "verdict"]
+    assert config_id == config["id"]
+    schema = str(fake.requests[-1].body.get("response_format"))
+    assert "good" in schema and "bad" in schema

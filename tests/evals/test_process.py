@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from heron.store import EmbeddedStore
+from tests.runner.test_process import wait_for
 from tests.support.otlp import genai_trace, request
 from tests.support.server import HeronProcess
 
@@ -54,15 +55,6 @@ def count(server: HeronProcess, name: str) -> int:
     )
     assert r.status_code == 200, r.text
     return int(r.json()["meta"]["totalItems"])
-
-
-def wait_for(predicate: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def job(server: HeronProcess, job_id: str) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def plan(
     _unique_names(sections, problems)
 
     changes: list[Change] = []
-    stored_configs = {c["name"]: c for c in _all_score_configs(store, project_id)}
+    stored_configs = {c["name"]: c for c in all_score_configs(store, project_id)}
     new_configs: dict[str, dict[str, Any]] = {}
     for i, raw in enumerate(sections["score_configs"]):
         change = _score_config(raw, f"score_configs[{i}]", stored_configs, problems)
@@ -206,7 +206,7 @@ def export(store: Store, project_id: str) -> dict[str, Any]:
             )
             if v is not None
         }
-        for c in _all_score_configs(store, project_id)
+        for c in all_score_configs(store, project_id)
     ]
     connections = [
         {"name": c["name"], **{k: v for k, v in c["spec"].items() if v not in (None, {})}}
@@ -222,7 +222,8 @@ def dump(doc: Mapping[str, Any], fmt: str) -> str:
     return yaml.safe_dump(dict(doc), sort_keys=False, allow_unicode=True)
 
 
-def _all_score_configs(store: Store, project_id: str) -> list[dict[str, Any]]:
+def all_score_configs(store: Store, project_id: str) -> list[dict[str, Any]]:
+    """Every score config of the project (all pages)."""
     out: list[dict[str, Any]] = []
     page = 1
     while True:

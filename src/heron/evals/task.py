@@ -376,12 +376,13 @@ class EvaluatorTask:
 
     def _configs(self, jobs: list[Job]) -> dict[tuple[str, str], dict[str, Any]]:
         """Score configs by (project, name) for the evaluators that write under one."""
+        from heron.config.document import all_score_configs
+
         out: dict[tuple[str, str], dict[str, Any]] = {}
-        for project_id in {j.evaluator["project_id"] for j in jobs}:
-            if not any(j.evaluator["spec"].get("score_config") for j in jobs):
-                continue
-            items, _ = self.store.list_score_configs(project_id, 1, 100)
-            for c in items:
+        for project_id in {
+            j.evaluator["project_id"] for j in jobs if j.evaluator["spec"].get("score_config")
+        }:
+            for c in all_score_configs(self.store, project_id):
                 out[(project_id, c["name"])] = c
         return out
 

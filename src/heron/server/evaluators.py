@@ -144,7 +144,7 @@ def evaluator_named(st: ServerState, project_id: str, name: str) -> dict[str, An
 
 
 def _score_configs(st: ServerState, project_id: str) -> dict[str, dict[str, Any]]:
-    return {c["name"]: c for c in document._all_score_configs(st.store, project_id)}
+    return {c["name"]: c for c in document.all_score_configs(st.store, project_id)}
 
 
 def check_definition(st: ServerState, project_id: str, body: Any) -> tuple[str, dict[str, Any]]:
