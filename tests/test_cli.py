@@ -37,7 +37,10 @@ def test_keys_create_goes_through_the_running_server(live_server: HeronProcess) 
         live_server.url + "/v1/traces", content=request(spans).SerializeToString(), headers=h
     )
     assert r.status_code == 200
-    got = httpx.get(live_server.url + f"/api/traces/{tid.hex()}", headers=h)
+    # ingest acknowledges once the batch is journaled; the read asks to see it applied
+    got = httpx.get(
+        live_server.url + f"/api/traces/{tid.hex()}", headers={**h, "X-Heron-Consistent": "true"}
+    )
     assert got.status_code == 200
     # ... and the trace belongs to the new project only
     assert (

@@ -104,7 +104,8 @@ def test_a_dead_decoder_process_is_replaced(live_server: HeronProcess) -> None:
         assert statuses[-1] == 200
         assert set(statuses) <= {200, 400}, statuses
         assert 400 in statuses  # the request that met the dead worker was refused, not lost
-        assert http.get(live_server.url + f"/api/traces/{tid.hex()}").status_code == 200
+        got = http.get(live_server.url + f"/api/traces/{tid.hex()}?consistent=true")
+        assert got.status_code == 200
     assert live_server.proc.poll() is None  # the server itself never went down
 
 

@@ -52,7 +52,9 @@ def test_otel_sdk_exports_to_heron(live_server: HeronProcess) -> None:
     assert provider.force_flush(10_000)
     provider.shutdown()
 
-    t = httpx.get(live_server.url + f"/api/traces/{trace_id}", headers=live_server.auth).json()
+    t = httpx.get(
+        live_server.url + f"/api/traces/{trace_id}?consistent=true", headers=live_server.auth
+    ).json()
     assert t["name"] == "answer-question"
     assert (t["user_id"], t["session_id"]) == ("u-77", "s-77")
     assert (t["release"], t["environment"]) == ("3.1.0", "production")
