@@ -265,6 +265,13 @@ SETTINGS: tuple[Setting, ...] = (
         "file secret.key, created in the data directory on first use. Set it to keep the key "
         "apart from the data directory and its backups. See docs/evaluators.md.",
     ),
+    Setting(
+        "public_url",
+        "HERON_PUBLIC_URL",
+        "",
+        "The address people open heron at (https://heron.example.com); notifications link "
+        "there. Empty: links are made from the server's host and port. See docs/signals.md.",
+    ),
 )
 
 
@@ -312,6 +319,7 @@ class Settings:
     runner_tasks: str | None = "heron.implicit.task:FeedbackTask,heron.evals.task:tasks"
     evaluator_modules: str = ""
     secret_key: str = field(default="", repr=False)
+    public_url: str = ""
 
     @property
     def custom_modules(self) -> tuple[str, ...]:

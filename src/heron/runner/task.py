@@ -52,6 +52,21 @@ class Task(Protocol):
     def run(self, target: Target, now: datetime) -> Outcome: ...
 
 
+@runtime_checkable
+class Periodic(Protocol):
+    """Work on a schedule rather than on changed targets (alert evaluation, notification
+    delivery). The runner calls :meth:`run` when the time :meth:`due` last answered has
+    come, in its own thread; ``run`` must be idempotent (after a crash it runs again for
+    the same time). ``due`` answers the next time it wants to run (``None``: nothing
+    planned; it is asked again after every pass)."""
+
+    name: str
+
+    def due(self, now: datetime) -> datetime | None: ...
+
+    def run(self, now: datetime) -> None: ...
+
+
 def score_id(
     task: str, version: str, project_id: str, target: str, name: str, trace_id: str | None = None
 ) -> str:

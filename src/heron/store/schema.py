@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
+from heron.store import schema_alerts, schema_channels, schema_signals
+
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -346,6 +348,11 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (project_id, name)
     );
     """,
+    # Signal detection (heron.signals): rules, signals and issues; alerts and their
+    # evaluations; notification channels, the outbox and the delivery log.
+    schema_signals.DDL,
+    schema_alerts.DDL,
+    schema_channels.DDL,
 )
 
 
