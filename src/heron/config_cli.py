@@ -50,7 +50,9 @@ def _encrypter(settings: Any) -> Any:
 def _key_reader(store: Any, project_id: str, settings: Any) -> Any:
     from heron.evals.secrets import decrypt, settings_key
 
-    def key_of(name: str) -> str | None:
+    def key_of(kind: str, name: str) -> str | None:
+        if kind != "connection":
+            return None
         found = store.get_connection(project_id, name, with_key=True)
         if not found or not found["api_key"]:
             return None

@@ -1,36 +1,35 @@
 """Configuration as code: one document of named objects, checked whole, then applied by name.
 
-Sections (field names are the contract, see docs/evaluators.md):
+Sections (field names are the contract; see docs/configuration.md and each domain's page),
+planned and applied in this order so an object can name the ones before it:
 
 - ``score_configs``: ``{name, data_type, min, max, categories, description, archived}``;
-- ``connections``: LLM connections (:func:`heron.evals.spec.check_connection`);
-- ``evaluators``: (:func:`heron.evals.spec.check_evaluator`).
+- ``connections``, ``evaluators``: :mod:`heron.evals.sections` (docs/evaluators.md).
 
-:func:`plan` validates everything first (every problem with its path) and says what would
-change; :func:`apply` then creates or updates each object by name, score configs first so
-evaluators can name them. Objects the document leaves out are left alone. :func:`export`
-writes the project's configuration in the same format, secrets left out: applying an export
-changes nothing.
+Each section is a :class:`heron.config.sections.Section`. :func:`plan` validates everything
+first (every problem with its path) and says what would change; :func:`apply` then creates
+or updates each object by name. Objects the document leaves out are left alone.
+:func:`export` writes the project's configuration in the same format, secrets left out:
+applying an export changes nothing.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 import yaml
 
+from heron.config.sections import Change, Encrypt, KeyOf, Planning, Section
 from heron.errors import BadRequest
-from heron.evals.spec import Problems, check_connection, check_evaluator, export_evaluator
+from heron.evals.spec import Problems
 from heron.scores.configs import check_config as check_score_config
 from heron.scores.parse import ScoreError
 from heron.store import Store
 
-SECTIONS = ("score_configs", "connections", "evaluators")
 MAX_OBJECTS = 500
 _SCORE_CONFIG_KEYS = {"name", "data_type", "min", "max", "categories", "description", "archived"}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -46,18 +45,6 @@ class ConfigError(BadRequest):
         super().__init__(f"{len(problems)} problem(s): {lines}{more}")
 
 
-@dataclass(slots=True)
-class Change:
-    kind: str  # score_config | connection | evaluator
-    name: str
-    action: str  # create | update | unchanged
-    value: dict[str, Any] = field(default_factory=dict)
-    secret: str | None = None  # a connection's API key, as given
-
-    def view(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "action": self.action}
-
-
 def parse_document(text: str | bytes) -> dict[str, Any]:
     """A YAML (or JSON, a subset of YAML) document as a mapping of sections."""
     try:
@@ -69,7 +56,8 @@ def parse_document(text: str | bytes) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError([("$", f"expected a mapping of sections: {', '.join(SECTIONS)}")])
+        keys = ", ".join(s.key for s in sections())
+        raise ConfigError([("$", f"expected a mapping of sections: {keys}")])
     return data
 
 
@@ -91,129 +79,53 @@ def plan(
     doc: Mapping[str, Any],
     *,
     custom_modules: tuple[str, ...] = (),
-    key_of: Callable[[str], str | None] | None = None,
+    key_of: KeyOf | None = None,
 ) -> list[Change]:
     """What applying ``doc`` would change; raises :class:`ConfigError` listing every
-    problem (nothing is changed). ``key_of(name)``: a stored connection's API key in clear,
-    so that giving the same key again is no change."""
+    problem (nothing is changed). ``key_of(kind, name)``: a stored object's secret in
+    clear, so that giving the same secret again is no change."""
     problems = Problems()
-    for key in sorted(set(doc) - set(SECTIONS)):
-        problems.add(key, f"unknown section; sections: {', '.join(SECTIONS)}")
-    sections = {}
-    for key in SECTIONS:
-        items = doc.get(key) or []
-        if not isinstance(items, list):
+    keys = [s.key for s in sections()]
+    for key in sorted(set(doc) - set(keys)):
+        problems.add(key, f"unknown section; sections: {', '.join(keys)}")
+    items: dict[str, list[Any]] = {}
+    for key in keys:
+        value = doc.get(key) or []
+        if not isinstance(value, list):
             problems.add(key, "expected a list")
-            items = []
-        if len(items) > MAX_OBJECTS:
+            value = []
+        if len(value) > MAX_OBJECTS:
             problems.add(key, f"at most {MAX_OBJECTS} objects")
-            items = []
-        sections[key] = items
-    _unique_names(sections, problems)
-
+            value = []
+        items[key] = value
+    _unique_names(items, problems)
+    ctx = Planning(store, project_id, custom_modules, key_of)
     changes: list[Change] = []
-    stored_configs = {c["name"]: c for c in all_score_configs(store, project_id)}
-    new_configs: dict[str, dict[str, Any]] = {}
-    for i, raw in enumerate(sections["score_configs"]):
-        change = _score_config(raw, f"score_configs[{i}]", stored_configs, problems)
-        if change is not None:
-            changes.append(change)
-            new_configs[change.name] = change.value
-    configs = {**stored_configs, **new_configs}
-
-    stored_connections = {c["name"]: c for c in store.list_connections(project_id)}
-    names = set(stored_connections)
-    for i, raw in enumerate(sections["connections"]):
-        path = f"connections[{i}]"
-        existing = stored_connections.get(raw.get("name")) if isinstance(raw, dict) else None
-        name, spec, api_key = check_connection(raw, path, problems, key_required=existing is None)
-        if name is None or spec is None:
-            continue
-        names.add(name)
-        if api_key is not None and existing is not None and key_of is not None:
-            try:
-                if key_of(name) == api_key:
-                    api_key = None  # the key it has
-            except Exception:  # a key the server can no longer read: replace it
-                pass
-        same = existing is not None and existing["spec"] == spec and api_key is None
-        action = "create" if existing is None else "unchanged" if same else "update"
-        changes.append(Change("connection", name, action, spec, api_key))
-
-    for i, raw in enumerate(sections["evaluators"]):
-        name, spec = check_evaluator(
-            raw,
-            f"evaluators[{i}]",
-            problems,
-            connections=names,
-            score_configs=configs,
-            custom_modules=custom_modules,
-        )
-        if name is None or spec is None:
-            continue
-        existing = store.get_evaluator(project_id, name)
-        action = (
-            "create" if existing is None else "unchanged" if existing["spec"] == spec else "update"
-        )
-        changes.append(Change("evaluator", name, action, spec))
+    for section in sections():
+        changes += section.plan(ctx, items[section.key], problems, section.key)
     if problems:
         raise ConfigError(problems.items)
     return changes
 
 
 def apply(
-    store: Store,
-    project_id: str,
-    changes: list[Change],
-    encrypt: Callable[[str], tuple[str, str]],
+    store: Store, project_id: str, changes: list[Change], encrypt: Encrypt
 ) -> list[dict[str, Any]]:
-    """Make the planned changes (score configs, then connections, then evaluators);
-    ``encrypt(key) -> (token, hint)``. Returns what each became."""
+    """Make the planned changes, section by section in document order (an object is made
+    before the objects that name it); ``encrypt(secret) -> (token, hint)``. Returns what
+    each became."""
+    by_kind = {s.kind: s for s in sections()}
     out = []
     for change in changes:
-        if change.action == "unchanged":
-            out.append(change.view())
-            continue
-        if change.kind == "score_config":
-            store.put_score_config(project_id, change.value)
-        elif change.kind == "connection":
-            token, hint = encrypt(change.secret) if change.secret else (None, None)
-            store.put_connection(project_id, change.name, change.value, token, hint)
-        else:
-            store.put_evaluator(project_id, change.name, change.value)
+        if change.action != "unchanged":
+            by_kind[change.kind].apply(store, project_id, change, encrypt)
         out.append(change.view())
     return out
 
 
 def export(store: Store, project_id: str) -> dict[str, Any]:
-    """The project's configuration in the document format; connection keys left out."""
-    configs = [
-        {
-            k: v
-            for k, v in (
-                ("name", c["name"]),
-                ("data_type", c["dataType"]),
-                ("min", c.get("minValue")),
-                ("max", c.get("maxValue")),
-                (
-                    "categories",
-                    [{"label": x["label"], "value": x["value"]} for x in c["categories"]]
-                    if c["dataType"] == "CATEGORICAL"
-                    else None,
-                ),
-                ("description", c.get("description")),
-                ("archived", c.get("isArchived") or None),
-            )
-            if v is not None
-        }
-        for c in all_score_configs(store, project_id)
-    ]
-    connections = [
-        {"name": c["name"], **{k: v for k, v in c["spec"].items() if v not in (None, {})}}
-        for c in store.list_connections(project_id)
-    ]
-    evaluators = [export_evaluator(e["name"], e["spec"]) for e in store.list_evaluators(project_id)]
-    return {"score_configs": configs, "connections": connections, "evaluators": evaluators}
+    """The project's configuration in the document format; secrets left out."""
+    return {s.key: s.export(store, project_id) for s in sections()}
 
 
 def dump(doc: Mapping[str, Any], fmt: str) -> str:
@@ -298,3 +210,58 @@ _SNAKE = {
     "dataType": "data_type", "minValue": "min", "maxValue": "max", "isArchived": "archived",
     "minValue/maxValue": "min",
 }  # fmt: skip
+
+
+def _plan_score_configs(
+    ctx: Planning, items: list[Any], problems: Problems, key: str
+) -> list[Change]:
+    stored = {c["name"]: c for c in all_score_configs(ctx.store, ctx.project_id)}
+    out = []
+    for i, raw in enumerate(items):
+        change = _score_config(raw, f"{key}[{i}]", stored, problems)
+        if change is not None:
+            out.append(change)
+    ctx.score_configs = {**stored, **{c.name: c.value for c in out}}
+    ctx.names["score_config"] = set(ctx.score_configs)
+    return out
+
+
+def _apply_score_config(store: Store, project_id: str, change: Change, encrypt: Encrypt) -> None:
+    store.put_score_config(project_id, change.value)
+
+
+def _export_score_configs(store: Store, project_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            k: v
+            for k, v in (
+                ("name", c["name"]),
+                ("data_type", c["dataType"]),
+                ("min", c.get("minValue")),
+                ("max", c.get("maxValue")),
+                (
+                    "categories",
+                    [{"label": x["label"], "value": x["value"]} for x in c["categories"]]
+                    if c["dataType"] == "CATEGORICAL"
+                    else None,
+                ),
+                ("description", c.get("description")),
+                ("archived", c.get("isArchived") or None),
+            )
+            if v is not None
+        }
+        for c in all_score_configs(store, project_id)
+    ]
+
+
+SCORE_CONFIGS = Section(
+    "score_configs", "score_config", _plan_score_configs, _apply_score_config,
+    _export_score_configs,
+)  # fmt: skip
+
+
+def sections() -> tuple[Section, ...]:
+    """The document's sections in the order they are planned and applied."""
+    from heron.evals.sections import CONNECTIONS, EVALUATORS
+
+    return (SCORE_CONFIGS, CONNECTIONS, EVALUATORS)

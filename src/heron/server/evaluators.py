@@ -79,10 +79,12 @@ def encrypter(st: ServerState) -> Any:
 
 
 def key_reader(st: ServerState, project_id: str) -> Any:
-    """``name -> API key in clear`` of the project's connections (for plans)."""
+    """``(kind, name) -> secret in clear`` of the project's connections (for plans)."""
     from heron.evals.secrets import decrypt
 
-    def key_of(name: str) -> str | None:
+    def key_of(kind: str, name: str) -> str | None:
+        if kind != "connection":
+            return None
         found = st.store.get_connection(project_id, name, with_key=True)
         if not found or not found["api_key"]:
             return None
