@@ -26,6 +26,7 @@ from heron.query import Filter
 from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.settings import Settings
+from heron.signals import outbox
 from heron.store import channels as channeldb
 from heron.store import dashboards as dashmod
 from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved, scorestats
@@ -864,6 +865,15 @@ class EmbeddedStore:
         """Lease the notifications due at ``now`` (see :func:`heron.store.channels.claim_due`)."""
         with self._admin() as cur:
             return channeldb.claim_due(cur, now, lease_until, limit)
+
+    def enqueue_notifications(
+        self, project_id: str, channels: Sequence[str], event: dict[str, Any]
+    ) -> list[str]:
+        """Outbox rows for an event in a transaction of their own (a producer announcing a
+        change it writes calls :func:`heron.signals.outbox.enqueue` in that change's
+        transaction instead)."""
+        with self._admin() as cur:
+            return outbox.enqueue(cur, project_id, channels, event)
 
     def release_notifications(self, ids: Sequence[str], at: datetime) -> None:
         with self._admin() as cur:
