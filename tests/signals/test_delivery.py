@@ -355,3 +355,37 @@ def test_the_backoff_doubles_honours_retry_after_and_is_capped() -> None:
     asked = Result(False, 429, "HTTP 429", 1.0, retry_after_s=300.0)
     assert d.delay(1, asked, jitter=none) == 300.0
     assert d.delay(1, Result(False, 429, "x", 1.0, retry_after_s=9999.0), jitter=none) == 600.0
+
+
+@pytest.mark.skipif(
+    "Periodic" not in __import__("heron.runner").runner.__all__,
+    reason="the runner hosts periodic work once the alerts branch is merged",
+)
+def test_the_runner_hosts_the_deliverer_from_its_task_list(
+    tmp_path: Path, receiver: Receiver, secret: str
+) -> None:
+    """``heron.signals.delivery:Deliverer`` in HERON_RUNNER_TASKS: the runner binds the
+    store, configures the key and the public address, and a pass delivers what is due."""
+    from heron.runner import Runner, configured, load_tasks
+    from heron.signals.channels import seal as seal_with
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, public_url="https://heron.example.com")
+    from heron.evals.secrets import settings_key
+
+    store = EmbeddedStore(tmp_path / "heron.duckdb")
+    try:
+        project = store.create_project("shop")["id"]
+        spec = {"type": "webhook", "url": receiver.url, "headers": {}}
+        key = settings_key(settings)
+        store.put_channel(project, "oncall", spec, *seal_with(key, project, "oncall", "webhook",
+                                                              secret))  # fmt: skip
+        nid = store.enqueue_notifications(project, ["oncall"], EVENT)[0]
+        runner = configured(Runner(store, load_tasks("heron.signals.delivery:Deliverer")), settings)
+        runner.run_until_idle()
+        assert state(store, project, nid)["status"] == "delivered"
+        assert receiver.received[0].verified
+        assert receiver.received[0].json()["link"].startswith("https://heron.example.com/")
+        runner.stop()
+    finally:
+        store.close()

@@ -101,3 +101,21 @@ def test_one_of_several_space_separated_signatures_suffices() -> None:
 def test_malformed_secrets_are_named(secret: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         sign(secret, MSG_ID, 0, BODY)
+
+
+def test_the_receiver_in_the_docs_verifies_heron_s_messages() -> None:
+    """The Python receiver of docs/signals.md (its verification function) accepts a message
+    heron signs and refuses a tampered one."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "signals.md").read_text()
+    block = next(b for b in text.split("```python\n")[1:] if "def verified" in b)
+    code = block.split("```", 1)[0].split("class Hook", 1)[0]
+    secret = generate_secret()
+    namespace: dict = {}
+    exec(code.replace('"whsec_..."', repr(secret)), namespace)
+    sent = webhooks.headers(secret, MSG_ID, int(time.time()), BODY)
+    assert namespace["verified"](sent, BODY) is True
+    assert namespace["verified"](sent, BODY + b" ") is False
+    stale = webhooks.headers(secret, MSG_ID, int(time.time()) - 600, BODY)
+    assert namespace["verified"](stale, BODY) is False
