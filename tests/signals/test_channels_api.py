@@ -52,6 +52,14 @@ def test_a_webhook_round_trip_keeps_its_secret_hidden_and_kept(
     # the definition applied back (no secret) changes nothing and keeps the secret
     definition = {k: got[k] for k in ("type", "url", "headers")}
     assert client.put("/api/channels/oncall", json=definition).json()["action"] == "unchanged"
+    # so does the same secret given again (a configuration naming it applied twice)
+    r = client.put("/api/channels/oncall", json={**definition, "secret": SECRET})
+    assert r.json()["action"] == "unchanged"
+    rotated = "whsec_" + base64.b64encode(b"r" * 32).decode()
+    r = client.put("/api/channels/oncall", json={**definition, "secret": rotated})
+    assert r.json()["action"] == "updated" and r.json()["secret_hint"].endswith(rotated[-4:])
+    r = client.put("/api/channels/oncall", json={**definition, "secret": SECRET})
+    assert r.json()["action"] == "updated"
     r = client.put("/api/channels/oncall", json={**definition, "headers": {}})
     assert r.status_code == 200 and r.json()["action"] == "updated"
     # a test goes out signed with the kept secret
