@@ -70,6 +70,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms wait
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)

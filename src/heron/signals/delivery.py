@@ -21,6 +21,7 @@ receiver drops duplicates by it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import secrets
@@ -118,9 +119,14 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def send_webhook(
-    spec: dict[str, Any], secret: str, message: dict[str, Any], timeout_s: float
+    spec: dict[str, Any],
+    secret: str,
+    message: dict[str, Any],
+    timeout_s: float,
+    client: httpx.Client | None = None,
 ) -> Result:
-    """POST ``message`` as JSON to the webhook, signed with ``secret``."""
+    """POST ``message`` as JSON to the webhook, signed with ``secret`` (through ``client``,
+    one a run shares: making a client costs more than a local delivery)."""
     body = orjson.dumps(message)
     headers = {
         **spec.get("headers", {}),
@@ -131,8 +137,8 @@ def send_webhook(
     started = time.perf_counter()
     try:
         with (
-            httpx.Client(timeout=timeout_s, follow_redirects=False) as client,
-            client.stream("POST", spec["url"], content=body, headers=headers) as answer,
+            contextlib.nullcontext(client) if client else _client(timeout_s, 1) as http,
+            http.stream("POST", spec["url"], content=body, headers=headers) as answer,
         ):
             head = b""
             for chunk in answer.iter_bytes():  # enough of the answer to explain a refusal
@@ -149,6 +155,14 @@ def send_webhook(
     text = head[:_ERROR_TEXT].decode(errors="replace").strip()
     error = f"HTTP {code}" + (f": {text}" if text else "")
     return Result(False, code, error, _ms(started), _retry_after(answer.headers.get("retry-after")))
+
+
+def _client(timeout_s: float, connections: int) -> httpx.Client:
+    return httpx.Client(
+        timeout=timeout_s,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
 
 
 def send_apprise(url: str, title: str, body: str, kind: str, timeout_s: float) -> Result:
@@ -265,10 +279,15 @@ class Deliverer:
             if channel is None or secret is None:
                 result = Result(False, None, problem, 0.0)
             else:
-                result = self._send(channel, secret, n["id"], n["event"], n["created_at"], project)
+                result = self._send(
+                    channel, secret, n["id"], n["event"], n["created_at"], project, http
+                )
             return self._attempt(n, result, now)
 
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="heron-notify") as pool:
+        with (
+            _client(self.timeout_s, self.concurrency) as http,
+            ThreadPoolExecutor(self.concurrency, thread_name_prefix="heron-notify") as pool,
+        ):
             done = list(pool.map(attempt, claimed))
         attempts = [a for a in done if a is not None]
         self.store.record_deliveries(attempts)
@@ -331,11 +350,12 @@ class Deliverer:
         event: dict[str, Any],
         created_at: datetime,
         project: dict[str, Any],
+        http: httpx.Client | None = None,
     ) -> Result:
         spec = channel["spec"]
         if spec["type"] == "webhook":
             message = payload(msg_id, event, created_at, project, self.public_url)
-            return send_webhook(spec, secret, message, self.timeout_s)
+            return send_webhook(spec, secret, message, self.timeout_s, http)
         link = absolute(str(event["link"]), self.public_url)
         kind = _APPRISE_TYPES.get(str(event["type"]), "info")
         return send_apprise(
