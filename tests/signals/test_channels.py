@@ -154,3 +154,36 @@ def test_a_channel_of_an_unknown_project_is_refused(store: EmbeddedStore) -> Non
 
     with pytest.raises(NotFound):
         store.put_channel("nope", "x", {"type": "apprise"}, "v1:t", "h")
+
+
+def test_a_plan_names_its_action_and_applying_it_twice_changes_nothing(
+    store: EmbeddedStore,
+) -> None:
+    """What configuration as code does with a ``channels`` section: plan each definition,
+    then save it; the plan writes nothing."""
+    from heron.signals.channels import plan_channel
+
+    pid = _project(store, "cfg")
+    raw = {"name": "oncall", "type": "webhook", "url": "https://e.com/h", "secret": SECRET}
+
+    def plan(definition: dict) -> tuple:
+        problems = Problems()
+        planned = plan_channel(store, KEY, pid, definition, "$.channels[0]", problems)
+        return planned, problems.items
+
+    planned, problems = plan(raw)
+    assert problems == [] and planned.action == "create" and planned.generated is None
+    assert store.get_channel(pid, "oncall") is None  # planning wrote nothing
+    store.put_channel(pid, planned.name, planned.spec, planned.token, planned.hint)
+    assert unseal(KEY, pid, "oncall", store.get_channel(pid, "oncall", True)["secret"]) == SECRET
+    assert plan(raw)[0].action == "unchanged"  # the same secret given again
+    assert plan(export_channel("oncall", planned.spec))[0].action == "unchanged"
+    assert plan({**raw, "url": "https://e.com/other"})[0].action == "update"
+    assert plan({**raw, "secret": generate_secret()})[0].action == "update"
+    fresh, _ = plan({"name": "new", "type": "webhook", "url": "https://e.com/h"})
+    assert fresh.action == "create" and fresh.generated.startswith("whsec_")
+    assert plan({"name": "chat", "type": "apprise"})[1] == [
+        ("$.channels[0].url", "required for a new apprise channel")
+    ]
+    bad, problems = plan({**raw, "url": "ftp://x"})
+    assert bad is None and problems[0][0] == "$.channels[0].url"

@@ -11,7 +11,6 @@ gets one generated, answered once in ``secret`` (the receiver needs it to verify
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import orjson
@@ -21,16 +20,14 @@ from fastapi.responses import Response
 
 from heron.config.document import ConfigError
 from heron.errors import BadRequest, NotFound
-from heron.evals.secrets import InvalidSecret
 from heron.evals.spec import Problems
 from heron.server import schemas
 from heron.server.bodies import read_body
 from heron.server.evaluators import project_of, secret_key
 from heron.server.responses import JSON
 from heron.server.state import ServerState, state_of
-from heron.signals.channels import check_channel, export_channel, seal, unseal
+from heron.signals.channels import export_channel, plan_channel
 from heron.signals.delivery import Deliverer
-from heron.signals.webhooks import generate_secret
 from heron.store.reads import iso
 
 router = APIRouter(
@@ -95,28 +92,14 @@ def save_channel(
         if body.get("name", name) != name:
             raise BadRequest(f"$.name: the body names {body['name']!r}, the path {name!r}")
         body = {**body, "name": name}
-    given = body.get("name") if isinstance(body, dict) else None
-    existing = None
-    if isinstance(given, str):
-        existing = st.store.get_channel(project_id, given, with_secret=True)
-    # a channel keeps its secret only while it keeps its type
-    keeps = existing is not None and isinstance(body, dict) and existing["type"] == body.get("type")
     problems = Problems()
-    checked, spec, secret = check_channel(body, "$", problems, secret_required=not keeps)
-    if problems or checked is None or spec is None:
+    planned = plan_channel(st.store, secret_key(st), project_id, body, "$", problems)
+    if problems or planned is None:
         raise ConfigError(problems.items)
-    if secret is not None and keeps and existing and existing.get("secret"):
-        with contextlib.suppress(InvalidSecret):  # the same secret again changes nothing
-            if unseal(secret_key(st), project_id, checked, existing["secret"]) == secret:
-                secret = None
-    generated = None
-    if secret is None and not keeps:  # a new webhook (an apprise channel needs its URL)
-        secret = generated = generate_secret()
-    token, hint = (
-        seal(secret_key(st), project_id, checked, spec["type"], secret) if secret else (None, None)
+    channel, action = st.store.put_channel(
+        project_id, planned.name, planned.spec, planned.token, planned.hint
     )
-    channel, action = st.store.put_channel(project_id, checked, spec, token, hint)
-    return channel, action, generated
+    return channel, action, planned.generated
 
 
 def deliverer(st: ServerState) -> Deliverer:

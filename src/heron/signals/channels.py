@@ -15,11 +15,14 @@ leaves it out, and applying an export back keeps the stored secret, so it change
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from heron.evals.secrets import InvalidSecret
 from heron.evals.spec import Problems, check_name
 from heron.signals import webhooks
 
@@ -179,3 +182,53 @@ def unseal(key: bytes, project_id: str, name: str, token: str) -> str:
 
 def _bound(project_id: str, name: str) -> str:
     return f"heron-channel\x00{project_id}\x00{name}"
+
+
+@dataclass(slots=True)
+class Planned:
+    """What saving a channel definition does: ``action`` (``create``, ``update``,
+    ``unchanged``), the checked ``spec``, the sealed secret to store (``token`` and ``hint``;
+    ``None``: keep the stored one) and ``generated``, the secret heron made for a new
+    webhook that came without one (to show once)."""
+
+    name: str
+    spec: dict[str, Any]
+    action: str
+    token: str | None = None
+    hint: str | None = None
+    generated: str | None = None
+
+
+def plan_channel(
+    store: Any, key: bytes, project_id: str, raw: Any, path: str, problems: Problems
+) -> Planned | None:
+    """Check one definition against the project's stored channel of that name (``None``
+    with ``problems`` when it has any). A channel keeps its stored secret while it keeps
+    its type; the stored secret given again is no change, so a configuration naming it
+    (``secret: "${HERON_WEBHOOK_SECRET}"``) applies twice as ``unchanged``. Saving is then
+    ``store.put_channel(project_id, p.name, p.spec, p.token, p.hint)``."""
+    given = raw.get("name") if isinstance(raw, dict) else None
+    existing = store.get_channel(project_id, given, with_secret=True) if _named(given) else None
+    keeps = existing is not None and existing["type"] == raw.get("type")
+    name, spec, secret = check_channel(raw, path, problems, secret_required=not keeps)
+    if name is None or spec is None:
+        return None
+    if secret is not None and keeps and existing.get("secret"):
+        with contextlib.suppress(InvalidSecret):
+            if unseal(key, project_id, name, existing["secret"]) == secret:
+                secret = None
+    generated = None
+    if secret is None and not keeps:  # a new webhook (an apprise channel needs its URL)
+        secret = generated = webhooks.generate_secret()
+    token, hint = seal(key, project_id, name, spec["type"], secret) if secret else (None, None)
+    if existing is None:
+        action = "create"
+    elif existing["spec"] == spec and token is None:
+        action = "unchanged"
+    else:
+        action = "update"
+    return Planned(name, spec, action, token, hint, generated)
+
+
+def _named(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 64
