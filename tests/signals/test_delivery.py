@@ -389,3 +389,18 @@ def test_the_runner_hosts_the_deliverer_from_its_task_list(
         runner.stop()
     finally:
         store.close()
+
+
+def test_a_slow_apprise_service_does_not_hold_the_run(store: EmbeddedStore, project: str) -> None:
+    import time
+
+    with Receiver() as server:
+        server.delay_s = 4.0
+        apprise_channel(store, project, "slow", f"json://127.0.0.1:{server.port}/notify")
+        nid = enqueue(store, project, "slow")
+        started = time.monotonic()
+        deliverer(store, timeout_s=0.5).run(NOW)
+        elapsed = time.monotonic() - started
+    assert elapsed < 3.0  # the timeout plus the thread's margin, not the service's 4 s
+    row = state(store, project, nid)
+    assert row["status"] == "pending" and row["last_error"]
