@@ -53,7 +53,7 @@ def main() -> None:
         store = EmbeddedStore(Path(tmp) / "heron.duckdb")
         project = store.create_project("bench")["id"]
         spec = {"type": "webhook", "url": receiver.url, "headers": {}}
-        store.put_channel(project, "oncall", spec, *seal(KEY, project, "oncall", "webhook", secret))
+        store.put_channel(project, "oncall", spec, *seal(KEY, "webhook", secret))
         for _ in range(args.notifications):
             store.enqueue_notifications(project, ["oncall"], EVENT)
         deliverer = Deliverer(store, key=KEY, concurrency=args.concurrency)

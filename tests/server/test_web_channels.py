@@ -169,7 +169,7 @@ def test_hostile_names_and_urls_are_escaped(web: TestClient, pid: str) -> None:
     store = store_of(web)
     # a name the API refuses, stored directly: the page must still escape it
     name = "<img src=x onerror=alert(1)>"
-    store.put_channel(pid, name, spec, *seal(bytes(32), pid, name, "webhook", SECRET))
+    store.put_channel(pid, name, spec, *seal(bytes(32), "webhook", SECRET))
     store.put_channel(pid, "plain", spec, None, None)
     page = web.get(f"/settings/channels?project={pid}").text
     assert "<script>alert(1)</script>" not in page and "<img src=x" not in page
@@ -188,7 +188,7 @@ def test_a_viewer_reads_but_sees_no_buttons_and_forged_posts_get_403(
 ) -> None:
     store = store_of(web)
     spec = {"type": "webhook", "url": "https://example.com/h", "headers": {}}
-    store.put_channel(pid, "oncall", spec, *seal(bytes(32), pid, "oncall", "webhook", SECRET))
+    store.put_channel(pid, "oncall", spec, *seal(bytes(32), "webhook", SECRET))
     viewer = _join(web, _invite_to(web, pid, "viewer"), f"viewer-{pid}@heron.test")
     page = viewer.get(f"/settings/channels?project={pid}").text
     assert "https://example.com/h" in page and "delivery log" in page
@@ -214,7 +214,7 @@ def test_another_project_s_channels_are_invisible(web: TestClient, pid: str) -> 
     store = store_of(web)
     other = store.create_project(f"other-{secrets.token_hex(3)}")["id"]
     spec = {"type": "webhook", "url": "https://other.example/h", "headers": {}}
-    store.put_channel(other, "theirs", spec, *seal(bytes(32), other, "theirs", "webhook", SECRET))
+    store.put_channel(other, "theirs", spec, *seal(bytes(32), "webhook", SECRET))
     mine = web.get(f"/settings/channels?project={pid}").text
     assert "theirs" not in mine and "other.example" not in mine
     assert "theirs" not in web.get(f"/settings/channels?project={pid}&edit=theirs&log=theirs").text

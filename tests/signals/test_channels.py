@@ -108,14 +108,15 @@ def test_hints_do_not_reveal_the_secret() -> None:
     assert secret_hint("apprise", "ntfy://x") == "ntfy://…"
 
 
-def test_a_sealed_secret_opens_only_for_its_channel_and_key() -> None:
-    token, hint = seal(KEY, "p1", "oncall", "webhook", SECRET)
+def test_a_sealed_secret_opens_only_with_its_key_and_unaltered() -> None:
+    token, hint = seal(KEY, "webhook", SECRET)
     assert SECRET not in token and hint.startswith("whsec_…")
-    assert unseal(KEY, "p1", "oncall", token) == SECRET
-    for project, name, key in (("p2", "oncall", KEY), ("p1", "other", KEY),
-                               ("p1", "oncall", bytes(32))):  # fmt: skip
+    assert seal(KEY, "webhook", SECRET)[0] != token  # a fresh nonce each time
+    assert unseal(KEY, token) == SECRET
+    altered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    for key, sealed in ((bytes(32), token), (KEY, altered), (KEY, "plain")):
         with pytest.raises(InvalidSecret):
-            unseal(key, project, name, token)
+            unseal(key, sealed)
 
 
 # -- storage -------------------------------------------------------------------------------
@@ -130,7 +131,7 @@ def test_the_store_keeps_channels_per_project_and_a_missing_secret_keeps_the_sto
 ) -> None:
     a, b = _project(store, "a"), _project(store, "b")
     spec = {"type": "webhook", "url": "https://example.com/hook", "headers": {}}
-    token, hint = seal(KEY, a, "oncall", "webhook", SECRET)
+    token, hint = seal(KEY, "webhook", SECRET)
     ch, action = store.put_channel(a, "oncall", spec, token, hint)
     assert action == "created" and "secret" not in ch and ch["secret_hint"] == hint
     assert ch["type"] == "webhook" and ch["spec"] == spec
@@ -175,7 +176,7 @@ def test_a_plan_names_its_action_and_applying_it_twice_changes_nothing(
     assert problems == [] and planned.action == "create" and planned.generated is None
     assert store.get_channel(pid, "oncall") is None  # planning wrote nothing
     store.put_channel(pid, planned.name, planned.spec, planned.token, planned.hint)
-    assert unseal(KEY, pid, "oncall", store.get_channel(pid, "oncall", True)["secret"]) == SECRET
+    assert unseal(KEY, store.get_channel(pid, "oncall", True)["secret"]) == SECRET
     assert plan(raw)[0].action == "unchanged"  # the same secret given again
     assert plan(export_channel("oncall", planned.spec))[0].action == "unchanged"
     assert plan({**raw, "url": "https://e.com/other"})[0].action == "update"

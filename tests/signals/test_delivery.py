@@ -47,11 +47,11 @@ def receiver(secret: str) -> Iterator[Receiver]:
 
 def webhook(store: EmbeddedStore, project: str, name: str, url: str, secret: str) -> None:
     spec = {"type": "webhook", "url": url, "headers": {"X-Team": "sre"}}
-    store.put_channel(project, name, spec, *seal(KEY, project, name, "webhook", secret))
+    store.put_channel(project, name, spec, *seal(KEY, "webhook", secret))
 
 
 def apprise_channel(store: EmbeddedStore, project: str, name: str, url: str) -> None:
-    store.put_channel(project, name, {"type": "apprise"}, *seal(KEY, project, name, "apprise", url))
+    store.put_channel(project, name, {"type": "apprise"}, *seal(KEY, "apprise", url))
 
 
 def deliverer(store: EmbeddedStore, **kw: Any) -> Deliverer:
@@ -378,8 +378,7 @@ def test_the_runner_hosts_the_deliverer_from_its_task_list(
         project = store.create_project("shop")["id"]
         spec = {"type": "webhook", "url": receiver.url, "headers": {}}
         key = settings_key(settings)
-        store.put_channel(project, "oncall", spec, *seal_with(key, project, "oncall", "webhook",
-                                                              secret))  # fmt: skip
+        store.put_channel(project, "oncall", spec, *seal_with(key, "webhook", secret))
         nid = store.enqueue_notifications(project, ["oncall"], EVENT)[0]
         runner = configured(Runner(store, load_tasks("heron.signals.delivery:Deliverer")), settings)
         runner.run_until_idle()

@@ -164,24 +164,20 @@ def secret_hint(kind: str, secret: str) -> str:
     return f"{scheme[:20]}://…" + (rest[-4:] if len(rest) >= 16 else "")
 
 
-def seal(key: bytes, project_id: str, name: str, kind: str, secret: str) -> tuple[str, str]:
-    """``(token, hint)``: the secret encrypted for the channel ``name`` of the project (the
-    token copied onto another channel does not decrypt) and its display hint."""
+def seal(key: bytes, kind: str, secret: str) -> tuple[str, str]:
+    """``(token, hint)``: the secret encrypted under the server's ``key`` (as LLM connection
+    keys are, so configuration as code reads and writes both the same way) and its hint."""
     from heron.evals.secrets import encrypt
 
-    return encrypt(secret, key, associated=_bound(project_id, name)), secret_hint(kind, secret)
+    return encrypt(secret, key), secret_hint(kind, secret)
 
 
-def unseal(key: bytes, project_id: str, name: str, token: str) -> str:
+def unseal(key: bytes, token: str) -> str:
     """The secret of a stored channel (:class:`heron.evals.secrets.InvalidSecret` if it does
     not decrypt with ``key``)."""
     from heron.evals.secrets import decrypt
 
-    return decrypt(token, key, associated=_bound(project_id, name))
-
-
-def _bound(project_id: str, name: str) -> str:
-    return f"heron-channel\x00{project_id}\x00{name}"
+    return decrypt(token, key)
 
 
 @dataclass(slots=True)
@@ -215,12 +211,12 @@ def plan_channel(
         return None
     if secret is not None and keeps and existing.get("secret"):
         with contextlib.suppress(InvalidSecret):
-            if unseal(key, project_id, name, existing["secret"]) == secret:
+            if unseal(key, existing["secret"]) == secret:
                 secret = None
     generated = None
     if secret is None and not keeps:  # a new webhook (an apprise channel needs its URL)
         secret = generated = webhooks.generate_secret()
-    token, hint = seal(key, project_id, name, spec["type"], secret) if secret else (None, None)
+    token, hint = seal(key, spec["type"], secret) if secret else (None, None)
     if existing is None:
         action = "create"
     elif existing["spec"] == spec and token is None:

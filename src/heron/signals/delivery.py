@@ -338,8 +338,8 @@ class Deliverer:
         if not channel.get("secret"):
             return channel, None, "the channel has no secret stored"
         try:
-            return channel, unseal(self.key, project_id, name, channel["secret"]), None
-        except ValueError as exc:  # InvalidSecret: another server key, a copied row
+            return channel, unseal(self.key, channel["secret"]), None
+        except ValueError as exc:  # InvalidSecret: another server key, an altered token
             return channel, None, f"the channel's secret does not decrypt: {exc}"
 
     def _send(
