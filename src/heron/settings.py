@@ -261,7 +261,8 @@ SETTINGS: tuple[Setting, ...] = (
         "secret_key",
         "HERON_SECRET_KEY",
         "",
-        "Key (32 bytes, base64) that encrypts LLM connection API keys at rest; empty: the key "
+        "Key (32 bytes, base64) that encrypts LLM connection API keys and notification channel "
+        "secrets at rest; empty: the key "
         "file secret.key, created in the data directory on first use. Set it to keep the key "
         "apart from the data directory and its backups. See docs/evaluators.md.",
     ),

@@ -29,6 +29,7 @@ from heron.server import (
     admin_prices,
     api,
     apidocs,
+    channels,
     compare,
     dashboards,
     evaluators,
@@ -231,6 +232,7 @@ def create_app(
     app.include_router(evaluators.router)
     app.include_router(implicit_api.router)
     app.include_router(settings_api.router)
+    app.include_router(channels.router)  # notification channels (heron.signals)
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(FeedbackCors)  # outside UnexpectedErrors: a 500 names the origin too

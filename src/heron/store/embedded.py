@@ -26,6 +26,8 @@ from heron.query import Filter
 from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.settings import Settings
+from heron.signals import outbox
+from heron.store import channels as channeldb
 from heron.store import dashboards as dashmod
 from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved, scorestats
 from heron.store import evaluators as evaldb
@@ -829,6 +831,72 @@ class EmbeddedStore:
                     "INSERT INTO implicit_settings VALUES (?, ?, now()::TIMESTAMP)",
                     [project_id, orjson.dumps(settings).decode()],
                 )
+
+    # -- notification channels, the outbox's delivery, the delivery log (heron.signals) ------
+
+    def list_channels(self, project_id: str) -> list[dict[str, Any]]:
+        return channeldb.list_channels(self.cursor(), project_id)
+
+    def get_channel(
+        self, project_id: str, name: str, with_secret: bool = False
+    ) -> dict[str, Any] | None:
+        return channeldb.get_channel(self.cursor(), project_id, name, with_secret)
+
+    def put_channel(
+        self,
+        project_id: str,
+        name: str,
+        spec: dict[str, Any],
+        secret: str | None,
+        secret_hint: str | None,
+    ) -> tuple[dict[str, Any], str]:
+        """Create or update (``secret`` encrypted by the caller; ``None`` keeps it)."""
+        with self._admin() as cur:
+            evaldb.require_project(cur, project_id)
+            return channeldb.put_channel(cur, project_id, name, spec, secret, secret_hint)
+
+    def delete_channel(self, project_id: str, name: str) -> bool:
+        with self._admin() as cur:
+            return channeldb.delete_channel(cur, project_id, name)
+
+    def claim_notifications(
+        self, now: datetime, lease_until: datetime, limit: int
+    ) -> list[dict[str, Any]]:
+        """Lease the notifications due at ``now`` (see :func:`heron.store.channels.claim_due`)."""
+        with self._admin() as cur:
+            return channeldb.claim_due(cur, now, lease_until, limit)
+
+    def enqueue_notifications(
+        self, project_id: str, channels: Sequence[str], event: dict[str, Any]
+    ) -> list[str]:
+        """Outbox rows for an event in a transaction of their own (a producer announcing a
+        change it writes calls :func:`heron.signals.outbox.enqueue` in that change's
+        transaction instead)."""
+        with self._admin() as cur:
+            return outbox.enqueue(cur, project_id, channels, event)
+
+    def release_notifications(self, ids: Sequence[str], at: datetime) -> None:
+        with self._admin() as cur:
+            channeldb.release(cur, ids, at)
+
+    def next_notification_due(self) -> datetime | None:
+        return channeldb.next_due(self.cursor())
+
+    def notifications(self, project_id: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return channeldb.notifications(self.cursor(), project_id, ids)
+
+    def record_deliveries(self, attempts: Sequence[dict[str, Any]]) -> None:
+        """Log attempts and move their notifications on (one transaction)."""
+        if attempts:
+            with self._admin() as cur:
+                channeldb.record_attempts(cur, attempts)
+
+    def channel_deliveries(
+        self, project_id: str, channel: str, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        return channeldb.deliveries(self.cursor(), project_id, channel, limit)
+
+    # -- end of notification channels ---------------------------------------------------------
 
     # -- evaluators and LLM connections ----------------------------------------------------
 

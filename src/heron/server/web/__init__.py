@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from heron.server.web import (
     auth,
+    channels,
     compare,
     connections,
     dashboards,
@@ -48,6 +49,7 @@ PAGE_MODULES = (
     score_configs,
     evaluators,
     connections,
+    channels,
 )
 
 
