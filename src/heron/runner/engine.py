@@ -4,6 +4,8 @@ Each pass does three kinds of work, a chunk of targets per store transaction:
 
 - **changes**: per task, the traces written since its cursor (the store's change marker,
   :mod:`heron.store.runner`), mapped to the task's targets (their sessions, or the traces);
+  a trace task with ``follows_scores = True`` also gets the traces whose scores changed
+  (score writes take change markers too; a task's own score writes never re-trigger it);
   the cursor moves in the same transaction as the last chunk of work it covers;
 - **due re-checks**: targets whose run asked to be judged again at a time (``recheck_at``),
   once that time has passed;
@@ -177,6 +179,12 @@ class Runner:
                 target = session_id if task.scope == "session" else trace_id
                 if target is not None:
                     targets.setdefault(project_id, {})[target] = None
+            if task.scope == "trace" and getattr(task, "follows_scores", False):
+                # traces whose scores changed (the API's, other tasks'; never its own)
+                for project_id, trace_id in self.store.score_changed_traces(
+                    cursor, upto, task.name
+                ):
+                    targets.setdefault(project_id, {})[trace_id] = None
             self._run(task, {p: list(t) for p, t in targets.items()}, {task.name: upto})
             self._cursors[task.name] = upto
             busy = True
