@@ -41,9 +41,9 @@ def obs(
     """An observation of ``trace_id`` (the n-th; ``parent=False``: the root)."""
     return ObservationRecord(
         project_id=project,
-        id=f"{trace_id[:12]}{n:04x}",
+        id=f"{trace_id[-12:]}{n:04x}",
         trace_id=trace_id,
-        parent_id=f"{trace_id[:12]}{0:04x}" if parent else None,
+        parent_id=f"{trace_id[-12:]}{0:04x}" if parent else None,
         type=type,
         name=name,
         start_us=us(at) + n,
@@ -103,7 +103,7 @@ def score(
         [
             ScoreRecord(
                 project_id=project,
-                id=sid or f"s-{trace_id[:8]}-{name}",
+                id=sid or f"s-{trace_id[-8:]}-{name}",
                 trace_id=trace_id,
                 observation_id=None,
                 session_id=None,

@@ -957,7 +957,6 @@ class EmbeddedStore:
     def put_signal_rule(self, project_id: str, name: str, spec: dict[str, Any]) -> str:
         """Store a checked rule; ``created``, ``updated`` or ``unchanged``."""
         with self._admin() as cur:
-            evaldb.require_project(cur, project_id)
             return signaldb.put_rule(cur, project_id, name, spec, _utcnow())
 
     def delete_signal_rule(self, project_id: str, name: str) -> bool:
