@@ -32,7 +32,13 @@ _STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         "<time>",
     ),
-    (re.compile(r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b"), "<hex>"),
+    (
+        re.compile(
+            r"\b0x[0-9a-fA-F]+\b"
+            r"|\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"  # digits and a-f
+        ),
+        "<hex>",
+    ),
     (
         re.compile(
             r"(?<![\w.])\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds?|m|mins?|minutes?|h|"

@@ -20,7 +20,7 @@ from typing import Any
 from heron.evals.spec import Problems, check_name
 from heron.query.filters import FilterError, compile_filters, parse_filters
 from heron.query.views import OBSERVATIONS, TRACES
-from heron.signals.durations import format_duration, parse_duration
+from heron.signals.durations import parse_duration
 
 TARGETS = ("traces", "observations")
 SEVERITIES = ("info", "warning", "error", "critical")
@@ -271,7 +271,8 @@ def _arg(raw: Any, path: str, problems: Problems, kind: Mapping[str, Any]) -> An
         return int(raw) if k == "int" else float(raw)
     if k == "duration":
         try:
-            return format_duration(parse_duration(raw))
+            parse_duration(raw)
+            return raw.strip()
         except ValueError as exc:
             problems.add(path, str(exc))
             return kind["default"]
