@@ -198,3 +198,22 @@ def test_a_read_key_reads_but_cannot_change(app: TestClient) -> None:
     r = app.patch(f"/api/issues/{s['issueId']}", json={"status": "resolved"}, headers=read)
     assert r.status_code == 403
     assert app.delete("/api/rules/error", headers=read).status_code == 403
+
+
+def test_a_heron_fingerprint_span_attribute_groups_signals(app: TestClient) -> None:
+    ids = []
+    for message in ("card declined", "bank offline"):
+        trace_id, root = new_trace_id(), new_span_id()
+        spans = [
+            span(trace_id, root, "checkout"),
+            span(trace_id, new_span_id(), "pay", parent=root, error=message,
+                 attributes={"heron.fingerprint": "payments"}),
+        ]  # fmt: skip
+        r = app.post("/v1/traces", content=request(spans).SerializeToString(), headers=PB)
+        assert r.status_code == 200
+        ids.append(trace_id.hex())
+    found = [wait_for(lambda t=t: signals_of(app, t))[0] for t in ids]
+    assert found[0]["issueId"] == found[1]["issueId"]
+    other = failing_trace(app, "bank offline")
+    [s] = wait_for(lambda: signals_of(app, other))
+    assert s["issueId"] != found[0]["issueId"]

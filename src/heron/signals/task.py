@@ -96,12 +96,13 @@ class RulesTask:
         notify: dict[tuple[str, str], list[str]] = {}
         for project_id, group in by_project.items():
             traces = {t.id: t.traces[0] for t in group}
-            for name, spec in self.rules(project_id):
+            rules = self.rules(project_id)
+            for name, spec in rules:
                 notify[(project_id, name)] = spec["notify"]
-                try:
-                    signals.extend(self.evaluate(project_id, name, spec, traces, now))
-                except Exception:  # one rule failing must not keep the others' signals
-                    log.exception("rule %s failed in project %s", name, project_id)
+            try:
+                signals.extend(self.evaluate(project_id, rules, traces, now))
+            except Exception:  # one project's rules failing must not keep the others'
+                log.exception("rules failed in project %s", project_id)
         self.store.write_signals(signals, notify)
         return [Outcome() for _ in targets]
 
@@ -110,50 +111,49 @@ class RulesTask:
     def evaluate(
         self,
         project_id: str,
-        name: str,
-        spec: dict[str, Any],
+        rules: list[tuple[str, dict[str, Any]]],
         traces: dict[str, dict[str, Any]],
         now: datetime,
     ) -> list[Signal]:
-        """The signals rule ``name`` raises on ``traces`` (by id)."""
-        make = _Maker(project_id, name, spec["severity"], traces)
-        if not spec["builtin"]:
+        """The signals ``rules`` raise on ``traces`` (by id). The filters of all rules are
+        evaluated in one scan of the chunk's traces and one of their observations."""
+        on_traces = {
+            name: parse_filters(spec["filter"])
+            for name, spec in rules
+            if spec["target"] == "traces" and (spec["filter"] or not spec["builtin"])
+        }
+        on_observations = {
+            name: parse_filters((_ERROR if name == "error" else []) + spec["filter"])
+            for name, spec in rules
+            if spec["target"] == "observations"
+        }
+        ids = list(traces)
+        matched = self.store.signal_trace_matches(project_id, ids, on_traces)
+        found = self.store.signal_observation_matches(project_id, ids, on_observations)
+        out: list[Signal] = []
+        for name, spec in rules:
+            make = _Maker(project_id, name, spec["severity"], traces)
             if spec["target"] == "observations":
-                return self._observations(project_id, spec["filter"], traces, make, spec)
-            matched = self._narrow(project_id, spec["filter"], traces)
-            return [
-                make.on_trace(
-                    t, spec.get("message") or f"trace {traces[t].get('name') or t} matched {name}"
-                )
-                for t in sorted(matched)
-            ]
-        if name == "error":
-            return self._observations(project_id, _ERROR + spec["filter"], traces, make, spec)
-        ids = self._narrow(project_id, spec["filter"], traces)
-        if not ids:
-            return []
-        if name in ("slow", "expensive"):
-            return self._above(project_id, name, spec["args"], traces, ids, make, now)
-        if name == "retry_cluster":
-            return self._retries(project_id, spec["args"]["min_calls"], ids, make)
-        return self._scores(project_id, name, spec["args"], ids, make)
-
-    def _narrow(
-        self, project_id: str, raw: list[dict[str, Any]], traces: dict[str, dict[str, Any]]
-    ) -> set[str]:
-        if not raw:
-            return set(traces)
-        return self.store.matching_traces(project_id, list(traces), parse_filters(raw))
+                out.extend(self._observations(found[name], make, spec))
+                continue
+            hits = matched.get(name, set(traces))
+            if not spec["builtin"]:
+                for t in sorted(hits):
+                    label = traces[t].get("name") or t
+                    out.append(
+                        make.on_trace(t, spec.get("message") or f"trace {label} matched {name}")
+                    )
+            elif hits and name in ("slow", "expensive"):
+                out.extend(self._above(project_id, name, spec["args"], traces, hits, make, now))
+            elif hits and name == "retry_cluster":
+                out.extend(self._retries(project_id, spec["args"]["min_calls"], hits, make))
+            elif hits:
+                out.extend(self._scores(project_id, name, spec["args"], hits, make))
+        return out
 
     def _observations(
-        self,
-        project_id: str,
-        raw: list[dict[str, Any]],
-        traces: dict[str, dict[str, Any]],
-        make: _Maker,
-        spec: dict[str, Any],
+        self, found: list[dict[str, Any]], make: _Maker, spec: dict[str, Any]
     ) -> list[Signal]:
-        found = self.store.matching_observations(project_id, list(traces), parse_filters(raw))
         out = []
         for obs in found:
             label = f"{obs['type']} {obs['name'] or obs['id']}"

@@ -976,6 +976,18 @@ class EmbeddedStore:
         """Tool and model calls of the traces, in time order."""
         return signaldb.calls(self.cursor(), project_id, trace_ids)
 
+    def signal_trace_matches(
+        self, project_id: str, ids: Sequence[str], rules: dict[str, list[Filter]]
+    ) -> dict[str, set[str]]:
+        """Which traces each rule's filters match (one scan for all rules)."""
+        return signaldb.match_traces(self.cursor(), project_id, ids, rules)
+
+    def signal_observation_matches(
+        self, project_id: str, trace_ids: Sequence[str], rules: dict[str, list[Filter]]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The observations each rule's filters match (one scan for all rules)."""
+        return signaldb.match_observations(self.cursor(), project_id, trace_ids, rules)
+
     def write_signals(
         self,
         signals: Sequence[signaldb.Signal],

@@ -18,6 +18,8 @@ import orjson
 import pyarrow as pa
 
 from heron.errors import BadRequest, NotFound
+from heron.query.filters import Filter, compile_filters
+from heron.query.views import OBSERVATIONS, TRACES
 from heron.signals.outbox import enqueue
 from heron.store.arrow import TS
 
@@ -565,3 +567,71 @@ def score_changed(
 def prune_score_changes(con: duckdb.DuckDBPyConnection, upto: int) -> None:
     """Forget score changes every task following them has passed."""
     con.execute("DELETE FROM score_changes WHERE change_seq <= ?", [upto])
+
+
+# -- many rules in one scan ----------------------------------------------------------------
+
+
+def match_traces(
+    cur: duckdb.DuckDBPyConnection,
+    project_id: str,
+    ids: Sequence[str],
+    rules: Mapping[str, Sequence[Filter]],
+) -> dict[str, set[str]]:
+    """Which of the traces ``ids`` each rule's filters match: one scan for all rules."""
+    if not ids or not rules:
+        return {name: set() for name in rules}
+    columns, params = _matches(rules, TRACES)
+    rows = cur.execute(
+        f"SELECT t.id, {columns} FROM traces t WHERE t.project_id = ? AND t.id IN "
+        "(SELECT unnest(?::VARCHAR[]))",
+        [*params, project_id, list(ids)],
+    ).fetchall()
+    out: dict[str, set[str]] = {name: set() for name in rules}
+    names = list(rules)
+    for trace_id, *flags in rows:
+        for name, flag in zip(names, flags, strict=True):
+            if flag:
+                out[name].add(trace_id)
+    return out
+
+
+def match_observations(
+    cur: duckdb.DuckDBPyConnection,
+    project_id: str,
+    trace_ids: Sequence[str],
+    rules: Mapping[str, Sequence[Filter]],
+) -> dict[str, list[dict[str, Any]]]:
+    """The observations of ``trace_ids`` each rule's filters match (in trace and time
+    order): one scan for all rules."""
+    if not trace_ids or not rules:
+        return {name: [] for name in rules}
+    columns, params = _matches(rules, OBSERVATIONS)
+    fields = ("id", "trace_id", "type", "name", "model", "level", "status_message",
+              "start_time", "metadata")  # fmt: skip
+    rows = cur.execute(
+        f"SELECT * FROM (SELECT {', '.join(f'o.{f}' for f in fields)}, {columns} "
+        "FROM observations o WHERE o.project_id = ? AND o.trace_id IN "
+        f"(SELECT unnest(?::VARCHAR[]))) WHERE {' OR '.join(f'm{i}' for i in range(len(rules)))} "
+        "ORDER BY trace_id, start_time, id",
+        [*params, project_id, list(trace_ids)],
+    ).fetchall()
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in rules}
+    names = list(rules)
+    for row in rows:
+        item = dict(zip(fields, row[: len(fields)], strict=True))
+        if isinstance(item["metadata"], str):
+            item["metadata"] = orjson.loads(item["metadata"])
+        for name, flag in zip(names, row[len(fields) :], strict=True):
+            if flag:
+                out[name].append(item)
+    return out
+
+
+def _matches(rules: Mapping[str, Sequence[Filter]], view: Any) -> tuple[str, list[Any]]:
+    columns, params = [], []
+    for i, filters in enumerate(rules.values()):
+        where, p = compile_filters(list(filters), view)
+        columns.append(f"coalesce(({where}), false) AS m{i}")
+        params += p
+    return ", ".join(columns), params
