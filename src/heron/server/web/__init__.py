@@ -21,6 +21,7 @@ from heron.server.web import (
     demo_loading,
     evaluators,
     feedback_settings,
+    issues,
     observations,
     people,
     prices,
@@ -48,6 +49,7 @@ PAGE_MODULES = (
     score_configs,
     evaluators,
     connections,
+    issues,  # issue 15: the issues inbox
 )
 
 

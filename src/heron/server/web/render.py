@@ -32,6 +32,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/sessions", "Sessions"),
     ("/users", "Users"),
     ("/evaluators", "Evaluators"),
+    ("/issues", "Issues"),
     ("/dashboards", "Dashboards"),
     ("/compare", "Compare"),
     ("/settings", "Settings"),
