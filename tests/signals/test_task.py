@@ -299,3 +299,20 @@ def test_the_score_feed_makes_no_task_loop(store: EmbeddedStore) -> None:
         assert passes < 20, "the runner did not go idle"
     head = store.change_position()
     assert not runner.step() and store.change_position() == head
+
+
+def test_the_score_feed_forgets_what_every_follower_passed(
+    store: EmbeddedStore, monkeypatch: Any
+) -> None:
+    import heron.runner.engine as engine
+
+    monkeypatch.setattr(engine, "_PRUNE_SCORE_FEED_S", 0.0)
+    runner = rules_runner(store)
+    trace(store, tid(1))
+    score(store, tid(1), "user_rating", 1)
+    feed = "SELECT count(*) FROM score_changes"
+    assert store.cursor().execute(feed).fetchone()[0] == 1
+    runner.run_until_idle()
+    assert [s["rule"] for s in signals(store)] == ["negative_feedback"]
+    runner.step()
+    assert store.cursor().execute(feed).fetchone()[0] == 0

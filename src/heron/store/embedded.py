@@ -353,6 +353,11 @@ class EmbeddedStore:
         except by runner task ``task`` itself."""
         return signaldb.score_changed(self.cursor(), after, upto, task)
 
+    def prune_score_changes(self, upto: int) -> None:
+        """Forget the score feed's changes up to marker ``upto``."""
+        with self._deleting() as con:
+            signaldb.prune_score_changes(con, upto)
+
     def target_traces(
         self, project_id: str, scope: str, targets: Sequence[str], fields: Sequence[str]
     ) -> dict[str, list[dict[str, Any]]]:
