@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 MAX_CHARS = 2000  # a longer message is cut before it is normalised (bounded work)
@@ -52,6 +53,7 @@ _STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+@lru_cache(maxsize=4096)  # rules repeat their messages: a chunk normalises few distinct ones
 def normalise(message: str) -> str:
     """The message with what varies replaced by ``<q>``, ``<uuid>``, ``<time>``, ``<hex>``,
     ``<duration>``, ``<id>`` and ``<n>``, whitespace collapsed."""

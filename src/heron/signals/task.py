@@ -323,7 +323,7 @@ class _Maker:
             message,
             obs.get("start_time"),
             observation_id=obs["id"],
-            metadata=obs.get("metadata"),
+            metadata={fp.ATTRIBUTE: obs.get("fingerprint")},
         )
 
     def on_score(self, score: dict[str, Any], message: str, custom: str | None) -> Signal:

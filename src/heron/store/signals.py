@@ -137,26 +137,25 @@ def trace_scores(
     return [dict(zip(names, r, strict=True)) for r in rows]
 
 
+# An observation's ``heron.fingerprint`` attribute (in its metadata), without parsing the rest.
+_FINGERPRINT = """json_extract_string(metadata, '$."heron.fingerprint"') AS fingerprint"""
+
+
 def calls(
     cur: duckdb.DuckDBPyConnection, project_id: str, trace_ids: Sequence[str]
 ) -> list[dict[str, Any]]:
     """The tool and model calls of ``trace_ids`` in time order (the retry-cluster rule)."""
     if not trace_ids:
         return []
-    names = ("id", "trace_id", "type", "name", "model", "level", "start_time", "metadata")
+    names = ("id", "trace_id", "type", "name", "model", "level", "start_time", "fingerprint")
     rows = cur.execute(
-        f"SELECT {', '.join(names)} FROM observations WHERE project_id = ? AND trace_id IN "
+        f"SELECT id, trace_id, type, name, model, level, start_time, {_FINGERPRINT} "
+        "FROM observations WHERE project_id = ? AND trace_id IN "
         "(SELECT unnest(?::VARCHAR[])) AND (type IN ('tool', 'generation') OR model IS NOT NULL) "
         "ORDER BY trace_id, start_time, id",
         [project_id, list(trace_ids)],
     ).fetchall()
-    out = []
-    for r in rows:
-        item = dict(zip(names, r, strict=True))
-        if isinstance(item["metadata"], str):
-            item["metadata"] = orjson.loads(item["metadata"])
-        out.append(item)
-    return out
+    return [dict(zip(names, r, strict=True)) for r in rows]
 
 
 # -- signals and issues: the write ---------------------------------------------------------
@@ -185,7 +184,8 @@ def write_signals(
     for s in new:
         first.setdefault((s.project_id, s.issue_id), s)
     issues = _issues_of(con, list(first))
-    counts = _counts(con, list(first))
+    ignored = [k for k, i in issues.items() if i["status"] == "ignored"]
+    counts = _counts(con, ignored) if ignored else {}
     for key, s in first.items():
         issue = issues.get(key)
         channels = notify.get((s.project_id, s.rule), ())
@@ -199,10 +199,11 @@ def write_signals(
             _announce(con, "issue.opened", s, title, "open", channels, now)
             continue
         status = issue["status"]
-        con.execute(
-            "UPDATE issues SET severity = ? WHERE project_id = ? AND id = ?",
-            [s.severity, s.project_id, s.issue_id],
-        )
+        if issue["severity"] != s.severity:
+            con.execute(
+                "UPDATE issues SET severity = ? WHERE project_id = ? AND id = ?",
+                [s.severity, s.project_id, s.issue_id],
+            )
         if status == "resolved":
             _set_status(con, s, "regressed", now)
             _announce(con, "issue.regressed", s, issue["title"], "regressed", channels, now)
@@ -608,9 +609,10 @@ def match_observations(
         return {name: [] for name in rules}
     columns, params = _matches(rules, OBSERVATIONS)
     fields = ("id", "trace_id", "type", "name", "model", "level", "status_message",
-              "start_time", "metadata")  # fmt: skip
+              "start_time", "fingerprint")  # fmt: skip
+    selected = ", ".join(f"o.{f}" for f in fields[:-1])
     rows = cur.execute(
-        f"SELECT * FROM (SELECT {', '.join(f'o.{f}' for f in fields)}, {columns} "
+        f"SELECT * FROM (SELECT {selected}, {_FINGERPRINT}, {columns} "
         "FROM observations o WHERE o.project_id = ? AND o.trace_id IN "
         f"(SELECT unnest(?::VARCHAR[]))) WHERE {' OR '.join(f'm{i}' for i in range(len(rules)))} "
         "ORDER BY trace_id, start_time, id",
@@ -620,8 +622,6 @@ def match_observations(
     names = list(rules)
     for row in rows:
         item = dict(zip(fields, row[: len(fields)], strict=True))
-        if isinstance(item["metadata"], str):
-            item["metadata"] = orjson.loads(item["metadata"])
         for name, flag in zip(names, row[len(fields) :], strict=True):
             if flag:
                 out[name].append(item)
