@@ -32,7 +32,6 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/sessions", "Sessions"),
     ("/users", "Users"),
     ("/evaluators", "Evaluators"),
-    ("/issues", "Issues"),
     ("/dashboards", "Dashboards"),
     ("/compare", "Compare"),
     ("/settings", "Settings"),
