@@ -4,6 +4,8 @@ Each pass does three kinds of work, a chunk of targets per store transaction:
 
 - **changes**: per task, the traces written since its cursor (the store's change marker,
   :mod:`heron.store.runner`), mapped to the task's targets (their sessions, or the traces);
+  a trace task with ``follows_scores = True`` also gets the traces whose scores changed
+  (score writes take change markers too; a task's own score writes never re-trigger it);
   the cursor moves in the same transaction as the last chunk of work it covers;
 - **due re-checks**: targets whose run asked to be judged again at a time (``recheck_at``),
   once that time has passed;
@@ -44,6 +46,7 @@ IDLE_S = 1.0
 # Woken by a commit, a pass starts at least this long after the previous one began: under
 # steady ingest every batch would wake it, and each pass reads its targets' traces.
 MIN_PASS_S = 0.1
+_PRUNE_SCORE_FEED_S = 60.0  # how often the score feed forgets what every task has passed
 _RETRY_FAILED_S = 60.0  # a due re-check whose task raised waits this long before the next try
 
 
@@ -90,6 +93,7 @@ class Runner:
         self.idle_s = idle_s
         self.min_pass_s = min_pass_s
         self._last_pass = 0.0
+        self._pruned_at = time.monotonic()
         self.stats = RunnerStats()
         self._cursors: dict[str, int] = {}
         self._seen = 0
@@ -177,10 +181,31 @@ class Runner:
                 target = session_id if task.scope == "session" else trace_id
                 if target is not None:
                     targets.setdefault(project_id, {})[target] = None
+            if task.scope == "trace" and getattr(task, "follows_scores", False):
+                # traces whose scores changed (the API's, other tasks'; never its own)
+                for project_id, trace_id in self.store.score_changed_traces(
+                    cursor, upto, task.name
+                ):
+                    targets.setdefault(project_id, {})[trace_id] = None
             self._run(task, {p: list(t) for p, t in targets.items()}, {task.name: upto})
             self._cursors[task.name] = upto
             busy = True
+        self._prune_score_feed(head)
         return busy
+
+    def _prune_score_feed(self, head: int) -> None:
+        """At most once a minute, forget score changes every score-following task has
+        passed (all of them before ``head`` when none follows scores: a task registered
+        later starts at the head)."""
+        if time.monotonic() - self._pruned_at < _PRUNE_SCORE_FEED_S:
+            return
+        self._pruned_at = time.monotonic()
+        followers = [
+            self._cursors.get(t.name, 0)
+            for t in self.tasks.values()
+            if getattr(t, "follows_scores", False)
+        ]
+        self.store.prune_score_changes(min(followers, default=head))
 
     def _run(
         self,

@@ -35,6 +35,7 @@ from heron.store import keys as keymod
 from heron.store import metrics as metricsmod
 from heron.store import runner as runnerdb
 from heron.store import scores as scoremod
+from heron.store import signals as signaldb
 from heron.store import users as usermod
 from heron.store.arrow import observations_table
 from heron.store.cursor import ReadCursor
@@ -349,6 +350,16 @@ class EmbeddedStore:
         """(project id, trace id, session id) of traces changed by batches in (after, upto]."""
         return runnerdb.changed(self.cursor(), after, upto)
 
+    def score_changed_traces(self, after: int, upto: int, task: str) -> list[tuple[str, str]]:
+        """(project id, trace id) whose scores changed under markers in (after, upto],
+        except by runner task ``task`` itself."""
+        return signaldb.score_changed(self.cursor(), after, upto, task)
+
+    def prune_score_changes(self, upto: int) -> None:
+        """Forget the score feed's changes up to marker ``upto``."""
+        with self._deleting() as con:
+            signaldb.prune_score_changes(con, upto)
+
     def target_traces(
         self, project_id: str, scope: str, targets: Sequence[str], fields: Sequence[str]
     ) -> dict[str, list[dict[str, Any]]]:
@@ -369,12 +380,41 @@ class EmbeddedStore:
         same task wrote on the same target before), then the cursors and the job progress it
         completes, so a position is never ahead of its work."""
         previous = runnerdb.previous_outputs(self.cursor(), work)
-        with self._deleting() as con:
+        scores = [s for w in work for s in w.scores]
+        with self._score_change(work[0].task if scores else None, scores) as con:
             runnerdb.commit_work(con, work, previous)
             for task, position in (cursors or {}).items():
                 runnerdb.set_cursor(con, task, position)
             if job is not None:
                 runnerdb.save_progress(con, job)
+
+    @contextmanager
+    def _score_change(
+        self, task: str | None, scores: Sequence[ScoreRecord]
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A transaction on the writer's connection that writes ``scores`` (by runner task
+        ``task``, ``None``: the API): with scores on traces it takes the next change marker
+        and records them in the score feed (:mod:`heron.store.signals`), like a batch."""
+        traced = [(s.project_id, s.trace_id) for s in scores if s.trace_id]
+        with self._write_lock, self._admin_lock:
+            con = self._writer
+            change = self._change_seq + 1
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                if traced:
+                    signaldb.record_score_changes(con, change, traced, task)
+                    con.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('change_seq', ?)", [str(change)]
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            if traced:
+                with self._changed:
+                    self._change_seq = change
+                    self._changed.notify_all()
 
     def runner_due(self, tasks: Sequence[str], now: datetime, limit: int) -> list[tuple]:
         """(task, project id, target) of re-checks due at ``now``."""
@@ -673,7 +713,7 @@ class EmbeddedStore:
         409 naming the id (nothing is written)."""
         if not scores:
             return
-        with self._admin() as cur:
+        with self._score_change(None, scores) as cur:
             upsert_scores(cur, scores, replace=replace)
 
     # -- browser feedback settings -----------------------------------------------------------
@@ -981,6 +1021,89 @@ class EmbeddedStore:
     ) -> list[dict[str, Any]]:
         return evaldb.matching_observations(self.cursor(), project_id, trace_ids, filters)
 
+    # -- trace rules, signals and issues (heron.signals) ----------------------------------
+
+    def list_signal_rules(self, project_id: str | None) -> list[dict[str, Any]]:
+        """Stored rules and built-in overrides (one project's; every project's with None)."""
+        return signaldb.list_rules(self.cursor(), project_id)
+
+    def put_signal_rule(self, project_id: str, name: str, spec: dict[str, Any]) -> str:
+        """Store a checked rule; ``created``, ``updated`` or ``unchanged``."""
+        with self._admin() as cur:
+            return signaldb.put_rule(cur, project_id, name, spec, _utcnow())
+
+    def delete_signal_rule(self, project_id: str, name: str) -> bool:
+        with self._admin() as cur:
+            return signaldb.delete_rule(cur, project_id, name)
+
+    def signal_percentiles(
+        self, project_id: str, column: str, fraction: float, since: datetime, min_traces: int
+    ) -> dict[str, float]:
+        """Per trace name, a quantile of latency_ms or total_cost since ``since``."""
+        return signaldb.percentiles(self.cursor(), project_id, column, fraction, since, min_traces)
+
+    def trace_scores(self, project_id: str, trace_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return signaldb.trace_scores(self.cursor(), project_id, trace_ids)
+
+    def trace_calls(self, project_id: str, trace_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Tool and model calls of the traces, in time order."""
+        return signaldb.calls(self.cursor(), project_id, trace_ids)
+
+    def signal_trace_matches(
+        self, project_id: str, ids: Sequence[str], rules: dict[str, list[Filter]]
+    ) -> dict[str, set[str]]:
+        """Which traces each rule's filters match (one scan for all rules)."""
+        return signaldb.match_traces(self.cursor(), project_id, ids, rules)
+
+    def signal_observation_matches(
+        self, project_id: str, trace_ids: Sequence[str], rules: dict[str, list[Filter]]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The observations each rule's filters match (one scan for all rules)."""
+        return signaldb.match_observations(self.cursor(), project_id, trace_ids, rules)
+
+    def write_signals(
+        self,
+        signals: Sequence[signaldb.Signal],
+        notify: dict[tuple[str, str], Sequence[str]],
+    ) -> list[signaldb.Signal]:
+        """Signals, issue transitions and their notifications in one transaction (see
+        :func:`heron.store.signals.write_signals`); returns the signals that were new."""
+        if not signals:
+            return []
+        with self._deleting() as con:
+            return signaldb.write_signals(con, signals, notify, _utcnow())
+
+    def list_signals(self, project_id: str, **query: Any) -> tuple[list[dict[str, Any]], int]:
+        return signaldb.list_signals(self.cursor(), project_id, **query)
+
+    def list_issues(self, project_id: str, **query: Any) -> tuple[list[dict[str, Any]], int]:
+        return signaldb.list_issues(self.cursor(), project_id, _utcnow(), **query)
+
+    def get_issue(self, project_id: str, issue_id: str) -> dict[str, Any] | None:
+        return signaldb.get_issue(self.cursor(), project_id, issue_id, _utcnow())
+
+    def issue_detail(
+        self, project_id: str, issue_id: str, end: datetime, bucket: Any, buckets: int
+    ) -> dict[str, Any]:
+        return signaldb.issue_detail(self.cursor(), project_id, issue_id, end, bucket, buckets)
+
+    def set_issue_status(
+        self,
+        project_id: str,
+        issue_ids: Sequence[str],
+        status: str,
+        *,
+        more: int | None = None,
+        until: datetime | None = None,
+    ) -> list[str]:
+        """Set issues' status (``ignored`` optionally until ``more`` signals or ``until``)."""
+        with self._deleting() as con:
+            return signaldb.set_issue_status(
+                con, project_id, issue_ids, status, _utcnow(), more=more, until=until
+            )
+
+    # -- end of trace rules ------------------------------------------------------------------
+
     # -- meta --------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
@@ -1007,3 +1130,7 @@ class EmbeddedStore:
             pass
         finally:
             cur.close()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -22,6 +22,7 @@ from heron.server.web import (
     demo_loading,
     evaluators,
     feedback_settings,
+    issues,
     observations,
     people,
     prices,
@@ -50,6 +51,7 @@ PAGE_MODULES = (
     evaluators,
     connections,
     channels,
+    issues,  # issue 15: the issues inbox
 )
 
 

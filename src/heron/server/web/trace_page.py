@@ -10,6 +10,7 @@ rendered, so a trace of thousands of observations stays quick.
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -156,8 +157,12 @@ async def trace_detail(
     rows, length = _rows(trace)
     pid = scope.project_id
     selected = request.query_params.get("observation") or None
+    signals, _ = await run_in_threadpool(
+        partial(state_of(request).store.list_signals, pid, trace_id=trace["id"], limit=50)
+    )
     context = scope.context(
         trace=trace,
+        signals=signals,
         observations=rows,
         span_ms=length / 1000,
         list_url="/traces?" + urlencode({"project": pid}),
