@@ -47,20 +47,6 @@ def _encrypter(settings: Any) -> Any:
     return lambda plain: (encrypt(plain, key), hint(plain))
 
 
-def _key_reader(store: Any, project_id: str, settings: Any) -> Any:
-    from heron.evals.secrets import decrypt, settings_key
-
-    def key_of(kind: str, name: str) -> str | None:
-        if kind != "connection":
-            return None
-        found = store.get_connection(project_id, name, with_key=True)
-        if not found or not found["api_key"]:
-            return None
-        return decrypt(found["api_key"], settings_key(settings))
-
-    return key_of
-
-
 def apply(
     file: Annotated[Path, typer.Argument(help="A YAML or JSON configuration document.")],
     project: ProjectOpt = "default",
@@ -72,6 +58,7 @@ def apply(
     """Create or update score configs, LLM connections and evaluators by name from FILE
     (everything is checked first; nothing changes when a problem is found)."""
     from heron.config import document
+    from heron.evals.secrets import settings_key
 
     try:
         text = document.expand_env(file.read_text(encoding="utf-8"), os.environ)
@@ -90,7 +77,7 @@ def apply(
                     project_id,
                     document.parse_document(text),
                     custom_modules=client.settings.custom_modules,
-                    key_of=_key_reader(store, project_id, client.settings),
+                    key_of=document.key_reader(store, project_id, settings_key(client.settings)),
                 )
                 if dry_run:
                     result = {"dry_run": True, "changes": [c.view() for c in changes]}

@@ -4,7 +4,8 @@ Sections (field names are the contract; see docs/configuration.md and each domai
 planned and applied in this order so an object can name the ones before it:
 
 - ``score_configs``: ``{name, data_type, min, max, categories, description, archived}``;
-- ``connections``, ``evaluators``: :mod:`heron.evals.sections` (docs/evaluators.md).
+- ``connections``, ``evaluators``: :mod:`heron.evals.sections` (docs/evaluators.md);
+- ``channels``, ``rules``, ``alerts``: :mod:`heron.signals.sections` (docs/signals.md).
 
 Each section is a :class:`heron.config.sections.Section`. :func:`plan` validates everything
 first (every problem with its path) and says what would change; :func:`apply` then creates
@@ -263,5 +264,25 @@ SCORE_CONFIGS = Section(
 def sections() -> tuple[Section, ...]:
     """The document's sections in the order they are planned and applied."""
     from heron.evals.sections import CONNECTIONS, EVALUATORS
+    from heron.signals.sections import CHANNELS, RULES
 
-    return (SCORE_CONFIGS, CONNECTIONS, EVALUATORS)
+    return (SCORE_CONFIGS, CONNECTIONS, CHANNELS, EVALUATORS, RULES)
+
+
+def key_reader(store: Store, project_id: str, key: bytes) -> KeyOf:
+    """``(kind, name) -> secret in clear`` of the project's connections and channels, for
+    :func:`plan` (``key``: the server's key for secrets)."""
+    from heron.evals.secrets import decrypt
+
+    def key_of(kind: str, name: str) -> str | None:
+        if kind == "connection":
+            found = store.get_connection(project_id, name, with_key=True)
+            token = found and found["api_key"]
+        elif kind == "channel":
+            found = store.get_channel(project_id, name, with_secret=True)
+            token = found and found["secret"]
+        else:
+            return None
+        return decrypt(token, key) if token else None
+
+    return key_of

@@ -78,21 +78,6 @@ def encrypter(st: ServerState) -> Any:
     return lambda plain: (encrypt(plain, key), hint(plain))
 
 
-def key_reader(st: ServerState, project_id: str) -> Any:
-    """``(kind, name) -> secret in clear`` of the project's connections (for plans)."""
-    from heron.evals.secrets import decrypt
-
-    def key_of(kind: str, name: str) -> str | None:
-        if kind != "connection":
-            return None
-        found = st.store.get_connection(project_id, name, with_key=True)
-        if not found or not found["api_key"]:
-            return None
-        return decrypt(found["api_key"], secret_key(st))
-
-    return key_of
-
-
 def _refresh(st: ServerState) -> None:
     """Let the runner's evaluator tasks see a change at once."""
     if st.runner is not None:
@@ -458,7 +443,8 @@ async def apply_config(
     project_id: str = Depends(project_of),
     dry_run: bool = Query(False, description="Only validate and answer the plan."),
 ) -> dict[str, Any]:
-    """Sections ``score_configs``, ``connections``, ``evaluators``; everything is checked
+    """Sections ``score_configs``, ``connections``, ``channels``, ``evaluators``, ``rules``,
+    ``alerts``; everything is checked
     first (a 400 lists every problem with its path), then each object is created or updated
     by name. Objects left out of the document are left alone."""
     st = state_of(request)
@@ -471,7 +457,7 @@ async def apply_config(
             project_id,
             doc,
             custom_modules=st.settings.custom_modules,
-            key_of=key_reader(st, project_id),
+            key_of=document.key_reader(st.store, project_id, secret_key(st)),
         )
         if dry_run:
             return {"dry_run": True, "changes": [c.view() for c in changes]}
@@ -480,6 +466,9 @@ async def apply_config(
 
     out = await run_in_threadpool(work)
     _refresh(st)
+    from heron.server.signals import refresh_rules
+
+    refresh_rules(st)
     return out
 
 

@@ -87,6 +87,7 @@ def rule_view(name: str, spec: dict[str, Any]) -> dict[str, Any]:
         "enabled": spec["enabled"],
         "severity": spec["severity"],
         "target": spec["target"],
+        "notify": list(spec.get("notify") or []),
         "definition": export_rule(name, plain),
     }
     if spec["builtin"]:
