@@ -95,4 +95,4 @@ def test_a_periodic_and_a_task_may_not_share_a_name() -> None:
 
 def test_something_neither_task_nor_periodic_is_refused() -> None:
     with pytest.raises(ValueError, match="is not a runner task"):
-        load_tasks("heron.signals.durations:parse_duration")
+        load_tasks("heron.signals.outbox:PENDING")
