@@ -102,6 +102,7 @@ class Runner:
         self.min_pass_s = min_pass_s
         self.retry_s = retry_s
         self._next: dict[str, datetime | None] = {}  # periodic name -> when it runs next
+        self._retry: dict[str, datetime] = {}  # periodics that failed -> when to try again
         self._last_pass = 0.0
         self.stats = RunnerStats()
         self._cursors: dict[str, int] = {}
@@ -176,14 +177,17 @@ class Runner:
     # -- periodic work -------------------------------------------------------------------------
 
     def _periodic(self) -> None:
-        """Run each periodic whose time has come, then ask it when it runs next. Its runs
-        never make a pass busy: a periodic catching up runs once per pass, paced by the
-        idle wait, so one that is always due cannot spin the thread."""
+        """Run each periodic whose time has come. ``due`` is asked every pass (what it
+        plans may change between passes: an alert added); one that failed waits
+        ``retry_s``. Its runs never make a pass busy: a periodic catching up runs once per
+        pass, paced by the idle wait, so one that is always due cannot spin the thread."""
         for name, periodic in self.periodics.items():
             now = self.clock()
-            if name not in self._next:
-                self._next[name] = self._ask(periodic, now)
-            due = self._next[name]
+            retry = self._retry.get(name)
+            if retry is not None and retry > now:
+                self._next[name] = retry
+                continue
+            due = self._next[name] = self._ask(periodic, now)
             if due is None or due > now:
                 continue
             try:
@@ -192,8 +196,9 @@ class Runner:
                 log.exception("runner periodic %s failed", name)
                 self.stats.failures += 1
                 self.stats.last_failure = f"{name}: {exc}"
-                self._next[name] = now + timedelta(seconds=self.retry_s)
+                self._retry[name] = self._next[name] = now + timedelta(seconds=self.retry_s)
                 continue
+            self._retry.pop(name, None)
             self.stats.runs += 1
             self._next[name] = self._ask(periodic, self.clock())
 
@@ -203,7 +208,8 @@ class Runner:
         except Exception as exc:
             log.exception("runner periodic %s: due failed", periodic.name)
             self.stats.last_failure = f"{periodic.name}: {exc}"
-            return now + timedelta(seconds=self.retry_s)
+            self._retry[periodic.name] = now + timedelta(seconds=self.retry_s)
+            return self._retry[periodic.name]
 
     # -- changes -----------------------------------------------------------------------------
 
