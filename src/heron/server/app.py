@@ -47,6 +47,7 @@ from heron.server import (
     trace_deletion,
     web,
 )
+from heron.server import alerts as alerts_api
 from heron.server.auth import Authenticator
 from heron.server.bodies import BodyTimeout
 from heron.server.consistency import LagHeaders
@@ -231,6 +232,7 @@ def create_app(
     app.include_router(evaluators.router)
     app.include_router(implicit_api.router)
     app.include_router(settings_api.router)
+    app.include_router(alerts_api.router)  # issue 15: alerts on aggregates
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(FeedbackCors)  # outside UnexpectedErrors: a 500 names the origin too

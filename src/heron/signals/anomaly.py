@@ -119,14 +119,17 @@ def assess(
 ) -> Assessment:
     """Whether the value at ``t`` is anomalous against its seasonal baseline."""
     current = points.get(t)
-    weekly = all(_has(points, t - k * WEEK) for k in range(1, WEEKS_FOR_WEEKLY + 1))
-    anchors = (
+    weeks = [t - k * WEEK for k in range(1, WEEKS_FOR_WEEKLY + 1)]
+    weekly = len(_history(points, weeks, kind)) == WEEKS_FOR_WEEKLY
+    anchors = _history(
+        points,
         [t - k * WEEK for k in range(1, WEEKS_BACK + 1)]
         if weekly
-        else [t - k * DAY for k in range(1, DAYS_BACK + 1)]
+        else [t - k * DAY for k in range(1, DAYS_BACK + 1)],
+        kind,
     )
     season = "week" if weekly else "day"
-    history = sum(1 for a in anchors if _has(points, a))
+    history = len(anchors)
     if kind == "continuous":
         stride = _stride(every)
         anchors = [a + j * stride for a in anchors for j in (-2, -1, 0, 1, 2)]
@@ -174,6 +177,19 @@ def assess_series(
 def _has(points: Mapping[datetime, Point], t: datetime) -> bool:
     p = points.get(t)
     return p is not None and p.value is not None
+
+
+def _history(
+    points: Mapping[datetime, Point], anchors: Sequence[datetime], kind: str
+) -> list[datetime]:
+    """The anchors (newest first) with a value. A count is 0 in an empty window, so for
+    counts the zeros before the oldest non-zero anchor are not history (the data had not
+    started), or an alert made on day one would compare with empty weeks."""
+    found = [a for a in anchors if _has(points, a)]
+    if kind == "count":
+        while found and not points[found[-1]].value:
+            found.pop()
+    return found
 
 
 def _beyond(low: bool, high: bool, direction: str) -> bool:
