@@ -204,9 +204,17 @@ def test_backtest_anomaly_mode_on_a_seasonal_day(client: TestClient) -> None:
             400,
             "at most 50000",
         ),
-        ({"alert": {**LATENCY, "window": 3}, "from": "2026-01-01", "to": "2026-01-02"}, 400, "alert.window"),
+        (
+            {"alert": {**LATENCY, "window": 3}, "from": "2026-01-01", "to": "2026-01-02"},
+            400,
+            "alert.window",
+        ),
         ({"alert": "x", "from": "2026-01-01", "to": "2026-01-02"}, 400, "alert: expected"),
-        ({"alert": LATENCY, "from": "2026-01-01", "to": "2026-01-02", "x": 1}, 400, "unknown field"),
+        (
+            {"alert": LATENCY, "from": "2026-01-01", "to": "2026-01-02", "x": 1},
+            400,
+            "unknown field",
+        ),
     ],
 )  # fmt: skip
 def test_backtest_bad_input(client: TestClient, body: Any, status: int, words: str) -> None:

@@ -120,13 +120,14 @@ def assess(
     """Whether the value at ``t`` is anomalous against its seasonal baseline."""
     current = points.get(t)
     weeks = [t - k * WEEK for k in range(1, WEEKS_FOR_WEEKLY + 1)]
-    weekly = len(_history(points, weeks, kind)) == WEEKS_FOR_WEEKLY
+    weekly = len(_history(points, weeks, kind, t)) == WEEKS_FOR_WEEKLY
     anchors = _history(
         points,
         [t - k * WEEK for k in range(1, WEEKS_BACK + 1)]
         if weekly
         else [t - k * DAY for k in range(1, DAYS_BACK + 1)],
         kind,
+        t,
     )
     season = "week" if weekly else "day"
     history = len(anchors)
@@ -180,15 +181,19 @@ def _has(points: Mapping[datetime, Point], t: datetime) -> bool:
 
 
 def _history(
-    points: Mapping[datetime, Point], anchors: Sequence[datetime], kind: str
+    points: Mapping[datetime, Point], anchors: Sequence[datetime], kind: str, t: datetime
 ) -> list[datetime]:
-    """The anchors (newest first) with a value. A count is 0 in an empty window, so for
-    counts the zeros before the oldest non-zero anchor are not history (the data had not
-    started), or an alert made on day one would compare with empty weeks."""
+    """The anchors with a value. A count is 0 in an empty window, so for counts the
+    anchors before the oldest non-zero one of ``t``'s baselines (daily and weekly) are not
+    history (the data had not started), or an alert made on day one would compare with
+    empty weeks."""
     found = [a for a in anchors if _has(points, a)]
     if kind == "count":
-        while found and not points[found[-1]].value:
-            found.pop()
+        every_anchor = [t - k * DAY for k in range(1, DAYS_BACK + 1)]
+        every_anchor += [t - k * WEEK for k in range(1, WEEKS_BACK + 1)]
+        started = [a for a in every_anchor if _has(points, a) and points[a].value]
+        first = min(started) if started else t
+        found = [a for a in found if a >= first]
     return found
 
 
