@@ -175,4 +175,13 @@ def test_binomial_tails_match_scipy(x: int, n: int, p: float) -> None:
 @pytest.mark.parametrize(("x", "lam"), [(0, 1.0), (3, 0.2), (30, 10.0), (80, 100.0)])
 def test_poisson_tails_and_band_match_scipy(x: int, lam: float) -> None:
     assert anomaly.poisson_sf(x, lam) == pytest.approx(stats.poisson.sf(x - 1, lam), rel=1e-9)
-    assert anomaly.poisson_quantile_high(lam, 1e-4) == stats.poisson.isf(1e-4, lam)
+    low, high = anomaly.poisson_band(lam, 1e-4)
+    assert high == stats.poisson.isf(1e-4, lam)
+    # the largest l with P(X < l) < alpha: scipy's ppf is the smallest k with P(X <= k) >= a
+    assert low == stats.poisson.ppf(1e-4, lam)
+
+
+@pytest.mark.parametrize(("n", "p"), [(40, 0.02), (100, 0.3), (5000, 0.001)])
+def test_binomial_band_matches_scipy(n: int, p: float) -> None:
+    low, high = anomaly.binom_band(n, p, 1e-4)
+    assert high == stats.binom.isf(1e-4, n, p) and low == stats.binom.ppf(1e-4, n, p)

@@ -23,11 +23,14 @@ def add_traces(
     project: str = "p1",
     name: str = "chat",
     error: bool = False,
-    latency_ms: float = 1000.0,
+    latency_ms: float | list[float] = 1000.0,
 ) -> int:
-    """One trace per time (a root span of ``latency_ms``), written in one batch."""
+    """One trace per time (a root span of ``latency_ms``, one for all or one per time),
+    written in one batch."""
     observations, traces = [], []
-    for at in times:
+    times = list(times)
+    latencies = latency_ms if isinstance(latency_ms, list) else [latency_ms] * len(times)
+    for at, latency in zip(times, latencies, strict=True):
         n = next(_ids)
         trace_id = f"{n:032x}"
         observations.append(
@@ -39,7 +42,7 @@ def add_traces(
                 type="span",
                 name=name,
                 start_us=us(at),
-                end_us=us(at) + int(latency_ms * 1000),
+                end_us=us(at) + int(latency * 1000),
                 level="ERROR" if error else "DEFAULT",
             )
         )

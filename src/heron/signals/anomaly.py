@@ -38,6 +38,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from heron.signals.series import Point
 
@@ -236,13 +237,13 @@ def _count(current: Point, past: Sequence[Point], s: Sensitivity, direction: str
     total = round(sum(p.value or 0.0 for p in pooled))
     upper_p = binom_sf(x, x + total, 1.0 / (k + 1))
     lower_p = binom_cdf(x, x + total, 1.0 / (k + 1))
-    lam = (total + 0.5) / k
+    low, high = poisson_band((total + 0.5) / k, s.alpha)
     p = min(upper_p if direction != "below" else 1.0, lower_p if direction != "above" else 1.0)
     return Assessment(
         _beyond(lower_p < s.alpha, upper_p < s.alpha, direction),
         total / k,
-        float(poisson_quantile_low(lam, s.alpha)),
-        float(poisson_quantile_high(lam, s.alpha)),
+        float(low),
+        float(high),
         "poisson_exact",
         p,
     )
@@ -261,7 +262,7 @@ def _rate(current: Point, past: Sequence[Point], s: Sensitivity, direction: str)
     upper_p = binom_sf(x, n, p0)
     lower_p = binom_cdf(x, n, p0)
     p = min(upper_p if direction != "below" else 1.0, lower_p if direction != "above" else 1.0)
-    low, high = binom_quantile_low(n, p0, s.alpha), binom_quantile_high(n, p0, s.alpha)
+    low, high = binom_band(n, p0, s.alpha)
     return Assessment(
         _beyond(lower_p < s.alpha, upper_p < s.alpha, direction),
         p0,
@@ -338,31 +339,39 @@ def poisson_sf(x: int, lam: float) -> float:
     return max(0.0, 1.0 - _walk(pmf, x - 1, -1, 0))
 
 
-def poisson_quantile_high(lam: float, alpha: float) -> int:
-    """The smallest u with P(X > u) < alpha: the band's upper edge for a count."""
-    u = math.floor(lam)
-    while poisson_sf(u + 1, lam) >= alpha:
-        u += 1
-    return u
+def _band(logpmf: Any, low: int, high: int, alpha: float) -> tuple[int, int]:
+    """``(l, u)``: the largest ``l`` with P(X < l) < alpha and the smallest ``u`` with
+    P(X > u) < alpha, for a distribution whose mass lies in ``[low, high]`` (beyond it
+    less than 1e-30): one pass of cumulative sums."""
+    ks = range(low, high + 1)
+    pmf = [math.exp(logpmf(k)) for k in ks]
+    total = sum(pmf)
+    below, lower = 0.0, low
+    for k, p in zip(ks, pmf, strict=True):
+        if below / total >= alpha:
+            break
+        lower = k
+        below += p
+    above, upper = 0.0, high
+    for k, p in zip(reversed(ks), reversed(pmf), strict=True):
+        if above / total >= alpha:
+            break
+        upper = k
+        above += p
+    return lower, upper
 
 
-def poisson_quantile_low(lam: float, alpha: float) -> int:
-    """The largest l with P(X < l) < alpha: the band's lower edge for a count."""
-    low = math.floor(lam)
-    while low > 0 and 1.0 - poisson_sf(low, lam) >= alpha:
-        low -= 1
-    return low
+def poisson_band(lam: float, alpha: float) -> tuple[int, int]:
+    """A count's expected band at ``alpha`` on each side."""
+    spread = int(12 * math.sqrt(lam) + 30)
+    return _band(
+        lambda k: _pois_logpmf(k, lam), max(0, int(lam) - spread), int(lam) + spread, alpha
+    )
 
 
-def binom_quantile_high(n: int, p: float, alpha: float) -> int:
-    u = math.floor(n * p)
-    while u < n and binom_sf(u + 1, n, p) >= alpha:
-        u += 1
-    return u
-
-
-def binom_quantile_low(n: int, p: float, alpha: float) -> int:
-    low = math.floor(n * p)
-    while low > 0 and binom_cdf(low - 1, n, p) >= alpha:
-        low -= 1
-    return low
+def binom_band(n: int, p: float, alpha: float) -> tuple[int, int]:
+    """A rate's expected band (in events of ``n``) at ``alpha`` on each side."""
+    mean = n * p
+    spread = int(12 * math.sqrt(mean * (1 - p)) + 30)
+    low, high = max(0, int(mean) - spread), min(n, int(mean) + spread)
+    return _band(lambda k: _binom_logpmf(k, n, p), low, high, alpha)

@@ -8,8 +8,9 @@ the live evaluation and a backtest compute the same number for the same time.
 - Decomposable aggregations (count, sum, avg, min, max; a rate is the avg of a 0/1
   measure) are computed from buckets of ``gcd(window, every)`` (count, non-null count, sum,
   min, max per bucket), rolled up over each window: the rows are read once.
-- Percentiles and uniq are not decomposable: a range join of the evaluation times with the
-  rows, aggregated per time in DuckDB.
+- Percentiles and uniq are not decomposable: the rows are read once sorted by time and each
+  window is a slice of them (linear interpolation between order statistics, as DuckDB's
+  ``quantile_cont``).
 
 For counts and rates each point also carries the numerator and denominator the anomaly
 tests use (events; successes of trials).
@@ -24,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from heron.query.filters import parse_filters
 from heron.query.metrics import PERCENTILES, measure_rows
@@ -113,20 +115,7 @@ def series(
             else:
                 out[t] = Point(value)
         return out
-    agg = (
-        f"quantile_cont(b.v, {PERCENTILES[aggregation]})"
-        if aggregation in PERCENTILES
-        else "count(DISTINCT b.v)"
-    )
-    sql = (
-        f"WITH base AS ({base}), ev AS (SELECT unnest(?::TIMESTAMP[]) AS te) "
-        f"SELECT ev.te, count(b.v), {agg} FROM ev LEFT JOIN base b "
-        "ON b.t >= ev.te - ?::INTERVAL AND b.t < ev.te GROUP BY ev.te"
-    )
-    rows = cur.execute(sql, [*params, times, window]).fetchall()
-    return {
-        t: Point(None if not nn and aggregation != "uniq" else float(v or 0.0)) for t, nn, v in rows
-    }
+    return {t: Point(v) for t, v in _sliced(cur, base, params, aggregation, window, times)}
 
 
 def _rolled_up(
@@ -142,16 +131,54 @@ def _rolled_up(
     width = g * 1_000_000
     span = int(window.total_seconds()) // g
     keys = [_seconds(t) // g for t in times]
+    # each window's sums, minimum and maximum over the buckets before it (a RANGE frame:
+    # DuckDB's segment trees, not a join of every time with every bucket)
     sql = (
         f"WITH base AS ({base}), "
         f"b AS (SELECT epoch_us(t) // {width} AS k, count(*) AS n, count(v) AS nn, "
         "sum(v)::DOUBLE AS s, min(v)::DOUBLE AS mn, max(v)::DOUBLE AS mx FROM base GROUP BY k), "
-        "ev AS (SELECT unnest(?::BIGINT[]) AS k1) "
-        "SELECT ev.k1, sum(b.n), sum(b.nn), sum(b.s), min(b.mn), max(b.mx) FROM ev "
-        f"LEFT JOIN b ON b.k >= ev.k1 - {span} AND b.k < ev.k1 GROUP BY ev.k1"
+        "ev AS (SELECT unnest(?::BIGINT[]) AS k), "
+        "allk AS (SELECT k, n, nn, s, mn, mx, FALSE AS is_ev FROM b UNION ALL "
+        "SELECT k, 0, 0, NULL, NULL, NULL, TRUE FROM ev), "
+        "w AS (SELECT k, is_ev, sum(n) OVER f AS n, sum(nn) OVER f AS nn, sum(s) OVER f AS s, "
+        "min(mn) OVER f AS mn, max(mx) OVER f AS mx FROM allk "
+        f"WINDOW f AS (ORDER BY k RANGE BETWEEN {span} PRECEDING AND 1 PRECEDING)) "
+        "SELECT k, n, nn, s, mn, mx FROM w WHERE is_ev"
     )
     by_key = {r[0]: r[1:] for r in cur.execute(sql, [*params, keys]).fetchall()}
     return [(t, *by_key[k]) for t, k in zip(times, keys, strict=True)]
+
+
+def _sliced(
+    cur: duckdb.DuckDBPyConnection,
+    base: str,
+    params: list[Any],
+    aggregation: str,
+    window: timedelta,
+    times: Sequence[datetime],
+) -> list[tuple[datetime, float | None]]:
+    """Percentiles and uniq: the rows sorted by time once, each window a slice of them
+    (``numpy``'s linear interpolation is DuckDB's ``quantile_cont``)."""
+    rows = cur.execute(
+        f"SELECT epoch_us(t) AS t, v FROM ({base}) WHERE v IS NOT NULL ORDER BY t", params
+    ).fetchnumpy()
+    at, values = rows["t"], rows["v"]
+    if aggregation != "uniq":
+        values = values.astype(float)
+    w = int(window.total_seconds()) * 1_000_000
+    ends = np.array([_seconds(t) * 1_000_000 for t in times], dtype=np.int64)
+    lo = np.searchsorted(at, ends - w, side="left")
+    hi = np.searchsorted(at, ends, side="left")
+    out: list[tuple[datetime, float | None]] = []
+    for t, i, j in zip(times, lo, hi, strict=True):
+        if aggregation == "uniq":
+            out.append((t, float(len(set(values[i:j].tolist())))))
+        elif i == j:
+            out.append((t, None))
+        else:
+            q = PERCENTILES[aggregation]
+            out.append((t, float(np.quantile(values[i:j], q))))
+    return out
 
 
 def _seconds(t: datetime) -> int:
