@@ -179,7 +179,10 @@ def main() -> None:
               f"rounds ({evaluated} evaluations written)")  # fmt: skip
         cases = {
             "error rate 5m/1m condition": {
-                "query": {"view": "traces", "metric": {"measure": "error_rate", "aggregation": "avg"}},
+                "query": {
+                    "view": "traces",
+                    "metric": {"measure": "error_rate", "aggregation": "avg"},
+                },
                 "window": "5m", "every": "1m", "condition": {"operator": ">", "alert": 0.05},
             },
             "p95 latency 5m/1m condition": {
