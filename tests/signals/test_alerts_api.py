@@ -228,3 +228,31 @@ def test_backtest_is_project_scoped(client: TestClient) -> None:
     body = {"alert": LATENCY, "from": "2026-11-02T00:00:00Z", "to": "2026-11-02T01:00:00Z"}
     assert client.post("/api/alerts/backtest", json=body).json()["episodes"] != []
     assert theirs.post("/api/alerts/backtest", json=body).json()["episodes"] == []
+
+
+def test_the_server_hosts_the_alerts_periodic(tmp_path: Any) -> None:
+    """``HERON_RUNNER_TASKS`` naming the periodic: the app's runner evaluates an alert put
+    through the API at once (its first due time has passed), without any ingest."""
+    import time
+
+    from heron.server.app import create_app
+    from tests.conftest import make_settings
+    from tests.support.server import SECRET_KEY
+
+    settings = make_settings(tmp_path, runner_tasks="heron.signals.alert_task:AlertTask")
+    with TestClient(create_app(settings)) as c:
+        c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
+        quiet = {
+            "query": {"view": "traces", "metric": {"measure": "count", "aggregation": "count"}},
+            "window": "5m",
+            "every": "1m",
+            "condition": {"operator": "<", "alert": 1},
+        }
+        assert c.put("/api/alerts/quiet", json=quiet).status_code == 201
+        deadline = time.monotonic() + 20  # the runner asks the periodic every pass
+        state = None
+        while state is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            state = c.get("/api/alerts").json()["data"][0]["state"]
+        assert state == "ALERT"
+        assert c.get("/api/alerts/quiet/history").json()["data"][0]["value"] == 0.0

@@ -138,6 +138,3 @@ def event(
             f"&toTimestamp={j.time.isoformat()}Z",
         },
     }
-
-
-tasks = AlertTask
