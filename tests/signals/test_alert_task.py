@@ -203,3 +203,25 @@ def test_live_history_agrees_with_a_backtest(store: EmbeddedStore) -> None:
     assert len(live) == len(backtest) == 31
     assert {j.time: (j.value, j.state) for j in backtest} == live
     assert {s for _, s in live.values()} >= {"OK", "WARNING", "ALERT"}
+
+
+def test_a_failing_alert_waits_for_its_next_time_and_spares_the_others(
+    store: EmbeddedStore,
+) -> None:
+    spec = put(store, errors_alert())
+    # stored from an older release that knew a measure this one does not: its query fails
+    broken = {
+        **spec,
+        "query": {**spec["query"], "metric": {"measure": "gone", "aggregation": "avg"}},
+    }
+    store.put_alert("p1", "broken", broken)
+    task = AlertTask()
+    task.bind(store)
+    at = T0 + MIN + timedelta(seconds=5)
+    task.run(at)
+    assert task._failed == {("p1", "broken"): T0}
+    assert task.due(at) > at  # the failed time is not due again (nor is the other alert)
+    assert store.alert_history("p1", "errors")[0]["eval_time"] == T0  # the other went on
+    assert store.alert_history("p1", "broken") == []
+    task.run(T0 + 2 * MIN + timedelta(seconds=5))
+    assert task._failed == {("p1", "broken"): T0 + MIN}

@@ -36,6 +36,8 @@ class AlertTask:
 
     def __init__(self) -> None:
         self.store: Store | None = None
+        # (project, alert) -> the evaluation time that failed: not tried again until the next
+        self._failed: dict[tuple[str, str], datetime] = {}
 
     def bind(self, store: Store) -> None:
         self.store = store
@@ -50,15 +52,25 @@ class AlertTask:
             plan = Plan.of(alert["spec"])
             last = alert["evaluated_at"]
             nxt = aligned(now - plan.lag, plan.every) if last is None else last + plan.every
+            failed = self._failed.get((alert["project_id"], alert["name"]))
+            if failed is not None and nxt <= failed:
+                nxt = failed + plan.every
             soonest = min(soonest, nxt + plan.lag)
         return soonest
 
     def run(self, now: datetime) -> None:
         for alert in self._alerts():
+            key = (alert["project_id"], alert["name"])
+            t = aligned(now - Plan.of(alert["spec"]).lag, Plan.of(alert["spec"]).every)
+            if self._failed.get(key) == t:
+                continue
             try:
                 self.evaluate(alert, now)
             except Exception:  # one alert failing (a query timing out) spares the others
                 log.exception("alert %s of project %s failed", alert["name"], alert["project_id"])
+                self._failed[key] = t  # its next time is tried; this one is a gap
+            else:
+                self._failed.pop(key, None)
 
     def evaluate(self, alert: dict[str, Any], now: datetime) -> bool:
         """Evaluate ``alert`` at its latest due time, if not done yet; True if it did."""
