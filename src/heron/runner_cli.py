@@ -125,9 +125,11 @@ def worker(
     try:
         with open_store(settings) as store:
             runner = _runner(store, settings)
-            if not runner.tasks:
+            if not runner.hosted():
                 _fail("no runner tasks are registered: set HERON_RUNNER_TASKS (docs/runner.md)")
-            names = ", ".join(f"{t.name}@{t.version}" for t in runner.tasks.values())
+            names = ", ".join(
+                [f"{t.name}@{t.version}" for t in runner.tasks.values()] + list(runner.periodics)
+            )
             notes.print(f"heron worker on {escape(str(settings.data_dir))}: tasks {names}")
             if until_idle:
                 runner.run_until_idle()

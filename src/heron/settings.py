@@ -243,10 +243,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "runner_tasks",
         "HERON_RUNNER_TASKS",
-        "heron.implicit.task:FeedbackTask,heron.evals.task:tasks",
-        "Background runner tasks, comma-separated module:attribute (a task, a list of tasks, or "
-        "a callable returning them); the default runs the implicit-feedback detectors and the "
-        "evaluators; an empty value leaves the runner idle. See docs/runner.md.",
+        "heron.implicit.task:FeedbackTask,heron.evals.task:tasks,heron.signals.task:RulesTask,"
+        "heron.signals.alert_task:AlertTask,heron.signals.delivery:Deliverer",
+        "Background runner work, comma-separated module:attribute (a task or periodic work, a "
+        "list of them, or a callable returning them); the default runs the implicit-feedback "
+        "detectors, the evaluators, the trace rules, the alerts and the notification "
+        "deliveries; an empty value leaves the runner idle. See docs/runner.md.",
     ),
     Setting(
         "evaluator_modules",
@@ -317,7 +319,10 @@ class Settings:
     init_admin_email: str | None = None
     init_admin_password: str | None = None
     login_hash_concurrency: int = 2
-    runner_tasks: str | None = "heron.implicit.task:FeedbackTask,heron.evals.task:tasks"
+    runner_tasks: str | None = (
+        "heron.implicit.task:FeedbackTask,heron.evals.task:tasks,heron.signals.task:RulesTask,"
+        "heron.signals.alert_task:AlertTask,heron.signals.delivery:Deliverer"
+    )
     evaluator_modules: str = ""
     secret_key: str = field(default="", repr=False)
     public_url: str = ""

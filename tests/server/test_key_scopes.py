@@ -205,7 +205,7 @@ INGEST_ROUTES = {  # an ingest key sends; it reads nothing (GET /api/public/scor
     ("POST", p) for p in ("/v1/traces", "/api/public/otel/v1/traces", "/api/scores",
                           "/api/public/scores")
 }  # fmt: skip
-READ_POSTS = {"/api/metrics", "/api/compare"}
+READ_POSTS = {"/api/metrics", "/api/compare", "/api/alerts/backtest"}
 
 
 def _key_routes(client: TestClient) -> list[tuple[str, str]]:

@@ -23,6 +23,20 @@ DOC = textwrap.dedent(
         severity: warning
         notify: [team-chat]
       - {{name: error, severity: critical, notify: [oncall]}}
+    alerts:
+      - name: chat-error-rate
+        query: {{view: traces, metric: {{measure: error_rate, aggregation: avg}},
+                filters: [{{column: name, operator: "=", value: support-chat}}]}}
+        window: 5m
+        every: 1m
+        condition: {{operator: ">", warning: 0.05, alert: 0.1}}
+        notify: [oncall]
+      - name: chat-latency-anomaly
+        query: {{view: traces, metric: {{measure: latency, aggregation: p50}}, filters: []}}
+        window: 1h
+        every: 5m
+        anomaly: {{sensitivity: medium}}
+        notify: [oncall]
     """
 )
 
@@ -51,6 +65,8 @@ def test_channels_and_rules_apply_reapply_unchanged_and_export_round_trips(
         ("channel", "team-chat"): "create",
         ("rule", "very-slow-chat"): "create",
         ("rule", "error"): "create",
+        ("alert", "chat-error-rate"): "create",
+        ("alert", "chat-latency-anomaly"): "create",
     }
     assert set(actions(apply(client, DOC)).values()) == {"unchanged"}  # same secrets too
 
@@ -64,6 +80,9 @@ def test_channels_and_rules_apply_reapply_unchanged_and_export_round_trips(
     doc = yaml.safe_load(exported)
     assert [c["name"] for c in doc["channels"]] == ["oncall", "team-chat"]
     assert {r["name"] for r in doc["rules"]} == {"very-slow-chat", "error"}
+    assert [a["name"] for a in doc["alerts"]] == ["chat-error-rate", "chat-latency-anomaly"]
+    alerts = {a["name"]: a for a in client.get("/api/alerts").json()["data"]}
+    assert set(alerts) == {"chat-error-rate", "chat-latency-anomaly"}
     assert set(actions(apply(client, exported)).values()) == {"unchanged"}
 
     # a changed secret is an update, stored encrypted
@@ -82,6 +101,11 @@ def test_every_problem_is_named_with_its_path_and_nothing_changes(client: TestCl
         rules:
           - {name: r1, target: traces, filter: [], severity: loud, notify: [nowhere]}
           - {name: r2, target: spans, filter: [{column: nope, operator: "=", value: 1}]}
+        alerts:
+          - {name: a1, query: {view: traces, metric: {measure: latency, aggregation: p50}},
+             window: 5 minutes, every: 1m, condition: {operator: ">", alert: 1}}
+          - {name: a2, query: {view: traces, metric: {measure: latency, aggregation: p50}},
+             window: 5m, every: 1m, notify: [nowhere]}
         """
     )
     problems = {p["path"] for p in apply(client, bad, status=400)["error"]["problems"]}
@@ -91,7 +115,9 @@ def test_every_problem_is_named_with_its_path_and_nothing_changes(client: TestCl
         "rules[0].severity",
         "rules[0].notify[0]",
         "rules[1].target",
+        "alerts[0].window",
     } <= problems, problems
+    assert any(p.startswith("alerts[1]") for p in problems)  # neither condition nor anomaly
     assert client.get("/api/channels").json()["data"] == []
     assert "r1" not in {r["name"] for r in client.get("/api/rules").json()["data"]}
 

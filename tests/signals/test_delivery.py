@@ -357,10 +357,6 @@ def test_the_backoff_doubles_honours_retry_after_and_is_capped() -> None:
     assert d.delay(1, Result(False, 429, "x", 1.0, retry_after_s=9999.0), jitter=none) == 600.0
 
 
-@pytest.mark.skipif(
-    "Periodic" not in __import__("heron.runner").runner.__all__,
-    reason="the runner hosts periodic work once the alerts branch is merged",
-)
 def test_the_runner_hosts_the_deliverer_from_its_task_list(
     tmp_path: Path, receiver: Receiver, secret: str
 ) -> None:

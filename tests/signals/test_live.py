@@ -14,12 +14,11 @@ from tests.support.otlp import new_span_id, new_trace_id, request, span
 from tests.support.server import HeronProcess
 
 PB = {"Content-Type": "application/x-protobuf"}
-TASKS = "heron.implicit.task:FeedbackTask,heron.evals.task:tasks,heron.signals.task:RulesTask"
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[HeronProcess]:
-    proc = HeronProcess(tmp_path / "data", env={"HERON_RUNNER_TASKS": TASKS}).start()
+    proc = HeronProcess(tmp_path / "data").start()  # the default runner work includes rules
     yield proc
     proc.stop()
 

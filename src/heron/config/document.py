@@ -264,9 +264,9 @@ SCORE_CONFIGS = Section(
 def sections() -> tuple[Section, ...]:
     """The document's sections in the order they are planned and applied."""
     from heron.evals.sections import CONNECTIONS, EVALUATORS
-    from heron.signals.sections import CHANNELS, RULES
+    from heron.signals.sections import ALERTS, CHANNELS, RULES
 
-    return (SCORE_CONFIGS, CONNECTIONS, CHANNELS, EVALUATORS, RULES)
+    return (SCORE_CONFIGS, CONNECTIONS, CHANNELS, EVALUATORS, RULES, ALERTS)
 
 
 def key_reader(store: Store, project_id: str, key: bytes) -> KeyOf:

@@ -833,3 +833,35 @@ def _local(value: str) -> str:
 
 def _local_trunc(value: str, granularity: str) -> str:
     return f"date_trunc('{granularity}', {_local(value)})"
+
+
+def measure_rows(
+    project_id: str,
+    view_name: str,
+    measure_name: str,
+    filters: list[Filter],
+    start: datetime,
+    end: datetime,
+) -> tuple[str, list[Any]]:
+    """One parameterised SELECT of ``t`` (the view's time) and ``v`` (the measure's value),
+    one row per record of the view in ``[start, end)`` matching ``filters``: the rows a
+    metrics query aggregates, for callers that aggregate them otherwise (alerts)."""
+    view = VIEWS[view_name]
+    a = view.alias
+    measure = _measure(view, measure_name)
+    if measure is None:
+        raise FilterError(f"{measure_name!r} is not a measure of the {view_name} view")
+    select = f"{view.time} AS t, {measure.sql.format(j=0)} AS v"
+    where, fparams = compile_filters(filters, view.filters)
+    joins, params = "", []
+    if _USES_TRACE_ROW.search(f"{select} {where}"):
+        joins += _TRACE_JOIN
+        params.append(project_id)
+    if measure.score is not None:
+        joins += f" LEFT JOIN ({_SCORE_ROWS}) sc0 ON sc0.trace_id = {a}.id"
+        params += [project_id, measure.score]
+    sql = (
+        f"SELECT {select} FROM {view.table} {a}{joins} WHERE {a}.project_id = ? "
+        f"AND {view.time} >= ? AND {view.time} < ? AND {view.condition} AND {where}"
+    )
+    return sql, [*params, project_id, start, end, *fparams]

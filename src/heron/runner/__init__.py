@@ -7,10 +7,11 @@ its ``module:attribute`` in the ``HERON_RUNNER_TASKS`` setting.
 """
 
 from heron.runner.engine import Runner, configured, utcnow
-from heron.runner.task import Outcome, Target, Task, load_tasks, score_id
+from heron.runner.task import Outcome, Periodic, Target, Task, load_tasks, score_id
 
 __all__ = [
     "Outcome",
+    "Periodic",
     "Runner",
     "Target",
     "Task",

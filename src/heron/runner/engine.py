@@ -19,6 +19,11 @@ have deterministic ids and each (task, target) records the ids it wrote, so a re
 crash, or a backfill over processed data) replaces them (see :meth:`Store.runner_commit`).
 A task that raises on a target is logged and that target skipped (its earlier scores stay);
 it is retried when the target changes again or by a backfill.
+
+Beside tasks the runner hosts **periodic** work (:class:`heron.runner.task.Periodic`: alert
+evaluation, notification delivery): each pass runs every periodic whose :meth:`due` time
+has come, in this thread, and the idle wait ends at the earliest next due time. A periodic
+whose ``run`` raises is logged and asked again after ``retry_s`` (it never stops the runner).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heron.errors import BadRequest, Conflict, NotFound
-from heron.runner.task import Outcome, Target, Task, unique
+from heron.runner.task import Outcome, Periodic, Target, Task, unique
 from heron.store import Store
 from heron.store.reads import iso
 from heron.store.runner import JobProgress, WorkDone
@@ -48,6 +53,7 @@ IDLE_S = 1.0
 MIN_PASS_S = 0.1
 _PRUNE_SCORE_FEED_S = 60.0  # how often the score feed forgets what every task has passed
 _RETRY_FAILED_S = 60.0  # a due re-check whose task raised waits this long before the next try
+_RETRY_PERIODIC_S = 30.0  # a periodic whose run raised is tried again after this long
 
 
 def utcnow() -> datetime:
@@ -73,17 +79,22 @@ class Runner:
     def __init__(
         self,
         store: Store,
-        tasks: Sequence[Task],
+        tasks: Sequence[Task | Periodic],
         *,
         clock: Callable[[], datetime] = utcnow,
         chunk: int = CHUNK,
         window: int = WINDOW,
         idle_s: float = IDLE_S,
         min_pass_s: float = MIN_PASS_S,
+        retry_s: float = _RETRY_PERIODIC_S,
     ) -> None:
         self.store = store
-        self.tasks = {t.name: t for t in unique(tasks)}
-        for task in self.tasks.values():  # a task reading the store (its settings) gets it
+        unique(tasks)
+        self.tasks = {t.name: t for t in tasks if isinstance(t, Task)}
+        self.periodics = {
+            t.name: t for t in tasks if not isinstance(t, Task) and isinstance(t, Periodic)
+        }
+        for task in self.hosted():  # a task reading the store (its settings) gets it
             bind = getattr(task, "bind", None)
             if callable(bind):
                 bind(store)
@@ -92,6 +103,9 @@ class Runner:
         self.window = window
         self.idle_s = idle_s
         self.min_pass_s = min_pass_s
+        self.retry_s = retry_s
+        self._next: dict[str, datetime | None] = {}  # periodic name -> when it runs next
+        self._retry: dict[str, datetime] = {}  # periodics that failed -> when to try again
         self._last_pass = 0.0
         self._pruned_at = time.monotonic()
         self.stats = RunnerStats()
@@ -101,11 +115,15 @@ class Runner:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def hosted(self) -> list[Task | Periodic]:
+        """Every task and periodic this runner hosts."""
+        return [*self.tasks.values(), *self.periodics.values()]
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run in a background thread (does nothing without tasks)."""
-        if not self.tasks or self._thread is not None:
+        """Run in a background thread (does nothing without tasks or periodics)."""
+        if not self.hosted() or self._thread is not None:
             return
         self._thread = threading.Thread(target=self._loop, name="heron-runner", daemon=True)
         self._thread.start()
@@ -115,14 +133,14 @@ class Runner:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
-        for task in self.tasks.values():  # a task with helpers (worker processes) stops them
+        for task in self.hosted():  # a task with helpers (worker processes) stops them
             close = getattr(task, "close", None)
             if callable(close):
                 close()
 
     def run_until_idle(self) -> None:
-        """Do every pending change, due re-check and job, then return (``heron worker
-        --until-idle``, tests)."""
+        """Do every pending change, due re-check and job, and each periodic due now once,
+        then return (``heron worker --until-idle``, tests)."""
         while not self._stopping.is_set() and self.step():
             pass
 
@@ -143,7 +161,10 @@ class Runner:
 
     def _idle(self) -> None:
         timeout = self.idle_s
-        nxt = self.store.runner_next_due(list(self.tasks))
+        nxt = self.store.runner_next_due(list(self.tasks)) if self.tasks else None
+        for due in self._next.values():
+            if due is not None and (nxt is None or due < nxt):
+                nxt = due
         if nxt is not None:
             timeout = min(timeout, max((nxt - self.clock()).total_seconds(), 0.01))
         self.store.wait_for_change(self._seen, timeout)
@@ -152,9 +173,47 @@ class Runner:
     def step(self) -> bool:
         """One pass; True if it found work (then another pass follows at once)."""
         self._last_pass = time.monotonic()
+        self._periodic()
         busy = self._changes()
         busy = self._due() or busy
         return self._job_chunk() or busy
+
+    # -- periodic work -------------------------------------------------------------------------
+
+    def _periodic(self) -> None:
+        """Run each periodic whose time has come. ``due`` is asked every pass (what it
+        plans may change between passes: an alert added); one that failed waits
+        ``retry_s``. Its runs never make a pass busy: a periodic catching up runs once per
+        pass, paced by the idle wait, so one that is always due cannot spin the thread."""
+        for name, periodic in self.periodics.items():
+            now = self.clock()
+            retry = self._retry.get(name)
+            if retry is not None and retry > now:
+                self._next[name] = retry
+                continue
+            due = self._next[name] = self._ask(periodic, now)
+            if due is None or due > now:
+                continue
+            try:
+                periodic.run(now)
+            except Exception as exc:
+                log.exception("runner periodic %s failed", name)
+                self.stats.failures += 1
+                self.stats.last_failure = f"{name}: {exc}"
+                self._retry[name] = self._next[name] = now + timedelta(seconds=self.retry_s)
+                continue
+            self._retry.pop(name, None)
+            self.stats.runs += 1
+            self._next[name] = self._ask(periodic, self.clock())
+
+    def _ask(self, periodic: Periodic, now: datetime) -> datetime | None:
+        try:
+            return _naive_utc(periodic.due(now))
+        except Exception as exc:
+            log.exception("runner periodic %s: due failed", periodic.name)
+            self.stats.last_failure = f"{periodic.name}: {exc}"
+            self._retry[periodic.name] = now + timedelta(seconds=self.retry_s)
+            return self._retry[periodic.name]
 
     # -- changes -----------------------------------------------------------------------------
 
@@ -469,7 +528,7 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
 def configured(runner: Runner, settings: Any) -> Runner:
     """``runner`` with each task that has ``configure(settings)`` given the server's
     settings (the evaluators take the key of connection secrets)."""
-    for task in runner.tasks.values():
+    for task in runner.hosted():
         configure = getattr(task, "configure", None)
         if callable(configure):
             configure(settings)

@@ -145,10 +145,27 @@ def check_task(task: Any) -> Task:
     return task
 
 
-def load_tasks(spec: str) -> list[Task]:
-    """Tasks named by ``module:attribute`` entries, comma-separated (the ``HERON_RUNNER_TASKS``
-    setting). An attribute is a task, a list of tasks, or a callable returning either."""
-    tasks: list[Task] = []
+def check_periodic(periodic: Any) -> Periodic:
+    """``periodic`` if it is usable scheduled work (ValueError naming the problem otherwise)."""
+    if not isinstance(periodic.name, str) or not _NAME.match(periodic.name):
+        raise ValueError(
+            f"periodic name {periodic.name!r}: lowercase letters, digits, _ . -, at most 64"
+        )
+    return periodic
+
+
+def check_hosted(obj: Any) -> Task | Periodic:
+    """A task, or else a periodic; ValueError naming the problem for anything else."""
+    if not isinstance(obj, Task) and isinstance(obj, Periodic):
+        return check_periodic(obj)
+    return check_task(obj)
+
+
+def load_tasks(spec: str) -> list[Task | Periodic]:
+    """Tasks and periodics named by ``module:attribute`` entries, comma-separated (the
+    ``HERON_RUNNER_TASKS`` setting). An attribute is a task or periodic, a list of them, or
+    a callable returning either."""
+    tasks: list[Task | Periodic] = []
     for entry in (e.strip() for e in spec.split(",")):
         if not entry:
             continue
@@ -159,13 +176,13 @@ def load_tasks(spec: str) -> list[Task]:
             obj = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
             raise ValueError(f"runner task {entry!r} cannot be loaded: {exc}") from exc
-        if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Task)):
+        if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Task | Periodic)):
             obj = obj()
-        tasks.extend(check_task(t) for t in (obj if isinstance(obj, list | tuple) else [obj]))
+        tasks.extend(check_hosted(t) for t in (obj if isinstance(obj, list | tuple) else [obj]))
     return unique(tasks)
 
 
-def unique(tasks: Sequence[Task]) -> list[Task]:
+def unique(tasks: Sequence[Any]) -> list[Any]:
     names = [t.name for t in tasks]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

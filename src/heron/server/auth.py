@@ -38,6 +38,7 @@ ROUTE_NEEDS: dict[tuple[str, str], Need] = {
     ("POST", "/api/public/scores"): "ingest",
     ("POST", "/api/metrics"): "read",
     ("POST", "/api/compare"): "read",
+    ("POST", "/api/alerts/backtest"): "read",  # judges stored data, changes nothing
 }
 
 # The only routes the public key alone may use (creating scores; feedback from browsers).

@@ -1,4 +1,4 @@
-"""The ``channels`` and ``rules`` sections of the configuration document (and ``alerts``)."""
+"""The ``channels``, ``rules`` and ``alerts`` sections of the configuration document."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from heron.config.sections import Change, Encrypt, Planning, Section, changed
 from heron.evals.spec import Problems
+from heron.signals.alerts import check_alert, export_alert
 from heron.signals.channels import check_channel, export_channel, secret_hint
 from heron.signals.rules import check_rule, export_rule
 from heron.store import Store
@@ -70,5 +71,26 @@ def _export_rules(store: Store, project_id: str) -> list[dict[str, Any]]:
     return [export_rule(r["name"], r["spec"]) for r in store.list_signal_rules(project_id)]
 
 
+def _plan_alerts(ctx: Planning, items: list[Any], problems: Problems, key: str) -> list[Change]:
+    stored = {a["name"]: a["spec"] for a in ctx.store.list_alerts(ctx.project_id)}
+    out = []
+    for i, raw in enumerate(items):
+        name, spec = check_alert(
+            raw, f"{key}[{i}]", problems, channels=ctx.names.get("channel", set())
+        )
+        if name is not None and spec is not None:
+            out.append(changed("alert", name, stored.get(name), spec))
+    return out
+
+
+def _apply_alert(store: Store, project_id: str, change: Change, encrypt: Encrypt) -> None:
+    store.put_alert(project_id, change.name, change.value)
+
+
+def _export_alerts(store: Store, project_id: str) -> list[dict[str, Any]]:
+    return [export_alert(a["name"], a["spec"]) for a in store.list_alerts(project_id)]
+
+
 CHANNELS = Section("channels", "channel", _plan_channels, _apply_channel, _export_channels)
 RULES = Section("rules", "rule", _plan_rules, _apply_rule, _export_rules)
+ALERTS = Section("alerts", "alert", _plan_alerts, _apply_alert, _export_alerts)

@@ -19,6 +19,7 @@ from heron.model import ObservationRecord, TraceUpdate
 from heron.query import Filter
 from heron.query.metrics import MetricsQuery
 from heron.scores import ScoreRecord
+from heron.store.alerts import Evaluation
 from heron.store.llmstats import SeriesTotals
 from heron.store.reads import ListQuery, Page
 from heron.store.runner import JobProgress, WorkDone
@@ -309,6 +310,22 @@ class Store(Protocol):
     ) -> list[str]: ...
 
     # -- end of trace rules ---------------------------------------------------------------
+    # -- alerts on aggregates (heron.signals.alerts; heron.store.alerts) -----------------------
+    def list_alerts(self, project_id: str | None) -> list[dict[str, Any]]: ...
+    def get_alert(self, project_id: str, name: str) -> dict[str, Any] | None: ...
+    def put_alert(self, project_id: str, name: str, spec: dict[str, Any]) -> str: ...
+    def delete_alert(self, project_id: str, name: str) -> bool: ...
+    def alert_history(
+        self,
+        project_id: str,
+        name: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]: ...
+    def record_alert_evaluation(self, evaluation: Evaluation) -> bool: ...
+
+    # -- end of alerts -------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...

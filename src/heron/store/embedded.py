@@ -27,6 +27,7 @@ from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.settings import Settings
 from heron.signals import outbox
+from heron.store import alerts as alertdb
 from heron.store import channels as channeldb
 from heron.store import dashboards as dashmod
 from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved, scorestats
@@ -937,6 +938,41 @@ class EmbeddedStore:
         return channeldb.deliveries(self.cursor(), project_id, channel, limit)
 
     # -- end of notification channels ---------------------------------------------------------
+    # -- alerts on aggregates (heron.signals.alerts; heron.store.alerts) -----------------------
+
+    def list_alerts(self, project_id: str | None) -> list[dict[str, Any]]:
+        """A project's alerts with their states (``None``: every project's), by name."""
+        return alertdb.list_alerts(self.cursor(), project_id)
+
+    def get_alert(self, project_id: str, name: str) -> dict[str, Any] | None:
+        return alertdb.get_alert(self.cursor(), project_id, name)
+
+    def put_alert(self, project_id: str, name: str, spec: dict[str, Any]) -> str:
+        """Create or replace: ``created``, ``updated`` or ``unchanged``."""
+        with self._admin() as cur:
+            return alertdb.put_alert(cur, project_id, name, spec)
+
+    def delete_alert(self, project_id: str, name: str) -> bool:
+        with self._admin() as cur:
+            return alertdb.delete_alert(cur, project_id, name)
+
+    def alert_history(
+        self,
+        project_id: str,
+        name: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """An alert's evaluations, newest first."""
+        return alertdb.alert_history(self.cursor(), project_id, name, start, end, limit)
+
+    def record_alert_evaluation(self, evaluation: alertdb.Evaluation) -> bool:
+        """The evaluation, the alert's state and its notification in one transaction."""
+        with self._admin() as cur:
+            return alertdb.record_evaluation(cur, evaluation)
+
+    # -- end of alerts ---------------------------------------------------------------------------
 
     # -- evaluators and LLM connections ----------------------------------------------------
 

@@ -52,6 +52,7 @@ from heron.server.web.filterbar import (
 )
 from heron.server.web.render import page
 from heron.server.web.scope import Scope, page_scope
+from heron.signals.bands import bands_for
 from heron.store import ListQuery, Store
 
 router = APIRouter(include_in_schema=False)
@@ -127,6 +128,9 @@ def _gather(
     out["widgets"] = [
         {"payload": payload(w, linker, changes), "data": w, "json": ""} for w in data.widgets
     ]
+    for item in out["widgets"]:  # issue 15: anomaly alerts' expected bands on time charts
+        if item["payload"]["time"] and not item["data"].dimensions:
+            item["payload"]["bands"] = bands_for(store, project_id, item["data"].query, start, end)
     for item in out["widgets"]:
         item["json"] = script_json(item["payload"])
     out["changes"] = [

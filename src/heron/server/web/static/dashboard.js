@@ -116,11 +116,29 @@
         });
       });
     }
-    return series.map(function (s) {
+    var drawn = series.map(function (s) {
       if (kind === "bar") s.textposition = "none";
       return Object.assign({ type: kind, mode: "lines+markers", connectgaps: false,
         hovertemplate: "%{x}<br>%{fullData.name}: %{text}<extra></extra>" }, s, extra);
     });
+    return bandTraces(w).concat(drawn);
+  }
+
+  // An anomaly alert's expected band on the chart of its metric: the upper edge, then the
+  // lower one filled up to it.
+  function bandTraces(w) {
+    var out = [];
+    var colour = token("--muted", "#888");
+    (w.bands || []).forEach(function (b) {
+      var x = b.x.map(inZone);
+      var label = "expected (alert " + esc(b.alert) + ")";
+      out.push({ type: "scatter", mode: "lines", x: x, y: b.upper, name: label,
+                 line: { width: 0, color: colour }, showlegend: false, hoverinfo: "skip" });
+      out.push({ type: "scatter", mode: "lines", x: x, y: b.lower, name: label,
+                 fill: "tonexty", fillcolor: "rgba(128,128,128,0.18)",
+                 line: { width: 0, color: colour }, hoverinfo: "skip" });
+    });
+    return out;
   }
 
   function changeMarks(w) {
