@@ -112,7 +112,7 @@ def test_every_problem_is_listed_with_its_path_and_nothing_changes(client: TestC
           - {name: b, type: llm_judge, connection: missing, prompt: "no variables here"}
           - {name: c, type: code, check: contains, args: {any: []}, colour: blue}
           - {name: a, type: code, check: json_valid}
-        alerts: []
+        dashboards: []
         """
     )
     r = client.post("/api/config/apply", content=bad)
@@ -120,7 +120,7 @@ def test_every_problem_is_listed_with_its_path_and_nothing_changes(client: TestC
     problems = {(p["path"], p["message"]) for p in r.json()["error"]["problems"]}
     paths = {p for p, _ in problems}
     for expected in (
-        "alerts",
+        "dashboards",
         "score_configs[0].min",
         "connections[0].base_url",
         "connections[0].api_key",
