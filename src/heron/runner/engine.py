@@ -131,6 +131,7 @@ class Runner:
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop after the chunk under way (its work is committed or not at all)."""
         self._stopping.set()
+        self.store.wake_waiters()  # not a second of idle wait left before the thread ends
         if self._thread is not None:
             self._thread.join(timeout_s)
         for task in self.hosted():  # a task with helpers (worker processes) stops them

@@ -80,6 +80,7 @@ class EmbeddedStore:
             migrate(con)
             self._change_seq = runnerdb.change_position(con)
         self._changed = threading.Condition()  # notified when a batch commits (the runner)
+        self._wakeups = 0  # bumped by wake_waiters: a stopping runner stops waiting at once
         self._local = threading.local()
         self._admin_lock = threading.Lock()
         self._write_lock = threading.Lock()  # batches and deletions, one at a time
@@ -344,8 +345,17 @@ class EmbeddedStore:
         """Block until a batch past ``after`` commits, at most ``timeout_s``; returns the
         change marker then."""
         with self._changed:
-            self._changed.wait_for(lambda: self._change_seq > after, timeout_s)
+            woken = self._wakeups
+            self._changed.wait_for(
+                lambda: self._change_seq > after or self._wakeups != woken, timeout_s
+            )
             return self._change_seq
+
+    def wake_waiters(self) -> None:
+        """End every :meth:`wait_for_change` under way now (a runner stopping)."""
+        with self._changed:
+            self._wakeups += 1
+            self._changed.notify_all()
 
     def changed_traces(self, after: int, upto: int) -> list[tuple[str, str, str]]:
         """(project id, trace id, session id) of traces changed by batches in (after, upto]."""
