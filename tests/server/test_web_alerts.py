@@ -158,8 +158,8 @@ def test_backtest_shows_planted_episodes_without_saving(web: TestClient, pid: st
     assert "ALERT 25" in section  # 10 + 15 firing minutes
     chart = re.search(r'id="alert-chart-data">(.*?)</script>', r.text, re.S)
     assert chart and (
-        '"episodes":[{"start":"2026-11-02 00:31:00.000000","end":"2026-11-02 00:40:00.000000"},'
-        '{"start":"2026-11-02 01:21:00.000000","end":"2026-11-02 01:35:00.000000"}]'
+        '"episodes":[{"start":"2026-11-02 00:31:00.000000","end":"2026-11-02 00:41:00.000000"},'
+        '{"start":"2026-11-02 01:21:00.000000","end":"2026-11-02 01:36:00.000000"}]'
     ) in chart.group(1)
     assert '"condition":{"operator":"\\u003e"' in chart.group(1)
     assert "plotly" in r.text and "/static/alerts.js" in r.text

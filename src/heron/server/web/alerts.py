@@ -34,7 +34,7 @@ from heron.server.web.dashboards import PLOTLY_URL
 from heron.server.web.render import page
 from heron.server.web.scope import Scope, page_scope
 from heron.signals.alerts import check_alert, export_alert
-from heron.signals.evaluate import Plan
+from heron.signals.evaluate import Plan, episodes
 from heron.store.reads import iso
 
 router = APIRouter(include_in_schema=False)
@@ -232,8 +232,9 @@ def _backtest(st: Any, project_id: str, raw: Any, fields: dict[str, str]) -> dic
             "upper": [j.upper for j in judgements],
             "condition": spec.get("condition"),
             "anomaly": spec.get("anomaly") is not None,
-            "episodes": [
-                {"start": _wall(e["start"]), "end": _wall(e["end"])} for e in view["episodes"]
+            "episodes": [  # each shaded to its last evaluation's next, so one is visible
+                {"start": _wall(iso(e["start"])), "end": _wall(iso(e["end"] + plan.every))}
+                for e in episodes(plan, judgements)
             ],
             "metric": _metric(spec),
         }
