@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from heron.server.web import (
+    alerts,
     auth,
     channels,
     compare,
@@ -52,6 +53,7 @@ PAGE_MODULES = (
     connections,
     channels,
     issues,  # issue 15: the issues inbox
+    alerts,
 )
 
 
