@@ -183,13 +183,14 @@ async def backtest(request: Request, project_id: str = Depends(project_of)) -> d
             f"from..to at every {spec['every']} is {count} evaluations; at most "
             f"{MAX_BACKTEST_EVALUATIONS} (shorten the range or evaluate less often)"
         )
-    judgements = await run_in_threadpool(_run, st, project_id, plan, start, end)
+    judgements = await run_in_threadpool(backtest_judgements, st, project_id, plan, start, end)
     return backtest_view(plan, judgements)
 
 
-def _run(
+def backtest_judgements(
     st: ServerState, project_id: str, plan: Plan, start: datetime, end: datetime
 ) -> list[Judgement]:
+    """Every evaluation of ``plan`` over [start, end), within the store's query timeout."""
     cur = st.store.cursor()
     with deadline(cur, st.store.query_timeout_s, "the backtest"):  # type: ignore[attr-defined]
         return run_backtest(cur, project_id, plan, start, end)

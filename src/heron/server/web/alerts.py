@@ -220,7 +220,7 @@ def _backtest(st: Any, project_id: str, raw: Any, fields: dict[str, str]) -> dic
     if count > api.MAX_BACKTEST_EVALUATIONS:
         raise ConfigError([("from/to", f"from..to at every {spec['every']} is {count:,} "
                             f"evaluations; at most {api.MAX_BACKTEST_EVALUATIONS:,}")])  # fmt: skip
-    judgements = api._run(st, project_id, plan, start, end)
+    judgements = api.backtest_judgements(st, project_id, plan, start, end)
     view = api.backtest_view(plan, judgements)
     view.pop("evaluations", None)
     view["chart"] = None
