@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from google.rpc import status_pb2
 
 from tests.support.otlp import genai_trace, request
-from tests.support.server import SECRET_KEY, HeronProcess
+from tests.support.server import CONSISTENT, SECRET_KEY, HeronProcess
 from tests.test_cli import heron
 
 PB = "application/x-protobuf"
@@ -62,7 +62,8 @@ def keys(server: HeronProcess) -> dict[str, str]:
 
 
 def bearer(secret: str, **extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}", **extra}
+    """A key's headers; reads ask for consistency (they see the trace just acknowledged)."""
+    return {"Authorization": f"Bearer {secret}", **CONSISTENT, **extra}
 
 
 def send_trace(server: HeronProcess, secret: str, path: str = "/v1/traces") -> httpx.Response:
