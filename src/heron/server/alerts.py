@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -19,7 +18,7 @@ from heron.errors import BadRequest, NotFound
 from heron.evals.spec import Problems
 from heron.query.filters import FilterError, parse_time
 from heron.server import schemas
-from heron.server.bodies import read_body
+from heron.server.bodies import read_json
 from heron.server.evaluators import project_of
 from heron.server.responses import JSON
 from heron.server.signals import channel_names
@@ -45,11 +44,7 @@ MAX_HISTORY = 10_000
 
 
 async def _json(request: Request) -> Any:
-    raw = await read_body(request, state_of(request).settings.max_body_bytes)
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"invalid JSON: {exc}") from None
+    return await read_json(request, state_of(request).settings.max_body_bytes)
 
 
 def check(raw: Any, channels: set[str], path: str = "alert") -> tuple[str, dict[str, Any]]:

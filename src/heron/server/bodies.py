@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from typing import Any
 
+import orjson
 from fastapi import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -96,6 +98,15 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body (as :func:`read_body`) parsed as JSON; a 400 naming the parse error."""
+    raw = await read_body(request, limit)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"invalid JSON: {exc}") from None
 
 
 def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -22,7 +21,7 @@ from heron.config.document import ConfigError
 from heron.errors import BadRequest, NotFound
 from heron.evals.spec import Problems
 from heron.server import schemas
-from heron.server.bodies import read_body
+from heron.server.bodies import read_json
 from heron.server.evaluators import project_of, secret_key
 from heron.server.responses import JSON
 from heron.server.state import ServerState, state_of
@@ -42,11 +41,7 @@ router = APIRouter(
 
 
 async def _json(request: Request) -> Any:
-    raw = await read_body(request, state_of(request).settings.max_body_bytes)
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"invalid JSON: {exc}") from None
+    return await read_json(request, state_of(request).settings.max_body_bytes)
 
 
 def channel_view(c: dict[str, Any]) -> dict[str, Any]:

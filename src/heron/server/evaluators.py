@@ -25,7 +25,7 @@ from heron.runner.engine import job_view
 from heron.server import schemas
 from heron.server.admin import is_admin
 from heron.server.api import caller
-from heron.server.bodies import read_body
+from heron.server.bodies import read_body, read_json
 from heron.server.responses import JSON
 from heron.server.state import ServerState, state_of
 from heron.store.reads import iso
@@ -56,11 +56,7 @@ async def _body(request: Request) -> bytes:
 
 
 async def _json(request: Request) -> Any:
-    raw = await _body(request)
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"invalid JSON: {exc}") from None
+    return await read_json(request, state_of(request).settings.max_body_bytes)
 
 
 def secret_key(st: ServerState) -> bytes:

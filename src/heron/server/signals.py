@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -19,7 +18,7 @@ from heron.errors import BadRequest, NotFound
 from heron.evals.spec import Problems
 from heron.query.filters import parse_time
 from heron.server import schemas
-from heron.server.bodies import read_body
+from heron.server.bodies import read_json
 from heron.server.evaluators import project_of
 from heron.server.state import ServerState, state_of
 from heron.signals.durations import parse_duration
@@ -47,11 +46,7 @@ def _now() -> datetime:
 
 
 async def _json(request: Request) -> Any:
-    raw = await read_body(request, state_of(request).settings.max_body_bytes)
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"invalid JSON: {exc}") from None
+    return await read_json(request, state_of(request).settings.max_body_bytes)
 
 
 def channel_names(st: ServerState, project_id: str) -> set[str]:

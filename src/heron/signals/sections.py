@@ -50,16 +50,22 @@ def _export_channels(store: Store, project_id: str) -> list[dict[str, Any]]:
     return [export_channel(c["name"], c["spec"]) for c in store.list_channels(project_id)]
 
 
-def _plan_rules(ctx: Planning, items: list[Any], problems: Problems, key: str) -> list[Change]:
-    stored = {r["name"]: r["spec"] for r in ctx.store.list_signal_rules(ctx.project_id)}
-    out = []
-    for i, raw in enumerate(items):
-        name, spec = check_rule(
-            raw, f"{key}[{i}]", problems, channels=ctx.names.get("channel", set())
-        )
-        if name is not None and spec is not None:
-            out.append(changed("rule", name, stored.get(name), spec))
-    return out
+def _plan_notifying(kind: str, check: Any, stored: dict[str, Any]) -> Any:
+    """A plan for rules or alerts: each checked against the channels known so far, compared
+    with its ``stored`` spec by name."""
+
+    def plan(ctx: Planning, items: list[Any], problems: Problems, key: str) -> list[Change]:
+        known = stored(ctx)
+        out = []
+        for i, raw in enumerate(items):
+            name, spec = check(
+                raw, f"{key}[{i}]", problems, channels=ctx.names.get("channel", set())
+            )
+            if name is not None and spec is not None:
+                out.append(changed(kind, name, known.get(name), spec))
+        return out
+
+    return plan
 
 
 def _apply_rule(store: Store, project_id: str, change: Change, encrypt: Encrypt) -> None:
@@ -71,18 +77,6 @@ def _export_rules(store: Store, project_id: str) -> list[dict[str, Any]]:
     return [export_rule(r["name"], r["spec"]) for r in store.list_signal_rules(project_id)]
 
 
-def _plan_alerts(ctx: Planning, items: list[Any], problems: Problems, key: str) -> list[Change]:
-    stored = {a["name"]: a["spec"] for a in ctx.store.list_alerts(ctx.project_id)}
-    out = []
-    for i, raw in enumerate(items):
-        name, spec = check_alert(
-            raw, f"{key}[{i}]", problems, channels=ctx.names.get("channel", set())
-        )
-        if name is not None and spec is not None:
-            out.append(changed("alert", name, stored.get(name), spec))
-    return out
-
-
 def _apply_alert(store: Store, project_id: str, change: Change, encrypt: Encrypt) -> None:
     store.put_alert(project_id, change.name, change.value)
 
@@ -91,6 +85,16 @@ def _export_alerts(store: Store, project_id: str) -> list[dict[str, Any]]:
     return [export_alert(a["name"], a["spec"]) for a in store.list_alerts(project_id)]
 
 
+def _stored(lister: str) -> Any:
+    return lambda ctx: {o["name"]: o["spec"] for o in getattr(ctx.store, lister)(ctx.project_id)}
+
+
 CHANNELS = Section("channels", "channel", _plan_channels, _apply_channel, _export_channels)
-RULES = Section("rules", "rule", _plan_rules, _apply_rule, _export_rules)
-ALERTS = Section("alerts", "alert", _plan_alerts, _apply_alert, _export_alerts)
+RULES = Section(
+    "rules", "rule", _plan_notifying("rule", check_rule, _stored("list_signal_rules")),
+    _apply_rule, _export_rules,
+)  # fmt: skip
+ALERTS = Section(
+    "alerts", "alert", _plan_notifying("alert", check_alert, _stored("list_alerts")),
+    _apply_alert, _export_alerts,
+)  # fmt: skip
