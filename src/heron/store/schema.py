@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import duckdb
 
-from heron.store import schema_alerts, schema_channels, schema_signals
+from heron.store import (
+    schema_alerts,
+    schema_alignment,
+    schema_analysis,
+    schema_annotation,
+    schema_channels,
+    schema_comments,
+    schema_signals,
+)
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -353,6 +361,10 @@ MIGRATIONS: tuple[str, ...] = (
     schema_signals.DDL,
     schema_alerts.DDL,
     schema_channels.DDL,
+    schema_comments.DDL,
+    schema_annotation.DDL,
+    schema_analysis.DDL,
+    schema_alignment.DDL,
 )
 
 

@@ -1,0 +1,1 @@
+"""Error analysis: notes grouped into failure categories, and categories made scores."""

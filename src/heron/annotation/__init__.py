@@ -1,0 +1,1 @@
+"""Human annotation: annotation queues, their items, leases and agreement."""
