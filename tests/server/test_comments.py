@@ -20,7 +20,7 @@ from tests.support.server import CONSISTENT, PUBLIC_KEY, SECRET_KEY, HeronProces
 
 ITEM_KEYS = {
     "id", "projectId", "objectType", "objectId", "content", "authorUserId", "createdAt",
-    "updatedAt",
+    "updatedAt", "traceId",
 }  # fmt: skip
 PB = {"Content-Type": "application/x-protobuf"}
 

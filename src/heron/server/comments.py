@@ -1,12 +1,14 @@
 """Comments over HTTP, in Langfuse's shape: ``/api/public/comments``.
 
 Create (``{objectType, objectId, content, authorUserId?}`` → ``{id}``), list (filters,
-``page``/``limit``, ``{data, meta}``) and get by id, as Langfuse has them; heron adds
-``PATCH`` (new content) and ``DELETE`` by id, which the project's secret key may do to any of
-its comments (the pages let only the author or an admin). The object commented on must
-exist in the key's project; ``projectId``, which the Langfuse SDK sends, is ignored: the key
-names the project. The public key alone may not use these routes (see
-:mod:`heron.server.auth`). The checks here are the pages' too (:mod:`heron.server.web.comments`).
+``page``/``limit``, ``{data, meta}``) and get by id, as Langfuse has them. heron adds
+``traceId`` to each item (the trace the object belongs to; ``None`` for a session), a
+``traceId`` filter, and ``PATCH`` (new content) and ``DELETE`` by id, which the project's
+secret key may do to any of its comments (on the pages only the author or an admin may).
+The object commented on must exist in the key's project; ``projectId``, which the Langfuse
+SDK sends, is ignored: the key names the project. The public key alone may not use these
+routes (see :mod:`heron.server.auth`). The checks here are the pages' too
+(:mod:`heron.server.web.comments`).
 """
 
 from __future__ import annotations

@@ -45,12 +45,13 @@ def _now() -> datetime:
 
 
 def _item(row: tuple[Any, ...]) -> dict[str, Any]:
-    cid, pid, otype, oid, _trace_id, content, author, created, updated = row
+    cid, pid, otype, oid, trace_id, content, author, created, updated = row
     return {
         "id": cid,
         "projectId": pid,
         "objectType": otype,
         "objectId": oid,
+        "traceId": trace_id,  # heron's addition: the trace the object belongs to
         "content": content,
         "authorUserId": author,
         "createdAt": iso(created),
