@@ -153,6 +153,7 @@ def test_edit_and_delete(app: TestClient) -> None:
         ({"content": ["a"]}, 400, "content: expected a string, got list"),
         ({"authorUserId": 7}, 400, "authorUserId: expected a string"),
         ({"colour": "red"}, 400, "colour: unknown field"),
+        ({"traceId": "abc"}, 400, "traceId: only an OBSERVATION comment takes it"),
     ],
 )
 def test_bad_create_is_4xx_naming_the_field(
@@ -165,6 +166,15 @@ def test_bad_create_is_4xx_naming_the_field(
     )
     assert r.status_code == status, r.text
     assert message in r.json()["error"]["message"]
+
+
+def test_an_observations_trace_speeds_its_look_up_and_must_be_right(app: TestClient) -> None:
+    tid, (_, child, _) = ingest(app)
+    other_tid, _ = ingest(app)
+    cid = made(app, "OBSERVATION", child, "hinted", traceId=tid)
+    assert app.get(f"/api/public/comments?traceId={tid}").json()["data"][0]["id"] == cid
+    r = comment(app, "OBSERVATION", child, traceId=other_tid)
+    assert r.status_code == 404 and f"observation {child!r}" in r.json()["error"]["message"]
 
 
 def test_content_of_exactly_5000_characters_is_taken(app: TestClient) -> None:

@@ -127,9 +127,9 @@ async def add(
             "object_id": api.text(_field(form, "object_id"), "object_id", api.MAX_ID),
             "content": api.content(_field(form, "content")),
             "author_user_id": user.id,
+            "trace_hint": (_field(form, "trace_id") or "")[: api.MAX_ID] or None,
         }
-        hint = (_field(form, "trace_id") or "")[: api.MAX_ID] or None
-        stored = await api.create(request, scope.project_id, fields, hint)
+        stored = await api.create(request, scope.project_id, fields)
     except (BadRequest, NotFound) as exc:
         raise PageError(exc.status_code, exc.message) from None
     return RedirectResponse(
