@@ -20,6 +20,7 @@ Action = Literal[
     "manage_members",
     "manage_feedback",
     "manage_project",
+    "moderate_comments",
 ]
 
 ROLES: tuple[Role, ...] = ("owner", "admin", "member", "viewer")
@@ -32,6 +33,7 @@ _LEAST: dict[Action, Role] = {
     "manage_members": "admin",
     "manage_feedback": "admin",  # what the public key may do from which origins, like keys
     "manage_project": "owner",
+    "moderate_comments": "admin",  # edit and delete others' comments (issue 16)
 }
 
 

@@ -20,6 +20,7 @@ from heron.query import Filter
 from heron.query.metrics import MetricsQuery
 from heron.scores import ScoreRecord
 from heron.store.alerts import Evaluation
+from heron.store.comments import CommentFilter
 from heron.store.llmstats import SeriesTotals
 from heron.store.reads import ListQuery, Page
 from heron.store.runner import JobProgress, WorkDone
@@ -327,6 +328,27 @@ class Store(Protocol):
     def record_alert_evaluation(self, evaluation: Evaluation) -> bool: ...
 
     # -- end of alerts -------------------------------------------------------------------------
+
+    # -- comments (issue 16; heron.store.comments) ------------------------------------------
+    def create_comment(
+        self,
+        project_id: str,
+        object_type: str,
+        object_id: str,
+        content: str,
+        author_user_id: str | None,
+        trace_hint: str | None = None,
+    ) -> dict[str, Any]: ...
+    def list_comments(
+        self, project_id: str, f: CommentFilter, page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]: ...
+    def get_comment(self, project_id: str, comment_id: str) -> dict[str, Any] | None: ...
+    def update_comment(
+        self, project_id: str, comment_id: str, content: str
+    ) -> dict[str, Any] | None: ...
+    def delete_comment(self, project_id: str, comment_id: str) -> bool: ...
+
+    # -- end of comments -------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...

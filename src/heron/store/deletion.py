@@ -1,4 +1,5 @@
-"""Deleting traces with their observations and scores: by id, or older than a cutoff.
+"""Deleting traces with their observations, scores and comments: by id, or older than a
+cutoff. A session's comments go when its last trace goes.
 
 Each function runs inside a transaction the caller opened on the writer's connection, under
 the store's write lock: DuckDB aborts one of two concurrent transactions that delete or
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import duckdb
+
+from heron.store import comments
 
 # Traces per transaction in a retention sweep: between two chunks, ingest batches commit.
 CHUNK = 2000
@@ -34,17 +37,29 @@ def delete_by_ids(
 ) -> list[str]:
     """Delete these traces of the project (index look-ups); returns the ids that existed."""
     deleted: list[str] = []
+    sessions: set[str] = set()
     for trace_id in dict.fromkeys(trace_ids):
         traces = _rowids(con, "traces", "id", project_id, trace_id)
         if not traces:
             continue
-        for table in ("observations", "scores"):
+        sessions.update(_sessions(con, traces))
+        for table in ("observations", "scores", "comments"):
             rowids = _rowids(con, table, "trace_id", project_id, trace_id)
             if rowids:
                 con.execute(f"DELETE FROM {table} WHERE rowid IN ({_marks(rowids)})", rowids)
         con.execute(f"DELETE FROM traces WHERE rowid IN ({_marks(traces)})", traces)
         deleted.append(trace_id)
+    comments.delete_session_orphans(con, project_id, sorted(sessions))
     return deleted
+
+
+def _sessions(con: duckdb.DuckDBPyConnection, rowids: list[int]) -> list[str]:
+    rows = con.execute(
+        f"SELECT DISTINCT session_id FROM traces WHERE rowid IN ({_marks(rowids)}) "
+        "AND session_id IS NOT NULL",
+        rowids,
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def oldest_trace_ids(
@@ -60,7 +75,12 @@ def oldest_trace_ids(
 
 def delete_chunk(con: duckdb.DuckDBPyConnection, project_id: str, trace_ids: list[str]) -> int:
     """Delete many traces of the project in one pass over each table (a hash semi-join)."""
-    for table, column in (("observations", "trace_id"), ("scores", "trace_id"), ("traces", "id")):
+    for table, column in (
+        ("observations", "trace_id"),
+        ("scores", "trace_id"),
+        ("comments", "trace_id"),
+        ("traces", "id"),
+    ):
         con.execute(
             f"DELETE FROM {table} WHERE project_id = ? AND {column} IN "
             "(SELECT unnest(?::VARCHAR[]))",

@@ -29,6 +29,7 @@ from heron.settings import Settings
 from heron.signals import outbox
 from heron.store import alerts as alertdb
 from heron.store import channels as channeldb
+from heron.store import comments as commentdb
 from heron.store import dashboards as dashmod
 from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved, scorestats
 from heron.store import evaluators as evaldb
@@ -285,9 +286,9 @@ class EmbeddedStore:
             return deletion.delete_by_ids(con, project_id, trace_ids)
 
     def delete_traces_before(self, project_id: str, cutoff: datetime) -> int:
-        """Delete the project's traces that started before ``cutoff`` (with observations and
-        scores, and its session scores older than it), a chunk per transaction; returns the
-        number of traces deleted."""
+        """Delete the project's traces that started before ``cutoff`` (with observations,
+        scores and comments, its session scores older than it and the comments of sessions
+        left without traces), a chunk per transaction; returns the number of traces deleted."""
         if cutoff.tzinfo is not None:
             cutoff = cutoff.astimezone(UTC).replace(tzinfo=None)
         total = 0
@@ -296,6 +297,7 @@ class EmbeddedStore:
                 ids = deletion.oldest_trace_ids(con, project_id, cutoff)
                 if not ids:
                     deletion.delete_loose_scores(con, project_id, cutoff)
+                    commentdb.delete_session_orphans(con, project_id)
                     return total
                 total += deletion.delete_chunk(con, project_id, ids)
 
@@ -1149,6 +1151,45 @@ class EmbeddedStore:
             )
 
     # -- end of trace rules ------------------------------------------------------------------
+
+    # -- comments (issue 16; heron.store.comments) ------------------------------------------
+
+    def create_comment(
+        self,
+        project_id: str,
+        object_type: str,
+        object_id: str,
+        content: str,
+        author_user_id: str | None,
+        trace_hint: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a comment on a trace, observation or session of the project (404 naming the
+        object when it has none); ``trace_hint`` is an observation's trace when known."""
+        with self._admin() as cur:
+            return commentdb.create_comment(
+                cur, project_id, object_type, object_id, content, author_user_id, trace_hint
+            )
+
+    def list_comments(
+        self, project_id: str, f: commentdb.CommentFilter, page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the project's comments matching ``f``, newest first, and the total."""
+        return commentdb.list_comments(self.cursor(), project_id, f, page, limit)
+
+    def get_comment(self, project_id: str, comment_id: str) -> dict[str, Any] | None:
+        return commentdb.get_comment(self.cursor(), project_id, comment_id)
+
+    def update_comment(
+        self, project_id: str, comment_id: str, content: str
+    ) -> dict[str, Any] | None:
+        with self._admin() as cur:
+            return commentdb.update_comment(cur, project_id, comment_id, content)
+
+    def delete_comment(self, project_id: str, comment_id: str) -> bool:
+        with self._admin() as cur:
+            return commentdb.delete_comment(cur, project_id, comment_id)
+
+    # -- end of comments -------------------------------------------------------------------
 
     # -- meta --------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from heron.server.web import (
     alerts,
     auth,
     channels,
+    comments,
     compare,
     connections,
     dashboards,
@@ -54,6 +55,7 @@ PAGE_MODULES = (
     channels,
     issues,  # issue 15: the issues inbox
     alerts,
+    comments,  # issue 16: comments on traces, observations and sessions
 )
 
 

@@ -21,6 +21,7 @@ from heron.query import Filter
 from heron.server.consistency import read_view
 from heron.server.state import state_of
 from heron.server.web.auth import PROJECT_COOKIE, SESSION_TTL_S, PageError, not_found, set_cookie
+from heron.server.web.comments import thread
 from heron.server.web.filterbar import RANGES
 from heron.server.web.payload import classify
 from heron.server.web.render import page
@@ -340,6 +341,7 @@ async def session(
         session=found,
         total_tokens=sum(tokens) if tokens else None,
         turns=[turn(t) for t in found["traces"]],
+        comments=await thread(request, scope, "SESSION", session_id),
     )
 
 

@@ -22,6 +22,7 @@ from heron.errors import NotFound
 from heron.server.consistency import read_view
 from heron.server.state import state_of
 from heron.server.web.auth import PROJECT_COOKIE, SESSION_TTL_S, not_found, set_cookie
+from heron.server.web.comments import thread
 from heron.server.web.payload import classify
 from heron.server.web.render import page
 from heron.server.web.scope import Scope, page_scope
@@ -123,6 +124,19 @@ def _panel(trace: dict[str, Any], rows: list[dict[str, Any]], oid: str | None) -
     }
 
 
+async def _with_comments(
+    request: Request, scope: Scope, trace: dict[str, Any], panel: dict[str, Any]
+) -> dict[str, Any]:
+    """The panel with the comments of what it shows (the observation, or the trace)."""
+    if panel["o"] is not None:
+        panel["comments"] = await thread(
+            request, scope, "OBSERVATION", panel["o"]["id"], trace["id"]
+        )
+    else:
+        panel["comments"] = await thread(request, scope, "TRACE", trace["id"], trace["id"])
+    return panel
+
+
 def _rows(trace: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
     rows: list[dict[str, Any]] = []
     _flatten(trace.pop("observations"), 0, rows)
@@ -157,6 +171,7 @@ async def trace_detail(
     rows, length = _rows(trace)
     pid = scope.project_id
     selected = request.query_params.get("observation") or None
+    panel = await _with_comments(request, scope, trace, _panel(trace, rows, selected))
     signals, _ = await run_in_threadpool(
         partial(state_of(request).store.list_signals, pid, trace_id=trace["id"], limit=50)
     )
@@ -167,7 +182,7 @@ async def trace_detail(
         span_ms=length / 1000,
         list_url="/traces?" + urlencode({"project": pid}),
         selected=selected,
-        panel=_panel(trace, rows, selected),
+        panel=panel,
         **_links(trace, pid),
     )
     response = page(request, "trace.html", context)
@@ -185,9 +200,6 @@ async def trace_panel(
     trace = await _load(request, scope, trace_id)
     rows, _ = _rows(trace)
     selected = request.query_params.get("observation") or None
-    context = scope.context(
-        trace=trace,
-        panel=_panel(trace, rows, selected),
-        **_links(trace, scope.project_id),
-    )
+    panel = await _with_comments(request, scope, trace, _panel(trace, rows, selected))
+    context = scope.context(trace=trace, panel=panel, **_links(trace, scope.project_id))
     return page(request, "_trace_panel.html", context)

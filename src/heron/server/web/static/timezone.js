@@ -88,7 +88,7 @@
       var d = new Date(el.getAttribute("datetime"));
       if (isNaN(d)) return;
       var absolute = local(d, tz, el.hasAttribute("data-ms")) + " " + abbreviation(d, tz);
-      var rel = el.closest("td") ? relative(d, now) : null;
+      var rel = el.closest("td, [data-relative]") ? relative(d, now) : null;
       el.textContent = rel || absolute;
       el.title = rel ? absolute + " (" + tz + ")" : tz;
       el.setAttribute("data-zone", tz);
