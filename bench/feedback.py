@@ -1,9 +1,9 @@
-"""Implicit-feedback detectors: quality on the labelled and held-out sets, and speed.
+"""Implicit-feedback detectors: quality on the labelled, held-out, dev and fresh sets; speed.
 
 ``python bench/feedback.py --quality`` prints precision and recall per detector on
-tests/implicit/data/labelled.jsonl and holdout.jsonl; ``--speed`` measures ``detect_session``
-on one core (sessions of about five traces in the stored shapes, the embedding model loaded
-once); no flag runs both.
+tests/implicit/data/labelled.jsonl, holdout.jsonl, dev.jsonl and fresh.jsonl; ``--speed``
+measures ``detect_session`` on one core (sessions of about five traces in the stored shapes,
+the embedding model loaded once); no flag runs both.
 
 ``--backfill`` measures the detectors end to end through the runner: ``--backfill-sessions``
 sessions (default 100,000, about 580,000 traces; labelled conversations in their stored chat
@@ -44,7 +44,7 @@ TARGET = {"precision": 0.85, "recall": 0.75}
 
 
 def quality() -> None:
-    for name in ("labelled.jsonl", "holdout.jsonl"):
+    for name in ("labelled.jsonl", "holdout.jsonl", "dev.jsonl", "fresh.jsonl"):
         convs = load(name)
         scores = evaluate(convs)
         print(f"\n{name}: {len(convs)} conversations")

@@ -128,6 +128,47 @@ def test_disagreement_negatives(reply):
     assert not only("implicit_disagreement", turns)
 
 
+DESCALE = (0, "How do I descale my kettle?", "Fill it with white vinegar, boil, leave 1 hour.")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["did that, the crust is still there", "Left it 2 hours, same white crust.",
+     "the manual says to leave it 15 minutes", "there's no way to fill mine, the lid is sealed",
+     "tried it and it made the water taste awful", "it was back within a day",
+     "I'm pretty sure that's bad for the element", "the vinegar did nothing for it"],
+)  # fmt: skip
+def test_disagreement_stated_as_a_fact(reply):
+    # no "wrong" or "didn't work": the reply reports what happened or what is true instead
+    turns = session(DESCALE, (300, reply, "Sorry! Try citric acid."))
+    assert only("implicit_disagreement", turns) == {"t0"}
+
+
+@pytest.mark.parametrize(
+    ("answer", "reply"),
+    [(DESCALE[2], "Is it still safe to drink from it after?"),  # a question
+     (DESCALE[2], "haven't tried it yet, will do tonight"),
+     (DESCALE[2], "thanks, the old one never had this problem"),
+     # a new problem, about nothing the answer said
+     (DESCALE[2], "My toaster doesn't pop up."),
+     ("What model is it?", "it's a Bosch, the lid doesn't open"),  # answers the question
+     ("I'm sorry, I can't help with that.", "the descaler says 30 minutes")],  # after a refusal
+)  # fmt: skip
+def test_facts_that_do_not_contradict_the_answer(answer, reply):
+    turns = session((0, "How do I descale my kettle?", answer), (60, reply, "OK."))
+    assert not only("implicit_disagreement", turns)
+
+
+def test_a_contradicting_statement_is_not_a_rephrase():
+    turns = session(
+        (0, "why is my laptop fan loud all the time", "Clean the vents with compressed air."),
+        (300, "cleaned the vents out, the fan is as loud as before", "Check Task Manager."),
+    )
+    found_ = found(turns)
+    assert ("implicit_disagreement", "t0") in found_
+    assert ("implicit_rephrase", "t0") not in found_
+
+
 def test_no_answering_a_question_is_not_disagreement():
     turns = session(
         (0, "Can I take ibuprofen?", "Do you have any stomach problems?"), (20, "no, none", GOOD)

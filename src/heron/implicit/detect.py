@@ -19,7 +19,7 @@ from heron.implicit import markers, similarity
 from heron.implicit.extract import answer_text, user_message
 from heron.implicit.model import Detection, FeedbackConfig, Turn
 
-VERSION = "2"
+VERSION = "3"
 _QUOTE = 80
 _PUNCT = re.compile(r"[^\w\s]+")
 _SPACE = re.compile(r"\s+")
@@ -65,9 +65,17 @@ def detect_session(turns: Sequence[Turn], config: FeedbackConfig, now: datetime)
             if retry is not None:
                 found.append(retry)
                 retried = True
-        disagreement = frustration = None
+        disagreement = frustration = contradiction = None
         if nxt.user:
             disagreement = _disagreement(nxt.user, prev.asks, extra)
+            # a statement after the assistant's question answers it ("no, mostly travel"),
+            # and one after a failure has no answer to contradict
+            if disagreement is None and not prev.asks and prev.failure is None:
+                contradiction = markers.contradicts(nxt.user, prev.answer)
+                if contradiction is not None:
+                    words = contradiction.group(0).strip()
+                    disagreement = f'a statement contradicting it ("{words}")'
+
             frustration = markers.frustration(nxt.user) or _extra(
                 extra, "implicit_frustration", nxt
             )
@@ -75,6 +83,7 @@ def detect_session(turns: Sequence[Turn], config: FeedbackConfig, now: datetime)
             "implicit_rephrase" in enabled
             and not retried
             and gap <= config.rephrase_window_s
+            and contradiction is None  # reports what happened: not the request again
             and _may_rephrase(prev, nxt, reacts=bool(disagreement or frustration))
         ):
             rephrase_candidates.append((i, gap))

@@ -111,6 +111,83 @@ _DISAGREE = _fast(
     r"|\b(?:it|that|this|the \w+(?: \w+)?) should (?:be|say|read|have been)\b",
     multiline=True,
 )
+# A correction stated as a fact ("gravity is still 1.030", "there's no wifi button on mine",
+# "the sticker says 35"): cues that a statement reports the answer failing or contradicted.
+# Only statements count (a question builds on the answer), checked by contradicts().
+_CONTRADICTS = _fast(
+    # tried the answer, and it did not go as it said
+    r"(?:^\s*|\b(?:i|we|i'?ve|we'?ve|i'?m|we'?re|have|had|already|also|then)\s+)"
+    r"(?:did|done|tried|followed|used|using|replaced|reset|cleaned|changed|updated"
+    r"|restarted|rebooted|installed|soaked|added|ran|calibrated|checked|adjusted|tightened"
+    r"|removed|applied|fed|feeding|swapped|moved|lowered|raised|sprayed|poured|left)\b"
+    r"[^.;!?]{0,60}(?:\b(?:still|same|nothing|never|worse|barely|not|no|and|but)\b|n'?t\b|,)"
+    r"|\bsame (?:thing|result|problem|issue|error|noise|story|again|as before)\b"
+    r"|\b(?:as|just as) \w+ as (?:before|ever)\b|\bjust as \w+\b|\bjust (?:\w+ing|\w+[^su\W]s)\b"
+    r"|\b(?:was|were|is|are|came|comes|come) back\b|\bmade (?:it|my|me|everything|things"
+    r"|them|the|him|her)\b|\bmine\b"
+    r"|\b(?:you|u) (?:can'?t|cannot|shouldn'?t|should not|mustn'?t)\b"
+    r"|\bstill\b"
+    # what the answer pointed to is not there
+    r"|\bthere(?:'s| is| are|'re)? no\b|\bthere (?:isn'?t|aren'?t|is not|are not) (?:a|an|any)\b"
+    r"|\b(?:don'?t|do not|can'?t|cannot) (?:see|find) (?:a|an|any|the|that|it|this|one)\b"
+    r"|\b(?:isn'?t|is not|it'?s not|not) (?:there|under|listed|in (?:the|my))\b|\bno such\b"
+    r"|\b(?:doesn'?t|does not|don'?t|do not) (?:have|exist|show|appear)\b"
+    r"|\b(?:has|have) no\b|\bonly (?:goes|go|has|have|see|shows|lets|gives|comes|takes"
+    r"|accepts)\b|\b(?:is|are) missing\b"
+    # someone or something the user trusts says otherwise
+    r"|\b(?:says|said|told (?:me|us)|tells (?:me|us)|states|reads|recommends|rejects)\b"
+    r"|\b(?:they|people|everyone|experts|the \w+) say\b"
+    r"|\baccording to\b"
+    # it went wrong
+    r"|\b(?:worse|came out|turned (?:to|into|out)|broke|peeled|flaked|snapped|cracked|melted"
+    r"|barely|fogg\w+|streak\w*|no (?:audio|sound|effect|change|difference|luck|bites?|results?"
+    r"|response|signal|power)|nothing (?:came|happened|changed|for|at all))\b"
+    # doubt, politely
+    r"|\bi don'?t think (?:so|that|it|this|you|the|they|he|she)\b"
+    r"|\bi'?m (?:pretty |fairly |quite |almost )?(?:sure|certain) (?:it'?s|that|the|you|it)\b"
+    r"|\bi (?:thought|believe|read|heard) (?:it was|that was|you|it'?s)\b"
+    r"|\b(?:isn'?t|wasn'?t) it\b|\b(?:doesn'?t|does not|don'?t) (?:sound|seem|look) right\b"
+    r"|\b(?:sounds?|seems?|looks?) (?:off|wrong)\b|\bnot sure (?:that'?s|this is|about that)\b"
+    r"|\b(?:got|have) (?:that|it|this) wrong\b|\bactually\b"
+    # a figure of its own ("for me it's 67", "that's 9 letters")
+    r"|\b(?:it|that|they|mine)(?:'s| is|'re| are| was| were) (?:a |an |only |just )?\d",
+)
+# "X didn't foam", "it doesn't turn on": counts when about the answer (see contradicts())
+_NEGATED_VERB = _fast(r"\b(?:didn'?t|did not|won'?t|doesn'?t|does not|wasn'?t|weren'?t) \w+")
+# words that refer to the answer or what it proposed ("tried it", "mine", "it was back")
+_POINTS_BACK = re.compile(
+    r"^\s*(?:it|they|which)\b|\b(?:that|this|those|these|mine|both|them|worse)\b"
+    # no subject: the thing the answer proposed ("snapped in the wrong places")
+    r"|^\s*(?:\w+ed|\w+ing|did|didn'?t|doesn'?t|won'?t|left|made|ran|got|went|still|same|just"
+    r"|nothing|barely)\b"
+    r"|\b(?:did|done|tried|followed|used|made|applied|soaked|reset|calibrated|checked|replaced"
+    r"|cleaned|opened|read|bought) (?:it|all|each|every)\b",
+    _I,
+)
+_WORD = re.compile(r"[a-z]{4,}")
+_NUMBER = re.compile(r"^[(~$£€]?\d+(?:[.,:]\d+)*[a-z%°]{0,6}[.,!;:)]*$", _I)
+# a statement that looks back without contradicting ("not yet", "still deciding")
+_NOT_CONTRADICTING = _fast(
+    r"\b(?:haven'?t|have not|not yet|didn'?t know|did not know|no rush|no need|no problem"
+    r"|no worries|still (?:deciding|thinking|considering|worth|good|valid)|will try|i'?ll try"
+    r"|makes sense|got it|that worked|it worked|works now|fixed|sorted|solved|made my day)\b",
+)
+_QUESTION_START = re.compile(
+    r"^\s*(?:(?:so|and|but|ok(?:ay)?|hmm+|oh+|ah+|then|wait),?\s+)?(?:(?:how|what|why|when|where"
+    r"|which|who|whose|any)\b|(?:can|could|should|would|is|are|will|was|were|shall|may|might"
+    r"|isn'?t|aren'?t)\s+(?:i|you|it|that|this|there|they|he|she|we|my|your|the)\b"
+    r"|(?:do|does|did|don'?t|doesn'?t)\s+(?:i|you|we|they|he|she)\b)",
+    _I,
+)
+# thanks and praise ("exactly like that" is no praise)
+_PLEASED = _fast(
+    r"\b(?:great|thanks?|thank you|thx|ty|cheers|awesome|perfect|amazing|love|excellent"
+    r"|wonderful|brilliant|nice|cool|fantastic|works|worked|helpful|appreciate\w*|glad)\b",
+)
+_CLAUSE = re.compile(r"[,.;:!]+\s*")
+_BUT = re.compile(r"\b(?:but|though|however|although)\b", _I)
+
+
 # "no thanks", "no worries": a polite no, not a rejection of the answer
 _POLITE_NO = re.compile(
     r"^\s*(?:no|nope|nah)\b[\s,.!]*(?:thanks?|thank you|worries|problem|need|that'?s (?:all|it"
@@ -207,6 +284,48 @@ def disagrees(message: str, answers_question: bool = False) -> Any:
     if answers_question:
         message = _LEADING_NO.sub("", message, count=1)
     return _DISAGREE.search(message)
+
+
+def contradicts(message: str, answer: str) -> Any:
+    """The words of a statement reporting that the answer failed or is contradicted ("did
+    that, it skips exactly the same", "the label says 30 minutes"), or None. Questions,
+    thanks and statements looking back without contradicting ("not yet") do not count, nor
+    does a statement that neither points back nor names something from the answer: that is
+    a new problem ("the amount on my invoice doesn't match the price")."""
+    text = message.strip()
+    if not text or "?" in text or any(_QUESTION_START.search(c) for c in _CLAUSE.split(text)):
+        return None
+    if _NOT_CONTRADICTING.search(text):
+        return None
+    if _PLEASED.search(text) is not None and _BUT.search(text) is None:
+        return None  # "thanks, still deciding": a thank-you, unless "thanks, but ..."
+    m = _CONTRADICTS.search(text) or _NEGATED_VERB.search(text)
+    if m is None or not (_POINTS_BACK.search(text) or _shared_words(text, answer)):
+        return None  # not about the answer: a new problem ("our server rejects your webhooks")
+    return m
+
+
+def _shared_words(text: str, answer: str) -> bool:
+    """The message names something the answer said (a word, a number)."""
+    said = {w[:5] for w in _WORD.findall(answer.lower())}
+    if any(w[:5] in said for w in _WORD.findall(text.lower()) if w not in _COMMON):
+        return True
+    return _has_number(text) and _has_number(answer)
+
+
+def _has_number(text: str) -> bool:
+    """A quantity ("30", "1.030", "10s", "33 metres"), not part of an id or an address."""
+    return any(_NUMBER.match(token) for token in text.split())
+
+
+# words too common to show that a message is about the answer
+_COMMON = frozenset({
+    "that", "this", "with", "from", "have", "what", "your", "they", "them", "then", "there",
+    "their", "when", "will", "would", "could", "should", "does", "doesn", "didn", "just", "like",
+    "about", "into", "only", "also", "some", "more", "than", "been", "were", "which", "make",
+    "made", "work", "works", "working", "still", "same", "says", "said", "even", "after",
+    "before", "again", "never", "because"
+})  # fmt: skip
 
 
 def frustration(message: str) -> str | None:

@@ -1,12 +1,14 @@
-"""Writes holdout.jsonl from the hand-written holdout.txt (same line format as labelled.jsonl).
+"""Writes holdout.jsonl, fresh.jsonl and dev.jsonl from the hand-written holdout.txt, fresh.txt
+and dev.txt (same line format as labelled.jsonl).
 
-Run from the repository root: python tests/implicit/data/build_holdout.py
+Run from the repository root: python tests/implicit/data/build_holdout.py [holdout fresh dev]
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -40,15 +42,22 @@ def parse(text: str) -> list[dict]:
         elif m := _LABEL.match(line):
             rows[-1]["labels"].append({"turn": int(m[2]), "name": f"implicit_{m[1]}"})
         else:
-            raise ValueError(f"holdout.txt line {n}: cannot read {line!r}")
+            raise ValueError(f"line {n}: cannot read {line!r}")
     return rows
 
 
+SETS = ("holdout", "fresh", "dev")
+
+
 def main() -> None:
-    rows = parse((HERE / "holdout.txt").read_text())
-    out = HERE / "holdout.jsonl"
-    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    print(f"{len(rows)} conversations -> {out}")
+    for name in sys.argv[1:] or SETS:
+        source = HERE / f"{name}.txt"
+        if not source.exists():
+            continue
+        rows = parse(source.read_text())
+        out = HERE / f"{name}.jsonl"
+        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        print(f"{len(rows)} conversations -> {out}")
 
 
 if __name__ == "__main__":
