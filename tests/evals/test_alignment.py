@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from heron.evals import alignment, labels
+from heron.evals.spec import Problems, check_evaluator
 from heron.evals.task import tasks
 from heron.model import ObservationRecord, TraceUpdate
 from heron.runner import Runner
@@ -408,11 +409,13 @@ def test_cancelling_the_job_stops_it_with_the_rest_pending(store: EmbeddedStore)
                         metadata=None, environment=None)
         ])  # fmt: skip
     runner = Runner(store, tasks())
-    ev = {"id": None, "name": "draft", "version": None,
-          "spec": {"type": "code", "target": "traces", "check": "contains",
-                   "args": {"any": [MARKER], "all": None, "case_sensitive": False,
-                            "whole_word": False},
-                   "variables": {"text": "output"}, "output": {"data_type": "BOOLEAN"}}}  # fmt: skip
+    problems = Problems()
+    _, spec = check_evaluator(
+        {"name": "draft", "type": "code", "check": "contains", "args": {"any": [MARKER]}},
+        "$", problems, connections=(), score_configs={},
+    )  # fmt: skip
+    assert spec is not None, problems
+    ev = {"id": None, "name": "draft", "version": None, "spec": spec}
     found = labels.resolve(store, project, "bad", True)
     run = alignment.start(store, runner, project, ev, found, alignment.check_body({}))
     assert run["sampled"] == 60 and run["counts"]["pending"] == 60
