@@ -518,3 +518,20 @@ def test_the_page_saves_a_draft_paused_aligns_and_shows_the_figures(
     )
     assert forged.status_code == 403
     assert viewer.get(f"/evaluators/new?project={p.id}&score=failure_mode").status_code == 403
+
+
+def test_the_alignment_task_runs_in_jobs_only(store: EmbeddedStore) -> None:
+    project = store.create_project("quiet")["id"]
+    runner = Runner(store, tasks())
+    runner.run_until_idle()  # cursors start at the head
+    store.write_batch(
+        [ObservationRecord(project_id=project, id="1" * 16, trace_id=tid(1), parent_id=None,
+                           type="span", name="chat", start_us=1_764_000_000_000_000,
+                           end_us=1_764_000_000_000_010, output='"hi"')],
+        [TraceUpdate(project_id=project, trace_id=tid(1), is_root=True, name="chat")],
+    )  # fmt: skip
+    runner.run_until_idle()
+    assert store.runner_work(alignment.TASK, project, tid(1)) is None
+    assert store.runner_work("evaluators", project, tid(1)) is not None
+    job = runner.start_job(project)  # a backfill naming no task leaves it out
+    assert alignment.TASK not in job["spec"]["tasks"] and "evaluators" in job["spec"]["tasks"]

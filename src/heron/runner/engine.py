@@ -398,7 +398,11 @@ class Runner:
         ``targets``: only these target ids (an alignment run's labelled traces)."""
         if not self.tasks:
             raise BadRequest("no runner tasks are registered (setting HERON_RUNNER_TASKS)")
-        names = list(dict.fromkeys(tasks)) if tasks is not None else sorted(self.tasks)
+        names = (
+            list(dict.fromkeys(tasks))
+            if tasks is not None  # by default, every task but those run in jobs only
+            else sorted(n for n, t in self.tasks.items() if not getattr(t, "jobs_only", False))
+        )
         unknown = [n for n in names if n not in self.tasks]
         if unknown or not names:
             raise BadRequest(
