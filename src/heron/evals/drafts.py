@@ -220,7 +220,9 @@ def draft(
 
 
 def _described(labels: Labels) -> str:
-    notes = [i["comment"].strip() for i in labels.positives if (i.get("comment") or "").strip()]
+    notes = list(dict.fromkeys(
+        i["comment"].strip()[:200] for i in labels.positives if (i.get("comment") or "").strip()
+    ))  # fmt: skip
     if not notes:
         return f"traces people labelled {labels.score_name} = {labels.label}"
-    return "reviewers noted: " + "; ".join(n[:200] for n in notes[:3])
+    return "reviewers noted: " + "; ".join(notes[:3])
