@@ -85,12 +85,14 @@ class Project:
         )  # fmt: skip
         assert r.status_code == 201, r.text
 
-    def trace(self, n: int, output: str, user: str = "Can I return my shoes?") -> None:
+    def trace(
+        self, n: int, output: str, user: str = "Can I return my shoes?", ms: int = 500
+    ) -> None:
         start = 1_764_000_000_000_000 + n * 1_000_000
         self.store.write_batch(
             [ObservationRecord(project_id=self.id, id=tid(n)[:16], trace_id=tid(n),
                                parent_id=None, type="span", name="support-chat",
-                               start_us=start, end_us=start + 500_000, input=f'"{user}"',
+                               start_us=start, end_us=start + ms * 1000, input=f'"{user}"',
                                output=f'"{output}"')],
             [TraceUpdate(project_id=self.id, trace_id=tid(n), is_root=True, name="support-chat",
                          input=f'"{user}"', output=f'"{output}"')],
@@ -535,3 +537,65 @@ def test_the_alignment_task_runs_in_jobs_only(store: EmbeddedStore) -> None:
     assert store.runner_work("evaluators", project, tid(1)) is not None
     job = runner.start_job(project)  # a backfill naming no task leaves it out
     assert alignment.TASK not in job["spec"]["tasks"] and "evaluators" in job["spec"]["tasks"]
+
+
+def test_an_unsaved_draft_aligns_and_rules_other_than_contains(
+    app: TestClient, fake: FakeProvider
+) -> None:
+    p = labelled(app, fake)
+    label = {"scoreName": "failure_mode", "positive": HALLUCINATED}
+    regex = p.api.post(
+        "/api/evaluators/drafts/from-label",
+        json={**label, "kind": "code", "rule": "regex", "keywords": [MARKER, "double back"]},
+    ).json()["definition"]
+    assert regex["check"] == "regex" and "double\\ back" in regex["args"]["pattern"]
+    started = p.api.post("/api/evaluators/drafts/align", json={**label, "evaluator": regex})
+    assert started.status_code == 202, started.text
+    assert wait_job(p.api, started.json()["jobId"])["status"] == "done"
+    result = p.api.get(f"/api/evaluators/drafts/alignments/{started.json()['id']}").json()
+    assert result["true_positive_rate"] == pytest.approx(5 / 6)
+    assert result["true_negative_rate"] == pytest.approx(5 / 6)
+    assert p.store.list_evaluators(p.id) == []  # nothing saved
+    level = p.api.post(
+        "/api/evaluators/drafts/from-label", json={**label, "kind": "code", "rule": "error_level"}
+    ).json()["definition"]
+    assert (level["check"], level["variables"]) == ("contains", {"text": "level"})
+    # every trace takes 500 ms here: no latency rule tells the label apart
+    slow = p.api.post(
+        "/api/evaluators/drafts/from-label", json={**label, "kind": "code", "rule": "latency_above"}
+    )
+    assert slow.status_code == 400 and "slower" in slow.text
+    for bad, words in (({**label, "evaluator": {"type": "code"}}, "check"),
+                       ({**label, "evaluator": regex, "limit": 10_000}, "limit"),
+                       ({**label}, "evaluator"),
+                       ({**label, "kind": "code", "rule": "magic"}, "rule")):  # fmt: skip
+        path = "from-label" if "rule" in bad else "align"
+        r = p.api.post(f"/api/evaluators/drafts/{path}", json=bad)
+        assert r.status_code == 400 and words in r.text, (bad, r.text)
+    other = Project(app, fake)
+    assert (
+        other.api.get(f"/api/evaluators/drafts/alignments/{started.json()['id']}").status_code
+        == 404
+    )
+
+
+def test_a_latency_rule_splits_between_the_medians(app: TestClient, fake: FakeProvider) -> None:
+    p = Project(app, fake)
+    for n in range(8):
+        p.trace(n, "ok", ms=4000 + n * 100 if n < 4 else 1000 + n * 100)
+        p.label(n, "too_slow", n < 4, "waited")
+    r = p.api.post(
+        "/api/evaluators/drafts/from-label",
+        json={"scoreName": "too_slow", "positive": True, "kind": "code", "rule": "latency_above"},
+    )
+    assert r.status_code == 200, r.text
+    definition = r.json()["definition"]
+    assert definition["check"] == "latency_above"
+    assert definition["args"]["ms"] == pytest.approx((4150 + 1550) / 2)  # the medians
+    started = p.api.post(
+        "/api/evaluators/drafts/align",
+        json={"scoreName": "too_slow", "positive": True, "evaluator": definition},
+    )
+    assert wait_job(p.api, started.json()["jobId"])["status"] == "done"
+    result = p.api.get(f"/api/evaluators/drafts/alignments/{started.json()['id']}").json()
+    assert (result["true_positive_rate"], result["true_negative_rate"]) == (1.0, 1.0)

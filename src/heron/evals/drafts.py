@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import statistics
 from collections import Counter
 from typing import Any
 
@@ -31,6 +32,7 @@ EXAMPLE_CHARS = 400  # of each example's input and output
 MAX_KEYWORDS = 8
 MAX_TEXT = 2000  # description given by the caller
 KINDS = ("judge", "code")
+RULES = ("contains", "regex", "error_level", "latency_above")
 _WORD = re.compile(r"[^\W\d_][\w'-]{2,}", re.UNICODE)
 _STOP = frozenset({
     "the", "and", "for", "with", "that", "this", "was", "were", "are", "not", "but", "you",
@@ -169,9 +171,11 @@ def draft(
     connection: str | None,
     description: str | None = None,
     words: list[str] | None = None,
+    rule: str = "contains",
 ) -> dict[str, Any]:
     """``{definition, label, description, keywords, examples, positives, negatives}``: the
-    draft evaluator for ``labels`` and what it was made from."""
+    draft evaluator for ``labels`` and what it was made from. ``rule`` (a code draft): one
+    of :data:`RULES`."""
     if kind not in KINDS:
         raise BadRequest(f"kind: one of {', '.join(KINDS)}")
     if description is not None and (
@@ -187,23 +191,15 @@ def draft(
     ):
         raise BadRequest("keywords: at most 50 non-empty words")
     description = (description or "").strip() or _described(labels)
-    name = evaluator_name(labels)
     shown: list[dict[str, Any]] = []
+    head = {"name": evaluator_name(labels), "type": "code" if kind == "code" else "llm_judge",
+            "description": f"{labels.label}: {description}"[:MAX_TEXT]}  # fmt: skip
     if kind == "code":
-        if not words:
-            raise BadRequest("keywords: none found for a rule; give keywords or draft a judge")
-        definition: dict[str, Any] = {
-            "name": name, "type": "code",
-            "description": f"{labels.label}: {description}"[:MAX_TEXT],
-            "check": "contains", "args": {"any": words, "case_sensitive": False},
-            "variables": {"text": "output"}, "target": "traces",
-        }  # fmt: skip
+        definition = {**head, **_rule(store, project_id, labels, rule, words), "target": "traces"}
     else:
         shown = examples(store, project_id, labels)
         definition = {
-            "name": name, "type": "llm_judge",
-            "description": f"{labels.label}: {description}"[:MAX_TEXT],
-            "connection": connection or "my-connection",
+            **head, "connection": connection or "my-connection",
             "prompt": judge_prompt(labels.label, description, words, shown),
             "variables": {"input": "input", "output": "output"},
             "output": {"data_type": "BOOLEAN"}, "target": "traces",
@@ -217,6 +213,45 @@ def draft(
         "positives": len(labels.positives),
         "negatives": len(labels.negatives),
     }
+
+
+def _rule(
+    store: Any, project_id: str, labels: Labels, rule: Any, words: list[str]
+) -> dict[str, Any]:
+    """The check of a code draft: the keywords in the output (``contains``, or one
+    ``regex`` of them as whole words), the trace's level (``error_level``), or a latency
+    between the positives' and the negatives' medians (``latency_above``)."""
+    if rule not in RULES:
+        raise BadRequest(f"rule: one of {', '.join(RULES)}")
+    if rule == "error_level":
+        return {"check": "contains", "args": {"any": ["ERROR"], "case_sensitive": True},
+                "variables": {"text": "level"}}  # fmt: skip
+    if rule == "latency_above":
+        return {"check": "latency_above", "args": {"ms": _latency_split(store, project_id, labels)}}
+    if not words:
+        raise BadRequest("keywords: none found for a rule; give keywords or draft a judge")
+    if rule == "regex":
+        pattern = r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b"
+        return {"check": "regex", "args": {"pattern": pattern, "case_sensitive": False},
+                "variables": {"text": "output"}}  # fmt: skip
+    return {"check": "contains", "args": {"any": words, "case_sensitive": False},
+            "variables": {"text": "output"}}  # fmt: skip
+
+
+def _latency_split(store: Any, project_id: str, labels: Labels) -> float:
+    medians = []
+    for items in (labels.positives, labels.negatives):
+        ids = [i["trace_id"] for i in sorted(items, key=lambda i: _order(i["trace_id"]))[:500]]
+        rows = store.target_traces(project_id, "trace", ids, ("latency_ms",))
+        times = [r[-1]["latency_ms"] for r in rows.values() if r and r[-1].get("latency_ms")]
+        medians.append(statistics.median(times) if times else None)
+    slow, fast = medians
+    if slow is None or fast is None or slow <= fast:
+        shown = " and ".join("none" if m is None else f"{m:.0f} ms" for m in medians)
+        raise BadRequest(
+            f"rule: latency_above needs positives slower than negatives (medians {shown})"
+        )
+    return round((slow + fast) / 2, 1)
 
 
 def _described(labels: Labels) -> str:

@@ -3,6 +3,8 @@
 - ``POST /api/evaluators/drafts/from-label`` ``{scoreName, positive, kind: judge|code,
   connection?, description?, keywords?, source?}``: a draft definition (nothing stored);
 - ``POST /api/evaluators/drafts`` (a definition): create it **paused**, to align first;
+- ``POST /api/evaluators/drafts/align`` ``{evaluator, scoreName, positive, limit?}``: align an
+  unsaved definition; ``GET /api/evaluators/drafts/alignments/{id}`` its result;
 - ``POST /api/evaluators/{name}/align`` ``{scoreName, positive, limit?, source?,
   evaluatorPositive?, threshold?}``: 202 ``{jobId, ...}``, a runner job (progress and cancel
   at ``/api/jobs/{id}``) evaluating the labelled traces without writing scores;
@@ -38,7 +40,9 @@ router = APIRouter(
         404: {"model": schemas.Error},
     },
 )
-_DRAFT_KEYS = {"scoreName", "positive", "kind", "connection", "description", "keywords", "source"}
+_DRAFT_KEYS = {
+    "scoreName", "positive", "kind", "connection", "description", "keywords", "source", "rule",
+}  # fmt: skip
 DRAFT_REASON = "created from a draft: align it with people's labels before switching it on"
 
 
@@ -80,7 +84,7 @@ def draft_from_label(st: ServerState, project_id: str, body: Any) -> dict[str, A
     found = resolve_labels(st, project_id, body)
     return drafts.draft(
         st.store, project_id, found, kind, connection, body.get("description"),
-        body.get("keywords"),
+        body.get("keywords"), body.get("rule", "contains"),
     )  # fmt: skip
 
 
@@ -102,6 +106,26 @@ def start_alignment(st: ServerState, project_id: str, name: str, body: Any) -> d
     found = resolve_labels(st, project_id, checked)
     runner = evapi.runner_of(st)
     return alignment.start(st.store, runner, project_id, ev, found, checked)
+
+
+def align_draft(st: ServerState, project_id: str, body: Any) -> dict[str, Any]:
+    """Align an unsaved definition (``body.evaluator``) with the label ``body`` names."""
+    if not isinstance(body, dict) or not isinstance(body.get("evaluator"), dict):
+        raise BadRequest("body: expected {evaluator: {...definition...}, scoreName, positive}")
+    rest = {k: v for k, v in body.items() if k != "evaluator"}
+    checked = alignment.check_body(rest)
+    name, spec = evapi.check_definition(st, project_id, {"name": "draft", **body["evaluator"]})
+    found = resolve_labels(st, project_id, checked)
+    draft = {"id": None, "name": name, "version": None, "spec": spec}
+    return alignment.start(st.store, evapi.runner_of(st), project_id, draft, found, checked)
+
+
+def draft_run(st: ServerState, project_id: str, run_id: str) -> dict[str, Any]:
+    """An alignment run of an unsaved draft (a saved evaluator's runs are read by name)."""
+    run = st.store.get_alignment(project_id, run_id)
+    if run is None or run["evaluator_id"] is not None:
+        raise NotFound(f"draft alignment {run_id!r} not found")
+    return alignment.view(st.store, project_id, run)
 
 
 def latest(
@@ -131,6 +155,22 @@ async def save_draft_route(request: Request, project_id: str = Depends(project_o
     st = state_of(request)
     body = await evapi._json(request)
     return JSON(await run_in_threadpool(save_draft, st, project_id, body), 201)
+
+
+@router.post("/api/evaluators/drafts/align", summary="Align an unsaved draft", status_code=202)
+async def align_draft_route(request: Request, project_id: str = Depends(project_of)) -> Response:
+    """``{evaluator: {...definition...}, scoreName, positive, limit?}``: like aligning a
+    saved evaluator; read the result at ``GET /api/evaluators/drafts/alignments/{id}``."""
+    st = state_of(request)
+    body = await evapi._json(request)
+    return JSON(await run_in_threadpool(align_draft, st, project_id, body), 202)
+
+
+@router.get("/api/evaluators/drafts/alignments/{run_id}", summary="A draft's alignment")
+def draft_alignment_route(
+    request: Request, run_id: str, project_id: str = Depends(project_of)
+) -> dict[str, Any]:
+    return draft_run(state_of(request), project_id, run_id)
 
 
 @router.post(

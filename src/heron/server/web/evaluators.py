@@ -446,6 +446,8 @@ async def _draft_editor(request: Request, scope: Scope) -> Response:
     body = {"scoreName": score, "positive": label, "kind": kind}
     if kind == "judge" and names:
         body["connection"] = names[0]
+    if kind == "code":
+        body["rule"] = params.get("rule", "contains")
     draft = {"score": score, "label": label, "kind": kind}
     try:
         made = await run_in_threadpool(alignment_api.draft_from_label, st, scope.project_id, body)
