@@ -499,6 +499,13 @@ def test_the_page_saves_a_draft_paused_aligns_and_shows_the_figures(
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
+    refused = app.post(
+        f"/evaluators/{name}/align?project={p.id}",
+        data={"score": "failure_mode", "label": "<b>nope</b>", "limit": "9999",
+              "csrf_token": csrf},
+    )  # fmt: skip
+    assert refused.status_code == 400 and "limit" in refused.text
+    assert "<b>nope</b>" not in refused.text and "&lt;b&gt;nope&lt;/b&gt;" in refused.text
     run = p.store.latest_alignment(p.id, p.store.get_evaluator(p.id, name)["id"], 1)
     wait_job(p.api, run["job_id"])
     shown = app.get(f"/evaluators/{name}?project={p.id}").text
