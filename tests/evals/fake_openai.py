@@ -16,9 +16,10 @@ Behaviour, settable at any time:
 
 * `structured` / `tools`: `"yes"`, `"reject"` (a 400 like real providers give for an unsupported
   `response_format` / tools), `"ignore"` (answer in text as if the field was not sent);
-* `value`, `reasoning`, `text_style` (`"json"`, `"fenced"`, `"labelled"`), `content` (verbatim
-  answer content or tool arguments, overriding everything), `latency` (seconds per request),
-  `api_key` (when set, other keys get a 401);
+* `value` (or `decide(prompt)`: a value read from the prompt), `reasoning`, `text_style`
+  (`"json"`, `"fenced"`, `"labelled"`), `content` (verbatim answer content or tool arguments,
+  overriding everything), `latency` (seconds per request), `api_key` (when set, other keys
+  get a 401);
 * `script(*steps)`: the next requests take these `Step`s in order: `fail(429, retry_after="1")`,
   `fail(503)`, `slow(5)`, `answer(content="...")`.
 
@@ -42,7 +43,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,8 @@ class FakeProvider:
         self.structured = "yes"
         self.tools = "yes"
         self.value: Any = None
+        # decide(prompt) -> value: an answer that follows the request's content
+        self.decide: Callable[[str], Any] | None = None
         self.reasoning = "The answer addresses the request directly and its facts are right."
         self.text_style = "json"
         self.content: str | None = None
@@ -392,6 +395,8 @@ class FakeProvider:
         """`value`, else what the schema (or a text prompt's format line) allows first."""
         if self.value is not None:
             return self.value
+        if self.decide is not None:
+            return self.decide(prompt)
         spec = ((schema or {}).get("properties") or {}).get("value") or {}
         if spec.get("enum"):
             return spec["enum"][0]

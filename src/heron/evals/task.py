@@ -474,8 +474,11 @@ class SessionEvaluatorTask(EvaluatorTask):
 
 
 def tasks() -> list[EvaluatorTask]:
-    """Both evaluator tasks (``heron.evals.task:tasks`` in ``HERON_RUNNER_TASKS``)."""
-    return [EvaluatorTask(), SessionEvaluatorTask()]
+    """The evaluator tasks (``heron.evals.task:tasks`` in ``HERON_RUNNER_TASKS``): traces and
+    observations, sessions, and alignment runs (jobs only, :mod:`heron.evals.alignment`)."""
+    from heron.evals.alignment import AlignmentTask
+
+    return [EvaluatorTask(), SessionEvaluatorTask(), AlignmentTask()]
 
 
 def _is_judge_trace(target: Target) -> bool:

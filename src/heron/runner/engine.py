@@ -28,6 +28,7 @@ whose ``run`` raises is logged and asked again after ``retry_s`` (it never stops
 
 from __future__ import annotations
 
+import bisect
 import logging
 import secrets
 import threading
@@ -46,6 +47,7 @@ from heron.store.runner import JobProgress, WorkDone
 log = logging.getLogger("heron.runner")
 
 CHUNK = 500  # targets per transaction: the write lock is held for tens of milliseconds
+LISTED_CHUNK = 25  # a job over listed targets (judge calls): progress and cancel stay prompt
 WINDOW = 64  # change markers (committed batches) read per pass and task
 IDLE_S = 1.0
 # Woken by a commit, a pass starts at least this long after the previous one began: under
@@ -232,6 +234,8 @@ class Runner:
         self._seen = head
         busy = False
         for task in self.tasks.values():
+            if getattr(task, "jobs_only", False):
+                continue  # runs in jobs only (an alignment run), never on changes
             cursor = self._cursor(task, head)
             if cursor >= head:
                 continue
@@ -386,13 +390,19 @@ class Runner:
         *,
         options: dict[str, Any] | None = None,
         limit: int | None = None,
+        targets: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """Queue a backfill: run ``tasks`` (default: all) on every target of the project
         with a trace starting in ``[start, end)`` (default: all time), at most ``limit``
-        targets per task. ``options`` reach the tasks as :attr:`Target.options`."""
+        targets per task. ``options`` reach the tasks as :attr:`Target.options`.
+        ``targets``: only these target ids (an alignment run's labelled traces)."""
         if not self.tasks:
             raise BadRequest("no runner tasks are registered (setting HERON_RUNNER_TASKS)")
-        names = list(dict.fromkeys(tasks)) if tasks is not None else sorted(self.tasks)
+        names = (
+            list(dict.fromkeys(tasks))
+            if tasks is not None  # by default, every task but those run in jobs only
+            else sorted(n for n, t in self.tasks.items() if not getattr(t, "jobs_only", False))
+        )
         unknown = [n for n in names if n not in self.tasks]
         if unknown or not names:
             raise BadRequest(
@@ -412,6 +422,8 @@ class Runner:
             if limit < 1:
                 raise BadRequest("limit must be at least 1")
             spec["limit"] = limit
+        if targets is not None:
+            spec["targets"] = sorted(set(targets))
         job_id = secrets.token_hex(8)
         self.store.create_runner_job(job_id, project_id, spec)
         job = self.store.runner_job(job_id)
@@ -444,6 +456,8 @@ class Runner:
         start = datetime.fromisoformat(spec["from"]) if spec["from"] else None
         end = datetime.fromisoformat(spec["to"]) if spec["to"] else None
         limit = spec.get("limit")
+        if spec.get("targets") is not None:
+            return self._listed_chunk(job)
         if job["status"] == "queued":
             counts = [
                 self.store.count_runner_targets(job["project_id"], self.tasks[n].scope, start, end)
@@ -480,6 +494,29 @@ class Runner:
             self.store.update_runner_job(job["id"], phase=phase + 1, after=None)
             return True
         work = self._work(task, job["project_id"], ids, spec.get("options"))
+        progress = JobProgress(job["id"], job["done"] + len(ids), phase, ids[-1])
+        self.store.runner_commit(work, job=progress)
+        return True
+
+    def _listed_chunk(self, job: dict[str, Any]) -> bool:
+        """A chunk of a job over listed targets (sorted ids; ``after``: the last done)."""
+        listed: list[str] = job["spec"]["targets"]
+        names = job["spec"]["tasks"]
+        if job["status"] == "queued":
+            total = len(listed) * len(names)
+            self.store.update_runner_job(job["id"], status="running", total=total)
+            return True
+        phase = job["phase"]
+        if phase >= len(names):
+            self.store.update_runner_job(job["id"], status="done")
+            return True
+        start = bisect.bisect_right(listed, job["after"]) if job["after"] is not None else 0
+        ids = listed[start : start + min(self.chunk, LISTED_CHUNK)]
+        if not ids:
+            self.store.update_runner_job(job["id"], phase=phase + 1, after=None)
+            return True
+        task = self.tasks[names[phase]]
+        work = self._work(task, job["project_id"], ids, job["spec"].get("options"))
         progress = JobProgress(job["id"], job["done"] + len(ids), phase, ids[-1])
         self.store.runner_commit(work, job=progress)
         return True

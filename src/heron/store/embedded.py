@@ -28,6 +28,7 @@ from heron.scores import ScoreRecord
 from heron.settings import Settings
 from heron.signals import outbox
 from heron.store import alerts as alertdb
+from heron.store import alignment as aligndb
 from heron.store import channels as channeldb
 from heron.store import comments as commentdb
 from heron.store import dashboards as dashmod
@@ -1190,6 +1191,39 @@ class EmbeddedStore:
             return commentdb.delete_comment(cur, project_id, comment_id)
 
     # -- end of comments -------------------------------------------------------------------
+
+    # -- alignment of evaluators with people's labels (heron.store.alignment) -------------
+
+    def human_labels(self, project_id: str, name: str, source: str) -> list[dict[str, Any]]:
+        """The latest trace-level score ``name`` of ``source`` on each trace, by trace id."""
+        return aligndb.human_labels(self.cursor(), project_id, name, source)
+
+    def create_alignment(self, project_id: str, run: dict[str, Any]) -> None:
+        with self._admin() as cur:
+            aligndb.create_run(cur, project_id, run)
+
+    def set_alignment_job(self, project_id: str, run_id: str, job_id: str) -> None:
+        with self._admin() as cur:
+            aligndb.set_job(cur, project_id, run_id, job_id)
+
+    def put_alignment_items(
+        self, project_id: str, run_id: str, items: Sequence[dict[str, Any]]
+    ) -> None:
+        with self._admin() as cur:
+            aligndb.put_items(cur, project_id, run_id, items)
+
+    def get_alignment(self, project_id: str, run_id: str) -> dict[str, Any] | None:
+        return aligndb.get_run(self.cursor(), project_id, run_id)
+
+    def latest_alignment(
+        self, project_id: str, evaluator_id: str, version: int | None
+    ) -> dict[str, Any] | None:
+        return aligndb.latest_run(self.cursor(), project_id, evaluator_id, version)
+
+    def alignment_items(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
+        return aligndb.run_items(self.cursor(), project_id, run_id)
+
+    # -- end of alignment ------------------------------------------------------------------
 
     # -- meta --------------------------------------------------------------------------------
 

@@ -24,7 +24,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from heron.config.document import ConfigError
 from heron.errors import HeronError
+from heron.evals import alignment
 from heron.runner.engine import job_view
+from heron.server import alignment as alignment_api
 from heron.server import evaluators as api
 from heron.server.state import state_of
 from heron.server.web import evaluator_editor as editor
@@ -128,11 +130,14 @@ async def _show(
     backfill: dict[str, str] | None = None,
     error: str | None = None,
     status_code: int = 200,
+    align: dict[str, str] | None = None,
+    align_error: str | None = None,
 ) -> Response:
     st = state_of(request)
 
     def context() -> dict[str, Any]:
         ev = _evaluator(request, scope, name)
+        aligned = alignment_context(request, scope, ev, align, align_error)
         view = api.evaluator_view(st, ev, detail=True)
         for line in view["log"]:
             line["href"] = _log_href(scope, line["target"], view["target"])
@@ -145,6 +150,7 @@ async def _show(
             backfill=backfill or {"from": "", "to": "", "limit": ""},
             error=error,
             saved=request.query_params.get("saved", ""),
+            **aligned,
         )
 
     return page(request, "evaluator.html", await run_in_threadpool(context), status_code)
@@ -156,6 +162,8 @@ async def new_evaluator(request: Request, scope: Scope = Depends(page_scope)) ->
     ``template:helpfulness``, ``judge``, ``custom``), ``?trace=`` the trace to try it on."""
     scope.require("write")
     params = request.query_params
+    if "score" in params or "from_category" in params:
+        return await _draft_editor(request, scope)
     names = [c["name"] for c in state_of(request).store.list_connections(scope.project_id)]
     start = params.get("start", "check:contains")
     text = editor.starter(start, names)
@@ -195,10 +203,12 @@ async def _editor(
     trial: dict[str, Any] | None = None,
     status_code: int = 200,
     start: str = "",
+    draft: dict[str, Any] | None = None,
 ) -> Response:
     st = state_of(request)
     connections = await run_in_threadpool(st.store.list_connections, scope.project_id)
     context = scope.context(
+        draft=draft,
         definition=text,
         editing=editing,
         trace_id=trace_id,
@@ -238,8 +248,9 @@ async def try_on_trace(
         )
     except HeronError as exc:
         return await _editor(request, scope, text, editing, trace_id, observation_id,
-                             _problems(exc), None, 400)  # fmt: skip
-    return await _editor(request, scope, text, editing, trace_id, observation_id, None, trial)
+                             _problems(exc), None, 400, draft=draft_of(form))  # fmt: skip
+    return await _editor(request, scope, text, editing, trace_id, observation_id, None, trial,
+                         draft=draft_of(form))  # fmt: skip
 
 
 def _save(st: Any, project_id: str, definition: Any, editing: str) -> tuple[str, str]:
@@ -273,7 +284,13 @@ async def save_evaluator(
         name, action = await run_in_threadpool(_save, st, scope.project_id, definition, editing)
     except HeronError as exc:
         return await _editor(request, scope, text, editing, _text(form, "trace_id"),
-                             _text(form, "observation_id"), _problems(exc), None, 400)  # fmt: skip
+                             _text(form, "observation_id"), _problems(exc), None, 400,
+                             draft=draft_of(form))  # fmt: skip
+    draft = draft_of(form)
+    if draft and action == "created":  # from a label: paused until aligned
+        await run_in_threadpool(pause_draft, st, scope.project_id, name)
+        return RedirectResponse(evaluator_url(scope, name, saved=action, align_score=draft[
+            "score"], align_label=draft["label"]) + "#alignment", status_code=303)  # fmt: skip
     return RedirectResponse(evaluator_url(scope, name, saved=action), status_code=303)
 
 
@@ -394,3 +411,138 @@ async def cancel_job(
     st = state_of(request)
     await _call(lambda: api.runner_of(st).cancel_job(scope.project_id, job_id))
     return RedirectResponse(evaluator_url(scope, name) + "#backfill", status_code=303)
+
+
+# -- from a label, and alignment (issue 16) --------------------------------------------------
+
+
+def draft_of(form: FormData) -> dict[str, str] | None:
+    """The label a draft was made from (hidden fields ``draft_score``, ``draft_label``)."""
+    score, label = _text(form, "draft_score")[:200], _text(form, "draft_label")[:200]
+    return {"score": score, "label": label} if score and label else None
+
+
+def pause_draft(st: Any, project_id: str, name: str) -> None:
+    ev = st.store.get_evaluator(project_id, name)
+    st.store.set_evaluator_status(project_id, ev["id"], "paused", alignment_api.DRAFT_REASON)
+    api._refresh(st)
+
+
+async def _draft_editor(request: Request, scope: Scope) -> Response:
+    """The editor prefilled from a label: ``?score=&label=`` (``kind=judge|code``), or
+    ``?from_category=<analysis>:<category>`` (error analysis)."""
+    params = request.query_params
+    st = state_of(request)
+    kind = params.get("kind", "judge")
+    score, label = params.get("score", "")[:200], params.get("label", "")[:200]
+    names = [
+        c["name"] for c in await run_in_threadpool(st.store.list_connections, scope.project_id)
+    ]
+    if "from_category" in params and "score" not in params:
+        problem = ("from_category", "categories of an error analysis cannot be read here yet; "
+                   "open /evaluators/new?score=failure_mode&label=<category label>")  # fmt: skip
+        text = editor.starter("judge", names)
+        return await _editor(request, scope, text, "", problems=[problem], status_code=400)
+    body = {"scoreName": score, "positive": label, "kind": kind}
+    if kind == "judge" and names:
+        body["connection"] = names[0]
+    if kind == "code":
+        body["rule"] = params.get("rule", "contains")
+    draft = {"score": score, "label": label, "kind": kind}
+    try:
+        made = await run_in_threadpool(alignment_api.draft_from_label, st, scope.project_id, body)
+    except HeronError as exc:
+        text = editor.starter("judge" if kind == "judge" else "check:contains", names)
+        return await _editor(request, scope, text, "", problems=_problems(exc), status_code=400,
+                             draft=draft)  # fmt: skip
+    draft.update(made)
+    first = {k: made["definition"][k] for k in editor.KEY_ORDER if k in made["definition"]}
+    return await _editor(request, scope, editor.dump(first), "", draft=draft)
+
+
+def alignment_context(
+    request: Request,
+    scope: Scope,
+    ev: dict[str, Any],
+    form: dict[str, str] | None,
+    error: str | None,
+) -> dict[str, Any]:
+    """The evaluator page's alignment: the latest run of its version (with its trace
+    links), the last run of any version, and the align form's values."""
+    st = state_of(request)
+    run = st.store.latest_alignment(scope.project_id, ev["id"], ev["version"])
+    view = alignment.view(st.store, scope.project_id, run) if run else None
+    if view:
+        for d in view["disagreements"]:
+            d["href"] = f"/traces/{quote(d['traceId'], safe='')}?" + _q(scope)
+        view["progress_url"] = evaluator_url(
+            scope, ev["name"], f"/alignment/jobs/{quote(view['jobId'] or '', safe='')}"
+        )
+    previous = run or st.store.latest_alignment(scope.project_id, ev["id"], None)
+    params = request.query_params
+    if form is None:
+        form = {
+            "score": params.get("align_score", "")[:200]
+            or (previous["score_name"] if previous else "failure_mode"),
+            "label": params.get("align_label", "")[:200]
+            or (_label_text(previous["positive"]) if previous else ""),
+            "limit": "",
+        }
+    return {"alignment": view, "align": form, "align_error": error,
+            "align_max": alignment.MAX_LIMIT}  # fmt: skip
+
+
+def _label_text(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+@router.post("/evaluators/{name}/align")
+async def align(
+    request: Request,
+    name: str,
+    scope: Scope = Depends(page_scope),
+    user: WebUser = Depends(csrf_user),
+) -> Response:
+    """Align the evaluator with people's labels (fields ``score``, ``label``, ``limit``);
+    back to its page, which follows the run's progress."""
+    scope.require("write")
+    form = await request.form()
+    fields = {k: _text(form, k)[:200] for k in ("score", "label", "limit")}
+    body: dict[str, Any] = {"scoreName": fields["score"], "positive": fields["label"] or None}
+    if fields["limit"]:
+        try:
+            body["limit"] = int(fields["limit"])
+        except ValueError:
+            body["limit"] = fields["limit"]  # the API names the problem
+    st = state_of(request)
+    await run_in_threadpool(_evaluator, request, scope, name)
+    try:
+        await run_in_threadpool(alignment_api.start_alignment, st, scope.project_id, name, body)
+    except HeronError as exc:
+        return await _show(request, scope, name, status_code=exc.status_code, align=fields,
+                           align_error=exc.message)  # fmt: skip
+    return RedirectResponse(evaluator_url(scope, name) + "#alignment", status_code=303)
+
+
+@router.get("/evaluators/{name}/alignment/jobs/{job_id}")
+async def alignment_progress(
+    request: Request, name: str, job_id: str, scope: Scope = Depends(page_scope)
+) -> Response:
+    """The progress of one of the evaluator's alignment runs as JSON (the page polls it)."""
+    scope.require("read")
+    st = state_of(request)
+
+    def find() -> dict[str, Any] | None:
+        ev = st.store.get_evaluator(scope.project_id, name)
+        job = st.store.runner_job(job_id)
+        if ev is None or job is None or job["project_id"] != scope.project_id:
+            return None
+        run_id = (job["spec"].get("options") or {}).get("alignment")
+        run = st.store.get_alignment(scope.project_id, run_id) if run_id else None
+        return job_view(job) if run is not None and run["evaluator_id"] == ev["id"] else None
+
+    view = await run_in_threadpool(find)
+    if view is None:
+        return JSONResponse({"error": {"message": f"job {job_id!r} not found"}}, 404)
+    keys = ("id", "status", "done", "total", "error", "created_at", "finished_at")
+    return JSONResponse({k: view[k] for k in keys}, headers={"Cache-Control": "no-store"})
