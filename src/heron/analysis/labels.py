@@ -28,10 +28,11 @@ def keywords(groups: Sequence[Sequence[str]], top: int = KEYWORDS) -> list[list[
     mean_words = sum(sizes) / max(len(sizes), 1)
     out = []
     for c, size in zip(counts, sizes, strict=True):
-        scored = sorted(
-            ((n / size) * np.log(1 + mean_words / total[t]), t) for t, n in c.items() if n > 1
+        # terms found in two notes or more first (one-off words say little of a group)
+        ranked = sorted(
+            c,
+            key=lambda t: (c[t] < 2, -(c[t] / size) * np.log(1 + mean_words / total[t]), t),
         )
-        ranked = [t for _, t in sorted(scored, key=lambda st: (-st[0], st[1]))]
         out.append(_dedupe(ranked, top))
     return out
 
