@@ -21,6 +21,7 @@ from heron.server.web import (
     connections,
     dashboards,
     demo_loading,
+    error_analysis,
     evaluators,
     feedback_settings,
     issues,
@@ -54,6 +55,7 @@ PAGE_MODULES = (
     channels,
     issues,  # issue 15: the issues inbox
     alerts,
+    error_analysis,  # issue 16: error analysis
 )
 
 
