@@ -328,9 +328,7 @@ class Store(Protocol):
 
     # -- end of alerts -------------------------------------------------------------------------
     # -- error analysis (heron.analysis; heron.store.analysis) ---------------------------------
-    def analysis_notes(
-        self, project_id: str, q: Any, limit: int
-    ) -> list[tuple[str, str, str]]: ...
+    def analysis_notes(self, project_id: str, q: Any, limit: int) -> list[tuple[str, str, str]]: ...
     def create_error_analysis(
         self,
         project_id: str,
