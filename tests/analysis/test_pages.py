@@ -12,11 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from heron.server.app import create_app
+from heron.server.evaluators import save_connection
 from tests.analysis.notes import add_comments, add_traces, labelled
 from tests.conftest import make_settings
+from tests.evals.fake_openai import FakeProvider, fake_provider
 from tests.server.test_web_auth import ADMIN, PASSWORD, csrf_of, login, store_of
 from tests.server.test_web_settings import _invite, _join
 
+__all__ = ["fake_provider"]
 HOSTILE = "<script>alert('note')</script> the reply was rude"
 
 
@@ -139,3 +142,19 @@ def test_a_viewer_reads_but_cannot_change(web: TestClient) -> None:
         follow_redirects=False,
     )
     assert r.status_code == 403
+
+
+def test_name_with_a_connection_from_the_page(web: TestClient, fake_provider: FakeProvider) -> None:
+    analysis_id = _run(web)
+    base = f"/error-analysis/{analysis_id}"
+    assert "Ask the model" not in web.get(f"{base}?project={_pid(web)}").text
+    body = {"name": "namer", "base_url": fake_provider.base_url, "api_key": "k", "model": "m"}
+    save_connection(web.app.state.heron, _pid(web), body)
+    assert "Ask the model to name and merge" in web.get(f"{base}?project={_pid(web)}").text
+    first = _analysis(web, analysis_id)["categories"][0]["id"]
+    fake_provider.content = f'{{"groups": [{{"categoryIds": ["{first}"], "label": "Named"}}]}}'
+    r = _post(web, f"{base}/name", {"connection": "namer"})
+    assert r.status_code == 303, r.text
+    assert _analysis(web, analysis_id)["categories"][0]["label"] == "Named"
+    r = _post(web, f"{base}/name", {"connection": "missing"})
+    assert r.status_code == 404

@@ -16,12 +16,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from heron.analysis import service
+from heron.analysis import naming, service
 from heron.errors import BadRequest
 from heron.server import schemas
 from heron.server.api import caller, consistent
 from heron.server.auth import Caller
 from heron.server.bodies import read_json
+from heron.server.evaluators import secret_key
 from heron.server.responses import JSON
 from heron.server.state import state_of
 
@@ -163,3 +164,28 @@ async def accept(request: Request, analysis_id: str, who: Caller = Depends(calle
         service.accept, store, who.project_id, analysis_id, who.public_key
     )
     return JSON(out)
+
+
+@router.post(
+    "/api/error-analysis/{analysis_id}/name",
+    summary="Ask an LLM connection to name and merge the categories",
+    openapi_extra=_body({"type": "object", "properties": {"connection": {"type": "string"}}}),
+)
+async def name_with_model(
+    request: Request, analysis_id: str, who: Caller = Depends(caller)
+) -> Response:
+    """``{connection}``: the project's LLM connection to ask; answers the analysis' summary
+    with ``result`` the number of categories renamed or merged."""
+    body = await _json(request)
+    st = state_of(request)
+    connection = await run_in_threadpool(connection_for, st, who.project_id, body.get("connection"))
+    return await _edit(request, who, analysis_id, naming.name_with_model, connection)
+
+
+def connection_for(st: Any, project_id: str, name: Any) -> Any:
+    """The project's LLM connection ``name``, its key decrypted (a 404 when not there)."""
+    from heron.evals.judging import connection_of
+
+    if not isinstance(name, str) or not name:
+        raise BadRequest("connection: the name of one of the project's LLM connections")
+    return connection_of(st.store, project_id, name, secret_key(st))

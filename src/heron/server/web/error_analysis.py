@@ -20,8 +20,9 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from heron.analysis import service
+from heron.analysis import naming, service
 from heron.errors import HeronError
+from heron.server.error_analysis import connection_for
 from heron.server.state import state_of
 from heron.server.web.auth import PageError, WebUser, csrf_user
 from heron.server.web.render import page
@@ -99,7 +100,10 @@ async def analysis_page(
     view = service.summary(analysis, with_notes=True)
     for c in view["categories"]:
         c["shown"] = c["notes"][:NOTES_SHOWN]
-    context = scope.context(analysis=view, notes_shown=NOTES_SHOWN)
+    connections = await run_in_threadpool(store.list_connections, scope.project_id)
+    context = scope.context(
+        analysis=view, notes_shown=NOTES_SHOWN, connections=[c["name"] for c in connections]
+    )
     return page(request, "error_analysis_detail.html", context)
 
 
@@ -165,3 +169,19 @@ async def accept(
     user: WebUser = Depends(csrf_user),
 ) -> Response:
     return await _edit(request, scope, analysis_id, service.accept, user.id)
+
+
+@router.post(PATH + "/{analysis_id}/name")
+async def name_with_model(
+    request: Request,
+    analysis_id: str,
+    scope: Scope = Depends(page_scope),
+    user: WebUser = Depends(csrf_user),
+) -> Response:
+    """Field ``connection``: ask that LLM connection to name and merge the categories."""
+    scope.require("write")
+    form = await request.form()
+    connection = await _call(
+        connection_for, state_of(request), scope.project_id, _text(form, "connection")
+    )
+    return await _edit(request, scope, analysis_id, naming.name_with_model, connection)
