@@ -122,6 +122,7 @@ async def rename(
     scope: Scope = Depends(page_scope),
     user: WebUser = Depends(csrf_user),
 ) -> Response:
+    scope.require("write")
     form = await request.form()
     args = (_text(form, "category_id"), _text(form, "label"))
     return await _edit(request, scope, analysis_id, service.rename, *args)
@@ -134,6 +135,7 @@ async def merge(
     scope: Scope = Depends(page_scope),
     user: WebUser = Depends(csrf_user),
 ) -> Response:
+    scope.require("write")
     form = await request.form()
     args = (_list(form, "category_ids"), _text(form, "label") or None)
     return await _edit(request, scope, analysis_id, service.merge, *args)
@@ -148,6 +150,7 @@ async def notes(
 ) -> Response:
     """A category's note form: ``action`` ``split`` (the chosen ``note_ids``, else a second
     grouping in two) or ``move`` (the chosen notes to ``to``)."""
+    scope.require("write")
     form = await request.form()
     action, category_id = _text(form, "action"), _text(form, "category_id")
     chosen = _list(form, "note_ids")
