@@ -73,34 +73,43 @@ def speed(n: int) -> None:
     )
 
 
-def quality(methods: dict[str, object]) -> None:
+def quality(methods: dict[str, object], orders: int) -> None:
+    """Figures of each embedder on each set: the mean (and range) over ``orders`` orders of
+    the notes (random trace ids; the grouping depends on the order). An embedder's vectors
+    do not depend on the order, so each note set is embedded once."""
     for name in ("notes.jsonl", "heldout.jsonl"):
         rows = labelled(name)
         texts = [r["note"] for r in rows]
-        truth = {str(i): r["category"] for i, r in enumerate(rows)}
         for method, fn in methods.items():
             started = time.perf_counter()
             vectors = fn(texts)  # type: ignore[operator]
             took = time.perf_counter() - started
-            labels = cluster(vectors, min_size=3).labels
-            cats = [
-                Category(str(g), "", [], [str(i) for i in np.flatnonzero(labels == g)])
-                for g in range(int(labels.max()) + 1)
-            ]
-            cats.append(Category(OTHER, "", [], [str(i) for i in np.flatnonzero(labels < 0)]))
-            figures = score(cats, truth)
-            print(
-                f"{name:14} {method:10} purity {figures['purity']:.2f}  coverage "
-                f"{figures['coverage']:.2f}  recall {figures['recall']:.2f}  found "
-                f"{figures['found']:.2f}  groups {figures['groups']:.0f}  "
-                f"embedding {took:.2f} s for {len(texts)} notes"
+            runs = []
+            for order in range(orders):
+                rng = random.Random(order)
+                keys = [rng.getrandbits(64) for _ in rows]
+                perm = sorted(range(len(rows)), key=lambda i: keys[i])  # as propose sorts
+                labels = cluster(vectors[perm], min_size=3).labels
+                truth = {str(j): rows[i]["category"] for j, i in enumerate(perm)}
+                cats = [
+                    Category(str(g), "", [], [str(j) for j in np.flatnonzero(labels == g)])
+                    for g in range(int(labels.max()) + 1)
+                ]
+                rest = [str(j) for j in np.flatnonzero(labels < 0)]
+                runs.append(score([*cats, Category(OTHER, "", [], rest)], truth))
+            shown = "  ".join(
+                f"{k} {np.mean([r[k] for r in runs]):.2f} "
+                f"({min(r[k] for r in runs):.2f}-{max(r[k] for r in runs):.2f})"
+                for k in ("purity", "coverage", "recall", "found", "groups")
             )
+            print(f"{name:14} {method:10} {shown}  embedding {took:.2f} s, {len(texts)} notes")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--minilm", action="store_true")
+    parser.add_argument("--orders", type=int, default=8)
     args = parser.parse_args()
     print(machine())
     started = time.perf_counter()
@@ -114,7 +123,7 @@ def main() -> None:
         minilm_numpy.load()
         print(f"MiniLM (numpy) load: {time.perf_counter() - started:.2f} s")
         methods["minilm"] = minilm_numpy.embed
-    quality(methods)
+    quality(methods, args.orders)
     speed(args.n)
 
 
