@@ -24,7 +24,7 @@ from heron.analysis.embed import MAX_CHARS, embed_notes
 from heron.analysis.labels import keywords, label_of
 from heron.analysis.propose import EXAMPLES, OTHER, Note, propose
 from heron.errors import BadRequest, Conflict, NotFound, Overloaded
-from heron.query.filters import FilterError, parse_filters, parse_time
+from heron.query.filters import compile_filters, parse_filters, parse_time
 from heron.query.views import TRACES
 from heron.scores.configs import parse_config, parse_configured, patch_config
 from heron.store.analysis import NoteQuery
@@ -62,9 +62,7 @@ def parse_request(body: Any) -> tuple[NoteQuery, dict[str, Any]]:
     filters = parse_filters(body.get("filter"))
     if len(filters) > 50:
         raise BadRequest("filter: at most 50 conditions")
-    for i, f in enumerate(filters):
-        if f.column not in TRACES.columns and f.column.split(".")[0] not in ("metadata", "scores"):
-            raise FilterError(f"filter[{i}]: unknown column {f.column!r} for traces")
+    compile_filters(filters, TRACES)  # checked now: a bad column or value is a 400 here
     stored = {
         "source": source, "scoreName": score_name, "from": start, "to": end,
         "filter": body.get("filter") or [],
