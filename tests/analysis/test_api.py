@@ -149,3 +149,16 @@ def test_a_read_key_cannot_run_or_edit(app: TestClient, truth: dict[str, str]) -
     assert app.get(f"/api/error-analysis/{mine['id']}", headers=read).status_code == 200
     r = app.post(f"/api/error-analysis/{mine['id']}/accept", headers=read)
     assert r.status_code == 403
+
+
+def test_one_analysis_runs_at_a_time(app: TestClient, truth: dict[str, str]) -> None:
+    """While a grouping runs, another request is a 503 with Retry-After, not a second
+    grouping competing for the cores."""
+    assert service._running.acquire(blocking=False)
+    try:
+        r = app.post("/api/error-analysis", json={"source": "comments", **WINDOW})
+    finally:
+        service._running.release()
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert "another error analysis is running" in r.json()["error"]["message"]
+    assert app.post("/api/error-analysis", json={"source": "comments", **WINDOW}).status_code == 200
