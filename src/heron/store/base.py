@@ -328,6 +328,25 @@ class Store(Protocol):
     def record_alert_evaluation(self, evaluation: Evaluation) -> bool: ...
 
     # -- end of alerts -------------------------------------------------------------------------
+    # -- error analysis (heron.analysis; heron.store.analysis) ---------------------------------
+    def analysis_notes(self, project_id: str, q: Any, limit: int) -> list[tuple[str, str, str]]: ...
+    def create_error_analysis(
+        self,
+        project_id: str,
+        analysis: dict[str, Any],
+        categories: Sequence[dict[str, Any]],
+        notes: Sequence[tuple[str, str, str, str]],
+    ) -> None: ...
+    def get_error_analysis(self, project_id: str, analysis_id: str) -> dict[str, Any] | None: ...
+    def list_error_analyses(self, project_id: str, limit: int = 50) -> list[dict[str, Any]]: ...
+    def edit_error_analysis(
+        self, project_id: str, analysis_id: str, edits: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None: ...
+    def trace_environments(
+        self, project_id: str, trace_ids: Sequence[str]
+    ) -> dict[str, str | None]: ...
+
+    # -- end of error analysis -----------------------------------------------------------------
 
     # -- comments (issue 16; heron.store.comments) ------------------------------------------
     def create_comment(

@@ -29,6 +29,7 @@ from heron.settings import Settings
 from heron.signals import outbox
 from heron.store import alerts as alertdb
 from heron.store import alignment as aligndb
+from heron.store import analysis as analysisdb
 from heron.store import channels as channeldb
 from heron.store import comments as commentdb
 from heron.store import dashboards as dashmod
@@ -986,6 +987,44 @@ class EmbeddedStore:
             return alertdb.record_evaluation(cur, evaluation)
 
     # -- end of alerts ---------------------------------------------------------------------------
+
+    # -- error analysis (heron.analysis; heron.store.analysis) ---------------------------------
+
+    def analysis_notes(
+        self, project_id: str, q: analysisdb.NoteQuery, limit: int
+    ) -> list[tuple[str, str, str]]:
+        """Notes ``(id, trace id, text)`` an error analysis reads (oldest first)."""
+        return analysisdb.read_notes(self.cursor(), project_id, q, limit)
+
+    def create_error_analysis(
+        self,
+        project_id: str,
+        analysis: dict[str, Any],
+        categories: Sequence[dict[str, Any]],
+        notes: Sequence[tuple[str, str, str, str]],
+    ) -> None:
+        with self._admin() as cur:
+            analysisdb.create_analysis(cur, project_id, analysis, categories, notes)
+
+    def get_error_analysis(self, project_id: str, analysis_id: str) -> dict[str, Any] | None:
+        return analysisdb.get_analysis(self.cursor(), project_id, analysis_id)
+
+    def list_error_analyses(self, project_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        return analysisdb.list_analyses(self.cursor(), project_id, limit)
+
+    def edit_error_analysis(
+        self, project_id: str, analysis_id: str, edits: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """Rename, add, move, delete ... in one transaction (see heron.store.analysis)."""
+        with self._admin() as cur:
+            analysisdb.apply_edits(cur, project_id, analysis_id, edits)
+
+    def trace_environments(
+        self, project_id: str, trace_ids: Sequence[str]
+    ) -> dict[str, str | None]:
+        return analysisdb.trace_environments(self.cursor(), project_id, trace_ids)
+
+    # -- end of error analysis -----------------------------------------------------------------
 
     # -- evaluators and LLM connections ----------------------------------------------------
 

@@ -22,6 +22,7 @@ from heron.server.web import (
     connections,
     dashboards,
     demo_loading,
+    error_analysis,
     evaluators,
     feedback_settings,
     issues,
@@ -56,6 +57,7 @@ PAGE_MODULES = (
     issues,  # issue 15: the issues inbox
     alerts,
     comments,  # issue 16: comments on traces, observations and sessions
+    error_analysis,  # issue 16: error analysis
 )
 
 
