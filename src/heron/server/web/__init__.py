@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from heron.server.web import (
     alerts,
+    annotation_queues,
     auth,
     channels,
     compare,
@@ -54,6 +55,7 @@ PAGE_MODULES = (
     channels,
     issues,  # issue 15: the issues inbox
     alerts,
+    annotation_queues,  # issue 16: annotation queues
 )
 
 
