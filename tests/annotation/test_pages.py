@@ -68,7 +68,8 @@ def test_create_list_edit_and_escape(web: TestClient) -> None:
     qid = make_queue(web, f"review {EVIL}")
     listing = web.get(f"/annotation-queues?project={pid(web)}").text
     assert EVIL not in listing and "&lt;script&gt;alert(&#34;q&#34;)&lt;/script&gt;" in listing
-    assert 'aria-current="page">Queues' in listing
+    traces = web.get(f"/traces?project={pid(web)}").text
+    assert f'href="/annotation-queues?project={pid(web)}"' in traces  # linked from the list
     page = web.get(f"/annotation-queues/{qid}?project={pid(web)}")
     assert page.status_code == 200 and EVIL not in page.text
     assert "0 of 0 completed" in page.text
@@ -156,7 +157,7 @@ def test_a_viewer_reads_and_changes_nothing(web: TestClient) -> None:
     assert viewer.get(f"/annotation-queues?project={pid(web)}").status_code == 200
     page = viewer.get(f"/annotation-queues/{qid}?project={pid(web)}")
     assert page.status_code == 200 and "Edit queue" not in page.text
-    assert "Add to a queue" not in viewer.get(f"/traces?project={pid(web)}").text
+    assert "Add these traces to a queue" not in viewer.get(f"/traces?project={pid(web)}").text
     csrf = csrf_of(page.text)
     for path, data in (
         ("/annotation-queues", {"name": "v", "score_config_ids": "cfg-ok"}),

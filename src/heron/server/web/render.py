@@ -34,7 +34,6 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/evaluators", "Evaluators"),
     ("/dashboards", "Dashboards"),
     ("/compare", "Compare"),
-    ("/annotation-queues", "Queues"),  # issue 16
     ("/settings", "Settings"),
 )
 
