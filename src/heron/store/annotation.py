@@ -150,17 +150,15 @@ def _recount(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, nee
     item completed by hand, without annotations, stays completed)."""
     at = now()
     cur.execute(
-        "UPDATE annotation_queue_items i SET status = 'COMPLETED', completed_at = ?, "
+        "UPDATE annotation_queue_items SET status = 'COMPLETED', completed_at = ?, "
         "updated_at = ? WHERE project_id = ? AND queue_id = ? AND status = 'PENDING' "
-        "AND (SELECT count(DISTINCT user_id) FROM annotation_queue_annotations a "
-        "WHERE a.project_id = i.project_id AND a.item_id = i.id) >= ?",
+        "AND annotations >= ?",
         [at, at, project_id, queue_id, needed],
     )
     cur.execute(
-        "UPDATE annotation_queue_items i SET status = 'PENDING', completed_at = NULL, "
+        "UPDATE annotation_queue_items SET status = 'PENDING', completed_at = NULL, "
         "updated_at = ? WHERE project_id = ? AND queue_id = ? AND status = 'COMPLETED' "
-        "AND (SELECT count(DISTINCT user_id) FROM annotation_queue_annotations a "
-        "WHERE a.project_id = i.project_id AND a.item_id = i.id) BETWEEN 1 AND ? - 1",
+        "AND annotations BETWEEN 1 AND ? - 1",
         [at, project_id, queue_id, needed],
     )
 
@@ -185,10 +183,8 @@ def delete_queue(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str)
 # -- items -----------------------------------------------------------------------------------
 
 _ITEM_COLUMNS = (
-    "i.id, i.queue_id, i.object_type, i.object_id, i.status, i.completed_at, i.created_at, "
-    "i.updated_at, i.lease_user_id, i.lease_until, i.position, "
-    "(SELECT count(DISTINCT a.user_id) FROM annotation_queue_annotations a "
-    "WHERE a.project_id = i.project_id AND a.item_id = i.id)"
+    "id, queue_id, object_type, object_id, status, completed_at, created_at, updated_at, "
+    "lease_user_id, lease_until, position, annotations"
 )
 
 
@@ -256,14 +252,12 @@ def list_items(
     limit: int,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page (from 1) of a queue's items in queue order, and their total."""
-    where = "i.project_id = ? AND i.queue_id = ? AND (? IS NULL OR i.status = ?)"
+    where = "project_id = ? AND queue_id = ? AND (? IS NULL OR status = ?)"
     args = [project_id, queue_id, status, status]
-    row = cur.execute(
-        f"SELECT count(*) FROM annotation_queue_items i WHERE {where}", args
-    ).fetchone()
+    row = cur.execute(f"SELECT count(*) FROM annotation_queue_items WHERE {where}", args).fetchone()
     rows = cur.execute(
-        f"SELECT {_ITEM_COLUMNS} FROM annotation_queue_items i WHERE {where} "
-        "ORDER BY i.position, i.id LIMIT ? OFFSET ?",
+        f"SELECT {_ITEM_COLUMNS} FROM annotation_queue_items WHERE {where} "
+        "ORDER BY position, id LIMIT ? OFFSET ?",
         [*args, limit, (page - 1) * limit],
     ).fetchall()
     at = now()
@@ -274,8 +268,8 @@ def get_item(
     cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, item_id: str
 ) -> dict[str, Any] | None:
     rows = cur.execute(
-        f"SELECT {_ITEM_COLUMNS} FROM annotation_queue_items i "
-        "WHERE i.project_id = ? AND i.queue_id = ? AND i.id = ?",
+        f"SELECT {_ITEM_COLUMNS} FROM annotation_queue_items "
+        "WHERE project_id = ? AND queue_id = ? AND id = ?",
         [project_id, queue_id, item_id],
     ).fetchall()
     return _item(rows[0], now()) if rows else None
@@ -336,6 +330,30 @@ def queue_objects(
 # -- leases and annotations --------------------------------------------------------------------
 
 
+def _needed(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str) -> int:
+    """The queue's annotations per item; 404 when the project has no such queue."""
+    rows = cur.execute(
+        "SELECT annotations_per_item FROM annotation_queues WHERE project_id = ? AND id = ?",
+        [project_id, queue_id],
+    ).fetchall()
+    if not rows:
+        raise NotFound(f"annotation queue {queue_id[:100]!r} not found in this project")
+    return int(rows[0][0])
+
+
+def _lease(
+    cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, item_id: str
+) -> tuple[str | None, datetime | None]:
+    rows = cur.execute(
+        "SELECT lease_user_id, lease_until FROM annotation_queue_items "
+        "WHERE project_id = ? AND queue_id = ? AND id = ?",
+        [project_id, queue_id, item_id],
+    ).fetchall()
+    if not rows:
+        raise NotFound(f"item {item_id[:100]!r} not found in this annotation queue")
+    return rows[0][0], rows[0][1]
+
+
 def claim(
     cur: duckdb.DuckDBPyConnection,
     project_id: str,
@@ -350,51 +368,41 @@ def claim(
     user holds an unexpired lease on it (None). Without: the item the user holds already,
     else the first item in queue order that is pending, that the user has not annotated,
     that has fewer than the queue's annotations per item, and that nobody else holds; None
-    when there is none."""
-    queue = get_queue(cur, project_id, queue_id)
-    if queue is None or queue["id"] != queue_id:
-        raise NotFound(f"annotation queue {queue_id[:100]!r} not found in this project")
+    when there is none. A user holds one item of a queue at a time."""
+    needed = _needed(cur, project_id, queue_id)
     at = now()
-    free = "(i.lease_until IS NULL OR i.lease_until <= ? OR i.lease_user_id = ?)"
     if item_id is not None:
-        _require_item(cur, project_id, queue_id, item_id)
-        rows = cur.execute(
-            f"SELECT i.id FROM annotation_queue_items i WHERE i.project_id = ? "
-            f"AND i.queue_id = ? AND i.id = ? AND {free}",
-            [project_id, queue_id, item_id, at, user_id],
-        ).fetchall()
+        holder, until = _lease(cur, project_id, queue_id, item_id)
+        if holder not in (None, user_id) and until is not None and until > at:
+            return None
+        chosen = item_id
     else:
         rows = cur.execute(
-            "SELECT i.id FROM annotation_queue_items i WHERE i.project_id = ? "
-            "AND i.queue_id = ? AND i.lease_user_id = ? AND i.lease_until > ? "
-            "ORDER BY i.position LIMIT 1",
-            [project_id, queue_id, user_id, at],
-        ).fetchall()
+            "SELECT id FROM annotation_queue_items WHERE project_id = ? AND queue_id = ? "
+            "AND ((lease_user_id = ? AND lease_until > ?) OR (status = 'PENDING' "
+            "AND (lease_until IS NULL OR lease_until <= ? OR lease_user_id = ?) "
+            "AND annotations < ? AND id NOT IN (SELECT item_id FROM "
+            "annotation_queue_annotations WHERE project_id = ? AND queue_id = ? "
+            "AND user_id = ?))) "
+            "ORDER BY coalesce(lease_user_id = ? AND lease_until > ?, false) DESC, position, id "
+            "LIMIT 1",
+            [
+                project_id, queue_id, user_id, at, at, user_id, needed, project_id, queue_id,
+                user_id, user_id, at,
+            ],
+        ).fetchall()  # fmt: skip
         if not rows:
-            rows = cur.execute(
-                "SELECT i.id FROM annotation_queue_items i WHERE i.project_id = ? "
-                f"AND i.queue_id = ? AND i.status = 'PENDING' AND {free} "
-                "AND NOT EXISTS (SELECT 1 FROM annotation_queue_annotations a "
-                "WHERE a.project_id = i.project_id AND a.item_id = i.id AND a.user_id = ?) "
-                "AND (SELECT count(DISTINCT a.user_id) FROM annotation_queue_annotations a "
-                "WHERE a.project_id = i.project_id AND a.item_id = i.id) < ? "
-                "ORDER BY i.position, i.id LIMIT 1",
-                [project_id, queue_id, at, user_id, user_id, queue["annotations_per_item"]],
-            ).fetchall()
-    if not rows:
-        return None
-    (chosen,) = rows[0]
-    cur.execute(
-        "UPDATE annotation_queue_items SET lease_user_id = NULL, lease_until = NULL "
-        "WHERE project_id = ? AND queue_id = ? AND lease_user_id = ? AND id <> ?",
-        [project_id, queue_id, user_id, chosen],
-    )  # one item held per user and queue
-    cur.execute(
-        "UPDATE annotation_queue_items SET lease_user_id = ?, lease_until = ? "
-        "WHERE project_id = ? AND queue_id = ? AND id = ?",
-        [user_id, at + timedelta(seconds=lease_s), project_id, queue_id, chosen],
-    )
-    return get_item(cur, project_id, queue_id, chosen)
+            return None
+        chosen = rows[0][0]
+    held = at + timedelta(seconds=lease_s)
+    rows = cur.execute(
+        "UPDATE annotation_queue_items SET lease_user_id = CASE WHEN id = ? THEN ? END, "
+        "lease_until = CASE WHEN id = ? THEN ?::TIMESTAMP END "
+        "WHERE project_id = ? AND queue_id = ? AND (id = ? OR lease_user_id = ?) "
+        f"RETURNING {_ITEM_COLUMNS}",
+        [chosen, user_id, chosen, held, project_id, queue_id, chosen, user_id],
+    ).fetchall()  # and the user's other held item of the queue is let go
+    return next(_item(r, at) for r in rows if r[0] == chosen)
 
 
 def release(
@@ -415,13 +423,11 @@ def complete(
     """Record that ``user_id`` annotated the item (once per user; again only moves the
     time), release the user's lease, and complete the item when it has the queue's number of
     distinct annotators. 409 when another user holds the item."""
-    queue = get_queue(cur, project_id, queue_id)
-    if queue is None or queue["id"] != queue_id:
-        raise NotFound(f"annotation queue {queue_id[:100]!r} not found in this project")
-    item = _require_item(cur, project_id, queue_id, item_id)
-    if item["lease_user_id"] not in (None, user_id):
-        raise Conflict("another annotator holds this item; claim it after their lease ends")
+    needed = _needed(cur, project_id, queue_id)
     at = now()
+    holder, until = _lease(cur, project_id, queue_id, item_id)
+    if holder not in (None, user_id) and until is not None and until > at:
+        raise Conflict("another annotator holds this item; claim it after their lease ends")
     cur.execute(
         "DELETE FROM annotation_queue_annotations WHERE project_id = ? AND queue_id = ? "
         "AND item_id = ? AND user_id = ?",
@@ -431,18 +437,23 @@ def complete(
         "INSERT INTO annotation_queue_annotations VALUES (?, ?, ?, ?, ?)",
         [project_id, queue_id, item_id, user_id, at],
     )
-    done = len(annotators(cur, project_id, queue_id, item_id))
-    cur.execute(
-        "UPDATE annotation_queue_items SET lease_user_id = NULL, lease_until = NULL, "
-        "updated_at = ?, status = CASE WHEN ? THEN 'COMPLETED' ELSE status END, "
-        "completed_at = CASE WHEN ? THEN coalesce(completed_at, ?) ELSE completed_at END "
-        "WHERE project_id = ? AND queue_id = ? AND id = ?",
+    rows = cur.execute(
+        "UPDATE annotation_queue_items i SET annotations = n.done, updated_at = ?, "
+        "lease_user_id = CASE WHEN i.lease_user_id = ? THEN NULL ELSE i.lease_user_id END, "
+        "lease_until = CASE WHEN i.lease_user_id = ? THEN NULL ELSE i.lease_until END, "
+        "status = CASE WHEN n.done >= ? THEN 'COMPLETED' ELSE i.status END, "
+        "completed_at = CASE WHEN n.done >= ? THEN coalesce(i.completed_at, ?) "
+        "ELSE i.completed_at END "
+        "FROM (SELECT count(DISTINCT user_id) AS done FROM annotation_queue_annotations "
+        "WHERE project_id = ? AND queue_id = ? AND item_id = ?) n "
+        "WHERE i.project_id = ? AND i.queue_id = ? AND i.id = ? "
+        f"RETURNING {', '.join('i.' + c.strip() for c in _ITEM_COLUMNS.split(','))}",
         [
-            at, done >= queue["annotations_per_item"], done >= queue["annotations_per_item"],
-            at, project_id, queue_id, item_id,
+            at, user_id, user_id, needed, needed, at, project_id, queue_id, item_id,
+            project_id, queue_id, item_id,
         ],
-    )  # fmt: skip
-    return _require_item(cur, project_id, queue_id, item_id)
+    ).fetchall()  # fmt: skip
+    return _item(rows[0], at)
 
 
 def annotators(
