@@ -24,10 +24,11 @@ from typing import Any
 import duckdb
 import orjson
 
-from heron.errors import Conflict, NotFound
+from heron.errors import BadRequest, Conflict, NotFound
 
 OBJECT_TYPES = ("TRACE", "OBSERVATION", "SESSION")
 STATUSES = ("PENDING", "COMPLETED")
+MAX_QUEUES = 1000  # per project
 
 
 def now() -> datetime:
@@ -99,7 +100,13 @@ def create_queue(
     cur: duckdb.DuckDBPyConnection, project_id: str, spec: dict[str, Any]
 ) -> dict[str, Any]:
     """A new queue from a checked ``spec`` (``name, description, score_config_ids,
-    annotations_per_item``); 409 when the project has a queue of that name."""
+    annotations_per_item``); 409 when the project has a queue of that name, 400 when it
+    has :data:`MAX_QUEUES` already."""
+    (count,) = cur.execute(
+        "SELECT count(*) FROM annotation_queues WHERE project_id = ?", [project_id]
+    ).fetchall()[0]
+    if count >= MAX_QUEUES:
+        raise BadRequest(f"a project has at most {MAX_QUEUES:,} annotation queues")
     if _name_taken(cur, project_id, spec["name"], None):
         raise Conflict(f"an annotation queue named {spec['name']!r} exists in this project")
     queue_id = spec.get("id") or uuid.uuid4().hex
