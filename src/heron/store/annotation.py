@@ -157,16 +157,16 @@ def _recount(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, nee
     item completed by hand, without annotations, stays completed)."""
     at = now()
     cur.execute(
-        "UPDATE annotation_queue_items SET status = 'COMPLETED', completed_at = ?, "
-        "updated_at = ? WHERE project_id = ? AND queue_id = ? AND status = 'PENDING' "
-        "AND annotations >= ?",
-        [at, at, project_id, queue_id, needed],
+        "UPDATE annotation_queue_items i SET status = 'COMPLETED', completed_at = ?, "
+        f"updated_at = ? FROM {_COUNTS} a WHERE a.item_id = i.id AND i.project_id = ? "
+        "AND i.queue_id = ? AND i.status = 'PENDING' AND a.n >= ?",
+        [at, at, project_id, queue_id, project_id, queue_id, needed],
     )
     cur.execute(
-        "UPDATE annotation_queue_items SET status = 'PENDING', completed_at = NULL, "
-        "updated_at = ? WHERE project_id = ? AND queue_id = ? AND status = 'COMPLETED' "
-        "AND annotations BETWEEN 1 AND ? - 1",
-        [at, project_id, queue_id, needed],
+        "UPDATE annotation_queue_items i SET status = 'PENDING', completed_at = NULL, "
+        f"updated_at = ? FROM {_COUNTS} a WHERE a.item_id = i.id AND i.project_id = ? "
+        "AND i.queue_id = ? AND i.status = 'COMPLETED' AND a.n < ?",
+        [at, project_id, queue_id, project_id, queue_id, needed],
     )
 
 
@@ -189,9 +189,17 @@ def delete_queue(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str)
 
 # -- items -----------------------------------------------------------------------------------
 
-_ITEM_COLUMNS = (
-    "id, queue_id, object_type, object_id, status, completed_at, created_at, updated_at, "
-    "lease_user_id, lease_until, position, annotations"
+# How many people completed each item of a queue (parameters: project, queue). Counted when
+# read (a hash join over the queue's annotations), never stored, so nothing can drift.
+_COUNTS = (
+    "(SELECT item_id, count(DISTINCT user_id) AS n FROM annotation_queue_annotations "
+    "WHERE project_id = ? AND queue_id = ? GROUP BY item_id)"
+)
+_ITEM_SELECT = (
+    "SELECT i.id, i.queue_id, i.object_type, i.object_id, i.status, i.completed_at, "
+    "i.created_at, i.updated_at, i.lease_user_id, i.lease_until, i.position, "
+    f"coalesce(a.n, 0) FROM annotation_queue_items i LEFT JOIN {_COUNTS} a "
+    "ON a.item_id = i.id"
 )
 
 
@@ -259,13 +267,14 @@ def list_items(
     limit: int,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page (from 1) of a queue's items in queue order, and their total."""
-    where = "project_id = ? AND queue_id = ? AND (? IS NULL OR status = ?)"
+    where = "i.project_id = ? AND i.queue_id = ? AND (? IS NULL OR i.status = ?)"
     args = [project_id, queue_id, status, status]
-    row = cur.execute(f"SELECT count(*) FROM annotation_queue_items WHERE {where}", args).fetchone()
+    row = cur.execute(
+        f"SELECT count(*) FROM annotation_queue_items i WHERE {where}", args
+    ).fetchone()
     rows = cur.execute(
-        f"SELECT {_ITEM_COLUMNS} FROM annotation_queue_items WHERE {where} "
-        "ORDER BY position, id LIMIT ? OFFSET ?",
-        [*args, limit, (page - 1) * limit],
+        f"{_ITEM_SELECT} WHERE {where} ORDER BY i.position, i.id LIMIT ? OFFSET ?",
+        [project_id, queue_id, *args, limit, (page - 1) * limit],
     ).fetchall()
     at = now()
     return [_item(r, at) for r in rows], int(row[0]) if row else 0
@@ -275,9 +284,8 @@ def get_item(
     cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, item_id: str
 ) -> dict[str, Any] | None:
     rows = cur.execute(
-        f"SELECT {_ITEM_COLUMNS} FROM annotation_queue_items "
-        "WHERE project_id = ? AND queue_id = ? AND id = ?",
-        [project_id, queue_id, item_id],
+        f"{_ITEM_SELECT} WHERE i.project_id = ? AND i.queue_id = ? AND i.id = ?",
+        [project_id, queue_id, project_id, queue_id, item_id],
     ).fetchall()
     return _item(rows[0], now()) if rows else None
 
@@ -385,31 +393,31 @@ def claim(
         chosen = item_id
     else:
         rows = cur.execute(
-            "SELECT id FROM annotation_queue_items WHERE project_id = ? AND queue_id = ? "
-            "AND ((lease_user_id = ? AND lease_until > ?) OR (status = 'PENDING' "
-            "AND (lease_until IS NULL OR lease_until <= ? OR lease_user_id = ?) "
-            "AND annotations < ? AND id NOT IN (SELECT item_id FROM "
+            f"SELECT i.id FROM annotation_queue_items i LEFT JOIN {_COUNTS} a "
+            "ON a.item_id = i.id WHERE i.project_id = ? AND i.queue_id = ? "
+            "AND ((i.lease_user_id = ? AND i.lease_until > ?) OR (i.status = 'PENDING' "
+            "AND (i.lease_until IS NULL OR i.lease_until <= ? OR i.lease_user_id = ?) "
+            "AND coalesce(a.n, 0) < ? AND i.id NOT IN (SELECT item_id FROM "
             "annotation_queue_annotations WHERE project_id = ? AND queue_id = ? "
             "AND user_id = ?))) "
-            "ORDER BY coalesce(lease_user_id = ? AND lease_until > ?, false) DESC, position, id "
-            "LIMIT 1",
+            "ORDER BY coalesce(i.lease_user_id = ? AND i.lease_until > ?, false) DESC, "
+            "i.position, i.id LIMIT 1",
             [
-                project_id, queue_id, user_id, at, at, user_id, needed, project_id, queue_id,
-                user_id, user_id, at,
+                project_id, queue_id, project_id, queue_id, user_id, at, at, user_id, needed,
+                project_id, queue_id, user_id, user_id, at,
             ],
         ).fetchall()  # fmt: skip
         if not rows:
             return None
         chosen = rows[0][0]
     held = at + timedelta(seconds=lease_s)
-    rows = cur.execute(
+    cur.execute(
         "UPDATE annotation_queue_items SET lease_user_id = CASE WHEN id = ? THEN ? END, "
         "lease_until = CASE WHEN id = ? THEN ?::TIMESTAMP END "
-        "WHERE project_id = ? AND queue_id = ? AND (id = ? OR lease_user_id = ?) "
-        f"RETURNING {_ITEM_COLUMNS}",
+        "WHERE project_id = ? AND queue_id = ? AND (id = ? OR lease_user_id = ?)",
         [chosen, user_id, chosen, held, project_id, queue_id, chosen, user_id],
-    ).fetchall()  # and the user's other held item of the queue is let go
-    return next(_item(r, at) for r in rows if r[0] == chosen)
+    )  # and the user's other held item of the queue is let go
+    return get_item(cur, project_id, queue_id, chosen)
 
 
 def release(
@@ -444,8 +452,8 @@ def complete(
         "INSERT INTO annotation_queue_annotations VALUES (?, ?, ?, ?, ?)",
         [project_id, queue_id, item_id, user_id, at],
     )
-    rows = cur.execute(
-        "UPDATE annotation_queue_items i SET annotations = n.done, updated_at = ?, "
+    cur.execute(
+        "UPDATE annotation_queue_items i SET updated_at = ?, "
         "lease_user_id = CASE WHEN i.lease_user_id = ? THEN NULL ELSE i.lease_user_id END, "
         "lease_until = CASE WHEN i.lease_user_id = ? THEN NULL ELSE i.lease_until END, "
         "status = CASE WHEN n.done >= ? THEN 'COMPLETED' ELSE i.status END, "
@@ -453,14 +461,13 @@ def complete(
         "ELSE i.completed_at END "
         "FROM (SELECT count(DISTINCT user_id) AS done FROM annotation_queue_annotations "
         "WHERE project_id = ? AND queue_id = ? AND item_id = ?) n "
-        "WHERE i.project_id = ? AND i.queue_id = ? AND i.id = ? "
-        f"RETURNING {', '.join('i.' + c.strip() for c in _ITEM_COLUMNS.split(','))}",
+        "WHERE i.project_id = ? AND i.queue_id = ? AND i.id = ?",
         [
             at, user_id, user_id, needed, needed, at, project_id, queue_id, item_id,
             project_id, queue_id, item_id,
         ],
-    ).fetchall()  # fmt: skip
-    return _item(rows[0], at)
+    )  # fmt: skip
+    return _require_item(cur, project_id, queue_id, item_id)
 
 
 def annotators(

@@ -7,9 +7,8 @@ heron's leases); one migration of :mod:`heron.store.schema`.
   (checked by :mod:`heron.store.annotation` under the store's admin lock).
 - ``annotation_queue_items``: the objects to annotate (TRACE, OBSERVATION or SESSION), at
   most once per queue; ``lease_user_id``/``lease_until`` is the one annotator holding the
-  item until then; ``annotations`` counts the distinct people who completed it (kept with
-  ``annotation_queue_annotations``, so the next item is found without counting);
-  ``position`` orders the items (the order they were added, which a fill may have ranked).
+  item until then; ``position`` orders the items (the order they were added, which a fill
+  may have ranked).
 - ``annotation_queue_annotations``: one row per (item, user) who completed it.
 - ``annotation_queue_assignments``: the project members who may annotate a queue.
 """
@@ -33,7 +32,6 @@ CREATE TABLE IF NOT EXISTS annotation_queue_items (
     object_id VARCHAR NOT NULL,
     status VARCHAR NOT NULL,
     position BIGINT NOT NULL,
-    annotations INTEGER NOT NULL DEFAULT 0,
     lease_user_id VARCHAR,
     lease_until TIMESTAMP,
     completed_at TIMESTAMP,
