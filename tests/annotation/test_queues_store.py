@@ -208,6 +208,19 @@ def test_queues_per_project_are_bounded(db, monkeypatch: pytest.MonkeyPatch) -> 
     _queue(s, p2, "c")  # per project
 
 
+def test_items_per_queue_are_bounded(db, monkeypatch: pytest.MonkeyPatch) -> None:
+    from heron.store import annotation
+
+    s, p1, _ = db
+    monkeypatch.setattr(annotation, "MAX_ITEMS", 3)
+    q = _queue(s, p1)
+    s.add_queue_items(p1, q, [("TRACE", "a"), ("TRACE", "b")])
+    with pytest.raises(BadRequest) as caught:
+        s.add_queue_items(p1, q, [("TRACE", "c"), ("TRACE", "d")])
+    assert "at most 3 items" in caught.value.message
+    assert s.add_queue_items(p1, q, [("TRACE", "c")]) == 1
+
+
 def test_assignments(db) -> None:
     s, p1, p2 = db
     q = _queue(s, p1)

@@ -29,6 +29,7 @@ from heron.errors import BadRequest, Conflict, NotFound
 OBJECT_TYPES = ("TRACE", "OBSERVATION", "SESSION")
 STATUSES = ("PENDING", "COMPLETED")
 MAX_QUEUES = 1000  # per project
+MAX_ITEMS = 1_000_000  # per queue
 
 
 def now() -> datetime:
@@ -230,7 +231,8 @@ def add_items(
     items: Sequence[tuple[str, str]],
 ) -> int:
     """Add ``(object_type, object_id)`` pairs in order (checked by the caller); an object
-    already in the queue, or given twice, is added once. Returns how many were added."""
+    already in the queue, or given twice, is added once. Returns how many were added; 400
+    when the queue could pass :data:`MAX_ITEMS`."""
     _require_queue(cur, project_id, queue_id)
     if not items:
         return 0
@@ -240,6 +242,15 @@ def add_items(
         [project_id, queue_id],
     ).fetchone()
     base = int(row[0]) if row else 0
+    (held,) = cur.execute(
+        "SELECT count(*) FROM annotation_queue_items WHERE project_id = ? AND queue_id = ?",
+        [project_id, queue_id],
+    ).fetchall()[0]
+    if held + len(items) > MAX_ITEMS:
+        raise BadRequest(
+            f"a queue holds at most {MAX_ITEMS:,} items; this one has {held:,}, and "
+            f"{len(items):,} more would pass that"
+        )
     at = now()
     added = cur.execute(
         "INSERT INTO annotation_queue_items (project_id, id, queue_id, object_type, object_id, "
