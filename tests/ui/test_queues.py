@@ -3,6 +3,8 @@ traces list (the count shown first, then added), and see its progress."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 from playwright.sync_api import Page, expect
 
@@ -14,7 +16,7 @@ PB = {"Content-Type": "application/x-protobuf"}
 
 
 def test_create_a_queue_and_fill_it_from_the_traces_list(
-    page: Page, live_server: HeronProcess
+    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
 ) -> None:
     url = live_server.url
     spans = [otlp.span(otlp.new_trace_id(), otlp.new_span_id(), n) for n in
@@ -36,6 +38,7 @@ def test_create_a_queue_and_fill_it_from_the_traces_list(
     page.goto(url + "/traces?name=refund-chat")
     page.get_by_role("link", name="Add these traces to a queue…").click()
     expect(page.locator("[data-fill-count]")).to_contain_text("3 traces match")
+    snapshot("counted")
     page.get_by_role("button", name="Add 3 traces to “refund review”").click()
     expect(page.get_by_role("status")).to_have_text("3 items added.")
     expect(page.locator("[data-progress]")).to_have_text("0 of 3 completed")
