@@ -26,8 +26,6 @@ import orjson
 
 from heron.errors import BadRequest, Conflict, NotFound
 
-OBJECT_TYPES = ("TRACE", "OBSERVATION", "SESSION")
-STATUSES = ("PENDING", "COMPLETED")
 MAX_QUEUES = 1000  # per project
 MAX_ITEMS = 1_000_000  # per queue
 
