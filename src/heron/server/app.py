@@ -50,6 +50,7 @@ from heron.server import (
 )
 from heron.server import alerts as alerts_api
 from heron.server import alignment as alignment_api  # issue 16: evaluators from labels
+from heron.server import annotation_queues as queue_routes  # issue 16: annotation queues
 from heron.server import comments as comments_api  # issue 16: comments
 from heron.server import error_analysis as error_analysis_api  # issue 16: error analysis
 from heron.server import signals as signal_routes  # issue 15: rules, issues, signals
@@ -243,6 +244,8 @@ def create_app(
     app.include_router(comments_api.router)  # issue 16: comments
     app.include_router(alignment_api.router)  # issue 16: drafts from labels, alignment
     app.include_router(error_analysis_api.router)  # issue 16: error analysis
+
+    app.include_router(queue_routes.router)  # issue 16: annotation queues
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(FeedbackCors)  # outside UnexpectedErrors: a 500 names the origin too

@@ -22,7 +22,7 @@ import pyarrow as pa
 from heron.compare import CompareQuery, run_compare
 from heron.errors import BadRequest, Conflict, NotFound
 from heron.model import ObservationRecord, TraceUpdate
-from heron.query import Filter
+from heron.query import TRACES, Filter, compile_filters
 from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.settings import Settings
@@ -30,6 +30,7 @@ from heron.signals import outbox
 from heron.store import alerts as alertdb
 from heron.store import alignment as aligndb
 from heron.store import analysis as analysisdb
+from heron.store import annotation as annodb
 from heron.store import channels as channeldb
 from heron.store import comments as commentdb
 from heron.store import dashboards as dashmod
@@ -1263,6 +1264,138 @@ class EmbeddedStore:
         return aligndb.run_items(self.cursor(), project_id, run_id)
 
     # -- end of alignment ------------------------------------------------------------------
+
+    # -- annotation queues (heron.annotation; heron.store.annotation) ---------------------------
+
+    def create_annotation_queue(self, project_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """A new queue from a checked spec (:func:`heron.annotation.spec.check_queue`)."""
+        with self._admin() as cur:
+            evaldb.require_project(cur, project_id)
+            return annodb.create_queue(cur, project_id, spec)
+
+    def update_annotation_queue(
+        self, project_id: str, queue_id: str, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        with self._admin() as cur:
+            return annodb.update_queue(cur, project_id, queue_id, changes)
+
+    def delete_annotation_queue(self, project_id: str, queue_id: str) -> bool:
+        with self._admin() as cur:
+            return annodb.delete_queue(cur, project_id, queue_id)
+
+    def list_annotation_queues(self, project_id: str) -> list[dict[str, Any]]:
+        return annodb.list_queues(self.cursor(), project_id)
+
+    def get_annotation_queue(self, project_id: str, queue_id_or_name: str) -> dict[str, Any] | None:
+        return annodb.get_queue(self.cursor(), project_id, queue_id_or_name)
+
+    def add_queue_items(
+        self, project_id: str, queue_id: str, items: Sequence[tuple[str, str]]
+    ) -> int:
+        """Add ``(object_type, object_id)`` pairs; objects already queued are skipped."""
+        with self._admin() as cur:
+            return annodb.add_items(cur, project_id, queue_id, items)
+
+    def list_queue_items(
+        self,
+        project_id: str,
+        queue_id: str,
+        status: str | None = None,
+        page: int = 1,
+        limit: int = 50,
+    ) -> tuple[list[dict[str, Any]], int]:
+        return annodb.list_items(self.cursor(), project_id, queue_id, status, page, limit)
+
+    def get_queue_item(self, project_id: str, queue_id: str, item_id: str) -> dict[str, Any] | None:
+        return annodb.get_item(self.cursor(), project_id, queue_id, item_id)
+
+    def update_queue_item(
+        self, project_id: str, queue_id: str, item_id: str, status: str
+    ) -> dict[str, Any]:
+        with self._admin() as cur:
+            return annodb.update_item(cur, project_id, queue_id, item_id, status)
+
+    def delete_queue_item(self, project_id: str, queue_id: str, item_id: str) -> bool:
+        with self._admin() as cur:
+            return annodb.delete_item(cur, project_id, queue_id, item_id)
+
+    def object_queues(
+        self, project_id: str, object_type: str, object_id: str
+    ) -> list[dict[str, Any]]:
+        """The queues holding an object: ``[{queue_id, item_id, status}]``."""
+        return annodb.queue_objects(self.cursor(), project_id, object_type, object_id)
+
+    def claim_queue_item(
+        self,
+        project_id: str,
+        queue_id: str,
+        user_id: str,
+        lease_s: float = 600,
+        item_id: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Hold an item for one annotator (atomic: see :func:`heron.store.annotation.claim`)."""
+        with self._admin() as cur:
+            return annodb.claim(cur, project_id, queue_id, user_id, lease_s, item_id)
+
+    def release_queue_item(
+        self, project_id: str, queue_id: str, item_id: str, user_id: str
+    ) -> bool:
+        with self._admin() as cur:
+            return annodb.release(cur, project_id, queue_id, item_id, user_id)
+
+    def complete_queue_item(
+        self, project_id: str, queue_id: str, item_id: str, user_id: str
+    ) -> dict[str, Any]:
+        """Record the user's annotation; the item completes with enough annotators."""
+        with self._admin() as cur:
+            return annodb.complete(cur, project_id, queue_id, item_id, user_id)
+
+    def queue_progress(
+        self, project_id: str, queue_id: str, user_id: str | None = None
+    ) -> dict[str, int]:
+        return annodb.progress(self.cursor(), project_id, queue_id, user_id)
+
+    def queue_annotators(
+        self, project_id: str, queue_id: str, item_id: str
+    ) -> list[dict[str, Any]]:
+        return annodb.annotators(self.cursor(), project_id, queue_id, item_id)
+
+    def assign_queue(self, project_id: str, queue_id: str, user_id: str) -> bool:
+        with self._admin() as cur:
+            return annodb.assign(cur, project_id, queue_id, user_id)
+
+    def unassign_queue(self, project_id: str, queue_id: str, user_id: str) -> bool:
+        with self._admin() as cur:
+            return annodb.unassign(cur, project_id, queue_id, user_id)
+
+    def queue_assignments(self, project_id: str, queue_id: str) -> list[str]:
+        return annodb.assignments(self.cursor(), project_id, queue_id)
+
+    def queue_fill_traces(
+        self,
+        project_id: str,
+        queue_id: str,
+        filters: Sequence[Filter],
+        limit: int,
+        sample: str = "newest",
+        seed: int = 0,
+        by: str | None = None,
+        score: str | None = None,
+    ) -> tuple[list[str], int]:
+        """The traces matching ``filters`` (the traces list's language) a fill would add,
+        sampled (see :func:`heron.store.annotation.fill_traces`), and how many match."""
+        where, params = compile_filters(filters, TRACES)
+        return annodb.fill_traces(
+            self.cursor(), project_id, queue_id, where, params, limit, sample, seed, by, score
+        )
+
+    def queue_issue_traces(
+        self, project_id: str, queue_id: str, issue_id: str, limit: int
+    ) -> tuple[list[str], int]:
+        """The traces of an issue's signals a fill would add, and how many there are."""
+        return annodb.issue_traces(self.cursor(), project_id, queue_id, issue_id, limit)
+
+    # -- end of annotation queues ----------------------------------------------------------------
 
     # -- meta --------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from heron.server.web import (
     alerts,
+    annotation_queues,
     auth,
     channels,
     comments,
@@ -58,6 +59,7 @@ PAGE_MODULES = (
     alerts,
     comments,  # issue 16: comments on traces, observations and sessions
     error_analysis,  # issue 16: error analysis
+    annotation_queues,  # issue 16: annotation queues
 )
 
 
