@@ -190,3 +190,79 @@ def _hash(secret: str) -> str:
     from heron.store.keys import hash_secret
 
     return hash_secret(secret)
+
+
+def _derived(store: EmbeddedStore, project: str, trace_id: str, session: str) -> None:
+    """Queue items on the trace, its child observation and its session (one annotated), an
+    error-analysis note and an alignment result on the trace."""
+    now = datetime(2026, 6, 1)
+    objects = [("TRACE", trace_id), ("OBSERVATION", trace_id[16:]), ("SESSION", session)]
+    with store._admin() as cur:
+        for n, (kind, ident) in enumerate(objects):
+            item = f"{project}-{trace_id}-{n}"
+            cur.execute(
+                "INSERT INTO annotation_queue_items VALUES "
+                "(?, ?, 'q', ?, ?, 'PENDING', ?, NULL, NULL, NULL, ?, ?)",
+                [project, item, kind, ident, n, now, now],
+            )
+            cur.execute(
+                "INSERT INTO annotation_queue_annotations VALUES (?, 'q', ?, 'u', ?)",
+                [project, item, now],
+            )
+        cur.execute(
+            "INSERT INTO error_analysis_notes VALUES (?, 'ea', ?, ?, 'wrong refund', 'c', 0)",
+            [project, trace_id, trace_id],
+        )
+        cur.execute(
+            "INSERT INTO evaluator_alignment_items VALUES "
+            "(?, 'al', ?, true, false, 'false', 'looked fine', NULL, NULL)",
+            [project, trace_id],
+        )
+
+
+def derived_counts(store: EmbeddedStore, project: str) -> tuple[int, ...]:
+    cur = store.cursor()
+    return tuple(
+        cur.execute(f"SELECT count(*) FROM {table} WHERE project_id = ?", [project]).fetchone()[0]
+        for table in (
+            "annotation_queue_items",
+            "annotation_queue_annotations",
+            "error_analysis_notes",
+            "evaluator_alignment_items",
+        )
+    )
+
+
+@pytest.mark.parametrize("how", ["by_id", "retention"])
+def test_deleting_a_trace_deletes_what_annotation_and_analysis_keep_of_it(
+    store: EmbeddedStore, how: str
+) -> None:
+    a = store.create_project("a")["id"]
+    b = store.create_project("b")["id"]
+    for project in (a, b):
+        for n, when in ((1, NOW - timedelta(days=40)), (2, NOW - timedelta(days=40))):
+            put_trace(store, project, tid(n), when)
+            # trace 1 is the only trace of session s1; trace 2 shares s2 with trace 3
+            session = f"s{n}"
+            store.write_batch(
+                [], [TraceUpdate(project_id=project, trace_id=tid(n), session_id=session)]
+            )
+            _derived(store, project, tid(n), session)
+        put_trace(store, project, tid(3), NOW)
+        store.write_batch([], [TraceUpdate(project_id=project, trace_id=tid(3), session_id="s2")])
+    assert derived_counts(store, a) == (6, 6, 2, 2)
+    if how == "by_id":
+        assert store.delete_traces(a, [tid(1), tid(2)]) == [tid(1), tid(2)]
+    else:
+        assert store.delete_traces_before(a, NOW - timedelta(days=30)) == 2
+    # every item on the traces and observations goes; s2 still has trace 3, so its item stays
+    left = (
+        store.cursor()
+        .execute(
+            "SELECT object_type, object_id FROM annotation_queue_items WHERE project_id = ?", [a]
+        )
+        .fetchall()
+    )
+    assert left == [("SESSION", "s2")]
+    assert derived_counts(store, a) == (1, 1, 0, 0)
+    assert derived_counts(store, b) == (6, 6, 2, 2)  # the other project keeps everything

@@ -1,5 +1,5 @@
-"""Deleting traces with their observations, scores and comments: by id, or older than a
-cutoff. A session's comments go when its last trace goes.
+"""Deleting traces with their observations, scores and comments, and what annotation queues,
+error analyses and alignments keep of them: by id, or older than a cutoff. A session's comments go when its last trace goes.
 
 Each function runs inside a transaction the caller opened on the writer's connection, under
 the store's write lock: DuckDB aborts one of two concurrent transactions that delete or
@@ -43,6 +43,7 @@ def delete_by_ids(
         if not traces:
             continue
         sessions.update(_sessions(con, traces))
+        delete_derived(con, project_id, [trace_id])
         for table in ("observations", "scores", "comments"):
             rowids = _rowids(con, table, "trace_id", project_id, trace_id)
             if rowids:
@@ -50,6 +51,7 @@ def delete_by_ids(
         con.execute(f"DELETE FROM traces WHERE rowid IN ({_marks(traces)})", traces)
         deleted.append(trace_id)
     comments.delete_session_orphans(con, project_id, sorted(sessions))
+    delete_session_items(con, project_id, sorted(sessions))
     return deleted
 
 
@@ -75,6 +77,7 @@ def oldest_trace_ids(
 
 def delete_chunk(con: duckdb.DuckDBPyConnection, project_id: str, trace_ids: list[str]) -> int:
     """Delete many traces of the project in one pass over each table (a hash semi-join)."""
+    delete_derived(con, project_id, trace_ids)
     for table, column in (
         ("observations", "trace_id"),
         ("scores", "trace_id"),
@@ -87,6 +90,64 @@ def delete_chunk(con: duckdb.DuckDBPyConnection, project_id: str, trace_ids: lis
             [project_id, trace_ids],
         )
     return len(trace_ids)
+
+
+def delete_derived(con: duckdb.DuckDBPyConnection, project_id: str, trace_ids: list[str]) -> None:
+    """Delete what other features keep of these traces (before their observations go): the
+    notes copied into error analyses, alignment results, and annotation-queue items on the
+    traces or their observations with those items' annotations."""
+    ids = [project_id, trace_ids]
+    for table in ("error_analysis_notes", "evaluator_alignment_items"):
+        con.execute(
+            f"DELETE FROM {table} WHERE project_id = ? AND trace_id IN "
+            "(SELECT unnest(?::VARCHAR[]))",
+            ids,
+        )
+    items = [
+        r[0]
+        for r in con.execute(
+            "SELECT id FROM annotation_queue_items WHERE project_id = ? AND ("
+            "(object_type = 'TRACE' AND object_id IN (SELECT unnest(?::VARCHAR[]))) OR "
+            "(object_type = 'OBSERVATION' AND object_id IN (SELECT id FROM observations "
+            "WHERE project_id = ? AND trace_id IN (SELECT unnest(?::VARCHAR[])))))",
+            [*ids, *ids],
+        ).fetchall()
+    ]
+    _delete_items(con, project_id, items)
+
+
+def delete_session_items(
+    con: duckdb.DuckDBPyConnection, project_id: str, session_ids: Sequence[str] | None = None
+) -> None:
+    """Delete annotation-queue items on sessions that have no trace left (of ``session_ids``,
+    or of every session of the project)."""
+    only, params = "", [project_id]
+    if session_ids is not None:
+        if not session_ids:
+            return
+        only = "AND object_id IN (SELECT unnest(?::VARCHAR[])) "
+        params.append(list(session_ids))
+    items = con.execute(
+        "SELECT id FROM annotation_queue_items WHERE project_id = ? AND object_type = 'SESSION' "
+        f"{only}AND object_id NOT IN (SELECT session_id FROM traces "
+        "WHERE project_id = ? AND session_id IS NOT NULL)",
+        [*params, project_id],
+    ).fetchall()
+    _delete_items(con, project_id, [r[0] for r in items])
+
+
+def _delete_items(con: duckdb.DuckDBPyConnection, project_id: str, items: list[str]) -> None:
+    if not items:
+        return
+    for table, column in (
+        ("annotation_queue_annotations", "item_id"),
+        ("annotation_queue_items", "id"),
+    ):
+        con.execute(
+            f"DELETE FROM {table} WHERE project_id = ? AND {column} IN "
+            "(SELECT unnest(?::VARCHAR[]))",
+            [project_id, items],
+        )
 
 
 def delete_loose_scores(con: duckdb.DuckDBPyConnection, project_id: str, cutoff: datetime) -> int:

@@ -301,6 +301,7 @@ class EmbeddedStore:
                 if not ids:
                     deletion.delete_loose_scores(con, project_id, cutoff)
                     commentdb.delete_session_orphans(con, project_id)
+                    deletion.delete_session_items(con, project_id)
                     return total
                 total += deletion.delete_chunk(con, project_id, ids)
 
