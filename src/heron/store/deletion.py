@@ -1,5 +1,6 @@
 """Deleting traces with their observations, scores and comments, and what annotation queues,
-error analyses and alignments keep of them: by id, or older than a cutoff. A session's comments go when its last trace goes.
+error analyses and alignments keep of them: by id, or older than a cutoff. A session's
+comments and queue items go when its last trace goes.
 
 Each function runs inside a transaction the caller opened on the writer's connection, under
 the store's write lock: DuckDB aborts one of two concurrent transactions that delete or
