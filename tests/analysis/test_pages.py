@@ -158,3 +158,21 @@ def test_name_with_a_connection_from_the_page(web: TestClient, fake_provider: Fa
     assert _analysis(web, analysis_id)["categories"][0]["label"] == "Named"
     r = _post(web, f"{base}/name", {"connection": "missing"})
     assert r.status_code == 404
+
+
+def test_create_evaluator_from_an_accepted_category(web: TestClient) -> None:
+    analysis_id = _run(web)
+    base = f"/error-analysis/{analysis_id}"
+    first = _analysis(web, analysis_id)["categories"][0]
+    assert _post(web, f"{base}/rename", {"category_id": first["id"], "label": "Quoted old policy"})
+    assert _post(web, f"{base}/accept", {}).status_code == 303
+    link = f"/evaluators/new?from_category={analysis_id}%3A{first['id']}&project={_pid(web)}"
+    text = re.sub(r"<[^>]+>", "", web.get(link).text)
+    # the draft is of the category's label; a judge needs a connection, which this project lacks
+    assert "failure_mode = Quoted old policy" in text and "no LLM connection" in text
+    html = web.get(link + "&kind=code").text
+    # a rule drafted from the category's keywords
+    assert "name: failure_quoted_old_policy" in html and "check: contains" in html
+    assert any(w in html for w in first["keywords"])
+    missing = web.get(f"/evaluators/new?from_category={analysis_id}%3Anope&project={_pid(web)}")
+    assert missing.status_code == 404 and "nope" in missing.text

@@ -22,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from heron.analysis.service import CONFIG_NAME, category_definition
 from heron.config.document import ConfigError
 from heron.errors import HeronError
 from heron.evals import alignment
@@ -438,12 +439,22 @@ async def _draft_editor(request: Request, scope: Scope) -> Response:
     names = [
         c["name"] for c in await run_in_threadpool(st.store.list_connections, scope.project_id)
     ]
+    body: dict[str, Any] = {}
     if "from_category" in params and "score" not in params:
-        problem = ("from_category", "categories of an error analysis cannot be read here yet; "
-                   "open /evaluators/new?score=failure_mode&label=<category label>")  # fmt: skip
-        text = editor.starter("judge", names)
-        return await _editor(request, scope, text, "", problems=[problem], status_code=400)
-    body = {"scoreName": score, "positive": label, "kind": kind}
+        analysis_id, _, category_id = params["from_category"][:200].partition(":")
+        try:
+            cat = await run_in_threadpool(
+                category_definition, st.store, scope.project_id, analysis_id, category_id
+            )
+        except HeronError as exc:
+            text = editor.starter("judge", names)
+            return await _editor(request, scope, text, "", problems=_problems(exc),
+                                 status_code=exc.status_code)  # fmt: skip
+        # the category's accepted labels are failure_mode scores; its notes define it
+        score, label = CONFIG_NAME, cat["label"]
+        notes = "; ".join(e["note"] for e in cat["examples"])
+        body = {"keywords": cat["keywords"][:50], "description": f"reviewers wrote: {notes}"[:2000]}
+    body |= {"scoreName": score, "positive": label, "kind": kind}
     if kind == "judge" and names:
         body["connection"] = names[0]
     if kind == "code":
