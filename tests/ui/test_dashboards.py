@@ -39,7 +39,7 @@ def test_default_dashboard_draws_and_a_bar_opens_its_traces(
     dialogs: list[Dialog] = []
     page.on("dialog", lambda d: (dialogs.append(d), d.dismiss()))
     log_in(page, live_server.url)
-    page.get_by_role("navigation").get_by_role("link", name="Dashboard", exact=True).click()
+    page.get_by_role("navigation").get_by_role("link", name="Dashboards", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Monitoring")
     page.goto(f"{live_server.url}/dashboard?{RANGE}")
     expect(page.locator("[data-drawn]")).to_have_count(16)  # every widget has data
@@ -90,6 +90,7 @@ def test_custom_dashboard_create_edit_duplicate_delete(
     page.on("dialog", lambda d: d.accept())
     log_in(page, live_server.url)
     page.get_by_role("navigation").get_by_role("link", name="Dashboards").click()
+    page.get_by_role("link", name="All dashboards").click()
     expect(page.get_by_role("link", name="Monitoring")).to_be_visible()
     page.get_by_label("Name").fill("Support quality")
     page.get_by_role("button", name="Create dashboard").click()

@@ -71,6 +71,14 @@ def test_nav_marks_the_current_page(page: Page, live_server: HeronProcess) -> No
     # every section link on one line at 1200 px (the page's width here)
     tops = nav.locator("a").evaluate_all("links => links.map(a => a.getBoundingClientRect().top)")
     assert len(tops) >= 8 and len(set(tops)) == 1, tops
+    # ... and the Log out button still inside the window
+    width = page.evaluate("() => document.documentElement.clientWidth")
+    right = page.get_by_role("button", name="Log out").evaluate(
+        "b => b.getBoundingClientRect().right"
+    )
+    assert width <= 1200 and right <= width, (right, width)
+    page.goto(url + "/issues")  # reached from the Review hub
+    expect(nav.locator('[aria-current="page"]')).to_have_text("Review")
 
 
 def test_links_take_the_accent_not_the_browser_blue(page: Page, live_server: HeronProcess) -> None:
@@ -177,7 +185,7 @@ def test_readme_screenshot(browser: Browser, demo_server: tuple[str, Path]) -> N
             assert time.monotonic() < deadline, "the demo did not finish loading"
             time.sleep(0.5)
         tab.goto(url + "/dashboard")
-        expect(tab.locator('.sections a[aria-current="page"]')).to_have_text("Dashboard")
+        expect(tab.locator('.sections a[aria-current="page"]')).to_have_text("Dashboards")
         expect(tab.locator(".js-plotly-plot").first).to_be_visible()
         tab.wait_for_load_state("networkidle")
         out = (

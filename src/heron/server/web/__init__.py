@@ -30,6 +30,7 @@ from heron.server.web import (
     observations,
     people,
     prices,
+    review,
     routes,
     score_configs,
     settings,
@@ -60,6 +61,7 @@ PAGE_MODULES = (
     comments,  # issue 16: comments on traces, observations and sessions
     error_analysis,  # issue 16: error analysis
     annotation_queues,  # issue 16: annotation queues
+    review,  # the Review hub: issues, alerts, queues, error analysis
 )
 
 

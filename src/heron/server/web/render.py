@@ -26,16 +26,26 @@ environment.globals["time_placeholders"] = time_placeholders
 # The sections of the top navigation: (path, label). A page belongs to the section whose
 # path is its own path or a prefix of it followed by "/" (a trace page is under Traces).
 NAV: tuple[tuple[str, str], ...] = (
-    ("/dashboard", "Dashboard"),
+    ("/dashboard", "Dashboards"),
     ("/traces", "Traces"),
     ("/observations", "Observations"),
     ("/sessions", "Sessions"),
     ("/users", "Users"),
     ("/evaluators", "Evaluators"),
-    ("/dashboards", "Dashboards"),
     ("/compare", "Compare"),
+    ("/review", "Review"),
     ("/settings", "Settings"),
 )
+
+# pages marked as in another section: the dashboards list is reached from the default
+# dashboard, and the review pages from the Review hub (the header fits 1200 px)
+SECTION_OF = {
+    "/dashboards": "/dashboard",
+    "/issues": "/review",
+    "/alerts": "/review",
+    "/annotation-queues": "/review",
+    "/error-analysis": "/review",
+}
 
 
 def current_section(path: str) -> str | None:
@@ -43,6 +53,9 @@ def current_section(path: str) -> str | None:
     for href, _ in NAV:
         if path == href or path.startswith(href + "/"):
             return href
+    for prefix, section in SECTION_OF.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return section
     return None
 
 
