@@ -28,6 +28,7 @@ from heron.scores import ScoreRecord
 from heron.settings import Settings
 from heron.signals import outbox
 from heron.store import alerts as alertdb
+from heron.store import annotation as annodb
 from heron.store import channels as channeldb
 from heron.store import dashboards as dashmod
 from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved, scorestats
@@ -1149,6 +1150,114 @@ class EmbeddedStore:
             )
 
     # -- end of trace rules ------------------------------------------------------------------
+
+    # -- annotation queues (heron.annotation; heron.store.annotation) ---------------------------
+
+    def create_annotation_queue(self, project_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """A new queue from a checked spec (:func:`heron.annotation.spec.check_queue`)."""
+        with self._admin() as cur:
+            evaldb.require_project(cur, project_id)
+            return annodb.create_queue(cur, project_id, spec)
+
+    def update_annotation_queue(
+        self, project_id: str, queue_id: str, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        with self._admin() as cur:
+            return annodb.update_queue(cur, project_id, queue_id, changes)
+
+    def delete_annotation_queue(self, project_id: str, queue_id: str) -> bool:
+        with self._admin() as cur:
+            return annodb.delete_queue(cur, project_id, queue_id)
+
+    def list_annotation_queues(self, project_id: str) -> list[dict[str, Any]]:
+        return annodb.list_queues(self.cursor(), project_id)
+
+    def get_annotation_queue(self, project_id: str, queue_id_or_name: str) -> dict[str, Any] | None:
+        return annodb.get_queue(self.cursor(), project_id, queue_id_or_name)
+
+    def add_queue_items(
+        self, project_id: str, queue_id: str, items: Sequence[tuple[str, str]]
+    ) -> int:
+        """Add ``(object_type, object_id)`` pairs; objects already queued are skipped."""
+        with self._admin() as cur:
+            return annodb.add_items(cur, project_id, queue_id, items)
+
+    def list_queue_items(
+        self,
+        project_id: str,
+        queue_id: str,
+        status: str | None = None,
+        page: int = 1,
+        limit: int = 50,
+    ) -> tuple[list[dict[str, Any]], int]:
+        return annodb.list_items(self.cursor(), project_id, queue_id, status, page, limit)
+
+    def get_queue_item(self, project_id: str, queue_id: str, item_id: str) -> dict[str, Any] | None:
+        return annodb.get_item(self.cursor(), project_id, queue_id, item_id)
+
+    def update_queue_item(
+        self, project_id: str, queue_id: str, item_id: str, status: str
+    ) -> dict[str, Any]:
+        with self._admin() as cur:
+            return annodb.update_item(cur, project_id, queue_id, item_id, status)
+
+    def delete_queue_item(self, project_id: str, queue_id: str, item_id: str) -> bool:
+        with self._admin() as cur:
+            return annodb.delete_item(cur, project_id, queue_id, item_id)
+
+    def object_queues(
+        self, project_id: str, object_type: str, object_id: str
+    ) -> list[dict[str, Any]]:
+        """The queues holding an object: ``[{queue_id, item_id, status}]``."""
+        return annodb.queue_objects(self.cursor(), project_id, object_type, object_id)
+
+    def claim_queue_item(
+        self,
+        project_id: str,
+        queue_id: str,
+        user_id: str,
+        lease_s: float = 600,
+        item_id: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Hold an item for one annotator (atomic: see :func:`heron.store.annotation.claim`)."""
+        with self._admin() as cur:
+            return annodb.claim(cur, project_id, queue_id, user_id, lease_s, item_id)
+
+    def release_queue_item(
+        self, project_id: str, queue_id: str, item_id: str, user_id: str
+    ) -> bool:
+        with self._admin() as cur:
+            return annodb.release(cur, project_id, queue_id, item_id, user_id)
+
+    def complete_queue_item(
+        self, project_id: str, queue_id: str, item_id: str, user_id: str
+    ) -> dict[str, Any]:
+        """Record the user's annotation; the item completes with enough annotators."""
+        with self._admin() as cur:
+            return annodb.complete(cur, project_id, queue_id, item_id, user_id)
+
+    def queue_progress(
+        self, project_id: str, queue_id: str, user_id: str | None = None
+    ) -> dict[str, int]:
+        return annodb.progress(self.cursor(), project_id, queue_id, user_id)
+
+    def queue_annotators(
+        self, project_id: str, queue_id: str, item_id: str
+    ) -> list[dict[str, Any]]:
+        return annodb.annotators(self.cursor(), project_id, queue_id, item_id)
+
+    def assign_queue(self, project_id: str, queue_id: str, user_id: str) -> bool:
+        with self._admin() as cur:
+            return annodb.assign(cur, project_id, queue_id, user_id)
+
+    def unassign_queue(self, project_id: str, queue_id: str, user_id: str) -> bool:
+        with self._admin() as cur:
+            return annodb.unassign(cur, project_id, queue_id, user_id)
+
+    def queue_assignments(self, project_id: str, queue_id: str) -> list[str]:
+        return annodb.assignments(self.cursor(), project_id, queue_id)
+
+    # -- end of annotation queues ----------------------------------------------------------------
 
     # -- meta --------------------------------------------------------------------------------
 

@@ -1,0 +1,513 @@
+"""Annotation queues, their items, leases, annotations and assignments (control data).
+
+Functions taking a cursor, every query parameterised and scoped to one project. Specs are
+checked by :mod:`heron.annotation.spec` first. Writes run inside the store's admin
+transaction, under its lock (:meth:`heron.store.embedded.EmbeddedStore._admin`): that is
+what makes a claim atomic, so two annotators never get the same item.
+
+Shapes (snake_case; the public API turns them into Langfuse's camelCase):
+
+- a queue: ``id, name, description, score_config_ids, annotations_per_item, created_at,
+  updated_at``;
+- an item: ``id, queue_id, object_type, object_id, status (PENDING | COMPLETED),
+  completed_at, created_at, updated_at, lease_user_id, lease_until`` (the lease only while
+  it runs) and ``annotations`` (how many people completed it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import orjson
+
+from heron.errors import Conflict, NotFound
+
+OBJECT_TYPES = ("TRACE", "OBSERVATION", "SESSION")
+STATUSES = ("PENDING", "COMPLETED")
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# -- queues ----------------------------------------------------------------------------------
+
+_QUEUE_COLUMNS = (
+    "id, name, description, score_config_ids, annotations_per_item, created_at, updated_at"
+)
+
+
+def _queue(row: tuple[Any, ...]) -> dict[str, Any]:
+    queue_id, name, description, config_ids, per_item, created, updated = row
+    return {
+        "id": queue_id,
+        "name": name,
+        "description": description,
+        "score_config_ids": orjson.loads(config_ids),
+        "annotations_per_item": per_item,
+        "created_at": created,
+        "updated_at": updated,
+    }
+
+
+def list_queues(cur: duckdb.DuckDBPyConnection, project_id: str) -> list[dict[str, Any]]:
+    """The project's queues, oldest first."""
+    rows = cur.execute(
+        f"SELECT {_QUEUE_COLUMNS} FROM annotation_queues WHERE project_id = ? "
+        "ORDER BY created_at, id",
+        [project_id],
+    ).fetchall()
+    return [_queue(r) for r in rows]
+
+
+def get_queue(
+    cur: duckdb.DuckDBPyConnection, project_id: str, id_or_name: str
+) -> dict[str, Any] | None:
+    """A queue by id, else by name."""
+    rows = cur.execute(
+        f"SELECT {_QUEUE_COLUMNS} FROM annotation_queues WHERE project_id = ? "
+        "AND (id = ? OR name = ?) ORDER BY id = ? DESC LIMIT 1",
+        [project_id, id_or_name, id_or_name, id_or_name],
+    ).fetchall()
+    return _queue(rows[0]) if rows else None
+
+
+def _require_queue(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str) -> None:
+    row = cur.execute(
+        "SELECT 1 FROM annotation_queues WHERE project_id = ? AND id = ?", [project_id, queue_id]
+    ).fetchall()
+    if not row:
+        raise NotFound(f"annotation queue {queue_id[:100]!r} not found in this project")
+
+
+def _name_taken(
+    cur: duckdb.DuckDBPyConnection, project_id: str, name: str, other_than: str | None
+) -> bool:
+    row = cur.execute(
+        "SELECT 1 FROM annotation_queues WHERE project_id = ? AND name = ? AND id IS DISTINCT "
+        "FROM ?",
+        [project_id, name, other_than],
+    ).fetchall()
+    return bool(row)
+
+
+def create_queue(
+    cur: duckdb.DuckDBPyConnection, project_id: str, spec: dict[str, Any]
+) -> dict[str, Any]:
+    """A new queue from a checked ``spec`` (``name, description, score_config_ids,
+    annotations_per_item``); 409 when the project has a queue of that name."""
+    if _name_taken(cur, project_id, spec["name"], None):
+        raise Conflict(f"an annotation queue named {spec['name']!r} exists in this project")
+    queue_id = spec.get("id") or uuid.uuid4().hex
+    at = now()
+    cur.execute(
+        f"INSERT INTO annotation_queues (project_id, {_QUEUE_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            project_id, queue_id, spec["name"], spec.get("description"),
+            orjson.dumps(list(spec.get("score_config_ids") or [])).decode(),
+            int(spec.get("annotations_per_item") or 1), at, at,
+        ],
+    )  # fmt: skip
+    found = get_queue(cur, project_id, queue_id)
+    assert found is not None
+    return found
+
+
+def update_queue(
+    cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Change a queue's ``name``, ``description``, ``score_config_ids`` or
+    ``annotations_per_item`` (checked first); 404 / 409 as :func:`create_queue`."""
+    current = get_queue(cur, project_id, queue_id)
+    if current is None or current["id"] != queue_id:
+        raise NotFound(f"annotation queue {queue_id[:100]!r} not found in this project")
+    merged = {**current, **{k: v for k, v in changes.items() if k in current}}
+    if merged["name"] != current["name"] and _name_taken(cur, project_id, merged["name"], queue_id):
+        raise Conflict(f"an annotation queue named {merged['name']!r} exists in this project")
+    cur.execute(
+        "UPDATE annotation_queues SET name = ?, description = ?, score_config_ids = ?, "
+        "annotations_per_item = ?, updated_at = ? WHERE project_id = ? AND id = ?",
+        [
+            merged["name"], merged["description"],
+            orjson.dumps(list(merged["score_config_ids"])).decode(),
+            int(merged["annotations_per_item"]), now(), project_id, queue_id,
+        ],
+    )  # fmt: skip
+    if merged["annotations_per_item"] != current["annotations_per_item"]:
+        _recount(cur, project_id, queue_id, int(merged["annotations_per_item"]))
+    found = get_queue(cur, project_id, queue_id)
+    assert found is not None
+    return found
+
+
+def _recount(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, needed: int) -> None:
+    """Items complete or not again after the number of annotations per item changed (an
+    item completed by hand, without annotations, stays completed)."""
+    at = now()
+    cur.execute(
+        "UPDATE annotation_queue_items i SET status = 'COMPLETED', completed_at = ?, "
+        "updated_at = ? WHERE project_id = ? AND queue_id = ? AND status = 'PENDING' "
+        "AND (SELECT count(DISTINCT user_id) FROM annotation_queue_annotations a "
+        "WHERE a.project_id = i.project_id AND a.item_id = i.id) >= ?",
+        [at, at, project_id, queue_id, needed],
+    )
+    cur.execute(
+        "UPDATE annotation_queue_items i SET status = 'PENDING', completed_at = NULL, "
+        "updated_at = ? WHERE project_id = ? AND queue_id = ? AND status = 'COMPLETED' "
+        "AND (SELECT count(DISTINCT user_id) FROM annotation_queue_annotations a "
+        "WHERE a.project_id = i.project_id AND a.item_id = i.id) BETWEEN 1 AND ? - 1",
+        [at, project_id, queue_id, needed],
+    )
+
+
+def delete_queue(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str) -> bool:
+    """Delete a queue with its items, annotations and assignments (scores stay)."""
+    for table in (
+        "annotation_queue_items",
+        "annotation_queue_annotations",
+        "annotation_queue_assignments",
+    ):
+        cur.execute(
+            f"DELETE FROM {table} WHERE project_id = ? AND queue_id = ?", [project_id, queue_id]
+        )
+    rows = cur.execute(
+        "DELETE FROM annotation_queues WHERE project_id = ? AND id = ? RETURNING id",
+        [project_id, queue_id],
+    ).fetchall()
+    return bool(rows)
+
+
+# -- items -----------------------------------------------------------------------------------
+
+_ITEM_COLUMNS = (
+    "i.id, i.queue_id, i.object_type, i.object_id, i.status, i.completed_at, i.created_at, "
+    "i.updated_at, i.lease_user_id, i.lease_until, i.position, "
+    "(SELECT count(DISTINCT a.user_id) FROM annotation_queue_annotations a "
+    "WHERE a.project_id = i.project_id AND a.item_id = i.id)"
+)
+
+
+def _item(row: tuple[Any, ...], at: datetime) -> dict[str, Any]:
+    (item_id, queue_id, object_type, object_id, status, completed, created, updated,
+     lease_user, lease_until, position, annotations) = row  # fmt: skip
+    held = lease_until is not None and lease_until > at
+    return {
+        "id": item_id,
+        "queue_id": queue_id,
+        "object_type": object_type,
+        "object_id": object_id,
+        "status": status,
+        "completed_at": completed,
+        "created_at": created,
+        "updated_at": updated,
+        "lease_user_id": lease_user if held else None,
+        "lease_until": lease_until if held else None,
+        "position": position,
+        "annotations": int(annotations),
+    }
+
+
+def add_items(
+    cur: duckdb.DuckDBPyConnection,
+    project_id: str,
+    queue_id: str,
+    items: Sequence[tuple[str, str]],
+) -> int:
+    """Add ``(object_type, object_id)`` pairs in order (checked by the caller); an object
+    already in the queue, or given twice, is added once. Returns how many were added."""
+    _require_queue(cur, project_id, queue_id)
+    if not items:
+        return 0
+    row = cur.execute(
+        "SELECT coalesce(max(position), 0) FROM annotation_queue_items "
+        "WHERE project_id = ? AND queue_id = ?",
+        [project_id, queue_id],
+    ).fetchone()
+    base = int(row[0]) if row else 0
+    at = now()
+    added = cur.execute(
+        "INSERT INTO annotation_queue_items (project_id, id, queue_id, object_type, object_id, "
+        "status, position, created_at, updated_at) "
+        "SELECT ?, replace(gen_random_uuid()::VARCHAR, '-', ''), ?, t, o, 'PENDING', ? + i, ?, ? "
+        "FROM (SELECT t, o, min(i) AS i FROM (SELECT unnest(?) AS t, unnest(?) AS o, "
+        "unnest(range(1, ? + 1)) AS i) GROUP BY t, o) n "
+        "WHERE NOT EXISTS (SELECT 1 FROM annotation_queue_items x WHERE x.project_id = ? "
+        "AND x.queue_id = ? AND x.object_type = n.t AND x.object_id = n.o) RETURNING id",
+        [
+            project_id, queue_id, base, at, at,
+            [t for t, _ in items], [o for _, o in items], len(items),
+            project_id, queue_id,
+        ],
+    ).fetchall()  # fmt: skip
+    return len(added)
+
+
+def list_items(
+    cur: duckdb.DuckDBPyConnection,
+    project_id: str,
+    queue_id: str,
+    status: str | None,
+    page: int,
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page (from 1) of a queue's items in queue order, and their total."""
+    where = "i.project_id = ? AND i.queue_id = ? AND (? IS NULL OR i.status = ?)"
+    args = [project_id, queue_id, status, status]
+    row = cur.execute(
+        f"SELECT count(*) FROM annotation_queue_items i WHERE {where}", args
+    ).fetchone()
+    rows = cur.execute(
+        f"SELECT {_ITEM_COLUMNS} FROM annotation_queue_items i WHERE {where} "
+        "ORDER BY i.position, i.id LIMIT ? OFFSET ?",
+        [*args, limit, (page - 1) * limit],
+    ).fetchall()
+    at = now()
+    return [_item(r, at) for r in rows], int(row[0]) if row else 0
+
+
+def get_item(
+    cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, item_id: str
+) -> dict[str, Any] | None:
+    rows = cur.execute(
+        f"SELECT {_ITEM_COLUMNS} FROM annotation_queue_items i "
+        "WHERE i.project_id = ? AND i.queue_id = ? AND i.id = ?",
+        [project_id, queue_id, item_id],
+    ).fetchall()
+    return _item(rows[0], now()) if rows else None
+
+
+def _require_item(
+    cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, item_id: str
+) -> dict[str, Any]:
+    found = get_item(cur, project_id, queue_id, item_id)
+    if found is None:
+        raise NotFound(f"item {item_id[:100]!r} not found in this annotation queue")
+    return found
+
+
+def update_item(
+    cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, item_id: str, status: str
+) -> dict[str, Any]:
+    """Set an item's status by hand (COMPLETED sets ``completed_at``, PENDING clears it)."""
+    _require_item(cur, project_id, queue_id, item_id)
+    at = now()
+    cur.execute(
+        "UPDATE annotation_queue_items SET status = ?, completed_at = CASE WHEN ? = 'COMPLETED' "
+        "THEN coalesce(completed_at, ?) END, updated_at = ? "
+        "WHERE project_id = ? AND queue_id = ? AND id = ?",
+        [status, status, at, at, project_id, queue_id, item_id],
+    )
+    return _require_item(cur, project_id, queue_id, item_id)
+
+
+def delete_item(
+    cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, item_id: str
+) -> bool:
+    cur.execute(
+        "DELETE FROM annotation_queue_annotations WHERE project_id = ? AND queue_id = ? "
+        "AND item_id = ?",
+        [project_id, queue_id, item_id],
+    )
+    rows = cur.execute(
+        "DELETE FROM annotation_queue_items WHERE project_id = ? AND queue_id = ? AND id = ? "
+        "RETURNING id",
+        [project_id, queue_id, item_id],
+    ).fetchall()
+    return bool(rows)
+
+
+def queue_objects(
+    cur: duckdb.DuckDBPyConnection, project_id: str, object_type: str, object_id: str
+) -> list[dict[str, Any]]:
+    """The project's queues holding an object: ``[{queue_id, item_id, status}]``."""
+    rows = cur.execute(
+        "SELECT queue_id, id, status FROM annotation_queue_items WHERE project_id = ? "
+        "AND object_type = ? AND object_id = ? ORDER BY created_at",
+        [project_id, object_type, object_id],
+    ).fetchall()
+    return [{"queue_id": q, "item_id": i, "status": s} for q, i, s in rows]
+
+
+# -- leases and annotations --------------------------------------------------------------------
+
+
+def claim(
+    cur: duckdb.DuckDBPyConnection,
+    project_id: str,
+    queue_id: str,
+    user_id: str,
+    lease_s: float,
+    item_id: str | None,
+) -> dict[str, Any] | None:
+    """Hold an item for ``user_id`` until ``lease_s`` from now (run under the admin lock).
+
+    With ``item_id``: that item (completed ones too: they stay editable), unless another
+    user holds an unexpired lease on it (None). Without: the item the user holds already,
+    else the first item in queue order that is pending, that the user has not annotated,
+    that has fewer than the queue's annotations per item, and that nobody else holds; None
+    when there is none."""
+    queue = get_queue(cur, project_id, queue_id)
+    if queue is None or queue["id"] != queue_id:
+        raise NotFound(f"annotation queue {queue_id[:100]!r} not found in this project")
+    at = now()
+    free = "(i.lease_until IS NULL OR i.lease_until <= ? OR i.lease_user_id = ?)"
+    if item_id is not None:
+        _require_item(cur, project_id, queue_id, item_id)
+        rows = cur.execute(
+            f"SELECT i.id FROM annotation_queue_items i WHERE i.project_id = ? "
+            f"AND i.queue_id = ? AND i.id = ? AND {free}",
+            [project_id, queue_id, item_id, at, user_id],
+        ).fetchall()
+    else:
+        rows = cur.execute(
+            "SELECT i.id FROM annotation_queue_items i WHERE i.project_id = ? "
+            "AND i.queue_id = ? AND i.lease_user_id = ? AND i.lease_until > ? "
+            "ORDER BY i.position LIMIT 1",
+            [project_id, queue_id, user_id, at],
+        ).fetchall()
+        if not rows:
+            rows = cur.execute(
+                "SELECT i.id FROM annotation_queue_items i WHERE i.project_id = ? "
+                f"AND i.queue_id = ? AND i.status = 'PENDING' AND {free} "
+                "AND NOT EXISTS (SELECT 1 FROM annotation_queue_annotations a "
+                "WHERE a.project_id = i.project_id AND a.item_id = i.id AND a.user_id = ?) "
+                "AND (SELECT count(DISTINCT a.user_id) FROM annotation_queue_annotations a "
+                "WHERE a.project_id = i.project_id AND a.item_id = i.id) < ? "
+                "ORDER BY i.position, i.id LIMIT 1",
+                [project_id, queue_id, at, user_id, user_id, queue["annotations_per_item"]],
+            ).fetchall()
+    if not rows:
+        return None
+    (chosen,) = rows[0]
+    cur.execute(
+        "UPDATE annotation_queue_items SET lease_user_id = NULL, lease_until = NULL "
+        "WHERE project_id = ? AND queue_id = ? AND lease_user_id = ? AND id <> ?",
+        [project_id, queue_id, user_id, chosen],
+    )  # one item held per user and queue
+    cur.execute(
+        "UPDATE annotation_queue_items SET lease_user_id = ?, lease_until = ? "
+        "WHERE project_id = ? AND queue_id = ? AND id = ?",
+        [user_id, at + timedelta(seconds=lease_s), project_id, queue_id, chosen],
+    )
+    return get_item(cur, project_id, queue_id, chosen)
+
+
+def release(
+    cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, item_id: str, user_id: str
+) -> bool:
+    """Give up the user's lease on the item; False when the user did not hold it."""
+    rows = cur.execute(
+        "UPDATE annotation_queue_items SET lease_user_id = NULL, lease_until = NULL "
+        "WHERE project_id = ? AND queue_id = ? AND id = ? AND lease_user_id = ? RETURNING id",
+        [project_id, queue_id, item_id, user_id],
+    ).fetchall()
+    return bool(rows)
+
+
+def complete(
+    cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, item_id: str, user_id: str
+) -> dict[str, Any]:
+    """Record that ``user_id`` annotated the item (once per user; again only moves the
+    time), release the user's lease, and complete the item when it has the queue's number of
+    distinct annotators. 409 when another user holds the item."""
+    queue = get_queue(cur, project_id, queue_id)
+    if queue is None or queue["id"] != queue_id:
+        raise NotFound(f"annotation queue {queue_id[:100]!r} not found in this project")
+    item = _require_item(cur, project_id, queue_id, item_id)
+    if item["lease_user_id"] not in (None, user_id):
+        raise Conflict("another annotator holds this item; claim it after their lease ends")
+    at = now()
+    cur.execute(
+        "DELETE FROM annotation_queue_annotations WHERE project_id = ? AND queue_id = ? "
+        "AND item_id = ? AND user_id = ?",
+        [project_id, queue_id, item_id, user_id],
+    )
+    cur.execute(
+        "INSERT INTO annotation_queue_annotations VALUES (?, ?, ?, ?, ?)",
+        [project_id, queue_id, item_id, user_id, at],
+    )
+    done = len(annotators(cur, project_id, queue_id, item_id))
+    cur.execute(
+        "UPDATE annotation_queue_items SET lease_user_id = NULL, lease_until = NULL, "
+        "updated_at = ?, status = CASE WHEN ? THEN 'COMPLETED' ELSE status END, "
+        "completed_at = CASE WHEN ? THEN coalesce(completed_at, ?) ELSE completed_at END "
+        "WHERE project_id = ? AND queue_id = ? AND id = ?",
+        [
+            at, done >= queue["annotations_per_item"], done >= queue["annotations_per_item"],
+            at, project_id, queue_id, item_id,
+        ],
+    )  # fmt: skip
+    return _require_item(cur, project_id, queue_id, item_id)
+
+
+def annotators(
+    cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, item_id: str
+) -> list[dict[str, Any]]:
+    """Who completed the item, first first: ``[{user_id, completed_at}]``."""
+    rows = cur.execute(
+        "SELECT user_id, completed_at FROM annotation_queue_annotations WHERE project_id = ? "
+        "AND queue_id = ? AND item_id = ? ORDER BY completed_at, user_id",
+        [project_id, queue_id, item_id],
+    ).fetchall()
+    return [{"user_id": u, "completed_at": c} for u, c in rows]
+
+
+def progress(
+    cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, user_id: str | None
+) -> dict[str, int]:
+    """``{total, completed, pending, mine}`` (mine: items ``user_id`` annotated)."""
+    row = cur.execute(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'COMPLETED') "
+        "FROM annotation_queue_items WHERE project_id = ? AND queue_id = ?",
+        [project_id, queue_id],
+    ).fetchone()
+    total, completed = (int(row[0]), int(row[1])) if row else (0, 0)
+    mine = 0
+    if user_id is not None:
+        got = cur.execute(
+            "SELECT count(DISTINCT a.item_id) FROM annotation_queue_annotations a "
+            "JOIN annotation_queue_items i ON i.project_id = a.project_id AND i.id = a.item_id "
+            "WHERE a.project_id = ? AND a.queue_id = ? AND a.user_id = ?",
+            [project_id, queue_id, user_id],
+        ).fetchone()
+        mine = int(got[0]) if got else 0
+    return {"total": total, "completed": completed, "pending": total - completed, "mine": mine}
+
+
+# -- assignments -------------------------------------------------------------------------------
+
+
+def assign(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, user_id: str) -> bool:
+    """Let a user annotate the queue; False when already assigned."""
+    _require_queue(cur, project_id, queue_id)
+    if user_id in assignments(cur, project_id, queue_id):
+        return False
+    cur.execute(
+        "INSERT INTO annotation_queue_assignments VALUES (?, ?, ?, ?)",
+        [project_id, queue_id, user_id, now()],
+    )
+    return True
+
+
+def unassign(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, user_id: str) -> bool:
+    rows = cur.execute(
+        "DELETE FROM annotation_queue_assignments WHERE project_id = ? AND queue_id = ? "
+        "AND user_id = ? RETURNING user_id",
+        [project_id, queue_id, user_id],
+    ).fetchall()
+    return bool(rows)
+
+
+def assignments(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str) -> list[str]:
+    """The user ids assigned to the queue, first assigned first."""
+    rows = cur.execute(
+        "SELECT user_id FROM annotation_queue_assignments WHERE project_id = ? "
+        "AND queue_id = ? ORDER BY created_at, user_id",
+        [project_id, queue_id],
+    ).fetchall()
+    return [r[0] for r in rows]
