@@ -27,6 +27,7 @@ from heron.runner import Runner, configured, load_tasks
 from heron.server import (
     admin,
     admin_prices,
+    annotation_agreement,  # issue 16: inter-annotator agreement
     api,
     apidocs,
     channels,
@@ -237,6 +238,7 @@ def create_app(
     app.include_router(channels.router)  # notification channels (heron.signals)
     app.include_router(signal_routes.router)  # trace rules, issues, signals (heron.signals)
     app.include_router(alerts_api.router)  # issue 15: alerts on aggregates
+    app.include_router(annotation_agreement.router)  # issue 16: inter-annotator agreement
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(FeedbackCors)  # outside UnexpectedErrors: a 500 names the origin too

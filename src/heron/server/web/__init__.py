@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from heron.server.web import (
     alerts,
+    annotate,
     auth,
     channels,
     compare,
@@ -54,6 +55,7 @@ PAGE_MODULES = (
     channels,
     issues,  # issue 15: the issues inbox
     alerts,
+    annotate,  # issue 16: the annotator view
 )
 
 
