@@ -144,8 +144,13 @@ def test_page_submit_writes_annotation_scores_and_moves_on(env: Env) -> None:
     first = step(env, env.ann, qid, "next", {})
     assert first["item"]["objectId"] == env.traces[0] and first["progress"]["total"] == 3
     values = _values(env, correct=True, tone="rude", quality=4, why="too short")
-    nxt = step(env, env.ann, qid, "submit",
-               {"itemId": first["item"]["id"], "values": values, "note": "first **problem**"})  # fmt: skip
+    nxt = step(
+        env,
+        env.ann,
+        qid,
+        "submit",
+        {"itemId": first["item"]["id"], "values": values, "note": "first **problem**"},
+    )
     assert nxt["saved"] == first["item"]["id"]
     assert nxt["item"]["objectId"] == env.traces[1]
     assert nxt["progress"] == {"total": 3, "completed": 1, "pending": 2, "mine": 1}
@@ -169,13 +174,23 @@ def test_completed_items_reopen_prefilled_and_edits_replace(env: Env) -> None:
     qid = _queue(env, env.traces[:2])
     first = step(env, env.ann, qid, "next", {})
     item_id = first["item"]["id"]
-    step(env, env.ann, qid, "submit",
-         {"itemId": item_id, "values": _values(env, correct=False, quality=2), "note": "n1"})  # fmt: skip
+    step(
+        env,
+        env.ann,
+        qid,
+        "submit",
+        {"itemId": item_id, "values": _values(env, correct=False, quality=2), "note": "n1"},
+    )
     back = step(env, env.ann, qid, "open", {"from": first["item"]["position"] + 1, "step": -1})
     assert back["item"]["id"] == item_id and back["item"]["annotatedByMe"]
     assert back["values"] == _values(env, correct=False, quality=2.0) and back["note"] == "n1"
-    step(env, env.ann, qid, "submit",
-         {"itemId": item_id, "values": _values(env, correct=True), "note": ""})  # fmt: skip
+    step(
+        env,
+        env.ann,
+        qid,
+        "submit",
+        {"itemId": item_id, "values": _values(env, correct=True), "note": ""},
+    )
     scores = _my_scores(env, qid, item_id, "ann")
     assert [(s["name"], s["value"]) for s in scores.values()] == [("correct", 1)]  # one, edited
     assert env.store.annotation_note(env.pid, note_id(qid, item_id, env.users["ann"])) is None
@@ -191,14 +206,32 @@ def test_two_annotators_never_hold_the_same_item(env: Env) -> None:
     assert a["item"]["id"] != b["item"]["id"]
     taken = step(env, env.bob, qid, "open", {"itemId": a["item"]["id"]})
     assert taken["item"] is None and "Another annotator" in taken["message"]
-    page = env.bob.get(f"/annotation-queues/{qid}/annotate?project={env.pid}&item={a['item']['id']}")
+    url = f"/annotation-queues/{qid}/annotate?project={env.pid}&item={a['item']['id']}"
+    page = env.bob.get(url)
     assert "Another annotator has this item open" in page.text and "question 0" not in page.text
-    refused = step(env, env.bob, qid, "submit",
-                   {"itemId": a["item"]["id"], "values": _values(env, correct=True)}, 409)  # fmt: skip
+    refused = step(
+        env,
+        env.bob,
+        qid,
+        "submit",
+        {"itemId": a["item"]["id"], "values": _values(env, correct=True)},
+        409,
+    )
     assert "another annotator holds" in refused["error"]["message"]
-    step(env, env.ann, qid, "submit", {"itemId": a["item"]["id"], "values": _values(env, correct=True)})
-    done = step(env, env.bob, qid, "submit",
-                {"itemId": b["item"]["id"], "values": _values(env, correct=False)})  # fmt: skip
+    step(
+        env,
+        env.ann,
+        qid,
+        "submit",
+        {"itemId": a["item"]["id"], "values": _values(env, correct=True)},
+    )
+    done = step(
+        env,
+        env.bob,
+        qid,
+        "submit",
+        {"itemId": b["item"]["id"], "values": _values(env, correct=False)},
+    )
     assert done["item"] is None and "Nothing left" in done["message"]
 
 
@@ -206,8 +239,13 @@ def test_undo_deletes_the_scores_and_reopens_the_item(env: Env) -> None:
     qid = _queue(env, env.traces[:2])
     first = step(env, env.ann, qid, "next", {})
     item_id = first["item"]["id"]
-    step(env, env.ann, qid, "submit",
-         {"itemId": item_id, "values": _values(env, tone="calm"), "note": "calm enough"})  # fmt: skip
+    step(
+        env,
+        env.ann,
+        qid,
+        "submit",
+        {"itemId": item_id, "values": _values(env, tone="calm"), "note": "calm enough"},
+    )
     assert _my_scores(env, qid, item_id, "ann")
     undone = step(env, env.ann, qid, "undo", {"itemId": item_id})
     assert undone["undone"] == item_id and undone["item"]["id"] == item_id
@@ -244,8 +282,16 @@ def test_double_annotation_and_the_agreement_api(env: Env) -> None:
         while payload["item"] is not None:
             n = env.traces.index(payload["item"]["objectId"])
             seen.append(n)
-            payload = step(env, c, qid, "submit", {"itemId": payload["item"]["id"],
-                           "values": _values(env, correct=marks[n], quality=q[n])})  # fmt: skip
+            payload = step(
+                env,
+                c,
+                qid,
+                "submit",
+                {
+                    "itemId": payload["item"]["id"],
+                    "values": _values(env, correct=marks[n], quality=q[n]),
+                },
+            )
         assert seen == list(range(6))  # each person annotates every item once
         done = env.store.queue_progress(env.pid, qid)["completed"]
         assert done == (0 if who == "ann" else 6)  # complete only with two people
@@ -311,8 +357,9 @@ def test_roles_and_projects_are_enforced(env: Env) -> None:
         )
         assert r.status_code == 403, action
     # the owner's other project has no such queue; ann is no member of it at all
-    assert env.owner.get(f"/annotation-queues/{qid}/annotate?project={env.other_pid}").status_code == 404
-    assert env.ann.get(f"/annotation-queues/{qid}/annotate?project={env.other_pid}").status_code == 404
+    elsewhere = f"/annotation-queues/{qid}/annotate?project={env.other_pid}"
+    assert env.owner.get(elsewhere).status_code == 404
+    assert env.ann.get(elsewhere).status_code == 404
     assert step(env, env.ann, "nope", "next", {}, 404)
 
 
