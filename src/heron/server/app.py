@@ -50,6 +50,7 @@ from heron.server import (
     web,
 )
 from heron.server import alerts as alerts_api
+from heron.server import annotation_queues as queue_routes  # issue 16: annotation queues
 from heron.server import signals as signal_routes  # issue 15: rules, issues, signals
 from heron.server.auth import Authenticator
 from heron.server.bodies import BodyTimeout
@@ -238,6 +239,7 @@ def create_app(
     app.include_router(channels.router)  # notification channels (heron.signals)
     app.include_router(signal_routes.router)  # trace rules, issues, signals (heron.signals)
     app.include_router(alerts_api.router)  # issue 15: alerts on aggregates
+    app.include_router(queue_routes.router)  # issue 16: annotation queues
     app.include_router(annotation_agreement.router)  # issue 16: inter-annotator agreement
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too

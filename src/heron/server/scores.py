@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from heron.annotation.scores import check_queue_score, queue_ids, with_annotation_source
 from heron.errors import BadRequest
 from heron.scores import ScoreError, ScoreLimits, ScoreRecord
 from heron.scores.configs import config_ids, parse_configured
@@ -70,8 +71,16 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
     # the configs the scores name, checked against them (heron.scores.configs)
     ids = config_ids(body)[:MAX_BATCH]
     configs = await run_in_threadpool(st.store.score_configs_by_id, who.project_id, ids)
+    # annotations made in a queue: the queue's configs only (heron.annotation.scores)
+    queues: dict[str, dict[str, Any]] = {}
+    if queue_ids(body):
+        listed = await run_in_threadpool(st.store.list_annotation_queues, who.project_id)
+        queues = {q["id"]: q for q in listed}
     if isinstance(body, dict):
-        record = parse_configured(body, who.project_id, configs, limits=limits)
+        record = parse_configured(
+            with_annotation_source(body), who.project_id, configs, limits=limits
+        )
+        check_queue_score(record, queues)
         if public:
             check_public_scores(st.feedback, who, origin, [record])
         await run_in_threadpool(st.store.write_scores, [record], replace=not public)
@@ -84,7 +93,11 @@ async def create_scores(request: Request, who: Caller = Depends(caller)) -> Resp
     errors: list[dict[str, Any]] = []
     for i, item in enumerate(body):
         try:
-            records.append(parse_configured(item, who.project_id, configs, f"[{i}].", limits))
+            record = parse_configured(
+                with_annotation_source(item), who.project_id, configs, f"[{i}].", limits
+            )
+            check_queue_score(record, queues, f"[{i}].")
+            records.append(record)
         except ScoreError as exc:
             errors.append({"index": i, "message": exc.message})
     if not records:

@@ -511,3 +511,96 @@ def assignments(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str) 
         [project_id, queue_id],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+# -- filling: which traces a fill would add ----------------------------------------------------
+
+# The columns a stratified sample may be taken by (a trace's first model for ``model``).
+STRATA = {
+    "model": "t.models[1]",
+    "name": "t.name",
+    "release": "t.release",
+    "version": "t.version",
+    "user_id": "t.user_id",
+    "session_id": "t.session_id",
+    "environment": "t.environment",
+    "level": "t.level",
+}
+SAMPLES = ("newest", "random", "stratified", "lowest_scores")
+
+
+def fill_traces(
+    cur: duckdb.DuckDBPyConnection,
+    project_id: str,
+    queue_id: str,
+    where: str,
+    params: list[Any],
+    limit: int,
+    sample: str = "newest",
+    seed: int = 0,
+    by: str | None = None,
+    score: str | None = None,
+) -> tuple[list[str], int]:
+    """The traces a fill would add, in the order they would be annotated, and how many
+    candidates there are: traces matching ``where`` (compiled by :mod:`heron.query`, over
+    alias ``t``) not in the queue yet. ``sample``: ``newest`` first; ``random`` (the same
+    ``seed``, the same pick); ``stratified`` by a column of :data:`STRATA`, taking from
+    each value in turn (random within it); ``lowest_scores``: the traces with the lowest
+    average score ``score`` first (traces without it are not candidates)."""
+    _require_queue(cur, project_id, queue_id)
+    base = (
+        f"FROM traces t WHERE t.project_id = ? AND {where} AND NOT EXISTS (SELECT 1 FROM "
+        "annotation_queue_items x WHERE x.project_id = t.project_id AND x.queue_id = ? "
+        "AND x.object_type = 'TRACE' AND x.object_id = t.id)"
+    )
+    args: list[Any] = [project_id, *params, queue_id]
+    shuffle = "hash(t.id || ?::VARCHAR)"
+    if sample == "lowest_scores":
+        base += (
+            " AND EXISTS (SELECT 1 FROM scores s WHERE s.project_id = t.project_id "
+            "AND s.trace_id = t.id AND s.name = ? AND s.value IS NOT NULL)"
+        )
+        args.append(score)
+    (total,) = cur.execute(f"SELECT count(*) {base}", args).fetchall()[0]
+    if sample == "random":
+        sql = f"SELECT t.id {base} ORDER BY {shuffle}, t.id LIMIT ?"
+        values = [*args, seed, limit]
+    elif sample == "stratified":
+        sql = (
+            f"SELECT id FROM (SELECT t.id, {shuffle} AS h, row_number() OVER (PARTITION BY "
+            f"coalesce({STRATA[by or '']}::VARCHAR, '') ORDER BY {shuffle}, t.id) AS turn "
+            f"{base}) ORDER BY turn, h, id LIMIT ?"
+        )
+        values = [seed, seed, *args, limit]
+    elif sample == "lowest_scores":
+        sql = (
+            f"SELECT t.id {base} ORDER BY (SELECT avg(s.value) FROM scores s WHERE "
+            "s.project_id = t.project_id AND s.trace_id = t.id AND s.name = ?), "
+            "t.start_time DESC, t.id LIMIT ?"
+        )
+        values = [*args, score, limit]
+    else:
+        sql = f"SELECT t.id {base} ORDER BY t.start_time DESC, t.id LIMIT ?"
+        values = [*args, limit]
+    return [r[0] for r in cur.execute(sql, values).fetchall()], int(total)
+
+
+def issue_traces(
+    cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, issue_id: str, limit: int
+) -> tuple[list[str], int]:
+    """The traces of an issue's signals not in the queue yet, latest signal first, and how
+    many there are."""
+    _require_queue(cur, project_id, queue_id)
+    base = (
+        "FROM signals g WHERE g.project_id = ? AND g.issue_id = ? AND NOT EXISTS (SELECT 1 "
+        "FROM annotation_queue_items x WHERE x.project_id = g.project_id AND x.queue_id = ? "
+        "AND x.object_type = 'TRACE' AND x.object_id = g.trace_id)"
+    )
+    args = [project_id, issue_id, queue_id]
+    (total,) = cur.execute(f"SELECT count(DISTINCT g.trace_id) {base}", args).fetchall()[0]
+    rows = cur.execute(
+        f"SELECT g.trace_id {base} GROUP BY g.trace_id ORDER BY max(g.time) DESC, g.trace_id "
+        "LIMIT ?",
+        [*args, limit],
+    ).fetchall()
+    return [r[0] for r in rows], int(total)

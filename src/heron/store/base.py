@@ -382,6 +382,20 @@ class Store(Protocol):
     def assign_queue(self, project_id: str, queue_id: str, user_id: str) -> bool: ...
     def unassign_queue(self, project_id: str, queue_id: str, user_id: str) -> bool: ...
     def queue_assignments(self, project_id: str, queue_id: str) -> list[str]: ...
+    def queue_fill_traces(
+        self,
+        project_id: str,
+        queue_id: str,
+        filters: Sequence[Filter],
+        limit: int,
+        sample: str = "newest",
+        seed: int = 0,
+        by: str | None = None,
+        score: str | None = None,
+    ) -> tuple[list[str], int]: ...
+    def queue_issue_traces(
+        self, project_id: str, queue_id: str, issue_id: str, limit: int
+    ) -> tuple[list[str], int]: ...
 
     # -- end of annotation queues ----------------------------------------------------------------
 

@@ -22,7 +22,7 @@ import pyarrow as pa
 from heron.compare import CompareQuery, run_compare
 from heron.errors import BadRequest, Conflict, NotFound
 from heron.model import ObservationRecord, TraceUpdate
-from heron.query import Filter
+from heron.query import TRACES, Filter, compile_filters
 from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.settings import Settings
@@ -1257,6 +1257,30 @@ class EmbeddedStore:
 
     def queue_assignments(self, project_id: str, queue_id: str) -> list[str]:
         return annodb.assignments(self.cursor(), project_id, queue_id)
+
+    def queue_fill_traces(
+        self,
+        project_id: str,
+        queue_id: str,
+        filters: Sequence[Filter],
+        limit: int,
+        sample: str = "newest",
+        seed: int = 0,
+        by: str | None = None,
+        score: str | None = None,
+    ) -> tuple[list[str], int]:
+        """The traces matching ``filters`` (the traces list's language) a fill would add,
+        sampled (see :func:`heron.store.annotation.fill_traces`), and how many match."""
+        where, params = compile_filters(filters, TRACES)
+        return annodb.fill_traces(
+            self.cursor(), project_id, queue_id, where, params, limit, sample, seed, by, score
+        )
+
+    def queue_issue_traces(
+        self, project_id: str, queue_id: str, issue_id: str, limit: int
+    ) -> tuple[list[str], int]:
+        """The traces of an issue's signals a fill would add, and how many there are."""
+        return annodb.issue_traces(self.cursor(), project_id, queue_id, issue_id, limit)
 
     # -- end of annotation queues ----------------------------------------------------------------
 
