@@ -306,6 +306,9 @@ def test_double_annotation_and_the_agreement_api(env: Env) -> None:
     assert found["quality"]["weightedKappa"] == pytest.approx(
         cohen_kappa_score(*quality, weights="quadratic")
     )
+    page = env.viewer.get(f"/annotation-queues/{qid}/agreement?project={env.pid}")
+    assert page.status_code == 200 and "67%" in page.text
+    assert f"{cohen_kappa_score(ann, bob):.2f}" in page.text
     other = env.store.create_key(env.other_pid, scope="read")["secret_key"]
     r = env.owner.get(
         f"/api/annotation-queues/{qid}/agreement", headers={"Authorization": f"Bearer {other}"}

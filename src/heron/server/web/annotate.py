@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from heron.errors import BadRequest, Conflict, NotFound
 from heron.scores import ScoreError
 from heron.scores.configs import parse_configured
+from heron.server.annotation_agreement import queue_agreement
 from heron.server.bodies import read_json
 from heron.server.consistency import read_view
 from heron.server.state import state_of
@@ -542,3 +543,20 @@ async def annotate_release(
         store.release_queue_item, c.pid, c.queue["id"], item_id, c.user_id
     )
     return JSONResponse({"released": released})
+
+
+@router.get("/annotation-queues/{queue_id}/agreement")
+async def agreement_page(
+    request: Request, queue_id: str, scope: Scope = Depends(page_scope)
+) -> Response:
+    """The queue's inter-annotator agreement (``_queue_agreement.html``, which the queue
+    page includes too); viewers may read it."""
+    if scope.project is None:
+        raise not_found("annotation queue")
+    store = state_of(request).store
+    await read_view(request)
+    queue = await run_in_threadpool(store.get_annotation_queue, scope.project_id, queue_id)
+    if queue is None or queue["id"] != queue_id:
+        raise not_found(f"annotation queue {queue_id[:100]!r}")
+    found = await run_in_threadpool(queue_agreement, store, scope.project_id, queue)
+    return page(request, "queue_agreement.html", scope.context(queue=queue, agreement=found))
