@@ -77,6 +77,21 @@ def _lease(
     return annodb.get_item(cur, project_id, queue_id, item_id)
 
 
+def complete_and_claim_next(
+    cur: duckdb.DuckDBPyConnection,
+    project_id: str,
+    queue_id: str,
+    item_id: str,
+    user_id: str,
+    lease_s: float,
+) -> dict[str, Any] | None:
+    """Record ``user_id``'s annotation of the item (:func:`heron.store.annotation.complete`)
+    and hold the next free item after it for them (:func:`claim_after`): one step of the
+    annotator view in one transaction."""
+    done = annodb.complete(cur, project_id, queue_id, item_id, user_id)
+    return claim_after(cur, project_id, queue_id, user_id, lease_s, done["position"])
+
+
 def neighbour(
     cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, position: int, step: int
 ) -> dict[str, Any] | None:

@@ -403,6 +403,9 @@ class Store(Protocol):
     def claim_queue_item_after(
         self, project_id: str, queue_id: str, user_id: str, after: int, lease_s: float = 600
     ) -> dict[str, Any] | None: ...
+    def complete_and_claim_next(
+        self, project_id: str, queue_id: str, item_id: str, user_id: str, lease_s: float = 600
+    ) -> dict[str, Any] | None: ...
     def queue_item_neighbour(
         self, project_id: str, queue_id: str, position: int, step: int
     ) -> dict[str, Any] | None: ...

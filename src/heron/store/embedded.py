@@ -1294,6 +1294,15 @@ class EmbeddedStore:
         with self._admin() as cur:
             return annoreads.claim_after(cur, project_id, queue_id, user_id, lease_s, after)
 
+    def complete_and_claim_next(
+        self, project_id: str, queue_id: str, item_id: str, user_id: str, lease_s: float = 600
+    ) -> dict[str, Any] | None:
+        """Complete the item for the user and hold their next one, in one transaction."""
+        with self._admin() as cur:
+            return annoreads.complete_and_claim_next(
+                cur, project_id, queue_id, item_id, user_id, lease_s
+            )
+
     def queue_item_neighbour(
         self, project_id: str, queue_id: str, position: int, step: int
     ) -> dict[str, Any] | None:

@@ -242,8 +242,8 @@ def submit(
     values: dict[str, Any],
     note: str,
 ) -> None:
-    """Write the user's scores and note for the item, remove those they cleared, and record
-    the annotation (the item completes with the queue's number of annotators)."""
+    """Write the user's scores and note for the item and remove those they cleared (the
+    caller then records the annotation: :meth:`Store.complete_and_claim_next`)."""
     by_id = {c["id"]: c for c in configs}
     unknown = sorted(set(values) - set(by_id))
     if unknown:
@@ -271,21 +271,20 @@ def submit(
             records.append(parse_configured(body, project_id, by_id, f"values.{config['name']}."))
         except ScoreError as exc:
             raise BadRequest(str(exc)) from None
-    claimed = store.claim_queue_item(project_id, queue["id"], user.id, LEASE_S, item["id"])
-    if claimed is None:
+    if item["lease_user_id"] not in (None, user.id):
         raise Conflict("another annotator holds this item; it was not saved")
     store.write_scores(records)
-    for cid in set(by_id) - set(values):
-        store.delete_score(project_id, score_id(queue["id"], item["id"], cid, user.id))
+    cleared = [score_id(queue["id"], item["id"], c, user.id) for c in set(by_id) - set(values)]
+    for sid in store.scores_by_ids(project_id, cleared):  # only the ones stored
+        store.delete_score(project_id, sid)
     nid = note_id(queue["id"], item["id"], user.id)
     if note.strip():
         trace_id = target.get("traceId")
         store.put_annotation_note(
             project_id, nid, (item["object_type"], item["object_id"], trace_id), note, user.id
         )
-    else:
+    elif store.annotation_note(project_id, nid) is not None:
         store.delete_annotation_note(project_id, nid)
-    store.complete_queue_item(project_id, queue["id"], item["id"], user.id)
 
 
 def undo(
@@ -473,7 +472,9 @@ async def annotate_submit(
         if item is None:
             raise NotFound(f"item {item_id[:100]!r} not found in this annotation queue")
         submit(store, c.pid, c.queue, c.configs, user, item, values, note)
-        return {**_next(store, c, item["position"]), "saved": item_id}
+        nxt = store.complete_and_claim_next(c.pid, c.queue["id"], item_id, c.user_id, LEASE_S)
+        payload = item_payload(store, c.pid, c.queue, c.configs, c.user_id, nxt)
+        return {**payload, "saved": item_id}
 
     return JSONResponse(await run_in_threadpool(run))
 

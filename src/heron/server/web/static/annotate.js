@@ -264,8 +264,10 @@
       if (t.type === "number" && (key === "ArrowDown" || key === "ArrowUp")) {
         event.preventDefault();
         focusConfig(configIndex(t) + (key === "ArrowDown" ? 1 : -1));
+        return;
       }
-      return;
+      // A number field holds no letters: the command keys still work from it.
+      if (t.type !== "number" || !/^[sujkyn?]$/.test(key)) return;
     }
     var at = configIndex(t);
     var fieldset = at >= 0 ? configs[at] : null;
