@@ -8,7 +8,12 @@ traces (the store `bench/read.py` builds, built on first use): a queue of 500 tr
   as ``annotate.js`` measures it (``window.heronAnnotateTimings``).
 
 Target: under 150 ms. Usage: python bench/annotate.py [--traces 100000] [--items 500]
-[--json 200] [--browser 100]
+[--json 200] [--browser 100] [--think 1.0] [--no-runner]
+
+An annotator reads each item for a while; ``--think`` (1 s by default, not timed) leaves
+that pause between submissions, so the background runner's reaction to the last scores
+(trace rules follow scores) is not charged to the next step; ``--think 0`` submits back to
+back.
 """
 
 from __future__ import annotations
@@ -61,7 +66,9 @@ def make_queue(server: HeronProcess, traces: list[str]) -> tuple[str, str, str]:
     return queue["id"], correct["id"], quality["id"]
 
 
-def json_round_trips(server: HeronProcess, qid: str, configs: tuple[str, str], n: int) -> None:
+def json_round_trips(
+    server: HeronProcess, qid: str, configs: tuple[str, str], n: int, think: float
+) -> None:
     with httpx.Client(base_url=server.url, timeout=30, follow_redirects=True) as http:
         login(http)
         page = http.get(f"/annotation-queues/{qid}/annotate")
@@ -75,6 +82,7 @@ def json_round_trips(server: HeronProcess, qid: str, configs: tuple[str, str], n
         for i in range(n):
             body = {"itemId": item["id"], "values": {configs[0]: i % 2 == 0, configs[1]: 1 + i % 5},
                     "note": f"note {i}"}  # fmt: skip
+            time.sleep(think)  # reading the item: the runner's work on the last scores ends
             t = time.perf_counter()
             r = http.post(f"/annotation-queues/{qid}/annotate/submit", json=body, headers=headers)
             times.append((time.perf_counter() - t) * 1000)
@@ -85,7 +93,7 @@ def json_round_trips(server: HeronProcess, qid: str, configs: tuple[str, str], n
         figures("submit -> next item, JSON round trip", times)
 
 
-def browser_steps(server: HeronProcess, qid: str, n: int) -> None:
+def browser_steps(server: HeronProcess, qid: str, n: int, think: float) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:
@@ -106,6 +114,7 @@ def browser_steps(server: HeronProcess, qid: str, n: int) -> None:
             shown = box.get_attribute("data-item-id")
             if not shown:
                 break
+            tab.wait_for_timeout(think * 1000)
             tab.keyboard.press("y")
             tab.keyboard.press("Enter")
             expect(box).not_to_have_attribute("data-item-id", shown)
@@ -121,6 +130,11 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=500)
     ap.add_argument("--json", type=int, default=200)
     ap.add_argument("--browser", type=int, default=100)
+    ap.add_argument(
+        "--no-runner",
+        action="store_true",
+        help="serve with HERON_RUNNER_TASKS empty (no background tasks)",
+    )
     args = ap.parse_args()
     data_dir = RESULTS / "annotate-store"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -133,11 +147,14 @@ def main() -> None:
     con.close()
     print(machine())
     print(f"{total:,} traces stored; a queue of {len(traces)} traces")
-    server = HeronProcess(data_dir).start(timeout=120)
+    env = {"HERON_RUNNER_TASKS": ""} if args.no_runner else {}
+    print("runner tasks: " + ("none" if args.no_runner else "the defaults"))
+    server = HeronProcess(data_dir, env=env).start(timeout=120)
     try:
         qid, correct, quality = make_queue(server, traces)
-        json_round_trips(server, qid, (correct, quality), args.json)
-        browser_steps(server, qid, args.browser)
+        print(f"{args.think:g} s between submissions")
+        json_round_trips(server, qid, (correct, quality), args.json, args.think)
+        browser_steps(server, qid, args.browser, args.think)
     finally:
         server.stop()
 
