@@ -131,6 +131,12 @@ def main() -> None:
     ap.add_argument("--json", type=int, default=200)
     ap.add_argument("--browser", type=int, default=100)
     ap.add_argument(
+        "--think",
+        type=float,
+        default=1.0,
+        help="seconds between submissions (reading the item), not timed",
+    )
+    ap.add_argument(
         "--no-runner",
         action="store_true",
         help="serve with HERON_RUNNER_TASKS empty (no background tasks)",

@@ -63,31 +63,34 @@ def _lease(
     item_id: str,
     lease_s: float,
 ) -> dict[str, Any] | None:
-    at = annodb.now()
+    until = annodb.now() + timedelta(seconds=lease_s)
     cur.execute(
-        "UPDATE annotation_queue_items SET lease_user_id = NULL, lease_until = NULL "
-        "WHERE project_id = ? AND queue_id = ? AND lease_user_id = ? AND id <> ?",
-        [project_id, queue_id, user_id, item_id],
-    )  # one item held per user and queue, as heron.store.annotation.claim keeps it
-    cur.execute(
-        "UPDATE annotation_queue_items SET lease_user_id = ?, lease_until = ? "
-        "WHERE project_id = ? AND queue_id = ? AND id = ?",
-        [user_id, at + timedelta(seconds=lease_s), project_id, queue_id, item_id],
-    )
+        "UPDATE annotation_queue_items SET "
+        "lease_user_id = CASE WHEN id = ? THEN ? END, lease_until = CASE WHEN id = ? THEN ? END "
+        "WHERE project_id = ? AND queue_id = ? AND (id = ? OR lease_user_id = ?)",
+        [item_id, user_id, item_id, until, project_id, queue_id, item_id, user_id],
+    )  # the user's other leases in the queue end: one item held per user and queue
     return annodb.get_item(cur, project_id, queue_id, item_id)
 
 
-def complete_and_claim_next(
+def finish(
     cur: duckdb.DuckDBPyConnection,
     project_id: str,
     queue_id: str,
     item_id: str,
     user_id: str,
     lease_s: float,
+    note: tuple[str, tuple[str, str, str | None], str],
 ) -> dict[str, Any] | None:
-    """Record ``user_id``'s annotation of the item (:func:`heron.store.annotation.complete`)
-    and hold the next free item after it for them (:func:`claim_after`): one step of the
-    annotator view in one transaction."""
+    """One step of the annotator view in one transaction: store or remove the user's note
+    (``(note id, target, content)``, removed when the content is blank), record their
+    annotation of the item (:func:`heron.store.annotation.complete`) and hold the next free
+    item after it for them (:func:`claim_after`)."""
+    note_id, target, content = note
+    if content.strip():
+        put_note(cur, project_id, note_id, target, content, user_id)
+    else:
+        delete_note(cur, project_id, note_id)
     done = annodb.complete(cur, project_id, queue_id, item_id, user_id)
     return claim_after(cur, project_id, queue_id, user_id, lease_s, done["position"])
 

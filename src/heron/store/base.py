@@ -403,8 +403,14 @@ class Store(Protocol):
     def claim_queue_item_after(
         self, project_id: str, queue_id: str, user_id: str, after: int, lease_s: float = 600
     ) -> dict[str, Any] | None: ...
-    def complete_and_claim_next(
-        self, project_id: str, queue_id: str, item_id: str, user_id: str, lease_s: float = 600
+    def finish_queue_item(
+        self,
+        project_id: str,
+        queue_id: str,
+        item_id: str,
+        user_id: str,
+        note: tuple[str, tuple[str, str, str | None], str],
+        lease_s: float = 600,
     ) -> dict[str, Any] | None: ...
     def queue_item_neighbour(
         self, project_id: str, queue_id: str, position: int, step: int
@@ -412,14 +418,6 @@ class Store(Protocol):
     def reopen_queue_item(
         self, project_id: str, queue_id: str, item_id: str, user_id: str, lease_s: float = 600
     ) -> dict[str, Any] | None: ...
-    def put_annotation_note(
-        self,
-        project_id: str,
-        note_id: str,
-        target: tuple[str, str, str | None],
-        content: str,
-        author_user_id: str,
-    ) -> None: ...
     def delete_annotation_note(self, project_id: str, note_id: str) -> None: ...
     def annotation_note(self, project_id: str, note_id: str) -> str | None: ...
     def observation_trace_id(self, project_id: str, observation_id: str) -> str | None: ...

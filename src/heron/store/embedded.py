@@ -1294,14 +1294,19 @@ class EmbeddedStore:
         with self._admin() as cur:
             return annoreads.claim_after(cur, project_id, queue_id, user_id, lease_s, after)
 
-    def complete_and_claim_next(
-        self, project_id: str, queue_id: str, item_id: str, user_id: str, lease_s: float = 600
+    def finish_queue_item(
+        self,
+        project_id: str,
+        queue_id: str,
+        item_id: str,
+        user_id: str,
+        note: tuple[str, tuple[str, str, str | None], str],
+        lease_s: float = 600,
     ) -> dict[str, Any] | None:
-        """Complete the item for the user and hold their next one, in one transaction."""
+        """Store the user's note, complete the item for them and hold their next one, in one
+        transaction (see :func:`heron.store.annotation_reads.finish`)."""
         with self._admin() as cur:
-            return annoreads.complete_and_claim_next(
-                cur, project_id, queue_id, item_id, user_id, lease_s
-            )
+            return annoreads.finish(cur, project_id, queue_id, item_id, user_id, lease_s, note)
 
     def queue_item_neighbour(
         self, project_id: str, queue_id: str, position: int, step: int
@@ -1315,17 +1320,6 @@ class EmbeddedStore:
         another)."""
         with self._admin() as cur:
             return annoreads.reopen(cur, project_id, queue_id, item_id, user_id, lease_s)
-
-    def put_annotation_note(
-        self,
-        project_id: str,
-        note_id: str,
-        target: tuple[str, str, str | None],
-        content: str,
-        author_user_id: str,
-    ) -> None:
-        with self._admin() as cur:
-            annoreads.put_note(cur, project_id, note_id, target, content, author_user_id)
 
     def delete_annotation_note(self, project_id: str, note_id: str) -> None:
         with self._admin() as cur:

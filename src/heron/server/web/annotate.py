@@ -241,9 +241,10 @@ def submit(
     item: dict[str, Any],
     values: dict[str, Any],
     note: str,
-) -> None:
-    """Write the user's scores and note for the item and remove those they cleared (the
-    caller then records the annotation: :meth:`Store.complete_and_claim_next`)."""
+) -> dict[str, Any] | None:
+    """Write the user's scores and note for the item, remove those they cleared, record the
+    annotation (the item completes with the queue's number of annotators) and hold the
+    user's next free item after it, which is returned (None: nothing left)."""
     by_id = {c["id"]: c for c in configs}
     unknown = sorted(set(values) - set(by_id))
     if unknown:
@@ -278,13 +279,10 @@ def submit(
     for sid in store.scores_by_ids(project_id, cleared):  # only the ones stored
         store.delete_score(project_id, sid)
     nid = note_id(queue["id"], item["id"], user.id)
-    if note.strip():
-        trace_id = target.get("traceId")
-        store.put_annotation_note(
-            project_id, nid, (item["object_type"], item["object_id"], trace_id), note, user.id
-        )
-    elif store.annotation_note(project_id, nid) is not None:
-        store.delete_annotation_note(project_id, nid)
+    about = (item["object_type"], item["object_id"], target.get("traceId"))
+    return store.finish_queue_item(
+        project_id, queue["id"], item["id"], user.id, (nid, about, note), LEASE_S
+    )
 
 
 def undo(
@@ -471,8 +469,7 @@ async def annotate_submit(
         item = store.get_queue_item(c.pid, c.queue["id"], item_id)
         if item is None:
             raise NotFound(f"item {item_id[:100]!r} not found in this annotation queue")
-        submit(store, c.pid, c.queue, c.configs, user, item, values, note)
-        nxt = store.complete_and_claim_next(c.pid, c.queue["id"], item_id, c.user_id, LEASE_S)
+        nxt = submit(store, c.pid, c.queue, c.configs, user, item, values, note)
         payload = item_payload(store, c.pid, c.queue, c.configs, c.user_id, nxt)
         return {**payload, "saved": item_id}
 
