@@ -38,18 +38,20 @@ def claim_after(
     queue = annodb.get_queue(cur, project_id, queue_id)
     if queue is None or queue["id"] != queue_id:
         raise NotFound(f"annotation queue {queue_id[:100]!r} not found in this project")
-    at = annodb.now()
+    # the queue's annotations counted once and joined (a correlated count per item costs
+    # twice as much in DuckDB)
     rows = cur.execute(
-        "SELECT i.id FROM annotation_queue_items i WHERE i.project_id = ? AND i.queue_id = ? "
-        "AND i.status = 'PENDING' "
+        "SELECT i.id FROM annotation_queue_items i LEFT JOIN ("
+        "SELECT item_id, count(DISTINCT user_id) AS n, bool_or(user_id = ?) AS mine "
+        "FROM annotation_queue_annotations WHERE project_id = ? AND queue_id = ? "
+        "GROUP BY item_id) a ON a.item_id = i.id "
+        "WHERE i.project_id = ? AND i.queue_id = ? AND i.status = 'PENDING' "
         "AND (i.lease_until IS NULL OR i.lease_until <= ? OR i.lease_user_id = ?) "
-        "AND NOT EXISTS (SELECT 1 FROM annotation_queue_annotations a "
-        "WHERE a.project_id = i.project_id AND a.item_id = i.id AND a.user_id = ?) "
-        "AND (SELECT count(DISTINCT a.user_id) FROM annotation_queue_annotations a "
-        "WHERE a.project_id = i.project_id AND a.item_id = i.id) < ? "
+        "AND NOT coalesce(a.mine, false) AND coalesce(a.n, 0) < ? "
         "ORDER BY i.position <= ?, i.position, i.id LIMIT 1",
-        [project_id, queue_id, at, user_id, user_id, queue["annotations_per_item"], after],
-    ).fetchall()
+        [user_id, project_id, queue_id, project_id, queue_id, annodb.now(), user_id,
+         queue["annotations_per_item"], after],
+    ).fetchall()  # fmt: skip
     if not rows:
         return None
     return _lease(cur, project_id, queue_id, user_id, rows[0][0], lease_s)

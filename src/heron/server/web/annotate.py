@@ -17,6 +17,7 @@ note is a comment on the object with such an id too. Viewers may not annotate (4
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -241,10 +242,12 @@ def submit(
     item: dict[str, Any],
     values: dict[str, Any],
     note: str,
-) -> dict[str, Any] | None:
-    """Write the user's scores and note for the item, remove those they cleared, record the
-    annotation (the item completes with the queue's number of annotators) and hold the
-    user's next free item after it, which is returned (None: nothing left)."""
+    show_next: Callable[[dict[str, Any] | None], dict[str, Any]],
+) -> dict[str, Any]:
+    """Save the user's annotation of the item and answer ``show_next`` of the next free item
+    after it (None: nothing left), which the user then holds: the note is stored, the
+    annotation recorded (the item completes with the queue's number of annotators), the
+    scores written and the ones the user cleared removed."""
     by_id = {c["id"]: c for c in configs}
     unknown = sorted(set(values) - set(by_id))
     if unknown:
@@ -274,15 +277,19 @@ def submit(
             raise BadRequest(str(exc)) from None
     if item["lease_user_id"] not in (None, user.id):
         raise Conflict("another annotator holds this item; it was not saved")
+    nid = note_id(queue["id"], item["id"], user.id)
+    about = (item["object_type"], item["object_id"], target.get("traceId"))
+    nxt = store.finish_queue_item(
+        project_id, queue["id"], item["id"], user.id, (nid, about, note), LEASE_S
+    )
+    shown = show_next(nxt)
+    # The scores go last, once the next item is drawn: writing them wakes the background
+    # runner (trace rules follow scores), whose work would otherwise slow this step down.
     store.write_scores(records)
     cleared = [score_id(queue["id"], item["id"], c, user.id) for c in set(by_id) - set(values)]
     for sid in store.scores_by_ids(project_id, cleared):  # only the ones stored
         store.delete_score(project_id, sid)
-    nid = note_id(queue["id"], item["id"], user.id)
-    about = (item["object_type"], item["object_id"], target.get("traceId"))
-    return store.finish_queue_item(
-        project_id, queue["id"], item["id"], user.id, (nid, about, note), LEASE_S
-    )
+    return shown
 
 
 def undo(
@@ -469,8 +476,11 @@ async def annotate_submit(
         item = store.get_queue_item(c.pid, c.queue["id"], item_id)
         if item is None:
             raise NotFound(f"item {item_id[:100]!r} not found in this annotation queue")
-        nxt = submit(store, c.pid, c.queue, c.configs, user, item, values, note)
-        payload = item_payload(store, c.pid, c.queue, c.configs, c.user_id, nxt)
+
+        def show(nxt: dict[str, Any] | None) -> dict[str, Any]:
+            return item_payload(store, c.pid, c.queue, c.configs, c.user_id, nxt)
+
+        payload = submit(store, c.pid, c.queue, c.configs, user, item, values, note, show)
         return {**payload, "saved": item_id}
 
     return JSONResponse(await run_in_threadpool(run))
