@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from heron.errors import Conflict, NotFound
+from heron.errors import BadRequest, Conflict, NotFound
 from heron.store import EmbeddedStore
 
 
@@ -193,6 +193,32 @@ def test_held_items_are_exclusive_under_threads(db) -> None:
     for t in threads:
         t.join()
     assert len(held) == 6 and len({i for _, i in held}) == 6
+
+
+def test_queues_per_project_are_bounded(db, monkeypatch: pytest.MonkeyPatch) -> None:
+    from heron.store import annotation
+
+    s, p1, p2 = db
+    monkeypatch.setattr(annotation, "MAX_QUEUES", 2)
+    _queue(s, p1, "a")
+    _queue(s, p1, "b")
+    with pytest.raises(BadRequest) as caught:
+        _queue(s, p1, "c")
+    assert "at most 2 annotation queues" in caught.value.message
+    _queue(s, p2, "c")  # per project
+
+
+def test_items_per_queue_are_bounded(db, monkeypatch: pytest.MonkeyPatch) -> None:
+    from heron.store import annotation
+
+    s, p1, _ = db
+    monkeypatch.setattr(annotation, "MAX_ITEMS", 3)
+    q = _queue(s, p1)
+    s.add_queue_items(p1, q, [("TRACE", "a"), ("TRACE", "b")])
+    with pytest.raises(BadRequest) as caught:
+        s.add_queue_items(p1, q, [("TRACE", "c"), ("TRACE", "d")])
+    assert "at most 3 items" in caught.value.message
+    assert s.add_queue_items(p1, q, [("TRACE", "c")]) == 1
 
 
 def test_assignments(db) -> None:

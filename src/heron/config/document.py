@@ -4,6 +4,7 @@ Sections (field names are the contract; see docs/configuration.md and each domai
 planned and applied in this order so an object can name the ones before it:
 
 - ``score_configs``: ``{name, data_type, min, max, categories, description, archived}``;
+- ``annotation_queues``: :mod:`heron.annotation.sections` (docs/annotation.md);
 - ``connections``, ``evaluators``: :mod:`heron.evals.sections` (docs/evaluators.md);
 - ``channels``, ``rules``, ``alerts``: :mod:`heron.signals.sections` (docs/signals.md).
 
@@ -263,10 +264,11 @@ SCORE_CONFIGS = Section(
 
 def sections() -> tuple[Section, ...]:
     """The document's sections in the order they are planned and applied."""
+    from heron.annotation.sections import ANNOTATION_QUEUES  # issue 16
     from heron.evals.sections import CONNECTIONS, EVALUATORS
     from heron.signals.sections import ALERTS, CHANNELS, RULES
 
-    return (SCORE_CONFIGS, CONNECTIONS, CHANNELS, EVALUATORS, RULES, ALERTS)
+    return (SCORE_CONFIGS, ANNOTATION_QUEUES, CONNECTIONS, CHANNELS, EVALUATORS, RULES, ALERTS)
 
 
 def key_reader(store: Store, project_id: str, key: bytes) -> KeyOf:

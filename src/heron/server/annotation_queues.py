@@ -43,7 +43,6 @@ router = APIRouter(
 )
 
 BASE = "/api/public/annotation-queues"
-MAX_QUEUES_LISTED = 1000
 
 
 def queue_view(queue: dict[str, Any], project_id: str) -> dict[str, Any]:

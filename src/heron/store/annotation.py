@@ -24,10 +24,10 @@ from typing import Any
 import duckdb
 import orjson
 
-from heron.errors import Conflict, NotFound
+from heron.errors import BadRequest, Conflict, NotFound
 
-OBJECT_TYPES = ("TRACE", "OBSERVATION", "SESSION")
-STATUSES = ("PENDING", "COMPLETED")
+MAX_QUEUES = 1000  # per project
+MAX_ITEMS = 1_000_000  # per queue
 
 
 def now() -> datetime:
@@ -99,7 +99,13 @@ def create_queue(
     cur: duckdb.DuckDBPyConnection, project_id: str, spec: dict[str, Any]
 ) -> dict[str, Any]:
     """A new queue from a checked ``spec`` (``name, description, score_config_ids,
-    annotations_per_item``); 409 when the project has a queue of that name."""
+    annotations_per_item``); 409 when the project has a queue of that name, 400 when it
+    has :data:`MAX_QUEUES` already."""
+    (count,) = cur.execute(
+        "SELECT count(*) FROM annotation_queues WHERE project_id = ?", [project_id]
+    ).fetchall()[0]
+    if count >= MAX_QUEUES:
+        raise BadRequest(f"a project has at most {MAX_QUEUES:,} annotation queues")
     if _name_taken(cur, project_id, spec["name"], None):
         raise Conflict(f"an annotation queue named {spec['name']!r} exists in this project")
     queue_id = spec.get("id") or uuid.uuid4().hex
@@ -151,17 +157,15 @@ def _recount(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, nee
     at = now()
     cur.execute(
         "UPDATE annotation_queue_items i SET status = 'COMPLETED', completed_at = ?, "
-        "updated_at = ? WHERE project_id = ? AND queue_id = ? AND status = 'PENDING' "
-        "AND (SELECT count(DISTINCT user_id) FROM annotation_queue_annotations a "
-        "WHERE a.project_id = i.project_id AND a.item_id = i.id) >= ?",
-        [at, at, project_id, queue_id, needed],
+        f"updated_at = ? FROM {_COUNTS} a WHERE a.item_id = i.id AND i.project_id = ? "
+        "AND i.queue_id = ? AND i.status = 'PENDING' AND a.n >= ?",
+        [at, at, project_id, queue_id, project_id, queue_id, needed],
     )
     cur.execute(
         "UPDATE annotation_queue_items i SET status = 'PENDING', completed_at = NULL, "
-        "updated_at = ? WHERE project_id = ? AND queue_id = ? AND status = 'COMPLETED' "
-        "AND (SELECT count(DISTINCT user_id) FROM annotation_queue_annotations a "
-        "WHERE a.project_id = i.project_id AND a.item_id = i.id) BETWEEN 1 AND ? - 1",
-        [at, project_id, queue_id, needed],
+        f"updated_at = ? FROM {_COUNTS} a WHERE a.item_id = i.id AND i.project_id = ? "
+        "AND i.queue_id = ? AND i.status = 'COMPLETED' AND a.n < ?",
+        [at, project_id, queue_id, project_id, queue_id, needed],
     )
 
 
@@ -184,11 +188,17 @@ def delete_queue(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str)
 
 # -- items -----------------------------------------------------------------------------------
 
-_ITEM_COLUMNS = (
-    "i.id, i.queue_id, i.object_type, i.object_id, i.status, i.completed_at, i.created_at, "
-    "i.updated_at, i.lease_user_id, i.lease_until, i.position, "
-    "(SELECT count(DISTINCT a.user_id) FROM annotation_queue_annotations a "
-    "WHERE a.project_id = i.project_id AND a.item_id = i.id)"
+# How many people completed each item of a queue (parameters: project, queue). Counted when
+# read (a hash join over the queue's annotations), never stored, so nothing can drift.
+_COUNTS = (
+    "(SELECT item_id, count(DISTINCT user_id) AS n FROM annotation_queue_annotations "
+    "WHERE project_id = ? AND queue_id = ? GROUP BY item_id)"
+)
+_ITEM_SELECT = (
+    "SELECT i.id, i.queue_id, i.object_type, i.object_id, i.status, i.completed_at, "
+    "i.created_at, i.updated_at, i.lease_user_id, i.lease_until, i.position, "
+    f"coalesce(a.n, 0) FROM annotation_queue_items i LEFT JOIN {_COUNTS} a "
+    "ON a.item_id = i.id"
 )
 
 
@@ -219,7 +229,8 @@ def add_items(
     items: Sequence[tuple[str, str]],
 ) -> int:
     """Add ``(object_type, object_id)`` pairs in order (checked by the caller); an object
-    already in the queue, or given twice, is added once. Returns how many were added."""
+    already in the queue, or given twice, is added once. Returns how many were added; 400
+    when the queue could pass :data:`MAX_ITEMS`."""
     _require_queue(cur, project_id, queue_id)
     if not items:
         return 0
@@ -229,6 +240,15 @@ def add_items(
         [project_id, queue_id],
     ).fetchone()
     base = int(row[0]) if row else 0
+    (held,) = cur.execute(
+        "SELECT count(*) FROM annotation_queue_items WHERE project_id = ? AND queue_id = ?",
+        [project_id, queue_id],
+    ).fetchall()[0]
+    if held + len(items) > MAX_ITEMS:
+        raise BadRequest(
+            f"a queue holds at most {MAX_ITEMS:,} items; this one has {held:,}, and "
+            f"{len(items):,} more would pass that"
+        )
     at = now()
     added = cur.execute(
         "INSERT INTO annotation_queue_items (project_id, id, queue_id, object_type, object_id, "
@@ -262,9 +282,8 @@ def list_items(
         f"SELECT count(*) FROM annotation_queue_items i WHERE {where}", args
     ).fetchone()
     rows = cur.execute(
-        f"SELECT {_ITEM_COLUMNS} FROM annotation_queue_items i WHERE {where} "
-        "ORDER BY i.position, i.id LIMIT ? OFFSET ?",
-        [*args, limit, (page - 1) * limit],
+        f"{_ITEM_SELECT} WHERE {where} ORDER BY i.position, i.id LIMIT ? OFFSET ?",
+        [project_id, queue_id, *args, limit, (page - 1) * limit],
     ).fetchall()
     at = now()
     return [_item(r, at) for r in rows], int(row[0]) if row else 0
@@ -274,9 +293,8 @@ def get_item(
     cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, item_id: str
 ) -> dict[str, Any] | None:
     rows = cur.execute(
-        f"SELECT {_ITEM_COLUMNS} FROM annotation_queue_items i "
-        "WHERE i.project_id = ? AND i.queue_id = ? AND i.id = ?",
-        [project_id, queue_id, item_id],
+        f"{_ITEM_SELECT} WHERE i.project_id = ? AND i.queue_id = ? AND i.id = ?",
+        [project_id, queue_id, project_id, queue_id, item_id],
     ).fetchall()
     return _item(rows[0], now()) if rows else None
 
@@ -336,6 +354,30 @@ def queue_objects(
 # -- leases and annotations --------------------------------------------------------------------
 
 
+def _needed(cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str) -> int:
+    """The queue's annotations per item; 404 when the project has no such queue."""
+    rows = cur.execute(
+        "SELECT annotations_per_item FROM annotation_queues WHERE project_id = ? AND id = ?",
+        [project_id, queue_id],
+    ).fetchall()
+    if not rows:
+        raise NotFound(f"annotation queue {queue_id[:100]!r} not found in this project")
+    return int(rows[0][0])
+
+
+def _lease(
+    cur: duckdb.DuckDBPyConnection, project_id: str, queue_id: str, item_id: str
+) -> tuple[str | None, datetime | None]:
+    rows = cur.execute(
+        "SELECT lease_user_id, lease_until FROM annotation_queue_items "
+        "WHERE project_id = ? AND queue_id = ? AND id = ?",
+        [project_id, queue_id, item_id],
+    ).fetchall()
+    if not rows:
+        raise NotFound(f"item {item_id[:100]!r} not found in this annotation queue")
+    return rows[0][0], rows[0][1]
+
+
 def claim(
     cur: duckdb.DuckDBPyConnection,
     project_id: str,
@@ -350,50 +392,40 @@ def claim(
     user holds an unexpired lease on it (None). Without: the item the user holds already,
     else the first item in queue order that is pending, that the user has not annotated,
     that has fewer than the queue's annotations per item, and that nobody else holds; None
-    when there is none."""
-    queue = get_queue(cur, project_id, queue_id)
-    if queue is None or queue["id"] != queue_id:
-        raise NotFound(f"annotation queue {queue_id[:100]!r} not found in this project")
+    when there is none. A user holds one item of a queue at a time."""
+    needed = _needed(cur, project_id, queue_id)
     at = now()
-    free = "(i.lease_until IS NULL OR i.lease_until <= ? OR i.lease_user_id = ?)"
     if item_id is not None:
-        _require_item(cur, project_id, queue_id, item_id)
-        rows = cur.execute(
-            f"SELECT i.id FROM annotation_queue_items i WHERE i.project_id = ? "
-            f"AND i.queue_id = ? AND i.id = ? AND {free}",
-            [project_id, queue_id, item_id, at, user_id],
-        ).fetchall()
+        holder, until = _lease(cur, project_id, queue_id, item_id)
+        if holder not in (None, user_id) and until is not None and until > at:
+            return None
+        chosen = item_id
     else:
         rows = cur.execute(
-            "SELECT i.id FROM annotation_queue_items i WHERE i.project_id = ? "
-            "AND i.queue_id = ? AND i.lease_user_id = ? AND i.lease_until > ? "
-            "ORDER BY i.position LIMIT 1",
-            [project_id, queue_id, user_id, at],
-        ).fetchall()
+            f"SELECT i.id FROM annotation_queue_items i LEFT JOIN {_COUNTS} a "
+            "ON a.item_id = i.id WHERE i.project_id = ? AND i.queue_id = ? "
+            "AND ((i.lease_user_id = ? AND i.lease_until > ?) OR (i.status = 'PENDING' "
+            "AND (i.lease_until IS NULL OR i.lease_until <= ? OR i.lease_user_id = ?) "
+            "AND coalesce(a.n, 0) < ? AND i.id NOT IN (SELECT item_id FROM "
+            "annotation_queue_annotations WHERE project_id = ? AND queue_id = ? "
+            "AND user_id = ?))) "
+            "ORDER BY coalesce(i.lease_user_id = ? AND i.lease_until > ?, false) DESC, "
+            "i.position, i.id LIMIT 1",
+            [
+                project_id, queue_id, project_id, queue_id, user_id, at, at, user_id, needed,
+                project_id, queue_id, user_id, user_id, at,
+            ],
+        ).fetchall()  # fmt: skip
         if not rows:
-            rows = cur.execute(
-                "SELECT i.id FROM annotation_queue_items i WHERE i.project_id = ? "
-                f"AND i.queue_id = ? AND i.status = 'PENDING' AND {free} "
-                "AND NOT EXISTS (SELECT 1 FROM annotation_queue_annotations a "
-                "WHERE a.project_id = i.project_id AND a.item_id = i.id AND a.user_id = ?) "
-                "AND (SELECT count(DISTINCT a.user_id) FROM annotation_queue_annotations a "
-                "WHERE a.project_id = i.project_id AND a.item_id = i.id) < ? "
-                "ORDER BY i.position, i.id LIMIT 1",
-                [project_id, queue_id, at, user_id, user_id, queue["annotations_per_item"]],
-            ).fetchall()
-    if not rows:
-        return None
-    (chosen,) = rows[0]
+            return None
+        chosen = rows[0][0]
+    held = at + timedelta(seconds=lease_s)
     cur.execute(
-        "UPDATE annotation_queue_items SET lease_user_id = NULL, lease_until = NULL "
-        "WHERE project_id = ? AND queue_id = ? AND lease_user_id = ? AND id <> ?",
-        [project_id, queue_id, user_id, chosen],
-    )  # one item held per user and queue
-    cur.execute(
-        "UPDATE annotation_queue_items SET lease_user_id = ?, lease_until = ? "
-        "WHERE project_id = ? AND queue_id = ? AND id = ?",
-        [user_id, at + timedelta(seconds=lease_s), project_id, queue_id, chosen],
-    )
+        "UPDATE annotation_queue_items SET lease_user_id = CASE WHEN id = ? THEN ? END, "
+        "lease_until = CASE WHEN id = ? THEN ?::TIMESTAMP END "
+        "WHERE project_id = ? AND queue_id = ? AND (id = ? OR lease_user_id = ?)",
+        [chosen, user_id, chosen, held, project_id, queue_id, chosen, user_id],
+    )  # and the user's other held item of the queue is let go
     return get_item(cur, project_id, queue_id, chosen)
 
 
@@ -415,13 +447,11 @@ def complete(
     """Record that ``user_id`` annotated the item (once per user; again only moves the
     time), release the user's lease, and complete the item when it has the queue's number of
     distinct annotators. 409 when another user holds the item."""
-    queue = get_queue(cur, project_id, queue_id)
-    if queue is None or queue["id"] != queue_id:
-        raise NotFound(f"annotation queue {queue_id[:100]!r} not found in this project")
-    item = _require_item(cur, project_id, queue_id, item_id)
-    if item["lease_user_id"] not in (None, user_id):
-        raise Conflict("another annotator holds this item; claim it after their lease ends")
+    needed = _needed(cur, project_id, queue_id)
     at = now()
+    holder, until = _lease(cur, project_id, queue_id, item_id)
+    if holder not in (None, user_id) and until is not None and until > at:
+        raise Conflict("another annotator holds this item; claim it after their lease ends")
     cur.execute(
         "DELETE FROM annotation_queue_annotations WHERE project_id = ? AND queue_id = ? "
         "AND item_id = ? AND user_id = ?",
@@ -431,15 +461,19 @@ def complete(
         "INSERT INTO annotation_queue_annotations VALUES (?, ?, ?, ?, ?)",
         [project_id, queue_id, item_id, user_id, at],
     )
-    done = len(annotators(cur, project_id, queue_id, item_id))
     cur.execute(
-        "UPDATE annotation_queue_items SET lease_user_id = NULL, lease_until = NULL, "
-        "updated_at = ?, status = CASE WHEN ? THEN 'COMPLETED' ELSE status END, "
-        "completed_at = CASE WHEN ? THEN coalesce(completed_at, ?) ELSE completed_at END "
-        "WHERE project_id = ? AND queue_id = ? AND id = ?",
+        "UPDATE annotation_queue_items i SET updated_at = ?, "
+        "lease_user_id = CASE WHEN i.lease_user_id = ? THEN NULL ELSE i.lease_user_id END, "
+        "lease_until = CASE WHEN i.lease_user_id = ? THEN NULL ELSE i.lease_until END, "
+        "status = CASE WHEN n.done >= ? THEN 'COMPLETED' ELSE i.status END, "
+        "completed_at = CASE WHEN n.done >= ? THEN coalesce(i.completed_at, ?) "
+        "ELSE i.completed_at END "
+        "FROM (SELECT count(DISTINCT user_id) AS done FROM annotation_queue_annotations "
+        "WHERE project_id = ? AND queue_id = ? AND item_id = ?) n "
+        "WHERE i.project_id = ? AND i.queue_id = ? AND i.id = ?",
         [
-            at, done >= queue["annotations_per_item"], done >= queue["annotations_per_item"],
-            at, project_id, queue_id, item_id,
+            at, user_id, user_id, needed, needed, at, project_id, queue_id, item_id,
+            project_id, queue_id, item_id,
         ],
     )  # fmt: skip
     return _require_item(cur, project_id, queue_id, item_id)

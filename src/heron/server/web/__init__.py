@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from heron.server.web import (
     alerts,
     annotate,
+    annotation_queues,
     auth,
     channels,
     compare,
@@ -56,6 +57,7 @@ PAGE_MODULES = (
     issues,  # issue 15: the issues inbox
     alerts,
     annotate,  # issue 16: the annotator view
+    annotation_queues,  # issue 16: annotation queues
 )
 
 
