@@ -161,6 +161,7 @@ def test_annotate_a_queue_by_keyboard_only(page: Page, setup: Setup) -> None:
     expect(page.locator('button[data-value="vague"]')).to_have_attribute("aria-pressed", "true")
     keys.press("n")
     keys.press("Enter")
+    _shows(page, "Question number 2?")  # saved: on to the next free item
     # ? shows the keys
     keys.press("?")
     expect(page.locator("#ann-help")).to_be_visible()
