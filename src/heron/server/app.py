@@ -27,6 +27,7 @@ from heron.runner import Runner, configured, load_tasks
 from heron.server import (
     admin,
     admin_prices,
+    annotation_agreement,  # issue 16: inter-annotator agreement
     api,
     apidocs,
     channels,
@@ -246,6 +247,7 @@ def create_app(
     app.include_router(error_analysis_api.router)  # issue 16: error analysis
 
     app.include_router(queue_routes.router)  # issue 16: annotation queues
+    app.include_router(annotation_agreement.router)  # issue 16: inter-annotator agreement
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(FeedbackCors)  # outside UnexpectedErrors: a 500 names the origin too

@@ -31,6 +31,7 @@ from heron.store import alerts as alertdb
 from heron.store import alignment as aligndb
 from heron.store import analysis as analysisdb
 from heron.store import annotation as annodb
+from heron.store import annotation_reads as annoreads
 from heron.store import channels as channeldb
 from heron.store import comments as commentdb
 from heron.store import dashboards as dashmod
@@ -1397,6 +1398,63 @@ class EmbeddedStore:
         return annodb.issue_traces(self.cursor(), project_id, queue_id, issue_id, limit)
 
     # -- end of annotation queues ----------------------------------------------------------------
+
+    # -- the annotator view (heron.server.web.annotate; heron.store.annotation_reads) ---------
+
+    def claim_queue_item_after(
+        self, project_id: str, queue_id: str, user_id: str, after: int, lease_s: float = 600
+    ) -> dict[str, Any] | None:
+        """Hold the next free item after a queue position (see
+        :func:`heron.store.annotation_reads.claim_after`), atomically."""
+        with self._admin() as cur:
+            return annoreads.claim_after(cur, project_id, queue_id, user_id, lease_s, after)
+
+    def finish_queue_item(
+        self,
+        project_id: str,
+        queue_id: str,
+        item_id: str,
+        user_id: str,
+        note: tuple[str, tuple[str, str, str | None], str],
+        lease_s: float = 600,
+    ) -> dict[str, Any] | None:
+        """Store the user's note, complete the item for them and hold their next one, in one
+        transaction (see :func:`heron.store.annotation_reads.finish`)."""
+        with self._admin() as cur:
+            return annoreads.finish(cur, project_id, queue_id, item_id, user_id, lease_s, note)
+
+    def queue_item_neighbour(
+        self, project_id: str, queue_id: str, position: int, step: int
+    ) -> dict[str, Any] | None:
+        return annoreads.neighbour(self.cursor(), project_id, queue_id, position, step)
+
+    def reopen_queue_item(
+        self, project_id: str, queue_id: str, item_id: str, user_id: str, lease_s: float = 600
+    ) -> dict[str, Any] | None:
+        """Undo the user's annotation of an item and hold it for them (None: held by
+        another)."""
+        with self._admin() as cur:
+            return annoreads.reopen(cur, project_id, queue_id, item_id, user_id, lease_s)
+
+    def delete_annotation_note(self, project_id: str, note_id: str) -> None:
+        with self._admin() as cur:
+            annoreads.delete_note(cur, project_id, note_id)
+
+    def annotation_note(self, project_id: str, note_id: str) -> str | None:
+        return annoreads.note(self.cursor(), project_id, note_id)
+
+    def observation_trace_id(self, project_id: str, observation_id: str) -> str | None:
+        return annoreads.observation_trace(self.cursor(), project_id, observation_id)
+
+    def scores_by_ids(self, project_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return annoreads.scores_by_ids(self.cursor(), project_id, ids)
+
+    def queue_scores(
+        self, project_id: str, queue_id: str, config_ids: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        return annoreads.queue_scores(self.cursor(), project_id, queue_id, config_ids)
+
+    # -- end of the annotator view -------------------------------------------------------------
 
     # -- meta --------------------------------------------------------------------------------
 

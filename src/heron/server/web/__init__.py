@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from heron.server.web import (
     alerts,
+    annotate,
     annotation_queues,
     auth,
     channels,
@@ -60,6 +61,7 @@ PAGE_MODULES = (
     alerts,
     comments,  # issue 16: comments on traces, observations and sessions
     error_analysis,  # issue 16: error analysis
+    annotate,  # issue 16: the annotator view
     annotation_queues,  # issue 16: annotation queues
     review,  # the Review hub: issues, alerts, queues, error analysis
 )
