@@ -256,5 +256,8 @@ def test_a_double_annotated_queue_shows_agreement(browser: Browser, setup: Setup
         row = tab.locator(f'tr[data-config="{setup.configs["correct"]}"]')
         expect(row.locator("[data-percent]")).to_have_text("75%")
         expect(row.locator("[data-kappa]")).to_have_text(f"{by_name['correct']['kappa']:.2f}")
+        tab.goto(f"{url}/annotation-queues/{qid}")  # the queue's own page shows it too
+        row = tab.locator(f'tr[data-config="{setup.configs["tone"]}"]')
+        expect(row.locator("[data-percent]")).to_have_text("75%")
     finally:
         ctx.close()

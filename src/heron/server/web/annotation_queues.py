@@ -24,6 +24,7 @@ from heron.annotation.fill import DEFAULT_FILL, MAX_FILL, parse_fill, run_fill
 from heron.annotation.spec import OBJECT_TYPES, check_object
 from heron.errors import BadRequest, HeronError
 from heron.server import annotation_queues as api
+from heron.server.annotation_agreement import queue_agreement
 from heron.server.api import ListParams, list_params
 from heron.server.consistency import read_view
 from heron.server.state import state_of
@@ -296,6 +297,7 @@ def _queue_context(
         "pages": -(-total // PAGE_SIZE),
         "assigned": [emails.get(u, u) for u in store.queue_assignments(scope.project_id, queue_id)],
         "object_types": OBJECT_TYPES,
+        "agreement": queue_agreement(store, scope.project_id, queue),
     }
 
 
