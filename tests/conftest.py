@@ -59,27 +59,58 @@ def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadfile`` (what ``make test`` runs): a file's tests go to one worker, as
-    xdist does, except that all of tests/ui is one unit, handed out first. The browser tests
-    then share one Chromium (``browser`` is package-scoped: it is closed, and its event loop
-    with it, before the worker goes on to tests that call ``asyncio.run``), and the longest
-    unit (about a quarter of the run) starts at once instead of last."""
+    xdist does, except that each directory of ``TOGETHER`` is one unit: all of tests/ui
+    shares one Chromium (``browser`` is package-scoped: it is closed, and its event loop with
+    it, before the worker goes on to tests that call ``asyncio.run``) and all of
+    tests/compare one demo load (session-scoped). Units go out longest first: tests/ui
+    (about a quarter of the run), tests/compare, then ``LONG_FIRST``, then the rest by
+    their number of tests (xdist's order, which would leave the few-but-slow files, a
+    minute each on a loaded machine, to the end of the run on one worker)."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class UiTogetherFirst(LoadFileScheduling):
+    class LongestFirst(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return UI if nodeid.startswith(UI + "/") else super()._split_scope(nodeid)
+            for unit in TOGETHER:
+                if nodeid.startswith(unit + "/"):
+                    return unit
+            return super()._split_scope(nodeid)
 
         def _assign_work_unit(self, node: Any) -> None:
-            if UI in self.workqueue:
-                self.workqueue.move_to_end(UI, last=False)
+            if not getattr(self, "_ordered", False):
+                self._ordered = True
+                for unit in reversed((*TOGETHER, *LONG_FIRST)):
+                    if unit in self.workqueue:
+                        self.workqueue.move_to_end(unit, last=False)
             super()._assign_work_unit(node)
 
-    return UiTogetherFirst(config, log)
+    return LongestFirst(config, log)
 
 
-UI = "tests/ui"
+TOGETHER = ("tests/ui", "tests/compare")
+# files of few tests that take long (processes, restarts, large loads), slowest first
+# (measured with --durations on a loaded 2-core machine, December 2026)
+LONG_FIRST = (
+    "tests/runner/test_process.py",
+    "tests/server/test_web_traces.py",
+    "tests/server/test_durability.py",
+    "tests/test_cli_startup.py",
+    "tests/server/test_key_scopes.py",
+    "tests/server/test_ingest_properties.py",
+    "tests/implicit/test_demo.py",
+    "tests/server/test_wal_recovery.py",
+    "tests/implicit/test_task.py",
+    "tests/evals/test_process.py",
+    "tests/signals/test_channels_api.py",
+    "tests/server/test_prometheus.py",
+    "tests/server/test_backup.py",
+    "tests/server/test_feedback_public_key.py",
+    "tests/test_cli.py",
+    "tests/server/test_web_auth.py",
+    "tests/test_cli_settings.py",
+    "tests/server/test_consistent_reads.py",
+)
 
 
 @functools.cache
