@@ -90,26 +90,26 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 TOGETHER = ("tests/ui", "tests/compare")
 # files of few tests that take long (processes, restarts, large loads), slowest first
-# (measured with --durations on a loaded 2-core machine, December 2026)
+# (measured with --durations in a full run on a loaded 2-core machine, December 2026)
 LONG_FIRST = (
-    "tests/runner/test_process.py",
-    "tests/server/test_web_traces.py",
-    "tests/server/test_durability.py",
-    "tests/test_cli_startup.py",
-    "tests/server/test_key_scopes.py",
-    "tests/server/test_ingest_properties.py",
-    "tests/implicit/test_demo.py",
-    "tests/server/test_wal_recovery.py",
-    "tests/implicit/test_task.py",
     "tests/evals/test_process.py",
-    "tests/signals/test_channels_api.py",
-    "tests/server/test_prometheus.py",
-    "tests/server/test_backup.py",
-    "tests/server/test_feedback_public_key.py",
-    "tests/test_cli.py",
-    "tests/server/test_web_auth.py",
     "tests/test_cli_settings.py",
+    "tests/runner/test_process.py",
+    "tests/server/test_wal_recovery.py",
+    "tests/server/test_ingest_properties.py",
+    "tests/server/test_prometheus.py",
+    "tests/implicit/test_demo.py",
+    "tests/server/test_durability.py",
+    "tests/test_cli_prices.py",
+    "tests/test_cli_compare.py",
+    "tests/evals/test_cli.py",
+    "tests/test_cli_users.py",
+    "tests/server/test_backup.py",
+    "tests/test_cli.py",
+    "tests/implicit/test_task.py",
+    "tests/server/test_feedback_public_key.py",
     "tests/server/test_consistent_reads.py",
+    "tests/server/test_key_scopes.py",
 )
 
 
