@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 # make test runs pytest in one worker process per core (pytest-xdist, at most 4), a test
-# file at a time per worker and tests/ui as one unit (tests/conftest.py);
+# file at a time per worker, tests/ui and tests/compare each as one unit, slowest units
+# first (tests/conftest.py);
 # `make test WORKERS=0` runs every test in one process.
 WORKERS ?= auto
 CHROMIUM := /usr/bin/chromium

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,31 +59,85 @@ def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadfile`` (what ``make test`` runs): a file's tests go to one worker, as
-    xdist does, except that all of tests/ui is one unit, handed out first. The browser tests
-    then share one Chromium (``browser`` is package-scoped: it is closed, and its event loop
-    with it, before the worker goes on to tests that call ``asyncio.run``), and the longest
-    unit (about a quarter of the run) starts at once instead of last."""
+    xdist does, except that each directory of ``TOGETHER`` is one unit: all of tests/ui
+    shares one Chromium (``browser`` is package-scoped: it is closed, and its event loop with
+    it, before the worker goes on to tests that call ``asyncio.run``) and all of
+    tests/compare one demo load (session-scoped). Units go out longest first: tests/ui
+    (about a quarter of the run), tests/compare, then ``LONG_FIRST``, then the rest by
+    their number of tests (xdist's order, which would leave the few-but-slow files, a
+    minute each on a loaded machine, to the end of the run on one worker)."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class UiTogetherFirst(LoadFileScheduling):
+    class LongestFirst(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return UI if nodeid.startswith(UI + "/") else super()._split_scope(nodeid)
+            for unit in TOGETHER:
+                if nodeid.startswith(unit + "/"):
+                    return unit
+            return super()._split_scope(nodeid)
 
         def _assign_work_unit(self, node: Any) -> None:
-            if UI in self.workqueue:
-                self.workqueue.move_to_end(UI, last=False)
+            if not getattr(self, "_ordered", False):
+                self._ordered = True
+                for unit in reversed((*TOGETHER, *LONG_FIRST)):
+                    if unit in self.workqueue:
+                        self.workqueue.move_to_end(unit, last=False)
             super()._assign_work_unit(node)
 
-    return UiTogetherFirst(config, log)
+    return LongestFirst(config, log)
 
 
-UI = "tests/ui"
+TOGETHER = ("tests/ui", "tests/compare")
+# files of few tests that take long (processes, restarts, large loads), slowest first
+# (measured with --durations in a full run on a loaded 2-core machine, December 2026)
+LONG_FIRST = (
+    "tests/evals/test_process.py",
+    "tests/test_cli_settings.py",
+    "tests/runner/test_process.py",
+    "tests/server/test_wal_recovery.py",
+    "tests/server/test_ingest_properties.py",
+    "tests/server/test_prometheus.py",
+    "tests/implicit/test_demo.py",
+    "tests/server/test_durability.py",
+    "tests/test_cli_prices.py",
+    "tests/test_cli_compare.py",
+    "tests/evals/test_cli.py",
+    "tests/test_cli_users.py",
+    "tests/server/test_backup.py",
+    "tests/test_cli.py",
+    "tests/implicit/test_task.py",
+    "tests/server/test_feedback_public_key.py",
+    "tests/server/test_consistent_reads.py",
+    "tests/server/test_key_scopes.py",
+)
+
+
+@functools.cache
+def migrated_db() -> Path:
+    """An empty database file with every migration applied, made once per test process.
+
+    Stores and in-process apps start from a copy of it instead of running the migrations
+    themselves (each its own transaction and commit: about 0.1 s of CPU and a log flush per
+    migration, paid by a thousand tests). The live servers and tests/store migrate fresh
+    files themselves."""
+    folder = Path(tempfile.mkdtemp(prefix="heron-migrated-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "heron.duckdb"
+    EmbeddedStore(path).close()  # closing checkpoints it: one file, no log
+    return path
+
+
+def seed_db(db_path: Path) -> None:
+    """Put a copy of the migrated empty database at ``db_path`` unless a file is there."""
+    if not db_path.exists():
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(migrated_db(), db_path)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[EmbeddedStore]:
+    seed_db(tmp_path / "heron.duckdb")
     s = EmbeddedStore(tmp_path / "heron.duckdb")
     yield s
     s.close()
@@ -100,7 +158,9 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "runner_tasks": "",
         **overrides,
     }
-    return Settings.load(env={}, **values)
+    settings = Settings.load(env={}, **values)
+    seed_db(settings.db_path)
+    return settings
 
 
 @pytest.fixture
@@ -114,6 +174,19 @@ def client(settings: Settings) -> Iterator[TestClient]:
     its reads ask for consistency (they see the spans the test just posted)."""
     from heron.server.app import create_app
 
+    with TestClient(create_app(settings), headers=CONSISTENT) as c:
+        c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
+        yield c
+
+
+@pytest.fixture(scope="module")
+def module_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """``client``, shared by the tests of a module (an app costs ~0.4 s to start and serve
+    its first request): for tests that only read what the module planted, or find their own
+    writes by id."""
+    from heron.server.app import create_app
+
+    settings = make_settings(tmp_path_factory.mktemp("app"))
     with TestClient(create_app(settings), headers=CONSISTENT) as c:
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
         yield c

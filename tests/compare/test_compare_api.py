@@ -18,6 +18,12 @@ VERDICTS = ("better", "worse", "increased", "decreased", "inconclusive", "no_cha
 RELEASES = {"field": "release", "baseline_value": "v1.4.0", "candidate_value": "v1.5.0"}
 
 
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    """One app for the requests the API refuses (they change nothing)."""
+    return module_client
+
+
 def test_answer_has_every_field_for_every_metric(demo: Demo) -> None:
     r = demo.client.post("/api/compare", json=RELEASES)
     assert r.status_code == 200, r.text

@@ -140,7 +140,8 @@ def test_every_problem_is_listed_with_its_path_and_nothing_changes(client: TestC
     "text",
     ["{unclosed", "- just\n- a list", "evaluators: {not: a list}"],
 )
-def test_malformed_documents_get_a_400(client: TestClient, text: str) -> None:
+def test_malformed_documents_get_a_400(module_client: TestClient, text: str) -> None:
+    client = module_client  # one app for the module's refused requests: they change nothing
     r = client.post("/api/config/apply", content=text)
     assert r.status_code == 400
     assert r.json()["error"]["message"]

@@ -11,7 +11,13 @@ from tests.support.otlp import T0_NS, new_span_id, new_trace_id, request, span
 PB = {"Content-Type": "application/x-protobuf"}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    """One app: every test only reads the planted traces."""
+    return module_client
+
+
+@pytest.fixture(scope="module")
 def seeded(client: TestClient) -> dict[str, dict]:
     """Twelve traces: 3 users, 4 sessions, varied latency, cost, tags, errors, releases."""
     facts: dict[str, dict] = {}

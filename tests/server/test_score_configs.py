@@ -19,6 +19,16 @@ def make(client: TestClient, **body: object) -> dict:
 
 @pytest.fixture
 def configs(client: TestClient) -> dict[str, dict]:
+    return four_configs(client)
+
+
+@pytest.fixture(scope="module")
+def module_configs(module_client: TestClient) -> dict[str, dict]:
+    """The four configs, in the module's app, for the scores they refuse."""
+    return four_configs(module_client)
+
+
+def four_configs(client: TestClient) -> dict[str, dict]:
     return {
         "helpfulness": make(client, name="helpfulness", dataType="NUMERIC", minValue=0, maxValue=5,
                             description="1 to 5"),
@@ -79,7 +89,8 @@ def test_config_shape_list_get(client: TestClient, configs: dict[str, dict]) -> 
         ([1], "body: expected a JSON object"),
     ],
 )  # fmt: skip
-def test_invalid_configs_are_400(client: TestClient, body: object, message: str) -> None:
+def test_invalid_configs_are_400(module_client: TestClient, body: object, message: str) -> None:
+    client = module_client  # one app for the module's refused requests: they change nothing
     r = client.post("/api/public/score-configs", json=body)
     assert r.status_code == 400, r.text
     assert message in r.json()["error"]["message"]
@@ -127,8 +138,9 @@ def test_patch_archives_and_changes(client: TestClient, configs: dict[str, dict]
     ],
 )  # fmt: skip
 def test_scores_breaking_their_config_are_400(
-    client: TestClient, configs: dict[str, dict], name: str, body: dict, message: str
+    module_client: TestClient, module_configs: dict[str, dict], name: str, body: dict, message: str
 ) -> None:
+    client, configs = module_client, module_configs
     r = score(client, configs[name], **body)
     assert r.status_code == 400, r.text
     assert message in r.json()["error"]["message"]

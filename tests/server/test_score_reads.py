@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from fastapi.testclient import TestClient
 
+from heron.settings import Settings
 from tests.support.otlp import new_span_id, new_trace_id, request, span
+from tests.support.server import CONSISTENT, SECRET_KEY
 
 PB = {"Content-Type": "application/x-protobuf"}
 ITEM_KEYS = {
@@ -24,8 +28,28 @@ def _trace(client: TestClient, user: str, tags: list[str], session: str) -> tupl
     return tid.hex(), sid.hex()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    """One app for the tests that only read the planted scores; the tests that change them
+    (delete, replace, another project) use their own (``fresh``)."""
+    return module_client
+
+
+@pytest.fixture(scope="module")
 def seeded(client: TestClient) -> dict[str, str]:
+    return plant(client)
+
+
+@pytest.fixture
+def fresh(settings: Settings) -> Iterator[TestClient]:
+    from heron.server.app import create_app
+
+    with TestClient(create_app(settings), headers=CONSISTENT) as c:
+        c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
+        yield c
+
+
+def plant(client: TestClient) -> dict[str, str]:
     """Two traces (users ana and bo), an observation score, a session score, five in all."""
     t1, o1 = _trace(client, "ana", ["prod", "beta"], "sess-1")
     t2, _ = _trace(client, "bo", ["prod"], "sess-2")
@@ -145,7 +169,9 @@ def test_bad_queries_are_400(client: TestClient, query: str, message: str) -> No
     assert message in r.json()["error"]["message"]
 
 
-def test_delete(client: TestClient, seeded: dict[str, str]) -> None:
+def test_delete(fresh: TestClient) -> None:
+    client = fresh
+    plant(client)
     r = client.delete("/api/public/scores/s1")
     assert r.status_code == 202, r.text
     assert "s1" not in ids(client)
@@ -154,9 +180,9 @@ def test_delete(client: TestClient, seeded: dict[str, str]) -> None:
     assert client.delete("/api/public/scores/never").status_code == 404
 
 
-def test_another_projects_scores_are_invisible_and_undeletable(
-    client: TestClient, seeded: dict[str, str]
-) -> None:
+def test_another_projects_scores_are_invisible_and_undeletable(fresh: TestClient) -> None:
+    client = fresh
+    plant(client)
     st = client.app.state.heron
     other = st.store.create_key(st.store.create_project("other")["id"])
     h = {"Authorization": f"Bearer {other['secret_key']}"}
@@ -173,7 +199,8 @@ def test_another_projects_scores_are_invisible_and_undeletable(
     assert "s1" in ids(client)  # still there
 
 
-def test_a_replaced_score_keeps_created_at(client: TestClient, seeded: dict[str, str]) -> None:
+def test_a_replaced_score_keeps_created_at(fresh: TestClient) -> None:
+    client, seeded = fresh, plant(fresh)
     before = client.get("/api/public/scores/s1").json()
     r = client.post("/api/public/scores", json={"id": "s1", "traceId": seeded["t1"],
                                                 "name": "helpfulness", "value": 0.1})  # fmt: skip

@@ -111,7 +111,8 @@ def test_partly_invalid_batch_is_207(client: TestClient, trace_id: str) -> None:
         ("just text", "score object"),
     ],
 )
-def test_invalid_scores_are_400(client: TestClient, body: object, message: str) -> None:
+def test_invalid_scores_are_400(module_client: TestClient, body: object, message: str) -> None:
+    client = module_client  # one app for the module's refused requests: they change nothing
     r = client.post("/api/scores", json=body)
     assert r.status_code == 400, r.text
     assert message in r.json()["error"]["message"]

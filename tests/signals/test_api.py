@@ -17,14 +17,24 @@ from tests.support.otlp import new_span_id, new_trace_id, request, span
 PB = {"Content-Type": "application/x-protobuf"}
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[TestClient]:
+def _app(tmp_path: Path) -> Iterator[TestClient]:
     from heron.server.app import create_app
 
     settings = make_settings(tmp_path, runner_tasks="heron.signals.task:RulesTask")
     with TestClient(create_app(settings), headers=CONSISTENT) as c:
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
         yield c
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[TestClient]:
+    yield from _app(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def refusing_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app for the requests the API refuses (a refused request changes nothing)."""
+    yield from _app(tmp_path_factory.mktemp("refusing"))
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -144,8 +154,9 @@ def test_rules_list_override_reset_and_user_rules(app: TestClient) -> None:
     ],
 )  # fmt: skip
 def test_bad_input_is_a_4xx_naming_the_problem(
-    app: TestClient, method: str, path: str, body: Any, words: str
+    refusing_app: TestClient, method: str, path: str, body: Any, words: str
 ) -> None:
+    app = refusing_app
     r = app.request(method, path, json=body) if body is not None else app.request(method, path)
     assert 400 <= r.status_code < 500, r.text
     assert words in r.text

@@ -135,8 +135,9 @@ def test_the_test_of_an_unreachable_channel_says_why_and_is_logged(client: TestC
     ],
 )
 def test_bad_input_is_a_400_naming_the_problem(
-    client: TestClient, body: object, message: str
+    module_client: TestClient, body: object, message: str
 ) -> None:
+    client = module_client  # one app for the module's refused requests: they change nothing
     r = client.put("/api/channels/oncall", json=body)
     assert r.status_code == 400 and message in r.json()["error"]["message"], r.text
     assert client.get("/api/channels").json()["data"] == []

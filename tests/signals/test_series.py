@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,13 +11,18 @@ import pytest
 from heron.query.metrics import parse_metrics_query
 from heron.signals.series import evaluation_times, kind_of, series
 from heron.store import EmbeddedStore
+from tests.conftest import seed_db
 from tests.support.alert_data import add_traces
 
 T0 = datetime(2026, 11, 2)
 
 
-@pytest.fixture
-def filled(store: EmbeddedStore) -> EmbeddedStore:
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
+    """Planted once for the module: its tests only read."""
+    path = tmp_path_factory.mktemp("series") / "heron.duckdb"
+    seed_db(path)
+    store = EmbeddedStore(path)
     rng = random.Random(5)
     for name in ("chat", "search"):
         for error in (False, True):
@@ -28,7 +34,8 @@ def filled(store: EmbeddedStore) -> EmbeddedStore:
                 error=error,
                 latency_ms=[rng.lognormvariate(7, 0.6) for _ in range(n)],
             )
-    return store
+    yield store
+    store.close()
 
 
 @pytest.mark.parametrize(

@@ -88,6 +88,7 @@ class HeronProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        self.kill()  # not left running (and holding its port and files) after the run
         raise RuntimeError(f"heron did not start in {timeout}s:\n{self.log()}")
 
     def log(self) -> str:

@@ -20,6 +20,8 @@ from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, HeronProcess, free
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
 DEMO_TRACES = 3000
+# the nav, link and theme tests read pages of an empty project and write nothing: one server
+SHARE_SERVER = True
 
 
 def log_in(page: Page, url: str) -> None:
