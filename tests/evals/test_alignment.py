@@ -606,3 +606,97 @@ def test_a_latency_rule_splits_between_the_medians(app: TestClient, fake: FakePr
     assert wait_job(p.api, started.json()["jobId"])["status"] == "done"
     result = p.api.get(f"/api/evaluators/drafts/alignments/{started.json()['id']}").json()
     assert (result["true_positive_rate"], result["true_negative_rate"]) == (1.0, 1.0)
+
+
+# -- the whole loop: notes -> error analysis -> accepted category -> evaluator -> alignment ---
+
+HALLUCINATION_NOTES = [
+    "made up a refund rule", "invented a double refund policy that does not exist",
+    "quoted a refund rule we never had", "promised money back twice, not our policy",
+    "fabricated the returns policy", "hallucinated a refund guarantee",
+]  # fmt: skip
+RUDE_NOTES = [
+    "curt and dismissive", "rude to the customer", "told the user to stop asking",
+    "sarcastic reply", "impolite tone, no apology", "brushed the customer off",
+]  # fmt: skip
+
+
+def test_notes_to_categories_to_an_aligned_evaluator(app: TestClient, fake: FakeProvider) -> None:
+    """The loop of issue 16 through its public APIs and pages: reviewers comment on traces,
+    error analysis proposes categories, the reviewer fixes and accepts them, the accepted
+    category drafts a judge on the page, and the judge is aligned with the labels."""
+    p = Project(app, fake)
+    notes: dict[str, bool] = {}  # note -> is a hallucination
+    for n, (label, marked) in DATA.items():
+        p.trace(n, f"Answer {n}: " + (f"per {MARKER} you get double back" if marked else "ok"))
+        note = (HALLUCINATION_NOTES if label == HALLUCINATED else RUDE_NOTES)[n % 6]
+        notes[note] = label == HALLUCINATED
+        comment = {"objectType": "TRACE", "objectId": tid(n), "content": note}
+        r = p.api.post("/api/public/comments", json=comment)
+        assert r.status_code == 200, r.text
+    r = p.api.post(
+        "/api/error-analysis", json={"source": "comments", "from": "2025-11-01T00:00:00Z"}
+    )
+    assert r.status_code == 200, r.text
+    aid = r.json()["id"]
+    assert sum(c["count"] for c in r.json()["categories"]) == 12
+
+    def analysis() -> list[dict[str, Any]]:
+        return p.api.get(f"/api/error-analysis/{aid}").json()["categories"]
+
+    def where(kind: bool) -> list[tuple[str, str]]:  # (category id, note id)
+        return [
+            (c["id"], x["id"]) for c in analysis() for x in c["notes"] if notes[x["note"]] is kind
+        ]
+
+    def gather(kind: bool, avoid: str | None) -> str:
+        """A category (not Other, not ``avoid``) holding every note of ``kind``: one that
+        holds some already, else one split off with them."""
+        held = [c for c, _ in where(kind) if c not in ("other", avoid)]
+        if held:
+            target = held[0]
+        else:
+            source, _ = where(kind)[0]
+            ids = [i for c, i in where(kind) if c == source]
+            r = p.api.post(
+                f"/api/error-analysis/{aid}/categories/{source}/split", json={"noteIds": ids}
+            )
+            assert r.status_code == 200, r.text
+            target = r.json()["result"]
+        r = p.api.post(f"/api/error-analysis/{aid}/move",
+                       json={"noteIds": [i for _, i in where(kind)], "to": target})  # fmt: skip
+        assert r.status_code == 200, r.text
+        return target
+
+    # the reviewer's edits: every hallucination note in one category, every rude one in another
+    first = gather(True, None)
+    second = gather(False, first)
+    for cid, label in ((first, HALLUCINATED), (second, RUDE)):
+        r = p.api.patch(f"/api/error-analysis/{aid}/categories/{cid}", json={"label": label})
+        assert r.status_code == 200, r.text
+    assert {c for c, _ in where(True)} == {first} and {c for c, _ in where(False)} == {second}
+    accepted = p.api.post(f"/api/error-analysis/{aid}/accept")
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["scores"] == 12
+
+    # the category's "Create evaluator" link opens a judge drafted from it (the admin's page)
+    page = app.get("/evaluators/new", params={"project": p.id, "from_category": f"{aid}:{first}"})
+    assert page.status_code == 200, page.text
+    text = _textarea(page.text)
+    assert "name: failure_hallucinated_refund" in text and "type: llm_judge" in text
+    assert any(note in text for note in HALLUCINATION_NOTES)
+
+    # saved paused, aligned against the people's labels: the figures the data implies
+    label = {"scoreName": "failure_mode", "positive": HALLUCINATED}
+    draft = p.api.post("/api/evaluators/drafts/from-label", json={**label, "kind": "judge"})
+    assert draft.status_code == 200, draft.text
+    definition = draft.json()["definition"]
+    assert p.api.post("/api/evaluators/drafts", json=definition).status_code == 201
+    started = p.api.post(f"/api/evaluators/{definition['name']}/align",
+                         json={"scoreName": "failure_mode", "positive": HALLUCINATED})  # fmt: skip
+    assert wait_job(p.api, started.json()["jobId"])["status"] == "done"
+    result = p.api.get(f"/api/evaluators/{definition['name']}/alignment").json()
+    assert result["labelled"] == 12
+    assert result["true_positive_rate"] == pytest.approx(5 / 6)
+    assert result["true_negative_rate"] == pytest.approx(5 / 6)
+    assert {d["traceId"] for d in result["disagreements"]} == {tid(5), tid(10)}

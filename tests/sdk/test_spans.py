@@ -181,7 +181,8 @@ def test_mask_hook_applies_to_input_output_and_metadata(live_server: HeronProces
         pay("4111-1111-1111-1111")
 
     t = read_trace(live_server, trace_id)
-    assert "4111" not in str(t)
+    # the card, not "4111" alone: a random id or a timing may hold those digits
+    assert "4111-1111" not in str(t)
     obs = observations(t)
     assert obs["pay"]["input"] == {"card": "[card]"}
     assert obs["pay"]["output"] == "charged [card]"
