@@ -50,6 +50,9 @@ class HeronProcess:
     def start(self, timeout: float = 30.0) -> HeronProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HERON_")}
         env["HERON_CONSISTENT_READ_TIMEOUT_S"] = str(CONSISTENT_TIMEOUT_S)
+        # one decode worker process: the same path as production's pool, one import fewer
+        # per server start; tests of several workers ask for them (test_decoder_workers)
+        env["HERON_INGEST_WORKERS"] = "1"
         if self.init:
             env.update(
                 HERON_INIT_PROJECT="test",
