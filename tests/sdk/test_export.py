@@ -128,7 +128,8 @@ def test_drops_are_counted_when_heron_is_unreachable() -> None:
         assert work(i) == i  # the app is never disturbed
     queued = client.processor.queued_spans
     assert queued <= 10
-    assert client.dropped_spans >= 90 - (10 - queued)
+    # every span neither queued nor in the one batch the exporter may hold is dropped
+    assert client.dropped_spans >= 100 - queued - 5
     assert heron.flush(30) is False  # the first batch failed: flush gives up at once
     assert client.exported_spans == 0
     heron.shutdown()  # what is still queued is dropped
