@@ -1,7 +1,7 @@
 """What the annotator view needs of the store beyond :mod:`heron.store.annotation`: moving
 through a queue (the next free item after a position, the item before or after one),
-undoing one person's annotation, the annotator's note on the object (a row of
-``comments`` with a deterministic id, so a re-submission edits it), an object's trace, the
+undoing one person's annotation (with the annotator's note, a comment written through
+:func:`heron.store.comments.put_comment`), an object's trace, the
 scores a queue collected (for agreement) and scores by id (to prefill an edited item).
 
 Functions taking a cursor, every query parameterised and scoped to one project. Claims and
@@ -19,6 +19,7 @@ import duckdb
 
 from heron.errors import NotFound
 from heron.store import annotation as annodb
+from heron.store import comments as commentdb
 
 MAX_QUEUE_SCORES = 200_000  # agreement reads at most this many of a queue's scores
 
@@ -90,9 +91,9 @@ def finish(
     item after it for them (:func:`claim_after`)."""
     note_id, target, content = note
     if content.strip():
-        put_note(cur, project_id, note_id, target, content, user_id)
+        commentdb.put_comment(cur, project_id, note_id, target, content, user_id)
     else:
-        delete_note(cur, project_id, note_id)
+        commentdb.delete_comment(cur, project_id, note_id)
     done = annodb.complete(cur, project_id, queue_id, item_id, user_id)
     return claim_after(cur, project_id, queue_id, user_id, lease_s, done["position"])
 
@@ -142,44 +143,6 @@ def reopen(
             [annodb.now(), project_id, queue_id, item_id],
         )
     return _lease(cur, project_id, queue_id, user_id, item_id, lease_s)
-
-
-def put_note(
-    cur: duckdb.DuckDBPyConnection,
-    project_id: str,
-    note_id: str,
-    target: tuple[str, str, str | None],
-    content: str,
-    author_user_id: str,
-) -> None:
-    """Create or replace the note ``note_id`` on ``target`` (object type, object id, trace
-    id) as a comment (``created_at`` kept on an edit)."""
-    object_type, object_id, trace_id = target
-    at = annodb.now()
-    updated = cur.execute(
-        "UPDATE comments SET content = ?, updated_at = ? WHERE project_id = ? AND id = ? "
-        "RETURNING id",
-        [content, at, project_id, note_id],
-    ).fetchall()
-    if not updated:
-        cur.execute(
-            "INSERT INTO comments (project_id, id, object_type, object_id, trace_id, content, "
-            "author_user_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [project_id, note_id, object_type, object_id, trace_id, content, author_user_id,
-             at, at],
-        )  # fmt: skip
-
-
-def delete_note(cur: duckdb.DuckDBPyConnection, project_id: str, note_id: str) -> None:
-    cur.execute("DELETE FROM comments WHERE project_id = ? AND id = ?", [project_id, note_id])
-
-
-def note(cur: duckdb.DuckDBPyConnection, project_id: str, note_id: str) -> str | None:
-    """The content of note ``note_id``, or None."""
-    rows = cur.execute(
-        "SELECT content FROM comments WHERE project_id = ? AND id = ?", [project_id, note_id]
-    ).fetchall()
-    return rows[0][0] if rows else None
 
 
 def observation_trace(

@@ -108,16 +108,38 @@ def create_comment(
 ) -> dict[str, Any]:
     """Store a comment on an object of the project (checked to exist); returns it."""
     trace_id = object_trace(cur, project_id, object_type, object_id, trace_hint)
-    now = _now()
     comment_id = secrets.token_hex(12)
-    cur.execute(
-        f"INSERT INTO comments ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [comment_id, project_id, object_type, object_id, trace_id, content, author_user_id,
-         now, now],
-    )  # fmt: skip
+    put_comment(cur, project_id, comment_id, (object_type, object_id, trace_id), content,
+                author_user_id)  # fmt: skip
     found = get_comment(cur, project_id, comment_id)
     assert found is not None
     return found
+
+
+def put_comment(
+    cur: duckdb.DuckDBPyConnection,
+    project_id: str,
+    comment_id: str,
+    target: tuple[str, str, str | None],
+    content: str,
+    author_user_id: str | None,
+) -> None:
+    """Create comment ``comment_id`` on ``target`` (object type, object id, trace id), or
+    replace its content when it exists (its ``created_at`` kept): the annotator's note has a
+    deterministic id, so a re-submission edits it."""
+    now = _now()
+    updated = cur.execute(
+        "UPDATE comments SET content = ?, updated_at = ? WHERE project_id = ? AND id = ? "
+        "RETURNING id",
+        [content, now, project_id, comment_id],
+    ).fetchall()
+    if not updated:
+        object_type, object_id, trace_id = target
+        cur.execute(
+            f"INSERT INTO comments ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [comment_id, project_id, object_type, object_id, trace_id, content, author_user_id,
+             now, now],
+        )  # fmt: skip
 
 
 def list_comments(

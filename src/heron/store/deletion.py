@@ -39,12 +39,13 @@ def delete_by_ids(
     """Delete these traces of the project (index look-ups); returns the ids that existed."""
     deleted: list[str] = []
     sessions: set[str] = set()
+    # one pass for all the ids, before their observations go (ids not stored match nothing)
+    delete_derived(con, project_id, list(dict.fromkeys(trace_ids)))
     for trace_id in dict.fromkeys(trace_ids):
         traces = _rowids(con, "traces", "id", project_id, trace_id)
         if not traces:
             continue
         sessions.update(_sessions(con, traces))
-        delete_derived(con, project_id, [trace_id])
         for table in ("observations", "scores", "comments"):
             rowids = _rowids(con, table, "trace_id", project_id, trace_id)
             if rowids:

@@ -1438,10 +1438,11 @@ class EmbeddedStore:
 
     def delete_annotation_note(self, project_id: str, note_id: str) -> None:
         with self._admin() as cur:
-            annoreads.delete_note(cur, project_id, note_id)
+            commentdb.delete_comment(cur, project_id, note_id)
 
     def annotation_note(self, project_id: str, note_id: str) -> str | None:
-        return annoreads.note(self.cursor(), project_id, note_id)
+        found = commentdb.get_comment(self.cursor(), project_id, note_id)
+        return found["content"] if found else None
 
     def observation_trace_id(self, project_id: str, observation_id: str) -> str | None:
         return annoreads.observation_trace(self.cursor(), project_id, observation_id)
