@@ -11,6 +11,7 @@ from heron.store import (
     schema_annotation,
     schema_channels,
     schema_comments,
+    schema_datasets,
     schema_signals,
 )
 
@@ -365,6 +366,8 @@ MIGRATIONS: tuple[str, ...] = (
     schema_annotation.DDL,
     schema_analysis.DDL,
     schema_alignment.DDL,
+    # Datasets and experiments (heron.datasets).
+    schema_datasets.DDL,
 )
 
 
