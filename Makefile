@@ -11,7 +11,7 @@ ARGS ?=
 WORKERS ?= auto
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install browser demo serve test lint bench clean
+.PHONY: install browser sdk-envs demo serve test lint bench clean
 
 install: $(STAMP)
 
@@ -21,6 +21,18 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Older majors of the Langfuse Python SDK, each in its own virtual environment, for the
+# compatibility tests (tests/clients); v5 is the one in $(VENV). Pinned in tests/clients/sdk_envs.
+SDK_MAJORS := 2 3 4
+SDK_STAMPS := $(foreach m,$(SDK_MAJORS),.venvs/langfuse-v$(m)/.installed)
+
+sdk-envs: $(SDK_STAMPS)
+
+.venvs/langfuse-v%/.installed: tests/clients/sdk_envs/langfuse-v%.txt
+	test -x .venvs/langfuse-v$*/bin/python || $(PYTHON) -m venv .venvs/langfuse-v$*
+	.venvs/langfuse-v$*/bin/python -m pip install --quiet --no-deps -r $<
+	touch $@
 
 # The browser tests (tests/ui) drive Debian's chromium; install it when it is missing.
 browser:
@@ -40,7 +52,7 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/heron serve $(ARGS)
 
-test: $(STAMP) browser
+test: $(STAMP) sdk-envs browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest -n $(WORKERS) --maxprocesses 4 --dist loadfile $(ARGS)
@@ -56,4 +68,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/feedback.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache tests/artifacts
+	rm -rf $(VENV) .venvs .pytest_cache tests/artifacts
