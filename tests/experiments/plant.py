@@ -30,8 +30,9 @@ class Outcome:
     own_output: Any = None  # the run item's output, when its client reported one
 
 
-def post_traces(client: Any, outcomes: list[Outcome]) -> list[str]:
-    """One trace per outcome (a root span and a generation carrying usage and cost)."""
+def post_traces(client: Any, outcomes: list[Outcome]) -> list[tuple[str, str]]:
+    """One trace per outcome (a root span and a generation carrying usage and cost): the
+    (trace id, root span id) of each."""
     spans, ids = [], []
     for k, o in enumerate(outcomes):
         tid, root = new_trace_id(), new_span_id()
@@ -53,7 +54,7 @@ def post_traces(client: Any, outcomes: list[Outcome]) -> list[str]:
                                       "gen_ai.usage.input_tokens": o.tokens,
                                       "gen_ai.usage.output_tokens": 0,
                                       "gen_ai.usage.cost": o.cost}))  # fmt: skip
-        ids.append(tid.hex())
+        ids.append((tid.hex(), root.hex()))
     for at in range(0, len(spans), 4000):
         r = client.post("/v1/traces", content=request(spans[at : at + 4000]).SerializeToString(),
                         headers=PB)  # fmt: skip
@@ -85,13 +86,15 @@ def plant_run(
     name: str,
     outcomes: list[Outcome],
     version: datetime | None = None,
-) -> str:
-    """A run ``name`` of the dataset with one run item per outcome; the run's id."""
-    trace_ids = post_traces(client, outcomes)
+) -> tuple[str, list[tuple[str, str]]]:
+    """A run ``name`` of the dataset with one run item per outcome: the run's id and each
+    outcome's (trace id, root span id)."""
+    traced = post_traces(client, outcomes)
+    trace_ids = [t for t, _ in traced]
     post_scores(client, trace_ids, outcomes)
     run_id = rows.add_run(store, project_id, dataset_id, name)
     rows.add_run_items(
         store, project_id, run_id,
         [(o.item, t, o.own_output, version) for o, t in zip(outcomes, trace_ids, strict=True)],
     )  # fmt: skip
-    return run_id
+    return run_id, traced

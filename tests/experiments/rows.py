@@ -79,3 +79,15 @@ def add_run_items(
             [[project_id, uuid.uuid4().hex, run_id, item, version, trace, _json(output), now, now]
              for item, trace, output, version in rows],
         )  # fmt: skip
+
+
+def add_run_score(
+    store: EmbeddedStore, project_id: str, run_id: str, name: str, value: float
+) -> None:
+    """A run-level score (``dataset_run_id``): the score path does not write one yet."""
+    with store._admin() as cur:
+        cur.execute(
+            "INSERT INTO scores (project_id, id, name, value, data_type, source, timestamp, "
+            "dataset_run_id) VALUES (?, ?, ?, ?, 'NUMERIC', 'API', ?, ?)",
+            [project_id, uuid.uuid4().hex, name, value, _now(), run_id],
+        )
