@@ -134,8 +134,9 @@ def test_bootstrap_coverage_is_close_to_nominal() -> None:
 
 
 def test_replicates_shrink_for_large_runs_within_the_budget() -> None:
-    assert paired.replicates_for(100) == paired.replicates_for(2_000) == 10_000
-    assert paired.replicates_for(10_000) == 2_000
+    assert paired.replicates_for(100) == paired.replicates_for(1_000) == 10_000
+    assert paired.replicates_for(2_000) == 5_000
+    assert paired.replicates_for(10_000) == 1_000
     assert paired.replicates_for(10**7) == paired.MIN_REPLICATES
 
 

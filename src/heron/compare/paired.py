@@ -31,9 +31,9 @@ MIN_ALPHA, MAX_ALPHA = 0.001, 0.5
 MIN_PAIRS = 20  # fewer pairs: no verdict from the bootstrap (its interval is too short)
 REPLICATES = 10_000
 MIN_REPLICATES = 1_000
-# Resampled items per bootstrap: past 2,000 pairs the replicates drop below 10,000 so that
+# Resampled items per bootstrap: past 1,000 pairs the replicates drop below 10,000 so that
 # a comparison of 10,000 items stays well under a second (at least 1,000 replicates).
-RESAMPLE_BUDGET = 20_000_000
+RESAMPLE_BUDGET = 10_000_000
 CHUNK = 2_000_000  # resampled items held at once (16 MB of weights)
 
 BOOTSTRAP = "paired bootstrap"
@@ -72,7 +72,7 @@ def check_alpha(alpha: float) -> float:
 
 
 def replicates_for(n: int) -> int:
-    """Bootstrap replicates for ``n`` pairs: 10,000 up to 2,000 pairs, then fewer (at least
+    """Bootstrap replicates for ``n`` pairs: 10,000 up to 1,000 pairs, then fewer (at least
     1,000) so that the resampled items stay within :data:`RESAMPLE_BUDGET`."""
     return max(MIN_REPLICATES, min(REPLICATES, RESAMPLE_BUDGET // max(n, 1)))
 

@@ -13,6 +13,7 @@ with their trace figures, their scores), whatever its number of items.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -137,23 +138,22 @@ def run_results(
     )
     raw = cur.execute(_ITEM_SCORES, [project_id, run_id, project_id]).fetchnumpy()
     pos = np.asarray(raw["pos"], dtype=np.int64)
-    names, types = _objects(raw["name"]), _objects(raw["data_type"])
+    names = np.asarray(raw["name"], dtype=object)
+    types = np.asarray(raw["data_type"], dtype=object)
     values, labels = _floats(raw["value"]), _objects(raw["label"])
-    start = 0
-    for end in range(1, len(pos) + 1):  # rows come grouped by (name, data type)
-        if end < len(pos) and (names[end], types[end]) == (names[start], types[start]):
-            continue
+    # rows come grouped by (name, data type): a group starts where either changes
+    starts = np.flatnonzero((names[1:] != names[:-1]) | (types[1:] != types[:-1])) + 1
+    bounds = [0, *starts.tolist(), len(pos)] if len(pos) else []
+    for start, end in itertools.pairwise(bounds):
         key = (str(names[start]), str(types[start]))
         column = ScoreColumn(*key, np.full(len(item_ids), np.nan))
-        rows = slice(start, end)
         if key[1] == "CATEGORICAL":
             column.labels = [None] * len(item_ids)
-            for p, label in zip(pos[rows], labels[rows], strict=True):
+            for p, label in zip(pos[start:end], labels[start:end], strict=True):
                 column.labels[p] = label
         else:
-            column.values[pos[rows]] = values[rows]
+            column.values[pos[start:end]] = values[start:end]
         results.scores[key] = column
-        start = end
     return results
 
 
