@@ -1,5 +1,6 @@
 """The ``heron`` command: serve, demo, projects, keys, users, prices, compare, backup, the
-runner (``worker``, ``runner``), implicit feedback (``feedback``)."""
+runner (``worker``, ``runner``), implicit feedback (``feedback``), experiments
+(``experiments``)."""
 
 from __future__ import annotations
 

@@ -327,3 +327,36 @@ def test_a_read_only_key_may_compare(app: App, planted: Planted) -> None:
         headers={"Authorization": f"Bearer {key['secret_key']}"},
     )
     assert r.status_code == 200
+
+
+def test_runs_without_common_items_or_with_unicode_ids(app: App) -> None:
+    ds = rows.add_dataset(app.store, app.project_id, "disjoint")
+    ids = ["Zebra", "apple", "äpfel", "é", "日本", "a b"]
+    version = rows.add_items(app.store, app.project_id, ds, [(i, i, None) for i in ids])
+    left = [Outcome(i, scores={"score": 1.0, "ok": True}) for i in ids[:3]]
+    right = [Outcome(i, scores={"score": 0.0, "ok": False}) for i in ids[3:]]
+    plant_run(app.client, app.store, app.project_id, ds, "left", left, version)
+    plant_run(app.client, app.store, app.project_id, ds, "right", right, version)
+    rows.add_run(app.store, app.project_id, ds, "empty")
+    r = app.client.get(
+        "/api/datasets/disjoint/runs/compare", params={"baseline": "left", "candidate": "right"}
+    )
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["pairs"] == {"paired": 0, "only_baseline": 3, "only_candidate": 3}
+    for row in answer["rows"]:
+        assert (row["verdict"], row["n_pairs"], row["difference"]) == ("insufficient_data", 0, None)
+    r = app.client.get(
+        "/api/datasets/disjoint/runs/compare", params={"baseline": "left", "candidate": "empty"}
+    )
+    assert r.status_code == 200 and r.json()["pairs"]["only_baseline"] == 3
+    items = app.client.get(
+        "/api/datasets/disjoint/runs/items", params={"runs": "left,right,empty"}
+    ).json()["data"]
+    assert sorted(d["item_id"] for d in items) == sorted(ids)
+    for d in items:
+        present = [run["present"] for run in d["runs"]]
+        assert present == [d["item_id"] in ids[:3], d["item_id"] in ids[3:], False]
+        assert d["change"] is None and d["differences"] == []
+        score = next(run["scores"]["score"] for run in d["runs"] if run["present"])
+        assert score == (1.0 if d["item_id"] in ids[:3] else 0.0)

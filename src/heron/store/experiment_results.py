@@ -121,23 +121,30 @@ def _floats(column: Any) -> np.ndarray:
 def run_results(
     cur: duckdb.DuckDBPyConnection, project_id: str, run: tuple[str, str, datetime]
 ) -> RunResults:
-    """Every item of ``run`` (from :func:`runs_by_name`) with its figures and scores."""
+    """Every item of ``run`` (from :func:`runs_by_name`) with its figures and scores, in
+    item id order."""
     run_id, name, created = run
     figures = cur.execute(_ITEM_FIGURES, [project_id, run_id, project_id]).fetchnumpy()
     item_ids = np.asarray(figures["dataset_item_id"], dtype=object).astype(str)
+    # in numpy's order (the pairing searches it), whatever the database's collation
+    order = np.argsort(item_ids, kind="stable")
+    moved_to = np.empty_like(order)
+    moved_to[order] = np.arange(len(order))
+    traces = _objects(figures["trace_id"])
+    versions = _times(figures["dataset_item_version"])
     results = RunResults(
         run_id,
         name,
         created,
-        item_ids,
-        [None if t is None else str(t) for t in _objects(figures["trace_id"])],
-        _times(figures["dataset_item_version"]),
-        _floats(figures["latency"]),
-        _floats(figures["cost"]),
-        _floats(figures["tokens"]),
+        item_ids[order],
+        [None if traces[i] is None else str(traces[i]) for i in order],
+        [versions[i] for i in order],
+        _floats(figures["latency"])[order],
+        _floats(figures["cost"])[order],
+        _floats(figures["tokens"])[order],
     )
     raw = cur.execute(_ITEM_SCORES, [project_id, run_id, project_id]).fetchnumpy()
-    pos = np.asarray(raw["pos"], dtype=np.int64)
+    pos = moved_to[np.asarray(raw["pos"], dtype=np.int64)]
     names = np.asarray(raw["name"], dtype=object)
     types = np.asarray(raw["data_type"], dtype=object)
     values, labels = _floats(raw["value"]), _objects(raw["label"])
