@@ -154,6 +154,16 @@ def decode(
     )
 
 
+def records_batch(
+    observations: list[ObservationRecord], traces: list[TraceUpdate], prices: PriceSpec
+) -> DecodedBatch:
+    """Records mapped elsewhere (Langfuse ingestion events), priced and packed as
+    :func:`decode` packs a request's spans, for the journal."""
+    apply_costs(observations, _book(prices))
+    now_us = time.time_ns() // 1000
+    return DecodedBatch(observations_table(observations, now_us), _dedupe_updates(traces))
+
+
 def _decode_packed(*args: Any) -> tuple[bytes, list[tuple], int, list[str]]:
     """Worker-process entry: like :func:`decode`, in a form that pickles cheaply."""
     batch = decode(*args)

@@ -36,6 +36,8 @@ from heron.server import (
     evaluators,
     health,
     implicit_api,
+    ingestion,
+    langfuse_reads,
     metrics,
     models,
     otlp,
@@ -248,6 +250,8 @@ def create_app(
 
     app.include_router(queue_routes.router)  # issue 16: annotation queues
     app.include_router(annotation_agreement.router)  # issue 16: inter-annotator agreement
+    app.include_router(ingestion.router)  # issue 17: Langfuse batch ingestion
+    app.include_router(langfuse_reads.router)  # issue 17: Langfuse read API
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(FeedbackCors)  # outside UnexpectedErrors: a 500 names the origin too

@@ -38,6 +38,7 @@ from heron.store import dashboards as dashmod
 from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved, scorestats
 from heron.store import evaluators as evaldb
 from heron.store import keys as keymod
+from heron.store import langfuse_reads as lfreads
 from heron.store import metrics as metricsmod
 from heron.store import runner as runnerdb
 from heron.store import scores as scoremod
@@ -1456,6 +1457,56 @@ class EmbeddedStore:
         return annoreads.queue_scores(self.cursor(), project_id, queue_id, config_ids)
 
     # -- end of the annotator view -------------------------------------------------------------
+
+    # -- Langfuse's read API (issue 17) --------------------------------------------------------
+
+    def langfuse_trace_page(
+        self,
+        project_id: str,
+        filters: Sequence[Filter],
+        order_by: str | None,
+        page: int,
+        limit: int,
+        io: bool,
+    ) -> tuple[list[dict[str, Any]], int]:
+        return lfreads.trace_page(self.cursor(), project_id, filters, order_by, page, limit, io)
+
+    def langfuse_trace(
+        self, project_id: str, trace_id: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return lfreads.trace_detail(self.cursor(), project_id, trace_id)
+
+    def langfuse_observation_page(
+        self, project_id: str, filters: Sequence[Filter], page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        return lfreads.observation_page(self.cursor(), project_id, filters, page, limit)
+
+    def langfuse_observation(self, project_id: str, observation_id: str) -> dict[str, Any]:
+        return lfreads.observation(self.cursor(), project_id, observation_id)
+
+    def langfuse_observation_scan(
+        self,
+        project_id: str,
+        filters: Sequence[Filter],
+        limit: int,
+        cursor: str | None,
+        io: bool,
+        tags: bool,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        return lfreads.observation_scan(self.cursor(), project_id, filters, limit, cursor, io, tags)
+
+    def langfuse_session_page(
+        self,
+        project_id: str,
+        filters: Sequence[Filter],
+        created: tuple[Any, Any],
+        page: int,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        return lfreads.session_page(self.cursor(), project_id, filters, created, page, limit)
+
+    def langfuse_session_traces(self, project_id: str, session_id: str) -> list[dict[str, Any]]:
+        return lfreads.session_traces(self.cursor(), project_id, session_id)
 
     # -- meta --------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from heron.model import LEVEL_RANK, ObservationRecord, TraceUpdate
 from heron.model.preview import preview
@@ -149,6 +150,9 @@ def write_batch(
     if again:
         table, cols = _merge_with_stored(con, table, keys, again, stored_rowid, now_us)
         result.merged = len(again)
+    filled = _fill_missing_starts(table)
+    if filled is not table:
+        table, cols = filled, _key_columns(filled)
 
     for i in range(table.num_rows):
         s = _Summary(
@@ -262,6 +266,18 @@ def _update_trace_attributes(
         con.unregister("heron_trace_attributes")
 
 
+def _fill_missing_starts(table: pa.Table) -> pa.Table:
+    """Observations never given a start (0: a Langfuse update event whose create has not come)
+    start at their end, else when they were received; a later create's start replaces it."""
+    start = table.column("start_time")
+    missing = pc.equal(start.cast(pa.int64()), 0)
+    if not pc.any(missing).as_py():
+        return table
+    fill = pc.coalesce(table.column("end_time"), table.column("updated_at"))
+    index = table.schema.get_field_index("start_time")
+    return table.set_column(index, "start_time", pc.if_else(missing, fill, start))
+
+
 def _take(table: pa.Table, rows: list[int]) -> pa.Table:
     return table.take(pa.array(rows, pa.int64()))
 
@@ -332,7 +348,7 @@ def _write_traces(
         cur = con.execute(
             "SELECT rowid, project_id, id, name, user_id, session_id, release, version, "
             "environment, tags, metadata, public, explicit, input IS NOT NULL, "
-            f"output IS NOT NULL FROM traces WHERE id IN ({_marks(chunk)})",
+            f"output IS NOT NULL, epoch_us(start_time) FROM traces WHERE id IN ({_marks(chunk)})",
             chunk,
         )
         for row in cur.fetchall():
@@ -353,8 +369,13 @@ def _write_traces(
         row.update(_aggregates(summaries.get(key, {})))
         row["updated_at"] = now_us
         row["change_seq"] = change_seq
-        if row["start_time"] is None:
-            continue  # only trace-level updates, and no observation yet: nothing to show
+        if row["start_time"] is None:  # no observation (yet): the trace's own time, if any
+            stamps = [u.timestamp_us for u in updates.get(key, ()) if u.timestamp_us]
+            if old is not None and old["start_us"] is not None:
+                stamps.append(old["start_us"])
+            if not stamps:
+                continue  # only trace-level updates without a time: nothing to show yet
+            row["start_time"] = min(stamps)
         attributes[key] = tuple(row[c] for c in _TRACE_ATTRIBUTE_SOURCES)
         if old is None or attributes[key] != tuple(old[c] for c in _TRACE_ATTRIBUTE_SOURCES):
             changed.add(key)
@@ -408,6 +429,7 @@ _STORED_COLS = (
     "explicit",
     "has_input",
     "has_output",
+    "start_us",
 )
 
 
