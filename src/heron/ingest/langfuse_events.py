@@ -48,6 +48,12 @@ OBSERVATION_EVENTS: dict[str, tuple[str | None, bool]] = {  # type -> (observati
     "observation-update": (None, True),
 }
 SCORE_EVENTS = frozenset({"score-create"})
+# A score-create body's fields (Langfuse's ScoreBody); others are dropped, as Langfuse drops
+# them (SDK v2 sends parent_observation_id with an observation's score)
+SCORE_FIELDS = frozenset({
+    "id", "traceId", "sessionId", "observationId", "datasetRunId", "name", "value", "comment",
+    "metadata", "dataType", "configId", "environment", "queueId", "timestamp",
+})  # fmt: skip
 IGNORED_EVENTS = frozenset({"sdk-log"})  # accepted, nothing stored
 EVENT_TYPES = tuple(sorted({*TRACE_EVENTS, *OBSERVATION_EVENTS, *SCORE_EVENTS, *IGNORED_EVENTS}))
 
@@ -163,7 +169,7 @@ def _map_event(
     if kind in IGNORED_EVENTS:
         pass
     elif kind in SCORE_EVENTS:
-        score = dict(body)
+        score = {k: v for k, v in body.items() if k in SCORE_FIELDS}
         if score.get("timestamp") is None and stamp is not None:
             score["timestamp"] = stamp
         out.scores.append(ScoreEvent(event_id, score))

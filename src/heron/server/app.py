@@ -127,6 +127,7 @@ def create_app(
         users = bootstrap_users(st_store, settings)
         if users and on_users_created:
             on_users_created(users)
+        pricing = Pricing(st_store)
         pipeline = WritePipeline(
             st_store,
             Journal(settings.data_dir / "journal"),
@@ -134,6 +135,7 @@ def create_app(
             window_s=settings.commit_window_ms / 1000,
             checkpoint_s=settings.checkpoint_seconds,
             max_lag_s=settings.ready_max_lag_seconds,
+            price=pricing.price,
         )
         replayed = pipeline.recover()
         if replayed:
@@ -149,7 +151,7 @@ def create_app(
             store=st_store,
             pipeline=pipeline,
             auth=auth,
-            pricing=Pricing(st_store),
+            pricing=pricing,
             decoder=decoder,
             admin_token=write_server_file(settings),
             feedback=feedback_policy,

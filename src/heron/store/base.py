@@ -35,6 +35,7 @@ class Store(Protocol):
         observations: pa.Table | Sequence[ObservationRecord],
         trace_updates: Sequence[TraceUpdate],
         journal_seq: int | None = None,
+        price: Callable[[ObservationRecord], dict[str, float] | None] | None = None,
     ) -> WriteResult: ...
 
     def list_traces(self, project_id: str, q: ListQuery) -> Page: ...

@@ -227,9 +227,11 @@ class EmbeddedStore:
         observations: pa.Table | Sequence[ObservationRecord],
         trace_updates: Sequence[TraceUpdate],
         journal_seq: int | None = None,
+        price: Callable[[ObservationRecord], dict[str, float] | None] | None = None,
     ) -> WriteResult:
         """Commit one batch (an Arrow table of observations, or records), and with it the
-        journal position it reaches. Returns once the data is durable in the write-ahead log."""
+        journal position it reaches. Returns once the data is durable in the write-ahead log.
+        ``price`` costs observations merged from several versions (see :func:`write_batch`)."""
         con = self._writer
         now_us = time.time_ns() // 1000
         if not isinstance(observations, pa.Table):
@@ -243,7 +245,7 @@ class EmbeddedStore:
             con.execute("BEGIN TRANSACTION")
             try:
                 result = write_batch(
-                    con, observations, trace_updates, now_us, known.may_contain, change
+                    con, observations, trace_updates, now_us, known.may_contain, change, price
                 )
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('change_seq', ?)", [str(change)])
                 if journal_seq is not None:
