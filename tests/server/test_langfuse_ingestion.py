@@ -408,11 +408,11 @@ def test_acknowledged_batches_survive_kill_9(tmp_path: Path) -> None:
                     "name": "llm",
                     "parentObservationId": f"{tid}-s",
                 },
-            ),  # fmt: skip
+            ),
             ev(
                 "generation-update",
                 {"id": f"{tid}-g", "traceId": tid, "output": "done", "endTime": T2},
-            ),  # fmt: skip
+            ),
             ev("score-create", {"id": f"{tid}-q", "traceId": tid, "name": "q", "value": 1}),
         ]
 
