@@ -75,7 +75,7 @@ _OPENAPI = {
     },
     "responses": {
         "207": {"description": "{successes: [{id, status}], errors: [{id, status, message}]}"},
-        "400": {"model": schemas.Error, "description": "The body is not a batch of events."},
+        "400": {"description": "The body is not a batch of events."},
         "403": {"description": "The key's scope does not allow ingest (a read key)."},
         "413": {"description": "Body over the limit, or more events than the limit."},
         "503": {"description": "Ingest queue full, or the journal cannot be written."},
@@ -89,6 +89,7 @@ _OPENAPI = {
     status_code=207,
     response_class=Response,
     openapi_extra=_OPENAPI,
+    responses={400: {"model": schemas.Error}},
 )
 async def ingest_events(request: Request, who: Caller = Depends(caller)) -> Response:
     """Take ``{"batch": [event, ...]}``: ``trace-create``, ``span-create``/``-update``,
