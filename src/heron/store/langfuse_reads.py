@@ -86,6 +86,8 @@ def trace_page(
 
 
 def _attach_ids(cur: duckdb.DuckDBPyConnection, project_id: str, traces: list[dict]) -> None:
+    """Each trace's observation and score ids: a look-up on each table's trace_id index
+    (DuckDB uses it for the id condition alone; the project is checked on the rows found)."""
     by_id = {t["id"]: t for t in traces}
     for t in traces:
         t["observation_ids"], t["score_ids"] = [], []
@@ -93,15 +95,18 @@ def _attach_ids(cur: duckdb.DuckDBPyConnection, project_id: str, traces: list[di
         return
     ids = list(by_id)
     marks = ", ".join("?" * len(ids))
-    for table, key in (("observations", "observation_ids"), ("scores", "score_ids")):
-        order = "start_time" if table == "observations" else "timestamp"
+    for table, key, order in (
+        ("observations", "observation_ids", "start_time"),
+        ("scores", "score_ids", "timestamp"),
+    ):
         rows = cur.execute(
-            f"SELECT trace_id, list(id ORDER BY {order}, id) FROM {table} "
-            f"WHERE trace_id IN ({marks}) AND project_id = ? GROUP BY trace_id",
-            [*ids, project_id],
+            f"SELECT project_id, trace_id, list(id ORDER BY {order}, id) FROM {table} "
+            f"WHERE trace_id IN ({marks}) GROUP BY project_id, trace_id",
+            ids,
         ).fetchall()
-        for trace_id, found in rows:
-            by_id[trace_id][key] = list(found)
+        for project, trace_id, found in rows:
+            if project == project_id:
+                by_id[trace_id][key] = list(found)
 
 
 def trace_detail(
@@ -211,13 +216,12 @@ def _attach_tags(cur: duckdb.DuckDBPyConnection, project_id: str, rows: list[dic
     ids = sorted({r["trace_id"] for r in rows})
     found: dict[str, list[str]] = {}
     if ids:
-        found = dict(
-            cur.execute(
-                f"SELECT id, tags FROM traces WHERE id IN ({', '.join('?' * len(ids))}) "
-                "AND project_id = ?",
-                [*ids, project_id],
-            ).fetchall()
-        )
+        for project, trace_id, tags in cur.execute(
+            f"SELECT project_id, id, tags FROM traces WHERE id IN ({', '.join('?' * len(ids))})",
+            ids,
+        ).fetchall():
+            if project == project_id:
+                found[trace_id] = tags
     for r in rows:
         r["tags"] = list(found.get(r["trace_id"]) or [])
 
