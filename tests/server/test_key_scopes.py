@@ -204,7 +204,7 @@ def test_non_ascii_web_credentials_are_not_a_500(server: HeronProcess) -> None:
 
 INGEST_ROUTES = {  # an ingest key sends; it reads nothing (GET /api/public/scores neither)
     ("POST", p) for p in ("/v1/traces", "/api/public/otel/v1/traces", "/api/scores",
-                          "/api/public/scores")
+                          "/api/public/scores", "/api/public/ingestion")
 }  # fmt: skip
 READ_POSTS = {"/api/metrics", "/api/compare", "/api/alerts/backtest"}
 

@@ -305,3 +305,48 @@ def test_many_traces_changed_in_one_batch(store: EmbeddedStore) -> None:
     store.write_batch([], [upd(trace_id=t, name=f"route-{t[-2:]}") for t in traces])
     for t in traces:
         assert set(stored(store, trace=t).values()) == {(f"route-{t[-2:]}", "u", *[None] * 4)}
+
+
+def test_a_trace_with_its_own_time_exists_before_any_observation(store: EmbeddedStore) -> None:
+    # a Langfuse trace-create: attributes and a time, no observation
+    store.write_batch([], [upd(name="chat", timestamp_us=T0 + 5_000_000)])
+    store.write_batch([], [upd(user_id="u1", timestamp_us=T0 + 9_000_000)])  # a later one
+    trace = trace_row(store)
+    assert (trace["name"], trace["user_id"], trace["observation_count"]) == ("chat", "u1", 0)
+    assert trace["timestamp"] == "2025-10-09T08:53:25.000000Z"  # the earliest it was given
+    store.write_batch([obs("a" * 16, start_us=T0 + 7_000_000)], [])
+    trace = trace_row(store)
+    assert (trace["name"], trace["observation_count"]) == ("chat", 1)
+    assert trace["timestamp"] == "2025-10-09T08:53:27.000000Z"  # its observation's now
+
+
+def test_an_update_without_a_start_and_its_create_merge(store: EmbeddedStore) -> None:
+    """A Langfuse update event (start 0) before its create: stored starting at its end, then
+    the create's start wins; a merge brings model and usage together and is priced."""
+    priced: list[str] = []
+
+    def price(r: ObservationRecord) -> dict[str, float] | None:
+        priced.append(r.id)
+        return {"input": 0.5, "output": 0.25, "total": 0.75}
+
+    late = obs(
+        "g" * 16, start_us=0, end_us=T0 + 2_000_000, usage={"input": 5, "output": 2, "total": 7}
+    )
+    store.write_batch([late], [], price=price)
+    (stored,) = trace_row(store)["observations"]
+    assert stored["start_time"] == stored["end_time"] == "2025-10-09T08:53:22.000000Z"
+    assert stored["cost"] == {} and priced == []  # no model yet: nothing to price
+    store.write_batch([obs("g" * 16, start_us=T0, name="llm", model="gpt-4o")], [], price=price)
+    (merged,) = trace_row(store)["observations"]
+    assert (merged["name"], merged["model"], merged["start_time"]) == (
+        "llm", "gpt-4o", "2025-10-09T08:53:20.000000Z",
+    )  # fmt: skip
+    assert merged["usage"] == {"input": 5, "output": 2, "total": 7}
+    assert merged["cost"] == {"input": 0.5, "output": 0.25, "total": 0.75} and priced == ["g" * 16]
+    assert trace_row(store)["total_cost"] == 0.75
+    # a client's cost is never replaced
+    paid = {"total": 9.0}
+    store.write_batch([obs("c" * 16, model="gpt-4o", cost=paid, cost_from_client=True)], [])
+    store.write_batch([obs("c" * 16, usage={"input": 1})], [], price=price)
+    client = next(o for o in trace_row(store)["observations"] if o["id"] == "c" * 16)
+    assert client["cost"] == paid and priced == ["g" * 16]

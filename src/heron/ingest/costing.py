@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from heron.cost import PriceBook, PriceEntry, PriceEntryError, load_builtin_prices
-from heron.ingest.decoding import PriceSpec
+from heron.ingest.decoding import PriceSpec, price_book
 from heron.ingest.limits import bound_cost
+from heron.model import ObservationRecord
 from heron.store import Store
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,16 @@ class Pricing:
                 spec = PriceSpec(project_id, next(self._versions), entries)
                 self._specs[project_id] = spec
         return spec
+
+    def price(self, record: ObservationRecord) -> dict[str, float] | None:
+        """A record's cost as ingestion computes it now (for versions merged in the store:
+        a Langfuse update bringing the usage of a generation whose create named the model)."""
+        if not record.model or not record.usage:
+            return None
+        cost = price_book(self.spec(record.project_id)).cost(
+            record.model, record.usage, record.start_us
+        )
+        return bound_cost(cost, []) if cost else None
 
     def invalidate(self, project_id: str) -> None:
         with self._lock:

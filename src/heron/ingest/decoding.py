@@ -95,7 +95,8 @@ _INLINE_BYTES = 8 * 1024
 _UPDATE_FIELDS = tuple(f.name for f in fields(TraceUpdate))
 
 
-def _book(spec: PriceSpec) -> PriceBook:
+def price_book(spec: PriceSpec) -> PriceBook:
+    """The price book of a project's spec (cached per spec version)."""
     key = (spec.project_id, spec.version)
     book = _books.get(key)
     if book is None:
@@ -144,7 +145,7 @@ def decode(
     mapped = map_request(request, project_id, limits, part)
     if part[0] == 0:
         mapped.errors[:0] = notes
-    apply_costs(mapped.observations, _book(prices), mapped.errors)
+    apply_costs(mapped.observations, price_book(prices), mapped.errors)
     now_us = time.time_ns() // 1000
     return DecodedBatch(
         observations_table(mapped.observations, now_us),
@@ -152,6 +153,16 @@ def decode(
         mapped.rejected,
         mapped.errors,
     )
+
+
+def records_batch(
+    observations: list[ObservationRecord], traces: list[TraceUpdate], prices: PriceSpec
+) -> DecodedBatch:
+    """Records mapped elsewhere (Langfuse ingestion events), priced and packed as
+    :func:`decode` packs a request's spans, for the journal."""
+    apply_costs(observations, price_book(prices))
+    now_us = time.time_ns() // 1000
+    return DecodedBatch(observations_table(observations, now_us), _dedupe_updates(traces))
 
 
 def _decode_packed(*args: Any) -> tuple[bytes, list[tuple], int, list[str]]:

@@ -32,6 +32,7 @@ import shutil
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ from heron.ingest.decoding import DecodedBatch
 from heron.ingest.journal import Journal
 from heron.ingest.quarantine import Quarantine, describe
 from heron.ingest.stats import LatencyHistogram
+from heron.model import ObservationRecord
 from heron.store import Store
 
 log = logging.getLogger("heron.ingest")
@@ -112,8 +114,10 @@ class WritePipeline:
         quarantine: Quarantine | None = None,
         checkpoint_s: float = 60.0,
         max_lag_s: float = 30.0,
+        price: Callable[[ObservationRecord], dict[str, float] | None] | None = None,
     ) -> None:
         self.store = store
+        self.price = price  # costs observations the store merges from several versions
         self.journal = journal
         self.quarantine = quarantine or Quarantine(journal.directory / "quarantine")
         self.max_queued_spans = max_queued_spans
@@ -484,7 +488,7 @@ class WritePipeline:
 
     def _write(self, observations: pa.Table, traces: list, seq: int | None) -> None:
         try:
-            self.store.write_batch(observations, traces, journal_seq=seq)
+            self.store.write_batch(observations, traces, journal_seq=seq, price=self.price)
         except Exception as exc:
             self.stats.failed_commits += 1
             if _store_failure(exc):
@@ -543,7 +547,7 @@ class WritePipeline:
 
     def _apply_quarantined(self, batch: DecodedBatch) -> None:
         try:
-            self.store.write_batch(batch.observations, batch.traces)
+            self.store.write_batch(batch.observations, batch.traces, price=self.price)
         except Exception as exc:
             cause = _cause(exc)
             if cause is exc:

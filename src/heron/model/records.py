@@ -74,6 +74,8 @@ class TraceUpdate:
 
     ``is_root`` is true when the span has no parent: a root span supplies the trace's default
     name, input and output. Explicit trace attributes (``langfuse.trace.*``) win over those.
+    ``timestamp_us`` is the trace's own time (a Langfuse ``trace-create`` event): a trace
+    without observations starts there; with observations, the earliest of them does.
     """
 
     project_id: str
@@ -90,3 +92,4 @@ class TraceUpdate:
     input: str | None = None
     output: str | None = None
     public: bool | None = None
+    timestamp_us: int | None = None

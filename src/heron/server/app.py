@@ -37,6 +37,8 @@ from heron.server import (
     experiments_compare,  # issue 17: experiment runs compared
     health,
     implicit_api,
+    ingestion,
+    langfuse_reads,
     metrics,
     models,
     otlp,
@@ -127,6 +129,7 @@ def create_app(
         users = bootstrap_users(st_store, settings)
         if users and on_users_created:
             on_users_created(users)
+        pricing = Pricing(st_store)
         pipeline = WritePipeline(
             st_store,
             Journal(settings.data_dir / "journal"),
@@ -134,6 +137,7 @@ def create_app(
             window_s=settings.commit_window_ms / 1000,
             checkpoint_s=settings.checkpoint_seconds,
             max_lag_s=settings.ready_max_lag_seconds,
+            price=pricing.price,
         )
         replayed = pipeline.recover()
         if replayed:
@@ -149,7 +153,7 @@ def create_app(
             store=st_store,
             pipeline=pipeline,
             auth=auth,
-            pricing=Pricing(st_store),
+            pricing=pricing,
             decoder=decoder,
             admin_token=write_server_file(settings),
             feedback=feedback_policy,
@@ -252,6 +256,8 @@ def create_app(
     app.include_router(annotation_agreement.router)  # issue 16: inter-annotator agreement
     app.include_router(datasets_api.router)  # issue 17: datasets
     app.include_router(experiments_compare.router)  # issue 17: experiment runs compared
+    app.include_router(ingestion.router)  # issue 17: Langfuse batch ingestion
+    app.include_router(langfuse_reads.router)  # issue 17: Langfuse read API
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(FeedbackCors)  # outside UnexpectedErrors: a 500 names the origin too

@@ -39,11 +39,14 @@ ROUTE_NEEDS: dict[tuple[str, str], Need] = {
     ("POST", "/api/metrics"): "read",
     ("POST", "/api/compare"): "read",
     ("POST", "/api/alerts/backtest"): "read",  # judges stored data, changes nothing
+    ("POST", "/api/public/ingestion"): "ingest",
 }
 
 # The only routes the public key alone may use (creating scores; feedback from browsers).
+# Langfuse's browser SDK sends its scores as score-create events to /api/public/ingestion,
+# which then takes no other event from the public key (heron.server.ingestion).
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
-    {("POST", "/api/scores"), ("POST", "/api/public/scores")}
+    {("POST", "/api/scores"), ("POST", "/api/public/scores"), ("POST", "/api/public/ingestion")}
 )
 
 _DOES = {"ingest": "sends traces or scores", "read": "reads", "write": "changes data"}

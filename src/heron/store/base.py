@@ -39,6 +39,7 @@ class Store(Protocol):
         observations: pa.Table | Sequence[ObservationRecord],
         trace_updates: Sequence[TraceUpdate],
         journal_seq: int | None = None,
+        price: Callable[[ObservationRecord], dict[str, float] | None] | None = None,
     ) -> WriteResult: ...
 
     def list_traces(self, project_id: str, q: ListQuery) -> Page: ...
@@ -564,6 +565,42 @@ class Store(Protocol):
     ) -> dict[str, Any]: ...
 
     # -- end of experiment results -------------------------------------------------------------
+    # -- Langfuse's read API (issue 17; heron.store.langfuse_reads) ---------------------------
+
+    def langfuse_trace_page(
+        self,
+        project_id: str,
+        filters: Sequence[Filter],
+        order_by: str | None,
+        page: int,
+        limit: int,
+        io: bool,
+    ) -> tuple[list[dict[str, Any]], int]: ...
+    def langfuse_trace(
+        self, project_id: str, trace_id: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]: ...
+    def langfuse_observation_page(
+        self, project_id: str, filters: Sequence[Filter], page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]: ...
+    def langfuse_observation(self, project_id: str, observation_id: str) -> dict[str, Any]: ...
+    def langfuse_observation_scan(
+        self,
+        project_id: str,
+        filters: Sequence[Filter],
+        limit: int,
+        cursor: str | None,
+        io: bool,
+        tags: bool,
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+    def langfuse_session_page(
+        self,
+        project_id: str,
+        filters: Sequence[Filter],
+        created: tuple[Any, Any],
+        page: int,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int]: ...
+    def langfuse_session_traces(self, project_id: str, session_id: str) -> list[dict[str, Any]]: ...
 
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...

@@ -43,6 +43,7 @@ from heron.store import deletion, feedback, llmstats, members, reads, repricing,
 from heron.store import evaluators as evaldb
 from heron.store import experiment_results as experiments
 from heron.store import keys as keymod
+from heron.store import langfuse_reads as lfreads
 from heron.store import metrics as metricsmod
 from heron.store import runner as runnerdb
 from heron.store import scores as scoremod
@@ -232,9 +233,11 @@ class EmbeddedStore:
         observations: pa.Table | Sequence[ObservationRecord],
         trace_updates: Sequence[TraceUpdate],
         journal_seq: int | None = None,
+        price: Callable[[ObservationRecord], dict[str, float] | None] | None = None,
     ) -> WriteResult:
         """Commit one batch (an Arrow table of observations, or records), and with it the
-        journal position it reaches. Returns once the data is durable in the write-ahead log."""
+        journal position it reaches. Returns once the data is durable in the write-ahead log.
+        ``price`` costs observations merged from several versions (see :func:`write_batch`)."""
         con = self._writer
         now_us = time.time_ns() // 1000
         if not isinstance(observations, pa.Table):
@@ -248,7 +251,7 @@ class EmbeddedStore:
             con.execute("BEGIN TRANSACTION")
             try:
                 result = write_batch(
-                    con, observations, trace_updates, now_us, known.may_contain, change
+                    con, observations, trace_updates, now_us, known.may_contain, change, price
                 )
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('change_seq', ?)", [str(change)])
                 if journal_seq is not None:
@@ -1621,6 +1624,55 @@ class EmbeddedStore:
         return experiments.item_details(self.cursor(), project_id, dataset, run_ids, item_ids)
 
     # -- end of experiment results -------------------------------------------------------------
+    # -- Langfuse's read API (issue 17) --------------------------------------------------------
+
+    def langfuse_trace_page(
+        self,
+        project_id: str,
+        filters: Sequence[Filter],
+        order_by: str | None,
+        page: int,
+        limit: int,
+        io: bool,
+    ) -> tuple[list[dict[str, Any]], int]:
+        return lfreads.trace_page(self.cursor(), project_id, filters, order_by, page, limit, io)
+
+    def langfuse_trace(
+        self, project_id: str, trace_id: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return lfreads.trace_detail(self.cursor(), project_id, trace_id)
+
+    def langfuse_observation_page(
+        self, project_id: str, filters: Sequence[Filter], page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        return lfreads.observation_page(self.cursor(), project_id, filters, page, limit)
+
+    def langfuse_observation(self, project_id: str, observation_id: str) -> dict[str, Any]:
+        return lfreads.observation(self.cursor(), project_id, observation_id)
+
+    def langfuse_observation_scan(
+        self,
+        project_id: str,
+        filters: Sequence[Filter],
+        limit: int,
+        cursor: str | None,
+        io: bool,
+        tags: bool,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        return lfreads.observation_scan(self.cursor(), project_id, filters, limit, cursor, io, tags)
+
+    def langfuse_session_page(
+        self,
+        project_id: str,
+        filters: Sequence[Filter],
+        created: tuple[Any, Any],
+        page: int,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        return lfreads.session_page(self.cursor(), project_id, filters, created, page, limit)
+
+    def langfuse_session_traces(self, project_id: str, session_id: str) -> list[dict[str, Any]]:
+        return lfreads.session_traces(self.cursor(), project_id, session_id)
 
     # -- meta --------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from heron.model import LEVEL_RANK, ObservationRecord, TraceUpdate
 from heron.model.preview import preview
@@ -34,6 +35,7 @@ from heron.store.arrow import (
 from heron.store.timeutil import to_us
 
 _CHUNK = 1000
+Price = Callable[[ObservationRecord], "dict[str, float] | None"]
 _DEFAULT_LEVEL = "DEFAULT"
 
 
@@ -102,12 +104,15 @@ def write_batch(
     now_us: int,
     may_exist: Callable[[str], bool] = lambda _: True,
     change_seq: int = 0,
+    price: Price | None = None,
 ) -> WriteResult:
     """Merge one batch (observations as an Arrow table of OBSERVATION_COLUMNS) into the store.
 
     ``may_exist(trace_id)`` false means the trace is certainly not stored yet, so it is not
     looked up. Every trace written gets ``change_seq``, the store's change marker for this
-    batch (see :mod:`heron.runner`). The caller owns the transaction.
+    batch (see :mod:`heron.runner`). ``price`` costs a merged observation whose client sent
+    no cost (its versions may bring the model and the usage apart). The caller owns the
+    transaction.
     """
     table = observations
     cols = _key_columns(table)
@@ -115,7 +120,7 @@ def write_batch(
 
     # The same span twice in one batch (re-sent quickly): merge the versions in order.
     if len(set(keys)) < len(keys):
-        table = _merge_in_batch(table, keys, now_us)
+        table = _merge_in_batch(table, keys, now_us, price)
         cols = _key_columns(table)
         keys = list(zip(cols["project_id"], cols["trace_id"], cols["id"], strict=True))
 
@@ -147,8 +152,11 @@ def write_batch(
     again = [i for i, key in enumerate(keys) if key in stored_rowid]
     resent = {keys[i] for i in again}
     if again:
-        table, cols = _merge_with_stored(con, table, keys, again, stored_rowid, now_us)
+        table, cols = _merge_with_stored(con, table, keys, again, stored_rowid, now_us, price)
         result.merged = len(again)
+    filled = _fill_missing_starts(table)
+    if filled is not table:
+        table, cols = filled, _key_columns(filled)
 
     for i in range(table.num_rows):
         s = _Summary(
@@ -262,6 +270,25 @@ def _update_trace_attributes(
         con.unregister("heron_trace_attributes")
 
 
+def _fill_missing_starts(table: pa.Table) -> pa.Table:
+    """Observations never given a start (0: a Langfuse update event whose create has not come)
+    start at their end, else when they were received; a later create's start replaces it."""
+    start = table.column("start_time")
+    missing = pc.equal(start.cast(pa.int64()), 0)
+    if not pc.any(missing).as_py():
+        return table
+    fill = pc.coalesce(table.column("end_time"), table.column("updated_at"))
+    index = table.schema.get_field_index("start_time")
+    return table.set_column(index, "start_time", pc.if_else(missing, fill, start))
+
+
+def _reprice(r: ObservationRecord, price: Price | None) -> ObservationRecord:
+    """A merged observation's computed cost, again (the client's cost is kept)."""
+    if price is not None and not r.cost_from_client and r.model and r.usage:
+        r.cost = price(r) or {}
+    return r
+
+
 def _take(table: pa.Table, rows: list[int]) -> pa.Table:
     return table.take(pa.array(rows, pa.int64()))
 
@@ -277,7 +304,9 @@ def _key_columns(table: pa.Table) -> dict[str, list[Any]]:
     return out
 
 
-def _merge_in_batch(table: pa.Table, keys: list[tuple[str, str, str]], now_us: int) -> pa.Table:
+def _merge_in_batch(
+    table: pa.Table, keys: list[tuple[str, str, str]], now_us: int, price: Price | None
+) -> pa.Table:
     first: dict[tuple[str, str, str], int] = {}
     dup_rows = []
     for i, key in enumerate(keys):
@@ -291,6 +320,8 @@ def _merge_in_batch(table: pa.Table, keys: list[tuple[str, str, str]], now_us: i
     for r in records:  # in arrival order: later versions merge into earlier ones
         key = (r.project_id, r.trace_id, r.id)
         merged[key] = merge_observation(merged[key], r) if key in merged else r
+    for r in merged.values():
+        _reprice(r, price)
     keep = [i for i in range(table.num_rows) if i not in set(involved)]
     return pa.concat_tables([_take(table, keep), observations_table(list(merged.values()), now_us)])
 
@@ -302,13 +333,15 @@ def _merge_with_stored(
     again: list[int],
     stored_rowid: dict[tuple[str, str, str], int],
     now_us: int,
+    price: Price | None,
 ) -> tuple[pa.Table, dict[str, list[Any]]]:
     news = {(r.project_id, r.trace_id, r.id): r for r in records_from_table(_take(table, again))}
     rowids = [stored_rowid[keys[i]] for i in again]
     merged = []
     for chunk in _chunks(rowids):
         for old in _read_observations(con, chunk):
-            merged.append(merge_observation(old, news[(old.project_id, old.trace_id, old.id)]))
+            new = news[(old.project_id, old.trace_id, old.id)]
+            merged.append(_reprice(merge_observation(old, new), price))
         con.execute(f"DELETE FROM observations WHERE rowid IN ({_marks(chunk)})", chunk)
     drop = set(again)
     rest = _take(table, [i for i in range(table.num_rows) if i not in drop])
@@ -332,7 +365,7 @@ def _write_traces(
         cur = con.execute(
             "SELECT rowid, project_id, id, name, user_id, session_id, release, version, "
             "environment, tags, metadata, public, explicit, input IS NOT NULL, "
-            f"output IS NOT NULL FROM traces WHERE id IN ({_marks(chunk)})",
+            f"output IS NOT NULL, epoch_us(start_time) FROM traces WHERE id IN ({_marks(chunk)})",
             chunk,
         )
         for row in cur.fetchall():
@@ -353,8 +386,13 @@ def _write_traces(
         row.update(_aggregates(summaries.get(key, {})))
         row["updated_at"] = now_us
         row["change_seq"] = change_seq
-        if row["start_time"] is None:
-            continue  # only trace-level updates, and no observation yet: nothing to show
+        if row["start_time"] is None:  # no observation (yet): the trace's own time, if any
+            stamps = [u.timestamp_us for u in updates.get(key, ()) if u.timestamp_us]
+            if old is not None and old["start_us"] is not None:
+                stamps.append(old["start_us"])
+            if not stamps:
+                continue  # only trace-level updates without a time: nothing to show yet
+            row["start_time"] = min(stamps)
         attributes[key] = tuple(row[c] for c in _TRACE_ATTRIBUTE_SOURCES)
         if old is None or attributes[key] != tuple(old[c] for c in _TRACE_ATTRIBUTE_SOURCES):
             changed.add(key)
@@ -408,6 +446,7 @@ _STORED_COLS = (
     "explicit",
     "has_input",
     "has_output",
+    "start_us",
 )
 
 
