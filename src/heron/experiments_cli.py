@@ -6,6 +6,10 @@ and, with ``--fail-on-regression``, exits 1 when a score got significantly worse
 codes: 0 passed, 1 a regression (with ``--fail-on-regression``), 2 a usage error (missing
 or bad options, unknown dataset or run, a refused key, no server at the URL).
 
+``heron experiments run`` runs a task given as ``module:function`` on a dataset through
+:func:`heron.run_experiment` and prints the summary: 0 when every item ran, 1 when some
+failed, 2 on a usage error.
+
 A command is one function here: ``@experiments_app.command(...)`` taking ``UrlOpt`` and
 ``KeyOpt`` and talking to the server through :class:`Api`.
 """
