@@ -201,7 +201,7 @@ def test_a_server_side_equals_evaluator_reads_the_items_expected_output(
         "type": "code",
         "check": "equals",
         "filter": [{"column": "name", "operator": "=", "value": "judged"}],
-        "delay_seconds": 0,
+        "delay_seconds": 1,  # the run item is posted after the item's spans may arrive
     }
     api(server, "POST", "/api/evaluators", json=evaluator)
     ids = make_dataset(server, "online", [("a", "A"), ("b", "not B")])
