@@ -7,7 +7,13 @@ client, warm, repeated (target: under 1 s), and for reference the summary and th
 page of items. The dataset, its items, runs and run items are written in SQL before the
 server starts (datasets have no API in this build yet).
 
+Part ``run``: ``heron.run_experiment`` on a 1,000-item dataset (items created through the
+API first, not timed) with a trivial task and two code evaluators (``equals``,
+``similarity``), timed from the call until every run item and both scores of every item are
+readable through the API (``/api/datasets/{name}/runs/summary``); target: under 30 s.
+
 Usage: python bench/experiments.py compare [--items 10000] [--repeat 10]
+       python bench/experiments.py run [--items 1000]
 """
 
 from __future__ import annotations
@@ -191,16 +197,70 @@ def compare_part(items: int, repeat: int) -> None:
     print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
+RUN_S = 30.0
+
+
+def run_part(items: int) -> None:
+    import heron
+
+    from _common import PUBLIC_KEY, SECRET_KEY
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = HeronProcess(Path(tmp) / "data").start()
+        try:
+            http = httpx.Client(base_url=server.url, headers=server.auth, timeout=60)
+            http.post("/api/public/v2/datasets", json={"name": DATASET}).raise_for_status()
+            for k in range(items):
+                body = {"datasetName": DATASET, "input": f"q{k}", "expectedOutput": f"Q{k}"}
+                http.post("/api/public/dataset-items", json=body).raise_for_status()
+            heron.init(host=server.url, public_key=PUBLIC_KEY, secret_key=SECRET_KEY)
+            start = time.perf_counter()
+            result = heron.run_experiment(
+                DATASET,
+                str.upper,
+                evaluators=[heron.check("equals"), heron.check("similarity")],
+                run_name="bench",
+                progress=False,
+            )
+            ran = time.perf_counter() - start
+            while True:
+                answer = http.get(f"/api/datasets/{DATASET}/runs/summary", params={"runs": "bench"})
+                run = answer.json()["runs"][0] if answer.status_code == 200 else None
+                n = {m["name"]: m["n"] for m in run["metrics"]} if run else {}
+                if (
+                    run
+                    and run["items"] == items
+                    and n.get("equals") == n.get("similarity") == items
+                ):
+                    break
+                if time.perf_counter() - start > 300:
+                    raise SystemExit(f"not readable after 300 s: {run}")
+                time.sleep(0.1)
+            total = time.perf_counter() - start
+            heron.shutdown()
+        finally:
+            server.stop()
+    verdict = "PASS" if total < RUN_S else "FAIL"
+    print(
+        f"run: {items} items, 2 code evaluators: run_experiment returned in {ran:.1f} s, "
+        f"everything readable after {total:.1f} s (target < {RUN_S:.0f} s) {verdict}; "
+        f"{result.errors} failed items, {result.unlinked} unlinked"
+    )
+    print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("part", choices=["compare"])
-    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("part", choices=["compare", "run"])
+    parser.add_argument("--items", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
     print(machine())
     print(f"load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if args.part == "compare":
-        compare_part(args.items, args.repeat)
+        compare_part(args.items or 10_000, args.repeat)
+    elif args.part == "run":
+        run_part(args.items or 1_000)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ __all__ = [
     "HeronClient",
     "Observation",
     "__version__",
+    "check",
     "feedback",
     "flush",
     "get_client",
@@ -40,6 +41,7 @@ __all__ = [
     "init",
     "instrument_openai",
     "observe",
+    "run_experiment",
     "score",
     "shutdown",
     "start_generation",
@@ -125,3 +127,39 @@ def uninstrument_openai() -> None:
     from heron.sdk.openai import uninstrument
 
     uninstrument()
+
+
+def run_experiment(
+    dataset: str,
+    task: Any,
+    *,
+    evaluators: Any = (),
+    run_name: str | None = None,
+    description: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    max_concurrency: int = 8,
+    progress: bool = True,
+) -> Any:
+    """Run ``task`` (sync or async) on every active item of ``dataset``, score the outputs
+    with ``evaluators`` and record a dataset run; returns an ``ExperimentResult``. See
+    :func:`heron.sdk.experiments.run_experiment` and ``docs/experiments.md``."""
+    from heron.sdk.experiments import run_experiment as run
+
+    return run(
+        dataset,
+        task,
+        evaluators=evaluators,
+        run_name=run_name,
+        description=description,
+        metadata=metadata,
+        max_concurrency=max_concurrency,
+        progress=progress,
+    )
+
+
+def check(name: str, **args: Any) -> Any:
+    """One of heron's built-in code checks as an experiment evaluator:
+    ``heron.check("equals")``, ``heron.check("similarity", threshold=0.8)``."""
+    from heron.sdk.experiments import check as make
+
+    return make(name, **args)

@@ -6,6 +6,10 @@ and, with ``--fail-on-regression``, exits 1 when a score got significantly worse
 codes: 0 passed, 1 a regression (with ``--fail-on-regression``), 2 a usage error (missing
 or bad options, unknown dataset or run, a refused key, no server at the URL).
 
+``heron experiments run`` runs a task given as ``module:function`` on a dataset through
+:func:`heron.run_experiment` and prints the summary: 0 when every item ran, 1 when some
+failed, 2 on a usage error.
+
 A command is one function here: ``@experiments_app.command(...)`` taking ``UrlOpt`` and
 ``KeyOpt`` and talking to the server through :class:`Api`.
 """
@@ -230,3 +234,116 @@ def comparison_table(rows: list[dict[str, Any]], ci_title: str, narrow: bool) ->
                 test, verdict,
             )  # fmt: skip
     return table
+
+
+# -- run ------------------------------------------------------------------------------------
+
+
+def load_task(spec: str) -> Any:
+    """The function named by ``module:function`` (the current directory importable); a
+    usage error naming the problem otherwise."""
+    import importlib
+    import os
+
+    module_name, sep, name = spec.partition(":")
+    if not sep or not module_name or not name:
+        fail(f"--task must be module:function, got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        fail(f"--task: cannot import {module_name!r}: {type(exc).__name__}: {exc}")
+    task = module
+    for part in name.split("."):
+        task = getattr(task, part, None)
+        if task is None:
+            fail(f"--task: {module_name!r} has no {name!r}")
+    if not callable(task):
+        fail(f"--task: {spec!r} is not a function")
+    return task
+
+
+def parse_evaluator(spec: str) -> Any:
+    """``equals``, or ``similarity:threshold=0.8,method=fuzzy`` (values read as JSON, else
+    as text): a built-in check as an evaluator."""
+    import orjson
+
+    from heron.sdk.experiments import ExperimentError, check
+
+    name, _, rest = spec.partition(":")
+    args: dict[str, Any] = {}
+    for pair in filter(None, rest.split(",")):
+        key, eq, raw = pair.partition("=")
+        if not eq or not key.strip():
+            fail(f"--evaluator {spec!r}: args are key=value pairs after a colon")
+        try:
+            args[key.strip()] = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            args[key.strip()] = raw
+    try:
+        return check(name.strip(), **args)
+    except ExperimentError as exc:
+        fail(f"--evaluator {spec!r}: {exc}")
+
+
+@experiments_app.command("run")
+def run(
+    dataset: Annotated[str, typer.Option(help="The dataset's name.", show_default=False)],
+    task: Annotated[str, typer.Option(help="The task as module:function (importable from here).")],
+    run_name: Annotated[
+        str | None, typer.Option(help="The run's name [default: the dataset and the time].")
+    ] = None,
+    evaluator: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--evaluator",
+            help="A built-in check (repeatable): equals, similarity:threshold=0.8, ...",
+        ),
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="The run's description.")] = None,
+    max_concurrency: Annotated[int, typer.Option(min=1, help="Items run at once.")] = 8,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    public_key: Annotated[
+        str | None,
+        typer.Option(envvar="HERON_PUBLIC_KEY", help="Public API key.", show_default=False),
+    ] = None,
+) -> None:
+    """Run a task on every active item of a dataset and record the run, with scores.
+
+    Each item runs in its own trace; the evaluators score each output (the ones comparing
+    with the expected output read the item's). Prints the summary and the run's name.
+    Exit codes: 0, 1 when some items failed, 2 on a usage error.
+
+    Example: `heron experiments run --dataset qa --task app:answer --evaluator equals`
+    """
+    import heron
+    from heron.sdk.experiments import ExperimentError
+
+    api = Api(url, key)  # checks the key and resolves the URL
+    fn = load_task(task)
+    evaluators = [parse_evaluator(e) for e in evaluator or ()]
+    heron.init(host=api.url, public_key=public_key, secret_key=key)
+    try:
+        result = heron.run_experiment(
+            dataset,
+            fn,
+            evaluators=evaluators,
+            run_name=run_name,
+            description=description,
+            max_concurrency=max_concurrency,
+            progress=progress,
+        )
+    except ExperimentError as exc:
+        fail(str(exc))
+    finally:
+        heron.shutdown()
+    console.print(result.table())
+    for row in result.rows:
+        if row.error is not None:
+            notes.print(f"item {escape(row.item_id)} failed: {escape(row.error)}")
+    console.print(f"run: {escape(result.run_name)}", soft_wrap=False)
+    if result.errors:
+        raise typer.Exit(1)

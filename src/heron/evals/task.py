@@ -257,6 +257,7 @@ class EvaluatorTask:
 
     def _evaluate(self, jobs: list[Job], outcomes: dict[int, Outcome]) -> None:
         self._fill_context(jobs)
+        self._fill_expected(jobs)
         results: list[Result | Exception] = [RuntimeError("not run")] * len(jobs)
         judge_jobs: list[int] = []
         for i, job in enumerate(jobs):
@@ -298,6 +299,29 @@ class EvaluatorTask:
             j.record["context"] = fieldmod.context_text(
                 docs.get((j.target.project_id, j.target.id), [])
             )
+
+    def _fill_expected(self, jobs: list[Job]) -> None:
+        """The expected output of the dataset item a trace ran (an experiment's run item),
+        for evaluators that read ``expected_output``; missing for other traces."""
+        wanting = [
+            j
+            for j in jobs
+            if "expected_output" in j.evaluator["spec"].get("variables", {}).values()
+            and (j.trace_id or j.record.get("trace_id"))
+        ]
+        by_project: dict[str, set[str]] = {}
+        for j in wanting:
+            by_project.setdefault(j.target.project_id, set()).add(
+                j.trace_id or j.record["trace_id"]
+            )
+        expected: dict[tuple[str, str], Any] = {}
+        for project_id, ids in by_project.items():
+            found = self.store.run_item_expected_outputs(project_id, sorted(ids))
+            expected.update(((project_id, t), v) for t, v in found.items())
+        for j in wanting:
+            key = (j.target.project_id, j.trace_id or j.record["trace_id"])
+            if key in expected:
+                j.record["expected_output"] = expected[key]
 
     def _run_code(self, job: Job) -> Result | Exception:
         from heron.evals.checks import run_check

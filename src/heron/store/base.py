@@ -551,6 +551,9 @@ class Store(Protocol):
     def list_dataset_run_items(
         self, project_id: str, run_id: str, page: int, limit: int
     ) -> tuple[list[dict[str, Any]], int]: ...
+    def run_item_expected_outputs(
+        self, project_id: str, trace_ids: Sequence[str]
+    ) -> dict[str, Any]: ...
 
     # -- end of datasets -------------------------------------------------------------------
     # -- experiment results (heron.experiments; heron.store.experiment_results) ---------------

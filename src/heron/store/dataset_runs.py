@@ -277,3 +277,23 @@ def record_run_item(
         cur, project_id, run, spec.dataset_item_id, trace_id, spec.observation_id,
         spec.dataset_version, spec.output, spec.created_at,
     )  # fmt: skip
+
+
+def expected_outputs(
+    cur: duckdb.DuckDBPyConnection, project_id: str, trace_ids: list[str]
+) -> dict[str, Any]:
+    """``{trace_id: expected output}`` for the traces that are run items: the expected
+    output of the item's version the run item recorded (the latest run item of a trace
+    wins). Traces that ran no item are left out."""
+    if not trace_ids:
+        return {}
+    rows = cur.execute(
+        "SELECT x.trace_id, i.expected_output FROM dataset_run_items x "
+        "JOIN dataset_items i ON i.project_id = x.project_id AND i.id = x.dataset_item_id "
+        "AND i.valid_from = x.dataset_item_version "
+        "WHERE x.project_id = ? AND list_contains(?, x.trace_id) "
+        "QUALIFY row_number() OVER (PARTITION BY x.trace_id "
+        "ORDER BY x.updated_at DESC, x.id DESC) = 1",
+        [project_id, trace_ids],
+    ).fetchall()
+    return {trace: from_json(expected) for trace, expected in rows}

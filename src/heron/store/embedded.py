@@ -1600,6 +1600,13 @@ class EmbeddedStore:
     ) -> tuple[list[dict[str, Any]], int]:
         return rundb.list_run_items(self.cursor(), project_id, run_id, page, limit)
 
+    def run_item_expected_outputs(
+        self, project_id: str, trace_ids: Sequence[str]
+    ) -> dict[str, Any]:
+        """``{trace_id: expected output}`` of the traces that ran a dataset item (the item's
+        version the run item recorded); what evaluators' ``expected_output`` reads."""
+        return rundb.expected_outputs(self.cursor(), project_id, list(trace_ids))
+
     # -- end of datasets -------------------------------------------------------------------
     # -- experiment results (heron.store.experiment_results) ---------------------------------
 
