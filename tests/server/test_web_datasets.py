@@ -1,0 +1,140 @@
+"""The dataset pages, in process: the list and one dataset render (a hostile item input
+escaped), members create datasets, archive, delete, import and export items; viewers read
+only (a forged post is a 403); another project's dataset is a 404."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from heron.datasets.spec import DatasetSpec, ItemSpec
+from heron.server.app import create_app
+from heron.store.datasets import ItemFilter
+from tests.conftest import make_settings
+from tests.server.test_web_auth import ADMIN, PASSWORD, csrf_of, login, store_of
+from tests.server.test_web_settings import _invite, _join
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = make_settings(
+        tmp_path_factory.mktemp("web-datasets"),
+        init_admin_email=ADMIN,
+        init_admin_password=PASSWORD,
+    )
+    with TestClient(create_app(settings)) as c:
+        assert login(c, ADMIN, PASSWORD).status_code == 303
+        yield c
+
+
+@pytest.fixture(scope="module")
+def viewer(admin: TestClient) -> TestClient:
+    return _join(admin, _invite(admin, "viewer"), "viewer@heron.test")
+
+
+def pid(c: TestClient) -> str:
+    return store_of(c).project_by_name("test")["id"]
+
+
+def post(c: TestClient, path: str, page: str, files: Any = None, **data: str) -> Any:
+    csrf = csrf_of(c.get(page).text)
+    return c.post(path, data={**data, "csrf_token": csrf}, files=files, follow_redirects=False)
+
+
+def dataset_with_items(c: TestClient, name: str, *inputs: Any) -> list[str]:
+    store = store_of(c)
+    store.create_dataset(pid(c), DatasetSpec(name=name))
+    ids, _ = store.put_dataset_items(
+        pid(c), name, [ItemSpec(input=i, expected_output={"answer": i}) for i in inputs]
+    )
+    return ids
+
+
+def items(c: TestClient, name: str) -> list[dict[str, Any]]:
+    store = store_of(c)
+    dataset = store.get_dataset(pid(c), name)
+    return store.list_dataset_items(pid(c), ItemFilter(dataset_id=dataset["id"]), 1, 100)[0]
+
+
+def test_create_from_the_list_then_the_page_shows_it(admin: TestClient) -> None:
+    listing = f"/datasets?project={pid(admin)}"
+    r = post(admin, listing, listing, name="qa/golden", description="the golden set")
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/datasets/qa%2Fgolden?project={pid(admin)}"
+    html = admin.get(listing).text
+    assert "qa/golden" in html and "the golden set" in html
+    assert admin.get(r.headers["location"]).status_code == 200
+    again = post(admin, listing, listing, name="qa/golden")
+    assert again.status_code == 400 and "already exists" in again.text
+
+
+def test_items_are_shown_escaped(admin: TestClient) -> None:
+    dataset_with_items(admin, "hostile", HOSTILE)
+    html = admin.get(f"/datasets/hostile?project={pid(admin)}").text
+    assert HOSTILE not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    listing = admin.get(f"/datasets?project={pid(admin)}").text
+    assert 'href="/datasets/hostile?project=' in listing
+
+
+def test_archive_unarchive_and_delete_an_item(admin: TestClient) -> None:
+    (item_id,) = dataset_with_items(admin, "actions", "q1")
+    page = f"/datasets/actions?project={pid(admin)}"
+    fields = {"dataset": "actions", "item_id": item_id}
+    path = f"/datasets/items/status?project={pid(admin)}"
+    assert post(admin, path, page, status="ARCHIVED", **fields).status_code == 303
+    assert items(admin, "actions")[0]["status"] == "ARCHIVED"
+    assert "Unarchive" in admin.get(page).text
+    assert post(admin, path, page, status="ACTIVE", **fields).status_code == 303
+    assert items(admin, "actions")[0]["status"] == "ACTIVE"
+    assert post(admin, path, page, status="GONE", **fields).status_code == 400
+    wrong = post(admin, path, page, status="ACTIVE", dataset="hostile", item_id=item_id)
+    assert wrong.status_code == 404  # the item is not in that dataset
+    delete = f"/datasets/items/delete?project={pid(admin)}"
+    assert post(admin, delete, page, **fields).status_code == 303
+    assert items(admin, "actions") == []
+
+
+def test_import_then_export(admin: TestClient) -> None:
+    dataset_with_items(admin, "files")
+    page = f"/datasets/files?project={pid(admin)}"
+    body = b'{"input": "a", "expectedOutput": "A"}\n{"input": "b"}\n'
+    r = post(admin, f"/datasets/import?project={pid(admin)}", page,
+             files={"file": ("items.jsonl", body)}, dataset="files")  # fmt: skip
+    assert r.status_code == 303
+    assert "2 created" in admin.get(r.headers["location"]).text
+    bad = post(admin, f"/datasets/import?project={pid(admin)}", page,
+               files={"file": ("items.jsonl", b"{not json\n")}, dataset="files")  # fmt: skip
+    assert "Not imported" in admin.get(bad.headers["location"]).text
+    out = admin.get(f"/datasets/export?project={pid(admin)}&dataset=files&format=jsonl")
+    assert out.status_code == 200
+    rows = [json.loads(line) for line in out.text.splitlines()]
+    assert sorted(r["input"] for r in rows) == ["a", "b"]
+    csv = admin.get(f"/datasets/export?project={pid(admin)}&dataset=files&format=csv")
+    assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("id")
+
+
+def test_viewer_reads_but_cannot_write(admin: TestClient, viewer: TestClient) -> None:
+    (item_id,) = dataset_with_items(admin, "readonly", "q")
+    page = f"/datasets/readonly?project={pid(admin)}"
+    html = viewer.get(page)
+    assert html.status_code == 200 and "Archive" not in html.text and "Import" not in html.text
+    fields = {"dataset": "readonly", "item_id": item_id}
+    assert post(viewer, f"/datasets?project={pid(admin)}", page, name="mine").status_code == 403
+    r = post(viewer, f"/datasets/items/delete?project={pid(admin)}", page, **fields)
+    assert r.status_code == 403
+    assert len(items(admin, "readonly")) == 1
+
+
+def test_another_projects_dataset_is_404(admin: TestClient) -> None:
+    store = store_of(admin)
+    other = store.create_project("elsewhere-datasets")
+    store.create_dataset(other["id"], DatasetSpec(name="theirs"))
+    assert admin.get(f"/datasets/theirs?project={pid(admin)}").status_code == 404
+    assert admin.get(f"/datasets/export?project={pid(admin)}&dataset=theirs").status_code == 404
