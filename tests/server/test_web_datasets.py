@@ -16,6 +16,7 @@ from heron.server.app import create_app
 from heron.store.datasets import ItemFilter
 from tests.conftest import make_settings
 from tests.server.test_web_auth import ADMIN, PASSWORD, csrf_of, login, store_of
+from tests.server.test_web_comments import trace
 from tests.server.test_web_settings import _invite, _join
 
 HOSTILE = "<script>alert(1)</script>"
@@ -138,3 +139,28 @@ def test_another_projects_dataset_is_404(admin: TestClient) -> None:
     store.create_dataset(other["id"], DatasetSpec(name="theirs"))
     assert admin.get(f"/datasets/theirs?project={pid(admin)}").status_code == 404
     assert admin.get(f"/datasets/export?project={pid(admin)}&dataset=theirs").status_code == 404
+
+
+def test_add_a_trace_with_an_edited_expected_output(admin: TestClient) -> None:
+    tid, oid = trace(admin, session="to-dataset")
+    page = f"/traces/{tid}?project={pid(admin)}"
+    assert "/datasets/add?" in admin.get(page).text
+    form_page = f"/datasets/add?project={pid(admin)}&trace={tid}"
+    form = admin.get(form_page)
+    assert form.status_code == 200 and f'value="{tid}"' in form.text
+    fields = {"trace_id": tid, "observation_id": "", "new_dataset": "from-trace",
+              "input": '{"question": "2+2?"}', "expected_output": "four, corrected"}  # fmt: skip
+    r = post(admin, f"/datasets/add?project={pid(admin)}", form_page, **fields)
+    assert r.status_code == 303, r.text
+    (item,) = items(admin, "from-trace")
+    assert item["input"] == {"question": "2+2?"}
+    assert item["expectedOutput"] == "four, corrected"
+    assert item["sourceTraceId"] == tid and item["sourceObservationId"] is None
+    obs = {**fields, "observation_id": oid, "new_dataset": "", "dataset": "from-trace"}
+    assert post(admin, f"/datasets/add?project={pid(admin)}", form_page, **obs).status_code == 303
+    assert {i["sourceObservationId"] for i in items(admin, "from-trace")} == {None, oid}
+    none = post(
+        admin, f"/datasets/add?project={pid(admin)}", form_page, **{**fields, "new_dataset": ""}
+    )
+    assert none.status_code == 400 and "dataset" in none.text
+    assert admin.get(f"/datasets/add?project={pid(admin)}&trace={'0' * 32}").status_code == 404

@@ -12,14 +12,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from heron.datasets import io as files
-from heron.datasets.spec import DatasetSpec, description, name
-from heron.errors import BadRequest, HeronError
+from heron.datasets.spec import DatasetSpec, ItemSpec, description, name
+from heron.errors import BadRequest, HeronError, NotFound
+from heron.server.consistency import read_view
 from heron.server.state import state_of
 from heron.server.web.auth import WebUser, csrf_user, not_found
 from heron.server.web.payload import classify
@@ -201,6 +203,121 @@ async def export_items(
         body,
         media_type=files.MEDIA_TYPES[kind],
         headers={"Content-Disposition": f'attachment; filename="{filename or "dataset"}.{kind}"'},
+    )
+
+
+# -- adding one trace or observation -----------------------------------------------------------
+
+
+def editable(value: Any) -> str:
+    """A payload as the add form's text box shows it: JSON, indented (a string holding JSON is
+    shown parsed; other strings as they are)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+        if isinstance(value, str):
+            return value
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def parse_editable(text: str) -> Any:
+    """What a text box holds: its JSON when it parses as JSON, else the text; empty is None."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def _source(store: Store, project_id: str, trace_id: str, observation_id: str) -> dict[str, Any]:
+    """The trace (or its observation) the add form copies: ``{trace_id, observation_id,
+    input, output}``; a 404 when it is not in this project."""
+    try:
+        trace = store.get_trace(project_id, trace_id)
+    except NotFound:
+        raise not_found(f"trace {trace_id[:100]!r}") from None
+    if not observation_id:
+        return {"trace_id": trace["id"], "observation_id": "",
+                "input": trace.get("input"), "output": trace.get("output")}  # fmt: skip
+    stack = list(trace.get("observations") or [])
+    while stack:
+        node = stack.pop()
+        if node["id"] == observation_id:
+            return {"trace_id": trace["id"], "observation_id": node["id"],
+                    "input": node.get("input"), "output": node.get("output")}  # fmt: skip
+        stack.extend(node.get("children") or [])
+    raise not_found(f"observation {observation_id[:100]!r} in this trace")
+
+
+def _add_context(
+    store: Store, project_id: str, trace_id: str, observation_id: str
+) -> dict[str, Any]:
+    source = _source(store, project_id, trace_id, observation_id)
+    datasets, _ = store.list_datasets(project_id, 1, LIST_SIZE)
+    form = {"dataset": "", "new_dataset": "", "input": editable(source["input"]),
+            "expected_output": editable(source["output"])}  # fmt: skip
+    return {"source": source, "datasets": datasets, "form": form, "error": None}
+
+
+@router.get(PATH + "/add")
+async def add_page(
+    request: Request, trace: str = "", observation: str = "", scope: Scope = Depends(page_scope)
+) -> Response:
+    """The form adding one trace (or one of its observations) to a dataset: its input and
+    output prefilled as the item's input and expected output, editable."""
+    scope.require("write")
+    await read_view(request)
+    context = await run_in_threadpool(
+        _add_context, state_of(request).store, scope.project_id, trace, observation
+    )
+    return page(request, "dataset_add.html", scope.context(**context))
+
+
+def _add(store: Store, project_id: str, form: dict[str, str]) -> str:
+    """Store the item the add form describes; the dataset's name (created when new)."""
+    source = _source(store, project_id, form["trace_id"], form["observation_id"])
+    if form["new_dataset"]:
+        dataset = name(form["new_dataset"], "new dataset")
+        if store.get_dataset(project_id, dataset) is None:
+            store.create_dataset(project_id, DatasetSpec(name=dataset))
+    else:
+        dataset = name(form["dataset"] or None, "dataset")
+        _dataset_or_404(store, project_id, dataset)
+    item = ItemSpec(
+        input=parse_editable(form["input"]),
+        expected_output=parse_editable(form["expected_output"]),
+        source_trace_id=source["trace_id"],
+        source_observation_id=source["observation_id"] or None,
+    )
+    store.put_dataset_item(project_id, dataset, item)
+    return dataset
+
+
+@router.post(PATH + "/add")
+async def add_item(
+    request: Request, scope: Scope = Depends(page_scope), user: WebUser = Depends(csrf_user)
+) -> Response:
+    scope.require("write")
+    raw = await request.form()
+    keys = ("trace_id", "observation_id", "dataset", "new_dataset", "input", "expected_output")
+    form = {k: _text(raw, k) for k in keys}
+    store = state_of(request).store
+    try:
+        dataset = await run_in_threadpool(_add, store, scope.project_id, form)
+    except BadRequest as exc:
+        context = await run_in_threadpool(
+            _add_context, store, scope.project_id, form["trace_id"], form["observation_id"]
+        )
+        context.update(form={**context["form"], **form}, error=exc.message)
+        return page(request, "dataset_add.html", scope.context(**context), 400)
+    return RedirectResponse(
+        dataset_url(scope.project_id, dataset, notice="Added an item."), status_code=303
     )
 
 
