@@ -5,6 +5,7 @@ only (a forged post is a 403); another project's dataset is a 404."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -164,3 +165,24 @@ def test_add_a_trace_with_an_edited_expected_output(admin: TestClient) -> None:
     )
     assert none.status_code == 400 and "dataset" in none.text
     assert admin.get(f"/datasets/add?project={pid(admin)}&trace={'0' * 32}").status_code == 404
+
+
+def test_bulk_add_from_the_traces_list_reports_counts(admin: TestClient) -> None:
+    tid, _ = trace(admin, session="bulk-a")
+    trace(admin, session="bulk-b")
+    query = f"project={pid(admin)}&session_id=bulk-a"
+    listing = admin.get(f"/traces?{query}").text
+    assert f"/datasets/fill?project={pid(admin)}&amp;" in listing
+    form_page = f"/datasets/fill?{query}"
+    form = admin.get(form_page)
+    assert form.status_code == 200, form.text
+    body = re.search(r'name="body" value="([^"]+)"', form.text).group(1).replace("&#34;", '"')
+    path = f"/datasets/fill?project={pid(admin)}"
+    r = post(admin, path, form_page, new_dataset="bulk", body=body, size="10")
+    assert r.status_code == 303, r.text
+    assert "1 created, 0 skipped" in admin.get(r.headers["location"]).text
+    assert [i["sourceTraceId"] for i in items(admin, "bulk")] == [tid]
+    again = post(admin, path, form_page, dataset="bulk", body=body, size="10")
+    assert "0 created, 1 skipped" in admin.get(again.headers["location"]).text
+    bad = post(admin, path, form_page, dataset="bulk", body=body, size="0")
+    assert bad.status_code == 400 and "limit" in bad.text

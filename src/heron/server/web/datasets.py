@@ -19,11 +19,15 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from heron.datasets import io as files
+from heron.datasets.from_traces import DEFAULT_SELECTED, MAX_SELECTED, parse_selection
 from heron.datasets.spec import DatasetSpec, ItemSpec, description, name
 from heron.errors import BadRequest, HeronError, NotFound
+from heron.server.api import ListParams, list_params
 from heron.server.consistency import read_view
 from heron.server.state import state_of
-from heron.server.web.auth import WebUser, csrf_user, not_found
+from heron.server.web.annotation_queues import _filters_json
+from heron.server.web.auth import PageError, WebUser, csrf_user, not_found
+from heron.server.web.listpage import apply_range
 from heron.server.web.payload import classify
 from heron.server.web.render import page
 from heron.server.web.scope import Scope, page_scope
@@ -319,6 +323,71 @@ async def add_item(
     return RedirectResponse(
         dataset_url(scope.project_id, dataset, notice="Added an item."), status_code=303
     )
+
+
+# -- adding the traces list's selection -------------------------------------------------------
+
+
+@router.get(PATH + "/fill")
+async def fill_page(
+    request: Request, scope: Scope = Depends(page_scope), p: ListParams = Depends(list_params)
+) -> Response:
+    """The form adding the traces the traces list shows (its filter and time range, its query
+    string as it is) to a dataset; ``size`` caps how many (newest first)."""
+    scope.require("write")
+    store = state_of(request).store
+    apply_range(request, p)
+    error = None
+    body: dict[str, Any] = {"limit": DEFAULT_SELECTED}
+    try:
+        body["filter"] = _filters_json(p)
+    except BadRequest as exc:
+        error = exc.message
+    datasets, _ = await run_in_threadpool(store.list_datasets, scope.project_id, 1, LIST_SIZE)
+    context = scope.context(
+        datasets=datasets, body=body, body_json=orjson.dumps(body).decode(), error=error,
+        search=p.search, max_selected=MAX_SELECTED,
+    )  # fmt: skip
+    return page(request, "dataset_fill.html", context, 400 if error else 200)
+
+
+def _fill(store: Store, project_id: str, form: dict[str, str]) -> tuple[str, dict[str, int]]:
+    if form["new_dataset"]:
+        dataset = name(form["new_dataset"], "new dataset")
+        if store.get_dataset(project_id, dataset) is None:
+            store.create_dataset(project_id, DatasetSpec(name=dataset))
+    else:
+        dataset = name(form["dataset"] or None, "dataset")
+        _dataset_or_404(store, project_id, dataset)
+    try:
+        body = orjson.loads(form["body"] or "null")
+    except orjson.JSONDecodeError:
+        raise BadRequest("The form was damaged; go back to the traces list.") from None
+    size = form["size"]
+    if isinstance(body, dict) and size:
+        body["limit"] = int(size) if size.isdigit() else size
+    result = store.dataset_items_from_traces(project_id, dataset, parse_selection(body))
+    return dataset, result
+
+
+@router.post(PATH + "/fill")
+async def fill_dataset(
+    request: Request, scope: Scope = Depends(page_scope), user: WebUser = Depends(csrf_user)
+) -> Response:
+    """Copy the traces the fill form describes into the dataset (the API's from-traces); the
+    dataset's page then says how many items were created and skipped."""
+    scope.require("write")
+    raw = await request.form()
+    form = {k: _text(raw, k) for k in ("dataset", "new_dataset", "body", "size")}
+    await read_view(request)
+    try:
+        dataset, result = await run_in_threadpool(
+            _fill, state_of(request).store, scope.project_id, form
+        )
+    except BadRequest as exc:
+        raise PageError(400, exc.message) from None
+    notice = f"From traces: {result['created']} created, {result['skipped']} skipped."
+    return RedirectResponse(dataset_url(scope.project_id, dataset, notice=notice), status_code=303)
 
 
 # -- one dataset -------------------------------------------------------------------------------
