@@ -16,11 +16,14 @@ from heron.datasets.spec import DatasetSpec, ItemSpec
 from heron.server.app import create_app
 from heron.store.datasets import ItemFilter
 from tests.conftest import make_settings
+from tests.experiments.plant import Outcome, post_traces
 from tests.server.test_web_auth import ADMIN, PASSWORD, csrf_of, login, store_of
 from tests.server.test_web_comments import trace
 from tests.server.test_web_settings import _invite, _join
+from tests.support.server import SECRET_KEY
 
 HOSTILE = "<script>alert(1)</script>"
+AUTH = {"Authorization": f"Bearer {SECRET_KEY}"}
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +189,47 @@ def test_bulk_add_from_the_traces_list_reports_counts(admin: TestClient) -> None
     assert "0 created, 1 skipped" in admin.get(again.headers["location"]).text
     bad = post(admin, path, form_page, dataset="bulk", body=body, size="0")
     assert bad.status_code == 400 and "limit" in bad.text
+
+
+def test_runs_page_and_compare_show_the_worse_item_first(admin: TestClient) -> None:
+    store, project = store_of(admin), pid(admin)
+    api = TestClient(admin.app, headers=AUTH)
+    ids = ["item-a", "item-b", "item-c"]
+    store.create_dataset(project, DatasetSpec(name="experiments"))
+    store.put_dataset_items(
+        project, "experiments", [ItemSpec(id=i, input={"q": i}, expected_output=i) for i in ids]
+    )
+    dataset_id = store.get_dataset(project, "experiments")["id"]
+    worse = {"v1": {}, "v2": {"item-b": 0.1}}
+    for run in ("v1", "v2"):
+        outcomes = [
+            Outcome(
+                i, output=f"the answer to {i} {run}", scores={"accuracy": worse[run].get(i, 0.9)}
+            )
+            for i in ids
+        ]
+        traced = post_traces(api, outcomes)
+        scores = [
+            {"traceId": t, "name": "accuracy", "value": o.scores["accuracy"], "dataType": "NUMERIC"}
+            for (t, _), o in zip(traced, outcomes, strict=True)
+        ]
+        r = api.post("/api/public/scores", json=scores)
+        assert r.status_code in (201, 202), r.text
+        run_id = store.ensure_dataset_run(project, dataset_id, run)["id"]
+        for (t, _), i in zip(traced, ids, strict=True):
+            store.put_dataset_run_item(project, run_id, i, t)
+    runs = admin.get(f"/datasets/experiments/runs?project={project}")
+    assert runs.status_code == 200, runs.text
+    assert 'name="runs" value="v1"' in runs.text and "accuracy" in runs.text
+    page = admin.get(
+        f"/datasets/experiments/compare?project={project}&runs=v1,v2",
+        headers={"X-Heron-Consistent": "true"},
+    )
+    assert page.status_code == 200, page.text
+    order = re.findall(r'data-item-id="([^"]+)"', page.text)
+    assert order[0] == "item-b" and set(order) == set(ids)
+    assert "<del>v1</del><ins>v2</ins>" in page.text
+    one = admin.get(f"/datasets/experiments/compare?project={project}&runs=v1")
+    assert one.status_code == 400
+    missing = admin.get(f"/datasets/experiments/compare?project={project}&runs=v1,nope")
+    assert missing.status_code == 404

@@ -9,6 +9,8 @@ on the page, never a 500.
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -22,8 +24,11 @@ from heron.datasets import io as files
 from heron.datasets.from_traces import DEFAULT_SELECTED, MAX_SELECTED, parse_selection
 from heron.datasets.spec import DatasetSpec, ItemSpec, description, name
 from heron.errors import BadRequest, HeronError, NotFound
+from heron.experiments import Options, compare_runs, item_page, rank_items, summarize_runs
+from heron.experiments.items import page_ids
 from heron.server.api import ListParams, list_params
 from heron.server.consistency import read_view
+from heron.server.experiments_compare import MAX_RUNS, run_names
 from heron.server.state import state_of
 from heron.server.web.annotation_queues import _filters_json
 from heron.server.web.auth import PageError, WebUser, csrf_user, not_found
@@ -39,6 +44,7 @@ router = APIRouter(include_in_schema=False)
 PATH = "/datasets"
 PAGE_SIZE = 50
 LIST_SIZE = 100
+COMPARE_ITEMS = 50  # items side by side on the compare page
 
 
 def _text(form: FormData, key: str) -> str:
@@ -388,6 +394,89 @@ async def fill_dataset(
         raise PageError(400, exc.message) from None
     notice = f"From traces: {result['created']} created, {result['skipped']} skipped."
     return RedirectResponse(dataset_url(scope.project_id, dataset, notice=notice), status_code=303)
+
+
+# -- runs and their comparison ----------------------------------------------------------------
+
+
+def word_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """``after`` against ``before`` by words (whitespace kept): ``(op, text)`` pieces, op
+    ``same``, ``added`` or ``removed``; the template escapes the text."""
+    a, b = re.split(r"(\s+)", before), re.split(r"(\s+)", after)
+    out: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(("same", "".join(b[j1:j2])))
+            continue
+        if i2 > i1:
+            out.append(("removed", "".join(a[i1:i2])))
+        if j2 > j1:
+            out.append(("added", "".join(b[j1:j2])))
+    return out
+
+
+def _runs_context(store: Store, project_id: str, dataset: str) -> dict[str, Any]:
+    found = _dataset_or_404(store, project_id, dataset)
+    runs, total = store.list_dataset_runs(project_id, found["id"], 1, MAX_RUNS)
+    summary: dict[str, Any] = {"runs": []}
+    if runs:
+        names = [r["name"] for r in runs]
+        results = store.experiment_runs(project_id, dataset, names)
+        run_scores = store.experiment_run_scores(project_id, [r.id for r in results])
+        summary = summarize_runs(dataset, results, run_scores, Options())
+    return {"dataset": found, "summary": summary, "total": total, "max_runs": MAX_RUNS}
+
+
+@router.get(PATH + "/{dataset:path}/runs")
+async def runs_page(request: Request, dataset: str, scope: Scope = Depends(page_scope)) -> Response:
+    """The dataset's newest runs with their aggregates (intervals at 95%); pick runs to
+    compare."""
+    scope.require("read")
+    await read_view(request)
+    context = await run_in_threadpool(
+        _runs_context, state_of(request).store, scope.project_id, dataset
+    )
+    return page(request, "dataset_runs.html", scope.context(**context))
+
+
+def _compare_context(
+    store: Store, project_id: str, dataset: str, names: list[str]
+) -> dict[str, Any]:
+    found = _dataset_or_404(store, project_id, dataset)
+    options = Options()
+    results = store.experiment_runs(project_id, dataset, names)
+    tables = [compare_runs(dataset, results[0], other, options) for other in results[1:]]
+    ranking = rank_items(results, options)
+    ids = page_ids(ranking, 1, COMPARE_ITEMS)
+    details = store.experiment_items(project_id, dataset, [r.id for r in results], ids)
+    rows = item_page(ranking, results, 1, COMPARE_ITEMS, details, options)
+    for row in rows:
+        item = row["item"] or {}
+        row["input_view"] = classify(item.get("input"))
+        row["expected_view"] = classify(item.get("expected_output"))
+        base = editable(row["runs"][0].get("output"))
+        for r, run in enumerate(row["runs"]):
+            text = editable(run.get("output"))
+            run["diff"] = [("same", text)] if r == 0 else word_diff(base, text)
+    return {"dataset": found, "names": names, "tables": tables, "items": rows,
+            "item_total": len(ranking.item_ids), "shown": COMPARE_ITEMS}  # fmt: skip
+
+
+@router.get(PATH + "/{dataset:path}/compare")
+async def compare_page(
+    request: Request, dataset: str, scope: Scope = Depends(page_scope)
+) -> Response:
+    """Two or more runs (``runs=a,b``; the first is the baseline): the paired statistics of
+    each later run against the first, and the items side by side, worst change first."""
+    scope.require("read")
+    names = run_names(request)
+    if len(names) < 2:
+        raise BadRequest("runs: name at least two runs to compare")
+    await read_view(request)
+    context = await run_in_threadpool(
+        _compare_context, state_of(request).store, scope.project_id, dataset, names
+    )
+    return page(request, "dataset_compare.html", scope.context(**context))
 
 
 # -- one dataset -------------------------------------------------------------------------------
