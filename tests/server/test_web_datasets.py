@@ -20,6 +20,7 @@ from tests.experiments.plant import Outcome, post_traces
 from tests.server.test_web_auth import ADMIN, PASSWORD, csrf_of, login, store_of
 from tests.server.test_web_comments import trace
 from tests.server.test_web_settings import _invite, _join
+from tests.signals.test_pages import failing, signal_of
 from tests.support.server import SECRET_KEY
 
 HOSTILE = "<script>alert(1)</script>"
@@ -32,6 +33,7 @@ def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         tmp_path_factory.mktemp("web-datasets"),
         init_admin_email=ADMIN,
         init_admin_password=PASSWORD,
+        runner_tasks="heron.signals.task:RulesTask",  # issues, for adding an issue's traces
     )
     with TestClient(create_app(settings)) as c:
         assert login(c, ADMIN, PASSWORD).status_code == 303
@@ -233,3 +235,24 @@ def test_runs_page_and_compare_show_the_worse_item_first(admin: TestClient) -> N
     assert one.status_code == 400
     missing = admin.get(f"/datasets/experiments/compare?project={project}&runs=v1,nope")
     assert missing.status_code == 404
+
+
+def test_add_an_issues_traces(admin: TestClient) -> None:
+    first = failing(admin, "the tool timed out")
+    failing(admin, "the tool timed out")
+    issue = signal_of(admin, first)["issue_id"]
+    detail = admin.get(f"/issues/{issue}?project={pid(admin)}").text
+    assert f"/datasets/fill?project={pid(admin)}&amp;issue={issue}" in detail
+    form_page = f"/datasets/fill?project={pid(admin)}&issue={issue}"
+    form = admin.get(form_page)
+    assert form.status_code == 200 and "The traces of issue" in form.text
+    body = orjson_body(form.text)
+    r = post(admin, f"/datasets/fill?project={pid(admin)}", form_page, new_dataset="from-issue",
+             body=body, size="10")  # fmt: skip
+    assert r.status_code == 303, r.text
+    assert first in {i["sourceTraceId"] for i in items(admin, "from-issue")}
+    assert admin.get(f"/datasets/fill?project={pid(admin)}&issue=iss_nope").status_code == 404
+
+
+def orjson_body(html: str) -> str:
+    return re.search(r'name="body" value="([^"]+)"', html).group(1).replace("&#34;", '"')

@@ -342,19 +342,39 @@ async def fill_page(
     string as it is) to a dataset; ``size`` caps how many (newest first)."""
     scope.require("write")
     store = state_of(request).store
-    apply_range(request, p)
     error = None
     body: dict[str, Any] = {"limit": DEFAULT_SELECTED}
-    try:
-        body["filter"] = _filters_json(p)
-    except BadRequest as exc:
-        error = exc.message
+    issue_id = request.query_params.get("issue", "")
+    if issue_id:
+        if await run_in_threadpool(store.get_issue, scope.project_id, issue_id) is None:
+            raise not_found(f"issue {issue_id[:100]!r}")
+        body["issueId"] = issue_id
+    else:
+        apply_range(request, p)
+        try:
+            body["filter"] = _filters_json(p)
+        except BadRequest as exc:
+            error = exc.message
     datasets, _ = await run_in_threadpool(store.list_datasets, scope.project_id, 1, LIST_SIZE)
     context = scope.context(
         datasets=datasets, body=body, body_json=orjson.dumps(body).decode(), error=error,
-        search=p.search, max_selected=MAX_SELECTED,
+        search=p.search, max_selected=MAX_SELECTED, issue_id=issue_id,
     )  # fmt: skip
     return page(request, "dataset_fill.html", context, 400 if error else 200)
+
+
+def _issue_traces(store: Store, project_id: str, body: dict[str, Any]) -> list[str]:
+    """The traces of the issue's newest signals, at most ``limit`` traces."""
+    issue_id, limit = str(body["issueId"]), body.get("limit", DEFAULT_SELECTED)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SELECTED:
+        raise BadRequest(f"limit: between 1 and {MAX_SELECTED:,}, got {limit!r}"[:200])
+    if store.get_issue(project_id, issue_id) is None:
+        raise not_found(f"issue {issue_id[:100]!r}")
+    signals, _ = store.list_signals(project_id, issue_id=issue_id, limit=limit * 10)
+    ids = list(dict.fromkeys(s["trace_id"] for s in signals if s.get("trace_id")))[:limit]
+    if not ids:
+        raise BadRequest("issue: it has no traces to add")
+    return ids
 
 
 def _fill(store: Store, project_id: str, form: dict[str, str]) -> tuple[str, dict[str, int]]:
@@ -372,6 +392,8 @@ def _fill(store: Store, project_id: str, form: dict[str, str]) -> tuple[str, dic
     size = form["size"]
     if isinstance(body, dict) and size:
         body["limit"] = int(size) if size.isdigit() else size
+    if isinstance(body, dict) and "issueId" in body:
+        body = {"traceIds": _issue_traces(store, project_id, body)}
     result = store.dataset_items_from_traces(project_id, dataset, parse_selection(body))
     return dataset, result
 
