@@ -256,3 +256,41 @@ def test_add_an_issues_traces(admin: TestClient) -> None:
 
 def orjson_body(html: str) -> str:
     return re.search(r'name="body" value="([^"]+)"', html).group(1).replace("&#34;", '"')
+
+
+def test_add_a_queues_completed_items_with_the_corrected_answer(admin: TestClient) -> None:
+    api = TestClient(admin.app, headers={**AUTH, "X-Heron-Consistent": "true"})
+    corrected_id, plain_id = trace(admin, session="queue-a")[0], trace(admin, session="queue-b")[0]
+    pending_id = trace(admin, session="queue-c")[0]
+    config = api.post("/api/public/score-configs",
+                      json={"name": "corrected answer", "dataType": "TEXT"})  # fmt: skip
+    assert config.status_code == 200, config.text
+    body = {"name": "to-dataset", "scoreConfigIds": [config.json()["id"]]}
+    q = api.post("/api/public/annotation-queues", json=body).json()
+    base = f"/api/public/annotation-queues/{q['id']}/items"
+    for tid in (corrected_id, plain_id, pending_id):
+        item = api.post(base, json={"objectId": tid, "objectType": "TRACE"}).json()
+        if tid != pending_id:
+            assert (
+                api.patch(f"{base}/{item['id']}", json={"status": "COMPLETED"}).status_code == 200
+            )
+    score = {"traceId": corrected_id, "name": "corrected answer", "value": "<b>42</b>",
+             "configId": config.json()["id"], "queueId": q["id"], "dataType": "TEXT"}  # fmt: skip
+    assert api.post("/api/public/scores", json=score).status_code in (200, 201, 202)
+    queue_page = f"/annotation-queues/{q['id']}?project={pid(admin)}"
+    assert "/datasets/from-queue?" in admin.get(queue_page).text
+    form_page = f"/datasets/from-queue?project={pid(admin)}&queue={q['id']}"
+    form = admin.get(form_page)
+    assert form.status_code == 200 and "“corrected answer”" in form.text
+    path = f"/datasets/from-queue?project={pid(admin)}"
+    r = post(admin, path, form_page, queue=q["id"], new_dataset="queue-answers")
+    assert r.status_code == 303, r.text
+    assert "2 created, 0 skipped" in admin.get(r.headers["location"]).text
+    by_trace = {i["sourceTraceId"]: i for i in items(admin, "queue-answers")}
+    assert set(by_trace) == {corrected_id, plain_id}
+    assert by_trace[corrected_id]["expectedOutput"] == "<b>42</b>"
+    own = store_of(admin).get_trace(pid(admin), plain_id)
+    assert by_trace[plain_id]["expectedOutput"] == own.get("output")  # no answer: its own output
+    again = post(admin, path, form_page, queue=q["id"], dataset="queue-answers")
+    assert "0 created, 2 skipped" in admin.get(again.headers["location"]).text
+    assert admin.get(f"/datasets/from-queue?project={pid(admin)}&queue=nope").status_code == 404

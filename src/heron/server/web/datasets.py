@@ -26,6 +26,7 @@ from heron.datasets.spec import DatasetSpec, ItemSpec, description, name
 from heron.errors import BadRequest, HeronError, NotFound
 from heron.experiments import Options, compare_runs, item_page, rank_items, summarize_runs
 from heron.experiments.items import page_ids
+from heron.server import annotation_queues as queue_api
 from heron.server.api import ListParams, list_params
 from heron.server.consistency import read_view
 from heron.server.experiments_compare import MAX_RUNS, run_names
@@ -216,6 +217,18 @@ async def export_items(
     )
 
 
+def _chosen_dataset(store: Store, project_id: str, form: dict[str, str]) -> str:
+    """The form's dataset: ``new_dataset`` (created when missing), else ``dataset``."""
+    if form["new_dataset"]:
+        dataset = name(form["new_dataset"], "new dataset")
+        if store.get_dataset(project_id, dataset) is None:
+            store.create_dataset(project_id, DatasetSpec(name=dataset))
+        return dataset
+    dataset = name(form["dataset"] or None, "dataset")
+    _dataset_or_404(store, project_id, dataset)
+    return dataset
+
+
 # -- adding one trace or observation -----------------------------------------------------------
 
 
@@ -292,13 +305,7 @@ async def add_page(
 def _add(store: Store, project_id: str, form: dict[str, str]) -> str:
     """Store the item the add form describes; the dataset's name (created when new)."""
     source = _source(store, project_id, form["trace_id"], form["observation_id"])
-    if form["new_dataset"]:
-        dataset = name(form["new_dataset"], "new dataset")
-        if store.get_dataset(project_id, dataset) is None:
-            store.create_dataset(project_id, DatasetSpec(name=dataset))
-    else:
-        dataset = name(form["dataset"] or None, "dataset")
-        _dataset_or_404(store, project_id, dataset)
+    dataset = _chosen_dataset(store, project_id, form)
     item = ItemSpec(
         input=parse_editable(form["input"]),
         expected_output=parse_editable(form["expected_output"]),
@@ -378,13 +385,7 @@ def _issue_traces(store: Store, project_id: str, body: dict[str, Any]) -> list[s
 
 
 def _fill(store: Store, project_id: str, form: dict[str, str]) -> tuple[str, dict[str, int]]:
-    if form["new_dataset"]:
-        dataset = name(form["new_dataset"], "new dataset")
-        if store.get_dataset(project_id, dataset) is None:
-            store.create_dataset(project_id, DatasetSpec(name=dataset))
-    else:
-        dataset = name(form["dataset"] or None, "dataset")
-        _dataset_or_404(store, project_id, dataset)
+    dataset = _chosen_dataset(store, project_id, form)
     try:
         body = orjson.loads(form["body"] or "null")
     except orjson.JSONDecodeError:
@@ -415,6 +416,111 @@ async def fill_dataset(
     except BadRequest as exc:
         raise PageError(400, exc.message) from None
     notice = f"From traces: {result['created']} created, {result['skipped']} skipped."
+    return RedirectResponse(dataset_url(scope.project_id, dataset, notice=notice), status_code=303)
+
+
+# -- adding an annotation queue's completed items ----------------------------------------------
+
+QUEUE_ITEMS = 1000  # completed items read per "add to a dataset" of a queue
+_CORRECTION = re.compile(r"correct|expected|fixed|answer", re.IGNORECASE)
+
+
+def correction_configs(
+    store: Store, project_id: str, queue: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The queue's TEXT score configs whose name says they hold a corrected answer
+    ("corrected answer", "expected output", "fixed reply", ...): their value becomes the
+    item's expected output."""
+    configs = queue_api.all_configs(store, project_id)
+    return [
+        configs[i] for i in queue["score_config_ids"]
+        if i in configs and configs[i].get("dataType") == "TEXT"
+        and _CORRECTION.search(configs[i]["name"])
+    ]  # fmt: skip
+
+
+def _queue_context(store: Store, project_id: str, queue_id: str) -> dict[str, Any]:
+    queue = _queue_or_404(store, project_id, queue_id)
+    datasets, _ = store.list_datasets(project_id, 1, LIST_SIZE)
+    progress = store.queue_progress(project_id, queue_id)
+    return {"queue": queue, "datasets": datasets, "progress": progress,
+            "corrections": correction_configs(store, project_id, queue)}  # fmt: skip
+
+
+def _queue_or_404(store: Store, project_id: str, queue_id: str) -> dict[str, Any]:
+    try:
+        return queue_api.queue_of(store, project_id, queue_id)
+    except HeronError:
+        raise not_found(f"annotation queue {queue_id[:100]!r}") from None
+
+
+@router.get(PATH + "/from-queue")
+async def from_queue_page(
+    request: Request, queue: str = "", scope: Scope = Depends(page_scope)
+) -> Response:
+    """The form adding a queue's completed traces and observations to a dataset."""
+    scope.require("write")
+    context = await run_in_threadpool(
+        _queue_context, state_of(request).store, scope.project_id, queue
+    )
+    return page(request, "dataset_from_queue.html", scope.context(**context))
+
+
+def _from_queue(store: Store, project_id: str, form: dict[str, str]) -> tuple[str, int, int]:
+    """Add the queue's completed items: (dataset, created, skipped)."""
+    queue = _queue_or_404(store, project_id, form["queue"])
+    dataset = _chosen_dataset(store, project_id, form)
+    dataset_id = store.get_dataset(project_id, dataset)["id"]
+    wanted = {c["id"] for c in correction_configs(store, project_id, queue)}
+    corrected: dict[tuple[str | None, str | None], Any] = {}
+    for score in store.queue_scores(project_id, queue["id"], sorted(wanted)):
+        if score["string_value"]:  # newest last: a later answer wins
+            corrected[score["item"][:2]] = score["string_value"]
+    done, _ = store.list_queue_items(project_id, queue["id"], "COMPLETED", 1, QUEUE_ITEMS)
+    new, skipped = [], 0
+    for entry in done:
+        if entry["object_type"] == "TRACE":
+            trace_id, observation_id = entry["object_id"], ""
+        elif entry["object_type"] == "OBSERVATION":
+            observation_id = entry["object_id"]
+            trace_id = store.observation_trace_id(project_id, observation_id) or ""
+        else:
+            skipped += 1  # a session has no one input and output
+            continue
+        held = ItemFilter(dataset_id, trace_id, observation_id or None)
+        if not trace_id or store.list_dataset_items(project_id, held, 1, 1)[1]:
+            skipped += 1
+            continue
+        try:
+            source = _source(store, project_id, trace_id, observation_id)
+        except PageError:
+            skipped += 1  # deleted since it was annotated
+            continue
+        key = (trace_id, observation_id or None)
+        expected = corrected[key] if key in corrected else source["output"]
+        new.append(ItemSpec(input=source["input"], expected_output=expected,
+                            source_trace_id=trace_id,
+                            source_observation_id=observation_id or None))  # fmt: skip
+    if new:
+        store.put_dataset_items(project_id, dataset, new)
+    return dataset, len(new), skipped
+
+
+@router.post(PATH + "/from-queue")
+async def from_queue(
+    request: Request, scope: Scope = Depends(page_scope), user: WebUser = Depends(csrf_user)
+) -> Response:
+    scope.require("write")
+    raw = await request.form()
+    form = {k: _text(raw, k) for k in ("queue", "dataset", "new_dataset")}
+    await read_view(request)
+    try:
+        dataset, created, skipped = await run_in_threadpool(
+            _from_queue, state_of(request).store, scope.project_id, form
+        )
+    except BadRequest as exc:
+        raise PageError(400, exc.message) from None
+    notice = f"From the queue: {created} created, {skipped} skipped."
     return RedirectResponse(dataset_url(scope.project_id, dataset, notice=notice), status_code=303)
 
 
