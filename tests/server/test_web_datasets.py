@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from heron.datasets.spec import DatasetSpec, ItemSpec
 from heron.server.app import create_app
+from heron.server.web.datasets import word_diff
 from heron.store.datasets import ItemFilter
 from tests.conftest import make_settings
 from tests.experiments.plant import Outcome, post_traces
@@ -294,3 +295,11 @@ def test_add_a_queues_completed_items_with_the_corrected_answer(admin: TestClien
     again = post(admin, path, form_page, queue=q["id"], dataset="queue-answers")
     assert "0 created, 2 skipped" in admin.get(again.headers["location"]).text
     assert admin.get(f"/datasets/from-queue?project={pid(admin)}&queue=nope").status_code == 404
+
+
+def test_word_diff_marks_words_and_gives_up_on_huge_outputs() -> None:
+    assert word_diff("a b c", "a x c") == [
+        ("same", "a "), ("removed", "b"), ("added", "x"), ("same", " c")
+    ]  # fmt: skip
+    huge = "word " * 3000
+    assert word_diff(huge, huge + "more") == [("same", huge + "more")]
