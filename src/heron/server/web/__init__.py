@@ -23,6 +23,7 @@ from heron.server.web import (
     compare,
     connections,
     dashboards,
+    datasets,
     demo_loading,
     error_analysis,
     evaluators,
@@ -64,6 +65,7 @@ PAGE_MODULES = (
     annotate,  # issue 16: the annotator view
     annotation_queues,  # issue 16: annotation queues
     review,  # the Review hub: issues, alerts, queues, error analysis
+    datasets,  # issue 17: datasets
 )
 
 

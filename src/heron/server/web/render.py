@@ -45,6 +45,7 @@ SECTION_OF = {
     "/alerts": "/review",
     "/annotation-queues": "/review",
     "/error-analysis": "/review",
+    "/datasets": "/evaluators",  # issue 17: datasets and experiments sit with the evaluators
 }
 
 
