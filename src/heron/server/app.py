@@ -54,6 +54,7 @@ from heron.server import alignment as alignment_api  # issue 16: evaluators from
 from heron.server import annotation_queues as queue_routes  # issue 16: annotation queues
 from heron.server import comments as comments_api  # issue 16: comments
 from heron.server import error_analysis as error_analysis_api  # issue 16: error analysis
+from heron.server import experiments as experiments_api  # issue 17: experiments
 from heron.server import signals as signal_routes  # issue 15: rules, issues, signals
 from heron.server.auth import Authenticator
 from heron.server.bodies import BodyTimeout
@@ -248,6 +249,7 @@ def create_app(
 
     app.include_router(queue_routes.router)  # issue 16: annotation queues
     app.include_router(annotation_agreement.router)  # issue 16: inter-annotator agreement
+    app.include_router(experiments_api.router)  # issue 17: experiments
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(FeedbackCors)  # outside UnexpectedErrors: a 500 names the origin too

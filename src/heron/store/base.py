@@ -21,6 +21,7 @@ from heron.query.metrics import MetricsQuery
 from heron.scores import ScoreRecord
 from heron.store.alerts import Evaluation
 from heron.store.comments import CommentFilter
+from heron.store.experiment_reads import ExperimentQuery
 from heron.store.llmstats import SeriesTotals
 from heron.store.reads import ListQuery, Page
 from heron.store.runner import JobProgress, WorkDone
@@ -483,6 +484,14 @@ class Store(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     # -- end of the annotator view -------------------------------------------------------------
+
+    # -- experiments (issue 17; heron.store.experiment_reads) ----------------------------------
+    def list_experiments(self, project_id: str, q: ExperimentQuery) -> list[dict[str, Any]]: ...
+    def list_experiment_items(
+        self, project_id: str, q: ExperimentQuery
+    ) -> list[dict[str, Any]]: ...
+
+    # -- end of experiments --------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
