@@ -178,6 +178,10 @@ def test_resent_spans_and_reruns_keep_one_item_per_dataset_item(app: TestClient)
     send(app, rerun)  # the item run again in the same run: the new trace wins
     (item,) = items(app, experimentId=exp)["data"]
     assert item["traceId"] == t_new
+    late = [s for s in spans if s.name == "chat"]
+    late[0].span_id = new_span_id()  # a span of the first trace, exported late
+    send(app, late)
+    assert [i["traceId"] for i in items(app, experimentId=exp)["data"]] == [t_new]
     (run,) = experiments(app, id=exp)["data"]
     assert run["itemCount"] == 1
 

@@ -289,8 +289,8 @@ def _run_item(
     version: datetime | None,
     now: datetime,
 ) -> None:
-    """Upsert the (run, item) row: a new trace replaces the old link; the same trace only
-    fills what is missing."""
+    """Upsert the (run, item) row: a later trace replaces the old link (spans of an earlier
+    trace arriving late do not); the same trace only fills what is missing."""
     row = cur.execute(
         "SELECT id, trace_id, observation_id, dataset_item_version FROM dataset_run_items "
         "WHERE project_id = ? AND run_id = ? AND dataset_item_id = ? "
@@ -321,6 +321,8 @@ def _run_item(
             return  # nothing new
         observation_id = observation_id or r.observation_id
         version = stored_version or version
+    elif _started_after(cur, r.project_id, trace_id, r.start):
+        return  # a late span of an earlier run of the item: the newer trace stays linked
     else:
         observation_id = r.observation_id
     cur.execute(
@@ -328,6 +330,16 @@ def _run_item(
         "dataset_item_version = ?, updated_at = ? WHERE project_id = ? AND id = ?",
         [r.trace_id, observation_id, version, now, r.project_id, item_id],
     )
+
+
+def _started_after(
+    cur: duckdb.DuckDBPyConnection, project_id: str, trace_id: str | None, at: datetime
+) -> bool:
+    """Whether the project's trace ``trace_id`` started after ``at``."""
+    if trace_id is None:
+        return False
+    rows = cur.execute("SELECT project_id, start_time FROM traces WHERE id = ?", [trace_id])
+    return any(pid == project_id and start > at for pid, start in rows.fetchall())
 
 
 def _dumps(value: dict[str, Any] | None) -> str | None:
