@@ -9,15 +9,16 @@ import base64
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from heron.server.app import create_app
-from heron.store.experiments import experiment_run_id
+from heron.store.dataset_runs import experiment_run_id
 from tests.conftest import make_settings
 from tests.support.otlp import T0_NS, new_span_id, new_trace_id, request, span
 from tests.support.server import CONSISTENT, PUBLIC_KEY, SECRET_KEY
@@ -214,30 +215,45 @@ def test_local_data_experiments_are_runs_without_a_dataset(app: TestClient) -> N
 
 
 def test_item_version_is_the_row_valid_when_the_item_ran(app: TestClient) -> None:
-    store = app.app.state.heron.store  # type: ignore[attr-defined]
-    pid = store.project_by_name("test")["id"]
-    dataset, item = "ds-" + new_id(), "it-" + new_id()
-    t0 = datetime(2025, 10, 9) - timedelta(days=2)
-    v1, v2 = t0, t0 + timedelta(days=1)  # the item was edited a day later
-    # TODO(datasets): write these through the datasets store once it is on main
-    for valid_from, valid_to in ((v1, v2), (v2, None)):
-        store.cursor().execute(
-            "INSERT INTO dataset_items (project_id, id, dataset_id, valid_from, valid_to, status, "
-            "expected_output, created_at) VALUES (?, ?, ?, ?, ?, 'ACTIVE', ?, ?)",
-            [pid, item, dataset, valid_from, valid_to, json.dumps(str(valid_from)), v1],
-        )
-    now_run, dated_run = new_id(), new_id()
-    send(app, item_trace(now_run, "current", item, dataset_id=dataset)[2])
-    send(
-        app,  # v5 with get_dataset(version=...): the dataset as it was then
-        item_trace(dated_run, "dated", item, dataset_id=dataset, version="2025-10-07T12:00:00Z")[2],
-    )
-    current = items(app, experimentId=now_run, fields="core,dataset,io")["data"][0]
-    assert current["experimentItemVersion"] == v2.isoformat(timespec="microseconds") + "Z"
-    assert current["expectedOutput"] == str(v2)  # the version's, not the span's attribute
-    dated = items(app, experimentId=dated_run, fields="core,dataset,io")["data"][0]
-    assert dated["experimentItemVersion"] == v1.isoformat(timespec="microseconds") + "Z"
-    assert dated["expectedOutput"] == str(v1)
+    dataset = "ds-" + new_id()
+    r = app.post("/api/public/v2/datasets", json={"name": dataset})
+    assert r.status_code == 200, r.text
+    dataset_id = r.json()["id"]
+
+    def write(answer: str) -> str:  # a new version of the item; returns its version
+        body = {"datasetName": dataset, "id": item, "input": 1, "expectedOutput": answer}
+        r = app.post("/api/public/dataset-items", json=body)
+        assert r.status_code == 200, r.text
+        return str(r.json()["version"])
+
+    item = "it-" + new_id()
+    v1 = write("first")
+    time.sleep(0.01)
+    between = datetime.now(UTC)
+    time.sleep(0.01)
+    v2 = write("second")  # the item was edited after `between`
+    ns = int(between.timestamp() * 1e9)
+    dated, started, current = new_id(), new_id(), new_id()
+    iso = between.isoformat()
+    for exp, kwargs in (
+        (dated, {"version": iso}),  # v5 with get_dataset(version=...): the dataset then
+        (started, {"start_ns": ns}),  # no version sent: the item as it was when it ran
+        (current, {}),
+    ):
+        send(app, item_trace(exp, exp, item, dataset_id=dataset_id, **kwargs)[2])
+    got = {
+        exp: items(app, experimentId=exp, fields="core,dataset,io")["data"][0]
+        for exp in (dated, started, current)
+    }
+    assert [got[e]["experimentItemVersion"] for e in (dated, started)] == [v1, v1]
+    assert [got[e]["expectedOutput"] for e in (dated, started)] == ["first", "first"]
+    # T0_NS is before the item existed: the current version, as the dataset API records
+    assert got[current]["experimentItemVersion"] == v2
+    assert got[current]["expectedOutput"] == "second"  # the version's, not the span's
+    run = app.get(f"/api/public/datasets/{dataset}/runs/{dated}").json()
+    assert [(x["datasetItemId"], x["datasetItemVersion"]) for x in run["datasetRunItems"]] == [
+        (item, v1)
+    ]
 
 
 def test_run_level_and_item_scores(app: TestClient) -> None:

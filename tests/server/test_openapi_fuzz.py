@@ -62,6 +62,7 @@ def _document() -> dict:
 # OTLP's protobuf body: schemathesis has no serializer for it; sent as the raw bytes it
 # generates for the "binary" schema (the decoder must answer 400 to them, never 500).
 schemathesis.serializer.alias("application/x-protobuf", "application/octet-stream")
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")  # dataset imports
 schema = schemathesis.openapi.from_dict(_document())
 schema.config.generation.update(
     modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE],

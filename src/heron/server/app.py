@@ -53,6 +53,7 @@ from heron.server import alerts as alerts_api
 from heron.server import alignment as alignment_api  # issue 16: evaluators from labels
 from heron.server import annotation_queues as queue_routes  # issue 16: annotation queues
 from heron.server import comments as comments_api  # issue 16: comments
+from heron.server import datasets as datasets_api  # issue 17: datasets
 from heron.server import error_analysis as error_analysis_api  # issue 16: error analysis
 from heron.server import experiments as experiments_api  # issue 17: experiments
 from heron.server import signals as signal_routes  # issue 15: rules, issues, signals
@@ -249,6 +250,7 @@ def create_app(
 
     app.include_router(queue_routes.router)  # issue 16: annotation queues
     app.include_router(annotation_agreement.router)  # issue 16: inter-annotator agreement
+    app.include_router(datasets_api.router)  # issue 17: datasets
     app.include_router(experiments_api.router)  # issue 17: experiments
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too

@@ -15,12 +15,15 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from heron.compare import CompareQuery
+from heron.datasets.from_traces import Selection
+from heron.datasets.spec import DatasetSpec, ItemSpec, RunItemSpec
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query import Filter
 from heron.query.metrics import MetricsQuery
 from heron.scores import ScoreRecord
 from heron.store.alerts import Evaluation
 from heron.store.comments import CommentFilter
+from heron.store.datasets import ItemFilter
 from heron.store.experiment_reads import ExperimentQuery
 from heron.store.llmstats import SeriesTotals
 from heron.store.reads import ListQuery, Page
@@ -484,6 +487,71 @@ class Store(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     # -- end of the annotator view -------------------------------------------------------------
+
+    # -- datasets (issue 17; heron.store.datasets, heron.store.dataset_runs) -----------------
+    def create_dataset(self, project_id: str, spec: DatasetSpec) -> dict[str, Any]: ...
+    def get_dataset(self, project_id: str, name: str) -> dict[str, Any] | None: ...
+    def get_dataset_by_id(self, project_id: str, dataset_id: str) -> dict[str, Any] | None: ...
+    def list_datasets(
+        self, project_id: str, page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]: ...
+    def put_dataset_items(
+        self, project_id: str, dataset_name: str, items: Sequence[ItemSpec]
+    ) -> tuple[list[str], int]: ...
+    def put_dataset_item(
+        self, project_id: str, dataset_name: str, item: ItemSpec
+    ) -> dict[str, Any]: ...
+    def set_dataset_item_status(
+        self, project_id: str, item_id: str, status: str
+    ) -> dict[str, Any]: ...
+    def delete_dataset_item(self, project_id: str, item_id: str) -> bool: ...
+    def get_dataset_item(self, project_id: str, item_id: str) -> dict[str, Any] | None: ...
+    def list_dataset_items(
+        self,
+        project_id: str,
+        f: ItemFilter,
+        page: int,
+        limit: int,
+        oldest_first: bool = False,
+    ) -> tuple[list[dict[str, Any]], int]: ...
+    def dataset_items_from_traces(
+        self, project_id: str, dataset_name: str, selection: Selection
+    ) -> dict[str, int]: ...
+    def ensure_dataset_run(
+        self,
+        project_id: str,
+        dataset_id: str,
+        name: str,
+        description: str | None = None,
+        metadata: Any = None,
+        experiment_id: str | None = None,
+    ) -> dict[str, Any]: ...
+    def list_dataset_runs(
+        self, project_id: str, dataset_id: str, page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]: ...
+    def get_dataset_run(
+        self, project_id: str, dataset_id: str, name: str
+    ) -> dict[str, Any] | None: ...
+    def get_dataset_run_by_id(self, project_id: str, run_id: str) -> dict[str, Any] | None: ...
+    def delete_dataset_run(self, project_id: str, dataset_id: str, name: str) -> bool: ...
+    def create_dataset_run_item(
+        self, project_id: str, spec: RunItemSpec, trace_id: str | None
+    ) -> dict[str, Any]: ...
+    def put_dataset_run_item(
+        self,
+        project_id: str,
+        run_id: str,
+        item_id: str,
+        trace_id: str | None,
+        observation_id: str | None = None,
+        version: datetime | None = None,
+        output: Any = None,
+    ) -> dict[str, Any]: ...
+    def list_dataset_run_items(
+        self, project_id: str, run_id: str, page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]: ...
+
+    # -- end of datasets -------------------------------------------------------------------
 
     # -- experiments (issue 17; heron.store.experiment_reads) ----------------------------------
     def list_experiments(self, project_id: str, q: ExperimentQuery) -> list[dict[str, Any]]: ...

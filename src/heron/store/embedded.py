@@ -20,6 +20,8 @@ import orjson
 import pyarrow as pa
 
 from heron.compare import CompareQuery, run_compare
+from heron.datasets.from_traces import Selection
+from heron.datasets.spec import DatasetSpec, ItemSpec, RunItemSpec
 from heron.errors import BadRequest, Conflict, NotFound
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query import TRACES, Filter, compile_filters
@@ -35,6 +37,8 @@ from heron.store import annotation_reads as annoreads
 from heron.store import channels as channeldb
 from heron.store import comments as commentdb
 from heron.store import dashboards as dashmod
+from heron.store import dataset_runs as rundb
+from heron.store import datasets as datasetdb
 from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved, scorestats
 from heron.store import evaluators as evaldb
 from heron.store import experiment_reads as expreads
@@ -1472,6 +1476,142 @@ class EmbeddedStore:
         return annoreads.queue_scores(self.cursor(), project_id, queue_id, config_ids)
 
     # -- end of the annotator view -------------------------------------------------------------
+
+    # -- datasets (issue 17; heron.store.datasets, heron.store.dataset_runs) -----------------
+
+    def create_dataset(self, project_id: str, spec: DatasetSpec) -> dict[str, Any]:
+        """Create the dataset ``spec.name``, or update the fields ``spec`` gives of the existing
+        one (schemas checked, and a changed schema checked against the current items)."""
+        with self._admin() as cur:
+            evaldb.require_project(cur, project_id)
+            return datasetdb.put_dataset(cur, project_id, spec)
+
+    def get_dataset(self, project_id: str, name: str) -> dict[str, Any] | None:
+        return datasetdb.get_dataset(self.cursor(), project_id, name)
+
+    def get_dataset_by_id(self, project_id: str, dataset_id: str) -> dict[str, Any] | None:
+        return datasetdb.dataset_by_id(self.cursor(), project_id, dataset_id)
+
+    def list_datasets(
+        self, project_id: str, page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        return datasetdb.list_datasets(self.cursor(), project_id, page, limit)
+
+    def put_dataset_items(
+        self, project_id: str, dataset_name: str, items: Sequence[ItemSpec]
+    ) -> tuple[list[str], int]:
+        """Write items into the dataset, all or none (see :func:`datasetdb.put_items`):
+        the ids written and how many are new."""
+        with self._admin() as cur:
+            dataset = datasetdb.require_dataset(cur, project_id, dataset_name)
+            return datasetdb.put_items(cur, project_id, dataset, items)
+
+    def put_dataset_item(
+        self, project_id: str, dataset_name: str, item: ItemSpec
+    ) -> dict[str, Any]:
+        """Create or upsert one item; returns its new current version."""
+        with self._admin() as cur:
+            dataset = datasetdb.require_dataset(cur, project_id, dataset_name)
+            (item_id,), _ = datasetdb.put_items(cur, project_id, dataset, [item])
+            found = datasetdb.get_item(cur, project_id, item_id)
+            assert found is not None
+            return found
+
+    def set_dataset_item_status(self, project_id: str, item_id: str, status: str) -> dict[str, Any]:
+        """Archive (``ARCHIVED``) or restore (``ACTIVE``) an item: a new version of it."""
+        with self._admin() as cur:
+            return datasetdb.set_item_status(cur, project_id, item_id, status)
+
+    def delete_dataset_item(self, project_id: str, item_id: str) -> bool:
+        with self._admin() as cur:
+            return datasetdb.delete_item(cur, project_id, item_id)
+
+    def get_dataset_item(self, project_id: str, item_id: str) -> dict[str, Any] | None:
+        return datasetdb.get_item(self.cursor(), project_id, item_id)
+
+    def list_dataset_items(
+        self,
+        project_id: str,
+        f: datasetdb.ItemFilter,
+        page: int,
+        limit: int,
+        oldest_first: bool = False,
+    ) -> tuple[list[dict[str, Any]], int]:
+        return datasetdb.list_items(self.cursor(), project_id, f, page, limit, oldest_first)
+
+    def dataset_items_from_traces(
+        self, project_id: str, dataset_name: str, selection: Selection
+    ) -> dict[str, int]:
+        """Copy selected traces or observations into the dataset: ``{created, skipped}``."""
+        with self._admin() as cur:
+            dataset = datasetdb.require_dataset(cur, project_id, dataset_name)
+            return datasetdb.add_from_traces(cur, project_id, dataset, selection)
+
+    def ensure_dataset_run(
+        self,
+        project_id: str,
+        dataset_id: str,
+        name: str,
+        description: str | None = None,
+        metadata: Any = None,
+        experiment_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The dataset's run ``name``, created when missing (see :func:`rundb.ensure_run`)."""
+        with self._admin() as cur:
+            return rundb.ensure_run(
+                cur, project_id, dataset_id, name, description, metadata, experiment_id
+            )
+
+    def list_dataset_runs(
+        self, project_id: str, dataset_id: str, page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        return rundb.list_runs(self.cursor(), project_id, dataset_id, page, limit)
+
+    def get_dataset_run(self, project_id: str, dataset_id: str, name: str) -> dict[str, Any] | None:
+        """The run with its run items (``datasetRunItems``), or None."""
+        return rundb.get_run(self.cursor(), project_id, dataset_id, name)
+
+    def get_dataset_run_by_id(self, project_id: str, run_id: str) -> dict[str, Any] | None:
+        return rundb.run_by_id(self.cursor(), project_id, run_id)
+
+    def delete_dataset_run(self, project_id: str, dataset_id: str, name: str) -> bool:
+        with self._admin() as cur:
+            return rundb.delete_run(cur, project_id, dataset_id, name)
+
+    def create_dataset_run_item(
+        self, project_id: str, spec: RunItemSpec, trace_id: str | None
+    ) -> dict[str, Any]:
+        """The run item (and its run, when new) as ``POST /api/public/dataset-run-items``
+        makes them (see :func:`rundb.record_run_item`)."""
+        with self._admin() as cur:
+            return rundb.record_run_item(cur, project_id, spec, trace_id)
+
+    def put_dataset_run_item(
+        self,
+        project_id: str,
+        run_id: str,
+        item_id: str,
+        trace_id: str | None,
+        observation_id: str | None = None,
+        version: datetime | None = None,
+        output: Any = None,
+    ) -> dict[str, Any]:
+        """Record the trace that ran ``item_id`` in run ``run_id`` (see
+        :func:`rundb.put_run_item`); a 404 when the project has no such run."""
+        with self._admin() as cur:
+            run = rundb.run_by_id(cur, project_id, run_id)
+            if run is None:
+                raise NotFound(f"dataset run {run_id[:100]!r} not found in this project")
+            return rundb.put_run_item(
+                cur, project_id, run, item_id, trace_id, observation_id, version, output
+            )
+
+    def list_dataset_run_items(
+        self, project_id: str, run_id: str, page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        return rundb.list_run_items(self.cursor(), project_id, run_id, page, limit)
+
+    # -- end of datasets -------------------------------------------------------------------
 
     # -- meta --------------------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ version it ran against, so what is acknowledged is always applied, replays inclu
 - The run: the run with the span's experiment id if the project has one (v3/v4 spans carry
   the id ``POST /api/public/dataset-run-items`` answered), else the dataset's run of that
   name, else a new run whose id is the experiment id (v5 derives it as
-  :func:`experiment_run_id` does). A run's empty description and metadata are filled from
-  later spans.
+  :func:`heron.store.dataset_runs.experiment_run_id` does, and so runs made by
+  ``POST /dataset-run-items`` have that id too). A run's empty description and metadata are
+  filled from later spans.
 - An experiment on local data (``run_experiment(data=[...])``: no dataset) is a run whose
   ``dataset_id`` is :data:`NO_DATASET`, found by its experiment id only (Langfuse does not
   group such experiments by name); its items' ``dataset_item_id`` is the SDK's experiment
@@ -22,13 +23,17 @@ version it ran against, so what is acknowledged is always applied, replays inclu
   the span's start, else its current row.
 
 Functions taking the writer's cursor; the caller holds the store's admin lock (run names
-are unique per dataset, checked as the dataset API checks them).
+are unique per dataset, checked as the dataset API checks them). Runs and run items are
+written here rather than with :func:`~heron.store.dataset_runs.ensure_run` and
+:func:`~heron.store.dataset_runs.put_run_item` because spans differ from API requests: a
+run is found by its experiment id first, may have no dataset (or one the project does not
+have), an unknown item is never an error (a refused span would be quarantined), and a span
+only fills what a run item lacks (it keeps the ``output`` a client reported with it).
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,7 +44,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from heron.errors import BadRequest, NotFound
 from heron.query.filters import FilterError, parse_time
+from heron.store import dataset_runs as rundb
 
 NO_DATASET = ""  # dataset_runs.dataset_id of an experiment on local data
 PREFIX = "langfuse.experiment."
@@ -65,13 +72,6 @@ class ItemRun:
     version_at: datetime | None = None  # langfuse.experiment.item.version
     description: str | None = None
     metadata: dict[str, Any] | None = None
-
-
-def experiment_run_id(project_id: str, dataset_id: str, run_name: str) -> str:
-    """The run id the Langfuse SDK v5 derives for a dataset experiment (and so the id its
-    spans and run-level scores carry): SHA-256 of a JSON array, its first 16 hex digits."""
-    payload = orjson.dumps(["langfuse-experiment-v1", project_id, dataset_id, run_name])
-    return hashlib.sha256(payload).hexdigest()[:16]
 
 
 # -- spans -> item runs ------------------------------------------------------------------------
@@ -260,26 +260,17 @@ def item_version(
     version_at: datetime | None,
     start: datetime,
 ) -> datetime | None:
-    """The version (``valid_from``) of the item's row valid at ``version_at``, else at
-    ``start``, else its current row; ``None`` when the project has no such item."""
+    """The version of the item (its row's ``valid_from``) valid at ``version_at``, else at
+    ``start``, else its current one (:func:`heron.store.dataset_runs.item_version`); ``None``
+    when the project's dataset has no such item (spans are never refused for it)."""
     if dataset_id == NO_DATASET:
         return None
-    rows = [
-        (valid_from, valid_to)
-        for pid, did, valid_from, valid_to in cur.execute(
-            "SELECT project_id, dataset_id, valid_from, valid_to FROM dataset_items WHERE id = ?",
-            [item_id],
-        ).fetchall()
-        if pid == project_id and did == dataset_id
-    ]
-    for at in (version_at, start):
-        if at is None:
+    for at in (*(t for t in (version_at, start) if t is not None), None):
+        try:
+            return rundb.item_version(cur, project_id, dataset_id, item_id, at)
+        except (BadRequest, NotFound):
             continue
-        for valid_from, valid_to in rows:
-            if valid_from <= at and (valid_to is None or at < valid_to):
-                return valid_from
-    current = [valid_from for valid_from, valid_to in rows if valid_to is None]
-    return current[0] if current else max((v for v, _ in rows), default=None)
+    return None
 
 
 def _run_item(
@@ -304,7 +295,7 @@ def _run_item(
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 r.project_id,
-                secrets.token_hex(16),
+                str(uuid.uuid4()),
                 run_id,
                 r.item_id,
                 version,
