@@ -81,6 +81,13 @@ def expected_matches(items: list[str]) -> dict[str, float]:
     return {item_id: 0.0 if i == 2 else 1.0 for i, item_id in enumerate(items)}
 
 
+# v3 and v4 send their scores as score-create events to /api/public/ingestion
+NEEDS_INGESTION = pytest.mark.xfail(
+    strict=True, reason="POST /api/public/ingestion (score-create) is not on this branch yet"
+)
+
+
+@NEEDS_INGESTION
 def test_v3_item_run_and_runner(live_server: HeronProcess, http: httpx.Client) -> None:
     dataset, run_name = names(3)
     out = run_script(3, HERE / "langfuse_experiment_v3.py", live_server.url, dataset, run_name)
@@ -97,6 +104,7 @@ def test_v3_item_run_and_runner(live_server: HeronProcess, http: httpx.Client) -
     check_scores(http, runner["id"], out["runner_traces"], expected_matches(out["items"]))
 
 
+@NEEDS_INGESTION
 def test_v4_run_experiment(live_server: HeronProcess, http: httpx.Client) -> None:
     dataset, run_name = names(4)
     out = run_script(4, HERE / "langfuse_experiment_v4.py", live_server.url, dataset, run_name)
