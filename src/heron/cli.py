@@ -1,5 +1,6 @@
 """The ``heron`` command: serve, demo, projects, keys, users, prices, compare, backup, the
-runner (``worker``, ``runner``), implicit feedback (``feedback``)."""
+runner (``worker``, ``runner``), implicit feedback (``feedback``), experiments
+(``experiments``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from heron import __version__
 from heron.config_cli import apply, evaluators_app, export
+from heron.experiments_cli import experiments_app
 from heron.feedback_cli import feedback_app
 from heron.runner_cli import check_tasks, runner_app, worker
 from heron.settings import SETTINGS, Settings
@@ -47,6 +49,7 @@ app.add_typer(runner_app, name="runner")
 app.add_typer(feedback_app, name="feedback")
 app.command()(worker)
 app.add_typer(evaluators_app, name="evaluators")
+app.add_typer(experiments_app, name="experiments")
 app.command("apply")(apply)
 app.command("export")(export)
 console = Console(soft_wrap=True)

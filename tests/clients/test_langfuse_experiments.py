@@ -133,6 +133,13 @@ def test_v5_run_experiment(live_server: HeronProcess, http: httpx.Client) -> Non
     assert run["description"] == "adds two numbers" and run["metadata"] == {"model": "adder-1"}
     check_scores(http, run["id"], out["traces"], expected_matches(out["items"]))
     check_experiment(http, run["id"], out["traces"])
+    # heron's run comparison sees the run made from spans, with its scores
+    summary = get(http, f"/api/datasets/{quote(dataset)}/runs/summary", runs=run_name)
+    (seen,) = summary["runs"]
+    assert seen["id"] == run["id"] and seen["items"] == 3
+    metrics = {m["name"]: m for m in seen["metrics"]}
+    assert metrics["exact_match"]["n"] == 3
+    assert [s["name"] for s in seen["run_scores"]] == ["accuracy"]
     # read back through the SDK's experiments API
     sdk = {e["id"]: e for e in out["sdk_experiments"]}
     assert sdk[run["id"]]["itemCount"] == 3 and sdk[run["id"]]["datasetId"] == out["dataset_id"]

@@ -353,8 +353,10 @@ def verdict_of(
     ci_high: float | None,
     p_adjusted: float | None,
     direction: int,
+    alpha: float = ALPHA,
 ) -> tuple[str, bool]:
-    """(verdict, significant) of one metric, always consistent with its interval.
+    """(verdict, significant) of one metric, always consistent with its interval (a
+    ``1 - alpha`` interval, tested at ``alpha``).
 
     An interval excluding 0 is never ``no_change``: without a good direction the change is
     ``increased``/``decreased``; when Holm's correction alone keeps it from being significant
@@ -364,7 +366,7 @@ def verdict_of(
     excludes_zero = ci_low > 0 or ci_high < 0
     if not excludes_zero:
         return "no_change", False
-    if p_adjusted is None or p_adjusted >= ALPHA:
+    if p_adjusted is None or p_adjusted >= alpha:
         return "inconclusive", False
     if direction == NONE:
         return ("increased" if difference > 0 else "decreased"), True

@@ -34,6 +34,7 @@ from heron.server import (
     compare,
     dashboards,
     evaluators,
+    experiments_compare,  # issue 17: experiment runs compared
     health,
     implicit_api,
     metrics,
@@ -251,6 +252,7 @@ def create_app(
     app.include_router(queue_routes.router)  # issue 16: annotation queues
     app.include_router(annotation_agreement.router)  # issue 16: inter-annotator agreement
     app.include_router(datasets_api.router)  # issue 17: datasets
+    app.include_router(experiments_compare.router)  # issue 17: experiment runs compared
     app.include_router(experiments_api.router)  # issue 17: experiments
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too

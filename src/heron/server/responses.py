@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 COST_DIGITS = 12
 # user-supplied JSON: sent back exactly as stored
-_OPAQUE = frozenset({"input", "output", "metadata", "attributes", "tags",
+_OPAQUE = frozenset({"input", "output", "metadata", "attributes", "tags", "expected_output",
                      "expectedOutput", "inputSchema", "expectedOutputSchema"})  # fmt: skip
 _is_cost: dict[Any, bool] = {}
 

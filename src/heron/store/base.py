@@ -25,6 +25,7 @@ from heron.store.alerts import Evaluation
 from heron.store.comments import CommentFilter
 from heron.store.datasets import ItemFilter
 from heron.store.experiment_reads import ExperimentQuery
+from heron.store.experiment_results import RunResults
 from heron.store.llmstats import SeriesTotals
 from heron.store.reads import ListQuery, Page
 from heron.store.runner import JobProgress, WorkDone
@@ -552,6 +553,18 @@ class Store(Protocol):
     ) -> tuple[list[dict[str, Any]], int]: ...
 
     # -- end of datasets -------------------------------------------------------------------
+    # -- experiment results (heron.experiments; heron.store.experiment_results) ---------------
+    def experiment_runs(
+        self, project_id: str, dataset: str, run_names: Sequence[str]
+    ) -> list[RunResults]: ...
+    def experiment_run_scores(
+        self, project_id: str, run_ids: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]: ...
+    def experiment_items(
+        self, project_id: str, dataset: str, run_ids: Sequence[str], item_ids: Sequence[str]
+    ) -> dict[str, Any]: ...
+
+    # -- end of experiment results -------------------------------------------------------------
 
     # -- experiments (issue 17; heron.store.experiment_reads) ----------------------------------
     def list_experiments(self, project_id: str, q: ExperimentQuery) -> list[dict[str, Any]]: ...

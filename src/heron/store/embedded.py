@@ -42,6 +42,7 @@ from heron.store import datasets as datasetdb
 from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved, scorestats
 from heron.store import evaluators as evaldb
 from heron.store import experiment_reads as expreads
+from heron.store import experiment_results as experiments
 from heron.store import experiments as experimentdb
 from heron.store import keys as keymod
 from heron.store import metrics as metricsmod
@@ -53,6 +54,7 @@ from heron.store.arrow import observations_table
 from heron.store.cursor import ReadCursor
 from heron.store.deadline import deadline
 from heron.store.experiment_reads import ExperimentQuery
+from heron.store.experiment_results import RunResults
 from heron.store.idfilter import TraceIdFilter
 from heron.store.recovery import open_database
 from heron.store.schema import migrate
@@ -1612,6 +1614,29 @@ class EmbeddedStore:
         return rundb.list_run_items(self.cursor(), project_id, run_id, page, limit)
 
     # -- end of datasets -------------------------------------------------------------------
+    # -- experiment results (heron.store.experiment_results) ---------------------------------
+
+    def experiment_runs(
+        self, project_id: str, dataset: str, run_names: Sequence[str]
+    ) -> list[RunResults]:
+        """The named runs of the dataset, each with its items' figures and scores (404
+        naming a missing dataset or run)."""
+        cur = self.cursor()
+        with deadline(cur, self.query_timeout_s, "reading the experiment runs"):
+            runs = experiments.runs_by_name(cur, project_id, dataset, run_names)
+            return [experiments.run_results(cur, project_id, run) for run in runs]
+
+    def experiment_run_scores(
+        self, project_id: str, run_ids: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        return experiments.run_scores(self.cursor(), project_id, run_ids)
+
+    def experiment_items(
+        self, project_id: str, dataset: str, run_ids: Sequence[str], item_ids: Sequence[str]
+    ) -> dict[str, Any]:
+        return experiments.item_details(self.cursor(), project_id, dataset, run_ids, item_ids)
+
+    # -- end of experiment results -------------------------------------------------------------
 
     # -- meta --------------------------------------------------------------------------------
 
