@@ -97,7 +97,7 @@ def test_partly_invalid_batch_is_207(client: TestClient, trace_id: str) -> None:
     ("body", "message"),
     [
         ({"traceId": "t", "value": 1}, "name: required"),
-        ({"name": "x", "value": 1}, "traceId or sessionId"),
+        ({"name": "x", "value": 1}, "traceId, sessionId or datasetRunId"),
         ({"name": "x", "observationId": "o", "sessionId": "s", "value": 1}, "needs traceId"),
         ({"traceId": "t", "name": "x"}, "value: required"),
         ({"traceId": "t", "name": "x", "value": 1, "dataType": "PERCENT"}, "not one of"),

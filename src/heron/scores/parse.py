@@ -64,6 +64,7 @@ class ScoreRecord:
     environment: str | None
     config_id: str | None = None
     queue_id: str | None = None
+    dataset_run_id: str | None = None  # a run-level score (an experiment's)
 
 
 def _field(body: dict[str, Any], camel: str, snake: str) -> Any:
@@ -102,10 +103,11 @@ def parse_score(
     trace_id = _opt_str(body, "traceId", "trace_id", where)
     observation_id = _opt_str(body, "observationId", "observation_id", where)
     session_id = _opt_str(body, "sessionId", "session_id", where)
+    run_id = _opt_str(body, "datasetRunId", "dataset_run_id", where, 200)
     if observation_id and not trace_id:
         raise ScoreError(f"{where}observationId: needs traceId as well")
-    if not trace_id and not session_id:
-        raise ScoreError(f"{where}traceId: a score needs traceId or sessionId")
+    if not trace_id and not session_id and not run_id:
+        raise ScoreError(f"{where}traceId: a score needs traceId, sessionId or datasetRunId")
     score_id = _opt_str(body, "id", "id", where, 200) or uuid.uuid4().hex
 
     value = body.get("value")
@@ -144,7 +146,7 @@ def parse_score(
         author=_opt_str(body, "author", "author", where, 200), timestamp=timestamp,
         metadata=metadata, environment=_opt_str(body, "environment", "environment", where, 200),
         config_id=_opt_str(body, "configId", "config_id", where, 200),
-        queue_id=_opt_str(body, "queueId", "queue_id", where, 200),
+        queue_id=_opt_str(body, "queueId", "queue_id", where, 200), dataset_run_id=run_id,
     )  # fmt: skip
 
 

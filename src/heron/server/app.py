@@ -58,6 +58,7 @@ from heron.server import annotation_queues as queue_routes  # issue 16: annotati
 from heron.server import comments as comments_api  # issue 16: comments
 from heron.server import datasets as datasets_api  # issue 17: datasets
 from heron.server import error_analysis as error_analysis_api  # issue 16: error analysis
+from heron.server import experiments as experiments_api  # issue 17: experiments
 from heron.server import signals as signal_routes  # issue 15: rules, issues, signals
 from heron.server.auth import Authenticator
 from heron.server.bodies import BodyTimeout
@@ -258,6 +259,7 @@ def create_app(
     app.include_router(experiments_compare.router)  # issue 17: experiment runs compared
     app.include_router(ingestion.router)  # issue 17: Langfuse batch ingestion
     app.include_router(langfuse_reads.router)  # issue 17: Langfuse read API
+    app.include_router(experiments_api.router)  # issue 17: experiments
     web.install(app)
     app.add_middleware(UnexpectedErrors)  # inside SecurityHeaders: a 500 gets them too
     app.add_middleware(FeedbackCors)  # outside UnexpectedErrors: a 500 names the origin too

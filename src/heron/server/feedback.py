@@ -78,6 +78,8 @@ def check_public_scores(
             f"origin {origin!r} may not send feedback to this project; a project admin lists "
             "the origins of its pages under Settings → Feedback"
         )
+    if any(r.dataset_run_id for r in records):
+        raise Forbidden("datasetRunId: run-level scores need the project's secret key")
     names = settings["allowed_names"]
     if names:
         for record in records:

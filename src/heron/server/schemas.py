@@ -207,6 +207,9 @@ class ScoreIn(BaseModel):
         None, description="A score config: the score is checked against it (400 otherwise)."
     )
     queueId: str | None = None
+    datasetRunId: str | None = Field(
+        None, description="A run-level score: the experiment run (dataset run) it judges."
+    )
 
 
 class Organization(BaseModel):

@@ -218,7 +218,7 @@ def _v3_values(values: list[str], data_types: list[str]) -> dict[str, list[Any]]
     return {"value": numbers}
 
 
-def _v3_item(item: dict[str, Any], project_id: str, groups: set[str]) -> dict[str, Any]:
+def v3_item(item: dict[str, Any], project_id: str, groups: set[str]) -> dict[str, Any]:
     data_type = item["dataType"]
     if data_type == "NUMERIC":
         value: Any = item["value"]
@@ -320,5 +320,5 @@ async def list_scores_v3(
     if len(items) > limit:
         items = items[:limit]
         meta["cursor"] = _next_cursor(items[-1])
-    data = [_v3_item(i, who.project_id, groups) for i in items]
+    data = [v3_item(i, who.project_id, groups) for i in items]
     return JSON({"data": data, "meta": meta})

@@ -24,6 +24,7 @@ from heron.scores import ScoreRecord
 from heron.store.alerts import Evaluation
 from heron.store.comments import CommentFilter
 from heron.store.datasets import ItemFilter
+from heron.store.experiment_reads import ExperimentQuery
 from heron.store.experiment_results import RunResults
 from heron.store.llmstats import SeriesTotals
 from heron.store.reads import ListQuery, Page
@@ -604,6 +605,14 @@ class Store(Protocol):
         limit: int,
     ) -> tuple[list[dict[str, Any]], int]: ...
     def langfuse_session_traces(self, project_id: str, session_id: str) -> list[dict[str, Any]]: ...
+
+    # -- experiments (issue 17; heron.store.experiment_reads) ----------------------------------
+    def list_experiments(self, project_id: str, q: ExperimentQuery) -> list[dict[str, Any]]: ...
+    def list_experiment_items(
+        self, project_id: str, q: ExperimentQuery
+    ) -> list[dict[str, Any]]: ...
+
+    # -- end of experiments --------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...

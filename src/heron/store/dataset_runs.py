@@ -10,11 +10,13 @@ sent again). Both are what experiments write too.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
 
 import duckdb
+import orjson
 
 from heron.datasets.spec import RunItemSpec
 from heron.errors import BadRequest, NotFound
@@ -38,6 +40,14 @@ _RUN_ITEM_FROM = (
 )
 
 # -- runs -------------------------------------------------------------------------------------
+
+
+def experiment_run_id(project_id: str, dataset_id: str, run_name: str) -> str:
+    """A dataset run's id, as the Langfuse SDK v5 derives an experiment's (so the id its spans
+    and run-level scores carry is the run's): the first 16 hex digits of the SHA-256 of the
+    JSON array ``["langfuse-experiment-v1", project, dataset, run name]``."""
+    payload = orjson.dumps(["langfuse-experiment-v1", project_id, dataset_id, run_name])
+    return hashlib.sha256(payload).hexdigest()[:16]
 
 
 def _run(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -77,11 +87,12 @@ def ensure_run(
 ) -> dict[str, Any]:
     """The run ``name`` of the dataset, created when missing (its ``experiment_id`` then
     ``experiment_id``, or its own id); ``description`` and ``metadata``, when given, replace
-    the run's (Langfuse: "if the run exists, its description is updated")."""
+    the run's (Langfuse: "if the run exists, its description is updated"). A new run's id is
+    :func:`experiment_run_id`, the id the Langfuse SDK v5 gives the same experiment."""
     found = _run_row(cur, project_id, dataset_id, name)
     at = now()
     if found is None:
-        run_id = str(uuid.uuid4())
+        run_id = experiment_run_id(project_id, dataset_id, name)
         cur.execute(
             "INSERT INTO dataset_runs (project_id, id, dataset_id, name, description, metadata, "
             "experiment_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

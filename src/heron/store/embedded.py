@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,9 @@ from heron.store import dataset_runs as rundb
 from heron.store import datasets as datasetdb
 from heron.store import deletion, feedback, llmstats, members, reads, repricing, saved, scorestats
 from heron.store import evaluators as evaldb
+from heron.store import experiment_reads as expreads
 from heron.store import experiment_results as experiments
+from heron.store import experiments as experimentdb
 from heron.store import keys as keymod
 from heron.store import langfuse_reads as lfreads
 from heron.store import metrics as metricsmod
@@ -52,6 +54,7 @@ from heron.store import users as usermod
 from heron.store.arrow import observations_table
 from heron.store.cursor import ReadCursor
 from heron.store.deadline import deadline
+from heron.store.experiment_reads import ExperimentQuery
 from heron.store.experiment_results import RunResults
 from heron.store.idfilter import TraceIdFilter
 from heron.store.recovery import open_database
@@ -246,13 +249,16 @@ class EmbeddedStore:
             count = self.cursor().execute("SELECT count(*) FROM traces").fetchall()[0]
             self._trace_filter = TraceIdFilter(self._stored_trace_ids, count[0] if count else 0)
         known = self._trace_filter
-        with self._write_lock:
+        runs = experimentdb.item_runs(observations)  # Langfuse experiment spans: run items
+        with self._write_lock, self._admin_lock if runs else nullcontext():
             change = self._change_seq + 1
             con.execute("BEGIN TRANSACTION")
             try:
                 result = write_batch(
                     con, observations, trace_updates, now_us, known.may_contain, change, price
                 )
+                if runs:
+                    experimentdb.record(con, runs, now_us)
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('change_seq', ?)", [str(change)])
                 if journal_seq is not None:
                     con.execute(
@@ -1242,6 +1248,16 @@ class EmbeddedStore:
             return commentdb.delete_comment(cur, project_id, comment_id)
 
     # -- end of comments -------------------------------------------------------------------
+
+    # -- experiments (issue 17; heron.store.experiment_reads) ------------------------------
+
+    def list_experiments(self, project_id: str, q: ExperimentQuery) -> list[dict[str, Any]]:
+        return expreads.list_experiments(self.cursor(), project_id, q)
+
+    def list_experiment_items(self, project_id: str, q: ExperimentQuery) -> list[dict[str, Any]]:
+        return expreads.list_experiment_items(self.cursor(), project_id, q)
+
+    # -- end of experiments ----------------------------------------------------------------
 
     # -- alignment of evaluators with people's labels (heron.store.alignment) -------------
 

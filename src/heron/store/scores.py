@@ -283,3 +283,35 @@ def put_config(cur: duckdb.DuckDBPyConnection, project_id: str, config: dict[str
             config.get("description"), row[0] if row else now, now,
         ],
     )  # fmt: skip
+
+
+SCORED_BY = ("trace_id", "dataset_run_id")  # what scores_by may group on
+
+
+def scores_by(
+    cur: duckdb.DuckDBPyConnection,
+    project_id: str,
+    column: str,
+    ids: list[str],
+    per_target: int,
+) -> dict[str, list[dict[str, Any]]]:
+    """The newest ``per_target`` scores of each of ``ids`` (traces or runs: ``column`` is one
+    of :data:`SCORED_BY`), newest first, in the v2 item shape."""
+    if column not in SCORED_BY:
+        raise ValueError(f"scores_by: cannot group on {column!r}")
+    if not ids:
+        return {}
+    rows = cur.execute(
+        f"WITH ranked AS (SELECT s.*, row_number() OVER (PARTITION BY s.{column} "
+        "ORDER BY s.timestamp DESC, s.id) AS n FROM scores s "
+        f"WHERE s.project_id = ? AND s.{column} IN (SELECT unnest(?::VARCHAR[]))) "
+        f"SELECT {_COLUMNS} {_FROM.replace('FROM scores s', 'FROM ranked s')} "
+        "WHERE s.n <= ? ORDER BY s.timestamp DESC, s.id",
+        [project_id, list(ids), per_target],
+    ).fetchall()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        item = _score(row)
+        key = item["traceId"] if column == "trace_id" else item["datasetRunId"]
+        out.setdefault(key, []).append(item)
+    return out

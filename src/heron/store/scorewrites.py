@@ -80,6 +80,7 @@ def insert_scores(
             "environment": pa.array([s.environment for s in unique], pa.string()),
             "config_id": pa.array([s.config_id for s in unique], pa.string()),
             "queue_id": pa.array([s.queue_id for s in unique], pa.string()),
+            "dataset_run_id": pa.array([s.dataset_run_id for s in unique], pa.string()),
             "created_at": pa.array([created.get((s.project_id, s.id), now) for s in unique], TS),
             "updated_at": pa.array([now] * len(unique), TS),
         }
@@ -94,7 +95,7 @@ def insert_scores(
 _COLUMNS = (
     "project_id, id, trace_id, observation_id, session_id, name, value, string_value, "
     "data_type, source, comment, author, timestamp, metadata, environment, config_id, queue_id, "
-    "created_at, updated_at"
+    "dataset_run_id, created_at, updated_at"
 )
 
 
