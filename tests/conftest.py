@@ -3,6 +3,7 @@ from __future__ import annotations
 import atexit
 import functools
 import shutil
+import signal
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -23,6 +24,16 @@ from tests.support.server import (
 )
 
 # -- collection and scheduling ------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The servers the tests start stop on SIGINT however pytest was started. A shell runs a
+    command started in the background (``make test &`` in a script) with SIGINT ignored, every
+    process it starts inherits the ignore, and a `heron serve` ignoring SIGINT kept each test
+    waiting the 20 s of ``HeronProcess.stop`` for a SIGKILL (tests/ui: 28 times). A handler,
+    unlike an ignore, is not inherited: the servers get the default (Ctrl-C) again."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(tryfirst=True)
