@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import secrets
 import shutil
 import signal
 import tempfile
@@ -180,11 +181,17 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
+def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
     """The app in process (real store file, real pipeline), authenticated as project 'test';
-    its reads ask for consistency (they see the spans the test just posted)."""
+    its reads ask for consistency (they see the spans the test just posted). In a module that
+    sets ``SHARE_APP = True``: the module's app, with a project and key of the test's own
+    (``project_client``)."""
+    if getattr(request.module, "SHARE_APP", False):
+        yield request.getfixturevalue("project_client")
+        return
     from heron.server.app import create_app
 
+    settings = request.getfixturevalue("settings")
     with TestClient(create_app(settings), headers=CONSISTENT) as c:
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
         yield c
@@ -201,6 +208,21 @@ def module_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClie
     with TestClient(create_app(settings), headers=CONSISTENT) as c:
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
         yield c
+
+
+@pytest.fixture
+def project_client(module_client: TestClient) -> Iterator[TestClient]:
+    """The module's app, authenticated with the key of a new project: for tests that list or
+    count what they write, at the cost of a project (milliseconds) instead of an app."""
+    st = module_client.app.state.heron  # type: ignore[attr-defined]
+    project = st.store.create_project(f"p-{secrets.token_hex(4)}")
+    key = st.store.create_key(project["id"])
+    module_client.headers["Authorization"] = f"Bearer {key['secret_key']}"
+    try:
+        yield module_client
+    finally:
+        module_client.headers["Authorization"] = f"Bearer {SECRET_KEY}"
+        module_client.cookies.clear()
 
 
 @pytest.fixture
