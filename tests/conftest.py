@@ -22,6 +22,8 @@ from tests.support.server import (
     PUBLIC_KEY,
     SECRET_KEY,
     HeronProcess,
+    ServerProject,
+    new_project,
 )
 
 # -- collection and scheduling ------------------------------------------------------------
@@ -236,6 +238,22 @@ def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hero
     server = HeronProcess(tmp_path / "data").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeronProcess]:
+    """One `heron serve` for the run (for each xdist worker), started when a test first asks:
+    for tests that leave the server as they found it, or take a project of their own on it
+    (``server_project``). A start costs ~3.5 s of CPU."""
+    server = HeronProcess(tmp_path_factory.mktemp("shared") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server_project(shared_server: HeronProcess) -> ServerProject:
+    """A new project, with its key and an owner, on the run's shared server."""
+    return new_project(shared_server)
 
 
 @pytest.fixture(scope="module")
