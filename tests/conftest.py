@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import atexit
 import functools
+import secrets
 import shutil
+import signal
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -20,9 +22,21 @@ from tests.support.server import (
     PUBLIC_KEY,
     SECRET_KEY,
     HeronProcess,
+    ServerProject,
+    new_project,
 )
 
 # -- collection and scheduling ------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The servers the tests start stop on SIGINT however pytest was started. A shell runs a
+    command started in the background (``make test &`` in a script) with SIGINT ignored, every
+    process it starts inherits the ignore, and a `heron serve` ignoring SIGINT kept each test
+    waiting the 20 s of ``HeronProcess.stop`` for a SIGKILL (tests/ui: 28 times). A handler,
+    unlike an ignore, is not inherited: the servers get the default (Ctrl-C) again."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -169,11 +183,17 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
+def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
     """The app in process (real store file, real pipeline), authenticated as project 'test';
-    its reads ask for consistency (they see the spans the test just posted)."""
+    its reads ask for consistency (they see the spans the test just posted). In a module that
+    sets ``SHARE_APP = True``: the module's app, with a project and key of the test's own
+    (``project_client``)."""
+    if getattr(request.module, "SHARE_APP", False):
+        yield request.getfixturevalue("project_client")
+        return
     from heron.server.app import create_app
 
+    settings = request.getfixturevalue("settings")
     with TestClient(create_app(settings), headers=CONSISTENT) as c:
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
         yield c
@@ -193,6 +213,21 @@ def module_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClie
 
 
 @pytest.fixture
+def project_client(module_client: TestClient) -> Iterator[TestClient]:
+    """The module's app, authenticated with the key of a new project: for tests that list or
+    count what they write, at the cost of a project (milliseconds) instead of an app."""
+    st = module_client.app.state.heron  # type: ignore[attr-defined]
+    project = st.store.create_project(f"p-{secrets.token_hex(4)}")
+    key = st.store.create_key(project["id"])
+    module_client.headers["Authorization"] = f"Bearer {key['secret_key']}"
+    try:
+        yield module_client
+    finally:
+        module_client.headers["Authorization"] = f"Bearer {SECRET_KEY}"
+        module_client.cookies.clear()
+
+
+@pytest.fixture
 def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HeronProcess]:
     """A real `heron serve` process on a loopback port, for this test alone; or the module's
     shared one (``module_server``) in a module that sets ``SHARE_SERVER = True`` because its
@@ -203,6 +238,22 @@ def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hero
     server = HeronProcess(tmp_path / "data").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeronProcess]:
+    """One `heron serve` for the run (for each xdist worker), started when a test first asks:
+    for tests that leave the server as they found it, or take a project of their own on it
+    (``server_project``). A start costs ~3.5 s of CPU."""
+    server = HeronProcess(tmp_path_factory.mktemp("shared") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server_project(shared_server: HeronProcess) -> ServerProject:
+    """A new project, with its key and an owner, on the run's shared server."""
+    return new_project(shared_server)
 
 
 @pytest.fixture(scope="module")

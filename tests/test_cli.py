@@ -24,9 +24,9 @@ def heron(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
     )
 
 
-def test_keys_create_goes_through_the_running_server(live_server: HeronProcess) -> None:
-    data = str(live_server.data_dir)
-    assert (live_server.data_dir / "server.json").exists()
+def test_keys_create_goes_through_the_running_server(shared_server: HeronProcess) -> None:
+    data = str(shared_server.data_dir)
+    assert (shared_server.data_dir / "server.json").exists()
     out = heron("keys", "create", "--project", "checkout", "--create-project", "--data-dir", data)
     assert out.returncode == 0, out.stderr + out.stdout
     secret = re.search(r"secret key\s+(sk-\S+)", out.stdout).group(1)  # type: ignore[union-attr]
@@ -34,18 +34,18 @@ def test_keys_create_goes_through_the_running_server(live_server: HeronProcess) 
     tid, spans = genai_trace()
     h = {"Authorization": f"Bearer {secret}", "Content-Type": "application/x-protobuf"}
     r = httpx.post(
-        live_server.url + "/v1/traces", content=request(spans).SerializeToString(), headers=h
+        shared_server.url + "/v1/traces", content=request(spans).SerializeToString(), headers=h
     )
     assert r.status_code == 200
     # ingest acknowledges once the batch is journaled; the read asks to see it applied
     got = httpx.get(
-        live_server.url + f"/api/traces/{tid.hex()}", headers={**h, "X-Heron-Consistent": "true"}
+        shared_server.url + f"/api/traces/{tid.hex()}", headers={**h, "X-Heron-Consistent": "true"}
     )
     assert got.status_code == 200
     # ... and the trace belongs to the new project only
     assert (
         httpx.get(
-            live_server.url + f"/api/traces/{tid.hex()}", headers=live_server.auth
+            shared_server.url + f"/api/traces/{tid.hex()}", headers=shared_server.auth
         ).status_code
         == 404
     )

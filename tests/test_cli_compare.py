@@ -11,7 +11,7 @@ import orjson
 from heron.cli import _number
 from heron.demo import DemoConfig, send
 from tests.compare.test_compare_api import VERDICTS
-from tests.support.server import SECRET_KEY, HeronProcess
+from tests.support.server import SECRET_KEY, HeronProcess, ServerProject
 
 END_US = 1_760_000_000_000_000  # 2025-10-09T08:53:20Z
 
@@ -32,15 +32,16 @@ def heron(
     )
 
 
-def test_compare_prints_a_table_from_a_live_server(live_server: HeronProcess) -> None:
+def test_compare_prints_a_table_from_a_live_server(server_project: ServerProject) -> None:
     config = DemoConfig(traces=600, days=1, end_us=END_US, export_interval_s=600,
                         batch_spans=4096, delivery_quirks=False)  # fmt: skip
-    send(config, live_server.url, SECRET_KEY)
-    url = ("--url", live_server.url)
+    key = server_project.secret_key  # the project holds these 600 traces alone
+    send(config, server_project.url, key)
+    url = ("--url", server_project.url)
 
     chat = '[{"column": "name", "operator": "=", "value": "support-chat"}]'
     out = heron(*url, "--field", "prompt_version", "--baseline", "3", "--candidate", "4",
-                "--filter", chat)  # fmt: skip
+                "--filter", chat, key=key)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     assert "baseline: name = support-chat and prompt_version = 3" in out.stdout
     for word in ("metric", "95% CI", "verdict", "p50_latency", "error_rate"):
@@ -53,9 +54,9 @@ def test_compare_prints_a_table_from_a_live_server(live_server: HeronProcess) ->
     # the runner may still be adding implicit-feedback scores: compare the table with an
     # answer read before and after it, once the two agree
     for _ in range(20):
-        before = orjson.loads(heron(*args, "--json").stdout)["metrics"]
-        narrow = heron(*args, columns=80)
-        after = orjson.loads(heron(*args, "--json").stdout)["metrics"]
+        before = orjson.loads(heron(*args, "--json", key=key).stdout)["metrics"]
+        narrow = heron(*args, key=key, columns=80)
+        after = orjson.loads(heron(*args, "--json", key=key).stdout)["metrics"]
         if before == after:
             break
     assert narrow.returncode == 0, narrow.stdout + narrow.stderr
@@ -67,7 +68,7 @@ def test_compare_prints_a_table_from_a_live_server(live_server: HeronProcess) ->
         for k in ("baseline", "candidate", "difference", "p_value", "ci_low", "ci_high"):
             assert m[k] is None or _number(m[k]) in numbers, (k, m)
 
-    as_json = heron(*url, "--at", "2025-10-08T20:53:20Z", "--days", "0.5", "--json")
+    as_json = heron(*url, "--at", "2025-10-08T20:53:20Z", "--days", "0.5", "--json", key=key)
     assert as_json.returncode == 0, as_json.stderr
     answer = orjson.loads(as_json.stdout)
     assert answer["cohorts"]["candidate"]["fromTimestamp"] == "2025-10-08T20:53:20Z"
@@ -75,8 +76,8 @@ def test_compare_prints_a_table_from_a_live_server(live_server: HeronProcess) ->
     assert counts["metric"] == "count" and counts["n_baseline"] + counts["n_candidate"] == 600
 
 
-def test_compare_fails_clearly(live_server: HeronProcess) -> None:
-    url = ("--url", live_server.url)
+def test_compare_fails_clearly(shared_server: HeronProcess) -> None:
+    url = ("--url", shared_server.url)
     bad = heron(*url, "--at", "soon")
     assert bad.returncode == 1 and "at: expected an ISO 8601 time" in bad.stdout
     nothing = heron(*url)

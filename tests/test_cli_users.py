@@ -24,9 +24,9 @@ def web_login(url: str, email: str, password: str) -> int:
         return c.post("/login", data=data).status_code
 
 
-def test_users_commands_go_through_the_running_server(live_server: HeronProcess) -> None:
-    data = str(live_server.data_dir)
-    url = live_server.url
+def test_users_commands_go_through_the_running_server(shared_server: HeronProcess) -> None:
+    data = str(shared_server.data_dir)
+    url = shared_server.url
     assert web_login(url, ADMIN_EMAIL, ADMIN_PASSWORD) == 303  # HERON_INIT_ADMIN_*
 
     out = heron("users", "create", "Dana@Heron.test", "--project", "test", "--data-dir", data)

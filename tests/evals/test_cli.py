@@ -11,7 +11,7 @@ import yaml
 
 from heron.model import ObservationRecord, TraceUpdate
 from heron.store import EmbeddedStore
-from tests.support.server import HeronProcess
+from tests.support.server import ServerProject
 from tests.test_cli import heron
 
 DOC = textwrap.dedent(
@@ -78,20 +78,21 @@ def test_apply_export_and_backfill_without_a_server(tmp_path: Path) -> None:
 
 
 def test_apply_and_backfill_through_the_running_server(
-    live_server: HeronProcess, tmp_path: Path
+    server_project: ServerProject, tmp_path: Path
 ) -> None:
-    data = str(live_server.data_dir)
+    project = server_project.name
+    data = str(server_project.data_dir)
     doc = tmp_path / "heron.yaml"
     doc.write_text(DOC)
-    done = heron("apply", str(doc), "--project", "test", "--data-dir", data,
+    done = heron("apply", str(doc), "--project", project, "--data-dir", data,
                  env={"JUDGE_KEY": "sk-cli-secret-9999"})  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    r = httpx.get(live_server.url + "/api/evaluators", headers=live_server.auth)
+    r = httpx.get(server_project.url + "/api/evaluators", headers=server_project.auth)
     assert [e["name"] for e in r.json()["data"]] == ["mentions-refund"]
-    again = heron("apply", str(doc), "--project", "test", "--data-dir", data,
+    again = heron("apply", str(doc), "--project", project, "--data-dir", data,
                   env={"JUDGE_KEY": "sk-cli-secret-9999"})  # fmt: skip
     assert again.returncode == 0 and "unchanged" in again.stdout and "create" not in again.stdout
-    ran = heron("evaluators", "backfill", "mentions-refund", "--project", "test",
+    ran = heron("evaluators", "backfill", "mentions-refund", "--project", project,
                 "--data-dir", data)  # fmt: skip
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "started in the server" in ran.stderr

@@ -64,7 +64,10 @@ def child_names(obs: dict[str, Any]) -> list[str]:
     return sorted(c["name"] for c in obs["children"])
 
 
-@pytest.fixture(scope="module")
-def live_server(module_server: HeronProcess) -> HeronProcess:
-    """The module's shared server: these tests each read back only their own traces."""
-    return module_server
+@pytest.fixture(scope="package")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeronProcess]:
+    """One server for tests/sdk (a start costs ~3.5 s of CPU): these tests each read back
+    only their own traces."""
+    server = HeronProcess(tmp_path_factory.mktemp("sdk") / "data").start()
+    yield server
+    server.stop()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -30,6 +31,7 @@ def _traces(server: HeronProcess, **params: str) -> list[dict]:
 @pytest.mark.parametrize(("rate", "kept"), [(0.0, 0), (1.0, 20)])
 def test_sampling_keeps_or_drops_whole_traces(live_server, rate: float, kept: int) -> None:
     heron.init(host=live_server.url, secret_key=SECRET_KEY, sample_rate=rate)
+    session = f"sampling-{uuid.uuid4().hex}"  # the server is shared: count this test's only
 
     @heron.observe()
     def child() -> int:
@@ -37,13 +39,13 @@ def test_sampling_keeps_or_drops_whole_traces(live_server, rate: float, kept: in
 
     @heron.observe()
     def root(i: int) -> int:
-        heron.update_current_trace(session_id="sampling")
+        heron.update_current_trace(session_id=session)
         return child() + child()
 
     for i in range(20):
         root(i)
     assert heron.flush(10)
-    traces = _traces(live_server, limit="100")
+    traces = _traces(live_server, limit="100", session_id=session)
     assert len(traces) == kept
     for t in traces:
         assert t["observation_count"] == 3  # whole traces, never parts

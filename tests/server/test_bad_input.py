@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import random
+import secrets
 import zlib
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +18,7 @@ from tests.conftest import make_settings
 from tests.support.otlp import genai_trace, new_span_id, new_trace_id, request, span
 from tests.support.server import SECRET_KEY
 
+SHARE_APP = True  # one app for the module, a project per test (conftest.client)
 PB = {"Content-Type": "application/x-protobuf"}
 
 
@@ -70,9 +73,11 @@ def test_missing_and_wrong_key_are_401(client: TestClient) -> None:
     assert r.status_code == 401
 
 
-@pytest.fixture
-def small_client(tmp_path):
-    with TestClient(create_app(make_settings(tmp_path, max_body_bytes=16384))) as c:
+@pytest.fixture(scope="module")
+def small_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """An app with a 16 KiB body limit, for the module's refused bodies (they change nothing)."""
+    settings = make_settings(tmp_path_factory.mktemp("small"), max_body_bytes=16384)
+    with TestClient(create_app(settings)) as c:
         c.headers["Authorization"] = f"Bearer {SECRET_KEY}"
         yield c
 
@@ -98,7 +103,7 @@ def test_other_projects_trace_is_404(client: TestClient) -> None:
     tid, spans = genai_trace()
     client.post("/v1/traces", content=request(spans).SerializeToString(), headers=PB)
     st = client.app.state.heron
-    other = st.store.create_project("other")
+    other = st.store.create_project(f"other-{secrets.token_hex(4)}")
     key = st.store.create_key(other["id"])
     h = {"Authorization": f"Bearer {key['secret_key']}"}
     r = client.get(f"/api/traces/{tid.hex()}", headers=h)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.dashboards.data import WINDOW, seed
+
+SHARE_APP = True  # one app for the module, a project per test (conftest.client)
 
 COUNT = {"view": "traces", "metrics": [{"measure": "count", "aggregation": "count"}]}
 BY_USER = {**COUNT, "dimensions": [{"field": "user_id"}]}
@@ -34,7 +37,7 @@ def seeded(client: TestClient) -> TestClient:
 
 def other_project(client: TestClient) -> dict[str, str]:
     st = client.app.state.heron  # type: ignore[attr-defined]
-    key = st.store.create_key(st.store.create_project("other")["id"])
+    key = st.store.create_key(st.store.create_project(f"other-{secrets.token_hex(4)}")["id"])
     return {"Authorization": f"Bearer {key['secret_key']}"}
 
 

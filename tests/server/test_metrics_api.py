@@ -46,10 +46,12 @@ def ingest(client: TestClient, headers: dict[str, str] | None = None) -> None:
     assert r.status_code == 200, r.text
 
 
-@pytest.fixture
-def seeded(client: TestClient) -> TestClient:
-    ingest(client)
-    return client
+@pytest.fixture(scope="module")
+def seeded(module_client: TestClient) -> TestClient:
+    """The module's app with the spans planted once: the tests read them, and the one that
+    writes writes into another project."""
+    ingest(module_client)
+    return module_client
 
 
 LATENCY_BY_MODEL = {

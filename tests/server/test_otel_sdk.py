@@ -10,13 +10,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
-from tests.support.server import SECRET_KEY, HeronProcess
+from tests.support.server import ServerProject
 
 
-def test_otel_sdk_exports_to_heron(live_server: HeronProcess) -> None:
+def test_otel_sdk_exports_to_heron(server_project: ServerProject) -> None:
     exporter = OTLPSpanExporter(
-        endpoint=live_server.url + "/v1/traces",
-        headers={"Authorization": f"Bearer {SECRET_KEY}"},
+        endpoint=server_project.url + "/v1/traces",
+        headers={"Authorization": f"Bearer {server_project.secret_key}"},
         compression=Compression.Gzip,
     )
     provider = TracerProvider(
@@ -53,7 +53,7 @@ def test_otel_sdk_exports_to_heron(live_server: HeronProcess) -> None:
     provider.shutdown()
 
     t = httpx.get(
-        live_server.url + f"/api/traces/{trace_id}?consistent=true", headers=live_server.auth
+        server_project.url + f"/api/traces/{trace_id}?consistent=true", headers=server_project.auth
     ).json()
     assert t["name"] == "answer-question"
     assert (t["user_id"], t["session_id"]) == ("u-77", "s-77")

@@ -4,26 +4,24 @@ readable within 2 s of its trace's ingest acknowledgement."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.otlp import new_span_id, new_trace_id, request, span
-from tests.support.server import HeronProcess
+from tests.support.server import ServerProject
 
 PB = {"Content-Type": "application/x-protobuf"}
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[HeronProcess]:
-    proc = HeronProcess(tmp_path / "data").start()  # the default runner work includes rules
-    yield proc
-    proc.stop()
+def server(server_project: ServerProject) -> ServerProject:
+    """A project of its own on the run's shared server (its default runner work includes
+    rules): the issue count below is the project's."""
+    return server_project
 
 
-def test_a_signal_is_visible_within_two_seconds_of_the_ack(server: HeronProcess) -> None:
+def test_a_signal_is_visible_within_two_seconds_of_the_ack(server: ServerProject) -> None:
     auth = {"Authorization": server.auth["Authorization"]}  # reads without waiting
     latencies = []
     with httpx.Client(base_url=server.url, timeout=10) as http:

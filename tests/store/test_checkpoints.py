@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 
 from fastapi.testclient import TestClient
 
+from heron.scores import ScoreRecord
 from heron.server.app import create_app
 from heron.settings import Settings
+from heron.store import EmbeddedStore
 from heron.store.recovery import wal_path
 from tests.support.otlp import genai_trace, request
 from tests.support.server import SECRET_KEY
@@ -71,3 +74,35 @@ def test_and_after_a_restart(settings: Settings) -> None:
 
 def test_and_while_a_request_thread_idles_after_a_one_row_read(settings: Settings) -> None:
     _assert_checkpointed(_ingest(settings, idle_read="SELECT public_key FROM api_keys"))
+
+
+def test_a_checkpoint_waits_for_a_score_write_on_the_writers_connection(
+    store: EmbeddedStore,
+) -> None:
+    """The pipeline's periodic checkpoint and a score write (the API's, the runner's) share
+    the writer's connection: unserialised, a write met "connection is busy", its ROLLBACK
+    too, and the connection was left in a broken transaction that failed every write after
+    it (seen as 500s from POST /api/scores on a server up for more than a minute)."""
+    now = datetime(2026, 1, 1)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def checkpoints() -> None:
+        while not stop.is_set():
+            try:
+                store.checkpoint()
+            except BaseException as exc:  # every failure is the finding
+                failures.append(exc)
+
+    thread = threading.Thread(target=checkpoints)
+    thread.start()
+    try:
+        for i in range(150):
+            score = ScoreRecord("p1", f"s{i}", f"{i:032x}", None, None, "quality", 1.0, None,
+                                "NUMERIC", "API", None, None, now, None, None)  # fmt: skip
+            store.write_scores([score])
+    finally:
+        stop.set()
+        thread.join()
+    assert failures == []
+    assert store.cursor().execute("SELECT count(*) FROM scores").fetchone() == (150,)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -110,3 +112,63 @@ class HeronProcess:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+OWNER_PASSWORD = "test-owner-password"
+
+
+@dataclass
+class ServerProject:
+    """A project of its own on a shared server: its own API key, and an owner who belongs to
+    it alone (so the web UI opens on it). Tests sharing a server each take one where they read
+    lists, counts or settings that other tests' data would change. It stands in for the
+    server in a test: ``url``, ``auth``, ``data_dir`` and ``log()`` are the server's."""
+
+    server: HeronProcess
+    name: str
+    public_key: str
+    secret_key: str
+    email: str
+    password: str = OWNER_PASSWORD
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def data_dir(self) -> Path:
+        return self.server.data_dir
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The project's key header, and asking reads for the caller's own writes."""
+        return {"Authorization": f"Bearer {self.secret_key}", **CONSISTENT}
+
+    def log(self) -> str:
+        return self.server.log()
+
+
+def admin_token(server: HeronProcess) -> str:
+    """The admin token the running server wrote into its data directory."""
+    info = (server.data_dir / "server.json").read_text()
+    return json.loads(info)["admin_token"]
+
+
+def new_project(server: HeronProcess, name: str | None = None) -> ServerProject:
+    """A new project on ``server`` with a key and an owner (through the admin API)."""
+    name = name or f"p-{secrets.token_hex(4)}"
+    email = f"owner-{name}@heron.test"
+    with httpx.Client(
+        base_url=server.url,
+        headers={"Authorization": f"Bearer {admin_token(server)}"},
+        timeout=30,
+    ) as admin:
+        r = admin.post("/api/admin/keys", json={"project": name, "create_project": True})
+        assert r.status_code == 201, r.text
+        key = r.json()
+        r = admin.post("/api/admin/users", json={"email": email, "password": OWNER_PASSWORD})
+        assert r.status_code == 201, r.text
+        member = {"project": name, "email": email, "role": "owner"}
+        r = admin.post("/api/admin/members", json=member)
+        assert r.status_code == 200, r.text
+    return ServerProject(server, name, key["public_key"], key["secret_key"], email)

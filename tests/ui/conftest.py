@@ -4,6 +4,10 @@ Playwright's own browser download is not used: the tests launch ``/usr/bin/chrom
 (``make test`` installs it). Each launch gets a fresh temporary profile from Playwright, each
 test a fresh browser context (no cookies), and every test leaves a screenshot in
 ``tests/artifacts/``.
+
+All of tests/ui shares one `heron serve` (``ui_server``): each test's ``live_server`` is a
+project of its own on it, with its own key and an owner who belongs to it alone, so lists,
+counts and settings hold that test's data only.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.server import CONSISTENT
+from tests.support.server import CONSISTENT, HeronProcess, ServerProject, new_project
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -58,6 +62,21 @@ def browser(chromium_path: str) -> Iterator[Browser]:
         )
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="package")
+def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeronProcess]:
+    """One `heron serve` for all of tests/ui (one unit of the run, on one worker): a server
+    start costs ~3.5 s of CPU, a project on a running one a few milliseconds."""
+    server = HeronProcess(tmp_path_factory.mktemp("ui") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_server(ui_server: HeronProcess) -> ServerProject:
+    """A new project on the shared server, with its key and its owner (``log_in``)."""
+    return new_project(ui_server)
 
 
 def _save(tab: Page, name: str) -> None:

@@ -9,10 +9,9 @@ import time
 from playwright.sync_api import Page, expect
 
 from tests.support.otlp import new_span_id, new_trace_id, span
-from tests.support.server import HeronProcess
+from tests.support.server import ServerProject
 from tests.ui.test_traces import ingest, log_in
 
-SHARE_SERVER = True
 DEFINITION = """\
 name: ui-slow
 query:
@@ -25,7 +24,7 @@ condition: {operator: '>', warning: 2000, alert: 5000}
 
 
 def test_backtest_draws_the_chart_then_save_and_delete(
-    page: Page, live_server: HeronProcess
+    page: Page, live_server: ServerProject
 ) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -39,7 +38,7 @@ def test_backtest_draws_the_chart_then_save_and_delete(
                           duration_ms=8000 if slow else 500))  # fmt: skip
     ingest(live_server, spans)
     url = live_server.url
-    log_in(page, url)
+    log_in(page, live_server)
     page.goto(f"{url}/issues")
     page.get_by_role("link", name="the alerts page").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Alerts")

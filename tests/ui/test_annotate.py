@@ -1,7 +1,7 @@
 """The annotator view in Chromium against a real `heron serve`: a queue annotated by keyboard
 only (no clicks once the page is open: values, submit, skip, undo, going back to edit), two
 annotators in two browser contexts never holding the same item, and a double-annotated
-queue's agreement. One server for the module; each test makes its own queue."""
+queue's agreement. One project for the module; each test makes its own queue."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.otlp import T0_NS, new_span_id, new_trace_id, request, span
-from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, CONSISTENT, HeronProcess
+from tests.support.server import CONSISTENT, HeronProcess, ServerProject, admin_token, new_project
 
 ANNOTATOR = "second@heron.test"
 PASSWORD = "second annotator password"
@@ -25,7 +25,7 @@ VIEW = {"width": 1200, "height": 800}
 
 @dataclass
 class Setup:
-    server: HeronProcess
+    server: ServerProject
     configs: dict[str, str]
     traces: list[str]
 
@@ -55,7 +55,7 @@ class Setup:
         return {s["name"]: s for s in found["data"]}
 
 
-def _send(server: HeronProcess, questions: list[str]) -> list[str]:
+def _send(server: ServerProject, questions: list[str]) -> list[str]:
     spans, ids = [], []
     for i, q in enumerate(questions):
         tid = new_trace_id()
@@ -77,13 +77,12 @@ def _send(server: HeronProcess, questions: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def setup(module_server: HeronProcess) -> Iterator[Setup]:
-    server = module_server
-    token = orjson.loads((server.data_dir / "server.json").read_bytes())["admin_token"]
+def setup(ui_server: HeronProcess) -> Iterator[Setup]:
+    server = new_project(ui_server)  # its owner and a second annotator, a member
     r = httpx.post(
         server.url + "/api/admin/users",
-        json={"email": ANNOTATOR, "password": PASSWORD, "project": "test"},
-        headers={"Authorization": f"Bearer {token}"},
+        json={"email": ANNOTATOR, "password": PASSWORD, "project": server.name},
+        headers={"Authorization": f"Bearer {admin_token(ui_server)}"},
         timeout=30,
     )
     assert r.status_code == 201, r.text
@@ -120,7 +119,7 @@ def test_annotate_a_queue_by_keyboard_only(page: Page, setup: Setup) -> None:
     traces = setup.traces[:3]
     qid = setup.queue(traces, ["correct", "tone", "quality"])
     url = setup.server.url
-    _log_in(page, url, ADMIN_EMAIL, ADMIN_PASSWORD)
+    _log_in(page, url, setup.server.email, setup.server.password)
     page.goto(f"{url}/annotation-queues/{qid}/annotate")
     _shows(page, "Question number 0?")
     _progress(page, 0, 3)
@@ -182,12 +181,11 @@ def test_two_annotators_never_hold_the_same_item(browser: Browser, setup: Setup)
     traces = setup.traces[3:7]
     qid = setup.queue(traces, ["correct"])
     url = setup.server.url
+    owner = (setup.server.email, setup.server.password)
     tabs = []
     contexts = [browser.new_context(viewport=VIEW, extra_http_headers=CONSISTENT) for _ in range(2)]
     try:
-        for ctx, (email, password) in zip(
-            contexts, [(ADMIN_EMAIL, ADMIN_PASSWORD), (ANNOTATOR, PASSWORD)], strict=True
-        ):
+        for ctx, (email, password) in zip(contexts, [owner, (ANNOTATOR, PASSWORD)], strict=True):
             tab = ctx.new_page()
             _log_in(tab, url, email, password)
             tab.goto(f"{url}/annotation-queues/{qid}/annotate")
@@ -228,9 +226,10 @@ def test_a_double_annotated_queue_shows_agreement(browser: Browser, setup: Setup
     traces = setup.traces[7:11]
     qid = setup.queue(traces, ["correct", "tone"], per_item=2)
     url = setup.server.url
-    marks = {ADMIN_EMAIL: ["y", "y", "n", "n"], ANNOTATOR: ["y", "n", "n", "n"]}
-    tone = {ADMIN_EMAIL: ["1", "1", "2", "2"], ANNOTATOR: ["1", "1", "2", "3"]}
-    for email, password in ((ADMIN_EMAIL, ADMIN_PASSWORD), (ANNOTATOR, PASSWORD)):
+    owner = setup.server.email
+    marks = {owner: ["y", "y", "n", "n"], ANNOTATOR: ["y", "n", "n", "n"]}
+    tone = {owner: ["1", "1", "2", "2"], ANNOTATOR: ["1", "1", "2", "3"]}
+    for email, password in ((owner, setup.server.password), (ANNOTATOR, PASSWORD)):
         ctx = browser.new_context(viewport=VIEW, extra_http_headers=CONSISTENT)
         try:
             tab = ctx.new_page()

@@ -8,18 +8,16 @@ from collections.abc import Callable
 from playwright.sync_api import Dialog, Page, expect
 
 from tests.support.otlp import genai_trace
-from tests.support.server import HeronProcess
+from tests.support.server import ServerProject
 from tests.ui.test_traces import ingest, log_in
-
-SHARE_SERVER = True  # one server for the module: each test finds its own trace by id
 
 
 def test_add_edit_and_delete_a_comment_on_a_trace(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     tid, spans = genai_trace(session="ui-comments")
     ingest(live_server, spans)
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     page.goto(f"{live_server.url}/traces/{tid.hex()}")
     comments = page.locator("#trace-panel .comments")
     expect(comments.get_by_text("No comments yet.")).to_be_visible()
@@ -30,7 +28,7 @@ def test_add_edit_and_delete_a_comment_on_a_trace(
     expect(item).to_have_count(1)
     expect(item.locator("strong")).to_have_text("refund")
     expect(item.locator(".comment-body")).to_contain_text("<b>not bold</b>")  # shown, not markup
-    expect(item.locator(".comment-author")).to_have_text("admin@heron.test")
+    expect(item.locator(".comment-author")).to_have_text(live_server.email)
     expect(item.locator("time")).to_have_text("just now")  # relative, in the viewer's zone
     snapshot("added")
 
@@ -49,11 +47,11 @@ def test_add_edit_and_delete_a_comment_on_a_trace(
 
 
 def test_comment_on_an_observation_picked_in_the_tree(
-    page: Page, live_server: HeronProcess
+    page: Page, live_server: ServerProject
 ) -> None:
     tid, spans = genai_trace(session="ui-comments-obs", n_children=1)
     ingest(live_server, spans)
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     page.goto(f"{live_server.url}/traces/{tid.hex()}")
     page.locator(".wf-row").nth(2).locator("a.wf-name").click()  # the child, via trace.js
     oid = spans[1].span_id.hex()

@@ -10,23 +10,21 @@ from datetime import UTC, datetime, timedelta
 from playwright.sync_api import Dialog, Page, expect
 
 from heron.demo import DemoConfig, send
-from tests.support.server import SECRET_KEY, HeronProcess
+from tests.support.server import ServerProject
 from tests.ui.test_people import log_in
-
-SHARE_SERVER = True  # one server for the module: each test finds its own traces
 
 END_US = 1_760_000_000_000_000  # 2025-10-09T08:53:20Z
 
 
 def test_compare_prompt_versions_then_open_a_cohort(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     config = DemoConfig(traces=800, days=1, end_us=END_US, export_interval_s=600,
                         batch_spans=4096, delivery_quirks=False)  # fmt: skip
-    send(config, live_server.url, SECRET_KEY)
+    send(config, live_server.url, live_server.secret_key)
     dialogs: list[Dialog] = []
     page.on("dialog", lambda d: (dialogs.append(d), d.dismiss()))
-    log_in(page, live_server.url)
+    log_in(page, live_server)
 
     page.get_by_role("link", name="Compare").click()
     expect(page.get_by_role("heading", name="Compare")).to_be_visible()
@@ -68,8 +66,8 @@ def test_compare_prompt_versions_then_open_a_cohort(
     assert dialogs == []
 
 
-def test_before_after_window_never_runs_past_now(page: Page, live_server: HeronProcess) -> None:
-    log_in(page, live_server.url)
+def test_before_after_window_never_runs_past_now(page: Page, live_server: ServerProject) -> None:
+    log_in(page, live_server)
     now = datetime.now(UTC)
     at = (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     page.goto(f"{live_server.url}/compare?at={at}&days=7")

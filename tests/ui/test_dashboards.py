@@ -11,16 +11,14 @@ import httpx
 from playwright.sync_api import Browser, Dialog, Locator, Page, expect
 
 from tests.dashboards.data import HOSTILE_MODEL, WINDOW, scores, workload_request
-from tests.support.server import CONSISTENT, HeronProcess
+from tests.support.server import CONSISTENT, ServerProject
 from tests.ui.conftest import ARTIFACTS
 from tests.ui.test_traces import log_in
-
-SHARE_SERVER = True  # one server for the module: each test finds its own traces
 
 RANGE = urlencode({"from": WINDOW["fromTimestamp"], "to": WINDOW["toTimestamp"]})
 
 
-def seed(server: HeronProcess) -> None:
+def seed(server: ServerProject) -> None:
     pb = {"Content-Type": "application/x-protobuf", **server.auth}
     r = httpx.post(server.url + "/v1/traces", content=workload_request(hostile=True), headers=pb)
     assert r.status_code == 200, r.text
@@ -33,12 +31,12 @@ def widget(page: Page, widget_id: str) -> Locator:
 
 
 def test_default_dashboard_draws_and_a_bar_opens_its_traces(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     seed(live_server)
     dialogs: list[Dialog] = []
     page.on("dialog", lambda d: (dialogs.append(d), d.dismiss()))
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     page.get_by_role("navigation").get_by_role("link", name="Dashboards", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Monitoring")
     page.goto(f"{live_server.url}/dashboard?{RANGE}")
@@ -84,11 +82,11 @@ def test_default_dashboard_draws_and_a_bar_opens_its_traces(
 
 
 def test_custom_dashboard_create_edit_duplicate_delete(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     seed(live_server)
     page.on("dialog", lambda d: d.accept())
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     page.get_by_role("navigation").get_by_role("link", name="Dashboards").click()
     page.get_by_role("link", name="All dashboards").click()
     expect(page.get_by_role("link", name="Monitoring")).to_be_visible()
@@ -139,7 +137,7 @@ def test_custom_dashboard_create_edit_duplicate_delete(
 
 
 def test_every_widget_type_draws(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     seed(live_server)
     count = {"view": "traces", "metrics": [{"measure": "count", "aggregation": "count"}]}
@@ -161,7 +159,7 @@ def test_every_widget_type_draws(
     ]}  # fmt: skip
     r = httpx.post(live_server.url + "/api/dashboards", json=body, headers=live_server.auth)
     assert r.status_code == 201, r.text
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     page.goto(f"{live_server.url}/dashboards/{r.json()['id']}?{RANGE}")
     expect(page.locator("[data-drawn]")).to_have_count(8)
     expect(widget(page, "line").locator(".scatterlayer .trace")).to_have_count(2)  # 2 names
@@ -209,7 +207,7 @@ _TOKEN_COLOUR = """(name) => {
 
 
 def test_charts_name_axes_units_legends_and_the_viewer_zone(
-    browser: Browser, live_server: HeronProcess
+    browser: Browser, live_server: ServerProject
 ) -> None:
     seed(live_server)
     viewport = {"width": 1200, "height": 800}
@@ -217,7 +215,7 @@ def test_charts_name_axes_units_legends_and_the_viewer_zone(
         viewport=viewport, extra_http_headers=CONSISTENT, timezone_id="Asia/Tokyo"
     )
     page = context.new_page()
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     page.goto(f"{live_server.url}/dashboard?{RANGE}")
     expect(page.locator("[data-drawn]")).to_have_count(16)
 

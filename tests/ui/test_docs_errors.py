@@ -7,12 +7,10 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, Route, expect
 
-from tests.support.server import HeronProcess
-
-SHARE_SERVER = True  # one server for the module: each test finds its own traces
+from tests.support.server import ServerProject
 
 
-def test_docs_work_offline(page: Page, live_server: HeronProcess) -> None:
+def test_docs_work_offline(page: Page, live_server: ServerProject) -> None:
     outside: list[str] = []
 
     def loopback_only(route: Route) -> None:
@@ -30,7 +28,7 @@ def test_docs_work_offline(page: Page, live_server: HeronProcess) -> None:
     assert outside == [], f"requests that left the machine: {outside}"
 
 
-def test_unknown_page_in_the_browser(page: Page, live_server: HeronProcess) -> None:
+def test_unknown_page_in_the_browser(page: Page, live_server: ServerProject) -> None:
     response = page.goto(live_server.url + "/no/such/page")
     assert response is not None and response.status == 404
     expect(page.get_by_role("heading", level=1)).to_have_text("404")

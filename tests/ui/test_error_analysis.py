@@ -11,11 +11,11 @@ from playwright.sync_api import Page, expect
 
 from tests.analysis.notes import labelled
 from tests.support.otlp import new_span_id, new_trace_id, request, span
-from tests.support.server import HeronProcess
+from tests.support.server import ServerProject
 from tests.ui.test_people import log_in
 
 
-def send_notes(server: HeronProcess) -> int:
+def send_notes(server: ServerProject) -> int:
     rows = labelled("heldout.jsonl")
     ids = [new_trace_id() for _ in rows]
     spans = [span(t, new_span_id(), "chat") for t in ids]
@@ -34,11 +34,11 @@ def send_notes(server: HeronProcess) -> int:
 
 
 def test_group_rename_merge_and_accept(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     count = send_notes(live_server)
     url = live_server.url
-    log_in(page, url)
+    log_in(page, live_server)
     page.goto(f"{url}/error-analysis")
     page.get_by_label("notes from").select_option("scores")
     page.get_by_label("score name (TEXT scores only, empty: any)").fill("review")

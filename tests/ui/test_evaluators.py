@@ -10,10 +10,9 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from tests.support.otlp import new_span_id, new_trace_id, span
-from tests.support.server import HeronProcess
+from tests.support.server import ServerProject
 from tests.ui.test_traces import ingest, log_in
 
-SHARE_SERVER = True  # the module's server: its runner runs heron.evals.task:tasks by default
 HOSTILE = "<img src=x onerror=alert(1)> Sure, you can get a refund."
 DEFINITION = """\
 name: ui-refund
@@ -26,7 +25,7 @@ delay_seconds: 0
 
 
 def test_create_try_save_and_backfill_a_code_evaluator(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -37,7 +36,7 @@ def test_create_try_save_and_backfill_a_code_evaluator(
         ingest(live_server, [span(tid, new_span_id(), "support-chat",
                                   attributes={"output.value": output})])  # fmt: skip
     url = live_server.url
-    log_in(page, url)
+    log_in(page, live_server)
 
     page.goto(f"{url}/traces/{ids[0]}")
     page.get_by_role("link", name="Try an evaluator on this trace").click()

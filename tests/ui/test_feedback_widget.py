@@ -13,11 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 import httpx
-import orjson
 import pytest
 
 from tests.support.otlp import genai_trace, request
-from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, PUBLIC_KEY, HeronProcess
+from tests.support.server import ServerProject, admin_token
 from tests.ui.conftest import ARTIFACTS
 
 if TYPE_CHECKING:
@@ -26,9 +25,11 @@ if TYPE_CHECKING:
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
 
 
-def customer_page(heron: str, trace_id: str) -> str:
-    """The customer's page: no inline script, a CSP allowing only heron's script and API."""
+def customer_page(project: ServerProject, trace_id: str) -> str:
+    """The customer's page: no inline script, a CSP allowing only heron's script and API;
+    the widget sends with the project's public key."""
     h = html.escape
+    heron = project.url
     return f"""<!doctype html>
 <html><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy"
@@ -42,7 +43,7 @@ def customer_page(heron: str, trace_id: str) -> str:
 </article>
 <article data-trace-id="{h(HOSTILE)}"><div data-heron-feedback id="hostile"></div></article>
 <script src="{h(heron)}/static/feedback.js" data-host="{h(heron)}"
-        data-public-key="{h(PUBLIC_KEY)}" defer></script>
+        data-public-key="{h(project.public_key)}" defer></script>
 </body></html>"""
 
 
@@ -79,12 +80,7 @@ def shop() -> Iterator[Shop]:
     s.close()
 
 
-def admin(server: HeronProcess) -> dict[str, str]:
-    token = orjson.loads((server.data_dir / "server.json").read_bytes())["admin_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
-def new_trace(server: HeronProcess) -> str:
+def new_trace(server: ServerProject) -> str:
     tid, spans = genai_trace()
     r = httpx.post(
         server.url + "/v1/traces",
@@ -95,28 +91,28 @@ def new_trace(server: HeronProcess) -> str:
     return tid.hex()
 
 
-def scores(server: HeronProcess, trace_id: str) -> list[dict]:
+def scores(server: ServerProject, trace_id: str) -> list[dict]:
     """The trace's scores a browser sent (not the runner's EVAL scores beside them)."""
     r = httpx.get(f"{server.url}/api/traces/{trace_id}", headers=server.auth, timeout=10)
     assert r.status_code == 200, r.text
     return [s for s in r.json()["scores"] if s["source"] != "EVAL"]
 
 
-def allow(server: HeronProcess, origins: list[str]) -> None:
+def allow(server: ServerProject, origins: list[str]) -> None:
     r = httpx.post(
         server.url + "/api/admin/feedback",
-        json={"project": "test", "allowed_origins": origins},
-        headers=admin(server),
+        json={"project": server.name, "allowed_origins": origins},
+        headers={"Authorization": f"Bearer {admin_token(server.server)}"},
     )
     assert r.status_code == 200, r.text
 
 
 def test_feedback_from_a_customer_page(
-    browser: Browser, live_server: HeronProcess, shop: Shop
+    browser: Browser, live_server: ServerProject, shop: Shop
 ) -> None:
     trace_id = new_trace(live_server)
     allow(live_server, [shop.origin])
-    shop.body = customer_page(live_server.url, trace_id).encode()
+    shop.body = customer_page(live_server, trace_id).encode()
     context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
     context.set_default_timeout(10_000)
     tab = context.new_page()
@@ -175,11 +171,11 @@ def test_feedback_from_a_customer_page(
 
 
 def test_an_origin_heron_does_not_list_sends_nothing(
-    browser: Browser, live_server: HeronProcess, shop: Shop
+    browser: Browser, live_server: ServerProject, shop: Shop
 ) -> None:
     trace_id = new_trace(live_server)
     allow(live_server, ["http://shop.example.test"])
-    shop.body = customer_page(live_server.url, trace_id).encode()
+    shop.body = customer_page(live_server, trace_id).encode()
     context = browser.new_context()
     context.set_default_timeout(10_000)
     tab = context.new_page()
@@ -197,11 +193,11 @@ def test_an_origin_heron_does_not_list_sends_nothing(
 
 
 def test_owner_allows_an_origin_on_the_settings_page(
-    page: Page, live_server: HeronProcess, shop: Shop, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, shop: Shop, snapshot: Callable[[str], None]
 ) -> None:
     page.goto(live_server.url + "/login")
-    page.get_by_label("Email").fill(ADMIN_EMAIL)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Email").fill(live_server.email)
+    page.get_by_label("Password").fill(live_server.password)
     page.get_by_role("button", name="Log in").click()
     page.goto(live_server.url + "/settings")
     page.get_by_role("navigation", name="Settings").get_by_role("link", name="Feedback").click()

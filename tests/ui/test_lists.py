@@ -10,7 +10,7 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from tests.support.otlp import genai_trace
-from tests.support.server import HeronProcess
+from tests.support.server import ServerProject
 from tests.ui.test_traces import ingest, log_in, unfold
 
 WIDE = {"width": 1400, "height": 900}
@@ -24,7 +24,7 @@ def _no_overflow(page: Page) -> None:
     assert width <= client, f"horizontal overflow: {width} > {client}"
 
 
-def _long_traces(server: HeronProcess, n: int = 12) -> None:
+def _long_traces(server: ServerProject, n: int = 12) -> None:
     spans = []
     for i in range(n):
         _, trace = genai_trace(user=f"user-{i % 3}-{LONG[:60]}", session=f"s-{i}-{LONG[:80]}")
@@ -37,11 +37,11 @@ def _long_traces(server: HeronProcess, n: int = 12) -> None:
 
 
 def test_trace_list_fits_1400_and_shows_rows_above_the_fold(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     _long_traces(live_server)
     page.set_viewport_size(WIDE)
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     page.goto(live_server.url + "/traces")
     rows = page.locator("table.traces tbody tr")
     expect(rows.first).to_be_visible()
@@ -59,13 +59,13 @@ def test_trace_list_fits_1400_and_shows_rows_above_the_fold(
 
 
 def test_observations_page_filters_saves_a_view_and_picks_columns(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     _, a = genai_trace(user="ann", model="gpt-4o-mini", n_children=2)
     _, b = genai_trace(user="ben", model="claude-3-haiku", n_children=1)
     ingest(live_server, [*a, *b])
     page.set_viewport_size(WIDE)
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     page.get_by_role("navigation").get_by_role("link", name="Observations").click()
     rows = page.locator("table.observations tbody tr")
     expect(rows.first).to_be_visible()
@@ -100,7 +100,7 @@ def test_observations_page_filters_saves_a_view_and_picks_columns(
 
 
 def test_sessions_and_users_sort_by_header_and_narrow_by_time(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     spans = []
     for user, n in (("few-calls", 1), ("many-calls", 3)):
@@ -108,7 +108,7 @@ def test_sessions_and_users_sort_by_header_and_narrow_by_time(
             spans += genai_trace(user=user, session=f"s-{user}", n_children=1)[1]
     ingest(live_server, spans)
     page.set_viewport_size(WIDE)
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     page.goto(live_server.url + "/users")
     body = page.locator("table.people-table tbody tr")
     expect(body.first).to_be_visible()

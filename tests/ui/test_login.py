@@ -12,8 +12,6 @@ from playwright.sync_api import Page, expect
 from heron.admin_client import Admin
 from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, HeronProcess
 
-SHARE_SERVER = True  # one server for the module: each test finds its own traces
-
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/login/token\?token=\S+")
 
 
@@ -26,10 +24,12 @@ def login_link(server: HeronProcess) -> str:
 
 
 def test_log_in_switch_project_and_log_out(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, ui_server: HeronProcess, snapshot: Callable[[str], None]
 ) -> None:
-    url = live_server.url
-    Admin(live_server.data_dir).create_project("staging")  # admins join new projects
+    """The server's admin, who belongs to every project, opens on 'test' (the project made at
+    start, empty: every other test of tests/ui writes into a project of its own)."""
+    url = ui_server.url
+    Admin(ui_server.data_dir).create_project("staging")  # admins join new projects
 
     page.goto(url + "/")
     expect(page).to_have_url(url + "/login")
@@ -66,11 +66,11 @@ def test_log_in_switch_project_and_log_out(
 
 
 def test_one_time_login_link(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, ui_server: HeronProcess, snapshot: Callable[[str], None]
 ) -> None:
-    link = login_link(live_server)
+    link = login_link(ui_server)
     page.goto(link)
-    expect(page).to_have_url(live_server.url + "/")
+    expect(page).to_have_url(ui_server.url + "/")
     expect(page.get_by_role("heading", level=1)).to_have_text("test")
     snapshot("logged-in")
 
@@ -85,5 +85,5 @@ def test_one_time_login_link(
     page.context.clear_cookies()
     page.goto(link)
     expect(page.get_by_role("alert")).to_contain_text("already used")
-    page.goto(live_server.url + "/")
-    expect(page).to_have_url(live_server.url + "/login")
+    page.goto(ui_server.url + "/")
+    expect(page).to_have_url(ui_server.url + "/login")

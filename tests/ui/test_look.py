@@ -16,20 +16,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, HeronProcess, free_port
+from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, ServerProject, free_port
+from tests.ui.test_traces import log_in, log_in_as
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
 DEMO_TRACES = 3000
-# the nav, link and theme tests read pages of an empty project and write nothing: one server
-SHARE_SERVER = True
-
-
-def log_in(page: Page, url: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("Email").fill(ADMIN_EMAIL)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(url + "/")
 
 
 def token(page: Page, name: str) -> str:
@@ -53,9 +44,9 @@ def computed(page: Page, selector: str, prop: str) -> str:
     )
 
 
-def test_nav_marks_the_current_page(page: Page, live_server: HeronProcess) -> None:
+def test_nav_marks_the_current_page(page: Page, live_server: ServerProject) -> None:
     url = live_server.url
-    log_in(page, url)
+    log_in(page, live_server)
     nav = page.get_by_role("navigation", name="Sections")
     expect(nav.locator("[aria-current]")).to_have_count(0)  # home is no section
     for path, label in [("/traces", "Traces"), ("/sessions", "Sessions"), ("/compare", "Compare")]:
@@ -83,7 +74,7 @@ def test_nav_marks_the_current_page(page: Page, live_server: HeronProcess) -> No
     expect(nav.locator('[aria-current="page"]')).to_have_text("Review")
 
 
-def test_links_take_the_accent_not_the_browser_blue(page: Page, live_server: HeronProcess) -> None:
+def test_links_take_the_accent_not_the_browser_blue(page: Page, live_server: ServerProject) -> None:
     page.goto(live_server.url + "/nowhere", wait_until="load")  # the error page has a link
     link = page.get_by_role("link", name="Back to heron")
     expect(link).to_be_visible()
@@ -94,12 +85,12 @@ def test_links_take_the_accent_not_the_browser_blue(page: Page, live_server: Her
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_theme_follows_the_system_setting(
-    browser: Browser, live_server: HeronProcess, scheme: str
+    browser: Browser, live_server: ServerProject, scheme: str
 ) -> None:
     context = browser.new_context(color_scheme=scheme, viewport={"width": 1200, "height": 800})
     try:
         tab = context.new_page()
-        log_in(tab, live_server.url)
+        log_in(tab, live_server)
         tab.goto(live_server.url + "/traces")
         body = computed(tab, "html", "background-color")
         header = computed(tab, ".top", "background-color")
@@ -160,7 +151,7 @@ def test_demo_shows_loading_progress_until_its_data_is_in(
     page: Page, demo_server: tuple[str, Path]
 ) -> None:
     url, log_path = demo_server
-    log_in(page, url)
+    log_in_as(page, url, ADMIN_EMAIL, ADMIN_PASSWORD)
     banner = page.get_by_role("status")
     text = banner.locator("[data-demo-text]")
     expect(text).to_have_text(re.compile(rf"^Loading demo data: \d+ of {DEMO_TRACES} traces$"))
@@ -181,7 +172,7 @@ def test_readme_screenshot(browser: Browser, demo_server: tuple[str, Path]) -> N
     context.set_default_timeout(30_000)
     try:
         tab = context.new_page()
-        log_in(tab, url)
+        log_in_as(tab, url, ADMIN_EMAIL, ADMIN_PASSWORD)
         deadline = time.monotonic() + 240
         while tab.request.get(url + "/demo/progress").json()["loading"]:
             assert time.monotonic() < deadline, "the demo did not finish loading"

@@ -11,16 +11,15 @@ import httpx
 from playwright.sync_api import Dialog, Page, expect
 
 from tests.support.otlp import T0_NS, new_span_id, new_trace_id, request, span
-from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, HeronProcess
-
-SHARE_SERVER = True  # one server for the module: each test finds its own traces
+from tests.support.server import ServerProject
+from tests.ui.test_traces import log_in
 
 HOSTILE_USER = "<img src=x onerror=alert(1)>"
 HOSTILE_SESSION = "<script>alert(1)</script>"
 HOSTILE_TEXT = "<script>alert(1)</script> <img src=x onerror=alert(1)> javascript:alert(1)"
 
 
-def send(server: HeronProcess, turns: list[dict[str, Any]]) -> None:
+def send(server: ServerProject, turns: list[dict[str, Any]]) -> None:
     spans = [
         span(
             new_trace_id(),
@@ -47,16 +46,8 @@ def send(server: HeronProcess, turns: list[dict[str, Any]]) -> None:
     assert r.status_code == 200, r.text
 
 
-def log_in(page: Page, url: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("Email").fill(ADMIN_EMAIL)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(url + "/")
-
-
 def test_read_a_session_and_open_its_user(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     genai_out = [{"role": "assistant", "parts": [{"type": "text", "content": "Click Reset."}]}]
     send(
@@ -69,7 +60,7 @@ def test_read_a_session_and_open_its_user(
         ],
     )  # fmt: skip
     url = live_server.url
-    log_in(page, url)
+    log_in(page, live_server)
 
     page.get_by_role("navigation").get_by_role("link", name="Sessions").click()
     expect(page).to_have_url(url + "/sessions")
@@ -102,7 +93,7 @@ def test_read_a_session_and_open_its_user(
 
 
 def test_hostile_ids_and_content_are_shown_as_text(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     dialogs: list[str] = []
 
@@ -117,7 +108,7 @@ def test_hostile_ids_and_content_are_shown_as_text(
           "output": json.dumps([{"role": "assistant", "content": HOSTILE_TEXT}])}],
     )  # fmt: skip
     url = live_server.url
-    log_in(page, url)
+    log_in(page, live_server)
 
     page.goto(url + "/sessions")
     page.get_by_role("link", name=HOSTILE_SESSION).click()

@@ -9,14 +9,14 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.support.otlp import new_span_id, new_trace_id, request, span
-from tests.support.server import HeronProcess
+from tests.support.server import ServerProject
 from tests.ui.test_people import log_in
 
 MODEL = "acme-<b>private</b>-7b"  # markup in a model name is shown as text
 TRACES = 150
 
 
-def send_unpriced(server: HeronProcess) -> list[str]:
+def send_unpriced(server: ServerProject) -> list[str]:
     ids, spans = [], []
     for i in range(TRACES):
         tid = new_trace_id()
@@ -37,11 +37,11 @@ def send_unpriced(server: HeronProcess) -> list[str]:
 
 
 def test_add_a_price_for_an_unpriced_model(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     ids = send_unpriced(live_server)
     url = live_server.url
-    log_in(page, url)
+    log_in(page, live_server)
     page.goto(f"{url}/traces/{ids[0]}")
     page.locator(".waterfall .wf-name", has_text="llm-0").click()
     reason = page.locator(".trace-panel .cost-missing").first

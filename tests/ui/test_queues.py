@@ -9,14 +9,14 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.support import otlp
-from tests.support.server import HeronProcess
+from tests.support.server import ServerProject
 from tests.ui.test_look import log_in
 
 PB = {"Content-Type": "application/x-protobuf"}
 
 
 def test_create_a_queue_and_fill_it_from_the_traces_list(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     url = live_server.url
     spans = [otlp.span(otlp.new_trace_id(), otlp.new_span_id(), n) for n in
@@ -26,7 +26,7 @@ def test_create_a_queue_and_fill_it_from_the_traces_list(
         assert r.status_code == 200, r.text
         r = http.post("/api/public/score-configs", json={"name": "correct", "dataType": "BOOLEAN"})
         assert r.status_code == 200, r.text
-    log_in(page, url)
+    log_in(page, live_server)
 
     page.goto(url + "/annotation-queues")
     page.get_by_label("Name").fill("refund review")

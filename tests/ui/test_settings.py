@@ -8,22 +8,15 @@ from collections.abc import Callable
 import httpx
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, HeronProcess
-
-
-def _log_in(page: Page, url: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("Email").fill(ADMIN_EMAIL)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(url + "/")
+from tests.support.server import ServerProject
+from tests.ui.test_traces import log_in
 
 
 def test_settings_keys_members_and_a_viewer(
-    page: Page, browser: Browser, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, browser: Browser, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     url = live_server.url
-    _log_in(page, url)
+    log_in(page, live_server)
     page.get_by_role("link", name="Settings").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Settings")
     page.get_by_label("Project name", exact=True).fill("Production <1>")

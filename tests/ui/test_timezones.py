@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.otlp import new_span_id, new_trace_id, span
-from tests.support.server import CONSISTENT, HeronProcess
+from tests.support.server import CONSISTENT, ServerProject
 from tests.ui.test_traces import ingest, log_in
 
 ZONE = "Asia/Tokyo"  # UTC+9 all year: the expected text does not depend on the date
@@ -29,18 +29,18 @@ def tokyo_page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def _recent_trace(server: HeronProcess, minutes_ago: float) -> datetime:
+def _recent_trace(server: ServerProject, minutes_ago: float) -> datetime:
     start_ns = time.time_ns() - int(minutes_ago * 60e9)
     ingest(server, [span(new_trace_id(), new_span_id(), "tz-check", start_ns=start_ns)])
     return datetime.fromtimestamp(start_ns / 1e9, UTC)
 
 
 def test_times_follow_the_browser_zone_and_the_switch(
-    tokyo_page: Page, live_server: HeronProcess
+    tokyo_page: Page, live_server: ServerProject
 ) -> None:
     page = tokyo_page
     started = _recent_trace(live_server, 3)
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     page.goto(live_server.url + "/traces")
 
     # the list: relative time, absolute time in the browser's zone on hover, zone named
@@ -71,13 +71,13 @@ def test_times_follow_the_browser_zone_and_the_switch(
 
 
 def test_without_script_times_are_utc_and_named(
-    browser: Browser, live_server: HeronProcess
+    browser: Browser, live_server: ServerProject
 ) -> None:
     context = browser.new_context(java_script_enabled=False, timezone_id=ZONE,
                                   extra_http_headers=CONSISTENT)  # fmt: skip
     page = context.new_page()
     started = _recent_trace(live_server, 10)
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     page.goto(live_server.url + "/traces")
     cell = page.locator("table.traces tbody tr").first.locator("time")
     expect(cell).to_have_text(started.strftime("%Y-%m-%d %H:%M:%S") + " UTC")

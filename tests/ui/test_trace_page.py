@@ -12,7 +12,7 @@ import orjson
 from playwright.sync_api import Dialog, Page, expect
 
 from tests.support.otlp import T0_NS, attrs, new_span_id, new_trace_id, span
-from tests.support.server import HeronProcess
+from tests.support.server import ServerProject
 from tests.ui.test_traces import ingest, log_in
 
 SYSTEM = "\n".join(f"Rule {i}: answer politely and briefly." for i in range(1, 31))
@@ -97,13 +97,13 @@ def rich_trace() -> tuple[bytes, dict[str, str], list]:
 
 
 def test_selection_lives_in_the_url_and_moves_with_clicks_and_keys(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     tid, ids, spans = rich_trace()
     ingest(live_server, spans)
     dialogs: list[Dialog] = []
     page.on("dialog", lambda d: (dialogs.append(d), d.dismiss()))
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     base = live_server.url + f"/traces/{tid.hex()}"
     page.goto(base)
     rows = page.locator(".wf-row")

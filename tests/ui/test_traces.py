@@ -11,12 +11,12 @@ from playwright.sync_api import Dialog, Page, expect
 
 from tests.server.test_web_traces import HOSTILE, hostile_trace
 from tests.support.otlp import genai_trace, request, span
-from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, HeronProcess
+from tests.support.server import ServerProject
 
 PB = {"Content-Type": "application/x-protobuf"}
 
 
-def ingest(server: HeronProcess, spans: list) -> None:
+def ingest(server: ServerProject, spans: list) -> None:
     r = httpx.post(
         server.url + "/v1/traces",
         content=request(spans).SerializeToString(),
@@ -25,10 +25,15 @@ def ingest(server: HeronProcess, spans: list) -> None:
     assert r.status_code == 200, r.text
 
 
-def log_in(page: Page, url: str) -> None:
+def log_in(page: Page, project: ServerProject) -> None:
+    """Log in through the form as the project's owner: the pages open on the project."""
+    log_in_as(page, project.url, project.email, project.password)
+
+
+def log_in_as(page: Page, url: str, email: str, password: str) -> None:
     page.goto(url + "/login")
-    page.get_by_label("Email").fill(ADMIN_EMAIL)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(url + "/")
 
@@ -40,7 +45,7 @@ def unfold(page: Page) -> None:
 
 
 def test_filter_search_and_open_a_trace(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     alice_id, alice = genai_trace(user="alice", session="s-alice")
     _, bob = genai_trace(user="bob", session="s-bob", n_children=1)
@@ -51,7 +56,7 @@ def test_filter_search_and_open_a_trace(
     dialogs: list[str] = []
     page.on("dialog", lambda d: dialogs.append(d.message))
 
-    log_in(page, url)
+    log_in(page, live_server)
     page.get_by_role("navigation").get_by_role("link", name="Traces").click()
     rows = page.locator("table.traces tbody tr")
     expect(rows).to_have_count(2)
@@ -102,7 +107,7 @@ def test_filter_search_and_open_a_trace(
 
 
 def test_hostile_trace_shows_as_text_and_runs_nothing(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     tid, spans = hostile_trace()
     spans.append(span(tid, b"\x01" * 8, "plain-child", parent=spans[0].span_id))
@@ -111,7 +116,7 @@ def test_hostile_trace_shows_as_text_and_runs_nothing(
     page.on("dialog", lambda d: (dialogs.append(d), d.dismiss()))
     script, img, js = HOSTILE
 
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     page.goto(live_server.url + "/traces")
     row = page.locator("table.traces tbody tr").first
     expect(row).to_contain_text(script)
@@ -135,7 +140,7 @@ def test_hostile_trace_shows_as_text_and_runs_nothing(
     assert dialogs == []
 
 
-def three_traces(live_server: HeronProcess) -> bytes:
+def three_traces(live_server: ServerProject) -> bytes:
     """alice (with a plain, closed-by-default step last), bob and carol; alice's id."""
     alice_id, alice = genai_trace(user="alice", session="s-alice")
     alice.append(
@@ -155,11 +160,11 @@ def three_traces(live_server: HeronProcess) -> bytes:
 
 
 def test_choose_columns_and_save_and_reopen_a_view(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     three_traces(live_server)
     url = live_server.url
-    log_in(page, url)
+    log_in(page, live_server)
     page.goto(url + "/traces")
     head = page.locator("table.traces thead th")
     expect(head).to_have_count(13)
@@ -202,11 +207,11 @@ def test_choose_columns_and_save_and_reopen_a_view(
 
 
 def test_keyboard_walks_the_list_and_the_observation_tree(
-    page: Page, live_server: HeronProcess, snapshot: Callable[[str], None]
+    page: Page, live_server: ServerProject, snapshot: Callable[[str], None]
 ) -> None:
     alice_id = three_traces(live_server)
     url = live_server.url
-    log_in(page, url)
+    log_in(page, live_server)
     page.goto(url + "/traces")
     rows = page.locator("table.traces tbody tr")
     expect(rows).to_have_count(3)
@@ -257,10 +262,10 @@ def test_keyboard_walks_the_list_and_the_observation_tree(
     snapshot("tree")
 
 
-def test_copy_buttons_copy_a_block(page: Page, live_server: HeronProcess) -> None:
+def test_copy_buttons_copy_a_block(page: Page, live_server: ServerProject) -> None:
     alice_id = three_traces(live_server)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    log_in(page, live_server.url)
+    log_in(page, live_server)
     page.goto(live_server.url + f"/traces/{alice_id.hex()}")
     block = page.locator(".payload").first
     block.get_by_role("button", name="Copy").click()

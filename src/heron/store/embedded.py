@@ -1709,8 +1709,12 @@ class EmbeddedStore:
             cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
 
     def checkpoint(self) -> None:
-        """Write everything committed into the database file (out of the WAL alone)."""
-        self._writer.execute("CHECKPOINT")
+        """Write everything committed into the database file (out of the WAL alone). On the
+        writer's connection, so under its locks: beside a score write or a deletion on it,
+        DuckDB refused one of them, and a refused ROLLBACK left the connection in a broken
+        transaction; and a backup (``writes_paused``) must not see the file change."""
+        with self._write_lock, self._admin_lock:
+            self._writer.execute("CHECKPOINT")
 
     def _checkpoint_quietly(self) -> None:
         """Best effort after a project or key is created: the journal restores spans after a
