@@ -6,19 +6,17 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from tests.support.otlp import new_span_id, new_trace_id, span
-from tests.support.server import HeronProcess
+from tests.support.server import ServerProject
 from tests.ui.test_traces import ingest, log_in
 
-SHARE_SERVER = True
 
-
-def test_add_a_trace_to_a_dataset_then_see_the_item(page: Page, live_server: HeronProcess) -> None:
+def test_add_a_trace_to_a_dataset_then_see_the_item(page: Page, live_server: ServerProject) -> None:
     tid = new_trace_id()
     ingest(live_server, [span(tid, new_span_id(), "support-chat",
                               attributes={"input.value": "How do I get a refund?",
                                           "output.value": "You cannot."})])  # fmt: skip
     url = live_server.url
-    log_in(page, url)
+    log_in(page, live_server)
     page.goto(f"{url}/traces/{tid.hex()}")
     page.get_by_role("link", name="Add to a dataset").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Add to a dataset")
