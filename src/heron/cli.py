@@ -21,6 +21,7 @@ from rich.table import Table
 from heron import __version__
 from heron.config_cli import apply, evaluators_app, export
 from heron.experiments_cli import experiments_app
+from heron.experiments_cli import number as _number  # one number format for both tables
 from heron.feedback_cli import feedback_app
 from heron.runner_cli import check_tasks, runner_app, worker
 from heron.settings import SETTINGS, Settings
@@ -717,12 +718,6 @@ _VERDICT_STYLE = {
     "no_change": "",
     "insufficient_data": "dim",
 }
-
-
-def _number(value: float | None) -> str:
-    if value is None:
-        return "\u2013"
-    return f"{value:.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
 
 
 @app.command()

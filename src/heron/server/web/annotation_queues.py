@@ -29,7 +29,7 @@ from heron.server.api import ListParams, list_params
 from heron.server.consistency import read_view
 from heron.server.state import state_of
 from heron.server.web.auth import PageError, WebUser, csrf_user, not_found
-from heron.server.web.listpage import apply_range
+from heron.server.web.listpage import apply_range, filters_json
 from heron.server.web.render import page
 from heron.server.web.scope import Scope, page_scope
 from heron.store import Store
@@ -128,16 +128,6 @@ async def create_queue(
 # -- filling -----------------------------------------------------------------------------------
 
 
-def _filters_json(p: ListParams) -> list[dict[str, Any]]:
-    out = []
-    for f in p.filters:
-        item = {"column": f.column, "operator": f.operator, "value": f.value}
-        if f.key is not None:
-            item["key"] = f.key
-        out.append(item)
-    return out
-
-
 def _number(request: Request, name: str, default: int) -> int | str:
     raw = request.query_params.get(name, "")
     if not raw:
@@ -166,7 +156,7 @@ async def fill_page(
     else:
         apply_range(request, p)
         try:
-            body["filter"] = _filters_json(p)
+            body["filter"] = filters_json(p)
         except BadRequest as exc:
             error = exc.message
         body["sample"] = q.get("sample", "newest")

@@ -31,9 +31,8 @@ from heron.server.api import ListParams, list_params
 from heron.server.consistency import read_view
 from heron.server.experiments_compare import MAX_RUNS, run_names
 from heron.server.state import state_of
-from heron.server.web.annotation_queues import _filters_json
 from heron.server.web.auth import PageError, WebUser, csrf_user, not_found
-from heron.server.web.listpage import apply_range
+from heron.server.web.listpage import apply_range, filters_json
 from heron.server.web.payload import classify
 from heron.server.web.render import page
 from heron.server.web.scope import Scope, page_scope
@@ -360,7 +359,7 @@ async def fill_page(
     else:
         apply_range(request, p)
         try:
-            body["filter"] = _filters_json(p)
+            body["filter"] = filters_json(p)
         except BadRequest as exc:
             error = exc.message
     datasets, _ = await run_in_threadpool(store.list_datasets, scope.project_id, 1, LIST_SIZE)

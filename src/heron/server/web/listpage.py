@@ -204,3 +204,14 @@ def add_view_routes(router: APIRouter, kind: ListKind) -> None:
     router.add_api_route(f"{kind.path}/views", save_view, methods=["POST"])
     router.add_api_route(f"{kind.path}/views/{{view_id}}", open_view, methods=["GET"])
     router.add_api_route(f"{kind.path}/views/{{view_id}}/delete", delete_view, methods=["POST"])
+
+
+def filters_json(p: ListParams) -> list[dict[str, Any]]:
+    """The list's filters as the filter language's JSON (what a fill or a bulk add sends)."""
+    out = []
+    for f in p.filters:
+        item = {"column": f.column, "operator": f.operator, "value": f.value}
+        if f.key is not None:
+            item["key"] = f.key
+        out.append(item)
+    return out
