@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 
 import heron
 from heron.sdk.experiments import ExperimentError
+from tests.evals.fake_openai import FakeProvider
 from tests.runner.test_process import wait_for
 from tests.support.server import PUBLIC_KEY, SECRET_KEY, HeronProcess
 
@@ -154,14 +156,12 @@ def test_an_async_task_runs_concurrently_and_a_failing_item_does_not_stop_the_ru
     linked = run_items(server, "async", "r1")
     assert set(linked) == set(ids) and linked[ids[3]] == failed[0].trace_id
     assert "three is unlucky" in str(trace(server, failed[0].trace_id))
-    try:
-        import pandas  # noqa: F401  (not a heron dependency)
-    except ImportError:
-        with pytest.raises(ImportError, match="pip install pandas"):
-            result.to_pandas()
-    else:
-        frame = result.to_pandas()
-        assert list(frame["equals"].isna()) == [r.error is not None for r in result.rows]
+    frame = result.to_pandas()  # a row per item, a column per score; NaN where none
+    assert len(frame) == 6 and list(frame["item_id"]) == [r.item_id for r in result.rows]
+    assert list(frame["equals"].isna()) == [r.error is not None for r in result.rows]
+    assert list(frame.loc[frame["item_id"] == ids[3], "error"]) == [failed[0].error]
+    assert frame["output"].dropna().sort_values().tolist() == [0, 2, 4, 8, 10]
+    assert {"input", "expected_output", "trace_id", "latency_ms"} <= set(frame.columns)
 
 
 def test_a_task_taking_item_gets_the_whole_item_and_evaluator_errors_are_per_item(
@@ -214,6 +214,48 @@ def test_a_server_side_equals_evaluator_reads_the_items_expected_output(
     wait_for(scored, 30)
     assert trace_scores(server, traces[ids[0]])["server-equals"] == 1
     assert trace_scores(server, traces[ids[1]])["server-equals"] == 0
+
+
+def test_a_correctness_judge_grades_outputs_against_the_items_expected_output(
+    server: HeronProcess, hr: None
+) -> None:
+    """An LLM judge (the ``correctness`` template, a local OpenAI-compatible server standing in
+    for the provider) reads each item's expected output beside the task's output."""
+
+    def grade(prompt: str) -> str:
+        reference = re.search(r"<reference>\s*(.*?)\s*</reference>", prompt, re.S)
+        answer = re.search(r"<answer>\s*(.*?)\s*</answer>", prompt, re.S)
+        assert reference and answer, prompt
+        return "correct" if reference[1] == answer[1] else "incorrect"
+
+    with FakeProvider() as fake:
+        fake.decide = grade
+        connection = {"name": "judge-x", "base_url": fake.base_url, "model": "gpt-4o-mini",
+                      "api_key": "sk-test-experiment-0001", "timeout_seconds": 10}  # fmt: skip
+        api(server, "POST", "/api/connections", json=connection)
+        evaluator = {
+            "name": "correct",
+            "type": "llm_judge",
+            "connection": "judge-x",
+            "template": "correctness",
+            "filter": [{"column": "name", "operator": "=", "value": "graded"}],
+            "delay_seconds": 1,
+        }
+        api(server, "POST", "/api/evaluators", json=evaluator)
+        ids = make_dataset(server, "quiz", [("paris", "PARIS"), ("rome", "Roma")])
+        result = heron.run_experiment("quiz", upper, run_name="graded", progress=False)
+        traces = {r.item_id: r.trace_id for r in result.rows}
+
+        def graded() -> bool:
+            return all("correct" in trace_scores(server, t) for t in traces.values())
+
+        wait_for(graded, 30)
+        for item, label in ((ids[0], "correct"), (ids[1], "incorrect")):
+            found = api(server, "GET", "/api/public/v2/scores", params={"traceId": traces[item]})
+            (score,) = [s for s in found["data"] if s["name"] == "correct"]
+            assert (score["dataType"], score["stringValue"]) == ("CATEGORICAL", label)
+        prompts = [r.body["messages"][-1]["content"] for r in fake.requests]
+        assert any("<reference>\nRoma\n</reference>" in p for p in prompts), prompts
 
 
 TASK_MODULE = """
