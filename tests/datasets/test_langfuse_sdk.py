@@ -11,7 +11,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.support.server import PUBLIC_KEY, SECRET_KEY, HeronProcess
+from tests.support.langfuse_sdk import langfuse_client
+from tests.support.server import HeronProcess
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +23,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeronProcess]:
 
 
 def test_sdk_creates_a_dataset_and_items_and_gets_them_back(live: HeronProcess) -> None:
-    from langfuse import Langfuse
     from langfuse.api.core.api_error import ApiError
 
-    client = Langfuse(
-        public_key=PUBLIC_KEY, secret_key=SECRET_KEY, host=live.url, tracing_enabled=False
-    )
+    client = langfuse_client(live.url)
     name = "support/golden set #1"
     schema = {"type": "object", "properties": {"question": {"type": "string"}}}
     made = client.create_dataset(

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from heron.server.app import create_app
 from tests.conftest import make_settings
+from tests.support.langfuse_sdk import langfuse_client
 from tests.support.otlp import genai_trace, request
 from tests.support.server import CONSISTENT, PUBLIC_KEY, SECRET_KEY, HeronProcess
 
@@ -301,7 +302,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeronProcess]:
 
 
 def test_langfuse_sdk_creates_lists_and_gets_comments(live: HeronProcess) -> None:
-    from langfuse import Langfuse
     from langfuse.api import CommentObjectType
     from langfuse.api.core.api_error import ApiError
 
@@ -309,9 +309,7 @@ def test_langfuse_sdk_creates_lists_and_gets_comments(live: HeronProcess) -> Non
     with httpx.Client(base_url=live.url, headers=live.auth, timeout=30) as http:
         r = http.post("/v1/traces", content=request(spans).SerializeToString(), headers=PB)
         assert r.status_code == 200, r.text
-    client = Langfuse(
-        public_key=PUBLIC_KEY, secret_key=SECRET_KEY, host=live.url, tracing_enabled=False
-    )
+    client = langfuse_client(live.url)
     api = client.api
     # straight after ingest: the comment waits for the trace to be applied
     created = api.comments.create(

@@ -63,8 +63,8 @@ def test_add_a_price_for_an_unpriced_model(
 
     status = page.locator(".reprice-job .reprice-status").first
     expect(status).to_have_text(f"done, {2 * TRACES} observations re-priced", timeout=30_000)
-    expect(page.locator("#unpriced")).to_contain_text(
-        "Every model seen with token usage has a price."
+    expect(page.locator("#unpriced")).to_contain_text(  # the page reloads itself after the job
+        "Every model seen with token usage has a price.", timeout=15_000
     )
     snapshot("repriced")
     expect(page.locator(".prices").first).to_contain_text(MODEL)
