@@ -29,6 +29,7 @@ subprocess and stops it at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -221,10 +222,8 @@ class Engine:
 
     def _reset(self) -> None:
         for name in self._applied:
-            try:
+            with contextlib.suppress(Exception):  # one that cannot reset stays as it is
                 self._session.query(f"SET {name} = DEFAULT", "TabSeparated")
-            except Exception:  # noqa: BLE001 - a setting that cannot reset stays as it is
-                pass
         self._applied.clear()
 
 
@@ -259,22 +258,18 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         if os.environ.get("CHDB_SERVER_LOG"):
             super().log_message(format, *args)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
-        if url.path in ("/ping", "/"):
-            if not url.query:
-                self._send(200, b"Ok.\n", {"Content-Type": "text/plain; charset=UTF-8"})
-                return
-        if url.path == "/ping":
+        if url.path == "/ping" or (url.path == "/" and not url.query):
             self._send(200, b"Ok.\n", {"Content-Type": "text/plain; charset=UTF-8"})
             return
         self._handle(b"")
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
