@@ -86,6 +86,15 @@ def _json(value: str | None) -> Any:
 
 
 def _order(view: str, order_by: str) -> tuple[str, bool]:
+    name, desc = parse_order(view, order_by)
+    expr = _SORTS[view][name]
+    sentinel = "-1e308" if desc else "1e308"
+    return f"coalesce(({expr})::DOUBLE, {sentinel})", desc
+
+
+def parse_order(view: str, order_by: str) -> tuple[str, bool]:
+    """The public sort name (of ``_SORTS[view]``) and direction ``order_by`` asks for (desc
+    true), or a 400 naming what is wrong."""
     text = (order_by or "timestamp.desc").strip()
     desc = True
     if text.startswith("-"):
@@ -103,9 +112,7 @@ def _order(view: str, order_by: str) -> tuple[str, bool]:
         raise BadRequest(
             f"order_by: unknown field {text!r}; use one of {', '.join(sorts)} with .asc or .desc"
         )
-    expr = sorts[name]
-    sentinel = "-1e308" if desc else "1e308"
-    return f"coalesce(({expr})::DOUBLE, {sentinel})", desc
+    return name, desc
 
 
 def encode_cursor(value: Any, row_id: str) -> str:
