@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query import parse_filters
+from heron.scores import ScoreRecord
 from heron.store import EmbeddedStore, ListQuery
 from heron.store.clickhouse import ClickHouseEvents
 from heron.store.clickhouse.client import connect
@@ -297,7 +299,42 @@ def shared(duck: EmbeddedStore, ch: ClickHouseEvents) -> str:
     for store in (duck, ch):
         write_story(store, p)
         write_many(store, p)
+        store.write_scores(scores(p, 0.2))
+        store.write_scores(scores(p, 0.9))  # the same ids again: replaced, not added
     return p
+
+
+def scores(p: str, quality: float) -> list[ScoreRecord]:
+    """Numeric, boolean and categorical scores on a few traces and an observation."""
+    out = []
+    for i in (1, 2, 5):
+        for second, (name, kind, value, label) in enumerate(
+            [
+                ("quality", "NUMERIC", quality * i, None),
+                ("helpful", "BOOLEAN", float(i % 2), None),
+                ("topic", "CATEGORICAL", None, f"topic-{i}"),
+            ]
+        ):
+            out.append(
+                ScoreRecord(
+                    project_id=p,
+                    id=f"{name}-{i}",
+                    trace_id=f"{i:032x}",
+                    observation_id=f"llm{i}" if name == "topic" else None,
+                    session_id=None,
+                    name=name,
+                    value=value,
+                    string_value=label,
+                    data_type=kind,
+                    source="API",
+                    comment=None,
+                    author=None,
+                    timestamp=datetime(2025, 10, 9, 9, i, second, tzinfo=UTC),
+                    metadata={"i": i},
+                    environment="prod",
+                )
+            )
+    return out
 
 
 _QUERIES: list[dict[str, Any]] = [
@@ -312,6 +349,9 @@ _QUERIES: list[dict[str, Any]] = [
     {"filters": [{"column": "prompt_name", "operator": "is null"}]},
     {"filters": [{"column": "observation_count", "operator": ">", "value": 2}]},
     {"search": "answer"},
+    {"filters": [{"column": "scores.quality", "operator": ">", "value": 1}]},
+    {"filters": [{"column": "scores.topic", "operator": "=", "value": "topic-2"}]},
+    {"filters": [{"column": "scores.helpful", "operator": "is null"}]},
 ]
 
 
@@ -335,6 +375,7 @@ _OBSERVATION_QUERIES: list[dict[str, Any]] = [
     {"filters": [{"column": "latency_ms", "operator": "<", "value": 1.005}]},
     {"filters": [{"column": "metadata.k", "operator": "=", "value": "v"}]},
     {"search": "question 1"},
+    {"filters": [{"column": "scores.topic", "operator": "is not null"}]},
 ]
 
 
@@ -351,7 +392,13 @@ def test_observation_lists_match(
 
 def test_trace_details_match(duck: EmbeddedStore, ch: ClickHouseEvents, shared: str) -> None:
     p = shared
-    for trace_id in ["a" * 32, f"{3:032x}", f"{11:032x}"]:
+    got = ch.get_trace(p, f"{5:032x}")["scores"]
+    assert [(s["name"], s["value"], s["string_value"]) for s in got] == [
+        ("quality", 4.5, None),  # the second write replaced the first (0.2 * 5)
+        ("helpful", 1.0, None),
+        ("topic", None, "topic-5"),
+    ]
+    for trace_id in ["a" * 32, f"{2:032x}", f"{3:032x}", f"{5:032x}", f"{11:032x}"]:
         assert _close(ch.get_trace(p, trace_id)) == _close(duck.get_trace(p, trace_id))
 
 

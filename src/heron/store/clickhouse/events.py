@@ -17,8 +17,10 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from heron.model import ObservationRecord, TraceUpdate
+from heron.scores import ScoreRecord
 from heron.store.arrow import observations_table
 from heron.store.clickhouse import reads, writes
+from heron.store.clickhouse import scores as score_writes
 from heron.store.reads import ListQuery, Page
 from heron.store.writes import WriteResult
 
@@ -51,6 +53,14 @@ class ClickHouseEvents:
             if not isinstance(observations, pa.Table):
                 observations = observations_table(list(observations), now_us)
             return writes.write_batch(self.client, observations, trace_updates, now_us, price)
+
+    def write_scores(self, scores: Sequence[ScoreRecord], *, replace: bool = True) -> None:
+        """Store scores; a score whose id exists in the project replaces it (keeping when it
+        was first stored), or, with ``replace=False``, makes the whole call a 409."""
+        if not scores:
+            return
+        with self._lock:
+            score_writes.upsert_scores(self.client, scores, self._version(), replace=replace)
 
     def list_traces(self, project_id: str, q: ListQuery) -> Page:
         with self._lock:

@@ -104,6 +104,11 @@ MIGRATIONS: tuple[Migration, ...] = (
                 timestamp DateTime64(6, 'UTC'),
                 metadata Nullable(String),
                 environment Nullable(String),
+                config_id Nullable(String),
+                queue_id Nullable(String),
+                dataset_run_id Nullable(String),
+                created_at DateTime64(6, 'UTC'),
+                updated_at DateTime64(6, 'UTC'),
                 row_version UInt64
             )
             ENGINE = ReplacingMergeTree(row_version)
