@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from heron.errors import NotFound
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query import parse_filters
 from heron.scores import ScoreRecord
@@ -142,6 +143,9 @@ def write_story(store: Any, p: str) -> None:
         ],
         [],
     )
+    # traces without spans (Langfuse trace-create): one with its own time, one without
+    store.write_batch([], [upd(p, "b" * 32, name="bare", timestamp_us=T0 - S, user_id="u9")])
+    store.write_batch([], [upd(p, "c" * 32, name="no time, no spans")])
 
 
 def write_many(store: Any, p: str) -> None:
@@ -238,6 +242,16 @@ def test_story_trace_is_merged_and_exact(backend: Any, project: str) -> None:
     assert gen["output"] == "the answer" and gen["model"] == "gpt-4o"  # merged field by field
     assert gen["usage"] == {"input": 100, "output": 40, "total": 140}
     assert root["children"][1]["input"] == "x"  # the two versions in one batch merged
+
+    bare = backend.get_trace(project, "b" * 32)
+    assert (bare["timestamp"], bare["observation_count"], bare["level"]) == (
+        "2025-10-09T08:53:19.000000Z",
+        0,
+        "DEFAULT",
+    )
+    assert bare["latency_ms"] is None and bare["observations"] == []
+    with pytest.raises(NotFound):
+        backend.get_trace(project, "c" * 32)  # nothing to show yet
 
 
 def test_filters_pick_the_right_traces(backend: Any, project: str) -> None:
@@ -398,7 +412,7 @@ def test_trace_details_match(duck: EmbeddedStore, ch: ClickHouseEvents, shared: 
         ("helpful", 1.0, None),
         ("topic", None, "topic-5"),
     ]
-    for trace_id in ["a" * 32, f"{2:032x}", f"{3:032x}", f"{5:032x}", f"{11:032x}"]:
+    for trace_id in ["a" * 32, "b" * 32, f"{2:032x}", f"{3:032x}", f"{5:032x}", f"{11:032x}"]:
         assert _close(ch.get_trace(p, trace_id)) == _close(duck.get_trace(p, trace_id))
 
 
@@ -410,4 +424,4 @@ def test_other_projects_are_not_read(
         assert store.list_traces("elsewhere", ListQuery()).data == []
         with pytest.raises(Exception, match="not found"):
             store.get_trace("elsewhere", "a" * 32)
-    assert len(ch.list_traces(p, ListQuery(limit=100)).data) == 12  # the story's trace + 11
+    assert len(ch.list_traces(p, ListQuery(limit=100)).data) == 13  # the story's two + 11
