@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -425,3 +426,12 @@ def test_other_projects_are_not_read(
         with pytest.raises(Exception, match="not found"):
             store.get_trace("elsewhere", "a" * 32)
     assert len(ch.list_traces(p, ListQuery(limit=100)).data) == 13  # the story's two + 11
+
+
+def test_reads_from_many_threads_agree(ch: ClickHouseEvents, shared: str) -> None:
+    """One ClickHouseEvents serves a server's request threads at once (no session to lock)."""
+    q = ListQuery(order_by="cost.desc", limit=5)
+    want = ch.list_traces(shared, q).data
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: ch.list_traces(shared, q).data, range(16)))
+    assert got == [want] * 16 and len(want) == 5

@@ -48,12 +48,18 @@ def connect(url: str, *, create_database: bool = True) -> Client:
     args = parse_url(url)
     database = str(args.pop("database"))
     if create_database and database != "default":
-        bootstrap = clickhouse_connect.get_client(**args)  # type: ignore[arg-type]
+        bootstrap = clickhouse_connect.get_client(  # type: ignore[arg-type]
+            autogenerate_session_id=False, **args
+        )
         try:
             bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}")
         finally:
             bootstrap.close()
-    return clickhouse_connect.get_client(database=database, **args)  # type: ignore[arg-type]
+    # No ClickHouse session per client: a session takes one query at a time, and the store's
+    # reads run from many threads (nothing of heron's relies on session state).
+    return clickhouse_connect.get_client(  # type: ignore[arg-type]
+        database=database, autogenerate_session_id=False, **args
+    )
 
 
 def quote_identifier(name: str) -> str:

@@ -30,7 +30,8 @@ class ClickHouseEvents:
 
     def __init__(self, client: Client) -> None:
         self.client = client
-        # clickhouse-connect clients are not thread-safe: one request at a time per client
+        # Writes read what is stored, merge and insert: one at a time (reads run concurrently,
+        # on a client without a ClickHouse session, see client.connect).
         self._lock = threading.Lock()
         self._last_version = 0
 
@@ -63,18 +64,14 @@ class ClickHouseEvents:
             score_writes.upsert_scores(self.client, scores, self._version(), replace=replace)
 
     def list_traces(self, project_id: str, q: ListQuery) -> Page:
-        with self._lock:
-            return reads.list_traces(self.client, project_id, q)
+        return reads.list_traces(self.client, project_id, q)
 
     def count_traces(self, project_id: str, q: ListQuery) -> int:
         """How many traces match the list's filters and search."""
-        with self._lock:
-            return reads.count_traces(self.client, project_id, q)
+        return reads.count_traces(self.client, project_id, q)
 
     def get_trace(self, project_id: str, trace_id: str) -> dict[str, Any]:
-        with self._lock:
-            return reads.get_trace(self.client, project_id, trace_id)
+        return reads.get_trace(self.client, project_id, trace_id)
 
     def list_observations(self, project_id: str, q: ListQuery) -> Page:
-        with self._lock:
-            return reads.list_observations(self.client, project_id, q)
+        return reads.list_observations(self.client, project_id, q)
