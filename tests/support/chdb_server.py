@@ -377,9 +377,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, type=Path, help="chdb data directory")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--exit-with-parent", action="store_true", help="stop when the starting process ends"
+    )
     args = parser.parse_args(argv)
     args.data.mkdir(parents=True, exist_ok=True)
     server = Server(args.port, Engine(args.data))
+    if args.exit_with_parent:
+        threading.Thread(target=_exit_with, args=(os.getppid(), server), daemon=True).start()
     print(server.server_address[1], flush=True)
     try:
         server.serve_forever()
@@ -387,6 +392,13 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         server.server_close()
+
+
+def _exit_with(parent: int, server: Server) -> None:
+    """Stop serving once ``parent`` is gone (a test run killed never leaves the server)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    server.shutdown()
 
 
 # -- the pytest fixture ------------------------------------------------------------------------
@@ -412,7 +424,14 @@ def start_server(data: Path, timeout: float = 60.0) -> ChdbServer:
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.chdb_server", "--data", str(data)],
+        [
+            sys.executable,
+            "-m",
+            "tests.support.chdb_server",
+            "--data",
+            str(data),
+            "--exit-with-parent",
+        ],
         cwd=root,
         env=env,
         stdout=subprocess.PIPE,
