@@ -425,6 +425,60 @@ def test_observation_lists_match(
     assert got[0]
 
 
+_GROUP_QUERIES: list[dict[str, Any]] = [
+    {},
+    {"order_by": "first_seen.asc", "limit": 1},
+    {"order_by": "traces.desc", "limit": 2},
+    {"order_by": "cost.asc", "limit": 3},
+    {"order_by": "errors.desc"},
+    {"order_by": "tokens.desc", "limit": 2},
+    {"filters": [{"column": "name", "operator": "=", "value": "job-1"}]},
+    {"search": "question"},
+]
+
+
+@pytest.mark.parametrize("method", ["list_sessions", "list_users"])
+@pytest.mark.parametrize("query", _GROUP_QUERIES, ids=str)
+def test_sessions_and_users_match(
+    duck: EmbeddedStore, ch: ClickHouseEvents, shared: str, method: str, query: dict
+) -> None:
+    kw = {**query, "filters": parse_filters(query.get("filters"))}
+    got = pages(ch, method, shared, **kw)
+    assert got == pages(duck, method, shared, **kw)
+    assert got[0]
+
+
+def test_sessions_and_users_add_up(ch: ClickHouseEvents, shared: str) -> None:
+    (sessions,) = pages(ch, "list_sessions", shared, order_by="first_seen.asc")
+    assert [(s["id"], s["trace_count"], s["user_ids"]) for s in sessions] == [
+        ("s-0", 6, ["user-0", "user-2"]),
+        ("s1", 1, ["u1"]),  # the story's trace: first seen at T0 too, then by id
+        ("s-1", 5, ["user-1", "user-3"]),  # the eleventh trace (s-1) is heron's own
+    ]
+    (users,) = pages(ch, "list_users", shared, order_by="traces.desc")
+    assert {u["id"]: u["trace_count"] for u in users} == {
+        "user-0": 3,
+        "user-1": 3,
+        "user-2": 3,
+        "user-3": 2,
+        "u1": 1,
+        "u9": 1,
+    }
+    scored = {u["id"]: u["scores"] for u in users}
+    assert scored["user-1"] == {"helpful": 1.0, "quality": pytest.approx(2.7)}  # traces 1, 5
+    session = ch.get_session(shared, "s-1")
+    assert session["trace_count"] == 6 and session["user_ids"] == ["user-1", "user-3"]
+    with pytest.raises(NotFound):
+        ch.get_session(shared, "nope")
+
+
+def test_session_details_match(duck: EmbeddedStore, ch: ClickHouseEvents, shared: str) -> None:
+    for session_id in ("s1", "s-0", "s-1"):
+        assert _close(ch.get_session(shared, session_id)) == _close(
+            duck.get_session(shared, session_id)
+        )
+
+
 def test_trace_details_match(duck: EmbeddedStore, ch: ClickHouseEvents, shared: str) -> None:
     p = shared
     got = ch.get_trace(p, f"{5:032x}")["scores"]

@@ -628,6 +628,11 @@ def get_session(
         d = _trace_dict(r[:-2])
         d["input"], d["output"] = _maybe_json(r[-2]), _maybe_json(r[-1])
         traces.append(d)
+    return session_summary(session_id, traces)
+
+
+def session_summary(session_id: str, traces: list[dict[str, Any]]) -> dict[str, Any]:
+    """A session from its traces (oldest first, as trace dicts with inputs and outputs)."""
     costs = [t["total_cost"] for t in traces if t["total_cost"] is not None]
     return {
         "id": session_id,

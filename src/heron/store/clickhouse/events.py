@@ -19,7 +19,7 @@ from clickhouse_connect.driver.client import Client
 from heron.model import ObservationRecord, TraceUpdate
 from heron.scores import ScoreRecord
 from heron.store.arrow import observations_table
-from heron.store.clickhouse import reads, writes
+from heron.store.clickhouse import groups, reads, writes
 from heron.store.clickhouse import scores as score_writes
 from heron.store.reads import ListQuery, Page
 from heron.store.writes import WriteResult
@@ -75,3 +75,12 @@ class ClickHouseEvents:
 
     def list_observations(self, project_id: str, q: ListQuery) -> Page:
         return reads.list_observations(self.client, project_id, q)
+
+    def list_sessions(self, project_id: str, q: ListQuery) -> Page:
+        return groups.list_sessions(self.client, project_id, q)
+
+    def get_session(self, project_id: str, session_id: str) -> dict[str, Any]:
+        return groups.get_session(self.client, project_id, session_id)
+
+    def list_users(self, project_id: str, q: ListQuery) -> Page:
+        return groups.list_users(self.client, project_id, q)
