@@ -479,6 +479,22 @@ def test_session_details_match(duck: EmbeddedStore, ch: ClickHouseEvents, shared
         )
 
 
+def test_user_days_match(duck: EmbeddedStore, ch: ClickHouseEvents, shared: str) -> None:
+    since = datetime(2025, 10, 9)
+    for user in ("user-1", "u1", "nobody"):
+        got = ch.user_days(shared, user, since)
+        assert _close(got) == _close(duck.user_days(shared, user, since))
+    assert ch.user_days(shared, "user-1", since) == [
+        {
+            "day": "2025-10-09",
+            "traces": 3,
+            "cost": pytest.approx(0.05),  # traces 1, 5 and 9: 0.01 + 0 + 0.04
+            "scores": {"helpful": 1.0, "quality": pytest.approx(2.7)},
+        }
+    ]
+    assert ch.user_days(shared, "user-1", datetime(2025, 10, 10)) == []
+
+
 def test_trace_details_match(duck: EmbeddedStore, ch: ClickHouseEvents, shared: str) -> None:
     p = shared
     got = ch.get_trace(p, f"{5:032x}")["scores"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -84,3 +85,7 @@ class ClickHouseEvents:
 
     def list_users(self, project_id: str, q: ListQuery) -> Page:
         return groups.list_users(self.client, project_id, q)
+
+    def user_days(self, project_id: str, user_id: str, since: datetime) -> list[dict[str, Any]]:
+        """An end user's traces, cost and score averages per day (see :func:`groups.user_days`)."""
+        return groups.user_days(self.client, project_id, user_id, since)

@@ -8,13 +8,14 @@ the observations), filtered by the traces' filter language and search.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from heron.errors import NotFound
 from heron.query import TRACES
-from heron.query.clickhouse import Params, compile_filters
+from heron.query.clickhouse import Params, compile_filters, to_us
 from heron.store.clickhouse.reads import (
     _SETTINGS,
     _TRACE_COLUMNS,
@@ -159,3 +160,35 @@ def get_session(
         d["input"], d["output"] = _maybe_json(r[-2]), _maybe_json(r[-1])
         traces.append(d)
     return session_summary(session_id, traces)
+
+
+def user_days(
+    client: Client, project_id: str, user_id: str, since: datetime
+) -> list[dict[str, Any]]:
+    """An end user's traces per UTC day since ``since``, oldest first: ``day`` (ISO date),
+    ``traces``, ``cost`` and ``scores`` (per numeric score name, the day's average)."""
+    parameters = {"project": project_id, "user": user_id, "since": to_us(since)}
+    rows = client.query(
+        f"SELECT toDate(t.start_time) AS day, count(), sum(t.total_cost) FROM ({_trace_view()}) "
+        f"AS t WHERE t.user_id = {{user:String}} AND {_US}(t.start_time) >= {{since:Int64}} "
+        "GROUP BY day ORDER BY day",
+        parameters=parameters,
+        settings=_SETTINGS,
+    ).result_rows
+    days = {
+        d: {"day": d.isoformat(), "traces": n, "cost": cost or 0.0, "scores": {}}
+        for d, n, cost in rows
+    }
+    scored = client.query(
+        "SELECT toDate(t.start_time) AS day, s.name, avg(s.value) FROM scores AS s FINAL "
+        f"JOIN ({_trace_view()}) AS t ON t.id = s.trace_id "
+        "WHERE s.project_id = {project:String} AND t.user_id = {user:String} "
+        f"AND {_US}(t.start_time) >= {{since:Int64}} "
+        "AND s.data_type IN ('NUMERIC', 'BOOLEAN') GROUP BY day, s.name",
+        parameters=parameters,
+        settings=_SETTINGS,
+    ).result_rows
+    for d, name, value in scored:
+        if d in days:
+            days[d]["scores"][name] = value
+    return list(days.values())
