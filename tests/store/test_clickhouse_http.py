@@ -3,6 +3,7 @@ engine, and the ClickHouse backend's client URL and migrations."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import clickhouse_connect
+import httpx
 import pyarrow as pa
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
@@ -196,3 +198,37 @@ def test_urls_name_the_connection() -> None:
     ]:
         with pytest.raises(ClickHouseURLError, match=words):
             parse_url(bad)
+
+
+def test_raw_http_as_clickhouse_answers_it(chdb_server: ChdbServer) -> None:
+    """The protocol without the client: ping, GET and POST queries, inserts with inline
+    data, compressed bodies, errors with their code header."""
+    base = f"http://127.0.0.1:{chdb_server.port}"
+    with httpx.Client(base_url=base, timeout=30) as http:
+        assert http.get("/ping").text == "Ok.\n"
+        got = http.get("/", params={"query": "SELECT 1 + {n:UInt8}", "param_n": "2"})
+        assert (got.status_code, got.text, got.headers["X-ClickHouse-Format"]) == (
+            200,
+            "3\n",
+            "TabSeparated",
+        )
+        assert got.headers["X-ClickHouse-Timezone"] and got.headers["X-ClickHouse-Query-Id"]
+        http.post("/", content="CREATE DATABASE IF NOT EXISTS raw")
+        http.post(
+            "/",
+            params={"database": "raw"},
+            content="CREATE TABLE IF NOT EXISTS t (a UInt32, b String) ENGINE = Memory",
+        )
+        # the query in the URL, the data in the body; then both in the body, gzip-compressed
+        http.post("/", params={"query": "INSERT INTO raw.t FORMAT CSV"}, content="1,x\n2,y\n")
+        body = gzip.compress(b"INSERT INTO raw.t (a, b) FORMAT TSV\n3\tz\n")
+        http.post("/", content=body, headers={"Content-Encoding": "gzip"})
+        got = http.post(
+            "/", params={"database": "raw"}, content="SELECT a, b FROM t ORDER BY a FORMAT CSV"
+        )
+        assert got.text == '1,"x"\n2,"y"\n3,"z"\n'
+        assert json.loads(got.headers["X-ClickHouse-Summary"])["read_rows"] == "3"
+        bad = http.post("/", content="SELEC 1")
+        assert bad.status_code == 500 and bad.headers["X-ClickHouse-Exception-Code"] == "62"
+        assert bad.text.startswith("Code: 62. DB::Exception:")
+        assert http.post("/", content="").status_code == 400
