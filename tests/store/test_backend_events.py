@@ -7,9 +7,11 @@ and each answer is also checked against what it must be."""
 from __future__ import annotations
 
 import math
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -525,3 +527,56 @@ def test_reads_from_many_threads_agree(ch: ClickHouseEvents, shared: str) -> Non
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(lambda _: ch.list_traces(shared, q).data, range(16)))
     assert got == [want] * 16 and len(want) == 5
+
+
+# -- ClickHouse only: replicas --------------------------------------------------------------------
+
+
+def test_a_replica_with_a_fast_clock_does_not_win_later_writes(
+    ch: ClickHouseEvents, project: str
+) -> None:
+    t = "f" * 32
+    ch.write_batch([obs(project, t, "s", None, input="first")], [upd(project, t, name="one")])
+    # the same rows as a replica whose clock runs an hour ahead would have written them
+    for table, key in (("observations", "trace_id"), ("traces", "id")):
+        ch.client.command(
+            f"INSERT INTO {table} SELECT * REPLACE (row_version + 3600000000 AS row_version) "
+            f"FROM {table} FINAL WHERE project_id = {{p:String}} AND {key} = {{t:String}}",
+            parameters={"p": project, "t": t},
+        )
+    ch.write_batch([obs(project, t, "s", None, output="second")], [upd(project, t, name="two")])
+    trace = ch.get_trace(project, t)
+    (span,) = trace["observations"]
+    assert (trace["name"], span["input"], span["output"]) == ("two", "first", "second")
+
+
+def test_a_trace_lock_makes_simultaneous_replicas_merge_every_field(
+    chdb_server: ChdbServer, ch: ClickHouseEvents, project: str
+) -> None:
+    """Two replicas (two clients) send versions of one span at once, each with its own
+    metadata keys: under the trace lock (PostgreSQL's advisory lock in production; a lock
+    shared by the two here) every key is kept."""
+    held = threading.Lock()
+    taken: list[list[tuple[str, str]]] = []
+
+    @contextmanager
+    def trace_lock(keys: Sequence[tuple[str, str]]) -> Iterator[None]:
+        with held:
+            taken.append(list(keys))
+            yield
+
+    url = chdb_server.database_url("backend_events")
+    replicas = [ClickHouseEvents(connect(url), trace_lock) for _ in range(2)]
+    t = "e" * 32
+
+    def send(n: int) -> None:
+        replica = replicas[n % 2]
+        replica.write_batch([obs(project, t, "s", None, metadata={f"k{n}": n})], [])
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(send, range(24)))
+    (span,) = ch.get_trace(project, t)["observations"]
+    assert span["metadata"] == {f"k{n}": n for n in range(24)}
+    assert taken == [[(project, t)]] * 24
+    for replica in replicas:
+        replica.client.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -25,12 +26,23 @@ from heron.store.clickhouse import scores as score_writes
 from heron.store.reads import ListQuery, Page
 from heron.store.writes import WriteResult
 
+# Holds the (project, trace) keys of a batch while it is read, merged and inserted.
+TraceLock = Callable[[Sequence[tuple[str, str]]], AbstractContextManager[object]]
+
 
 class ClickHouseEvents:
-    """Event writes and reads over one ClickHouse database."""
+    """Event writes and reads over one ClickHouse database.
 
-    def __init__(self, client: Client) -> None:
+    ``trace_lock``, when given, is held around each batch's read-merge-insert for the
+    batch's traces (sorted): PostgreSQL's advisory locks in the full backend. With it, two
+    replicas writing versions of the same span (or attributes of the same trace) at the same
+    instant merge in turn, so no field is lost; without it that rare race keeps one whole
+    version (never two rows, see :mod:`heron.store.clickhouse.writes`).
+    """
+
+    def __init__(self, client: Client, trace_lock: TraceLock | None = None) -> None:
         self.client = client
+        self._trace_lock = trace_lock
         # Writes read what is stored, merge and insert: one at a time (reads run concurrently,
         # on a client without a ClickHouse session, see client.connect).
         self._lock = threading.Lock()
@@ -50,10 +62,19 @@ class ClickHouseEvents:
     ) -> WriteResult:
         """Write one batch; merged with what is stored as EmbeddedStore does. Idempotent, so
         a journal replay may apply a batch again (``journal_seq`` is the caller's to keep)."""
-        with self._lock:
+        if not isinstance(observations, pa.Table):
+            observations = observations_table(list(observations), time.time_ns() // 1000)
+        traces = set(
+            zip(
+                observations.column("project_id").to_pylist(),
+                observations.column("trace_id").to_pylist(),
+                strict=True,
+            )
+        )
+        traces.update((u.project_id, u.trace_id) for u in trace_updates)
+        locked = self._trace_lock(sorted(traces)) if self._trace_lock else nullcontext()
+        with self._lock, locked:
             now_us = self._version()
-            if not isinstance(observations, pa.Table):
-                observations = observations_table(list(observations), now_us)
             return writes.write_batch(self.client, observations, trace_updates, now_us, price)
 
     def write_scores(self, scores: Sequence[ScoreRecord], *, replace: bool = True) -> None:

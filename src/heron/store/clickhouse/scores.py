@@ -17,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 from heron.errors import Conflict
 from heron.scores import ScoreRecord
 from heron.store.arrow import TS
+from heron.store.clickhouse.writes import above
 from heron.store.scorewrites import _naive
 
 
@@ -29,10 +30,11 @@ def upsert_scores(
     if not unique:
         return
     created: dict[tuple[str, str], int] = {}
+    versions: dict[tuple[str, str], int] = {}
     for project_id in sorted({s.project_id for s in unique}):
         ids = [s.id for s in unique if s.project_id == project_id]
         stored = client.query(
-            "SELECT id, toUnixTimestamp64Micro(created_at) FROM scores FINAL "
+            "SELECT id, toUnixTimestamp64Micro(created_at), row_version FROM scores FINAL "
             "WHERE project_id = {project:String} AND id IN {ids:Array(String)}",
             parameters={"project": project_id, "ids": ids},
         ).result_rows
@@ -41,7 +43,8 @@ def upsert_scores(
                 f"score {stored[0][0]!r} already exists; this credential may only "
                 "create scores, not replace them (send no id, or a new one)"
             )
-        created.update({(project_id, i): c for i, c in stored})
+        created.update({(project_id, i): c for i, c, _ in stored})
+        versions.update({(project_id, i): v for i, _, v in stored})
     now_us = time.time_ns() // 1000
     string = pa.string()
     table = pa.table(
@@ -69,7 +72,9 @@ def upsert_scores(
             "dataset_run_id": pa.array([s.dataset_run_id for s in unique], string),
             "created_at": pa.array([created.get((s.project_id, s.id), now_us) for s in unique], TS),
             "updated_at": pa.array([now_us] * len(unique), TS),
-            "row_version": pa.array([version] * len(unique), pa.uint64()),
+            "row_version": pa.array(
+                [above(version, versions.get((s.project_id, s.id))) for s in unique], pa.uint64()
+            ),
         }
     )
     client.insert_arrow("scores", table)

@@ -95,7 +95,7 @@ def write_batch(
     if stored:
         again = [i for i, key in enumerate(keys) if key in stored]
         news = records_from_table(table.take(pa.array(again, pa.int64())))
-        merged = [_reprice(merge_observation(stored[_key(r)], r), price) for r in news]
+        merged = [_reprice(merge_observation(stored[_key(r)][0], r), price) for r in news]
         rest = [i for i in range(table.num_rows) if keys[i] not in stored]
         table = pa.concat_tables(
             [table.take(pa.array(rest, pa.int64())), observations_table(merged, now_us)]
@@ -106,7 +106,10 @@ def write_batch(
     with_spans = {(p, t) for p, t, _ in _keys(table)}
     rows = _trace_rows(client, trace_keys, with_spans, trace_updates, now_us)
     if table.num_rows:
-        client.insert_arrow("observations", _for_insert(table, now_us))
+        versions = [
+            above(now_us, stored[key][1] if key in stored else None) for key in _keys(table)
+        ]
+        client.insert_arrow("observations", _for_insert(table, versions))
     if rows:
         client.insert_arrow("traces", _traces_table(rows))
     result.observations = table.num_rows
@@ -129,30 +132,37 @@ def _keys(table: pa.Table) -> list[tuple[str, str, str]]:
     )
 
 
-def _for_insert(table: pa.Table, now_us: int) -> pa.Table:
-    """The batch as the observations table takes it: maps never NULL, a row version."""
+def above(now_us: int, stored: int | None) -> int:
+    """A row's new version: the writer's clock, or past the stored row's version when that
+    is ahead (another replica's clock runs fast), so the new row always replaces it."""
+    return now_us if stored is None or stored < now_us else stored + 1
+
+
+def _for_insert(table: pa.Table, versions: list[int]) -> pa.Table:
+    """The batch as the observations table takes it: maps never NULL, row versions."""
     table = table.select(list(OBSERVATION_COLUMNS))
     for name in ("usage", "cost"):
         column = table.column(name)
         empty = pa.array([[]] * table.num_rows, column.type)
         index = table.schema.get_field_index(name)
         table = table.set_column(index, name, pc.if_else(pc.is_null(column), empty, column))
-    return table.append_column("row_version", pa.array([now_us] * table.num_rows, pa.uint64()))
+    return table.append_column("row_version", pa.array(versions, pa.uint64()))
 
 
 _FULL_COLUMNS = (
     "project_id, id, trace_id, parent_id, type, name, toUnixTimestamp64Micro(start_time), "
     "toUnixTimestamp64Micro(end_time), toUnixTimestamp64Micro(completion_start_time), model, "
     "model_parameters, input, output, metadata, level, status_message, usage, cost, "
-    "cost_source, prompt_name, prompt_version"
+    "cost_source, prompt_name, prompt_version, row_version"
 )
 
 
 def _stored_observations(
     client: Client, keys: list[tuple[str, str, str]]
-) -> dict[tuple[str, str, str], ObservationRecord]:
-    """The stored latest version of each of the batch's spans that is stored."""
-    out: dict[tuple[str, str, str], ObservationRecord] = {}
+) -> dict[tuple[str, str, str], tuple[ObservationRecord, int]]:
+    """The stored latest version of each of the batch's spans that is stored, with its
+    row version."""
+    out: dict[tuple[str, str, str], tuple[ObservationRecord, int]] = {}
     by_project: dict[str, list[tuple[str, str]]] = {}
     for project, trace, oid in set(keys):
         by_project.setdefault(project, []).append((trace, oid))
@@ -171,9 +181,9 @@ def _stored_observations(
             ).result_rows
             wanted = set(chunk)
             for row in rows:
-                record = _record(row)
+                record = _record(row[:-1])
                 if (record.trace_id, record.id) in wanted:
-                    out[_key(record)] = record
+                    out[_key(record)] = (record, row[-1])
     return out
 
 
@@ -228,7 +238,8 @@ def _record(row: Sequence[Any]) -> ObservationRecord:
 
 _STORED_TRACE = (
     "project_id, id, name, user_id, session_id, release, version, environment, tags, "
-    "metadata, public, explicit, input, output, input_preview, toUnixTimestamp64Micro(own_time)"
+    "metadata, public, explicit, input, output, input_preview, toUnixTimestamp64Micro(own_time), "
+    "row_version"
 )
 _STORED_NAMES = (
     "project_id",
@@ -247,6 +258,7 @@ _STORED_NAMES = (
     "output",
     "input_preview",
     "own_us",
+    "row_version",
 )
 
 
@@ -295,7 +307,7 @@ def _trace_rows(
                 row["output"] = old["output"]
         row["own_time"] = min(stamps) if stamps else None
         row["updated_at"] = now_us
-        row["row_version"] = now_us
+        row["row_version"] = above(now_us, old["row_version"] if old else None)
         out.append(row)
     return out
 
