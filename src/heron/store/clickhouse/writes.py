@@ -9,10 +9,12 @@ the same way (:func:`heron.store.writes._trace_attributes`) into a new trace row
 aggregates are not stored: reads compute them from the observations, so they are exact
 whatever the order of arrival and whichever replica wrote which span.
 
-Two replicas merging two different versions of the same span at the same instant each read
-the stored row before the other's insert: the higher ``row_version`` wins the whole row,
-so a field only the other version carried is lost (never duplicated). The same holds for a
-trace's attributes. Routing a trace's spans to one replica (or a per-trace lock) closes it.
+A new row's version is the writer's clock in µs, or one past the stored row's when that is
+ahead (a replica whose clock runs fast), so a later write always replaces an earlier one.
+Two replicas merging two versions of the same span at the same instant would each read the
+stored row before the other's insert, and one whole version would win (a field only the
+other carried lost; never two rows). ``ClickHouseEvents``'s ``trace_lock`` (PostgreSQL's
+advisory lock per trace) serialises them, and with it the trace attributes' merge too.
 """
 
 from __future__ import annotations
