@@ -86,6 +86,15 @@ def _json(value: str | None) -> Any:
 
 
 def _order(view: str, order_by: str) -> tuple[str, bool]:
+    name, desc = parse_order(view, order_by)
+    expr = _SORTS[view][name]
+    sentinel = "-1e308" if desc else "1e308"
+    return f"coalesce(({expr})::DOUBLE, {sentinel})", desc
+
+
+def parse_order(view: str, order_by: str) -> tuple[str, bool]:
+    """The public sort name (of ``_SORTS[view]``) and direction ``order_by`` asks for (desc
+    true), or a 400 naming what is wrong."""
     text = (order_by or "timestamp.desc").strip()
     desc = True
     if text.startswith("-"):
@@ -103,9 +112,7 @@ def _order(view: str, order_by: str) -> tuple[str, bool]:
         raise BadRequest(
             f"order_by: unknown field {text!r}; use one of {', '.join(sorts)} with .asc or .desc"
         )
-    expr = sorts[name]
-    sentinel = "-1e308" if desc else "1e308"
-    return f"coalesce(({expr})::DOUBLE, {sentinel})", desc
+    return name, desc
 
 
 def encode_cursor(value: Any, row_id: str) -> str:
@@ -621,6 +628,11 @@ def get_session(
         d = _trace_dict(r[:-2])
         d["input"], d["output"] = _maybe_json(r[-2]), _maybe_json(r[-1])
         traces.append(d)
+    return session_summary(session_id, traces)
+
+
+def session_summary(session_id: str, traces: list[dict[str, Any]]) -> dict[str, Any]:
+    """A session from its traces (oldest first, as trace dicts with inputs and outputs)."""
     costs = [t["total_cost"] for t in traces if t["total_cost"] is not None]
     return {
         "id": session_id,

@@ -1,0 +1,10 @@
+"""The ClickHouse half of the scale-out backend: events (traces, observations, scores).
+
+``client.connect`` opens a clickhouse-connect client from a URL, ``migrations.migrate``
+brings the schema (``schema.MIGRATIONS``) up to date, ``events.ClickHouseEvents`` offers
+EmbeddedStore's event methods over it (writes in ``writes``, reads in ``reads``).
+"""
+
+from heron.store.clickhouse.events import ClickHouseEvents
+
+__all__ = ["ClickHouseEvents"]

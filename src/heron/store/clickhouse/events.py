@@ -1,0 +1,112 @@
+"""EmbeddedStore's event methods on ClickHouse (traces, observations, scores).
+
+``ClickHouseEvents(client)`` takes a clickhouse-connect client (``client.connect(url)``)
+whose database holds the events tables (``migrations.migrate``). Method names, arguments
+and return shapes are EmbeddedStore's, so the store of the scale-out backend delegates
+its event methods here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+
+from heron.model import ObservationRecord, TraceUpdate
+from heron.scores import ScoreRecord
+from heron.store.arrow import observations_table
+from heron.store.clickhouse import groups, reads, writes
+from heron.store.clickhouse import scores as score_writes
+from heron.store.reads import ListQuery, Page
+from heron.store.writes import WriteResult
+
+# Holds the (project, trace) keys of a batch while it is read, merged and inserted.
+TraceLock = Callable[[Sequence[tuple[str, str]]], AbstractContextManager[object]]
+
+
+class ClickHouseEvents:
+    """Event writes and reads over one ClickHouse database.
+
+    ``trace_lock``, when given, is held around each batch's read-merge-insert for the
+    batch's traces (sorted): PostgreSQL's advisory locks in the full backend. With it, two
+    replicas writing versions of the same span (or attributes of the same trace) at the same
+    instant merge in turn, so no field is lost; without it that rare race keeps one whole
+    version (never two rows, see :mod:`heron.store.clickhouse.writes`).
+    """
+
+    def __init__(self, client: Client, trace_lock: TraceLock | None = None) -> None:
+        self.client = client
+        self._trace_lock = trace_lock
+        # Writes read what is stored, merge and insert: one at a time (reads run concurrently,
+        # on a client without a ClickHouse session, see client.connect).
+        self._lock = threading.Lock()
+        self._last_version = 0
+
+    def _version(self) -> int:
+        """The row version of a write: the clock in µs, strictly increasing in a process."""
+        self._last_version = max(time.time_ns() // 1000, self._last_version + 1)
+        return self._last_version
+
+    def write_batch(
+        self,
+        observations: pa.Table | Sequence[ObservationRecord],
+        trace_updates: Sequence[TraceUpdate],
+        journal_seq: int | None = None,
+        price: Callable[[ObservationRecord], dict[str, float] | None] | None = None,
+    ) -> WriteResult:
+        """Write one batch; merged with what is stored as EmbeddedStore does. Idempotent, so
+        a journal replay may apply a batch again (``journal_seq`` is the caller's to keep)."""
+        if not isinstance(observations, pa.Table):
+            observations = observations_table(list(observations), time.time_ns() // 1000)
+        traces = set(
+            zip(
+                observations.column("project_id").to_pylist(),
+                observations.column("trace_id").to_pylist(),
+                strict=True,
+            )
+        )
+        traces.update((u.project_id, u.trace_id) for u in trace_updates)
+        locked = self._trace_lock(sorted(traces)) if self._trace_lock else nullcontext()
+        with self._lock, locked:
+            now_us = self._version()
+            return writes.write_batch(self.client, observations, trace_updates, now_us, price)
+
+    def write_scores(self, scores: Sequence[ScoreRecord], *, replace: bool = True) -> None:
+        """Store scores; a score whose id exists in the project replaces it (keeping when it
+        was first stored), or, with ``replace=False``, makes the whole call a 409."""
+        if not scores:
+            return
+        with self._lock:
+            score_writes.upsert_scores(self.client, scores, self._version(), replace=replace)
+
+    def list_traces(self, project_id: str, q: ListQuery) -> Page:
+        return reads.list_traces(self.client, project_id, q)
+
+    def count_traces(self, project_id: str, q: ListQuery) -> int:
+        """How many traces match the list's filters and search."""
+        return reads.count_traces(self.client, project_id, q)
+
+    def get_trace(self, project_id: str, trace_id: str) -> dict[str, Any]:
+        return reads.get_trace(self.client, project_id, trace_id)
+
+    def list_observations(self, project_id: str, q: ListQuery) -> Page:
+        return reads.list_observations(self.client, project_id, q)
+
+    def list_sessions(self, project_id: str, q: ListQuery) -> Page:
+        return groups.list_sessions(self.client, project_id, q)
+
+    def get_session(self, project_id: str, session_id: str) -> dict[str, Any]:
+        return groups.get_session(self.client, project_id, session_id)
+
+    def list_users(self, project_id: str, q: ListQuery) -> Page:
+        return groups.list_users(self.client, project_id, q)
+
+    def user_days(self, project_id: str, user_id: str, since: datetime) -> list[dict[str, Any]]:
+        """An end user's traces, cost and score averages per day (see :func:`groups.user_days`)."""
+        return groups.user_days(self.client, project_id, user_id, since)

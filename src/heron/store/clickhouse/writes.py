@@ -1,0 +1,323 @@
+"""The write path on ClickHouse: EmbeddedStore's ``write_batch`` semantics, insert-only.
+
+A span whose id is already stored is read back (``FINAL``: its latest version), merged field
+by field with the new one exactly as in DuckDB (:func:`heron.store.writes.merge_observation`:
+later non-empty values win, maps merge by key, a merged generation is priced again) and
+inserted again with a higher ``row_version``; the ReplacingMergeTree keeps that one. A
+trace's own attributes (name, user, session, tags, metadata, input, output, ...) are merged
+the same way (:func:`heron.store.writes._trace_attributes`) into a new trace row. Trace
+aggregates are not stored: reads compute them from the observations, so they are exact
+whatever the order of arrival and whichever replica wrote which span.
+
+A new row's version is the writer's clock in µs, or one past the stored row's when that is
+ahead (a replica whose clock runs fast), so a later write always replaces an earlier one.
+Two replicas merging two versions of the same span at the same instant would each read the
+stored row before the other's insert, and one whole version would win (a field only the
+other carried lost; never two rows). ``ClickHouseEvents``'s ``trace_lock`` (PostgreSQL's
+advisory lock per trace) serialises them, and with it the trace attributes' merge too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+from clickhouse_connect.driver.client import Client
+
+from heron.model import ObservationRecord, TraceUpdate
+from heron.model.preview import preview
+from heron.store.arrow import OBSERVATION_COLUMNS, TS, observations_table
+from heron.store.writes import (
+    WriteResult,
+    _fill_missing_starts,
+    _merge_in_batch,
+    _reprice,
+    _trace_attributes,
+    merge_observation,
+    records_from_table,
+)
+
+Price = Callable[[ObservationRecord], "dict[str, float] | None"]
+_CHUNK = 1000
+
+_TRACE_ROW_COLUMNS = (
+    "project_id",
+    "id",
+    "name",
+    "user_id",
+    "session_id",
+    "release",
+    "version",
+    "environment",
+    "tags",
+    "metadata",
+    "input",
+    "output",
+    "input_preview",
+    "public",
+    "explicit",
+    "own_time",
+    "updated_at",
+    "row_version",
+)
+_TRACE_TYPES: dict[str, pa.DataType] = {
+    "tags": pa.list_(pa.string()),
+    "explicit": pa.list_(pa.string()),
+    "public": pa.bool_(),
+    "own_time": TS,
+    "updated_at": TS,
+    "row_version": pa.uint64(),
+}
+
+
+def write_batch(
+    client: Client,
+    observations: pa.Table,
+    trace_updates: Sequence[TraceUpdate],
+    now_us: int,
+    price: Price | None = None,
+) -> WriteResult:
+    """Merge one batch (an Arrow table of OBSERVATION_COLUMNS) into the events tables."""
+    table = observations
+    keys = _keys(table)
+    if len(set(keys)) < len(keys):  # the same span twice in one batch: merge in order
+        table = _merge_in_batch(table, keys, now_us, price)
+        keys = _keys(table)
+
+    trace_keys = {(p, t) for p, t, _ in keys}
+    trace_keys.update((u.project_id, u.trace_id) for u in trace_updates)
+    result = WriteResult(trace_ids=trace_keys)
+    if not trace_keys:
+        return result
+
+    stored = _stored_observations(client, keys)
+    if stored:
+        again = [i for i, key in enumerate(keys) if key in stored]
+        news = records_from_table(table.take(pa.array(again, pa.int64())))
+        merged = [_reprice(merge_observation(stored[_key(r)][0], r), price) for r in news]
+        rest = [i for i in range(table.num_rows) if keys[i] not in stored]
+        table = pa.concat_tables(
+            [table.take(pa.array(rest, pa.int64())), observations_table(merged, now_us)]
+        )
+        result.merged = len(again)
+    table = _fill_missing_starts(table)
+
+    with_spans = {(p, t) for p, t, _ in _keys(table)}
+    rows = _trace_rows(client, trace_keys, with_spans, trace_updates, now_us)
+    if table.num_rows:
+        versions = [
+            above(now_us, stored[key][1] if key in stored else None) for key in _keys(table)
+        ]
+        client.insert_arrow("observations", _for_insert(table, versions))
+    if rows:
+        client.insert_arrow("traces", _traces_table(rows))
+    result.observations = table.num_rows
+    result.traces = len(trace_keys)
+    return result
+
+
+def _key(r: ObservationRecord) -> tuple[str, str, str]:
+    return (r.project_id, r.trace_id, r.id)
+
+
+def _keys(table: pa.Table) -> list[tuple[str, str, str]]:
+    return list(
+        zip(
+            table.column("project_id").to_pylist(),
+            table.column("trace_id").to_pylist(),
+            table.column("id").to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def above(now_us: int, stored: int | None) -> int:
+    """A row's new version: the writer's clock, or past the stored row's version when that
+    is ahead (another replica's clock runs fast), so the new row always replaces it."""
+    return now_us if stored is None or stored < now_us else stored + 1
+
+
+def _for_insert(table: pa.Table, versions: list[int]) -> pa.Table:
+    """The batch as the observations table takes it: maps never NULL, row versions."""
+    table = table.select(list(OBSERVATION_COLUMNS))
+    for name in ("usage", "cost"):
+        column = table.column(name)
+        empty = pa.array([[]] * table.num_rows, column.type)
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pc.if_else(pc.is_null(column), empty, column))
+    return table.append_column("row_version", pa.array(versions, pa.uint64()))
+
+
+_FULL_COLUMNS = (
+    "project_id, id, trace_id, parent_id, type, name, toUnixTimestamp64Micro(start_time), "
+    "toUnixTimestamp64Micro(end_time), toUnixTimestamp64Micro(completion_start_time), model, "
+    "model_parameters, input, output, metadata, level, status_message, usage, cost, "
+    "cost_source, prompt_name, prompt_version, row_version"
+)
+
+
+def _stored_observations(
+    client: Client, keys: list[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], tuple[ObservationRecord, int]]:
+    """The stored latest version of each of the batch's spans that is stored, with its
+    row version."""
+    out: dict[tuple[str, str, str], tuple[ObservationRecord, int]] = {}
+    by_project: dict[str, list[tuple[str, str]]] = {}
+    for project, trace, oid in set(keys):
+        by_project.setdefault(project, []).append((trace, oid))
+    for project, pairs in by_project.items():
+        for i in range(0, len(pairs), _CHUNK):
+            chunk = pairs[i : i + _CHUNK]
+            rows = client.query(
+                f"SELECT {_FULL_COLUMNS} FROM observations FINAL "
+                "WHERE project_id = {project:String} AND trace_id IN {traces:Array(String)} "
+                "AND id IN {ids:Array(String)}",
+                parameters={
+                    "project": project,
+                    "traces": sorted({t for t, _ in chunk}),
+                    "ids": sorted({o for _, o in chunk}),
+                },
+            ).result_rows
+            wanted = set(chunk)
+            for row in rows:
+                record = _record(row[:-1])
+                if (record.trace_id, record.id) in wanted:
+                    out[_key(record)] = (record, row[-1])
+    return out
+
+
+def _record(row: Sequence[Any]) -> ObservationRecord:
+    (
+        project,
+        oid,
+        trace,
+        parent,
+        typ,
+        name,
+        start,
+        end,
+        cstart,
+        model,
+        params,
+        inp,
+        outp,
+        meta,
+        level,
+        status,
+        usage,
+        cost,
+        cost_source,
+        pname,
+        pversion,
+    ) = row
+    return ObservationRecord(
+        project_id=project,
+        id=oid,
+        trace_id=trace,
+        parent_id=parent,
+        type=typ,
+        name=name,
+        start_us=start,
+        end_us=end,
+        completion_start_us=cstart,
+        model=model,
+        model_parameters=orjson.loads(params) if params else None,
+        input=inp,
+        output=outp,
+        metadata=orjson.loads(meta) if meta else {},
+        level=level,
+        status_message=status,
+        usage=dict(usage or {}),
+        cost=dict(cost or {}),
+        cost_from_client=cost_source == "client",
+        prompt_name=pname,
+        prompt_version=pversion,
+    )
+
+
+_STORED_TRACE = (
+    "project_id, id, name, user_id, session_id, release, version, environment, tags, "
+    "metadata, public, explicit, input, output, input_preview, toUnixTimestamp64Micro(own_time), "
+    "row_version"
+)
+_STORED_NAMES = (
+    "project_id",
+    "id",
+    "name",
+    "user_id",
+    "session_id",
+    "release",
+    "version",
+    "environment",
+    "tags",
+    "metadata",
+    "public",
+    "explicit",
+    "input",
+    "output",
+    "input_preview",
+    "own_us",
+    "row_version",
+)
+
+
+def _trace_rows(
+    client: Client,
+    trace_keys: set[tuple[str, str]],
+    with_spans: set[tuple[str, str]],
+    trace_updates: Sequence[TraceUpdate],
+    now_us: int,
+) -> list[dict[str, Any]]:
+    """New rows for the touched traces that change (or are new), their attributes merged."""
+    stored: dict[tuple[str, str], dict[str, Any]] = {}
+    by_project: dict[str, list[str]] = {}
+    for project, trace in trace_keys:
+        by_project.setdefault(project, []).append(trace)
+    for project, ids in by_project.items():
+        for i in range(0, len(ids), _CHUNK):
+            rows = client.query(
+                f"SELECT {_STORED_TRACE} FROM traces FINAL "
+                "WHERE project_id = {project:String} AND id IN {ids:Array(String)}",
+                parameters={"project": project, "ids": ids[i : i + _CHUNK]},
+            ).result_rows
+            for row in rows:
+                stored[(row[0], row[1])] = dict(zip(_STORED_NAMES, row, strict=True))
+
+    updates: dict[tuple[str, str], list[TraceUpdate]] = {}
+    for u in trace_updates:
+        updates.setdefault((u.project_id, u.trace_id), []).append(u)
+    out = []
+    for key in sorted(trace_keys):
+        old = stored.get(key)
+        mine = updates.get(key, ())
+        if old is not None and not mine:
+            continue  # nothing of the trace's own changes; its aggregates are read-time
+        stamps = [u.timestamp_us for u in mine if u.timestamp_us]
+        if old is not None and old["own_us"] is not None:
+            stamps.append(old["own_us"])
+        if old is None and key not in with_spans and not stamps:
+            continue  # only trace-level updates without a time: nothing to show yet (as DuckDB)
+        row = _trace_attributes(key, old, mine)
+        row["input_preview"] = preview(row["input"])
+        if old is not None:
+            if row["input"] is None:
+                row["input"], row["input_preview"] = old["input"], old["input_preview"]
+            if row["output"] is None:
+                row["output"] = old["output"]
+        row["own_time"] = min(stamps) if stamps else None
+        row["updated_at"] = now_us
+        row["row_version"] = above(now_us, old["row_version"] if old else None)
+        out.append(row)
+    return out
+
+
+def _traces_table(rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.table(
+        {
+            c: pa.array([r[c] for r in rows], _TRACE_TYPES.get(c, pa.string()))
+            for c in _TRACE_ROW_COLUMNS
+        }
+    )
