@@ -183,7 +183,7 @@ _LOG_TYPES = (
     ("id", "VARCHAR"), ("project_id", "VARCHAR"), ("channel", "VARCHAR"),
     ("notification_id", "VARCHAR"), ("event_type", "VARCHAR"), ("title", "VARCHAR"),
     ("attempt", "INTEGER"), ("attempted_at", "TIMESTAMP"), ("outcome", "VARCHAR"),
-    ("status_code", "INTEGER"), ("error", "VARCHAR"), ("duration_ms", "DOUBLE"),
+    ("status_code", "INTEGER"), ("error", "VARCHAR"), ("duration_ms", "DOUBLE PRECISION"),
 )  # fmt: skip
 _MOVE_TYPES = (
     ("id", "VARCHAR"), ("status", "VARCHAR"), ("attempts", "INTEGER"), ("next_at", "TIMESTAMP"),

@@ -788,7 +788,8 @@ class EmbeddedStore:
     def put_price(self, project_id: str, entry: dict[str, Any]) -> None:
         with self._admin() as cur:
             cur.execute(
-                "INSERT OR REPLACE INTO model_prices VALUES (?, ?, ?, now())",
+                "INSERT INTO model_prices VALUES (?, ?, ?, now()) ON CONFLICT (project_id, id) "
+                "DO UPDATE SET entry = excluded.entry, created_at = excluded.created_at",
                 [project_id, entry["id"], orjson.dumps(entry).decode()],
             )
 

@@ -97,7 +97,9 @@ def put(
     if not cur.execute("SELECT 1 FROM projects WHERE id = ?", [project_id]).fetchone():
         raise NotFound(f"project {project_id!r} not found")
     cur.execute(
-        "INSERT OR REPLACE INTO feedback_settings VALUES (?, ?, ?, ?)",
+        "INSERT INTO feedback_settings VALUES (?, ?, ?, ?) ON CONFLICT (project_id) DO UPDATE "
+        "SET allowed_origins = excluded.allowed_origins, allowed_names = excluded.allowed_names, "
+        "updated_at = excluded.updated_at",
         [project_id, clean_origins, clean_names, datetime.now(UTC).replace(tzinfo=None)],
     )
     return {"allowed_origins": clean_origins, "allowed_names": clean_names}
