@@ -160,6 +160,83 @@ def _scenario(s: Any) -> list[tuple[str, Any]]:
     return t.lines
 
 
+def _settings_scenario(s: Any) -> list[tuple[str, Any]]:
+    """A project's settings, saved views and dashboards, through the same calls."""
+    t = Transcript()
+    pid = t("project", lambda: s.create_project("settings"))["id"]
+    price = {"id": "p1", "model": "m", "match_pattern": "^m$", "prices": {"input": 1e-6}}
+    t("no prices", lambda: s.list_prices(pid))
+    t("put prices", lambda: [s.put_price(pid, price), s.put_price(pid, {**price, "id": "p2"})])
+    t("replace price", lambda: s.put_price(pid, {**price, "prices": {"input": 2e-6}}))
+    t("prices", lambda: s.list_prices(pid))
+    t("delete price", lambda: s.delete_price(pid, "p2"))
+    t("delete unknown price", lambda: s.delete_price(pid, "p2"))
+    t("prices after", lambda: s.list_prices(pid))
+
+    t("feedback default", lambda: s.feedback_settings(pid))
+    origins, names = ["https://app.example.com", "http://localhost:3000"], ["thumbs"]
+    t("set feedback", lambda: s.set_feedback_settings(pid, origins, names))
+    t("replace feedback", lambda: s.set_feedback_settings(pid, origins[:1], []))
+    t("bad origin", lambda: s.set_feedback_settings(pid, ["not a url"], []))
+    t("feedback of none", lambda: s.set_feedback_settings("prj_none", [], []))
+    t("feedback", lambda: s.feedback_settings(pid))
+    t("all feedback", s.all_feedback_settings)
+    t("implicit default", lambda: s.implicit_settings(pid))
+    t("set implicit", lambda: s.set_implicit_settings(pid, {"enabled": ["implicit_retry"]}))
+    t("implicit", lambda: s.implicit_settings(pid))
+    t("reset implicit", lambda: [s.set_implicit_settings(pid, None), s.implicit_settings(pid)])
+    t("implicit of none", lambda: s.set_implicit_settings("prj_none", {}))
+
+    config = {"id": "c1", "name": "tone", "dataType": "CATEGORICAL", "categories": [
+        {"label": "good", "value": 1}, {"label": "bad", "value": 0}]}  # fmt: skip
+    t("config", lambda: s.put_score_config(pid, config))
+    t("numeric", lambda: s.put_score_config(pid, {"id": "c2", "name": "helpful",
+                                                  "dataType": "NUMERIC", "minValue": 0,
+                                                  "maxValue": 5}))  # fmt: skip
+    t("archive", lambda: s.put_score_config(pid, {**config, "isArchived": True}))
+    t("configs", lambda: s.list_score_configs(pid, 1, 10))
+    t("configs page 2", lambda: s.list_score_configs(pid, 2, 1))
+    t("configs by id", lambda: s.score_configs_by_id(pid, ["c2", "c1", "nope", "c1"]))
+
+    t("views", lambda: s.list_saved_views(pid))
+    t("save b", lambda: s.create_saved_view(pid, "v1", "beta view", "?q=1%20x", "usr_a"))
+    t("save a", lambda: s.create_saved_view(pid, "v2", "Alpha view", "?name=a'b", "usr_a"))
+    t("views after", lambda: s.list_saved_views(pid))
+    t("view", lambda: s.get_saved_view(pid, "v2"))
+    t("view elsewhere", lambda: s.get_saved_view("prj_other", "v2"))
+    t("delete view", lambda: [s.delete_saved_view(pid, "v1"), s.delete_saved_view(pid, "v1")])
+
+    spec = {"widgets": [{"id": "w1", "title": "Cost", "query": {"view": "traces"}}]}
+    t("dashboards", lambda: s.list_dashboards(pid))
+    t("create dashboard", lambda: s.create_dashboard(pid, "d1", "Costs", "money", spec))
+    t("update dashboard", lambda: s.update_dashboard(pid, "d1", "Costs!", "", {"widgets": []}))
+    t("update unknown", lambda: s.update_dashboard(pid, "d9", "x", "", spec))
+    t("dashboard", lambda: s.get_dashboard(pid, "d1"))
+    t("dashboards after", lambda: s.list_dashboards(pid))
+    t("delete dashboard", lambda: [s.delete_dashboard(pid, "d1"), s.get_dashboard(pid, "d1")])
+    return t.lines
+
+
+def test_settings_answer_as_on_duckdb(postgres_url: str, tmp_path: Path) -> None:
+    duck = EmbeddedStore(tmp_path / "heron.duckdb")
+    pg = PostgresControl(postgres_url, pool_size=2)
+    try:
+        expected, got = _settings_scenario(duck), _settings_scenario(pg)
+    finally:
+        duck.close()
+        pg.close()
+    lines = dict(expected)
+    assert [(p["id"], p["prices"]) for p in lines["prices after"]] == [("p1", {"input": 2e-6})]
+    assert lines["delete unknown price"][0] == "NotFound"
+    assert lines["feedback"]["allowed_origins"] == ["https://app.example.com"]
+    assert lines["implicit"] == {"enabled": ["implicit_retry"]}
+    assert [v["name"] for v in lines["views after"]] == ["Alpha view", "beta view"]
+    assert lines["delete view"] == [True, False] and lines["update unknown"] is False
+    assert [label for label, _ in got] == [label for label, _ in expected]
+    for (label, p), (_, d) in zip(got, expected, strict=True):
+        assert p == d, label
+
+
 @pytest.fixture(scope="module")
 def duckdb_transcript(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, Any]]:
     s = EmbeddedStore(tmp_path_factory.mktemp("duck") / "heron.duckdb")

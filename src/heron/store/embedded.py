@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 
 from heron.compare import CompareQuery, run_compare
@@ -47,6 +46,7 @@ from heron.store import experiments as experimentdb
 from heron.store import keys as keymod
 from heron.store import langfuse_reads as lfreads
 from heron.store import metrics as metricsmod
+from heron.store import prices as pricedb
 from heron.store import projects as projectdb
 from heron.store import runner as runnerdb
 from heron.store import scores as scoremod
@@ -775,58 +775,26 @@ class EmbeddedStore:
     # -- prices ------------------------------------------------------------------------------
 
     def list_prices(self, project_id: str) -> list[dict[str, Any]]:
-        rows = (
-            self.cursor()
-            .execute(
-                "SELECT entry FROM model_prices WHERE project_id = ? ORDER BY created_at",
-                [project_id],
-            )
-            .fetchall()
-        )
-        return [orjson.loads(r[0]) for r in rows]
+        return pricedb.list_prices(self.cursor(), project_id)
 
     def put_price(self, project_id: str, entry: dict[str, Any]) -> None:
         with self._admin() as cur:
-            cur.execute(
-                "INSERT INTO model_prices VALUES (?, ?, ?, now()) ON CONFLICT (project_id, id) "
-                "DO UPDATE SET entry = excluded.entry, created_at = excluded.created_at",
-                [project_id, entry["id"], orjson.dumps(entry).decode()],
-            )
+            pricedb.put_price(cur, project_id, entry)
 
     def delete_price(self, project_id: str, entry_id: str) -> None:
         with self._admin() as cur:
-            found = cur.execute(
-                "SELECT 1 FROM model_prices WHERE project_id = ? AND id = ?",
-                [project_id, entry_id],
-            ).fetchone()
-            if not found:
-                raise NotFound(f"price entry {entry_id!r} not found in this project")
-            cur.execute(
-                "DELETE FROM model_prices WHERE project_id = ? AND id = ?", [project_id, entry_id]
-            )
+            pricedb.delete_price(cur, project_id, entry_id)
 
     # -- implicit-feedback settings (heron.implicit) ------------------------------------------
 
     def implicit_settings(self, project_id: str) -> dict[str, Any] | None:
         """The project's stored detector settings (JSON-shaped), None: the defaults."""
-        rows = (
-            self.cursor()
-            .execute("SELECT settings FROM implicit_settings WHERE project_id = ?", [project_id])
-            .fetchall()
-        )
-        return orjson.loads(rows[0][0]) if rows else None
+        return feedback.implicit_settings(self.cursor(), project_id)
 
     def set_implicit_settings(self, project_id: str, settings: dict[str, Any] | None) -> None:
         """Store the project's detector settings (validated by the caller); None: defaults."""
         with self._admin() as cur:
-            if not cur.execute("SELECT 1 FROM projects WHERE id = ?", [project_id]).fetchone():
-                raise NotFound(f"project {project_id!r} not found")
-            cur.execute("DELETE FROM implicit_settings WHERE project_id = ?", [project_id])
-            if settings is not None:
-                cur.execute(
-                    "INSERT INTO implicit_settings VALUES (?, ?, now()::TIMESTAMP)",
-                    [project_id, orjson.dumps(settings).decode()],
-                )
+            feedback.set_implicit_settings(cur, project_id, settings)
 
     # -- notification channels, the outbox's delivery, the delivery log (heron.signals) ------
 
