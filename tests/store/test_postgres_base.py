@@ -4,6 +4,7 @@ the test server that must never outlive its tests."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -133,7 +134,7 @@ def test_the_server_dies_with_the_process_that_started_it(tmp_path: Path) -> Non
         "import os, sys, time\n"
         "from tests.support.postgres import PostgresServer\n"
         "s = PostgresServer().start()\n"
-        "print(s.proc.pid, s.start_seconds, flush=True)\n"
+        "print(s.proc.pid, s.start_seconds, s.root, flush=True)\n"
         "time.sleep(60)\n"
     )
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
@@ -142,7 +143,7 @@ def test_the_server_dies_with_the_process_that_started_it(tmp_path: Path) -> Non
     )
     try:
         assert proc.stdout is not None
-        pid_text, seconds = proc.stdout.readline().split()
+        pid_text, seconds, root = proc.stdout.readline().split()
         pid = int(pid_text)
         assert float(seconds) < 20
         os.kill(pid, 0)  # the server runs
@@ -153,6 +154,7 @@ def test_the_server_dies_with_the_process_that_started_it(tmp_path: Path) -> Non
     while _alive(pid):
         assert time.monotonic() < deadline, f"postgres {pid} outlived its parent"
         time.sleep(0.1)
+    shutil.rmtree(root)  # what a killed run leaves: a directory in the temp dir, no process
 
 
 def _alive(pid: int) -> bool:

@@ -81,6 +81,14 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def start(self, timeout_s: float = 30.0) -> PostgresServer:
+        """initdb and start the server; on any failure (Ctrl-C included) nothing is left."""
+        try:
+            return self._start(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout_s: float) -> PostgresServer:
         began = time.monotonic()
         bin_dir = pg_bin()
         self.socket_dir.mkdir(parents=True, exist_ok=True)
