@@ -9,6 +9,7 @@ account, the same order of creation times).
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -376,3 +377,37 @@ def test_replicas_without_init_create_one_default_project(postgres_url: str) -> 
     finally:
         for s in stores:
             s.close()
+
+
+def _race(*calls: Callable[[], Any]) -> list[str]:
+    """Run the calls at once, one thread each; what each did ("done" or the error's name)."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[str] = []
+
+    def run(call: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            call()
+            outcomes.append("done")
+        except HeronError as e:
+            outcomes.append(type(e).__name__)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return sorted(outcomes)
+
+
+def test_two_owners_demoting_each_other_at_once_leave_one_owner(store: Any) -> None:
+    """The last-owner rule holds across concurrent writers (on PostgreSQL a per-project
+    advisory lock serialises member writes, as DuckDB's admin lock does)."""
+    users = [store.create_user(f"o{i}@x.test", PASSWORD)["id"] for i in range(2)]
+    for round_ in range(8):
+        pid = store.create_project(f"owners {round_}", owner_id=users[0])["id"]
+        store.add_member(pid, users[1], "owner")
+        demotions = [functools.partial(store.set_member_role, pid, u, "member") for u in users]
+        outcomes = _race(*demotions)
+        assert outcomes == ["Conflict", "done"], round_
+        assert [m["role"] for m in store.list_members(pid)].count("owner") == 1

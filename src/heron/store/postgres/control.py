@@ -54,11 +54,16 @@ class PostgresControl:
             yield PgCursor(cur)
 
     @contextmanager
-    def _admin(self) -> Iterator[PgCursor]:
+    def _admin(self, serial: str | None = None) -> Iterator[PgCursor]:
         """One write transaction (rolled back on an exception); a unique constraint's refusal
-        is a Conflict."""
+        is a Conflict. With ``serial``, the transaction first takes the advisory lock of that
+        key, so that writes of one key (a project's members) run one at a time across
+        replicas, as the embedded store's admin lock runs them: what they check (the last
+        owner) still holds when they write."""
         try:
             with self._pool.connection() as conn, conn.cursor() as cur:
+                if serial is not None:
+                    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [serial])
                 yield PgCursor(cur)
         except psycopg.errors.UniqueViolation as e:
             raise Conflict(f"already exists ({e.diag.constraint_name})") from e
@@ -125,15 +130,15 @@ class PostgresControl:
             return members.list_members(cur, project_id)
 
     def add_member(self, project_id: str, user_id: str, role: str) -> None:
-        with self._admin() as cur:
+        with self._admin(_members(project_id)) as cur:
             members.add_member(cur, project_id, user_id, role)
 
     def set_member_role(self, project_id: str, user_id: str, role: str) -> None:
-        with self._admin() as cur:
+        with self._admin(_members(project_id)) as cur:
             members.set_role(cur, project_id, user_id, role)
 
     def remove_member(self, project_id: str, user_id: str) -> None:
-        with self._admin() as cur:
+        with self._admin(_members(project_id)) as cur:
             members.remove_member(cur, project_id, user_id)
 
     def create_invite(
@@ -162,6 +167,9 @@ class PostgresControl:
             if user_id is None:
                 assert hashed is not None
                 user_id = usermod.create_user(cur, email, hashed, False, [])["id"]
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(?))", [_members(invite["project_id"])]
+            )
             members.add_member(cur, invite["project_id"], user_id, invite["role"])
             return {**invite, "user_id": user_id}
 
@@ -334,3 +342,8 @@ class PostgresControl:
     def set_meta(self, key: str, value: str) -> None:
         with self._admin() as cur:
             projectdb.set_meta(cur, key, value)
+
+
+def _members(project_id: str) -> str:
+    """The serial key of a project's memberships (see ``PostgresControl._admin``)."""
+    return f"members:{project_id}"
