@@ -9,10 +9,12 @@ account, the same order of creation times).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,14 @@ from heron.bootstrap import bootstrap, bootstrap_users
 from heron.errors import HeronError
 from heron.settings import Settings
 from heron.store import EmbeddedStore
+from heron.store import alerts as alertdb
 from heron.store.keys import hash_secret
 from heron.store.postgres import PostgresControl
 
 PASSWORD = "long enough password"
 _RANDOM = re.compile(
-    r"^(prj_|usr_|pk-hr-|sk-hr-)|^\d{4}-\d\d-\d\dT|^[0-9a-f]{64}$|^[A-Za-z0-9_-]{43}$"
+    r"^(prj_|usr_|pk-hr-|sk-hr-|ntf_|dlv_)|^\d{4}-\d\d-\d\dT|^[0-9a-f]{64}$|^[0-9a-f]{16}$"
+    r"|^[A-Za-z0-9_-]{43}$"
 )
 _IDS = re.compile(r"\b(prj|usr)_[0-9a-f]{16}\b")
 
@@ -54,6 +58,8 @@ class Transcript:
             return {self._norm(k): self._norm(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self._norm(v) for v in value]
+        if isinstance(value, datetime):
+            value = value.isoformat()
         if isinstance(value, str) and _RANDOM.search(value):
             return self._names.setdefault(value, f"<{len(self._names)}>")
         return value
@@ -233,6 +239,138 @@ def test_settings_answer_as_on_duckdb(postgres_url: str, tmp_path: Path) -> None
     assert lines["implicit"] == {"enabled": ["implicit_retry"]}
     assert [v["name"] for v in lines["views after"]] == ["Alpha view", "beta view"]
     assert lines["delete view"] == [True, False] and lines["update unknown"] is False
+    assert [label for label, _ in got] == [label for label, _ in expected]
+    for (label, p), (_, d) in zip(got, expected, strict=True):
+        assert p == d, label
+
+
+def _automation_scenario(s: Any) -> list[tuple[str, Any]]:
+    """Evaluators, LLM connections, signal rules, alerts, channels with their outbox and
+    delivery log, error analyses: the calls of heron's background tasks and settings pages."""
+    t = Transcript()
+    pid = t("project", lambda: s.create_project("automation"))["id"]
+    at = datetime(2026, 5, 1, 12, 0, 0)
+
+    judge = {"type": "llm_judge", "connection": "judge", "prompt": "Is it right? {{output}}"}
+    ev = t("evaluator", lambda: s.put_evaluator(pid, "correct", judge))[0]
+    t("same spec", lambda: s.put_evaluator(pid, "correct", judge))
+    t("new spec", lambda: s.put_evaluator(pid, "correct", {**judge, "prompt": "Right?"}))
+    t("second", lambda: s.put_evaluator(pid, "tone", {"type": "regex", "pattern": "sorry"}))
+    t("of no project", lambda: s.put_evaluator("prj_none", "x", judge))
+    t("versions", lambda: s.evaluator_versions(pid, ev["id"]))
+    t("pause", lambda: s.set_evaluator_status(pid, ev["id"], "paused", "budget"))
+    t("active", lambda: s.list_evaluators(pid, active_only=True))
+    t("all evaluators", lambda: s.list_evaluators(None))
+    stats = {"project_id": pid, "evaluator_id": ev["id"], "version": 2, "scored": 3, "cost": 0.5}
+    log = {"project_id": pid, "evaluator_id": ev["id"], "message": "judged", "target": "t1"}
+    t("runs", lambda: s.record_evaluator_runs([stats], [log]))
+    t("more runs", lambda: s.record_evaluator_runs([{**stats, "failed": 1, "last_error": "x"}], []))
+    t("stats", lambda: s.evaluator_stats(pid, ev["id"]))
+    t("log", lambda: s.evaluator_log(pid, ev["id"]))
+    t("get", lambda: s.get_evaluator(pid, "correct"))
+    t("delete", lambda: [s.delete_evaluator(pid, ev["id"]), s.delete_evaluator(pid, ev["id"])])
+
+    spec = {"provider": "openai", "model": "gpt-4o-mini", "base_url": None}
+    t("connection", lambda: s.put_connection(pid, "judge", spec, "v1:cipher", "sk-…1234"))
+    t("keep key", lambda: s.put_connection(pid, "judge", {**spec, "model": "o3"}, None, None))
+    t("with key", lambda: s.get_connection(pid, "judge", with_key=True))
+    t("connections", lambda: s.list_connections(pid))
+    t("drop connection", lambda: [s.delete_connection(pid, "judge"), s.list_connections(pid)])
+
+    rule = {"enabled": True, "target": "traces", "filter": [], "severity": "warning"}
+    t("rule", lambda: s.put_signal_rule(pid, "slow", rule))
+    t("rule again", lambda: s.put_signal_rule(pid, "slow", rule))
+    t("rule changed", lambda: s.put_signal_rule(pid, "slow", {**rule, "enabled": False}))
+    t("rules", lambda: [s.list_signal_rules(pid), s.list_signal_rules(None)])
+    t("drop rule", lambda: [s.delete_signal_rule(pid, "slow"), s.delete_signal_rule(pid, "slow")])
+
+    webhook = {"type": "webhook", "url": "https://hooks.example.com/x"}
+    t("channel", lambda: s.put_channel(pid, "oncall", webhook, "v1:secret", "whsec_…abcd"))
+    t("channel unchanged", lambda: s.put_channel(pid, "oncall", webhook, None, None))
+    t("channel of none", lambda: s.put_channel("prj_none", "x", webhook, None, None))
+    t("channels", lambda: [s.list_channels(pid), s.get_channel(pid, "oncall", with_secret=True)])
+
+    alert = {"query": {"view": "traces", "metric": "count"}, "threshold": 5, "channels": ["oncall"]}
+    t("alert", lambda: s.put_alert(pid, "busy", alert))
+    t("alert again", lambda: s.put_alert(pid, "busy", alert))
+    event = {"type": "alert", "title": "busy", "text": "too many", "link": "/alerts/busy"}
+    evaluation = alertdb.Evaluation(
+        project_id=pid, name="busy", eval_time=at, window_start=at - timedelta(hours=1),
+        value=9.0, lower=None, upper=5.0, state="firing", since=at, detail={"n": 9},
+        channels=["oncall"], event=event, notified_at=at,
+    )  # fmt: skip
+    t("evaluate", lambda: s.record_alert_evaluation(evaluation))
+    t("evaluate again", lambda: s.record_alert_evaluation(evaluation))
+    five = at + timedelta(minutes=5)
+    later = dataclasses.replace(
+        evaluation, eval_time=five, value=1.0, state="ok", since=five, event=None
+    )
+    t("evaluate ok", lambda: s.record_alert_evaluation(later))
+    t("alerts", lambda: [s.list_alerts(pid), s.get_alert(pid, "busy")])
+    t("history", lambda: s.alert_history(pid, "busy"))
+    t("history window", lambda: s.alert_history(pid, "busy", at + timedelta(minutes=1), None))
+
+    t("enqueue", lambda: s.enqueue_notifications(pid, ["oncall"], {**event, "title": "x"}))
+    t("next due", lambda: s.next_notification_due() is not None)
+    claimed = t("claim", lambda: s.claim_notifications(_now(), _now() + timedelta(minutes=5), 10))
+    t("claimed again", lambda: s.claim_notifications(_now(), _now(), 10))
+    ids = [n["id"] for n in claimed]
+    t("notifications", lambda: s.notifications(pid, ids))
+    attempts = [
+        {"project_id": pid, "channel": "oncall", "notification_id": ids[0], "event_type": "alert",
+         "title": "busy", "attempt": 1, "attempted_at": at, "outcome": "delivered",
+         "status_code": 200, "duration_ms": 12.5},
+        {"project_id": pid, "channel": "oncall", "notification_id": ids[1], "event_type": "alert",
+         "title": "x", "attempt": 1, "attempted_at": at, "outcome": "retrying",
+         "status_code": 503, "error": "unavailable", "duration_ms": 30,
+         "next_attempt_at": at + timedelta(minutes=1)},
+    ]  # fmt: skip
+    t("deliveries recorded", lambda: s.record_deliveries(attempts))
+    t("after delivery", lambda: s.notifications(pid, ids))
+    t("delivery log", lambda: s.channel_deliveries(pid, "oncall"))
+    t("release", lambda: [s.release_notifications(ids, at), s.notifications(pid, ids)])
+    t("drop channel", lambda: [s.delete_channel(pid, "oncall"), s.list_channels(pid)])
+
+    analysis = {"id": "an1", "source": "comments", "from": at, "to": None, "filter": [],
+                "method": "keywords", "warnings": ["few notes"], "createdBy": "usr_x"}  # fmt: skip
+    categories = [{"id": "c1", "label": "timeouts", "keywords": ["timeout"]},
+                  {"id": "c2", "label": "wrong", "keywords": ["wrong", "bad"],
+                   "suggestedLabel": "Wrong answers"}]  # fmt: skip
+    notes = [("n1", "t1", "it timed out", "c1"), ("n2", "t2", "wrong answer", "c2"),
+             ("n3", "t3", "50% wrong?", "c2")]  # fmt: skip
+    t("analysis", lambda: s.create_error_analysis(pid, analysis, categories, notes))
+    edits = [("rename", {"category_id": "c1", "label": "Time-outs"}),
+             ("add", {"category": {"id": "c3", "label": "new", "keywords": []},
+                      "after": "c1"}),
+             ("move", {"note_ids": ["n3"], "category_id": "c3"})]  # fmt: skip
+    t("edit", lambda: s.edit_error_analysis(pid, "an1", edits))
+    t("get analysis", lambda: s.get_error_analysis(pid, "an1"))
+    t("analyses", lambda: s.list_error_analyses(pid))
+    return t.lines
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def test_automation_answers_as_on_duckdb(postgres_url: str, tmp_path: Path) -> None:
+    duck = EmbeddedStore(tmp_path / "heron.duckdb")
+    pg = PostgresControl(postgres_url, pool_size=2)
+    try:
+        expected, got = _automation_scenario(duck), _automation_scenario(pg)
+    finally:
+        duck.close()
+        pg.close()
+    lines = dict(expected)
+    assert [e["name"] for e in lines["all evaluators"]] == ["correct", "tone"]
+    assert lines["evaluate again"] is False and lines["evaluate"] is True
+    assert len(lines["claim"]) == 2 and lines["claimed again"] == []
+    assert [len(lines["delivery log"])] == [2]
+    assert [c["label"] for c in lines["get analysis"]["categories"]] == [
+        "Time-outs",
+        "new",
+        "wrong",
+    ]
     assert [label for label, _ in got] == [label for label, _ in expected]
     for (label, p), (_, d) in zip(got, expected, strict=True):
         assert p == d, label

@@ -183,7 +183,7 @@ def record_runs(
         cur.execute(
             "DELETE FROM evaluator_log WHERE project_id = ? AND evaluator_id = ? AND logged_at < "
             "(SELECT min(logged_at) FROM (SELECT logged_at FROM evaluator_log WHERE "
-            "project_id = ? AND evaluator_id = ? ORDER BY logged_at DESC LIMIT ?))",
+            "project_id = ? AND evaluator_id = ? ORDER BY logged_at DESC LIMIT ?) newest)",
             [project_id, evaluator_id, project_id, evaluator_id, LOG_KEEP],
         )
 
