@@ -29,6 +29,7 @@ from heron.store.keys import hash_secret
 from heron.store.postgres import PostgresControl
 
 PASSWORD = "long enough password"
+SECOND = timedelta(seconds=1)
 _RANDOM = re.compile(
     r"^(prj_|usr_|pk-hr-|sk-hr-|ntf_|dlv_)|^\d{4}-\d\d-\d\dT|^[0-9a-f]{64}$|^[0-9a-f]{16}$"
     r"|^[A-Za-z0-9_-]{43}$"
@@ -321,7 +322,7 @@ def _automation_scenario(s: Any) -> list[tuple[str, Any]]:
          "title": "busy", "attempt": 1, "attempted_at": at, "outcome": "delivered",
          "status_code": 200, "duration_ms": 12.5},
         {"project_id": pid, "channel": "oncall", "notification_id": ids[1], "event_type": "alert",
-         "title": "x", "attempt": 1, "attempted_at": at, "outcome": "retrying",
+         "title": "x", "attempt": 1, "attempted_at": at + SECOND, "outcome": "retrying",
          "status_code": 503, "error": "unavailable", "duration_ms": 30,
          "next_attempt_at": at + timedelta(minutes=1)},
     ]  # fmt: skip
