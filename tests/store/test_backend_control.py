@@ -31,7 +31,7 @@ from heron.store.postgres import PostgresControl
 PASSWORD = "long enough password"
 SECOND = timedelta(seconds=1)
 _RANDOM = re.compile(
-    r"^(prj_|usr_|pk-hr-|sk-hr-|ntf_|dlv_)|^\d{4}-\d\d-\d\dT|^[0-9a-f]{64}$|^[0-9a-f]{16}$"
+    r"^(prj_|usr_|pk-hr-|sk-hr-|ntf_|dlv_)|^\d{4}-\d\d-\d\dT|^[0-9a-f]{64}$|^[0-9a-f]{16}$|^[0-9a-f]{32}$"
     r"|^[A-Za-z0-9_-]{43}$"
 )
 _IDS = re.compile(r"\b(prj|usr)_[0-9a-f]{16}\b")
@@ -348,6 +348,95 @@ def _automation_scenario(s: Any) -> list[tuple[str, Any]]:
     t("get analysis", lambda: s.get_error_analysis(pid, "an1"))
     t("analyses", lambda: s.list_error_analyses(pid))
     return t.lines
+
+
+def _annotation_scenario(s: Any) -> list[tuple[str, Any]]:
+    """Annotation queues: two annotators sharing a queue of double annotation."""
+    t = Transcript()
+    pid = t("project", lambda: s.create_project("annotation"))["id"]
+    ann, bea = (s.create_user(f"{n}@x.test", PASSWORD)["id"] for n in ("ann", "bea"))
+    spec = {"name": "review", "description": "look", "score_config_ids": ["c1"],
+            "annotations_per_item": 2}  # fmt: skip
+    q = t("queue", lambda: s.create_annotation_queue(pid, spec))
+    qid = q["id"]
+    t("same name", lambda: s.create_annotation_queue(pid, spec))
+    t("rename", lambda: s.update_annotation_queue(pid, qid, {"description": "look closer"}))
+    t("queues", lambda: [s.list_annotation_queues(pid), s.get_annotation_queue(pid, "review")])
+    objects = [("TRACE", "t1"), ("TRACE", "t2"), ("OBSERVATION", "o1"), ("TRACE", "t1")]
+    t("add", lambda: s.add_queue_items(pid, qid, objects))
+    t("add again", lambda: s.add_queue_items(pid, qid, [("TRACE", "t2"), ("SESSION", "s1")]))
+    items = t("items", lambda: s.list_queue_items(pid, qid))[0]
+    t("page 2", lambda: s.list_queue_items(pid, qid, "PENDING", 2, 2))
+    t("object queues", lambda: s.object_queues(pid, "TRACE", "t1"))
+    t("assign", lambda: [s.assign_queue(pid, qid, ann), s.assign_queue(pid, qid, bea),
+                         s.assign_queue(pid, qid, ann)])  # fmt: skip
+    t("assignments", lambda: sorted(s.queue_assignments(pid, qid)))
+    first = t("ann claims", lambda: s.claim_queue_item(pid, qid, ann))
+    t("ann claims again", lambda: s.claim_queue_item(pid, qid, ann))
+    t("bea claims", lambda: s.claim_queue_item(pid, qid, bea))
+    t("bea claims ann's", lambda: s.claim_queue_item(pid, qid, bea, item_id=first["id"]))
+    t("ann completes", lambda: s.complete_queue_item(pid, qid, first["id"], ann))
+    t("bea takes it", lambda: s.claim_queue_item(pid, qid, bea, item_id=first["id"]))
+    t("bea completes", lambda: s.complete_queue_item(pid, qid, first["id"], bea))
+    t("annotators", lambda: s.queue_annotators(pid, qid, first["id"]))
+    t("progress", lambda: [s.queue_progress(pid, qid), s.queue_progress(pid, qid, ann)])
+    t("release", lambda: s.release_queue_item(pid, qid, items[1]["id"], bea))
+    t("archive", lambda: s.update_queue_item(pid, qid, items[2]["id"], "COMPLETED"))
+    t("delete item", lambda: [s.delete_queue_item(pid, qid, items[3]["id"]),
+                              s.delete_queue_item(pid, qid, items[3]["id"])])  # fmt: skip
+    t("item", lambda: s.get_queue_item(pid, qid, first["id"]))
+    t("unassign", lambda: [s.unassign_queue(pid, qid, bea), s.queue_assignments(pid, qid)])
+    t("drop queue", lambda: [s.delete_annotation_queue(pid, qid), s.list_annotation_queues(pid)])
+    return t.lines
+
+
+def test_annotation_answers_as_on_duckdb(postgres_url: str, tmp_path: Path) -> None:
+    duck = EmbeddedStore(tmp_path / "heron.duckdb")
+    pg = PostgresControl(postgres_url, pool_size=2)
+    try:
+        expected, got = _annotation_scenario(duck), _annotation_scenario(pg)
+    finally:
+        duck.close()
+        pg.close()
+    lines = dict(expected)
+    assert lines["add"] == 3 and lines["add again"] == 1
+    assert lines["same name"][0] == "Conflict"
+    assert lines["bea claims"]["id"] != lines["ann claims"]["id"]
+    assert lines["bea claims ann's"] is None
+    assert lines["item"]["status"] == "COMPLETED"
+    assert [label for label, _ in got] == [label for label, _ in expected]
+    for (label, p), (_, d) in zip(got, expected, strict=True):
+        assert p == d, label
+
+
+def test_annotators_claiming_at_once_get_different_items(postgres_url: str) -> None:
+    """Replicas serving four annotators at once: each gets an item of its own."""
+    stores = [PostgresControl(postgres_url, pool_size=1) for _ in range(4)]
+    try:
+        pid = stores[0].create_project("claims")["id"]
+        users = [stores[0].create_user(f"a{i}@x.test", PASSWORD)["id"] for i in range(4)]
+        qid = stores[0].create_annotation_queue(
+            pid,
+            {
+                "name": "q",
+                "description": None,
+                "score_config_ids": [],
+                "annotations_per_item": 1,
+            },
+        )["id"]
+        stores[0].add_queue_items(pid, qid, [("TRACE", f"t{i}") for i in range(8)])
+        claimed: list[str] = []
+        claims = [
+            functools.partial(
+                lambda s, u: claimed.append(s.claim_queue_item(pid, qid, u)["id"]), s, u
+            )
+            for s, u in zip(stores, users, strict=True)
+        ]
+        assert _race(*claims) == ["done"] * 4
+        assert len(set(claimed)) == 4
+    finally:
+        for s in stores:
+            s.close()
 
 
 def _now() -> datetime:

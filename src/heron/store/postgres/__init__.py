@@ -5,7 +5,11 @@
   SQL (``?`` placeholders) runs on PostgreSQL unchanged;
 - :mod:`.schema` and :mod:`.migrations`: the control tables, migrated once under an
   advisory lock however many replicas start;
-- :mod:`.control`: :class:`PostgresControl`, the control methods of the store on it.
+- :mod:`.transactions`: the pooled read and write blocks every topic runs in (unique
+  constraints and advisory locks stand in for the embedded store's admin lock);
+- :mod:`.control`: :class:`PostgresControl`, the control methods of the store, one class
+  per topic group (:mod:`.accounts`, :mod:`.project_settings`, :mod:`.automation`,
+  :mod:`.annotation`).
 """
 
 from heron.store.postgres.control import PostgresControl
