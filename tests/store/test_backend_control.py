@@ -354,7 +354,7 @@ def _annotation_scenario(s: Any) -> list[tuple[str, Any]]:
     """Annotation queues: two annotators sharing a queue of double annotation."""
     t = Transcript()
     pid = t("project", lambda: s.create_project("annotation"))["id"]
-    ann, bea = (s.create_user(f"{n}@x.test", PASSWORD)["id"] for n in ("ann", "bea"))
+    ann, bea = t("users", lambda: [s.create_user(f"{n}@x.test", PASSWORD)["id"] for n in "ab"])
     spec = {"name": "review", "description": "look", "score_config_ids": ["c1"],
             "annotations_per_item": 2}  # fmt: skip
     q = t("queue", lambda: s.create_annotation_queue(pid, spec))
@@ -370,7 +370,7 @@ def _annotation_scenario(s: Any) -> list[tuple[str, Any]]:
     t("object queues", lambda: s.object_queues(pid, "TRACE", "t1"))
     t("assign", lambda: [s.assign_queue(pid, qid, ann), s.assign_queue(pid, qid, bea),
                          s.assign_queue(pid, qid, ann)])  # fmt: skip
-    t("assignments", lambda: sorted(s.queue_assignments(pid, qid)))
+    t("assignments", lambda: sorted(s.queue_assignments(pid, qid)) == sorted([ann, bea]))
     first = t("ann claims", lambda: s.claim_queue_item(pid, qid, ann))
     t("ann claims again", lambda: s.claim_queue_item(pid, qid, ann))
     t("bea claims", lambda: s.claim_queue_item(pid, qid, bea))
