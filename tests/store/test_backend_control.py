@@ -21,10 +21,12 @@ from typing import Any
 import pytest
 
 from heron.bootstrap import bootstrap, bootstrap_users
+from heron.datasets.spec import DatasetSpec, ItemSpec
 from heron.errors import HeronError
 from heron.settings import Settings
 from heron.store import EmbeddedStore
 from heron.store import alerts as alertdb
+from heron.store import datasets as datasetdb
 from heron.store.keys import hash_secret
 from heron.store.postgres import PostgresControl
 
@@ -32,6 +34,7 @@ PASSWORD = "long enough password"
 SECOND = timedelta(seconds=1)
 _RANDOM = re.compile(
     r"^(prj_|usr_|pk-hr-|sk-hr-|ntf_|dlv_)|^\d{4}-\d\d-\d\dT|^[0-9a-f]{64}$|^[0-9a-f]{16}$|^[0-9a-f]{32}$"
+    r"|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
     r"|^[A-Za-z0-9_-]{43}$"
 )
 _IDS = re.compile(r"\b(prj|usr)_[0-9a-f]{16}\b")
@@ -437,6 +440,75 @@ def test_annotators_claiming_at_once_get_different_items(postgres_url: str) -> N
     finally:
         for s in stores:
             s.close()
+
+
+def _datasets_scenario(s: Any) -> list[tuple[str, Any]]:
+    """Datasets with versioned items, the runner's backfill jobs, alignment runs."""
+    t = Transcript()
+    pid = t("project", lambda: s.create_project("datasets"))["id"]
+    schema = {"type": "object", "required": ["q"]}
+    ds = t("dataset", lambda: s.create_dataset(pid, DatasetSpec("qa", "questions", {"k": 1},
+                                                               input_schema=schema)))  # fmt: skip
+    t("update dataset", lambda: s.create_dataset(pid, DatasetSpec("qa", metadata={"k": 2})))
+    t("second", lambda: s.create_dataset(pid, DatasetSpec("other")))
+    t("datasets", lambda: s.list_datasets(pid, 1, 10))
+    t("by name and id", lambda: [s.get_dataset(pid, "qa"), s.get_dataset_by_id(pid, ds["id"])])
+    items = [ItemSpec("i1", {"q": "2+2", "b": [1, {"x": None}]}, "4", {"src": "hand"}),
+             ItemSpec("i2", {"q": "capital of France"}, {"a": "Paris"}),
+             ItemSpec(None, {"q": "it's 50%?"}, source_trace_id="t9")]  # fmt: skip
+    t("put items", lambda: s.put_dataset_items(pid, "qa", items)[1])
+    t("bad item", lambda: s.put_dataset_items(pid, "qa", [ItemSpec("i4", {"nope": 1})]))
+    t("new version", lambda: s.put_dataset_item(pid, "qa", ItemSpec("i1", expected_output="four")))
+    t("archive", lambda: s.set_dataset_item_status(pid, "i2", "ARCHIVED"))
+    t("item", lambda: s.get_dataset_item(pid, "i1"))
+    f = datasetdb.ItemFilter(dataset_id=ds["id"])
+    t("items", lambda: s.list_dataset_items(pid, f, 1, 10))
+    t("active oldest first", lambda: s.list_dataset_items(
+        pid, dataclasses.replace(f, status="ACTIVE"), 1, 10, oldest_first=True))  # fmt: skip
+    t("delete", lambda: [s.delete_dataset_item(pid, "i2"), s.delete_dataset_item(pid, "i2")])
+    t("items after", lambda: s.list_dataset_items(pid, f, 1, 10))
+    t("unknown dataset", lambda: s.put_dataset_items(pid, "nope", items))
+
+    t("no cursor", lambda: s.runner_cursor("evals"))
+    t("job", lambda: s.create_runner_job("job1", pid, {"task": "evals", "scope": "all"}))
+    t("job 2", lambda: s.create_runner_job("job2", pid, {"task": "signals"}))
+    t("running", lambda: s.update_runner_job("job1", status="running", total=10, after="t5"))
+    t("cancel", lambda: s.update_runner_job("job2", status="cancelled"))
+    t("after end", lambda: s.update_runner_job("job2", status="running"))
+    t("jobs", lambda: [s.runner_jobs(pid), s.runner_jobs(None, active=True), s.runner_job("job1")])
+
+    run = {"id": "al1", "evaluator_id": "ev1", "evaluator_name": "correct", "version": 2,
+           "spec": {"type": "llm_judge"}, "score_name": "correct", "positive": [True, "yes"],
+           "source": "ANNOTATION", "labelled": 3, "sampled": 2, "job_id": None}  # fmt: skip
+    t("alignment", lambda: s.create_alignment(pid, run))
+    t("job set", lambda: s.set_alignment_job(pid, "al1", "job1"))
+    judged = [
+        {"trace_id": "t1", "human": True, "predicted": True, "value": "yes"},
+        {"trace_id": "t2", "human": False, "predicted": None, "error": "timeout"},
+    ]
+    t("judged", lambda: s.put_alignment_items(pid, "al1", judged))
+    t("redo", lambda: s.put_alignment_items(pid, "al1", [{**judged[1], "predicted": False}]))
+    t("alignment read", lambda: [s.get_alignment(pid, "al1"), s.alignment_items(pid, "al1")])
+    t("latest", lambda: [s.latest_alignment(pid, "ev1", None), s.latest_alignment(pid, "ev1", 1)])
+    return t.lines
+
+
+def test_datasets_answer_as_on_duckdb(postgres_url: str, tmp_path: Path) -> None:
+    duck = EmbeddedStore(tmp_path / "heron.duckdb")
+    pg = PostgresControl(postgres_url, pool_size=2)
+    try:
+        expected, got = _datasets_scenario(duck), _datasets_scenario(pg)
+    finally:
+        duck.close()
+        pg.close()
+    lines = dict(expected)
+    assert lines["put items"] == 3 and lines["bad item"][0] == "Invalid"
+    assert lines["item"]["expectedOutput"] == "four"
+    assert lines["after end"] is False and lines["delete"] == [True, False]
+    assert [i["predicted"] for i in lines["alignment read"][1]] == [True, False]
+    assert [label for label, _ in got] == [label for label, _ in expected]
+    for (label, p), (_, d) in zip(got, expected, strict=True):
+        assert p == d, label
 
 
 def _now() -> datetime:

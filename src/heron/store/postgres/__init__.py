@@ -9,7 +9,7 @@
   constraints and advisory locks stand in for the embedded store's admin lock);
 - :mod:`.control`: :class:`PostgresControl`, the control methods of the store, one class
   per topic group (:mod:`.accounts`, :mod:`.project_settings`, :mod:`.automation`,
-  :mod:`.annotation`).
+  :mod:`.annotation`, :mod:`.datasets`).
 """
 
 from heron.store.postgres.control import PostgresControl

@@ -1,6 +1,6 @@
 """What heron's background tasks configure and record, on PostgreSQL: evaluators and LLM
 connections, signal rules, alerts, notification channels with the outbox and the delivery
-log, error analyses."""
+log, error analyses, the runner's backfill jobs and cursors, alignment runs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 
 from heron.signals import outbox
 from heron.store import alerts as alertdb
+from heron.store import alignment as aligndb
 from heron.store import analysis as analysisdb
 from heron.store import channels as channeldb
 from heron.store import evaluators as evaldb
+from heron.store import runner as runnerdb
 from heron.store import signals as signaldb
 from heron.store.postgres.transactions import Transactions
 
@@ -246,6 +248,65 @@ class Automation(Transactions):
         """Rename, add, move, delete ... in one transaction (see heron.store.analysis)."""
         with self._admin(f"analysis:{project_id}:{analysis_id}") as cur:
             analysisdb.apply_edits(cur, project_id, analysis_id, edits)
+
+    # -- the runner's backfill jobs and cursors -----------------------------------------------
+
+    def runner_cursor(self, task: str) -> int | None:
+        """The change marker up to which ``task``'s work is done (None: never ran)."""
+        with self._read() as cur:
+            return runnerdb.get_cursor(cur, task)
+
+    def create_runner_job(self, job_id: str, project_id: str, spec: dict[str, Any]) -> None:
+        with self._admin() as cur:
+            runnerdb.insert_job(cur, job_id, project_id, spec)
+
+    def runner_jobs(
+        self, project_id: str | None = None, active: bool = False
+    ) -> list[dict[str, Any]]:
+        """Backfill jobs, newest first (one project's, or all with ``None``); ``active``:
+        the queued and running ones, oldest first."""
+        with self._read() as cur:
+            return runnerdb.list_jobs(cur, project_id, active)
+
+    def runner_job(self, job_id: str) -> dict[str, Any] | None:
+        with self._read() as cur:
+            return runnerdb.get_job(cur, job_id)
+
+    def update_runner_job(self, job_id: str, **values: Any) -> bool:
+        """Change a queued or running job (status, total, phase, after, error); False if it
+        had ended (a cancelled job stays cancelled)."""
+        with self._admin() as cur:
+            return runnerdb.update_job(cur, job_id, **values)
+
+    # -- alignment runs of evaluators against people's labels ---------------------------------
+
+    def create_alignment(self, project_id: str, run: dict[str, Any]) -> None:
+        with self._admin() as cur:
+            aligndb.create_run(cur, project_id, run)
+
+    def set_alignment_job(self, project_id: str, run_id: str, job_id: str) -> None:
+        with self._admin() as cur:
+            aligndb.set_job(cur, project_id, run_id, job_id)
+
+    def put_alignment_items(
+        self, project_id: str, run_id: str, items: Sequence[dict[str, Any]]
+    ) -> None:
+        with self._admin() as cur:
+            aligndb.put_items(cur, project_id, run_id, items)
+
+    def get_alignment(self, project_id: str, run_id: str) -> dict[str, Any] | None:
+        with self._read() as cur:
+            return aligndb.get_run(cur, project_id, run_id)
+
+    def latest_alignment(
+        self, project_id: str, evaluator_id: str, version: int | None
+    ) -> dict[str, Any] | None:
+        with self._read() as cur:
+            return aligndb.latest_run(cur, project_id, evaluator_id, version)
+
+    def alignment_items(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
+        with self._read() as cur:
+            return aligndb.run_items(cur, project_id, run_id)
 
 
 def _utcnow() -> datetime:
