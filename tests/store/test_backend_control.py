@@ -388,6 +388,12 @@ def _annotation_scenario(s: Any) -> list[tuple[str, Any]]:
     t("delete item", lambda: [s.delete_queue_item(pid, qid, items[3]["id"]),
                               s.delete_queue_item(pid, qid, items[3]["id"])])  # fmt: skip
     t("item", lambda: s.get_queue_item(pid, qid, first["id"]))
+    t("neighbours", lambda: [s.queue_item_neighbour(pid, qid, 2, 1),
+                             s.queue_item_neighbour(pid, qid, 2, -1),
+                             s.queue_item_neighbour(pid, qid, 1, -1)])  # fmt: skip
+    t("reopen", lambda: s.reopen_queue_item(pid, qid, first["id"], ann))
+    t("ann claims after", lambda: s.claim_queue_item_after(pid, qid, ann, 1))
+    t("bea claims after", lambda: s.claim_queue_item_after(pid, qid, bea, 0))
     t("unassign", lambda: [s.unassign_queue(pid, qid, bea), s.queue_assignments(pid, qid)])
     t("drop queue", lambda: [s.delete_annotation_queue(pid, qid), s.list_annotation_queues(pid)])
     return t.lines
@@ -711,3 +717,18 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(store: Any) -> N
         outcomes = _race(*demotions)
         assert outcomes == ["Conflict", "done"], round_
         assert [m["role"] for m in store.list_members(pid)].count("owner") == 1
+
+
+def test_every_method_has_the_embedded_stores_signature() -> None:
+    """PostgresControl stands in for EmbeddedStore method by method: same names, same
+    parameters, same defaults, same annotations."""
+    import inspect
+
+    mine = {n for n in dir(PostgresControl) if not n.startswith("_") and n != "close"}
+    assert len(mine) > 100
+    for name in sorted(mine):
+        expected = getattr(EmbeddedStore, name, None)
+        assert expected is not None, f"{name} is no EmbeddedStore method"
+        assert inspect.signature(getattr(PostgresControl, name)) == inspect.signature(expected), (
+            name
+        )

@@ -1,6 +1,7 @@
 """Annotation queues on PostgreSQL: the queues, their items, leases, completions and
-assignments (:mod:`heron.store.annotation`; filling a queue from traces reads the events'
-store and is not here).
+assignments (:mod:`heron.store.annotation`, :mod:`heron.store.annotation_reads`; filling a
+queue from traces, and finishing an item with a note, touch the events' store and are not
+here).
 
 Every write of a queue's items runs under the queue's advisory lock (``serial``): a claim
 checks who holds what, a completion counts annotators, an addition counts the items, then
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from heron.store import annotation as annodb
+from heron.store import annotation_reads as annoreads
 from heron.store import evaluators as evaldb
 from heron.store.postgres.transactions import Transactions
 
@@ -131,6 +133,28 @@ class Annotation(Transactions):
     def queue_assignments(self, project_id: str, queue_id: str) -> list[str]:
         with self._read() as cur:
             return annodb.assignments(cur, project_id, queue_id)
+
+    def claim_queue_item_after(
+        self, project_id: str, queue_id: str, user_id: str, after: int, lease_s: float = 600
+    ) -> dict[str, Any] | None:
+        """Hold the next free item after a queue position (see
+        :func:`heron.store.annotation_reads.claim_after`)."""
+        with self._admin(_queue(project_id, queue_id)) as cur:
+            return annoreads.claim_after(cur, project_id, queue_id, user_id, lease_s, after)
+
+    def queue_item_neighbour(
+        self, project_id: str, queue_id: str, position: int, step: int
+    ) -> dict[str, Any] | None:
+        with self._read() as cur:
+            return annoreads.neighbour(cur, project_id, queue_id, position, step)
+
+    def reopen_queue_item(
+        self, project_id: str, queue_id: str, item_id: str, user_id: str, lease_s: float = 600
+    ) -> dict[str, Any] | None:
+        """Undo the user's annotation of an item and hold it for them (None: held by
+        another)."""
+        with self._admin(_queue(project_id, queue_id)) as cur:
+            return annoreads.reopen(cur, project_id, queue_id, item_id, user_id, lease_s)
 
 
 def _queue(project_id: str, queue_id: str) -> str:
