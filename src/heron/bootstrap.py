@@ -1,10 +1,16 @@
 """First-start set-up: the default project and key pair, the HERON_INIT_* project, and the
-web UI's first admin user."""
+web UI's first admin user.
+
+Safe when several replicas start together against one shared store (PostgreSQL): each
+step checks, then creates; the store refuses the second of two racing creates (a unique
+constraint, :class:`~heron.errors.Conflict`) and the loser takes the winner's result, so
+everything is created once."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from heron.errors import Conflict
 from heron.settings import Settings
 from heron.store import Store
 from heron.store.users import new_password
@@ -16,21 +22,40 @@ def bootstrap(store: Store, settings: Settings) -> list[dict[str, str]]:
     """Create what must exist; return the key pairs created now (their secrets, once)."""
     created: list[dict[str, str]] = []
     if settings.init_project:
-        project = store.project_by_name(settings.init_project) or store.create_project(
-            settings.init_project
-        )
         pk, sk = settings.init_public_key, settings.init_secret_key
-        if pk and sk:
-            if not store.has_key(pk):
-                created.append(
-                    {**store.create_key(project["id"], pk, sk), "project": project["name"]}
-                )
-        elif pk or sk:
+        if bool(pk) != bool(sk):
             raise ValueError("HERON_INIT_PUBLIC_KEY and HERON_INIT_SECRET_KEY go together")
+        project = _init_project(store, settings.init_project)
+        if pk and sk and not store.has_key(pk):
+            try:
+                pair = store.create_key(project["id"], pk, sk)
+            except Conflict:
+                if not store.has_key(pk):  # not the race below: a clash of secrets
+                    raise
+            else:
+                created.append({**pair, "project": project["name"]})
     if not store.list_projects():
-        project = store.create_project("default")
+        try:
+            project = store.create_project("default")
+        except Conflict:  # another replica, starting too, created it first (and its key)
+            return created
         created.append({**store.create_key(project["id"]), "project": project["name"]})
     return created
+
+
+def _init_project(store: Store, name: str) -> dict[str, Any]:
+    """The project, created unless it exists. Replicas starting together against one shared
+    store race here: the store refuses the second create (Conflict), which then reads the
+    first's project."""
+    project = store.project_by_name(name)
+    if project is None:
+        try:
+            project = store.create_project(name)
+        except Conflict:
+            project = store.project_by_name(name)
+            if project is None:
+                raise
+    return project
 
 
 def bootstrap_users(store: Store, settings: Settings) -> list[dict[str, Any]]:
@@ -41,7 +66,12 @@ def bootstrap_users(store: Store, settings: Settings) -> list[dict[str, Any]]:
 
     def admin(email: str, password: str | None) -> None:
         chosen = password or new_password()
-        user = store.create_user(email, chosen, is_admin=True)
+        try:
+            user = store.create_user(email, chosen, is_admin=True)
+        except Conflict:  # another replica, starting too, created the user first
+            if store.user_by_email(email) is None:
+                raise
+            return
         created.append({**user, "password": None if password else chosen})
 
     email = settings.init_admin_email

@@ -41,7 +41,7 @@ def _alert(row: tuple[Any, ...]) -> dict[str, Any]:
 def list_alerts(cur: duckdb.DuckDBPyConnection, project_id: str | None) -> list[dict[str, Any]]:
     """A project's alerts by name with their states (``None``: every project's)."""
     rows = cur.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE (? IS NULL OR a.project_id = ?) "
+        f"SELECT {_COLUMNS} {_FROM} WHERE (CAST(? AS VARCHAR) IS NULL OR a.project_id = ?) "
         "ORDER BY a.project_id, a.name",
         [project_id, project_id],
     ).fetchall()
@@ -152,7 +152,10 @@ def record_evaluation(cur: duckdb.DuckDBPyConnection, ev: Evaluation) -> bool:
         ],
     )  # fmt: skip
     cur.execute(
-        "INSERT OR REPLACE INTO alert_states VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO alert_states VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, name) "
+        "DO UPDATE SET state = excluded.state, since = excluded.since, "
+        "evaluated_at = excluded.evaluated_at, value = excluded.value, "
+        "notified_at = excluded.notified_at",
         [ev.project_id, ev.name, ev.state, ev.since, ev.eval_time, ev.value, ev.notified_at],
     )
     if ev.event is not None and ev.channels:

@@ -34,11 +34,12 @@ def human_labels(
     """The latest score ``name`` of ``source`` on each trace of the project (trace-level
     scores of existing traces), at most :data:`MAX_LABELS`, by trace id."""
     rows = cur.execute(
-        "SELECT s.trace_id, s.data_type, s.value, s.string_value, s.comment "
+        "SELECT trace_id, data_type, value, string_value, comment FROM ("
+        "SELECT s.trace_id, s.data_type, s.value, s.string_value, s.comment, row_number() OVER "
+        "(PARTITION BY s.trace_id ORDER BY s.timestamp DESC, s.id DESC) AS latest "
         "FROM scores s JOIN traces t ON t.project_id = s.project_id AND t.id = s.trace_id "
-        "WHERE s.project_id = ? AND s.name = ? AND s.source = ? AND s.observation_id IS NULL "
-        "QUALIFY row_number() OVER (PARTITION BY s.trace_id ORDER BY s.timestamp DESC, s.id DESC)"
-        " = 1 ORDER BY s.trace_id LIMIT ?",
+        "WHERE s.project_id = ? AND s.name = ? AND s.source = ? AND s.observation_id IS NULL"
+        ") s WHERE latest = 1 ORDER BY trace_id LIMIT ?",
         [project_id, name, source, MAX_LABELS],
     ).fetchall()
     keys = ("trace_id", "data_type", "value", "string_value", "comment")
@@ -74,8 +75,10 @@ def put_items(
         chunk = items[start : start + 100]
         rows = ", ".join(f"({', '.join('?' * width)})" for _ in chunk)
         cur.execute(
-            "INSERT OR REPLACE INTO evaluator_alignment_items (project_id, alignment_id, "
-            f"{', '.join(_ITEM_COLUMNS)}) VALUES {rows}",
+            "INSERT INTO evaluator_alignment_items (project_id, alignment_id, "
+            f"{', '.join(_ITEM_COLUMNS)}) VALUES {rows} "
+            "ON CONFLICT (project_id, alignment_id, trace_id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in _ITEM_COLUMNS[1:]),
             [
                 v
                 for item in chunk
@@ -99,7 +102,7 @@ def latest_run(
     """The evaluator's newest run (of ``version``; ``None``: of any version)."""
     rows = cur.execute(
         f"SELECT {', '.join(_RUN_COLUMNS)} FROM evaluator_alignments "
-        "WHERE project_id = ? AND evaluator_id = ? AND (? IS NULL OR version = ?) "
+        "WHERE project_id = ? AND evaluator_id = ? AND (CAST(? AS INTEGER) IS NULL OR version = ?) "
         "ORDER BY created_at DESC, id DESC LIMIT 1",
         [project_id, evaluator_id, version, version],
     ).fetchall()

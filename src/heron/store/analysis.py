@@ -103,25 +103,17 @@ def create_analysis(
                 for i, c in enumerate(categories)
             ],
         )  # fmt: skip
-    if notes:
-        import pyarrow as pa
-
-        table = pa.table(
-            {
-                "project_id": [project_id] * len(notes),
-                "analysis_id": [analysis["id"]] * len(notes),
-                "note_id": [n[0] for n in notes],
-                "trace_id": [n[1] for n in notes],
-                "content": [n[2][:MAX_CONTENT] for n in notes],
-                "category_id": [n[3] for n in notes],
-                "position": pa.array(range(len(notes)), pa.int32()),
-            }
-        )
-        cur.register("heron_analysis_notes_in", table)
-        try:
-            cur.execute("INSERT INTO error_analysis_notes SELECT * FROM heron_analysis_notes_in")
-        finally:
-            cur.unregister("heron_analysis_notes_in")
+    if notes:  # one statement for all notes: a list per column, zipped by unnest
+        cur.execute(
+            "INSERT INTO error_analysis_notes SELECT ?, ?, unnest(?::VARCHAR[]), "
+            "unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+            "unnest(?::INTEGER[])",
+            [
+                project_id, analysis["id"], [n[0] for n in notes], [n[1] for n in notes],
+                [n[2][:MAX_CONTENT] for n in notes], [n[3] for n in notes],
+                list(range(len(notes))),
+            ],
+        )  # fmt: skip
 
 
 def get_analysis(

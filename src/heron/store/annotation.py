@@ -254,13 +254,13 @@ def add_items(
         "INSERT INTO annotation_queue_items (project_id, id, queue_id, object_type, object_id, "
         "status, position, created_at, updated_at) "
         "SELECT ?, replace(gen_random_uuid()::VARCHAR, '-', ''), ?, t, o, 'PENDING', ? + i, ?, ? "
-        "FROM (SELECT t, o, min(i) AS i FROM (SELECT unnest(?) AS t, unnest(?) AS o, "
-        "unnest(range(1, ? + 1)) AS i) GROUP BY t, o) n "
+        "FROM (SELECT t, o, min(i) AS i FROM (SELECT unnest(?::VARCHAR[]) AS t, "
+        "unnest(?::VARCHAR[]) AS o, unnest(?::BIGINT[]) AS i) u GROUP BY t, o) n "
         "WHERE NOT EXISTS (SELECT 1 FROM annotation_queue_items x WHERE x.project_id = ? "
         "AND x.queue_id = ? AND x.object_type = n.t AND x.object_id = n.o) RETURNING id",
         [
             project_id, queue_id, base, at, at,
-            [t for t, _ in items], [o for _, o in items], len(items),
+            [t for t, _ in items], [o for _, o in items], list(range(1, len(items) + 1)),
             project_id, queue_id,
         ],
     ).fetchall()  # fmt: skip
@@ -276,7 +276,7 @@ def list_items(
     limit: int,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page (from 1) of a queue's items in queue order, and their total."""
-    where = "i.project_id = ? AND i.queue_id = ? AND (? IS NULL OR i.status = ?)"
+    where = "i.project_id = ? AND i.queue_id = ? AND (CAST(? AS VARCHAR) IS NULL OR i.status = ?)"
     args = [project_id, queue_id, status, status]
     row = cur.execute(
         f"SELECT count(*) FROM annotation_queue_items i WHERE {where}", args

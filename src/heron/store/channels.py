@@ -126,12 +126,17 @@ def claim_due(
 ) -> list[dict[str, Any]]:
     """The pending notifications due at ``now`` (oldest due first, at most ``limit``), each
     leased until ``lease_until``: another deliverer does not take them meanwhile, and after
-    a crash they are due again when the lease ends."""
+    a crash they are due again when the lease ends.
+
+    The outer condition repeats the inner one: on PostgreSQL, a claim that waited for a
+    concurrent claim's row locks re-checks it on the rows as that one left them (leased,
+    so no longer due) and skips them, instead of claiming them a second time."""
     rows = cur.execute(
         f"UPDATE notifications SET next_attempt_at = ? WHERE id IN ("
         f"SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= ? "
-        f"ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_OUTBOX}",
-        [lease_until, now, limit],
+        f"ORDER BY next_attempt_at, id LIMIT ?) AND status = 'pending' AND next_attempt_at <= ? "
+        f"RETURNING {_OUTBOX}",
+        [lease_until, now, limit, now],
     ).fetchall()
     return sorted((_notification(r) for r in rows), key=lambda n: (n["created_at"], n["id"]))
 
@@ -183,7 +188,7 @@ _LOG_TYPES = (
     ("id", "VARCHAR"), ("project_id", "VARCHAR"), ("channel", "VARCHAR"),
     ("notification_id", "VARCHAR"), ("event_type", "VARCHAR"), ("title", "VARCHAR"),
     ("attempt", "INTEGER"), ("attempted_at", "TIMESTAMP"), ("outcome", "VARCHAR"),
-    ("status_code", "INTEGER"), ("error", "VARCHAR"), ("duration_ms", "DOUBLE"),
+    ("status_code", "INTEGER"), ("error", "VARCHAR"), ("duration_ms", "DOUBLE PRECISION"),
 )  # fmt: skip
 _MOVE_TYPES = (
     ("id", "VARCHAR"), ("status", "VARCHAR"), ("attempts", "INTEGER"), ("next_at", "TIMESTAMP"),

@@ -299,12 +299,13 @@ def expected_outputs(
     if not trace_ids:
         return {}
     rows = cur.execute(
-        "SELECT x.trace_id, i.expected_output FROM dataset_run_items x "
+        "SELECT trace_id, expected_output FROM (SELECT x.trace_id, i.expected_output, "
+        "row_number() OVER (PARTITION BY x.trace_id ORDER BY x.updated_at DESC, x.id DESC) "
+        "AS latest FROM dataset_run_items x "
         "JOIN dataset_items i ON i.project_id = x.project_id AND i.id = x.dataset_item_id "
         "AND i.valid_from = x.dataset_item_version "
-        "WHERE x.project_id = ? AND list_contains(?, x.trace_id) "
-        "QUALIFY row_number() OVER (PARTITION BY x.trace_id "
-        "ORDER BY x.updated_at DESC, x.id DESC) = 1",
+        "WHERE x.project_id = ? AND x.trace_id IN (SELECT unnest(?::VARCHAR[]))) x "
+        "WHERE latest = 1",
         [project_id, trace_ids],
     ).fetchall()
     return {trace: from_json(expected) for trace, expected in rows}

@@ -22,7 +22,6 @@ from typing import Any
 
 import duckdb
 import orjson
-import pyarrow as pa
 
 from heron.datasets.from_traces import Selection, item_from_observation, item_from_trace
 from heron.datasets.spec import DatasetSpec, ItemSpec
@@ -54,6 +53,9 @@ class ItemFilter:
     source_observation_id: str | None = None
     status: str | None = None
     version: datetime | None = None
+
+
+_VERSIONED = ("input", "expected_output", "metadata", "source_trace_id", "source_observation_id")
 
 
 def now() -> datetime:
@@ -343,37 +345,20 @@ def put_items(
         )
     ids = list(merged)
     rows_in = [merged[i] for i in ids]
-    table = pa.table(
-        {
-            "project_id": pa.array([project_id] * len(ids), pa.string()),
-            "id": pa.array(ids, pa.string()),
-            "dataset_id": pa.array([dataset["id"]] * len(ids), pa.string()),
-            "valid_from": pa.array([at] * len(ids), pa.timestamp("us")),
-            "status": pa.array([r["status"] for r in rows_in], pa.string()),
-            **{
-                key: pa.array([r.get(key) for r in rows_in], pa.string())
-                for key in (
-                    "input",
-                    "expected_output",
-                    "metadata",
-                    "source_trace_id",
-                    "source_observation_id",
-                )
-            },
-            "created_at": pa.array([r["created_at"] for r in rows_in], pa.timestamp("us")),
-        }
-    )
-    cur.register("heron_dataset_items_in", table)
-    try:
-        cur.execute(
-            "INSERT INTO dataset_items (project_id, id, dataset_id, valid_from, valid_to, status, "
-            "input, expected_output, metadata, source_trace_id, source_observation_id, "
-            "created_at) SELECT project_id, id, dataset_id, valid_from, NULL, status, input, "
-            "expected_output, metadata, source_trace_id, source_observation_id, created_at "
-            "FROM heron_dataset_items_in"
-        )
-    finally:
-        cur.unregister("heron_dataset_items_in")
+    # one statement for all rows: a list parameter per column, zipped by unnest (portable:
+    # DuckDB and PostgreSQL)
+    cur.execute(
+        "INSERT INTO dataset_items (project_id, id, dataset_id, valid_from, valid_to, status, "
+        "input, expected_output, metadata, source_trace_id, source_observation_id, created_at) "
+        "SELECT ?, unnest(?::VARCHAR[]), ?, ?, NULL, unnest(?::VARCHAR[]), "
+        "unnest(?::VARCHAR[])::JSON, unnest(?::VARCHAR[])::JSON, unnest(?::VARCHAR[])::JSON, "
+        "unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::TIMESTAMP[])",
+        [
+            project_id, ids, dataset["id"], at, [r["status"] for r in rows_in],
+            *([r.get(key) for r in rows_in] for key in _VERSIONED),
+            [r["created_at"] for r in rows_in],
+        ],
+    )  # fmt: skip
     return list(dict.fromkeys(order)), sum(1 for i in ids if i not in current)
 
 

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 
 from heron.compare import CompareQuery, run_compare
 from heron.datasets.from_traces import Selection
 from heron.datasets.spec import DatasetSpec, ItemSpec, RunItemSpec
-from heron.errors import BadRequest, Conflict, NotFound
+from heron.errors import NotFound
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query import TRACES, Filter, compile_filters
 from heron.query.metrics import MetricsLimits, MetricsQuery
@@ -47,6 +46,8 @@ from heron.store import experiments as experimentdb
 from heron.store import keys as keymod
 from heron.store import langfuse_reads as lfreads
 from heron.store import metrics as metricsmod
+from heron.store import prices as pricedb
+from heron.store import projects as projectdb
 from heron.store import runner as runnerdb
 from heron.store import scores as scoremod
 from heron.store import signals as signaldb
@@ -350,12 +351,8 @@ class EmbeddedStore:
 
     def set_retention(self, project_id: str, days: int | None) -> None:
         """Keep the project's traces ``days`` days (``None``: forever)."""
-        if days is not None and days < 1:
-            raise BadRequest(f"retention must be at least 1 day (or none), not {days}")
         with self._admin() as cur:
-            if not cur.execute("SELECT 1 FROM projects WHERE id = ?", [project_id]).fetchone():
-                raise NotFound(f"project {project_id!r} not found")
-            cur.execute("UPDATE projects SET retention_days = ? WHERE id = ?", [days, project_id])
+            projectdb.set_retention(cur, project_id, days)
 
     # -- the background runner (heron.runner) -------------------------------------------------
 
@@ -517,40 +514,17 @@ class EmbeddedStore:
                 raise
 
     def list_projects(self) -> list[dict[str, Any]]:
-        rows = (
-            self.cursor()
-            .execute(
-                "SELECT p.id, p.name, p.created_at, count(k.public_key), p.retention_days "
-                "FROM projects p LEFT JOIN api_keys k ON k.project_id = p.id "
-                "GROUP BY ALL ORDER BY p.created_at"
-            )
-            .fetchall()
-        )
-        return [
-            {"id": i, "name": n, "created_at": reads.iso(c), "key_count": k, "retention_days": r}
-            for i, n, c, k, r in rows
-        ]
+        return projectdb.list_projects(self.cursor())
 
     def project_by_name(self, name: str) -> dict[str, Any] | None:
         return next((p for p in self.list_projects() if p["name"] == name), None)
 
     def create_project(self, name: str, owner_id: str | None = None) -> dict[str, Any]:
         """A new project; ``owner_id`` (a web user) becomes its owner."""
-        name = name.strip()
-        if not name:
-            raise Conflict("project name must not be empty")
         with self._admin() as cur:
-            if cur.execute("SELECT 1 FROM projects WHERE name = ?", [name]).fetchone():
-                raise Conflict(f"project {name!r} already exists")
-            pid = keymod.new_project_id()
-            cur.execute(
-                "INSERT INTO projects (id, name, created_at) VALUES (?, ?, now())", [pid, name]
-            )
-            usermod.add_admins_to_project(cur, pid)
-            if owner_id is not None:
-                members.add_member(cur, pid, owner_id, "owner")
+            project = projectdb.create_project(cur, name, owner_id)
         self._checkpoint_quietly()
-        return {"id": pid, "name": name}
+        return project
 
     def create_key(
         self,
@@ -564,71 +538,19 @@ class EmbeddedStore:
         public_key = public_key or keymod.new_public_key()
         secret_key = secret_key or keymod.new_secret_key()
         with self._admin() as cur:
-            if not cur.execute("SELECT 1 FROM projects WHERE id = ?", [project_id]).fetchone():
-                raise NotFound(f"project {project_id!r} not found")
-            clash = cur.execute(
-                "SELECT 1 FROM api_keys WHERE public_key = ? OR secret_hash = ?",
-                [public_key, keymod.hash_secret(secret_key)],
-            ).fetchone()
-            if clash:
-                raise Conflict("that public or secret key is already in use")
-            cur.execute(
-                "INSERT INTO api_keys (public_key, secret_hash, secret_hint, project_id, "
-                "created_at, scope) VALUES (?, ?, ?, ?, now(), ?)",
-                [
-                    public_key,
-                    keymod.hash_secret(secret_key),
-                    keymod.hint(secret_key),
-                    project_id,
-                    scope,
-                ],
-            )
+            pair = projectdb.create_key(cur, project_id, public_key, secret_key, scope)
         self._checkpoint_quietly()
-        return {
-            "project_id": project_id,
-            "public_key": public_key,
-            "secret_key": secret_key,
-            "scope": scope,
-        }
+        return pair
 
     def list_keys(self, project_id: str | None = None) -> list[dict[str, Any]]:
-        rows = (
-            self.cursor()
-            .execute(
-                "SELECT k.public_key, k.secret_hint, k.project_id, p.name, k.created_at, k.scope "
-                "FROM api_keys k JOIN projects p ON p.id = k.project_id "
-                "WHERE ? IS NULL OR k.project_id = ? ORDER BY k.created_at",
-                [project_id, project_id],
-            )
-            .fetchall()
-        )
-        return [
-            {
-                "public_key": pk,
-                "secret_hint": h,
-                "project_id": pid,
-                "project": n,
-                "created_at": reads.iso(c),
-                "scope": sc,
-            }
-            for pk, h, pid, n, c, sc in rows
-        ]
+        return projectdb.list_keys(self.cursor(), project_id)
 
     def key_table(self) -> dict[str, tuple[str, str, str]]:
         """secret hash -> (public key, project id, scope), for the authenticator's cache."""
-        rows = (
-            self.cursor()
-            .execute("SELECT secret_hash, public_key, project_id, scope FROM api_keys")
-            .fetchall()
-        )
-        return {h: (pk, pid, scope) for h, pk, pid, scope in rows}
+        return projectdb.key_table(self.cursor())
 
     def has_key(self, public_key: str) -> bool:
-        return bool(
-            self.cursor()
-            .execute("SELECT 1 FROM api_keys WHERE public_key = ?", [public_key])
-            .fetchone()
-        )
+        return projectdb.has_key(self.cursor(), public_key)
 
     # -- project settings: rename, members, invitations, revoking keys -------------------------
 
@@ -853,57 +775,26 @@ class EmbeddedStore:
     # -- prices ------------------------------------------------------------------------------
 
     def list_prices(self, project_id: str) -> list[dict[str, Any]]:
-        rows = (
-            self.cursor()
-            .execute(
-                "SELECT entry FROM model_prices WHERE project_id = ? ORDER BY created_at",
-                [project_id],
-            )
-            .fetchall()
-        )
-        return [orjson.loads(r[0]) for r in rows]
+        return pricedb.list_prices(self.cursor(), project_id)
 
     def put_price(self, project_id: str, entry: dict[str, Any]) -> None:
         with self._admin() as cur:
-            cur.execute(
-                "INSERT OR REPLACE INTO model_prices VALUES (?, ?, ?, now())",
-                [project_id, entry["id"], orjson.dumps(entry).decode()],
-            )
+            pricedb.put_price(cur, project_id, entry)
 
     def delete_price(self, project_id: str, entry_id: str) -> None:
         with self._admin() as cur:
-            found = cur.execute(
-                "SELECT 1 FROM model_prices WHERE project_id = ? AND id = ?",
-                [project_id, entry_id],
-            ).fetchone()
-            if not found:
-                raise NotFound(f"price entry {entry_id!r} not found in this project")
-            cur.execute(
-                "DELETE FROM model_prices WHERE project_id = ? AND id = ?", [project_id, entry_id]
-            )
+            pricedb.delete_price(cur, project_id, entry_id)
 
     # -- implicit-feedback settings (heron.implicit) ------------------------------------------
 
     def implicit_settings(self, project_id: str) -> dict[str, Any] | None:
         """The project's stored detector settings (JSON-shaped), None: the defaults."""
-        rows = (
-            self.cursor()
-            .execute("SELECT settings FROM implicit_settings WHERE project_id = ?", [project_id])
-            .fetchall()
-        )
-        return orjson.loads(rows[0][0]) if rows else None
+        return feedback.implicit_settings(self.cursor(), project_id)
 
     def set_implicit_settings(self, project_id: str, settings: dict[str, Any] | None) -> None:
         """Store the project's detector settings (validated by the caller); None: defaults."""
         with self._admin() as cur:
-            if not cur.execute("SELECT 1 FROM projects WHERE id = ?", [project_id]).fetchone():
-                raise NotFound(f"project {project_id!r} not found")
-            cur.execute("DELETE FROM implicit_settings WHERE project_id = ?", [project_id])
-            if settings is not None:
-                cur.execute(
-                    "INSERT INTO implicit_settings VALUES (?, ?, now()::TIMESTAMP)",
-                    [project_id, orjson.dumps(settings).decode()],
-                )
+            feedback.set_implicit_settings(cur, project_id, settings)
 
     # -- notification channels, the outbox's delivery, the delivery log (heron.signals) ------
 
@@ -1700,13 +1591,11 @@ class EmbeddedStore:
     # -- meta --------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
-        # fetchall: a half-read result keeps its transaction open, which blocks CHECKPOINT
-        rows = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
-        return rows[0][0] if rows else None
+        return projectdb.get_meta(self.cursor(), key)
 
     def set_meta(self, key: str, value: str) -> None:
         with self._admin() as cur:
-            cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+            projectdb.set_meta(cur, key, value)
 
     def checkpoint(self) -> None:
         """Write everything committed into the database file (out of the WAL alone). On the

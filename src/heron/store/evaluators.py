@@ -51,7 +51,8 @@ def list_evaluators(
     """A project's evaluators by name (``None``: every project's, for the runner)."""
     where = " AND status = 'active'" if active_only else ""
     rows = cur.execute(
-        f"SELECT {_EVAL_COLUMNS} FROM evaluators WHERE (? IS NULL OR project_id = ?){where} "
+        f"SELECT {_EVAL_COLUMNS} FROM evaluators "
+        f"WHERE (CAST(? AS VARCHAR) IS NULL OR project_id = ?){where} "
         "ORDER BY project_id, name",
         [project_id, project_id],
     ).fetchall()
@@ -159,8 +160,9 @@ def record_runs(
         cur.execute(
             "INSERT INTO evaluator_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (project_id, evaluator_id, version) DO UPDATE SET "
-            "scored = scored + excluded.scored, failed = failed + excluded.failed, "
-            "cost = cost + excluded.cost, last_run_at = excluded.last_run_at, "
+            "scored = evaluator_stats.scored + excluded.scored, "
+            "failed = evaluator_stats.failed + excluded.failed, "
+            "cost = evaluator_stats.cost + excluded.cost, last_run_at = excluded.last_run_at, "
             "last_error = coalesce(excluded.last_error, evaluator_stats.last_error)",
             [
                 s["project_id"], s["evaluator_id"], s["version"], s.get("scored", 0),
@@ -181,7 +183,7 @@ def record_runs(
         cur.execute(
             "DELETE FROM evaluator_log WHERE project_id = ? AND evaluator_id = ? AND logged_at < "
             "(SELECT min(logged_at) FROM (SELECT logged_at FROM evaluator_log WHERE "
-            "project_id = ? AND evaluator_id = ? ORDER BY logged_at DESC LIMIT ?))",
+            "project_id = ? AND evaluator_id = ? ORDER BY logged_at DESC LIMIT ?) newest)",
             [project_id, evaluator_id, project_id, evaluator_id, LOG_KEEP],
         )
 

@@ -1,5 +1,6 @@
 """Browser feedback settings per project: the origins whose pages may send scores with the
-public key alone (CORS), and the score names that key may write (empty: any name).
+public key alone (CORS), and the score names that key may write (empty: any name); and the
+implicit-feedback detectors' settings (:mod:`heron.implicit`).
 
 Functions take a cursor, like :mod:`heron.store.members`; writes run inside the store's
 admin transaction.
@@ -12,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import duckdb
+import orjson
 
 from heron.errors import BadRequest, NotFound
 from heron.scores.parse import MAX_NAME
@@ -97,7 +99,9 @@ def put(
     if not cur.execute("SELECT 1 FROM projects WHERE id = ?", [project_id]).fetchone():
         raise NotFound(f"project {project_id!r} not found")
     cur.execute(
-        "INSERT OR REPLACE INTO feedback_settings VALUES (?, ?, ?, ?)",
+        "INSERT INTO feedback_settings VALUES (?, ?, ?, ?) ON CONFLICT (project_id) DO UPDATE "
+        "SET allowed_origins = excluded.allowed_origins, allowed_names = excluded.allowed_names, "
+        "updated_at = excluded.updated_at",
         [project_id, clean_origins, clean_names, datetime.now(UTC).replace(tzinfo=None)],
     )
     return {"allowed_origins": clean_origins, "allowed_names": clean_names}
@@ -109,3 +113,28 @@ def all_settings(cur: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
         "SELECT project_id, allowed_origins, allowed_names FROM feedback_settings"
     ).fetchall()
     return {pid: {"allowed_origins": list(o), "allowed_names": list(n)} for pid, o, n in rows}
+
+
+# -- implicit-feedback detector settings (heron.implicit) --------------------------------------
+
+
+def implicit_settings(cur: duckdb.DuckDBPyConnection, project_id: str) -> dict[str, Any] | None:
+    """The project's stored implicit-feedback detector settings; None: the defaults."""
+    rows = cur.execute(
+        "SELECT settings FROM implicit_settings WHERE project_id = ?", [project_id]
+    ).fetchall()
+    return orjson.loads(rows[0][0]) if rows else None
+
+
+def set_implicit_settings(
+    cur: duckdb.DuckDBPyConnection, project_id: str, settings: dict[str, Any] | None
+) -> None:
+    """Store the detector settings (validated by the caller); None: back to the defaults."""
+    if not cur.execute("SELECT 1 FROM projects WHERE id = ?", [project_id]).fetchone():
+        raise NotFound(f"project {project_id!r} not found")
+    cur.execute("DELETE FROM implicit_settings WHERE project_id = ?", [project_id])
+    if settings is not None:
+        cur.execute(
+            "INSERT INTO implicit_settings VALUES (?, ?, now()::TIMESTAMP)",
+            [project_id, orjson.dumps(settings).decode()],
+        )

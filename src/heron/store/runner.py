@@ -127,7 +127,9 @@ def get_cursor(con: duckdb.DuckDBPyConnection, task: str) -> int | None:
 
 def set_cursor(con: duckdb.DuckDBPyConnection, task: str, position: int) -> None:
     con.execute(
-        "INSERT OR REPLACE INTO runner_cursors VALUES (?, ?, now()::TIMESTAMP)", [task, position]
+        "INSERT INTO runner_cursors VALUES (?, ?, now()::TIMESTAMP) ON CONFLICT (task) "
+        "DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
+        [task, position],
     )
 
 
@@ -290,7 +292,8 @@ def list_jobs(
     where = " AND status IN ('queued', 'running')" if active else ""
     order = "created_at, id" if active else "created_at DESC, id"
     rows = con.execute(
-        f"SELECT {_JOB_COLUMNS} FROM runner_jobs WHERE (? IS NULL OR project_id = ?){where} "
+        f"SELECT {_JOB_COLUMNS} FROM runner_jobs "
+        f"WHERE (CAST(? AS VARCHAR) IS NULL OR project_id = ?){where} "
         f"ORDER BY {order} LIMIT ?",
         [project_id, project_id, limit],
     ).fetchall()

@@ -54,7 +54,7 @@ def list_rules(cur: duckdb.DuckDBPyConnection, project_id: str | None) -> list[d
     """Stored rules (one project's, or every project's with ``None``), by name."""
     rows = cur.execute(
         "SELECT project_id, name, spec, created_at, updated_at FROM signal_rules "
-        "WHERE (? IS NULL OR project_id = ?) ORDER BY project_id, name",
+        "WHERE (CAST(? AS VARCHAR) IS NULL OR project_id = ?) ORDER BY project_id, name",
         [project_id, project_id],
     ).fetchall()
     return [
@@ -429,7 +429,8 @@ def list_issues(
     if start is not None or end is not None:
         where.append(
             "EXISTS (SELECT 1 FROM signals x WHERE x.project_id = i.project_id AND "
-            "x.issue_id = i.id AND (? IS NULL OR x.time >= ?) AND (? IS NULL OR x.time < ?))"
+            "x.issue_id = i.id AND (CAST(? AS TIMESTAMP) IS NULL OR x.time >= ?) "
+            "AND (CAST(? AS TIMESTAMP) IS NULL OR x.time < ?))"
         )
         params += [start, start, end, end]
     base = f"FROM issues i JOIN ({_STATS}) s ON s.issue_id = i.id WHERE {' AND '.join(where)}"

@@ -149,10 +149,20 @@ def user_by_email(cur: duckdb.DuckDBPyConnection, email: str) -> dict[str, Any] 
 
 def check_login(cur: duckdb.DuckDBPyConnection, email: str, password: str) -> dict[str, Any] | None:
     """The user if email and password match, else None (same cost either way)."""
-    row = cur.execute(
+    return check_login_row(login_row(cur, email), password)
+
+
+def login_row(cur: duckdb.DuckDBPyConnection, email: str) -> tuple[Any, ...] | None:
+    """The user's columns and password hash (read apart from the slow check, so that a
+    pooled connection is not held through it)."""
+    return cur.execute(
         f"SELECT {_USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = ?",
         [email.strip().lower()],
     ).fetchone()
+
+
+def check_login_row(row: tuple[Any, ...] | None, password: str) -> dict[str, Any] | None:
+    """The user of a :func:`login_row` if the password matches it, else None."""
     ok = verify_password(password, row[-1] if row else _DUMMY_HASH)
     return _user(row[:-1]) if row and ok else None
 
