@@ -11,7 +11,7 @@ ARGS ?=
 WORKERS ?= auto
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install browser sdk-envs demo serve test lint bench clean
+.PHONY: install browser postgres sdk-envs demo serve test lint bench clean
 
 install: $(STAMP)
 
@@ -46,13 +46,25 @@ browser:
 	fi
 	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) is still missing" >&2; exit 1; }
 
+# The cluster store's tests (tests/store/test_backend_*.py) start PostgreSQL's own server
+# binaries (tests/support/postgres.py); install Debian's postgresql when there are none.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+		SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+		echo "Installing Debian's postgresql for the cluster store's tests (apt-get)"; \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql || { \
+			echo "error: cannot install postgresql; run 'apt-get install postgresql' as root" >&2; \
+			exit 1; }; \
+	fi
+
 demo: $(STAMP)
 	$(BIN)/heron demo $(ARGS)
 
 serve: $(STAMP)
 	$(BIN)/heron serve $(ARGS)
 
-test: $(STAMP) sdk-envs browser
+test: $(STAMP) sdk-envs browser postgres
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest -n $(WORKERS) --maxprocesses 4 --dist loadfile $(ARGS)

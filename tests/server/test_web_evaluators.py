@@ -5,7 +5,6 @@ pause and resume, backfills and their progress, project scoping, and what a view
 from __future__ import annotations
 
 import html
-import importlib.util
 import re
 import secrets
 import time
@@ -35,8 +34,6 @@ check: contains
 args: {any: [refund], case_sensitive: false}
 variables: {text: output}
 """
-HAS_SECRETS = importlib.util.find_spec("heron.evals.secrets") is not None
-HAS_JUDGE = importlib.util.find_spec("heron.evals.judge") is not None
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +216,6 @@ def test_every_code_starter_is_a_valid_definition() -> None:
         assert editor.parse(editor.definition_text(name, spec)) == export_evaluator(name, spec)
 
 
-@pytest.mark.skipif(not HAS_JUDGE, reason="heron.evals.judge, templates: the judge branch")
 def test_every_judge_starter_is_a_valid_definition() -> None:
     judges = [s["value"] for s in editor.starters() if not s["value"].startswith("check:")]
     assert "judge" in judges and any(v.startswith("template:") for v in judges)
@@ -447,7 +443,6 @@ def test_connections_list_hints_update_keeps_the_key_and_delete_is_refused_while
     assert post(web, pid, "/settings/connections/judge/delete").status_code == 404
 
 
-@pytest.mark.skipif(not HAS_SECRETS, reason="heron.evals.secrets comes with the judge branch")
 def test_a_new_connection_keeps_its_key_encrypted_and_shows_its_hint(
     web: TestClient, pid: str
 ) -> None:
@@ -462,7 +457,6 @@ def test_a_new_connection_keeps_its_key_encrypted_and_shows_its_hint(
     assert stored["api_key_hint"] in html.unescape(page)
 
 
-@pytest.mark.skipif(not HAS_JUDGE, reason="heron.evals.judge comes with the judge branch")
 def test_testing_a_connection_shows_what_went_wrong(web: TestClient, pid: str) -> None:
     r = post(web, pid, "/settings/connections", name="judge", provider="openai", model="m",
              base_url="http://127.0.0.1:9/v1", api_key="sk-test-abcdef-1234")  # fmt: skip

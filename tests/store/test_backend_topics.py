@@ -356,6 +356,7 @@ def test_datasets_answer_as_on_duckdb(postgres_url: str, tmp_path: Path) -> None
     assert lines["after end"] is False and lines["delete"] == [True, False]
     assert [i["predicted"] for i in lines["alignment read"][1]] == [True, False]
     assert_same(got, expected)
+    assert list(dict(got)["item"]["input"]) == ["q", "b"]  # kept as sent (JSON, not JSONB)
 
 
 def _now() -> datetime:

@@ -131,7 +131,7 @@ def test_cursor_answers_as_duckdb(postgres_url: str) -> None:
 
 def test_the_server_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
     """A pytest killed outright (SIGKILL: no finalizer, no atexit) leaves no server."""
-    pg_bin()  # skips without PostgreSQL, as the fixtures do
+    pg_bin()  # fails without PostgreSQL, as the fixtures do
     script = (
         "import os, sys, time\n"
         "from tests.support.postgres import PostgresServer\n"

@@ -3,7 +3,9 @@
 list), with PostgreSQL's types.
 
 Types: ``VARCHAR`` is ``TEXT``, ``DOUBLE`` is ``DOUBLE PRECISION``, ``VARCHAR[]`` is
-``TEXT[]``, ``JSON`` is ``JSONB`` (read back as text, see :mod:`.connect`). Times stay
+``TEXT[]``, ``JSON`` stays ``JSON``: checked, but kept as sent (``JSONB`` would reorder an
+object's keys, so a dataset item's input would come back unlike DuckDB's; read back as
+text, see :mod:`.connect`). Times stay
 ``TIMESTAMP`` (naive UTC, as heron writes and reads them; sessions run in UTC), so values
 read back equal DuckDB's.
 
@@ -41,7 +43,7 @@ CREATE INDEX api_keys_project ON api_keys (project_id);
 CREATE TABLE model_prices (
     project_id TEXT NOT NULL,
     id TEXT NOT NULL,
-    entry JSONB NOT NULL,
+    entry JSON NOT NULL,
     created_at TIMESTAMP NOT NULL,
     PRIMARY KEY (project_id, id)
 );
@@ -100,7 +102,7 @@ CREATE TABLE dashboards (
     id TEXT NOT NULL,
     name TEXT NOT NULL,
     description TEXT NOT NULL,
-    spec JSONB NOT NULL,
+    spec JSON NOT NULL,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
     PRIMARY KEY (project_id, id)
@@ -127,7 +129,7 @@ CREATE TABLE score_configs (
     is_archived BOOLEAN NOT NULL,
     min_value DOUBLE PRECISION,
     max_value DOUBLE PRECISION,
-    categories JSONB,
+    categories JSON,
     description TEXT,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
@@ -159,7 +161,7 @@ CREATE INDEX runner_due_at ON runner_due (due_at);
 CREATE TABLE runner_jobs (
     id TEXT PRIMARY KEY,
     project_id TEXT NOT NULL,
-    spec JSONB NOT NULL,
+    spec JSON NOT NULL,
     status TEXT NOT NULL,
     done BIGINT NOT NULL,
     total BIGINT,
@@ -229,9 +231,9 @@ CREATE TABLE evaluator_alignments (
     evaluator_id TEXT,
     evaluator_name TEXT NOT NULL,
     version INTEGER,
-    spec JSONB NOT NULL,
+    spec JSON NOT NULL,
     score_name TEXT NOT NULL,
-    positive JSONB NOT NULL,
+    positive JSON NOT NULL,
     source TEXT NOT NULL,
     labelled BIGINT NOT NULL,
     sampled BIGINT NOT NULL,
@@ -436,9 +438,9 @@ CREATE TABLE datasets (
     id TEXT NOT NULL,
     name TEXT NOT NULL,
     description TEXT,
-    metadata JSONB,
-    input_schema JSONB,
-    expected_output_schema JSONB,
+    metadata JSON,
+    input_schema JSON,
+    expected_output_schema JSON,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
     PRIMARY KEY (project_id, id)
@@ -451,9 +453,9 @@ CREATE TABLE dataset_items (
     valid_from TIMESTAMP NOT NULL,
     valid_to TIMESTAMP,
     status TEXT NOT NULL,
-    input JSONB,
-    expected_output JSONB,
-    metadata JSONB,
+    input JSON,
+    expected_output JSON,
+    metadata JSON,
     source_trace_id TEXT,
     source_observation_id TEXT,
     created_at TIMESTAMP NOT NULL,
@@ -468,7 +470,7 @@ CREATE TABLE dataset_runs (
     dataset_id TEXT NOT NULL,
     name TEXT NOT NULL,
     description TEXT,
-    metadata JSONB,
+    metadata JSON,
     experiment_id TEXT,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
