@@ -144,13 +144,19 @@ def _metadata(alias: str, op: str, value: Any, key: str, params: Params) -> str:
     """A metadata key's value as text (numbers and booleans as their JSON text, like
     DuckDB's ``json_extract_string``)."""
     _json_key(key)  # the same keys refused as in DuckDB
+    sql = metadata_value(alias, key, params)
+    return compile_condition(sql, _kind_for(op), op, value, f"metadata.{key}", params)
+
+
+def metadata_value(alias: str, key: str, params: Params) -> str:
+    """A metadata key's value as text, as DuckDB's ``json_extract_string`` reads it: a
+    string's value, other values as their JSON text, ``NULL`` when absent."""
     k = params.add(key, "String")
     m = f"{alias}.metadata"
-    sql = (
+    return (
         f"if(JSONType(coalesce({m}, ''), {k}) = 'String', JSONExtractString({m}, {k}), "
         f"nullIf(JSONExtractRaw(coalesce({m}, ''), {k}), ''))"
     )
-    return compile_condition(sql, _kind_for(op), op, value, f"metadata.{key}", params)
 
 
 def _scores(view: View, op: str, value: Any, name: str, params: Params) -> str:

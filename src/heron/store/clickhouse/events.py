@@ -19,9 +19,11 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from heron.model import ObservationRecord, TraceUpdate
+from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.store.arrow import observations_table
 from heron.store.clickhouse import groups, reads, writes
+from heron.store.clickhouse import metrics as metrics_reads
 from heron.store.clickhouse import scores as score_writes
 from heron.store.reads import ListQuery, Page
 from heron.store.writes import WriteResult
@@ -47,6 +49,7 @@ class ClickHouseEvents:
         # on a client without a ClickHouse session, see client.connect).
         self._lock = threading.Lock()
         self._last_version = 0
+        self.metrics_limits = MetricsLimits()  # EmbeddedStore's attribute (settings set it)
 
     def _version(self) -> int:
         """The row version of a write: the clock in µs, strictly increasing in a process."""
@@ -110,3 +113,7 @@ class ClickHouseEvents:
     def user_days(self, project_id: str, user_id: str, since: datetime) -> list[dict[str, Any]]:
         """An end user's traces, cost and score averages per day (see :func:`groups.user_days`)."""
         return groups.user_days(self.client, project_id, user_id, since)
+
+    def metrics(self, project_id: str, query: MetricsQuery) -> list[dict[str, Any]]:
+        """A metrics query (see :mod:`heron.query.metrics`) over the project's data."""
+        return metrics_reads.run_metrics(self.client, project_id, query, self.metrics_limits)
