@@ -22,10 +22,11 @@ from heron.model import ObservationRecord, TraceUpdate
 from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.store.arrow import observations_table
-from heron.store.clickhouse import groups, reads, writes
+from heron.store.clickhouse import groups, reads, score_reads, writes
 from heron.store.clickhouse import metrics as metrics_reads
 from heron.store.clickhouse import scores as score_writes
 from heron.store.reads import ListQuery, Page
+from heron.store.scores import ScoreFilter
 from heron.store.writes import WriteResult
 
 # Holds the (project, trace) keys of a batch while it is read, merged and inserted.
@@ -117,3 +118,19 @@ class ClickHouseEvents:
     def metrics(self, project_id: str, query: MetricsQuery) -> list[dict[str, Any]]:
         """A metrics query (see :mod:`heron.query.metrics`) over the project's data."""
         return metrics_reads.run_metrics(self.client, project_id, query, self.metrics_limits)
+
+    def list_scores(
+        self, project_id: str, f: ScoreFilter, page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        return score_reads.list_scores(self.client, project_id, f, page, limit)
+
+    def scan_scores(self, project_id: str, f: ScoreFilter, limit: int) -> list[dict[str, Any]]:
+        return score_reads.scan_scores(self.client, project_id, f, limit)
+
+    def get_score(self, project_id: str, score_id: str) -> dict[str, Any] | None:
+        return score_reads.get_score(self.client, project_id, score_id)
+
+    def delete_score(self, project_id: str, score_id: str) -> bool:
+        """Delete one of the project's scores; False when it has none of that id."""
+        with self._lock:  # not between a score upsert's read and its insert
+            return score_reads.delete_score(self.client, project_id, score_id)
