@@ -6,6 +6,7 @@ and each answer is also checked against what it must be."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import uuid
@@ -603,6 +604,38 @@ def test_deleted_scores_are_never_read(backend: Any, project: str) -> None:
     assert backend.count_traces(project, q) == 0  # no trace written: the filter alone
     backend.write_scores(scores(project, 0.1)[:1])  # written again after the delete: back
     assert backend.get_score(project, "quality-1")["value"] == pytest.approx(0.1)
+
+
+def _sorted_totals(rows: list[Any]) -> list[Any]:
+    return sorted((_close(dataclasses.asdict(r)) for r in rows), key=repr)
+
+
+def test_prometheus_totals_match(
+    duck: EmbeddedStore, ch: ClickHouseEvents, shared: str, project: str
+) -> None:
+    later = datetime(2100, 1, 1)
+    for store in (duck, ch):  # a trace whose root has not arrived: settled only when quiet
+        store.write_batch(
+            [obs(project, "9" * 32, "call", "root?", type="generation", model="m", end_us=T0 + S)],
+            [],
+        )
+        store.write_scores(scores(project, 0.3))
+    for p in (shared, project):
+        for settled in (datetime(2000, 1, 1), later):
+            want = _sorted_totals(duck.model_call_totals(p, settled))
+            assert _sorted_totals(ch.model_call_totals(p, settled)) == want
+            want = _sorted_totals(duck.trace_totals(p, settled))
+            assert _sorted_totals(ch.trace_totals(p, settled)) == want
+    assert [r.labels for r in ch.model_call_totals(project, datetime(2000, 1, 1))] == []
+    assert [r.labels for r in ch.model_call_totals(project, later)] == [("m", None)]
+    calls = {r.labels: r for r in ch.model_call_totals(shared, later)}
+    assert calls[("gpt-4o", "support-chat")].output_tokens == 40  # the re-sent usage
+    assert calls[("claude", "job-1")].count == 2  # traces 1 and 7
+    for keep, top, chars in (((), 10, 60), (("topic",), 1, 60), ((), 0, 4), (("quality",), 1, 3)):
+        want = _sorted_totals(duck.score_totals(shared, keep, top, chars))
+        assert _sorted_totals(ch.score_totals(shared, keep, top, chars)) == want and want
+    helpful = [r for r in ch.score_totals(shared, (), 10, 60) if r.name == "helpful"]
+    assert [(r.count, r.valued, r.true) for r in helpful] == [(3, 3, 2)]  # replaced, not added
 
 
 # -- ClickHouse only: replicas --------------------------------------------------------------------

@@ -22,11 +22,13 @@ from heron.model import ObservationRecord, TraceUpdate
 from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.store.arrow import observations_table
-from heron.store.clickhouse import groups, reads, score_reads, writes
+from heron.store.clickhouse import groups, reads, score_reads, totals, writes
 from heron.store.clickhouse import metrics as metrics_reads
 from heron.store.clickhouse import scores as score_writes
+from heron.store.llmstats import SeriesTotals
 from heron.store.reads import ListQuery, Page
 from heron.store.scores import ScoreFilter
+from heron.store.scorestats import ScoreTotals
 from heron.store.writes import WriteResult
 
 # Holds the (project, trace) keys of a batch while it is read, merged and inserted.
@@ -134,3 +136,17 @@ class ClickHouseEvents:
         """Delete one of the project's scores; False when it has none of that id."""
         with self._lock:  # not between a score upsert's read and its insert
             return score_reads.delete_score(self.client, project_id, score_id)
+
+    def model_call_totals(self, project_id: str, settled_before: datetime) -> list[SeriesTotals]:
+        """Cumulative model-call totals by (model, trace name); see :mod:`.totals`."""
+        return totals.model_call_totals(self.client, project_id, settled_before)
+
+    def trace_totals(self, project_id: str, settled_before: datetime) -> list[SeriesTotals]:
+        """Cumulative trace totals by trace name; see :mod:`.totals`."""
+        return totals.trace_totals(self.client, project_id, settled_before)
+
+    def score_totals(
+        self, project_id: str, keep: Sequence[str], top: int, max_chars: int
+    ) -> list[ScoreTotals]:
+        """Cumulative score totals by (name, source, data type); see :mod:`.totals`."""
+        return totals.score_totals(self.client, project_id, keep, top, max_chars)
