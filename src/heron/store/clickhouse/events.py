@@ -53,6 +53,7 @@ class ClickHouseEvents:
         self._lock = threading.Lock()
         self._last_version = 0
         self.metrics_limits = MetricsLimits()  # EmbeddedStore's attribute (settings set it)
+        self.materialized_ctes: bool | None = None  # the server's; asked at the first query
 
     def _version(self) -> int:
         """The row version of a write: the clock in µs, strictly increasing in a process."""
@@ -119,7 +120,11 @@ class ClickHouseEvents:
 
     def metrics(self, project_id: str, query: MetricsQuery) -> list[dict[str, Any]]:
         """A metrics query (see :mod:`heron.query.metrics`) over the project's data."""
-        return metrics_reads.run_metrics(self.client, project_id, query, self.metrics_limits)
+        if self.materialized_ctes is None:
+            self.materialized_ctes = metrics_reads.materialized_ctes(self.client)
+        return metrics_reads.run_metrics(
+            self.client, project_id, query, self.metrics_limits, self.materialized_ctes
+        )
 
     def list_scores(
         self, project_id: str, f: ScoreFilter, page: int, limit: int

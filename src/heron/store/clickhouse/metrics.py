@@ -185,10 +185,17 @@ def wall_to_utc(wall: datetime, zone: str) -> datetime:
 
 
 def compile_metrics(
-    project_id: str, q: MetricsQuery, limits: MetricsLimits = MetricsLimits()
+    project_id: str,
+    q: MetricsQuery,
+    limits: MetricsLimits = MetricsLimits(),
+    materialize: bool = False,
 ) -> CompiledMetrics:
     """One ClickHouse statement answering ``q`` within ``project_id`` (named parameters);
-    the rows' ``k_time`` is the bucket's wall-clock start in epoch seconds."""
+    the rows' ``k_time`` is the bucket's wall-clock start in epoch seconds.
+
+    ``materialize`` (the server has ``enable_materialized_cte``) computes the groups once
+    (and the base rows once when histograms read them twice); otherwise ClickHouse inlines
+    each CTE where it is read, and a grid with dimensions groups two or three times."""
     view = _view(q.view)
     name = "scores" if view.table == "scores" else view.name
     a = view.alias
@@ -278,10 +285,11 @@ def compile_metrics(
         else:
             metric_out.append(f"g.m{i} AS m{i}")
     dim_keys = [k for k in keys if k != "k_time"]
-    ctes = f"WITH base AS ({base}), "
+    once = " MATERIALIZED" if materialize else ""
+    ctes = f"WITH base AS{once if hist else ''} ({base}), "
     if hist:
         ctes += f"bounds AS (SELECT {bounds} FROM base), "
-    ctes += f"agg AS ({agg}) "
+    ctes += f"agg AS{once} ({agg}) "
     count_sql = ""
     if q.granularity:
         walls = [int((b - datetime(1970, 1, 1)).total_seconds()) for b in bucket_starts(q)]
@@ -364,22 +372,33 @@ def _histogram_bins(i: int, bins: int) -> str:
     )
 
 
+def materialized_ctes(client: Client) -> bool:
+    """Whether the server materializes ``WITH x AS MATERIALIZED`` (``enable_materialized_cte``,
+    ClickHouse 25.11 and later)."""
+    rows = client.query(
+        "SELECT count() FROM system.settings WHERE name = 'enable_materialized_cte'"
+    ).result_rows
+    return bool(rows[0][0])
+
+
 def run_metrics(
     client: Client,
     project_id: str,
     q: MetricsQuery,
     limits: MetricsLimits = MetricsLimits(),
+    materialize: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows as :func:`heron.store.metrics.run_metrics` answers them (same names, values,
-    order, limits and errors)."""
+    order, limits and errors); ``materialize``: see :func:`compile_metrics`."""
     check_limits(q, limits)
-    c = compile_metrics(project_id, q, limits)
+    c = compile_metrics(project_id, q, limits, materialize)
+    settings = {**_SETTINGS, **({"enable_materialized_cte": 1} if materialize else {})}
     try:
-        rows = client.query(c.sql, parameters=c.params, settings=_SETTINGS).result_rows
+        rows = client.query(c.sql, parameters=c.params, settings=settings).result_rows
     except DatabaseError as exc:
         if not _CELLS.search(str(exc)):
             raise
-        values = client.query(c.count_sql, parameters=c.params, settings=_SETTINGS).result_rows
+        values = client.query(c.count_sql, parameters=c.params, settings=settings).result_rows
         buckets, n = len(bucket_starts(q)), int(values[0][0])
         raise FilterError(
             f"the query would return {buckets:,} time buckets x {n:,} dimension values "
