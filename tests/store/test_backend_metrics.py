@@ -17,7 +17,7 @@ from heron.scores import ScoreRecord
 from heron.store import EmbeddedStore
 from heron.store.clickhouse import ClickHouseEvents
 from heron.store.clickhouse.client import connect
-from heron.store.clickhouse.metrics import materialized_ctes
+from heron.store.clickhouse.metrics import compile_metrics, materialized_ctes
 from heron.store.clickhouse.migrations import migrate
 from tests.conftest import seed_db
 from tests.store.test_backend_events import _close, obs, scores, upd, write_many, write_story
@@ -300,3 +300,19 @@ def test_other_projects_are_not_read(duck: EmbeddedStore, ch: ClickHouseEvents) 
         got = ch.metrics("elsewhere", q)
         assert got == duck.metrics("elsewhere", q)
         assert all(v in (0, None) for row in got for k, v in row.items() if k != "time_dimension")
+
+
+def test_observations_join_their_traces_only_when_read() -> None:
+    """The join to the traces is most of an observations query's time: a query reading no
+    trace attribute leaves heron's own traces out by id instead (same rows: see above)."""
+
+    def joined(query: dict[str, Any]) -> bool:
+        sql = compile_metrics("p", parse_metrics_query(query)).sql
+        return "AS tr ON tr.id = o.trace_id" in sql
+
+    assert not joined(_QUERIES[22])  # by type
+    assert not joined(_QUERIES[26])  # by prompt
+    assert joined(_QUERIES[24])  # by user_id and trace_name
+    assert joined(_QUERIES[25])  # by tags
+    env = [{"column": "environment", "operator": "=", "value": "prod"}]
+    assert joined({**_QUERIES[22], "filters": env})

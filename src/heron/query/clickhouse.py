@@ -58,9 +58,13 @@ def to_us(value: datetime) -> int:
     return (value - _EPOCH) // timedelta(microseconds=1)
 
 
-def compile_filters(filters: Sequence[Filter], view: View, params: Params) -> str:
+def compile_filters(
+    filters: Sequence[Filter], view: View, params: Params, hidden: str | None = None
+) -> str:
     """ClickHouse condition (``1`` when empty) for ``filters`` on ``view``; rows of heron's
-    own environments are left out unless a filter is on ``environment``."""
+    own environments are left out unless a filter is on ``environment`` (``hidden``, when
+    given, is how: a condition true for hidden rows, ``{prefix}`` standing for the
+    environments' prefix; the default reads the view's ``environment``)."""
     parts = [_compile_one(f, view, params) for f in filters]
     env = view.columns.get("environment")
     if (
@@ -71,7 +75,8 @@ def compile_filters(filters: Sequence[Filter], view: View, params: Params) -> st
         )
     ):
         prefix = params.add(HIDDEN_ENVIRONMENT_PREFIX, "String")
-        parts.append(f"NOT startsWith(coalesce({env.sql}, ''), {prefix})")
+        test = hidden or f"startsWith(coalesce({env.sql}, ''), {{prefix}})"
+        parts.append(f"NOT {test.format(prefix=prefix)}")
     return " AND ".join(parts) if parts else "1"
 
 
