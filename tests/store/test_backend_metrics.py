@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from heron.errors import QueryTimeout
 from heron.query import FilterError
 from heron.query.metrics import MetricsLimits, parse_metrics_query
 from heron.scores import ScoreRecord
@@ -316,3 +317,13 @@ def test_observations_join_their_traces_only_when_read() -> None:
     assert joined(_QUERIES[25])  # by tags
     env = [{"column": "environment", "operator": "=", "value": "prod"}]
     assert joined({**_QUERIES[22], "filters": env})
+
+
+def test_a_query_past_the_time_limit_is_cancelled(ch: ClickHouseEvents, project: str) -> None:
+    ch.query_timeout_s = 0.0001  # ClickHouse cancels it at its first check
+    try:
+        with pytest.raises(QueryTimeout, match=r"the metrics query ran longer than 0.0001 s"):
+            ch.metrics(project, parse_metrics_query(_QUERIES[1]))
+    finally:
+        ch.query_timeout_s = None
+    assert ch.metrics(project, parse_metrics_query(_QUERIES[1]))

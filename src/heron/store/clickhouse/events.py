@@ -54,6 +54,7 @@ class ClickHouseEvents:
         self._last_version = 0
         self.metrics_limits = MetricsLimits()  # EmbeddedStore's attribute (settings set it)
         self.materialized_ctes: bool | None = None  # the server's; asked at the first query
+        self.query_timeout_s: float | None = None  # metrics; None: no limit
 
     def _version(self) -> int:
         """The row version of a write: the clock in µs, strictly increasing in a process."""
@@ -123,7 +124,12 @@ class ClickHouseEvents:
         if self.materialized_ctes is None:
             self.materialized_ctes = metrics_reads.materialized_ctes(self.client)
         return metrics_reads.run_metrics(
-            self.client, project_id, query, self.metrics_limits, self.materialized_ctes
+            self.client,
+            project_id,
+            query,
+            self.metrics_limits,
+            self.materialized_ctes,
+            self.query_timeout_s,
         )
 
     def list_scores(

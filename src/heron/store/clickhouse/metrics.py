@@ -55,6 +55,7 @@ from heron.query.metrics import (
     check_limits,
 )
 from heron.store.clickhouse.reads import _OBSERVATION_VIEW, _trace_view
+from heron.store.deadline import timed_out
 
 _US = "toUnixTimestamp64Micro"
 _SETTINGS = {"join_use_nulls": 1}
@@ -412,15 +413,23 @@ def run_metrics(
     q: MetricsQuery,
     limits: MetricsLimits = MetricsLimits(),
     materialize: bool = False,
+    timeout_s: float | None = None,
 ) -> list[dict[str, Any]]:
     """Rows as :func:`heron.store.metrics.run_metrics` answers them (same names, values,
-    order, limits and errors); ``materialize``: see :func:`compile_metrics`."""
+    order, limits and errors); ``materialize``: see :func:`compile_metrics`. Past
+    ``timeout_s`` (None: no limit) the server cancels the query: QueryTimeout."""
     check_limits(q, limits)
     c = compile_metrics(project_id, q, limits, materialize)
-    settings = {**_SETTINGS, **({"enable_materialized_cte": 1} if materialize else {})}
+    settings: dict[str, Any] = {**_SETTINGS}
+    if materialize:
+        settings["enable_materialized_cte"] = 1
+    if timeout_s:
+        settings["max_execution_time"] = timeout_s
     try:
         rows = client.query(c.sql, parameters=c.params, settings=settings).result_rows
     except DatabaseError as exc:
+        if "TIMEOUT_EXCEEDED" in str(exc) and timeout_s:
+            raise timed_out("the metrics query", timeout_s) from None
         if not _CELLS.search(str(exc)):
             raise
         values = client.query(c.count_sql, parameters=c.params, settings=settings).result_rows
