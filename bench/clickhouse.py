@@ -7,6 +7,8 @@ EmbeddedStore (DuckDB, a file) and into ClickHouse (chdb 26 behind the test HTTP
 ClickHouse server: ``ClickHouseEvents``), then times the metrics queries of
 ``bench/metrics.py`` (the dashboard's) on each: one warm-up, then the median of
 ``--repeat`` runs (default 5). Each query's rows are compared between the two backends.
+Last, the same ClickHouse statements run in this process on chdb (column "chdb": the
+engine without HTTP, the shim and the client's decoding).
 
 The data: N / 10 traces over 30 days (8 names, 1,000 users, sessions of 5 traces, 6
 releases, two environments, tags), each of 10 observations (a root span, 3 generations
@@ -40,6 +42,7 @@ from heron.query.metrics import parse_metrics_query
 from heron.store import EmbeddedStore
 from heron.store.clickhouse import ClickHouseEvents
 from heron.store.clickhouse.client import connect
+from heron.store.clickhouse.metrics import compile_metrics
 from heron.store.clickhouse.migrations import migrate
 from metrics import single_queries
 
@@ -223,6 +226,47 @@ def timed(run: Any, repeat: int) -> tuple[float, Any]:
     return statistics.median(times), answer
 
 
+def _chdb_value(value: Any) -> str:
+    """A query parameter as chdb's ``params`` take it (ClickHouse's text form)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_chdb_literal(v) for v in value) + "]"
+    return str(value)
+
+
+def _chdb_literal(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return str(value)
+
+
+def in_process(data: Path, queries: list[tuple[str, Any]], repeat: int) -> dict[str, float]:
+    """The same statements run by chdb in this process (no HTTP, no shim): the engine's own
+    time, for telling it from the transport's."""
+    import chdb.session
+
+    session = chdb.session.Session(str(data))
+    session.query("USE bench")
+    materialize = materialized_ctes_chdb(session)
+    out = {}
+    for label, q in queries:
+        c = compile_metrics(PROJECT, q, materialize=materialize)
+        settings = "join_use_nulls = 1" + (", enable_materialized_cte = 1" if materialize else "")
+        sql = f"{c.sql} SETTINGS {settings}"
+        params = {k: _chdb_value(v) for k, v in c.params.items()}
+        ms, _ = timed(lambda sql=sql, params=params: session.query(sql, "Null", params=params),
+                      repeat)  # fmt: skip
+        out[label] = ms
+    session.close()
+    return out
+
+
+def materialized_ctes_chdb(session: Any) -> bool:
+    found = session.query(
+        "SELECT count() FROM system.settings WHERE name = 'enable_materialized_cte'", "CSV"
+    )
+    return str(found).strip() == "1"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--observations", type=int, default=1_000_000)
@@ -234,6 +278,14 @@ def main() -> None:
 
     directory = RESULTS / f"clickhouse-{args.observations}"
     db = build_duckdb(directory, args.observations)
+    window = {"fromTimestamp": f"{START:%Y-%m-%dT%H:%M:%SZ}",
+              "toTimestamp": f"{END:%Y-%m-%dT%H:%M:%SZ}"}  # fmt: skip
+    queries = [
+        (label, parse_metrics_query({**body, **window}))
+        for label, body in single_queries()
+        if args.only in label
+    ]
+    rows = []
     server = start_server(directory / "chdb", timeout=300)
     try:
         client = connect(server.database_url("bench"))
@@ -241,26 +293,28 @@ def main() -> None:
         events = ClickHouseEvents(client)
         load_clickhouse(events, directory)
         store = EmbeddedStore(db)
-        window = {"fromTimestamp": f"{START:%Y-%m-%dT%H:%M:%SZ}",
-                  "toTimestamp": f"{END:%Y-%m-%dT%H:%M:%SZ}"}  # fmt: skip
-        print(f"{machine()}; {args.observations:,} observations, median of {args.repeat}")
-        print(f"{'query':<52} {'duckdb ms':>10} {'clickhouse ms':>14} {'ratio':>6}  same")
-        ratios = []
-        for label, body in single_queries():
-            if args.only not in label:
-                continue
-            q = parse_metrics_query({**body, **window})
+        for label, q in queries:
             duck_ms, want = timed(lambda q=q: store.metrics(PROJECT, q), args.repeat)
             ch_ms, got = timed(lambda q=q: events.metrics(PROJECT, q), args.repeat)
-            same = _close(got) == _close(want)
-            ratios.append(ch_ms / duck_ms)
-            print(f"{label:<52} {duck_ms:>10.0f} {ch_ms:>14.0f} {ch_ms / duck_ms:>6.2f}  {same}")
-        if ratios:
-            print(f"geometric mean ratio: {statistics.geometric_mean(ratios):.2f}")
+            rows.append((label, duck_ms, ch_ms, _close(got) == _close(want)))
         store.close()
         client.close()
     finally:
         stop_server(server.proc)
+    engine = in_process(directory / "chdb", queries, args.repeat)
+
+    print(f"{machine()}; {args.observations:,} observations, median of {args.repeat}")
+    print(f"{'query':<50} {'duckdb':>7} {'ch http':>8} {'ratio':>6} {'chdb':>6} {'ratio':>6}  same")
+    for label, duck_ms, ch_ms, same in rows:
+        e = engine[label]
+        print(
+            f"{label:<50} {duck_ms:>7.0f} {ch_ms:>8.0f} {ch_ms / duck_ms:>6.2f} "
+            f"{e:>6.0f} {e / duck_ms:>6.2f}  {same}"
+        )
+    if rows:
+        http = statistics.geometric_mean([r[2] / r[1] for r in rows])
+        alone = statistics.geometric_mean([engine[r[0]] / r[1] for r in rows])
+        print(f"geometric mean ratio: {http:.2f} over HTTP, {alone:.2f} in process (ms)")
 
 
 if __name__ == "__main__":
