@@ -321,19 +321,21 @@ def compile_metrics(
         walls = [int((b - datetime(1970, 1, 1)).total_seconds()) for b in bucket_starts(q)]
         buckets = f"SELECT arrayJoin({params.add(walls, 'Array(Int64)')}) AS k_time"
         if dim_keys:
-            combos = (
-                f"SELECT DISTINCT {', '.join(dim_keys)} FROM agg UNION ALL "
-                f"SELECT {', '.join(f'NULL AS {k}' for k in dim_keys)} "
-                "WHERE (SELECT count() FROM agg) = 0"
+            # The dimension values, or one row of nulls when nothing matched, and the guard,
+            # in one pass over the groups: a scalar subquery would group them again.
+            values = f"groupUniqArray(tuple({', '.join(f'toNullable({k})' for k in dim_keys)}))"
+            n = "greatest(length(ks), 1)"
+            guard = f"{n} * {len(walls)} > {int(limits.max_cells)}, '{CELLS_MARKER}'"
+            fields = ", ".join(f"tupleElement(c, {i + 1}) AS {k}" for i, k in enumerate(dim_keys))
+            checked = (
+                f"SELECT {fields} FROM (SELECT {values} AS ks FROM agg) "
+                f"ARRAY JOIN if(empty(ks), arrayResize(ks, 1), ks) AS c "
+                f"WHERE throwIf({guard}) = 0"
             )
-            guard = (
-                f"(SELECT count() FROM combos) * {len(walls)} > {int(limits.max_cells)}, "
-                f"'{CELLS_MARKER}'"
-            )
-            checked = f"SELECT * FROM combos WHERE throwIf({guard}) = 0"
             grid = "SELECT bk.k_time AS k_time, c.* FROM buckets AS bk CROSS JOIN checked AS c"
-            ctes = ctes[:-1] + f", combos AS ({combos}), checked AS ({checked}) "
-            count_sql = f"WITH base AS ({base}), agg AS ({agg}) SELECT count() FROM ({combos})"
+            ctes = ctes[:-1] + f", checked AS ({checked}) "
+            count_sql = f"WITH base AS ({base}), agg AS ({agg}) SELECT {n} FROM "
+            count_sql += f"(SELECT {values} AS ks FROM agg)"
         else:
             grid = "SELECT k_time FROM buckets"
         ctes = ctes[:-1] + f", buckets AS ({buckets}) "
