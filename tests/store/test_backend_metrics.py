@@ -327,3 +327,31 @@ def test_a_query_past_the_time_limit_is_cancelled(ch: ClickHouseEvents, project:
     finally:
         ch.query_timeout_s = None
     assert ch.metrics(project, parse_metrics_query(_QUERIES[1]))
+
+
+def test_hostile_names_are_parameters(
+    duck: EmbeddedStore, ch: ClickHouseEvents, project: str
+) -> None:
+    """Score names, metadata keys and filter values reach ClickHouse as parameters only."""
+    names = ["it's", "{project:String}", "a`b) OR 1=1 --", "名前"]
+    for name in names:
+        query = {
+            "view": "traces",
+            "dimensions": dims(f"metadata.{name}"),
+            "metrics": [m(f"scores.{name}", "avg"), m(f"has_score.{name}", "sum")],
+            "filters": [{"column": "name", "operator": "=", "value": name}],
+            **OCT,
+        }
+        q = parse_metrics_query(query)
+        got = ch.metrics(project, q)
+        assert got == duck.metrics(project, q) == []
+    q = parse_metrics_query(
+        {
+            "view": "traces",
+            "dimensions": dims("metadata.{p0:String}"),
+            "metrics": [m("count", "count")],
+            **OCT,
+        }
+    )
+    assert ch.metrics(project, q) == duck.metrics(project, q)
+    assert sum(r["count_count"] for r in ch.metrics(project, q)) == 19  # the hidden trace left out
