@@ -355,3 +355,11 @@ def test_hostile_names_are_parameters(
     )
     assert ch.metrics(project, q) == duck.metrics(project, q)
     assert sum(r["count_count"] for r in ch.metrics(project, q)) == 19  # the hidden trace left out
+
+
+def test_a_zone_only_duckdb_knows_is_a_clear_error(ch: ClickHouseEvents, project: str) -> None:
+    """DuckDB's ICU also takes 40 Java-style aliases (IST, CTT...) that the IANA database of
+    Python and ClickHouse does not have: refused by name, never a server error."""
+    q = parse_metrics_query({**_QUERIES[11], "timezone": "CTT"})
+    with pytest.raises(FilterError, match="timezone: 'CTT' is not a time zone this backend"):
+        ch.metrics(project, q)

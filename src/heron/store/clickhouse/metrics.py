@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
@@ -48,7 +48,6 @@ from heron.query.metrics import (
     VIEWS,
     MetricsLimits,
     MetricsQuery,
-    MetricsView,
     _dimension,
     _measure,
     _name,
@@ -141,13 +140,9 @@ def _measure_sql(view: str, name: str, j: int) -> str:
     sql = _MEASURES.get(view, {}).get(name)
     if sql is not None:
         return sql
-    measure = _measure(_view(view), name)
+    measure = _measure(VIEWS[view], name)
     assert measure is not None
     return measure.sql
-
-
-def _view(name: str) -> MetricsView:
-    return VIEWS[name]
 
 
 def bucket_starts(q: MetricsQuery) -> list[datetime]:
@@ -212,7 +207,7 @@ def compile_metrics(
     ``materialize`` (the server has ``enable_materialized_cte``) computes the groups once
     (and the base rows once when histograms read them twice); otherwise ClickHouse inlines
     each CTE where it is read, and a grid with dimensions groups two or three times."""
-    view = _view(q.view)
+    view = VIEWS[q.view]
     name = "scores" if view.table == "scores" else view.name
     a = view.alias
     params = Params(project_id)
@@ -421,6 +416,13 @@ def run_metrics(
     order, limits and errors); ``materialize``: see :func:`compile_metrics`. Past
     ``timeout_s`` (None: no limit) the server cancels the query: QueryTimeout."""
     check_limits(q, limits)
+    try:
+        ZoneInfo(q.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise FilterError(
+            f"timezone: {q.timezone!r} is not a time zone this backend knows; "
+            "use an IANA name such as Europe/Paris"
+        ) from None
     c = compile_metrics(project_id, q, limits, materialize)
     settings: dict[str, Any] = {**_SETTINGS}
     if materialize:
