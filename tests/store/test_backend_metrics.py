@@ -363,3 +363,58 @@ def test_a_zone_only_duckdb_knows_is_a_clear_error(ch: ClickHouseEvents, project
     q = parse_metrics_query({**_QUERIES[11], "timezone": "CTT"})
     with pytest.raises(FilterError, match="timezone: 'CTT' is not a time zone this backend"):
         ch.metrics(project, q)
+
+
+def test_traces_are_aggregated_only_when_they_can_start_in_the_window(
+    duck: EmbeddedStore, ch: ClickHouseEvents
+) -> None:
+    """ClickHouse aggregates only the traces with a span (latest version) in the window, or
+    with their own time in it and no span: the edges of that rule, against DuckDB."""
+    p = "p-" + uuid.uuid4().hex[:12]
+    day = 1_760_918_400_000_000  # 2025-10-20T00:00:00Z
+    hour = 3600 * S
+    for store in (duck, ch):
+        store.write_batch([], [upd(p, "e1", name="own time only", timestamp_us=day + 12 * hour)])
+        store.write_batch(
+            [obs(p, "e2", "s", None, start_us=day - 12 * hour, end_us=day - 11 * hour)],
+            [upd(p, "e2", name="own time, spans before", timestamp_us=day + 12 * hour)],
+        )
+        store.write_batch([obs(p, "e3", "m", None, start_us=day + 13 * hour)], [])
+        store.write_batch(  # the span again, starting the day before (its latest version)
+            [obs(p, "e3", "m", None, start_us=day - 11 * hour, end_us=day - 10 * hour)],
+            [upd(p, "e3", name="moved out")],
+        )
+        store.write_batch(
+            [
+                obs(p, "e4", "r", None, start_us=day - S, end_us=day + hour),
+                obs(
+                    p,
+                    "e4",
+                    "c",
+                    "r",
+                    type="generation",
+                    start_us=day + S,
+                    end_us=day + 2 * S,
+                    cost={"total": 0.5},
+                ),
+            ],
+            [upd(p, "e4", name="starts before, spans inside")],
+        )
+    metrics = [m("count", "count"), m("total_cost", "sum"), m("latency", "max")]
+    answers = []
+    for window in (("2025-10-20", "2025-10-21"), ("2025-10-19", "2025-10-21")):
+        span = {"fromTimestamp": f"{window[0]}T00:00:00Z", "toTimestamp": f"{window[1]}T00:00:00Z"}
+        for extra in ({}, {"timeDimension": {"granularity": "day"}}):
+            q = parse_metrics_query(
+                {"view": "traces", "dimensions": dims("name"), "metrics": metrics, **span, **extra}
+            )
+            got = _close(ch.metrics(p, q))
+            assert got == _close(duck.metrics(p, q))
+            answers.append(got)
+    assert [r["name"] for r in answers[0]] == ["own time only"]
+    assert [r["name"] for r in answers[2]] == [
+        "moved out",
+        "own time only",
+        "own time, spans before",
+        "starts before, spans inside",
+    ]

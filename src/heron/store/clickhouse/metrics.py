@@ -62,7 +62,6 @@ _CELLS = re.compile(re.escape(CELLS_MARKER))
 
 # The records of each view, read FINAL with the columns the DuckDB views name.
 _SOURCES = {
-    "traces": f"({_trace_view()}) AS t",
     "observations": f"({_OBSERVATION_VIEW}) AS o",
     "scores": "(SELECT * FROM scores FINAL WHERE project_id = {project:String}) AS s",
 }
@@ -260,7 +259,12 @@ def compile_metrics(
             )
         j = score_names.index(measure.score) if measure.score is not None else 0
         select.append(f"{_measure_sql(view.name, m.measure, j)} AS v{i}")
-    source = _SOURCES[name]
+    start = params.add(to_us(q.from_time), "Int64")
+    end = params.add(to_us(q.to_time), "Int64")
+    if name == "traces":  # only the traces that can start in the window are aggregated
+        source = f"({_trace_view(window=(start, end))}) AS t"
+    else:
+        source = _SOURCES[name]
     if name == "observations":
         alone = compile_filters(q.filters, OBSERVATIONS, Params(project_id), _HIDDEN_TRACES)
         if not _TRACE_ATTRIBUTE.search(" ".join([*select, alone])):
@@ -271,8 +275,6 @@ def compile_metrics(
         params,
         _HIDDEN_TRACES if source == _OBSERVATIONS_ALONE else None,
     )
-    start = params.add(to_us(q.from_time), "Int64")
-    end = params.add(to_us(q.to_time), "Int64")
     base = (
         f"SELECT {', '.join(select)} FROM {source}{''.join(joins)} "
         f"WHERE {time_sql} >= fromUnixTimestamp64Micro({start}, 'UTC') "
