@@ -365,11 +365,9 @@ def test_a_zone_only_duckdb_knows_is_a_clear_error(ch: ClickHouseEvents, project
         ch.metrics(project, q)
 
 
-def test_traces_are_aggregated_only_when_they_can_start_in_the_window(
-    duck: EmbeddedStore, ch: ClickHouseEvents
-) -> None:
-    """ClickHouse aggregates only the traces with a span (latest version) in the window, or
-    with their own time in it and no span: the edges of that rule, against DuckDB."""
+def test_a_trace_is_in_a_window_by_its_start(duck: EmbeddedStore, ch: ClickHouseEvents) -> None:
+    """A trace is in a window when its first span (latest versions) starts in it, or without
+    spans its own time: traces whose spans or own time straddle the window's edges."""
     p = "p-" + uuid.uuid4().hex[:12]
     day = 1_760_918_400_000_000  # 2025-10-20T00:00:00Z
     hour = 3600 * S

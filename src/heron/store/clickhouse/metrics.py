@@ -62,6 +62,7 @@ _CELLS = re.compile(re.escape(CELLS_MARKER))
 
 # The records of each view, read FINAL with the columns the DuckDB views name.
 _SOURCES = {
+    "traces": f"({_trace_view()}) AS t",
     "observations": f"({_OBSERVATION_VIEW}) AS o",
     "scores": "(SELECT * FROM scores FINAL WHERE project_id = {project:String}) AS s",
 }
@@ -199,17 +200,13 @@ def compile_metrics(
     q: MetricsQuery,
     limits: MetricsLimits = MetricsLimits(),
     materialize: bool = False,
-    prune_traces: bool = True,
 ) -> CompiledMetrics:
     """One ClickHouse statement answering ``q`` within ``project_id`` (named parameters);
     the rows' ``k_time`` is the bucket's wall-clock start in epoch seconds.
 
     ``materialize`` (the server has ``enable_materialized_cte``) computes the groups once
     (and the base rows once when histograms read them twice); otherwise ClickHouse inlines
-    each CTE where it is read, and a grid with dimensions groups two or three times.
-    ``prune_traces`` aggregates only the traces that can start in the window (see
-    :func:`heron.store.clickhouse.reads._trace_view`): worth it when the window leaves
-    older spans out, twice as slow when it covers them all."""
+    each CTE where it is read, and a grid with dimensions groups two or three times."""
     view = VIEWS[q.view]
     name = "scores" if view.table == "scores" else view.name
     a = view.alias
@@ -263,14 +260,7 @@ def compile_metrics(
             )
         j = score_names.index(measure.score) if measure.score is not None else 0
         select.append(f"{_measure_sql(view.name, m.measure, j)} AS v{i}")
-    start = params.add(to_us(q.from_time), "Int64")
-    end = params.add(to_us(q.to_time), "Int64")
-    if name == "traces" and prune_traces:
-        source = f"({_trace_view(window=(start, end))}) AS t"
-    elif name == "traces":
-        source = f"({_trace_view()}) AS t"
-    else:
-        source = _SOURCES[name]
+    source = _SOURCES[name]
     if name == "observations":
         alone = compile_filters(q.filters, OBSERVATIONS, Params(project_id), _HIDDEN_TRACES)
         if not _TRACE_ATTRIBUTE.search(" ".join([*select, alone])):
@@ -281,6 +271,8 @@ def compile_metrics(
         params,
         _HIDDEN_TRACES if source == _OBSERVATIONS_ALONE else None,
     )
+    start = params.add(to_us(q.from_time), "Int64")
+    end = params.add(to_us(q.to_time), "Int64")
     base = (
         f"SELECT {', '.join(select)} FROM {source}{''.join(joins)} "
         f"WHERE {time_sql} >= fromUnixTimestamp64Micro({start}, 'UTC') "
@@ -412,17 +404,6 @@ def materialized_ctes(client: Client) -> bool:
     return bool(rows[0][0])
 
 
-def _spans_before(client: Client, project_id: str, start: datetime) -> bool:
-    """Whether the project has span rows (any version) starting before ``start``; without,
-    every trace with spans starts in a window from ``start``, and pruning saves nothing."""
-    rows = client.query(
-        f"SELECT count() > 0 AND {_US}(min(start_time)) < {{start:Int64}} FROM observations "
-        "WHERE project_id = {project:String}",
-        parameters={"project": project_id, "start": to_us(start)},
-    ).result_rows
-    return bool(rows[0][0])
-
-
 def run_metrics(
     client: Client,
     project_id: str,
@@ -442,8 +423,7 @@ def run_metrics(
             f"timezone: {q.timezone!r} is not a time zone this backend knows; "
             "use an IANA name such as Europe/Paris"
         ) from None
-    prune = q.view == "traces" and _spans_before(client, project_id, q.from_time)
-    c = compile_metrics(project_id, q, limits, materialize, prune)
+    c = compile_metrics(project_id, q, limits, materialize)
     settings: dict[str, Any] = {**_SETTINGS}
     if materialize:
         settings["enable_materialized_cte"] = 1

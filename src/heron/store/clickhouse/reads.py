@@ -59,32 +59,11 @@ _SORTS: dict[str, dict[str, str]] = {
 }
 
 
-def _trace_view(one_trace: bool = False, window: tuple[str, str] | None = None) -> str:
+def _trace_view(one_trace: bool = False) -> str:
     """Traces with their aggregates, as the traces view's columns (alias it ``t``);
-    ``one_trace`` restricts both sides to ``{trace:String}``.
-
-    ``window`` (two placeholders of epoch µs, from and to) leaves out traces that cannot
-    start in it, before aggregating: a trace with spans starts in it only if one of its
-    spans (latest versions) does, and its aggregates then read all its spans; a trace
-    without spans starts at its own time. The rest still need the caller's time condition."""
+    ``one_trace`` restricts both sides to ``{trace:String}``."""
     only_t = " AND t.id = {trace:String}" if one_trace else ""
     only_o = " AND trace_id = {trace:String}" if one_trace else ""
-    if window is not None:
-        start, end = window
-        spans_in = (
-            "SELECT trace_id FROM observations FINAL WHERE project_id = {project:String} "
-            f"AND {_US}(start_time) >= {start} AND {_US}(start_time) < {end}"
-        )
-        own_in = (
-            "SELECT id FROM traces FINAL WHERE project_id = {project:String} "
-            f"AND {_US}(own_time) >= {start} AND {_US}(own_time) < {end}"
-        )
-        spanned = (
-            "SELECT trace_id FROM observations WHERE project_id = {project:String} "
-            f"AND trace_id IN ({own_in})"
-        )
-        only_t += f" AND (t.id IN ({spans_in}) OR (t.id IN ({own_in}) AND t.id NOT IN ({spanned})))"
-        only_o += f" AND trace_id IN ({spans_in})"
     return (
         "SELECT t.project_id AS project_id, t.id AS id, t.name AS name, t.user_id AS user_id, "
         "t.session_id AS session_id, t.release AS release, t.version AS version, "
