@@ -6,6 +6,7 @@ and each answer is also checked against what it must be."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import uuid
@@ -22,9 +23,11 @@ from heron.model import ObservationRecord, TraceUpdate
 from heron.query import parse_filters
 from heron.scores import ScoreRecord
 from heron.store import EmbeddedStore, ListQuery
-from heron.store.clickhouse import ClickHouseEvents
+from heron.store import scores as score_rows
+from heron.store.clickhouse import ClickHouseEvents, score_reads
 from heron.store.clickhouse.client import connect
 from heron.store.clickhouse.migrations import migrate
+from heron.store.scores import ScoreFilter
 from tests.conftest import seed_db
 from tests.support.chdb_server import ChdbServer
 from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
@@ -527,6 +530,112 @@ def test_reads_from_many_threads_agree(ch: ClickHouseEvents, shared: str) -> Non
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(lambda _: ch.list_traces(shared, q).data, range(16)))
     assert got == [want] * 16 and len(want) == 5
+
+
+_SCORE_FILTERS: list[dict[str, Any]] = [
+    {},
+    {"name": "quality"},
+    {"user_id": "user-1"},
+    {"trace_tags": ["a", "b"]},
+    {"from_timestamp": datetime(2025, 10, 9, 9, 2), "to_timestamp": datetime(2025, 10, 9, 9, 5)},
+    {"environments": ["prod", "default"]},
+    {"operator": ">", "value": 1.0},
+    {"score_ids": ["quality-1", "topic-5", "nope"]},
+    {"trace_id": f"{2:032x}"},
+    {"observation_id": "llm5", "data_type": "CATEGORICAL"},
+    {"source": "API", "any_of": {"name": ["quality", "topic"], "string_value": ["topic-1"]}},
+    {"any_of": {"value": [1.0, 4.5]}},
+    {"value_min": 0.5, "value_max": 2.0},
+    {"after": (datetime(2025, 10, 9, 9, 2, 0), "quality-2")},
+]
+
+
+def _stored(value: Any) -> Any:
+    """Score items without when each backend stored them (its own clock), checking that a
+    score replaced keeps when it was first stored."""
+    if isinstance(value, tuple):
+        return tuple(_stored(v) for v in value)
+    if isinstance(value, list):
+        return [_stored(v) for v in value]
+    if isinstance(value, dict) and "createdAt" in value:
+        assert value["createdAt"] < value["updatedAt"]  # written twice (see `shared`)
+        return {k: v for k, v in value.items() if k not in ("createdAt", "updatedAt")}
+    if isinstance(value, dict):
+        return {k: _stored(v) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("spec", _SCORE_FILTERS, ids=str)
+def test_score_lists_match(
+    duck: EmbeddedStore, ch: ClickHouseEvents, shared: str, spec: dict
+) -> None:
+    f = ScoreFilter(**spec)
+    want = _stored(duck.list_scores(shared, f, 1, 100))
+    assert _stored(ch.list_scores(shared, f, 1, 100)) == want and want[1] > 0
+    for page in (1, 2, 3):  # pages of two, newest first
+        got = _stored(ch.list_scores(shared, f, page, 2))
+        assert got == _stored(duck.list_scores(shared, f, page, 2))
+    assert _stored(ch.scan_scores(shared, f, 3)) == _stored(duck.scan_scores(shared, f, 3))
+
+
+def test_score_items_match(duck: EmbeddedStore, ch: ClickHouseEvents, shared: str) -> None:
+    item = _stored(ch.get_score(shared, "quality-5"))
+    assert item == _stored(duck.get_score(shared, "quality-5"))
+    assert item is not None and item["value"] == 4.5  # the second write's value
+    assert item["trace"] == {"userId": "user-1", "tags": [], "environment": "dev",
+                             "sessionId": "s-1"}  # fmt: skip
+    assert ch.get_score(shared, "nope") is None and ch.get_score("elsewhere", "quality-5") is None
+    traces = [f"{i:032x}" for i in (1, 2, 5, 7)]
+    want = score_rows.scores_by(duck.cursor(), shared, "trace_id", traces, 2)
+    got = score_reads.scores_by(ch.client, shared, "trace_id", traces, 2)
+    assert _stored(got) == _stored(want) and [len(v) for v in got.values()] == [2, 2, 2]
+
+
+def test_deleted_scores_are_never_read(backend: Any, project: str) -> None:
+    backend.write_scores(scores(project, 0.5))
+    backend.write_scores(scores(project, 0.7))  # a second version of each
+    assert backend.delete_score(project, "quality-2") is True
+    assert backend.delete_score(project, "quality-2") is False
+    assert backend.delete_score("elsewhere", "quality-1") is False
+    assert backend.get_score(project, "quality-2") is None
+    names = [s["id"] for s in backend.list_scores(project, ScoreFilter(name="quality"), 1, 50)[0]]
+    assert names == ["quality-5", "quality-1"]
+    q = ListQuery(filters=parse_filters([{"column": "scores.quality", "operator": "is not null"}]))
+    assert backend.count_traces(project, q) == 0  # no trace written: the filter alone
+    backend.write_scores(scores(project, 0.1)[:1])  # written again after the delete: back
+    assert backend.get_score(project, "quality-1")["value"] == pytest.approx(0.1)
+
+
+def _sorted_totals(rows: list[Any]) -> list[Any]:
+    return sorted((_close(dataclasses.asdict(r)) for r in rows), key=repr)
+
+
+def test_prometheus_totals_match(
+    duck: EmbeddedStore, ch: ClickHouseEvents, shared: str, project: str
+) -> None:
+    later = datetime(2100, 1, 1)
+    for store in (duck, ch):  # a trace whose root has not arrived: settled only when quiet
+        store.write_batch(
+            [obs(project, "9" * 32, "call", "root?", type="generation", model="m", end_us=T0 + S)],
+            [],
+        )
+        store.write_scores(scores(project, 0.3))
+    for p in (shared, project):
+        for settled in (datetime(2000, 1, 1), later):
+            want = _sorted_totals(duck.model_call_totals(p, settled))
+            assert _sorted_totals(ch.model_call_totals(p, settled)) == want
+            want = _sorted_totals(duck.trace_totals(p, settled))
+            assert _sorted_totals(ch.trace_totals(p, settled)) == want
+    assert [r.labels for r in ch.model_call_totals(project, datetime(2000, 1, 1))] == []
+    assert [r.labels for r in ch.model_call_totals(project, later)] == [("m", None)]
+    calls = {r.labels: r for r in ch.model_call_totals(shared, later)}
+    assert calls[("gpt-4o", "support-chat")].output_tokens == 40  # the re-sent usage
+    assert calls[("claude", "job-1")].count == 2  # traces 1 and 7
+    for keep, top, chars in (((), 10, 60), (("topic",), 1, 60), ((), 0, 4), (("quality",), 1, 3)):
+        want = _sorted_totals(duck.score_totals(shared, keep, top, chars))
+        assert _sorted_totals(ch.score_totals(shared, keep, top, chars)) == want and want
+    helpful = [r for r in ch.score_totals(shared, (), 10, 60) if r.name == "helpful"]
+    assert [(r.count, r.valued, r.true) for r in helpful] == [(3, 3, 2)]  # replaced, not added
 
 
 # -- ClickHouse only: replicas --------------------------------------------------------------------

@@ -58,9 +58,13 @@ def to_us(value: datetime) -> int:
     return (value - _EPOCH) // timedelta(microseconds=1)
 
 
-def compile_filters(filters: Sequence[Filter], view: View, params: Params) -> str:
+def compile_filters(
+    filters: Sequence[Filter], view: View, params: Params, hidden: str | None = None
+) -> str:
     """ClickHouse condition (``1`` when empty) for ``filters`` on ``view``; rows of heron's
-    own environments are left out unless a filter is on ``environment``."""
+    own environments are left out unless a filter is on ``environment`` (``hidden``, when
+    given, is how: a condition true for hidden rows, ``{prefix}`` standing for the
+    environments' prefix; the default reads the view's ``environment``)."""
     parts = [_compile_one(f, view, params) for f in filters]
     env = view.columns.get("environment")
     if (
@@ -71,7 +75,8 @@ def compile_filters(filters: Sequence[Filter], view: View, params: Params) -> st
         )
     ):
         prefix = params.add(HIDDEN_ENVIRONMENT_PREFIX, "String")
-        parts.append(f"NOT startsWith(coalesce({env.sql}, ''), {prefix})")
+        test = hidden or f"startsWith(coalesce({env.sql}, ''), {{prefix}})"
+        parts.append(f"NOT {test.format(prefix=prefix)}")
     return " AND ".join(parts) if parts else "1"
 
 
@@ -144,13 +149,19 @@ def _metadata(alias: str, op: str, value: Any, key: str, params: Params) -> str:
     """A metadata key's value as text (numbers and booleans as their JSON text, like
     DuckDB's ``json_extract_string``)."""
     _json_key(key)  # the same keys refused as in DuckDB
+    sql = metadata_value(alias, key, params)
+    return compile_condition(sql, _kind_for(op), op, value, f"metadata.{key}", params)
+
+
+def metadata_value(alias: str, key: str, params: Params) -> str:
+    """A metadata key's value as text, as DuckDB's ``json_extract_string`` reads it: a
+    string's value, other values as their JSON text, ``NULL`` when absent."""
     k = params.add(key, "String")
     m = f"{alias}.metadata"
-    sql = (
+    return (
         f"if(JSONType(coalesce({m}, ''), {k}) = 'String', JSONExtractString({m}, {k}), "
         f"nullIf(JSONExtractRaw(coalesce({m}, ''), {k}), ''))"
     )
-    return compile_condition(sql, _kind_for(op), op, value, f"metadata.{key}", params)
 
 
 def _scores(view: View, op: str, value: Any, name: str, params: Params) -> str:

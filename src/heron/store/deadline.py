@@ -51,10 +51,15 @@ def deadline(cur: duckdb.DuckDBPyConnection, seconds: float | None, what: str) -
     except duckdb.InterruptException:
         if not fired:
             raise
-        raise QueryTimeout(
-            f"{what} ran longer than {seconds:g} s (HERON_QUERY_TIMEOUT_S) and was cancelled; "
-            "narrow the time window, add filters, use a coarser granularity or fewer dimensions"
-        ) from None
+        raise timed_out(what, seconds) from None
     finally:
         with lock:
             done.set()
+
+
+def timed_out(what: str, seconds: float) -> QueryTimeout:
+    """The error of a read cancelled at its time limit (any backend)."""
+    return QueryTimeout(
+        f"{what} ran longer than {seconds:g} s (HERON_QUERY_TIMEOUT_S) and was cancelled; "
+        "narrow the time window, add filters, use a coarser granularity or fewer dimensions"
+    )

@@ -2,7 +2,10 @@
 
 ``client.connect`` opens a clickhouse-connect client from a URL, ``migrations.migrate``
 brings the schema (``schema.MIGRATIONS``) up to date, ``events.ClickHouseEvents`` offers
-EmbeddedStore's event methods over it (writes in ``writes``, reads in ``reads``).
+EmbeddedStore's event methods over it: writes in ``writes`` and ``scores``; trace and
+observation reads in ``reads``; sessions and users in ``groups``; metrics queries in
+``metrics``; score reads and deletes in ``score_reads``; the Prometheus export's totals in
+``totals``.
 """
 
 from heron.store.clickhouse.events import ClickHouseEvents

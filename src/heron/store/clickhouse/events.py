@@ -19,11 +19,16 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from heron.model import ObservationRecord, TraceUpdate
+from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.store.arrow import observations_table
-from heron.store.clickhouse import groups, reads, writes
+from heron.store.clickhouse import groups, reads, score_reads, totals, writes
+from heron.store.clickhouse import metrics as metrics_reads
 from heron.store.clickhouse import scores as score_writes
+from heron.store.llmstats import SeriesTotals
 from heron.store.reads import ListQuery, Page
+from heron.store.scores import ScoreFilter
+from heron.store.scorestats import ScoreTotals
 from heron.store.writes import WriteResult
 
 # Holds the (project, trace) keys of a batch while it is read, merged and inserted.
@@ -47,6 +52,9 @@ class ClickHouseEvents:
         # on a client without a ClickHouse session, see client.connect).
         self._lock = threading.Lock()
         self._last_version = 0
+        self.metrics_limits = MetricsLimits()  # EmbeddedStore's attribute (settings set it)
+        self.materialized_ctes: bool | None = None  # the server's; asked at the first query
+        self.query_timeout_s: float | None = None  # metrics; None: no limit
 
     def _version(self) -> int:
         """The row version of a write: the clock in µs, strictly increasing in a process."""
@@ -110,3 +118,46 @@ class ClickHouseEvents:
     def user_days(self, project_id: str, user_id: str, since: datetime) -> list[dict[str, Any]]:
         """An end user's traces, cost and score averages per day (see :func:`groups.user_days`)."""
         return groups.user_days(self.client, project_id, user_id, since)
+
+    def metrics(self, project_id: str, query: MetricsQuery) -> list[dict[str, Any]]:
+        """A metrics query (see :mod:`heron.query.metrics`) over the project's data."""
+        if self.materialized_ctes is None:
+            self.materialized_ctes = metrics_reads.materialized_ctes(self.client)
+        return metrics_reads.run_metrics(
+            self.client,
+            project_id,
+            query,
+            self.metrics_limits,
+            self.materialized_ctes,
+            self.query_timeout_s,
+        )
+
+    def list_scores(
+        self, project_id: str, f: ScoreFilter, page: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        return score_reads.list_scores(self.client, project_id, f, page, limit)
+
+    def scan_scores(self, project_id: str, f: ScoreFilter, limit: int) -> list[dict[str, Any]]:
+        return score_reads.scan_scores(self.client, project_id, f, limit)
+
+    def get_score(self, project_id: str, score_id: str) -> dict[str, Any] | None:
+        return score_reads.get_score(self.client, project_id, score_id)
+
+    def delete_score(self, project_id: str, score_id: str) -> bool:
+        """Delete one of the project's scores; False when it has none of that id."""
+        with self._lock:  # not between a score upsert's read and its insert
+            return score_reads.delete_score(self.client, project_id, score_id)
+
+    def model_call_totals(self, project_id: str, settled_before: datetime) -> list[SeriesTotals]:
+        """Cumulative model-call totals by (model, trace name); see :mod:`.totals`."""
+        return totals.model_call_totals(self.client, project_id, settled_before)
+
+    def trace_totals(self, project_id: str, settled_before: datetime) -> list[SeriesTotals]:
+        """Cumulative trace totals by trace name; see :mod:`.totals`."""
+        return totals.trace_totals(self.client, project_id, settled_before)
+
+    def score_totals(
+        self, project_id: str, keep: Sequence[str], top: int, max_chars: int
+    ) -> list[ScoreTotals]:
+        """Cumulative score totals by (name, source, data type); see :mod:`.totals`."""
+        return totals.score_totals(self.client, project_id, keep, top, max_chars)
