@@ -78,6 +78,27 @@ DataDirOpt = Annotated[
     ),
 ]
 
+ClickHouseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--clickhouse-url",
+        help=_setting_help(
+            "clickhouse_url", "ClickHouse of the cluster backend (with --postgres-url)."
+        ),
+        show_default=False,
+    ),
+]
+PostgresOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--postgres-url",
+        help=_setting_help(
+            "postgres_url", "PostgreSQL of the cluster backend (with --clickhouse-url)."
+        ),
+        show_default=False,
+    ),
+]
+
 
 def _version(value: bool) -> None:
     if value:
@@ -164,13 +185,14 @@ def _print_login_link(settings: Settings, store: Any) -> None:
 
 
 def _open(settings: Settings) -> Any:
-    from heron.store import EmbeddedStore
-    from heron.store.embedded import store_options
+    from heron.store.backend import open_store, store_location
 
     try:
-        return EmbeddedStore(settings.db_path, **store_options(settings))
+        return open_store(settings)
     except Exception as exc:
-        console.print(f"[red]Cannot open {settings.db_path}:[/red] {exc}")
+        console.print(
+            f"[red]Cannot open {escape(store_location(settings))}:[/red] {escape(str(exc))}"
+        )
         raise typer.Exit(1) from None
 
 
@@ -196,19 +218,34 @@ def _server(settings: Settings, store: Any, demo_progress: Any = None) -> Any:
 
 
 def _banner(settings: Settings) -> None:
+    from heron.store.backend import store_location
+
     url = f"http://{settings.host}:{settings.port}"
     console.print(
         f"heron is listening on [bold]{url}[/bold]\n"
         f"  OTLP endpoint  {url}/v1/traces  (Authorization: Bearer <secret key>)\n"
         f"  API docs       {url}/docs\n"
-        f"  data           {settings.db_path}"
+        f"  data           {escape(store_location(settings))}"
     )
 
 
 @app.command()
-def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Run the heron server."""
-    settings = _settings(host=host, port=port, data_dir=data_dir)
+def serve(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    clickhouse_url: ClickHouseOpt = None,
+    postgres_url: PostgresOpt = None,
+) -> None:
+    """Run the heron server (on DuckDB in the data directory, or on ClickHouse + PostgreSQL
+    with both URLs: replicas share them, each with its own data directory)."""
+    settings = _settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        clickhouse_url=clickhouse_url,
+        postgres_url=postgres_url,
+    )
     check_tasks(settings)
     _check_port(settings)
     store = _open(settings)

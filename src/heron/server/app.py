@@ -75,8 +75,8 @@ from heron.server.state import ServerState
 from heron.server.unexpected import UnexpectedErrors
 from heron.server.web.errors import error_page, wants_html
 from heron.settings import Settings
-from heron.store import EmbeddedStore, Store
-from heron.store.embedded import store_options
+from heron.store import Store
+from heron.store.backend import open_store
 
 log = logging.getLogger("heron.server")
 
@@ -107,23 +107,32 @@ def remove_server_file(settings: Settings) -> None:
     (settings.data_dir / SERVER_FILE).unlink(missing_ok=True)
 
 
+def _runner(store: Store, settings: Settings) -> Runner:
+    """The background runner; on the cluster backend none runs: it follows the store's change
+    feed (``traces.change_seq``), which ClickHouse does not have yet."""
+    if settings.cluster:
+        log.warning(
+            "cluster backend: the background runner does not run (evaluators, rules, alerts, "
+            "notifications and backfills need the change feed ClickHouse lacks for now)"
+        )
+        return Runner(store, [])
+    return configured(Runner(store, load_tasks(settings.runner_tasks or "")), settings)
+
+
 def create_app(
     settings: Settings,
     store: Store | None = None,
     on_keys_created: Callable[[list[dict[str, str]]], None] | None = None,
     on_users_created: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> FastAPI:
-    """Build the app. Without ``store`` it opens (and at shutdown closes) the embedded one."""
+    """Build the app. Without ``store`` it opens (and at shutdown closes) the one the settings
+    name (:func:`heron.store.backend.open_store`)."""
     prometheus.check_token(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
-        st_store = (
-            store
-            if store is not None
-            else EmbeddedStore(settings.db_path, **store_options(settings))
-        )
+        st_store = store if store is not None else open_store(settings)
         created = bootstrap(st_store, settings)
         if created and on_keys_created:
             on_keys_created(created)
@@ -164,7 +173,7 @@ def create_app(
             login_guard=LoginGuard(settings.login_hash_concurrency),
             retention=RetentionTask(st_store, settings.retention_interval_s),
             repricer=Repricer(st_store),
-            runner=configured(Runner(st_store, load_tasks(settings.runner_tasks or "")), settings),
+            runner=_runner(st_store, settings),
         )
         pipeline.start()
         app.state.heron.retention.start()
