@@ -1,0 +1,245 @@
+"""`heron serve` on the cluster backend, end to end: two replicas (real processes, each with
+its own data directory and journal) on one PostgreSQL (tests/support/postgres.py) and one
+ClickHouse HTTP server (chdb, tests/support/chdb_server.py).
+
+One module-scoped pair of replicas, started at the same instant with the same HERON_INIT_*
+(so bootstrap races); the kill -9 test starts a third replica of its own, since it kills it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from heron.store.cluster import APPLIED_KEY, REPLICA_FILE
+from tests.support.chdb_server import ChdbServer
+from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
+from tests.support.otlp import new_span_id, new_trace_id, request, span
+from tests.support.postgres import PostgresServer
+from tests.support.server import PUBLIC_KEY, SECRET_KEY, HeronProcess
+
+PB = {"Content-Type": "application/x-protobuf"}
+AUTH = {"Authorization": f"Bearer {SECRET_KEY}"}
+START_TIMEOUT_S = 90.0
+
+
+@pytest.fixture(scope="module")
+def backends(chdb_server: ChdbServer, postgres_server: PostgresServer) -> dict[str, str]:
+    """The environment of a replica: a fresh ClickHouse database and PostgreSQL database."""
+    return {
+        "HERON_CLICKHOUSE_URL": chdb_server.database_url("serve_" + uuid.uuid4().hex[:8]),
+        "HERON_POSTGRES_URL": postgres_server.create_database(),
+    }
+
+
+def start_together(replicas: list[HeronProcess]) -> None:
+    """Start every replica at the same instant (their bootstraps race)."""
+    errors: list[BaseException] = []
+
+    def start(r: HeronProcess) -> None:
+        try:
+            r.start(timeout=START_TIMEOUT_S)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(r,)) for r in replicas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        for r in replicas:
+            r.kill()
+        raise errors[0]
+
+
+@pytest.fixture(scope="module")
+def pair(
+    backends: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[HeronProcess, HeronProcess]]:
+    root = tmp_path_factory.mktemp("cluster")
+    a = HeronProcess(root / "a", env=dict(backends))
+    b = HeronProcess(root / "b", env=dict(backends))
+    start_together([a, b])
+    try:
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+def applied(server: HeronProcess, trace_id: str) -> dict[str, Any]:
+    """The trace read on ``server`` once everything it acknowledged is in ClickHouse."""
+    r = httpx.get(f"{server.url}/api/traces/{trace_id}?consistent=true", headers=AUTH, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def send_with_otel_sdk(server: HeronProcess, name: str) -> str:
+    """A root span and a generation through the OpenTelemetry SDK's OTLP/HTTP exporter."""
+    exporter = OTLPSpanExporter(endpoint=server.url + "/v1/traces", headers=AUTH)
+    provider = TracerProvider(resource=Resource.create({"service.name": "cluster-test"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span(name) as root:
+        root.set_attribute("user.id", "u-cluster")
+        trace_id = format(root.get_span_context().trace_id, "032x")
+        with tracer.start_as_current_span("chat gpt-4o") as gen:
+            gen.set_attribute("gen_ai.operation.name", "chat")
+            gen.set_attribute("gen_ai.request.model", "gpt-4o")
+            gen.set_attribute("gen_ai.usage.input_tokens", 100)
+            gen.set_attribute("gen_ai.usage.output_tokens", 10)
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+    return trace_id
+
+
+@pytest.mark.parametrize("direction", ["a_to_b", "b_to_a"])
+def test_spans_sent_to_one_replica_are_read_on_the_other(
+    pair: tuple[HeronProcess, HeronProcess], direction: str
+) -> None:
+    writer, reader = pair if direction == "a_to_b" else pair[::-1]
+    trace_id = send_with_otel_sdk(writer, f"ask-{direction}")
+    applied(writer, trace_id)  # the writer's journal is applied: the spans are in ClickHouse
+
+    r = httpx.get(f"{reader.url}/api/traces/{trace_id}", headers=AUTH, timeout=30)
+    assert r.status_code == 200, r.text
+    t = r.json()
+    assert t["name"] == f"ask-{direction}" and t["user_id"] == "u-cluster"
+    assert t["observation_count"] == 2
+    [root] = t["observations"]
+    [gen] = root["children"]
+    assert gen["type"] == "generation" and gen["model"] == "gpt-4o"
+    assert gen["total_cost"] > 0  # priced by the replica with prices from PostgreSQL
+
+    flt = orjson.dumps([{"column": "id", "operator": "=", "value": trace_id}]).decode()
+    r = httpx.get(f"{reader.url}/api/traces", params={"filter": flt}, headers=AUTH, timeout=30)
+    assert r.status_code == 200, r.text
+    assert [row["id"] for row in r.json()["data"]] == [trace_id]
+
+
+def test_the_same_span_through_both_replicas_is_one_merged_observation(
+    pair: tuple[HeronProcess, HeronProcess],
+) -> None:
+    a, b = pair
+    tid, sid = new_trace_id(), new_span_id()
+    first = span(tid, sid, "step", attributes={"input.value": "the question"})
+    second = span(tid, sid, "step", attributes={"output.value": "the answer"})
+    for server, version in ((a, first), (b, second)):
+        r = httpx.post(
+            server.url + "/v1/traces",
+            content=request([version]).SerializeToString(),
+            headers={**AUTH, **PB},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        applied(server, tid.hex())
+    for server in (a, b):
+        t = applied(server, tid.hex())
+        assert t["observation_count"] == 1
+        [obs] = t["observations"]
+        assert obs["id"] == sid.hex()
+        assert (obs["input"], obs["output"]) == ("the question", "the answer")
+
+
+def test_an_endpoint_not_on_the_cluster_backend_answers_501_naming_it(
+    pair: tuple[HeronProcess, HeronProcess],
+) -> None:
+    a, _ = pair
+    r = httpx.post(
+        a.url + "/api/compare",
+        json={"at": "2025-10-08T20:53:20Z", "days": 0.5},
+        headers=AUTH,
+        timeout=30,
+    )
+    assert r.status_code == 501, r.text
+    error = r.json()["error"]
+    assert error["code"] == "not_implemented"
+    assert error["message"].startswith("compare is not available on the cluster backend")
+
+
+def test_replicas_starting_together_create_one_project_and_key(
+    pair: tuple[HeronProcess, HeronProcess], backends: dict[str, str]
+) -> None:
+    with psycopg.connect(backends["HERON_POSTGRES_URL"]) as conn:
+        projects = conn.execute("SELECT count(*) FROM projects WHERE name = 'test'").fetchone()
+        keys = conn.execute(
+            "SELECT count(*) FROM api_keys WHERE public_key = %s", [PUBLIC_KEY]
+        ).fetchone()
+    assert projects == (1,) and keys == (1,)
+    for server in pair:  # the one key works on both
+        r = httpx.get(server.url + "/api/traces", headers=AUTH, timeout=30)
+        assert r.status_code == 200, r.text
+    assert "runner does not run" in pair[0].log()  # said once at start
+
+
+def test_a_replica_killed_after_acknowledging_loses_nothing(
+    pair: tuple[HeronProcess, HeronProcess], backends: dict[str, str], tmp_path: Path
+) -> None:
+    """SIGKILL right after a batch is acknowledged: what is not in ClickHouse yet is in the
+    replica's journal, replayed when it restarts on the same data directory. Then the
+    replica's recorded position is moved back to 0, so the whole journal is replayed again:
+    writes are idempotent, nothing is doubled."""
+    reader, _ = pair
+    c = HeronProcess(tmp_path / "c", env=dict(backends)).start(timeout=START_TIMEOUT_S)
+    acked: dict[str, int] = {}
+    with httpx.Client(headers={**AUTH, **PB}, timeout=30) as http:
+        for _ in range(30):
+            spans, traces = [], {}
+            for _ in range(10):
+                tid, root = new_trace_id(), new_span_id()
+                spans.append(span(tid, root, "root"))
+                spans += [span(tid, new_span_id(), f"child-{k}", parent=root) for k in range(3)]
+                traces[tid.hex()] = 4
+            r = http.post(c.url + "/v1/traces", content=request(spans).SerializeToString())
+            assert r.status_code == 200, r.text
+            acked.update(traces)
+    c.kill()  # at once after the last acknowledgement
+
+    replica = (c.data_dir / REPLICA_FILE).read_text().strip()
+    restarted = HeronProcess(c.data_dir, env=dict(backends)).start(timeout=START_TIMEOUT_S)
+    restarted.stop()
+    assert_all_stored(reader, acked)
+
+    with psycopg.connect(backends["HERON_POSTGRES_URL"]) as conn:
+        conn.execute("UPDATE meta SET value = '0' WHERE key = %s", [f"{APPLIED_KEY}@{replica}"])
+    again = HeronProcess(c.data_dir, env=dict(backends)).start(timeout=START_TIMEOUT_S)
+    try:
+        assert "replayed" in again.log(), again.log()[-2000:]
+    finally:
+        again.stop()
+    assert_all_stored(reader, acked)
+
+
+def assert_all_stored(reader: HeronProcess, acked: dict[str, int]) -> None:
+    """Every acknowledged trace is in ClickHouse with exactly its spans (read on a replica
+    that did not receive them)."""
+    ids = sorted(acked)
+    found: dict[str, int] = {}
+    deadline = time.monotonic() + 20
+    with httpx.Client(headers=AUTH, timeout=30) as http:
+        while True:
+            for i in range(0, len(ids), 100):
+                flt = orjson.dumps([{"column": "id", "operator": "in", "value": ids[i : i + 100]}])
+                body = http.get(
+                    reader.url + "/api/traces", params={"filter": flt.decode(), "limit": 1000}
+                ).json()
+                found.update({t["id"]: t["observation_count"] for t in body["data"]})
+            missing = [t for t in ids if found.get(t) != acked[t]]
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert not missing, f"{len(missing)} of {len(ids)} acknowledged traces lost or partial"
