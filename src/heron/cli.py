@@ -260,7 +260,18 @@ def _run_with_banner(
     # uvicorn runs in a thread (so the main thread can report progress); stop it cleanly
     # on SIGTERM as on Ctrl-C, so the journal is applied and closed before exit.
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
-    thread = threading.Thread(target=server.run, name="heron-server", daemon=True)
+    # An Event, not Thread.join: a join interrupted by Ctrl-C makes the next join return at
+    # once while the thread still runs (Python 3.11), and the store would close under the
+    # server's shutdown (the journal's last applies failing).
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name="heron-server", daemon=True)
     thread.start()
     while not server.started and thread.is_alive():
         time.sleep(0.05)
@@ -273,11 +284,11 @@ def _run_with_banner(
     try:
         if after_start is not None:
             after_start()
-        while thread.is_alive():
-            thread.join(0.5)
+        while not done.wait(0.5):
+            pass
     except KeyboardInterrupt:
         server.should_exit = True
-        thread.join()
+        done.wait()
 
 
 @app.command()

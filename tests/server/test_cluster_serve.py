@@ -8,6 +8,9 @@ One module-scoped pair of replicas, started at the same instant with the same HE
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -191,8 +194,9 @@ def test_a_replica_killed_after_acknowledging_loses_nothing(
 ) -> None:
     """SIGKILL right after a batch is acknowledged: what is not in ClickHouse yet is in the
     replica's journal, replayed when it restarts on the same data directory. Then the
-    replica's recorded position is moved back to 0, so the whole journal is replayed again:
-    writes are idempotent, nothing is doubled."""
+    replica's recorded position is moved back to 0, so what its journal still holds (the
+    segments not yet truncated) is replayed a second time: writes are idempotent, nothing is
+    doubled."""
     reader, _ = pair
     c = HeronProcess(tmp_path / "c", env=dict(backends)).start(timeout=START_TIMEOUT_S)
     acked: dict[str, int] = {}
@@ -243,3 +247,22 @@ def assert_all_stored(reader: HeronProcess, acked: dict[str, int]) -> None:
                 break
             time.sleep(0.2)
     assert not missing, f"{len(missing)} of {len(ids)} acknowledged traces lost or partial"
+
+
+def test_one_cluster_url_alone_is_a_startup_error(tmp_path: Path) -> None:
+    """Both URLs or neither: one alone stops `heron serve` before anything is created."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERON_")}
+    for args, extra, given, missing in (
+        (["--clickhouse-url", "http://127.0.0.1:1/x"], {}, "CLICKHOUSE", "POSTGRES"),
+        ([], {"HERON_POSTGRES_URL": "postgresql://x@127.0.0.1:1/x"}, "POSTGRES", "CLICKHOUSE"),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "heron.cli", "serve", "--data-dir", str(tmp_path / "d"), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**env, "COLUMNS": "200", **extra},
+        )
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert f"HERON_{given}_URL is set but HERON_{missing}_URL is not" in out.stderr
+        assert not (tmp_path / "d").exists()
