@@ -9,6 +9,7 @@ One module-scoped pair of replicas, started at the same instant with the same HE
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -32,7 +33,13 @@ from tests.support.chdb_server import ChdbServer
 from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 from tests.support.otlp import new_span_id, new_trace_id, request, span
 from tests.support.postgres import PostgresServer
-from tests.support.server import PUBLIC_KEY, SECRET_KEY, HeronProcess
+from tests.support.server import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    PUBLIC_KEY,
+    SECRET_KEY,
+    HeronProcess,
+)
 
 PB = {"Content-Type": "application/x-protobuf"}
 AUTH = {"Authorization": f"Bearer {SECRET_KEY}"}
@@ -172,6 +179,32 @@ def test_an_endpoint_not_on_the_cluster_backend_answers_501_naming_it(
     error = r.json()["error"]
     assert error["code"] == "not_implemented"
     assert error["message"].startswith("compare is not available on the cluster backend")
+
+
+def test_a_web_session_from_one_replica_shows_pages_on_the_other(
+    pair: tuple[HeronProcess, HeronProcess],
+) -> None:
+    """Sessions live in PostgreSQL: log in on A, browse B (the trace list and a trace page
+    of a trace sent to A); a page that needs what the cluster lacks is a 501 page naming it."""
+    a, b = pair
+    trace_id = send_with_otel_sdk(a, "web-check")
+    applied(a, trace_id)
+    with httpx.Client(base_url=a.url, timeout=30) as login:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', login.get("/login").text)
+        assert found
+        form = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf_token": found.group(1)}
+        assert login.post("/login", data=form).status_code == 303
+        cookies = login.cookies
+    html = {"Accept": "text/html"}
+    with httpx.Client(base_url=b.url, cookies=cookies, headers=html, timeout=30) as web:
+        r = web.get("/traces")
+        assert r.status_code == 200 and trace_id in r.text
+        r = web.get(f"/traces/{trace_id}")
+        assert r.status_code == 200 and "chat gpt-4o" in r.text
+        r = web.get("/settings/prices")  # unpriced models: not on the cluster backend yet
+        assert r.status_code == 501
+        assert r.headers["content-type"].startswith("text/html")
+        assert "unpriced_models is not available on the cluster backend" in r.text
 
 
 def test_replicas_starting_together_create_one_project_and_key(

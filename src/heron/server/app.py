@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from heron import __version__
 from heron.bootstrap import bootstrap, bootstrap_users
-from heron.errors import HeronError, Overloaded, RateLimited
+from heron.errors import HeronError, NotOnCluster, Overloaded, RateLimited
 from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.journal import Journal
@@ -201,7 +201,9 @@ def create_app(
     )
 
     @app.exception_handler(HeronError)
-    async def heron_error(request: Request, exc: HeronError) -> JSON:
+    async def heron_error(request: Request, exc: HeronError) -> Response:
+        if isinstance(exc, NotOnCluster) and wants_html(request):  # a page, on the cluster
+            return error_page(request, exc.status_code, exc.message)
         retry = isinstance(exc, Overloaded | RateLimited)
         headers = {"Retry-After": str(exc.retry_after)} if retry else None
         error: dict[str, Any] = {"code": exc.code, "message": exc.message}

@@ -6,12 +6,15 @@ each with its own data directory (its journal). The routing rule, in :meth:`Clus
 
 1. what only makes sense composed is ClusterStore's own method (``write_batch`` records the
    replica's journal position, ``get_meta``/``set_meta`` keep that position per replica,
-   ``checkpoint``, ``size_bytes``, ``close``, the change feed's no-ops);
+   ``checkpoint``, ``size_bytes``, ``close``, the change feed's no-ops, the filter bar's
+   suggestions read through the events half);
 2. else a :class:`~heron.store.base.Store` method the events half implements goes to ClickHouse;
 3. else one the control half implements goes to PostgreSQL;
-4. else calling it raises :class:`~heron.errors.NotOnCluster`, answered 501 naming the method.
+4. else a list of something neither half can write yet (:data:`EMPTY_UNTIL_WRITABLE`:
+   comments, signals, issues) answers empty: none can exist;
+5. else calling it raises :class:`~heron.errors.NotOnCluster`, answered 501 naming the method.
 
-Rules 2 and 3 look at the halves when the store is built, so a method either half gains
+Rules 2 to 4 look at the halves when the store is built, so a method either half gains
 later is routed to it without a change here.
 
 Replicas coordinate through PostgreSQL: ClickHouse migrations run under a session advisory
@@ -36,12 +39,14 @@ from clickhouse_connect.driver.exceptions import OperationalError as ClickHouseD
 
 from heron.errors import NotOnCluster
 from heron.model import ObservationRecord, TraceUpdate
+from heron.store import saved
 from heron.store.base import Store
 from heron.store.clickhouse import ClickHouseEvents
 from heron.store.clickhouse.client import connect as clickhouse_connect
 from heron.store.clickhouse.migrations import migrate as migrate_clickhouse
 from heron.store.postgres import PostgresControl
 from heron.store.postgres.connect import connect as postgres_connect
+from heron.store.reads import ListQuery
 from heron.store.writes import WriteResult
 
 log = logging.getLogger("heron.store")
@@ -61,6 +66,15 @@ TRACE_LOCK_CLASS = int.from_bytes(b"hrtr", "big") - 2**31
 TRACE_LOCK_SLOTS = 1024
 
 _STORE_NAMES = frozenset(n for n in vars(Store) if not n.startswith("_"))
+
+#: Lists of what the cluster cannot write yet: while their writer is not routed, nothing of
+#: theirs can exist, so they answer empty (the trace page, the review hub and the comments
+#: list then work) instead of 501. Once a half implements the list, it is routed there.
+EMPTY_UNTIL_WRITABLE: dict[str, tuple[str, Any]] = {
+    "list_comments": ("create_comment", ([], 0)),
+    "list_signals": ("write_signals", ([], 0)),
+    "list_issues": ("write_signals", ([], 0)),
+}
 
 
 class BackendUnavailable(ConnectionError):
@@ -166,16 +180,23 @@ class ClusterStore:
                 if callable(method):
                     self._routes[name] = method
                     break
+        for name, (writer, empty) in EMPTY_UNTIL_WRITABLE.items():
+            if name not in self._routes and writer not in self._routes:
+                self._routes[name] = _empty(name, empty)
 
     def route(self, name: str) -> str:
         """Which part serves Store method ``name``: ``"cluster"``, ``"events"`` (ClickHouse),
-        ``"control"`` (PostgreSQL) or ``"none"`` (calling it raises NotOnCluster)."""
+        ``"control"`` (PostgreSQL), ``"empty"`` (nothing of the kind can be written yet) or
+        ``"none"`` (calling it raises NotOnCluster)."""
         if name in vars(ClusterStore):
             return "cluster"
         target = self._routes.get(name)
         if target is None:
             return "none"
-        return "events" if getattr(target, "__self__", None) is self.events else "control"
+        owner = getattr(target, "__self__", None)
+        if owner is None:
+            return "empty"
+        return "events" if owner is self.events else "control"
 
     def __getattr__(self, name: str) -> Any:
         # only reached for names not defined on the class: the routed Store methods
@@ -218,6 +239,14 @@ class ClusterStore:
         """The journal position is the replica's; every other meta key is shared."""
         return f"{key}@{self.replica}" if key == APPLIED_KEY else key
 
+    # -- reads composed from the events half ------------------------------------------------
+
+    def recent_filter_values(self, project_id: str) -> dict[str, list[str]]:
+        """The filter bar's suggestions, from the project's newest traces (as on DuckDB)."""
+        page = self.events.list_traces(project_id, ListQuery(limit=saved.RECENT_TRACES))
+        keys = ("name", "user_id", "models", "tags", "release", "version", "environment")
+        return saved.suggestions([tuple(t.get(k) for k in keys) for t in page.data])
+
     # -- what the embedded store needs and the cluster does not --------------------------------
 
     def checkpoint(self) -> None:
@@ -256,6 +285,14 @@ class ClusterStore:
         self.events.client.close()
         if self._trace_locks is not None:
             self._trace_locks.close()
+
+
+def _empty(name: str, empty: Any) -> Callable[..., Any]:
+    def nothing(*args: Any, **kwargs: Any) -> Any:
+        return empty
+
+    nothing.__name__ = name
+    return nothing
 
 
 def _refusal(name: str) -> Callable[..., Any]:
