@@ -299,3 +299,31 @@ def test_one_cluster_url_alone_is_a_startup_error(tmp_path: Path) -> None:
         assert out.returncode == 2, out.stdout + out.stderr
         assert f"HERON_{given}_URL is set but HERON_{missing}_URL is not" in out.stderr
         assert not (tmp_path / "d").exists()
+
+
+def test_a_key_created_by_the_cli_on_the_cluster_works_on_every_replica(
+    pair: tuple[HeronProcess, HeronProcess], backends: dict[str, str], tmp_path: Path
+) -> None:
+    """`heron keys create` with the cluster URLs and no server on its data directory writes
+    to PostgreSQL (not a DuckDB file there); the replicas know the new key at its first use."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERON_")}
+    create = ["keys", "create", "--project", "cli-made", "--create-project"]
+    out = subprocess.run(
+        [sys.executable, "-m", "heron.cli", *create, "--data-dir", str(tmp_path / "admin")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, **backends},
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not (tmp_path / "admin" / "heron.duckdb").exists()
+    found = re.search(r"secret key\s+(sk-\S+)", out.stdout)
+    assert found, out.stdout
+    for server in pair:
+        r = httpx.get(
+            server.url + "/api/project",
+            headers={"Authorization": f"Bearer {found.group(1)}"},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["name"] == "cli-made"
