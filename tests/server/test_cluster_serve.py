@@ -28,6 +28,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from heron.server.app import KEYS_MAX_AGE_S
 from heron.store.cluster import APPLIED_KEY, REPLICA_FILE
 from tests.support.chdb_server import ChdbServer
 from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
@@ -301,29 +302,42 @@ def test_one_cluster_url_alone_is_a_startup_error(tmp_path: Path) -> None:
         assert not (tmp_path / "d").exists()
 
 
-def test_a_key_created_by_the_cli_on_the_cluster_works_on_every_replica(
+def test_a_key_made_by_the_cli_works_on_every_replica_until_revoked(
     pair: tuple[HeronProcess, HeronProcess], backends: dict[str, str], tmp_path: Path
 ) -> None:
     """`heron keys create` with the cluster URLs and no server on its data directory writes
-    to PostgreSQL (not a DuckDB file there); the replicas know the new key at its first use."""
+    to PostgreSQL (not a DuckDB file there); the replicas know the new key at its first use,
+    and refuse it within KEYS_MAX_AGE_S of `heron keys revoke`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERON_")}
-    create = ["keys", "create", "--project", "cli-made", "--create-project"]
-    out = subprocess.run(
-        [sys.executable, "-m", "heron.cli", *create, "--data-dir", str(tmp_path / "admin")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**env, **backends},
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert not (tmp_path / "admin" / "heron.duckdb").exists()
-    found = re.search(r"secret key\s+(sk-\S+)", out.stdout)
-    assert found, out.stdout
-    for server in pair:
-        r = httpx.get(
-            server.url + "/api/project",
-            headers={"Authorization": f"Bearer {found.group(1)}"},
-            timeout=30,
+
+    def heron(*args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "heron.cli", *args, "--data-dir", str(tmp_path / "admin")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**env, **backends},
         )
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout
+
+    out = heron("keys", "create", "--project", "cli-made", "--create-project")
+    assert not (tmp_path / "admin" / "heron.duckdb").exists()
+    secret = re.search(r"secret key\s+(sk-\S+)", out)
+    public = re.search(r"public key\s+(pk-\S+)", out)
+    assert secret and public, out
+    key = {"Authorization": f"Bearer {secret.group(1)}"}
+    for server in pair:
+        r = httpx.get(server.url + "/api/project", headers=key, timeout=30)
         assert r.status_code == 200, r.text
         assert r.json()["name"] == "cli-made"
+
+    heron("keys", "revoke", public.group(1), "--project", "cli-made")
+    deadline = time.monotonic() + KEYS_MAX_AGE_S + 5
+    refused: set[str] = set()
+    while refused != {s.url for s in pair} and time.monotonic() < deadline:
+        for server in pair:
+            if httpx.get(server.url + "/api/project", headers=key, timeout=30).status_code == 401:
+                refused.add(server.url)
+        time.sleep(0.5)
+    assert refused == {s.url for s in pair}

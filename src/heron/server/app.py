@@ -81,6 +81,9 @@ from heron.store.backend import open_store
 log = logging.getLogger("heron.server")
 
 SERVER_FILE = "server.json"
+# On the cluster backend, how stale a replica's copy of the API keys may be (a key revoked
+# through another replica is refused here within this time).
+KEYS_MAX_AGE_S = 5.0
 
 
 def write_server_file(settings: Settings) -> str:
@@ -154,7 +157,9 @@ def create_app(
             log.warning("replayed %d journal records into the store", replayed)
         decoder = Decoder(settings.ingest_workers)
         decoder.start()
-        auth = Authenticator(st_store, RateLimiter(settings))
+        auth = Authenticator(
+            st_store, RateLimiter(settings), max_age_s=KEYS_MAX_AGE_S if settings.cluster else None
+        )
         auth.refresh()
         feedback_policy = FeedbackPolicy(st_store)
         feedback_policy.refresh()
