@@ -28,7 +28,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from heron.server.app import KEYS_MAX_AGE_S
+from heron.server.app import SHARED_MAX_AGE_S
 from heron.store.cluster import APPLIED_KEY, REPLICA_FILE
 from tests.support.chdb_server import ChdbServer
 from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
@@ -208,6 +208,48 @@ def test_a_web_session_from_one_replica_shows_pages_on_the_other(
         assert "unpriced_models is not available on the cluster backend" in r.text
 
 
+def test_a_price_set_through_one_replica_prices_spans_on_the_other(
+    pair: tuple[HeronProcess, HeronProcess],
+) -> None:
+    """Replica B keeps the project's prices cached; a price added through A is used by B's
+    ingest within SHARED_MAX_AGE_S."""
+    a, b = pair
+    model = f"acme-{uuid.uuid4().hex[:6]}"
+
+    def cost_on_b() -> float | None:
+        tid, sid = new_trace_id(), new_span_id()
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": model,
+            "gen_ai.usage.input_tokens": 1000,
+            "gen_ai.usage.output_tokens": 0,
+        }
+        r = httpx.post(
+            b.url + "/v1/traces",
+            content=request([span(tid, sid, "chat", attributes=attributes)]).SerializeToString(),
+            headers={**AUTH, **PB},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        return applied(b, tid.hex())["total_cost"]
+
+    assert cost_on_b() is None  # unpriced, and B has read the project's prices now
+    entry = {
+        "id": model,
+        "model_name": model,
+        "match_pattern": f"(?i)^{model}$",
+        "prices": {"input": 1e-3, "output": 0.0},
+    }
+    r = httpx.post(a.url + "/api/models", json=entry, headers=AUTH, timeout=30)
+    assert r.status_code == 201, r.text
+    deadline = time.monotonic() + SHARED_MAX_AGE_S + 5
+    cost = None
+    while cost is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        cost = cost_on_b()
+    assert cost == pytest.approx(1.0)
+
+
 def test_replicas_starting_together_create_one_project_and_key(
     pair: tuple[HeronProcess, HeronProcess], backends: dict[str, str]
 ) -> None:
@@ -307,7 +349,7 @@ def test_a_key_made_by_the_cli_works_on_every_replica_until_revoked(
 ) -> None:
     """`heron keys create` with the cluster URLs and no server on its data directory writes
     to PostgreSQL (not a DuckDB file there); the replicas know the new key at its first use,
-    and refuse it within KEYS_MAX_AGE_S of `heron keys revoke`."""
+    and refuse it within SHARED_MAX_AGE_S of `heron keys revoke`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERON_")}
 
     def heron(*args: str) -> str:
@@ -333,7 +375,7 @@ def test_a_key_made_by_the_cli_works_on_every_replica_until_revoked(
         assert r.json()["name"] == "cli-made"
 
     heron("keys", "revoke", public.group(1), "--project", "cli-made")
-    deadline = time.monotonic() + KEYS_MAX_AGE_S + 5
+    deadline = time.monotonic() + SHARED_MAX_AGE_S + 5
     refused: set[str] = set()
     while refused != {s.url for s in pair} and time.monotonic() < deadline:
         for server in pair:

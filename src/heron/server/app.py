@@ -81,9 +81,10 @@ from heron.store.backend import open_store
 log = logging.getLogger("heron.server")
 
 SERVER_FILE = "server.json"
-# On the cluster backend, how stale a replica's copy of the API keys may be (a key revoked
-# through another replica is refused here within this time).
-KEYS_MAX_AGE_S = 5.0
+# On the cluster backend, how stale a replica's copies of what other replicas may change
+# are allowed to be: API keys (a key revoked elsewhere is refused here within this time),
+# project prices, browser-feedback settings.
+SHARED_MAX_AGE_S = 5.0
 
 
 def write_server_file(settings: Settings) -> str:
@@ -142,7 +143,8 @@ def create_app(
         users = bootstrap_users(st_store, settings)
         if users and on_users_created:
             on_users_created(users)
-        pricing = Pricing(st_store)
+        shared_max_age = SHARED_MAX_AGE_S if settings.cluster else None
+        pricing = Pricing(st_store, max_age_s=shared_max_age)
         pipeline = WritePipeline(
             st_store,
             Journal(settings.data_dir / "journal"),
@@ -157,11 +159,9 @@ def create_app(
             log.warning("replayed %d journal records into the store", replayed)
         decoder = Decoder(settings.ingest_workers)
         decoder.start()
-        auth = Authenticator(
-            st_store, RateLimiter(settings), max_age_s=KEYS_MAX_AGE_S if settings.cluster else None
-        )
+        auth = Authenticator(st_store, RateLimiter(settings), max_age_s=shared_max_age)
         auth.refresh()
-        feedback_policy = FeedbackPolicy(st_store)
+        feedback_policy = FeedbackPolicy(st_store, max_age_s=shared_max_age)
         feedback_policy.refresh()
         app.state.heron = ServerState(
             settings=settings,
