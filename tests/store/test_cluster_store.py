@@ -19,8 +19,10 @@ from heron.store.base import Store
 from heron.store.cluster import (
     APPLIED_KEY,
     MIGRATION_LOCK,
+    BackendUnavailable,
     ClusterStore,
     TraceLocks,
+    _guarded,
     migration_lock,
     open_cluster,
     replica_id,
@@ -28,6 +30,7 @@ from heron.store.cluster import (
 )
 from tests.support.chdb_server import ChdbServer
 from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
+from tests.support.server import free_port
 
 T0 = 1_760_000_000_000_000  # µs
 
@@ -161,3 +164,20 @@ def test_clickhouse_migrations_run_under_a_session_advisory_lock(
             assert row is not None and row[0] is False
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", [MIGRATION_LOCK]).fetchone()
         assert row is not None and row[0] is True  # released at the end of the block
+
+
+def test_an_unreachable_backend_is_an_oserror_and_a_503() -> None:
+    """The write pipeline retries an OSError (the journal keeps the batch) instead of
+    quarantining spans; a request gets 503, not 500."""
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/none"
+    locks = TraceLocks(dead)
+    with pytest.raises(BackendUnavailable) as caught, locks([("p", "t")]):
+        pass
+    assert isinstance(caught.value, OSError)
+    assert caught.value.status_code == 503 and "PostgreSQL" in caught.value.message
+
+    def read() -> None:
+        raise psycopg.OperationalError("connection refused")
+
+    with pytest.raises(BackendUnavailable, match="unreachable: connection refused"):
+        _guarded(read)()

@@ -24,6 +24,7 @@ read-merge-insert holds transaction advisory locks on its traces (:class:`TraceL
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -34,10 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg_pool
 import pyarrow as pa
 from clickhouse_connect.driver.exceptions import OperationalError as ClickHouseDown
 
-from heron.errors import NotOnCluster
+from heron.errors import HeronError, NotOnCluster
 from heron.model import ObservationRecord, TraceUpdate
 from heron.store import saved
 from heron.store.base import Store
@@ -77,9 +79,16 @@ EMPTY_UNTIL_WRITABLE: dict[str, tuple[str, Any]] = {
 }
 
 
-class BackendUnavailable(ConnectionError):
+class BackendUnavailable(ConnectionError, HeronError):
     """ClickHouse or PostgreSQL cannot be reached: an OSError, so the write pipeline retries
-    (the journal keeps the batch) instead of quarantining its spans."""
+    (the journal keeps the batch) instead of quarantining its spans; a request answered 503."""
+
+    status_code = 503
+    code = "backend_unavailable"
+
+    def __init__(self, message: str) -> None:
+        ConnectionError.__init__(self, message)
+        self.message = message
 
 
 def trace_slot(project_id: str, trace_id: str) -> int:
@@ -178,7 +187,7 @@ class ClusterStore:
             for half in (events, control):
                 method = getattr(half, name, None)
                 if callable(method):
-                    self._routes[name] = method
+                    self._routes[name] = _guarded(method)
                     break
         for name, (writer, empty) in EMPTY_UNTIL_WRITABLE.items():
             if name not in self._routes and writer not in self._routes:
@@ -193,7 +202,7 @@ class ClusterStore:
         target = self._routes.get(name)
         if target is None:
             return "none"
-        owner = getattr(target, "__self__", None)
+        owner = getattr(getattr(target, "__wrapped__", None), "__self__", None)
         if owner is None:
             return "empty"
         return "events" if owner is self.events else "control"
@@ -307,8 +316,19 @@ def _refusal(name: str) -> Callable[..., Any]:
 def _unavailable_as_oserror() -> Iterator[None]:
     try:
         yield
-    except (psycopg.OperationalError, ClickHouseDown) as exc:
-        raise BackendUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout, ClickHouseDown) as exc:
+        raise BackendUnavailable(f"the cluster backend is unreachable: {exc}") from exc
+
+
+def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` with a backend that cannot be reached raised as BackendUnavailable."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with _unavailable_as_oserror():
+            return method(*args, **kwargs)
+
+    return call
 
 
 def open_cluster(clickhouse_url: str, postgres_url: str, data_dir: Path) -> ClusterStore:
