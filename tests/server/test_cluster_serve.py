@@ -40,6 +40,7 @@ from tests.support.server import (
     PUBLIC_KEY,
     SECRET_KEY,
     HeronProcess,
+    admin_token,
 )
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -383,3 +384,15 @@ def test_a_key_made_by_the_cli_works_on_every_replica_until_revoked(
                 refused.add(server.url)
         time.sleep(0.5)
     assert refused == {s.url for s in pair}
+
+
+def test_the_operator_metrics_report_the_clickhouse_size(
+    pair: tuple[HeronProcess, HeronProcess],
+) -> None:
+    a, _ = pair
+    r = httpx.get(
+        a.url + "/metrics", headers={"Authorization": f"Bearer {admin_token(a)}"}, timeout=30
+    )
+    assert r.status_code == 200, r.text
+    [line] = [x for x in r.text.splitlines() if x.startswith("heron_store_size_bytes ")]
+    assert float(line.split()[1]) > 0  # the active parts of the events tables
