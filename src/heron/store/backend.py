@@ -7,9 +7,12 @@ cluster store (:mod:`heron.store.cluster`), else the embedded one in the data di
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from heron.settings import Settings
+
+log = logging.getLogger("heron.store")
 
 
 def open_store(settings: Settings) -> Any:
@@ -18,6 +21,13 @@ def open_store(settings: Settings) -> Any:
     if settings.clickhouse_url and settings.postgres_url:
         from heron.store.cluster import open_cluster
 
+        if not settings.secret_key:
+            log.warning(
+                "cluster backend without HERON_SECRET_KEY: LLM connection keys and channel "
+                "secrets are encrypted with this replica's own key file (secret.key in its data "
+                "directory), which the other replicas cannot read; give every replica the same "
+                "HERON_SECRET_KEY"
+            )
         return open_cluster(settings.clickhouse_url, settings.postgres_url, settings.data_dir)
     from heron.store import EmbeddedStore
     from heron.store.embedded import store_options

@@ -40,6 +40,7 @@ import pyarrow as pa
 from clickhouse_connect.driver.exceptions import OperationalError as ClickHouseDown
 
 from heron.errors import HeronError, NotOnCluster
+from heron.ingest.pipeline import APPLIED_KEY  # the journal position: one journal per replica
 from heron.model import ObservationRecord, TraceUpdate
 from heron.store import saved
 from heron.store.base import Store
@@ -53,9 +54,6 @@ from heron.store.writes import WriteResult
 
 log = logging.getLogger("heron.store")
 
-#: The pipeline's meta key of the journal position (heron.ingest.pipeline.APPLIED_KEY): one
-#: journal per replica, so the cluster store keeps it per replica.
-APPLIED_KEY = "journal_applied_seq"
 REPLICA_FILE = "replica_id"
 
 # Advisory lock keys of heron's own (the bytes of "heronchm"): the ClickHouse migrations
@@ -252,7 +250,8 @@ class ClusterStore:
 
     def recent_filter_values(self, project_id: str) -> dict[str, list[str]]:
         """The filter bar's suggestions, from the project's newest traces (as on DuckDB)."""
-        page = self.events.list_traces(project_id, ListQuery(limit=saved.RECENT_TRACES))
+        with _unavailable_as_oserror():
+            page = self.events.list_traces(project_id, ListQuery(limit=saved.RECENT_TRACES))
         keys = ("name", "user_id", "models", "tags", "release", "version", "environment")
         return saved.suggestions([tuple(t.get(k) for k in keys) for t in page.data])
 
@@ -264,10 +263,11 @@ class ClusterStore:
 
     def size_bytes(self) -> int:
         """Bytes on disk of the ClickHouse database's active parts (PostgreSQL not counted)."""
-        rows = self.events.client.query(
-            "SELECT sum(bytes_on_disk) FROM system.parts "
-            "WHERE database = currentDatabase() AND active"
-        ).result_rows
+        with _unavailable_as_oserror():
+            rows = self.events.client.query(
+                "SELECT sum(bytes_on_disk) FROM system.parts "
+                "WHERE database = currentDatabase() AND active"
+            ).result_rows
         return int(rows[0][0] or 0) if rows else 0
 
     def wait_for_change(self, after: int, timeout_s: float) -> int:
