@@ -167,6 +167,45 @@ def test_the_same_span_through_both_replicas_is_one_merged_observation(
         assert (obs["input"], obs["output"]) == ("the question", "the answer")
 
 
+def test_versions_of_spans_sent_at_once_to_both_replicas_keep_every_field(
+    pair: tuple[HeronProcess, HeronProcess],
+) -> None:
+    """Each span's two versions reach the two replicas at the same instant; the per-trace
+    lock in PostgreSQL makes their merges run in turn, so both fields survive every race."""
+    a, b = pair
+    spans = [(new_trace_id(), new_span_id()) for _ in range(20)]
+    barrier = threading.Barrier(2)
+    failures: list[str] = []
+
+    def send(server: HeronProcess, attribute: str) -> None:
+        with httpx.Client(headers={**AUTH, **PB}, timeout=30) as http:
+            for tid, sid in spans:
+                body = request([span(tid, sid, "step", attributes={attribute: attribute})])
+                barrier.wait(10)
+                r = http.post(server.url + "/v1/traces", content=body.SerializeToString())
+                if r.status_code != 200:
+                    failures.append(r.text)
+
+    threads = [
+        threading.Thread(target=send, args=(a, "input.value")),
+        threading.Thread(target=send, args=(b, "output.value")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not failures, failures[:2]
+    applied(a, spans[-1][0].hex())
+    for tid, sid in spans:
+        t = applied(b, tid.hex())
+        [obs] = t["observations"]
+        assert (obs["id"], obs["input"], obs["output"]) == (
+            sid.hex(),
+            "input.value",
+            "output.value",
+        ), tid.hex()
+
+
 def test_an_endpoint_not_on_the_cluster_backend_answers_501_naming_it(
     pair: tuple[HeronProcess, HeronProcess],
 ) -> None:
