@@ -220,6 +220,10 @@ def test_an_endpoint_not_on_the_cluster_backend_answers_501_naming_it(
     error = r.json()["error"]
     assert error["code"] == "not_implemented"
     assert error["message"].startswith("compare is not available on the cluster backend")
+    # no background runner on the cluster: a backfill is refused the same way
+    r = httpx.post(a.url + "/api/runner/jobs", json={}, headers=AUTH, timeout=30)
+    assert r.status_code == 501, r.text
+    assert r.json()["error"]["message"].startswith("start_job (the background runner's backfill")
 
 
 def test_a_web_session_from_one_replica_shows_pages_on_the_other(
