@@ -41,6 +41,7 @@ from tests.support.server import (
     SECRET_KEY,
     HeronProcess,
     admin_token,
+    free_port,
 )
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -439,3 +440,66 @@ def test_the_operator_metrics_report_the_clickhouse_size(
     assert r.status_code == 200, r.text
     [line] = [x for x in r.text.splitlines() if x.startswith("heron_store_size_bytes ")]
     assert float(line.split()[1]) > 0  # the active parts of the events tables
+
+
+def start_chdb(data: Path, port: int) -> subprocess.Popen[str]:
+    """A ClickHouse (chdb) server of this test's own, on a fixed port (to restart it there)."""
+    root = Path(__file__).resolve().parents[2]
+    args = ["--data", str(data), "--port", str(port), "--exit-with-parent"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.chdb_server", *args],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == str(port)
+    return proc
+
+
+def test_clickhouse_down_acknowledges_into_the_journal_and_catches_up(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """While ClickHouse is down, a replica still acknowledges spans (its journal has them),
+    reads answer 503 naming the backend, /readyz says the store is failing; once ClickHouse
+    is back, the retried applies store everything. Its own ClickHouse, since it stops it."""
+    port = free_port()
+    chdb = start_chdb(tmp_path / "chdb", port)
+    env = {
+        "HERON_CLICKHOUSE_URL": f"http://default:@127.0.0.1:{port}/outage",
+        "HERON_POSTGRES_URL": postgres_server.create_database(),
+    }
+    replica = HeronProcess(tmp_path / "r", env=env).start(timeout=START_TIMEOUT_S)
+    try:
+        before = send_with_otel_sdk(replica, "before")
+        applied(replica, before)
+        chdb.terminate()
+        chdb.wait(10)
+
+        tid, sid = new_trace_id(), new_span_id()
+        r = httpx.post(
+            replica.url + "/v1/traces",
+            content=request([span(tid, sid, "during")]).SerializeToString(),
+            headers={**AUTH, **PB},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text  # durable in the journal
+        r = httpx.get(f"{replica.url}/api/traces/{before}", headers=AUTH, timeout=30)
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "backend_unavailable"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            ready = httpx.get(replica.url + "/readyz", timeout=30)
+            if ready.status_code == 503:
+                break
+            time.sleep(0.2)
+        assert ready.status_code == 503 and "store is failing" in ready.text, ready.text
+
+        chdb = start_chdb(tmp_path / "chdb", port)
+        assert applied(replica, tid.hex())["name"] == "during"  # waits for the retried apply
+        assert httpx.get(replica.url + "/readyz", timeout=30).status_code == 200
+    finally:
+        replica.stop()
+        chdb.terminate()
+        chdb.wait(10)
