@@ -3,7 +3,8 @@ its own data directory and journal) on one PostgreSQL (tests/support/postgres.py
 ClickHouse HTTP server (chdb, tests/support/chdb_server.py).
 
 One module-scoped pair of replicas, started at the same instant with the same HERON_INIT_*
-(so bootstrap races); the kill -9 test starts a third replica of its own, since it kills it.
+(so bootstrap races). Two tests start a replica of their own, since they break something:
+the kill -9 test kills it, the outage test stops its ClickHouse (a chdb server of its own).
 """
 
 from __future__ import annotations
