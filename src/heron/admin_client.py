@@ -61,9 +61,13 @@ class Admin:
             raise AdminError(message)
         return r.json()
 
-    def _direct(self) -> EmbeddedStore:
+    def _direct(self) -> Any:
+        """The store the settings name (DuckDB in the data directory, or the cluster's)."""
+        from heron.settings import Settings
+        from heron.store.backend import open_store
+
         try:
-            return EmbeddedStore(self.data_dir / "heron.duckdb")
+            return open_store(Settings.load(data_dir=self.data_dir))
         except Exception as exc:  # duckdb.IOException when another process holds the file
             raise AdminError(f"cannot open the store in {self.data_dir}: {exc}") from exc
 

@@ -78,6 +78,27 @@ DataDirOpt = Annotated[
     ),
 ]
 
+ClickHouseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--clickhouse-url",
+        help=_setting_help(
+            "clickhouse_url", "ClickHouse of the cluster backend (with --postgres-url)."
+        ),
+        show_default=False,
+    ),
+]
+PostgresOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--postgres-url",
+        help=_setting_help(
+            "postgres_url", "PostgreSQL of the cluster backend (with --clickhouse-url)."
+        ),
+        show_default=False,
+    ),
+]
+
 
 def _version(value: bool) -> None:
     if value:
@@ -164,13 +185,14 @@ def _print_login_link(settings: Settings, store: Any) -> None:
 
 
 def _open(settings: Settings) -> Any:
-    from heron.store import EmbeddedStore
-    from heron.store.embedded import store_options
+    from heron.store.backend import open_store, store_location
 
     try:
-        return EmbeddedStore(settings.db_path, **store_options(settings))
+        return open_store(settings)
     except Exception as exc:
-        console.print(f"[red]Cannot open {settings.db_path}:[/red] {exc}")
+        console.print(
+            f"[red]Cannot open {escape(store_location(settings))}:[/red] {escape(str(exc))}"
+        )
         raise typer.Exit(1) from None
 
 
@@ -196,19 +218,34 @@ def _server(settings: Settings, store: Any, demo_progress: Any = None) -> Any:
 
 
 def _banner(settings: Settings) -> None:
+    from heron.store.backend import store_location
+
     url = f"http://{settings.host}:{settings.port}"
     console.print(
         f"heron is listening on [bold]{url}[/bold]\n"
         f"  OTLP endpoint  {url}/v1/traces  (Authorization: Bearer <secret key>)\n"
         f"  API docs       {url}/docs\n"
-        f"  data           {settings.db_path}"
+        f"  data           {escape(store_location(settings))}"
     )
 
 
 @app.command()
-def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Run the heron server."""
-    settings = _settings(host=host, port=port, data_dir=data_dir)
+def serve(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    clickhouse_url: ClickHouseOpt = None,
+    postgres_url: PostgresOpt = None,
+) -> None:
+    """Run the heron server (on DuckDB in the data directory, or on ClickHouse + PostgreSQL
+    with both URLs: replicas share them, each with its own data directory)."""
+    settings = _settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        clickhouse_url=clickhouse_url,
+        postgres_url=postgres_url,
+    )
     check_tasks(settings)
     _check_port(settings)
     store = _open(settings)
@@ -223,7 +260,18 @@ def _run_with_banner(
     # uvicorn runs in a thread (so the main thread can report progress); stop it cleanly
     # on SIGTERM as on Ctrl-C, so the journal is applied and closed before exit.
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
-    thread = threading.Thread(target=server.run, name="heron-server", daemon=True)
+    # An Event, not Thread.join: a join interrupted by Ctrl-C makes the next join return at
+    # once while the thread still runs (Python 3.11), and the store would close under the
+    # server's shutdown (the journal's last applies failing).
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name="heron-server", daemon=True)
     thread.start()
     while not server.started and thread.is_alive():
         time.sleep(0.05)
@@ -236,11 +284,11 @@ def _run_with_banner(
     try:
         if after_start is not None:
             after_start()
-        while thread.is_alive():
-            thread.join(0.5)
+        while not done.wait(0.5):
+            pass
     except KeyboardInterrupt:
         server.should_exit = True
-        thread.join()
+        done.wait()
 
 
 @app.command()

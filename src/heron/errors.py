@@ -12,7 +12,8 @@ HeronError
 ├── RateLimited         429  over the key's or project's rate; retry after ``retry_after``
 ├── Overloaded          503  the writer is behind; retry after ``retry_after`` seconds
 │   └── StorageUnavailable 503  the journal cannot be written (disk full, I/O error)
-└── QueryTimeout        503  a read ran past HERON_QUERY_TIMEOUT_S and was cancelled
+├── QueryTimeout        503  a read ran past HERON_QUERY_TIMEOUT_S and was cancelled
+└── NotOnCluster        501  a store method the cluster backend does not have yet
 """
 
 from __future__ import annotations
@@ -98,3 +99,18 @@ class StorageUnavailable(Overloaded):
     OTLP exporters retry, with ``retry_after``."""
 
     code = "storage_unavailable"
+
+
+class NotOnCluster(HeronError):
+    """A store method the ClickHouse + PostgreSQL backend does not have yet (issue 18): the
+    request is valid, the server cannot serve it in this mode (501, naming the method)."""
+
+    status_code = 501
+    code = "not_implemented"
+
+    def __init__(self, method: str) -> None:
+        super().__init__(
+            f"{method} is not available on the cluster backend (ClickHouse + PostgreSQL) yet; "
+            "it works on the embedded store"
+        )
+        self.method = method

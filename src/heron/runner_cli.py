@@ -85,9 +85,13 @@ def open_store(settings: Settings) -> Iterator[EmbeddedStore]:
     import duckdb
 
     from heron.admin_client import running_server
-    from heron.store import EmbeddedStore
-    from heron.store.embedded import store_options
+    from heron.store.backend import open_store as open_backend
 
+    if settings.cluster:
+        raise RunnerCommandError(
+            "the background runner does not run on the cluster backend (ClickHouse + "
+            "PostgreSQL) yet: it follows a change feed ClickHouse does not have"
+        )
     server = running_server(settings.data_dir)
     if server is not None:
         raise RunnerCommandError(
@@ -98,7 +102,7 @@ def open_store(settings: Settings) -> Iterator[EmbeddedStore]:
     if not settings.db_path.exists():
         raise RunnerCommandError(f"no heron store in {settings.data_dir} (heron.duckdb missing)")
     try:
-        store = EmbeddedStore(settings.db_path, **store_options(settings))
+        store = open_backend(settings)
     except duckdb.IOException as exc:
         raise RunnerCommandError(
             f"another process has {settings.db_path} open (DuckDB allows one process per "

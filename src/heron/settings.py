@@ -275,6 +275,22 @@ SETTINGS: tuple[Setting, ...] = (
         "The address people open heron at (https://heron.example.com); notifications link "
         "there. Empty: links are made from the server's host and port. See docs/signals.md.",
     ),
+    Setting(
+        "clickhouse_url",
+        "HERON_CLICKHOUSE_URL",
+        None,
+        "ClickHouse for the cluster backend's events (http://user:password@host:8123/database); "
+        "set together with HERON_POSTGRES_URL, replicas of heron serve then share both, each "
+        "with its own data directory (its journal). Unset: the embedded DuckDB store.",
+    ),
+    Setting(
+        "postgres_url",
+        "HERON_POSTGRES_URL",
+        None,
+        "PostgreSQL for the cluster backend's control data "
+        "(postgresql://user:password@host:5432/database); set together with "
+        "HERON_CLICKHOUSE_URL.",
+    ),
 )
 
 
@@ -326,6 +342,8 @@ class Settings:
     evaluator_modules: str = ""
     secret_key: str = field(default="", repr=False)
     public_url: str = ""
+    clickhouse_url: str | None = field(default=None, repr=False)
+    postgres_url: str | None = field(default=None, repr=False)
 
     @property
     def custom_modules(self) -> tuple[str, ...]:
@@ -335,6 +353,11 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "heron.duckdb"
+
+    @property
+    def cluster(self) -> bool:
+        """True on the cluster backend (ClickHouse + PostgreSQL), False on DuckDB."""
+        return self.clickhouse_url is not None
 
     @classmethod
     def load(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -365,6 +388,19 @@ class Settings:
                 raise ValueError(f"{s.env}: cannot read {raw!r} as {kind}") from exc
         if not 1 <= values["port"] <= 65535:
             raise ValueError(f"HERON_PORT / --port: {values['port']} is not a port (1-65535)")
+        for name in ("clickhouse_url", "postgres_url"):
+            if not values[name]:  # set but empty: not given
+                values[name] = None
+        if (values["clickhouse_url"] is None) != (values["postgres_url"] is None):
+            given, missing = (
+                ("HERON_CLICKHOUSE_URL", "HERON_POSTGRES_URL")
+                if values["clickhouse_url"]
+                else ("HERON_POSTGRES_URL", "HERON_CLICKHOUSE_URL")
+            )
+            raise ValueError(
+                f"{given} is set but {missing} is not: the cluster backend needs both "
+                "(--clickhouse-url and --postgres-url), the embedded store neither"
+            )
         return cls(**values)
 
 

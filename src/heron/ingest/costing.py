@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,19 +35,30 @@ def usable_entries(project_id: str, stored: Iterable[dict[str, Any]]) -> tuple[d
 class Pricing:
     """Per-project price specs (the project's own entries; built-ins are known everywhere)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, max_age_s: float | None = None) -> None:
         self._store = store
         self._specs: dict[str, PriceSpec] = {}
         self._versions = itertools.count(1)
         self._lock = threading.Lock()
+        # Replicas sharing a store (the cluster backend) re-read a project's entries at least
+        # this often, so prices changed through another replica are used here too.
+        self._max_age_s = max_age_s
+        self._read_at: dict[str, float] = {}
 
     def spec(self, project_id: str) -> PriceSpec:
         spec = self._specs.get(project_id)
-        if spec is None:
+        stale = (
+            spec is not None
+            and self._max_age_s is not None
+            and time.monotonic() - self._read_at.get(project_id, 0.0) > self._max_age_s
+        )
+        if spec is None or stale:
             entries = usable_entries(project_id, self._store.list_prices(project_id))
             with self._lock:
-                spec = PriceSpec(project_id, next(self._versions), entries)
-                self._specs[project_id] = spec
+                self._read_at[project_id] = time.monotonic()
+                if spec is None or entries != spec.entries:  # a new version only on a change
+                    spec = PriceSpec(project_id, next(self._versions), entries)
+                    self._specs[project_id] = spec
         return spec
 
     def price(self, record: ObservationRecord) -> dict[str, float] | None:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from heron import __version__
 from heron.bootstrap import bootstrap, bootstrap_users
-from heron.errors import HeronError, Overloaded, RateLimited
+from heron.errors import HeronError, NotOnCluster, Overloaded, RateLimited
 from heron.ingest.costing import Pricing
 from heron.ingest.decoding import Decoder
 from heron.ingest.journal import Journal
@@ -75,12 +75,16 @@ from heron.server.state import ServerState
 from heron.server.unexpected import UnexpectedErrors
 from heron.server.web.errors import error_page, wants_html
 from heron.settings import Settings
-from heron.store import EmbeddedStore, Store
-from heron.store.embedded import store_options
+from heron.store import Store
+from heron.store.backend import open_store
 
 log = logging.getLogger("heron.server")
 
 SERVER_FILE = "server.json"
+# On the cluster backend, how stale a replica's copies of what other replicas may change
+# are allowed to be: API keys (a key revoked elsewhere is refused here within this time),
+# project prices, browser-feedback settings.
+SHARED_MAX_AGE_S = 5.0
 
 
 def write_server_file(settings: Settings) -> str:
@@ -107,30 +111,47 @@ def remove_server_file(settings: Settings) -> None:
     (settings.data_dir / SERVER_FILE).unlink(missing_ok=True)
 
 
+class _IdleRunner(Runner):
+    """The cluster backend's runner: no tasks, never started; a backfill is refused (501)."""
+
+    def start_job(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise NotOnCluster("start_job (the background runner's backfill jobs)")
+
+
+def _runner(store: Store, settings: Settings) -> Runner:
+    """The background runner; on the cluster backend none runs: it follows the store's change
+    feed (``traces.change_seq``), which ClickHouse does not have yet."""
+    if settings.cluster:
+        log.warning(
+            "cluster backend: the background runner does not run (evaluators, rules, alerts, "
+            "notifications and backfills need the change feed ClickHouse lacks for now)"
+        )
+        return _IdleRunner(store, [])
+    return configured(Runner(store, load_tasks(settings.runner_tasks or "")), settings)
+
+
 def create_app(
     settings: Settings,
     store: Store | None = None,
     on_keys_created: Callable[[list[dict[str, str]]], None] | None = None,
     on_users_created: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> FastAPI:
-    """Build the app. Without ``store`` it opens (and at shutdown closes) the embedded one."""
+    """Build the app. Without ``store`` it opens (and at shutdown closes) the one the settings
+    name (:func:`heron.store.backend.open_store`)."""
     prometheus.check_token(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
-        st_store = (
-            store
-            if store is not None
-            else EmbeddedStore(settings.db_path, **store_options(settings))
-        )
+        st_store = store if store is not None else open_store(settings)
         created = bootstrap(st_store, settings)
         if created and on_keys_created:
             on_keys_created(created)
         users = bootstrap_users(st_store, settings)
         if users and on_users_created:
             on_users_created(users)
-        pricing = Pricing(st_store)
+        shared_max_age = SHARED_MAX_AGE_S if settings.cluster else None
+        pricing = Pricing(st_store, max_age_s=shared_max_age)
         pipeline = WritePipeline(
             st_store,
             Journal(settings.data_dir / "journal"),
@@ -145,9 +166,9 @@ def create_app(
             log.warning("replayed %d journal records into the store", replayed)
         decoder = Decoder(settings.ingest_workers)
         decoder.start()
-        auth = Authenticator(st_store, RateLimiter(settings))
+        auth = Authenticator(st_store, RateLimiter(settings), max_age_s=shared_max_age)
         auth.refresh()
-        feedback_policy = FeedbackPolicy(st_store)
+        feedback_policy = FeedbackPolicy(st_store, max_age_s=shared_max_age)
         feedback_policy.refresh()
         app.state.heron = ServerState(
             settings=settings,
@@ -164,7 +185,7 @@ def create_app(
             login_guard=LoginGuard(settings.login_hash_concurrency),
             retention=RetentionTask(st_store, settings.retention_interval_s),
             repricer=Repricer(st_store),
-            runner=configured(Runner(st_store, load_tasks(settings.runner_tasks or "")), settings),
+            runner=_runner(st_store, settings),
         )
         pipeline.start()
         app.state.heron.retention.start()
@@ -192,7 +213,9 @@ def create_app(
     )
 
     @app.exception_handler(HeronError)
-    async def heron_error(request: Request, exc: HeronError) -> JSON:
+    async def heron_error(request: Request, exc: HeronError) -> Response:
+        if isinstance(exc, NotOnCluster) and wants_html(request):  # a page, on the cluster
+            return error_page(request, exc.status_code, exc.message)
         retry = isinstance(exc, Overloaded | RateLimited)
         headers = {"Retry-After": str(exc.retry_after)} if retry else None
         error: dict[str, Any] = {"code": exc.code, "message": exc.message}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hmac
 import threading
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,22 +94,34 @@ def ascii_header(request: Request, name: str) -> str | None:
 class Authenticator:
     """Maps a request's credentials to its project; keys are cached by secret hash."""
 
-    def __init__(self, store: Store, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self, store: Store, limiter: RateLimiter | None = None, max_age_s: float | None = None
+    ) -> None:
         self._store = store
         self._limiter = limiter
         self._keys: dict[str, tuple[str, str, str]] = {}
         self._public: dict[str, tuple[str, str]] = {}  # public key -> (project id, scope)
         self._lock = threading.Lock()
+        # Replicas sharing a store (the cluster backend) re-read the keys at least this
+        # often, so a key revoked or re-scoped through another replica stops working here.
+        self._max_age_s = max_age_s
+        self._refreshed = 0.0
 
     def refresh(self) -> None:
         table = self._store.key_table()
         public = {pk: (pid, scope) for pk, pid, scope in table.values()}
         with self._lock:
             self._keys, self._public = table, public
+            self._refreshed = time.monotonic()
+
+    def _fresh(self) -> None:
+        if self._max_age_s is not None and time.monotonic() - self._refreshed > self._max_age_s:
+            self.refresh()
 
     def authenticate(self, request: Request, *, need: Need) -> Caller:
         """The caller, if its key is valid, its scope allows ``need`` and it is within its
         request rates (401, 403 and 429 otherwise)."""
+        self._fresh()
         caller = self._identify(request)
         if caller.kind == "public":
             method, path = _route_key(request)

@@ -16,6 +16,7 @@ public key travels in the ``Authorization`` header.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,15 +36,20 @@ _EMPTY: dict[str, Any] = {"allowed_origins": [], "allowed_names": []}
 class FeedbackPolicy:
     """Every project's feedback settings, cached; changes go through :meth:`update`."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, max_age_s: float | None = None) -> None:
         self._store = store
         self._lock = threading.Lock()
         self._by_project: dict[str, dict[str, Any]] | None = None
         self._origins: frozenset[str] = frozenset()
+        # Replicas sharing a store (the cluster backend) re-read the settings at least this
+        # often, so a change made through another replica applies here too.
+        self._max_age_s = max_age_s
+        self._read_at = 0.0
 
     def _table(self) -> dict[str, dict[str, Any]]:
         table = self._by_project
-        if table is None:
+        stale = self._max_age_s is not None and time.monotonic() - self._read_at > self._max_age_s
+        if table is None or stale:
             table = self.refresh()
         return table
 
@@ -52,6 +58,7 @@ class FeedbackPolicy:
         origins = frozenset(o for s in table.values() for o in s["allowed_origins"])
         with self._lock:
             self._by_project, self._origins = table, origins
+            self._read_at = time.monotonic()
         return table
 
     def settings(self, project_id: str) -> dict[str, Any]:

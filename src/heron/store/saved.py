@@ -3,6 +3,7 @@ a cursor, like :mod:`heron.store.reads`; every one scoped to a project)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +78,12 @@ def recent_values(cur: duckdb.DuckDBPyConnection, project_id: str) -> dict[str, 
         "ORDER BY start_time DESC LIMIT ?",
         [project_id, RECENT_TRACES],
     ).fetchall()
+    return suggestions(rows)
+
+
+def suggestions(rows: Iterable[Sequence[Any]]) -> dict[str, list[str]]:
+    """Filter column -> its distinct values, from (name, user_id, models, tags, release,
+    version, environment) rows of traces (newest first)."""
     found: dict[str, set[str]] = {c: set() for c in SUGGESTED_COLUMNS}
     for name, user_id, models, tags, release, version, environment in rows:
         for column, value in (
