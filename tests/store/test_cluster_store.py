@@ -4,6 +4,8 @@ PostgreSQL (tests/support/postgres.py) and ClickHouse's HTTP protocol on chdb.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -181,3 +183,23 @@ def test_an_unreachable_backend_is_an_oserror_and_a_503() -> None:
 
     with pytest.raises(BackendUnavailable, match="unreachable: connection refused"):
         _guarded(read)()
+
+
+def test_missing_cluster_drivers_are_named_with_the_extra_to_install(tmp_path: Path) -> None:
+    """Without the optional `cluster` extra, both URLs set is a clear error, not a traceback."""
+    script = (
+        "import sys\n"
+        "sys.modules['clickhouse_connect'] = None  # as if the extra were not installed\n"
+        "from heron.settings import Settings\n"
+        "from heron.store.backend import open_store\n"
+        f"s = Settings(data_dir={str(tmp_path)!r}, clickhouse_url='http://h:8123/d',\n"
+        "             postgres_url='postgresql://u@h/d')\n"
+        "try:\n"
+        "    open_store(s)\n"
+        "except RuntimeError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "clickhouse_connect is missing" in done.stdout
+    assert "pip install 'heron[cluster]'" in done.stdout

@@ -19,7 +19,14 @@ def open_store(settings: Settings) -> Any:
     """The store the settings name: a :class:`~heron.store.cluster.ClusterStore` when both
     cluster URLs are set, else an :class:`~heron.store.EmbeddedStore`."""
     if settings.clickhouse_url and settings.postgres_url:
-        from heron.store.cluster import open_cluster
+        try:
+            from heron.store.cluster import open_cluster
+        except ImportError as exc:  # the drivers are the optional `cluster` extra
+            missing = (exc.name or "a driver").split(".")[0]
+            raise RuntimeError(
+                f"the cluster backend needs its drivers ({missing} is missing): "
+                "pip install 'heron[cluster]'"
+            ) from None
 
         if not settings.secret_key:
             log.warning(
