@@ -5,6 +5,7 @@ from tests.support.server import HeronProcess
 
 
 @pytest.fixture(scope="module")
-def live_server(module_server: HeronProcess) -> HeronProcess:
-    """The module's shared server: these tests each read back only their own traces."""
-    return module_server
+def live_server(shared_server: HeronProcess) -> HeronProcess:
+    """The run's shared server (``shared_server``): these tests each read back only their own
+    traces, scores and datasets, by id or by a name of their run."""
+    return shared_server

@@ -12,22 +12,24 @@ import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.server import PUBLIC_KEY, SECRET_KEY, HeronProcess
+from tests.support.server import HeronProcess, new_project
 
 APP = Path(__file__).with_name("langfuse_app.py")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    server = HeronProcess(tmp_path_factory.mktemp("heron") / "data").start()
+def run(shared_server: HeronProcess) -> dict:
+    # a project of the module's own on the run's server: the reads below list its scores,
+    # configs and users
+    server = new_project(shared_server)
     fake = FakeOpenAI().start()
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGFUSE_", "OTEL_"))}
         env.update(
             # what a user moving from Langfuse changes: where to send, and a heron key pair
             LANGFUSE_HOST=server.url,
-            LANGFUSE_PUBLIC_KEY=PUBLIC_KEY,
-            LANGFUSE_SECRET_KEY=SECRET_KEY,
+            LANGFUSE_PUBLIC_KEY=server.public_key,
+            LANGFUSE_SECRET_KEY=server.secret_key,
             # their own settings, unchanged
             LANGFUSE_RELEASE="2026.11.3",
             LANGFUSE_TRACING_ENVIRONMENT="staging",
@@ -48,7 +50,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         yield result
     finally:
         fake.stop()
-        server.stop()
 
 
 def walk(observations: list[dict]) -> list[dict]:

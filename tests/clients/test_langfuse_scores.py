@@ -12,38 +12,37 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import PUBLIC_KEY, SECRET_KEY, HeronProcess
+from tests.support.server import HeronProcess, new_project
 
 APP = Path(__file__).with_name("langfuse_scores_app.py")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    server = HeronProcess(tmp_path_factory.mktemp("heron") / "data").start()
-    try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGFUSE_", "OTEL_"))}
-        env.update(
-            LANGFUSE_HOST=server.url,
-            LANGFUSE_PUBLIC_KEY=PUBLIC_KEY,
-            LANGFUSE_SECRET_KEY=SECRET_KEY,
-            PYTHONPATH=str(Path(__file__).resolve().parents[2]),
-        )
-        out = subprocess.run(
-            [sys.executable, str(APP)], capture_output=True, text=True, timeout=120, env=env
-        )
-        assert out.returncode == 0, out.stderr[-3000:]
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        with httpx.Client(base_url=server.url, headers=server.auth, timeout=30) as http:
-            r = http.get("/api/public/v2/scores", params={"limit": 100, "consistent": "true"})
-            assert r.status_code == 200, r.text
-            result["scores"] = r.json()
-            result["by_trace"] = http.get(
-                "/api/public/v2/scores", params={"traceId": result["trace_id"]}
-            ).json()
-        result["stderr"] = out.stderr
-        yield result
-    finally:
-        server.stop()
+def run(shared_server: HeronProcess) -> dict:
+    # a project of the module's own on the run's server: the reads below list its scores
+    # and score configs
+    server = new_project(shared_server)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGFUSE_", "OTEL_"))}
+    env.update(
+        LANGFUSE_HOST=server.url,
+        LANGFUSE_PUBLIC_KEY=server.public_key,
+        LANGFUSE_SECRET_KEY=server.secret_key,
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+    )
+    out = subprocess.run(
+        [sys.executable, str(APP)], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    with httpx.Client(base_url=server.url, headers=server.auth, timeout=30) as http:
+        r = http.get("/api/public/v2/scores", params={"limit": 100, "consistent": "true"})
+        assert r.status_code == 200, r.text
+        result["scores"] = r.json()
+        result["by_trace"] = http.get(
+            "/api/public/v2/scores", params={"traceId": result["trace_id"]}
+        ).json()
+    result["stderr"] = out.stderr
+    return result
 
 
 def test_configs_through_the_sdk(run: dict) -> None:

@@ -5,27 +5,25 @@ percent-encoded as the SDKs send them (read from the raw path by the real HTTP s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import httpx
 import pytest
 
 from tests.support.langfuse_sdk import langfuse_client
-from tests.support.server import HeronProcess
+from tests.support.server import HeronProcess, ServerProject, new_project
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeronProcess]:
-    server = HeronProcess(tmp_path_factory.mktemp("datasets-live") / "data").start()
-    yield server
-    server.stop()
+def live(shared_server: HeronProcess) -> ServerProject:
+    """A project of the module's own on the run's shared server (its datasets by name)."""
+    return new_project(shared_server)
 
 
-def test_sdk_creates_a_dataset_and_items_and_gets_them_back(live: HeronProcess) -> None:
+def test_sdk_creates_a_dataset_and_items_and_gets_them_back(live: ServerProject) -> None:
     from langfuse.api.core.api_error import ApiError
 
-    client = langfuse_client(live.url)
+    client = langfuse_client(live.url, live.public_key, live.secret_key)
     name = "support/golden set #1"
     schema = {"type": "object", "properties": {"question": {"type": "string"}}}
     made = client.create_dataset(
@@ -71,7 +69,7 @@ def test_sdk_creates_a_dataset_and_items_and_gets_them_back(live: HeronProcess) 
     client.shutdown()
 
 
-def test_v3_v4_run_paths_with_encoded_names(live: HeronProcess) -> None:
+def test_v3_v4_run_paths_with_encoded_names(live: ServerProject) -> None:
     """What the v3/v4 SDKs call: POST /dataset-run-items, then the runs by name."""
     name, run = "evals/nightly run", "2026-01-01/model a"
     with httpx.Client(base_url=live.url, headers=live.auth, timeout=30) as http:

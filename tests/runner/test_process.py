@@ -158,7 +158,9 @@ def test_worker_alone_finishes_what_a_dead_server_left(tmp_path: Path) -> None:
 
 def test_worker_refuses_a_store_another_process_holds(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    HeronProcess(data).start().stop()  # a store with the test project
+    store = EmbeddedStore(data / "heron.duckdb")  # a store with the test project
+    store.create_project("test")
+    store.close()
     holder = subprocess.Popen(
         [sys.executable, "-m", "heron.cli", "worker", "--data-dir", str(data)],
         env={**os.environ, **ENV},

@@ -65,9 +65,7 @@ def child_names(obs: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture(scope="package")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeronProcess]:
-    """One server for tests/sdk (a start costs ~3.5 s of CPU): these tests each read back
-    only their own traces."""
-    server = HeronProcess(tmp_path_factory.mktemp("sdk") / "data").start()
-    yield server
-    server.stop()
+def live_server(shared_server: HeronProcess) -> HeronProcess:
+    """The run's shared server (``shared_server``; a start costs ~3.5 s of CPU): these tests
+    each read back only their own traces, by id or by a name or user no other test sends."""
+    return shared_server

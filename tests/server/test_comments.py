@@ -17,7 +17,14 @@ from heron.server.app import create_app
 from tests.conftest import make_settings
 from tests.support.langfuse_sdk import langfuse_client
 from tests.support.otlp import genai_trace, request
-from tests.support.server import CONSISTENT, PUBLIC_KEY, SECRET_KEY, HeronProcess
+from tests.support.server import (
+    CONSISTENT,
+    PUBLIC_KEY,
+    SECRET_KEY,
+    HeronProcess,
+    ServerProject,
+    new_project,
+)
 
 ITEM_KEYS = {
     "id", "projectId", "objectType", "objectId", "content", "authorUserId", "createdAt",
@@ -294,14 +301,13 @@ def test_retention_deletes_old_traces_comments(tmp_path: Any) -> None:
 # -- the real Langfuse SDK against a live server ------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeronProcess]:
-    server = HeronProcess(tmp_path_factory.mktemp("live") / "data").start()
-    yield server
-    server.stop()
+@pytest.fixture
+def live(shared_server: HeronProcess) -> ServerProject:
+    """A project of its own on the run's shared server: the test counts all its comments."""
+    return new_project(shared_server)
 
 
-def test_langfuse_sdk_creates_lists_and_gets_comments(live: HeronProcess) -> None:
+def test_langfuse_sdk_creates_lists_and_gets_comments(live: ServerProject) -> None:
     from langfuse.api import CommentObjectType
     from langfuse.api.core.api_error import ApiError
 
@@ -309,7 +315,7 @@ def test_langfuse_sdk_creates_lists_and_gets_comments(live: HeronProcess) -> Non
     with httpx.Client(base_url=live.url, headers=live.auth, timeout=30) as http:
         r = http.post("/v1/traces", content=request(spans).SerializeToString(), headers=PB)
         assert r.status_code == 200, r.text
-    client = langfuse_client(live.url)
+    client = langfuse_client(live.url, live.public_key, live.secret_key)
     api = client.api
     # straight after ingest: the comment waits for the trace to be applied
     created = api.comments.create(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,7 @@ from fastapi.testclient import TestClient
 from google.rpc import status_pb2
 
 from tests.support.otlp import genai_trace, request
-from tests.support.server import CONSISTENT, SECRET_KEY, HeronProcess
+from tests.support.server import CONSISTENT, SECRET_KEY, HeronProcess, ServerProject, new_project
 from tests.test_cli import heron
 
 PB = "application/x-protobuf"
@@ -32,33 +31,32 @@ METRICS_QUERY = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeronProcess]:
-    s = HeronProcess(tmp_path_factory.mktemp("scopes") / "data").start()
-    yield s
-    s.stop()
+def server(shared_server: HeronProcess) -> ServerProject:
+    """A project of the module's own on the run's shared server (its keys and retention)."""
+    return new_project(shared_server)
 
 
-def _admin(server: HeronProcess) -> dict[str, str]:
+def _admin(server: ServerProject) -> dict[str, str]:
     token = orjson.loads((server.data_dir / "server.json").read_bytes())["admin_token"]
     return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="module")
-def keys(server: HeronProcess) -> dict[str, str]:
+def keys(server: ServerProject) -> dict[str, str]:
     """An ingest key made with the CLI (through the running server) and a read key made
-    with the admin API; both for project "test"."""
+    with the admin API; both for the module's project."""
     out = heron("keys", "create", "--scope", "ingest", "--data-dir", str(server.data_dir),
-                "--project", "test")  # fmt: skip
+                "--project", server.name)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"scope\s+ingest", out.stdout)
     ingest = re.search(r"secret key\s+(sk-\S+)", out.stdout).group(1)  # type: ignore[union-attr]
     r = httpx.post(
         server.url + "/api/admin/keys",
-        json={"project": "test", "scope": "read"},
+        json={"project": server.name, "scope": "read"},
         headers=_admin(server),
     )
     assert r.status_code == 201 and r.json()["scope"] == "read"
-    return {"ingest": ingest, "read": r.json()["secret_key"], "full": SECRET_KEY}
+    return {"ingest": ingest, "read": r.json()["secret_key"], "full": server.secret_key}
 
 
 def bearer(secret: str, **extra: str) -> dict[str, str]:
@@ -66,7 +64,7 @@ def bearer(secret: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}", **CONSISTENT, **extra}
 
 
-def send_trace(server: HeronProcess, secret: str, path: str = "/v1/traces") -> httpx.Response:
+def send_trace(server: ServerProject, secret: str, path: str = "/v1/traces") -> httpx.Response:
     tid, spans = genai_trace()
     r = httpx.post(
         server.url + path,
@@ -78,7 +76,7 @@ def send_trace(server: HeronProcess, secret: str, path: str = "/v1/traces") -> h
 
 
 def test_ingest_key_sends_traces_and_scores_and_reads_nothing(
-    server: HeronProcess, keys: dict[str, str]
+    server: ServerProject, keys: dict[str, str]
 ) -> None:
     key = keys["ingest"]
     for path in ("/v1/traces", "/api/public/otel/v1/traces"):
@@ -115,7 +113,7 @@ def test_ingest_key_sends_traces_and_scores_and_reads_nothing(
     assert sum(s["name"] == "thumbs" for s in got.json()["scores"]) == 2
 
 
-def test_read_key_reads_and_writes_nothing(server: HeronProcess, keys: dict[str, str]) -> None:
+def test_read_key_reads_and_writes_nothing(server: ServerProject, keys: dict[str, str]) -> None:
     key = keys["read"]
     sent = send_trace(server, keys["full"])
     tid = sent.trace_id  # type: ignore[attr-defined]
@@ -155,7 +153,7 @@ def test_read_key_reads_and_writes_nothing(server: HeronProcess, keys: dict[str,
     assert [s for s in got.json()["scores"] if s["source"] != "EVAL"] == []
 
 
-def test_keys_list_shows_the_scope(server: HeronProcess, keys: dict[str, str]) -> None:
+def test_keys_list_shows_the_scope(server: ServerProject, keys: dict[str, str]) -> None:
     out = heron("keys", "list", "--data-dir", str(server.data_dir))
     assert out.returncode == 0, out.stdout + out.stderr
     assert {"ingest", "read", "full"} <= set(out.stdout.split())
@@ -171,7 +169,7 @@ def test_keys_list_shows_the_scope(server: HeronProcess, keys: dict[str, str]) -
         b"Basic \xe9",
     ],
 )
-def test_non_ascii_authorization_is_401(server: HeronProcess, header: bytes) -> None:
+def test_non_ascii_authorization_is_401(server: ServerProject, header: bytes) -> None:
     for method, path in (("GET", "/api/traces"), ("POST", "/v1/traces"), ("GET", "/metrics"),
                          ("GET", "/api/admin/projects")):  # fmt: skip
         r = httpx.request(
@@ -182,7 +180,7 @@ def test_non_ascii_authorization_is_401(server: HeronProcess, header: bytes) -> 
         assert expected in r.content, r.content
 
 
-def test_basic_credentials_of_non_ascii_text_are_401(server: HeronProcess) -> None:
+def test_basic_credentials_of_non_ascii_text_are_401(server: ServerProject) -> None:
     # base64 is ASCII, what it encodes is not: the public key compared to the stored one
     # (hmac.compare_digest refuses non-ASCII str: a 500 before)
     value = base64.b64encode(f"pk-é:{SECRET_KEY}".encode()).decode()
@@ -190,7 +188,7 @@ def test_basic_credentials_of_non_ascii_text_are_401(server: HeronProcess) -> No
     assert r.status_code == 401 and "malformed Basic credentials" in r.text
 
 
-def test_non_ascii_web_credentials_are_not_a_500(server: HeronProcess) -> None:
+def test_non_ascii_web_credentials_are_not_a_500(server: ServerProject) -> None:
     cookies = b"heron_session=\xc3\xa9t\xc3\xa9; heron_project=\xff"
     r = httpx.get(server.url + "/traces", headers={b"Cookie": cookies})
     assert r.status_code in (303, 401), r.status_code  # to the login form
@@ -237,14 +235,14 @@ def test_every_key_route_checks_the_scope(client: TestClient, tmp_path: Path) ->
             assert r.status_code != 401, (scope, method, path)
 
 
-def test_cli_sets_a_projects_retention(server: HeronProcess, tmp_path: Path) -> None:
+def test_cli_sets_a_projects_retention(server: ServerProject, tmp_path: Path) -> None:
     data = str(server.data_dir)
-    out = heron("projects", "retention", "test", "30", "--data-dir", data)
+    out = heron("projects", "retention", server.name, "30", "--data-dir", data)
     assert out.returncode == 0 and "30 days" in out.stdout, out.stdout + out.stderr
     assert "30 days" in heron("projects", "--data-dir", data).stdout
-    out = heron("projects", "retention", "test", "forever", "--data-dir", data)
+    out = heron("projects", "retention", server.name, "forever", "--data-dir", data)
     assert out.returncode == 0 and "forever" in out.stdout
-    bad = heron("projects", "retention", "test", "soon", "--data-dir", data)
+    bad = heron("projects", "retention", server.name, "soon", "--data-dir", data)
     assert bad.returncode == 1 and "whole number of days" in bad.stdout
     missing = heron("projects", "retention", "nope", "3", "--data-dir", data)
     assert missing.returncode == 1 and "not found" in missing.stdout

@@ -19,6 +19,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.transport.requests import ManagedCookiesSession
 
 from heron.server.app import create_app
 from heron.settings import Settings
@@ -74,6 +75,16 @@ def test_the_server_serves_this_document(fuzzed_server: HeronProcess) -> None:
     assert httpx.get(fuzzed_server.url + "/openapi.json").json() == _document()
 
 
+@pytest.fixture(scope="module")
+def session() -> Iterator[ManagedCookiesSession]:
+    """One connection for the module's requests (a connection per request cost the server an
+    accept and the client a proxy lookup each time); schemathesis drops the cookies a response
+    sets before the next case, as it does with a session of its own per request."""
+    with ManagedCookiesSession() as s:
+        s.trust_env = False  # no proxy settings from the environment: the server is loopback
+        yield s
+
+
 def _auth(case: schemathesis.Case, data_dir: Path) -> dict[str, str]:
     if case.path.startswith("/api/admin/"):
         token = orjson.loads((data_dir / "server.json").read_bytes())["admin_token"]
@@ -89,9 +100,12 @@ def _auth(case: schemathesis.Case, data_dir: Path) -> dict[str, str]:
     derandomize=not DEEPER,
     database=None,
 )
-def test_no_server_errors(case: schemathesis.Case, fuzzed_server: HeronProcess) -> None:
+def test_no_server_errors(
+    case: schemathesis.Case, fuzzed_server: HeronProcess, session: ManagedCookiesSession
+) -> None:
     case.call_and_validate(
         base_url=fuzzed_server.url,
+        session=session,
         headers=_auth(case, fuzzed_server.data_dir),
         checks=[not_a_server_error],
         timeout=30,

@@ -18,6 +18,7 @@ from heron.server.app import create_app
 from heron.server.web.people import chat_text
 from heron.settings import Settings
 from heron.store import ListQuery
+from tests.conftest import make_settings
 from tests.server.test_web_auth import ADMIN, PASSWORD, csrf_of, login, store_of
 from tests.server.test_web_auth import web_settings as web_settings
 from tests.support.otlp import T0_NS, new_span_id, new_trace_id, request, span
@@ -97,12 +98,25 @@ def chat(web: TestClient) -> TestClient:
     return web
 
 
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """``chat``, shared by the tests that only read the conversation (an app and a login cost
+    most of a second a test)."""
+    settings = make_settings(
+        tmp_path_factory.mktemp("people"), init_admin_email=ADMIN, init_admin_password=PASSWORD
+    )
+    with TestClient(create_app(settings), headers=CONSISTENT) as c:
+        login(c, ADMIN, PASSWORD)
+        send(c, CONVERSATION)
+        yield c
+
+
 def rows(page_html: str) -> list[str]:
     return re.findall(r"<tr class=\"[^\"]*\">(.*?)</tr>", page_html, re.S)
 
 
-def test_sessions_list_shows_counts_users_and_errors(chat: TestClient) -> None:
-    r = chat.get("/sessions")
+def test_sessions_list_shows_counts_users_and_errors(talk: TestClient) -> None:
+    r = talk.get("/sessions")
     assert r.status_code == 200 and "no-store" in r.headers["cache-control"]
     found = rows(r.text)
     assert len(found) == 2  # carol's trace has no session
@@ -121,13 +135,13 @@ def test_sessions_list_shows_counts_users_and_errors(chat: TestClient) -> None:
     assert '<tr class="has-errors">' in r.text and "badge-error" not in beta
 
 
-def test_sessions_list_filters_by_user_and_search(chat: TestClient) -> None:
-    only_bob = chat.get("/sessions?user_id=bob").text
+def test_sessions_list_filters_by_user_and_search(talk: TestClient) -> None:
+    only_bob = talk.get("/sessions?user_id=bob").text
     assert "s-beta" in only_bob and "/sessions/s-alpha" not in only_bob
     assert 'value="bob"' in only_bob  # the filter is kept in the form
-    searched = chat.get("/sessions", params={"search": "THIRD answer"}).text
+    searched = talk.get("/sessions", params={"search": "THIRD answer"}).text
     assert "/sessions/s-alpha" in searched and "/sessions/s-beta" not in searched
-    assert "match these filters" in chat.get("/sessions?search=nowhere-to-be-found").text
+    assert "match these filters" in talk.get("/sessions?search=nowhere-to-be-found").text
 
 
 def test_sessions_and_users_lists_paginate(web: TestClient) -> None:
@@ -159,8 +173,8 @@ def test_sessions_and_users_lists_paginate(web: TestClient) -> None:
     assert len(rows(rest)) == 2 and "/sessions/m01" in rest and "/sessions/m00" in rest
 
 
-def test_session_page_shows_the_conversation_turn_by_turn(chat: TestClient) -> None:
-    r = chat.get("/sessions/s-alpha")
+def test_session_page_shows_the_conversation_turn_by_turn(talk: TestClient) -> None:
+    r = talk.get("/sessions/s-alpha")
     assert r.status_code == 200
     text = r.text
     order = [
@@ -185,8 +199,8 @@ def test_session_page_shows_the_conversation_turn_by_turn(chat: TestClient) -> N
     assert "1 error<" in text and "1.20 s" in text
 
 
-def test_unrecognised_content_is_shown_as_json(chat: TestClient) -> None:
-    text = chat.get("/sessions/s-beta").text
+def test_unrecognised_content_is_shown_as_json(talk: TestClient) -> None:
+    text = talk.get("/sessions/s-beta").text
     assert "Input (JSON)" in text and "Output (JSON)" in text
     assert '<span class="jv-key">foo</span>: ' in text and 'class="bubble' not in text  # JSON tree
 
@@ -207,8 +221,8 @@ def test_chat_text_reads_the_common_shapes() -> None:
     assert chat_text(None, "user") is None
 
 
-def test_users_list_and_search(chat: TestClient) -> None:
-    r = chat.get("/users")
+def test_users_list_and_search(talk: TestClient) -> None:
+    r = talk.get("/users")
     found = rows(r.text)
     assert [re.search(r'href="/users/(\w+)"', row).group(1) for row in found] == [
         "carol",
@@ -218,25 +232,25 @@ def test_users_list_and_search(chat: TestClient) -> None:
     alice = re.findall(r"<td[^>]*>(.*?)</td>", found[2], re.S)
     assert alice[1:3] == ["3", "1"]  # traces, sessions
     assert '<span class="badge-error">1</span>' in found[2]
-    searched = chat.get("/users?search=LIC").text
+    searched = talk.get("/users?search=LIC").text
     assert len(rows(searched)) == 1 and "/users/alice" in searched
     assert 'value="LIC"' in searched
-    assert "No users match" in chat.get("/users?search=zzz").text
+    assert "No users match" in talk.get("/users?search=zzz").text
 
 
-def test_user_page_lists_their_sessions_and_links_to_traces(chat: TestClient) -> None:
-    r = chat.get("/users/alice")
+def test_user_page_lists_their_sessions_and_links_to_traces(talk: TestClient) -> None:
+    r = talk.get("/users/alice")
     assert r.status_code == 200
     assert 'href="/sessions/s-alpha"' in r.text and "s-beta" not in r.text
     assert 'href="/traces?user_id=alice"' in r.text
     assert len(rows(r.text)) == 1
-    carol = chat.get("/users/carol").text
+    carol = talk.get("/users/carol").text
     assert "carry no session id" in carol
 
 
-def test_unknown_session_or_user_is_a_404_page(chat: TestClient) -> None:
+def test_unknown_session_or_user_is_a_404_page(talk: TestClient) -> None:
     for path in ("/sessions/nope", "/users/nope"):
-        r = chat.get(path)
+        r = talk.get(path)
         assert r.status_code == 404 and "Not found" in r.text and "<h1>404</h1>" in r.text
 
 
@@ -351,34 +365,34 @@ def _ids(page_html: str, kind: str) -> list[str]:
     return re.findall(rf'<td><a class="mono" href="/{kind}/([^"]+)">', page_html)
 
 
-def test_sessions_and_users_sort_on_the_server(chat: TestClient) -> None:
-    assert _ids(chat.get("/sessions").text, "sessions") == ["s-beta", "s-alpha"]
-    assert _ids(chat.get("/sessions?sort=traces.desc").text, "sessions") == ["s-alpha", "s-beta"]
-    assert _ids(chat.get("/sessions?sort=traces.asc").text, "sessions") == ["s-beta", "s-alpha"]
-    assert _ids(chat.get("/sessions?sort=last_seen.asc").text, "sessions") == ["s-alpha", "s-beta"]
-    assert _ids(chat.get("/users").text, "users") == ["carol", "bob", "alice"]
-    assert _ids(chat.get("/users?sort=traces.desc").text, "users")[0] == "alice"
-    assert _ids(chat.get("/users?sort=first_seen.asc").text, "users") == ["alice", "bob", "carol"]
-    assert _ids(chat.get("/users?sort=errors.desc").text, "users")[0] == "alice"
+def test_sessions_and_users_sort_on_the_server(talk: TestClient) -> None:
+    assert _ids(talk.get("/sessions").text, "sessions") == ["s-beta", "s-alpha"]
+    assert _ids(talk.get("/sessions?sort=traces.desc").text, "sessions") == ["s-alpha", "s-beta"]
+    assert _ids(talk.get("/sessions?sort=traces.asc").text, "sessions") == ["s-beta", "s-alpha"]
+    assert _ids(talk.get("/sessions?sort=last_seen.asc").text, "sessions") == ["s-alpha", "s-beta"]
+    assert _ids(talk.get("/users").text, "users") == ["carol", "bob", "alice"]
+    assert _ids(talk.get("/users?sort=traces.desc").text, "users")[0] == "alice"
+    assert _ids(talk.get("/users?sort=first_seen.asc").text, "users") == ["alice", "bob", "carol"]
+    assert _ids(talk.get("/users?sort=errors.desc").text, "users")[0] == "alice"
     # the header links sort (and reverse the active column), keeping the other parameters
-    page = chat.get("/users?sort=traces.desc&search=a").text
+    page = talk.get("/users?sort=traces.desc&search=a").text
     assert 'href="/users?search=a&amp;sort=traces.asc"' in page
     assert 'aria-sort="descending"' in page
 
 
-def test_a_bad_sort_or_range_is_a_400_page_naming_it(chat: TestClient) -> None:
+def test_a_bad_sort_or_range_is_a_400_page_naming_it(talk: TestClient) -> None:
     for url in (
         "/sessions?sort=nope.desc",
         "/users?sort=cost.sideways",
         "/users?sort=user_id); DROP TABLE traces; --",
         "/sessions?range=forever",
     ):
-        r = chat.get(url)
+        r = talk.get(url)
         assert r.status_code == 400, url
         assert ("sort:" in r.text or "range:" in r.text) and "text/html" in r.headers[
             "content-type"
         ]
-    assert chat.get("/users").status_code == 200  # the table is still there
+    assert talk.get("/users").status_code == 200  # the table is still there
 
 
 def test_a_time_range_narrows_sessions_and_users(chat: TestClient) -> None:

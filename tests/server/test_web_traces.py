@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from itertools import pairwise
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,8 +13,10 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from heron.server.app import create_app
 from heron.server.web.payload import chat
-from tests.server.test_web_auth import login, store_of
+from tests.conftest import make_settings
+from tests.server.test_web_auth import ADMIN, PASSWORD, login, store_of
 from tests.support.otlp import (
     T0_NS,
     genai_trace,
@@ -22,7 +25,7 @@ from tests.support.otlp import (
     request,
     span,
 )
-from tests.support.server import SECRET_KEY
+from tests.support.server import CONSISTENT, SECRET_KEY
 
 INGEST = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {SECRET_KEY}"}
 HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "javascript:alert(1)"]
@@ -41,6 +44,29 @@ def trace_ids(page: str) -> list[str]:
 
 @pytest.fixture
 def seeded(web: TestClient) -> dict[str, str]:
+    """``plant``'s five traces in the test's own app (for tests that add to them)."""
+    return plant(web)
+
+
+@pytest.fixture(scope="module")
+def shared_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """``web``, shared by the tests that only read the five ``planted`` traces (an app and a
+    login cost about a second a test)."""
+    settings = make_settings(
+        tmp_path_factory.mktemp("web"), init_admin_email=ADMIN, init_admin_password=PASSWORD
+    )
+    with TestClient(create_app(settings), headers=CONSISTENT) as c:
+        assert login(c, ADMIN, PASSWORD).status_code == 303
+        yield c
+
+
+@pytest.fixture(scope="module")
+def planted(shared_web: TestClient) -> dict[str, str]:
+    """``seeded``'s five traces in the module's shared app."""
+    return plant(shared_web)
+
+
+def plant(web: TestClient) -> dict[str, str]:
     """Five traces: users u0..u2, one named kb-search, one whose input mentions 'refund'."""
     ids: dict[str, str] = {}
     spans = []
@@ -67,13 +93,13 @@ def seeded(web: TestClient) -> dict[str, str]:
 
 
 def test_list_shows_every_trace_newest_first_with_links(
-    web: TestClient, seeded: dict[str, str]
+    shared_web: TestClient, planted: dict[str, str]
 ) -> None:
-    r = web.get("/traces")
+    r = shared_web.get("/traces")
     assert r.status_code == 200
-    assert trace_ids(r.text) == [seeded[f"t{i}"] for i in (4, 3, 2, 1, 0)]
-    project = store_of(web).list_projects()[0]["id"]
-    assert f'href="/traces/{seeded["t0"]}?project={project}"' in r.text
+    assert trace_ids(r.text) == [planted[f"t{i}"] for i in (4, 3, 2, 1, 0)]
+    project = store_of(shared_web).list_projects()[0]["id"]
+    assert f'href="/traces/{planted["t0"]}?project={project}"' in r.text
     assert f'href="/users/u0?project={project}"' in r.text
     assert f'href="/sessions/s0?project={project}"' in r.text
     assert "100 ms" in r.text and '<span class="tag">beta</span>' in r.text
@@ -83,24 +109,24 @@ def test_list_shows_every_trace_newest_first_with_links(
     assert "1\u20135 of 5" in r.text
 
 
-def test_filters_narrow_the_list(web: TestClient, seeded: dict[str, str]) -> None:
-    by_user = web.get("/traces?user_id=u1")
-    assert trace_ids(by_user.text) == [seeded["t4"], seeded["t1"]]
+def test_filters_narrow_the_list(shared_web: TestClient, planted: dict[str, str]) -> None:
+    by_user = shared_web.get("/traces?user_id=u1")
+    assert trace_ids(by_user.text) == [planted["t4"], planted["t1"]]
     assert 'value="user_id"' in by_user.text  # shown as a row of the filter bar
-    by_name = web.get("/traces?name=kb-search")
-    assert trace_ids(by_name.text) == [seeded["t3"]]
+    by_name = shared_web.get("/traces?name=kb-search")
+    assert trace_ids(by_name.text) == [planted["t3"]]
     as_json = orjson.dumps([{"column": "tags", "operator": "contains", "value": "beta"}]).decode()
-    assert trace_ids(web.get("/traces", params={"filter": as_json}).text) == [seeded["t2"]]
-    found = web.get("/traces?search=REFUND")
-    assert trace_ids(found.text) == [seeded["t4"]] and 'value="REFUND"' in found.text
-    slow = web.get("/traces?order_by=latency.asc")
-    assert trace_ids(slow.text) == [seeded[f"t{i}"] for i in range(5)]
+    assert trace_ids(shared_web.get("/traces", params={"filter": as_json}).text) == [planted["t2"]]
+    found = shared_web.get("/traces?search=REFUND")
+    assert trace_ids(found.text) == [planted["t4"]] and 'value="REFUND"' in found.text
+    slow = shared_web.get("/traces?order_by=latency.asc")
+    assert trace_ids(slow.text) == [planted[f"t{i}"] for i in range(5)]
 
 
 def test_the_filter_bar_rows_become_the_filter_json(
-    web: TestClient, seeded: dict[str, str]
+    shared_web: TestClient, planted: dict[str, str]
 ) -> None:
-    r = web.get(
+    r = shared_web.get(
         "/traces",
         params=[
             ("search", ""),
@@ -125,8 +151,8 @@ def test_the_filter_bar_rows_become_the_filter_json(
         {"column": "latency_ms", "operator": ">=", "value": "200"},
     ]
     assert query["order_by"] == ["timestamp.asc"] and "search" not in query
-    page = web.get(r.headers["location"])
-    assert trace_ids(page.text) == [seeded["t2"], seeded["t3"]]
+    page = shared_web.get(r.headers["location"])
+    assert trace_ids(page.text) == [planted["t2"], planted["t3"]]
 
 
 @pytest.mark.parametrize(
@@ -140,22 +166,22 @@ def test_the_filter_bar_rows_become_the_filter_json(
     ],
 )
 def test_invalid_filters_show_the_message_with_status_400(
-    web: TestClient, seeded: dict[str, str], params: dict[str, str], message: str
+    shared_web: TestClient, planted: dict[str, str], params: dict[str, str], message: str
 ) -> None:
-    r = web.get("/traces", params=params)
+    r = shared_web.get("/traces", params=params)
     assert r.status_code == 400
     assert 'role="alert"' in r.text and message in html.unescape(r.text)
     assert 'name="search"' in r.text  # the filter bar is still there to fix it
 
 
 def test_next_link_pages_through_keeping_the_other_parameters(
-    web: TestClient, seeded: dict[str, str]
+    shared_web: TestClient, planted: dict[str, str]
 ) -> None:
     seen: list[str] = []
     url = "/traces?limit=2&order_by=timestamp.asc&user_id=u0"
     pages = 0
     while url:
-        r = web.get(url)
+        r = shared_web.get(url)
         assert r.status_code == 200
         seen += trace_ids(r.text)
         pages += 1
@@ -164,15 +190,15 @@ def test_next_link_pages_through_keeping_the_other_parameters(
         if url:
             query = parse_qs(urlsplit(url).query)
             assert query["limit"] == ["2"] and query["user_id"] == ["u0"] and "cursor" in query
-    assert seen == [seeded["t0"], seeded["t3"]] and pages == 1
+    assert seen == [planted["t0"], planted["t3"]] and pages == 1
     everything: list[str] = []
     url = "/traces?limit=2&order_by=timestamp.asc"
     while url:
-        r = web.get(url)
+        r = shared_web.get(url)
         everything += trace_ids(r.text)
         nxt = re.search(r'<a href="([^"]+)" rel="next">Next</a>', r.text)
         url = html.unescape(nxt.group(1)) if nxt else ""
-    assert everything == [seeded[f"t{i}"] for i in range(5)]
+    assert everything == [planted[f"t{i}"] for i in range(5)]
 
 
 def test_detail_shows_the_tree_timeline_and_a_chat(web: TestClient) -> None:

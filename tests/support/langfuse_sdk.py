@@ -13,12 +13,15 @@ from typing import Any
 from tests.support.server import PUBLIC_KEY, SECRET_KEY
 
 
-def langfuse_client(url: str, **kwargs: Any) -> Any:
-    """A ``Langfuse`` client for the heron at ``url``, never one made for another server."""
+def langfuse_client(
+    url: str, public_key: str = PUBLIC_KEY, secret_key: str = SECRET_KEY, **kwargs: Any
+) -> Any:
+    """A ``Langfuse`` client for the heron at ``url`` (the test project's keys unless given),
+    never one made for another server."""
     from langfuse import Langfuse
     from langfuse._client.resource_manager import LangfuseResourceManager
 
     LangfuseResourceManager.reset()
     return Langfuse(
-        public_key=PUBLIC_KEY, secret_key=SECRET_KEY, host=url, tracing_enabled=False, **kwargs
+        public_key=public_key, secret_key=secret_key, host=url, tracing_enabled=False, **kwargs
     )

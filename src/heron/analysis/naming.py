@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import openai
 import orjson
 
 from heron.analysis import service
@@ -117,6 +116,8 @@ def apply(store: Any, project_id: str, analysis_id: str, groups: list[dict[str, 
 
 
 async def _call(connection: Connection, text: str) -> str:
+    import openai  # here, not at the top: `heron serve` imports this module and starts quicker
+
     client = make_client(connection)
     try:
         answer = await client.chat.completions.create(

@@ -428,6 +428,7 @@ class Runner:
         self.store.create_runner_job(job_id, project_id, spec)
         job = self.store.runner_job(job_id)
         assert job is not None
+        self.store.wake_waiters()  # the runner takes the job up now, not after its idle wait
         return job
 
     def cancel_job(self, project_id: str | None, job_id: str) -> dict[str, Any]:

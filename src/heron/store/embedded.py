@@ -371,7 +371,7 @@ class EmbeddedStore:
             return self._change_seq
 
     def wake_waiters(self) -> None:
-        """End every :meth:`wait_for_change` under way now (a runner stopping)."""
+        """End every :meth:`wait_for_change` under way now (a runner stopping, a job queued)."""
         with self._changed:
             self._wakeups += 1
             self._changed.notify_all()
