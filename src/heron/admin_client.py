@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
 
 from heron import project_admin
 from heron.errors import HeronError, NotFound
-from heron.store import EmbeddedStore
 from heron.store.keys import check_scope
+
+if TYPE_CHECKING:
+    from heron.store import EmbeddedStore
 
 
 class AdminError(Exception):

@@ -3,10 +3,12 @@ call them on the server's store, or on the data directory when no server runs)."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from heron.errors import NotFound
-from heron.store.base import Store
+
+if TYPE_CHECKING:
+    from heron.store.base import Store
 
 
 def project_id(store: Store, name: str) -> str:
