@@ -279,8 +279,8 @@ def materialized_ctes_chdb(session: Any) -> bool:
 
 
 def recent_queries() -> list[tuple[str, dict[str, Any]]]:
-    """Trace queries over the last days of the data only (DuckDB reads the stored trace rows
-    of the window; ClickHouse aggregates every trace's spans first)."""
+    """Trace queries over the last days of the data only (both read the stored trace rows,
+    DuckDB those of the window, ClickHouse every trace row, ``FINAL``, then filters)."""
     count = [{"measure": "count", "aggregation": "count"}]
     cost = [{"measure": "total_cost", "aggregation": "sum"}]
     week = {"fromTimestamp": f"{END - timedelta(days=7):%Y-%m-%dT%H:%M:%SZ}"}

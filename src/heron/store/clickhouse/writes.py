@@ -11,7 +11,8 @@ models, root), as DuckDB's does.
 
 The aggregates are recomputed at every batch touching the trace, after the batch's spans are
 inserted: one grouped read of the touched traces' spans (``observations FINAL WHERE
-project_id = .. AND trace_id IN ..``, a range of the sorting key), so they are those of all
+project_id = .. AND trace_id IN ..``, a range of the sorting key), joined to their stored
+rows (whose attributes the batch's trace updates merge into), so they are those of all
 the trace's spans whatever their order of arrival, re-sends or batches. A trace without spans
 has its own time as its start (as DuckDB).
 
@@ -322,27 +323,21 @@ def _by_project(trace_keys: set[tuple[str, str]]) -> Iterator[tuple[str, list[st
             yield project, ids[i : i + _CHUNK]
 
 
-def _stored_traces(
-    client: Client, trace_keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], dict[str, Any]]:
-    stored: dict[tuple[str, str], dict[str, Any]] = {}
-    for project, ids in _by_project(trace_keys):
-        rows = client.query(
-            f"SELECT {_STORED_TRACE} FROM traces FINAL "
-            "WHERE project_id = {project:String} AND id IN {ids:Array(String)}",
-            parameters={"project": project, "ids": ids},
-        ).result_rows
-        for row in rows:
-            stored[(row[0], row[1])] = dict(zip(_STORED_NAMES, row, strict=True))
-    return stored
-
-
 _SPAN_AGGREGATES = (
     "SELECT trace_id, toUnixTimestamp64Micro(min_start), toUnixTimestamp64Micro(max_end), cost, "
     "tokens_in, tokens_out, tokens, n, errors, top_level, model_names, root FROM ("
     f"SELECT trace_id, {SPAN_AGGREGATES} FROM observations FINAL "
     "WHERE project_id = {project:String} AND trace_id IN {ids:Array(String)} GROUP BY trace_id)"
 )
+# The traces' stored rows beside their spans' aggregates, in one read (one snapshot).
+_STORED_AND_SPANS = (
+    f"SELECT t.*, a.* FROM (SELECT {_STORED_TRACE} FROM traces FINAL "
+    "WHERE project_id = {project:String} AND id IN {ids:Array(String)}) AS t "
+    f"FULL OUTER JOIN ({_SPAN_AGGREGATES}) AS a ON a.trace_id = t.id"
+)
+_JOIN_NULLS = {"join_use_nulls": 1}
+
+
 # The aggregates of a trace without spans (its start is its own time).
 _NO_SPANS: dict[str, Any] = {
     "end_time": None,
@@ -359,20 +354,31 @@ _NO_SPANS: dict[str, Any] = {
 }
 
 
-def _span_aggregates(
+def _stored_and_spans(
     client: Client, trace_keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], dict[str, Any]]:
-    """The aggregates of each of the traces that has spans, from all its stored spans, as
-    DuckDB stores them (:func:`heron.store.writes._aggregates`)."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
+) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
+    """The traces' stored rows, and the aggregates of each of them that has spans, from all
+    its stored spans, as DuckDB stores them (:func:`heron.store.writes._aggregates`)."""
+    stored: dict[tuple[str, str], dict[str, Any]] = {}
+    spans: dict[tuple[str, str], dict[str, Any]] = {}
+    n = len(_STORED_NAMES)
     for project, ids in _by_project(trace_keys):
         rows = client.query(
-            _SPAN_AGGREGATES, parameters={"project": project, "ids": ids}
+            _STORED_AND_SPANS,
+            parameters={"project": project, "ids": ids},
+            settings=_JOIN_NULLS,
         ).result_rows
-        for trace, start, end, cost, t_in, t_out, tokens, n, errors, level, models, root in rows:
+        for row in rows:
+            if row[0] is not None:
+                stored[(row[0], row[1])] = dict(zip(_STORED_NAMES, row[:n], strict=True))
+            (trace, start, end, cost, t_in, t_out, tokens, count, errors, level, models, root) = (
+                row[n:]
+            )
+            if trace is None:
+                continue
             if end is not None and end < start:
                 end = start
-            out[(project, trace)] = {
+            spans[(project, trace)] = {
                 "start_time": start,
                 "end_time": end,
                 "latency_ms": (end - start) / 1000 if end is not None else None,
@@ -380,13 +386,13 @@ def _span_aggregates(
                 "input_tokens": t_in,
                 "output_tokens": t_out,
                 "total_tokens": tokens,
-                "observation_count": n,
+                "observation_count": count,
                 "error_count": errors,
                 "level": level,
                 "models": list(models),
                 "root_observation_id": root,
             }
-    return out
+    return stored, spans
 
 
 def _trace_rows(
@@ -398,8 +404,7 @@ def _trace_rows(
 ) -> list[dict[str, Any]]:
     """New rows for the touched traces: their attributes merged, their aggregates
     recomputed from all their spans (stored, the batch's included)."""
-    stored = _stored_traces(client, trace_keys)
-    spans = _span_aggregates(client, trace_keys)
+    stored, spans = _stored_and_spans(client, trace_keys)
     updates: dict[tuple[str, str], list[TraceUpdate]] = {}
     for u in trace_updates:
         updates.setdefault((u.project_id, u.trace_id), []).append(u)
