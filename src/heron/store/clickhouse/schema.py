@@ -59,7 +59,9 @@ SPAN_AGGREGATES = (
 )
 
 # Existing traces (a database of migration 1) get their aggregates: a new version of every
-# trace row. Run while no writer writes (replicas migrate under a lock before serving).
+# trace row, computed as the writer computes them. Replicas migrate under a lock before
+# serving; every replica must run this version (a writer of migration 1 would store trace
+# rows without aggregates, hidden from reads until the trace's next write).
 BACKFILL_TRACE_AGGREGATES = f"""
 INSERT INTO traces (project_id, id, name, user_id, session_id, release, version, environment,
     tags, metadata, input, output, input_preview, public, explicit, own_time, updated_at,
