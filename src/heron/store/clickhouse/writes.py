@@ -14,7 +14,9 @@ inserted: one grouped read of the touched traces' spans (``observations FINAL WH
 project_id = .. AND trace_id IN ..``, a range of the sorting key), joined to their stored
 rows (whose attributes the batch's trace updates merge into), so they are those of all
 the trace's spans whatever their order of arrival, re-sends or batches. A trace without spans
-has its own time as its start (as DuckDB).
+has its own time as its start (as DuckDB). The read relies on the batch's insert being
+visible once it returned: ClickHouse's default (synchronous inserts; with ``async_insert``,
+as long as ``wait_for_async_insert`` keeps its default, 1).
 
 A new row's version is the writer's clock in µs, or one past the stored row's when that is
 ahead (a replica whose clock runs fast), so a later write always replaces an earlier one.
@@ -26,10 +28,11 @@ stored aggregates are always exact.
 
 Without the lock (two replicas writing spans of one trace at the same instant), each trace
 row is versioned by a clock reading taken after its batch's spans were inserted and before
-its aggregates are read. The highest version then comes from the last read, which saw every
-span whose insert had ended before it, including every other writer's (each reads after its
-own insert): the winning aggregates are exact, but for clock skew between the replicas (a
-row read earlier on a replica whose clock is ahead by more than the gap can win, missing the
+its aggregates are read (or past the version of the stored row that read finds). The highest
+version is then that of the last reading, and the read after it saw every writer's spans
+(each took its own reading after its insert, so before that last one): the winning
+aggregates are exact, but for clock skew between the replicas (a replica whose clock is
+ahead by more than the gap between the two writes can win with a read that missed the
 other's spans) and ties in the same µs. Such a stale aggregate heals at the next write
 touching the trace (any span or update of it, by any replica: it recomputes from all the
 spans). The trace attributes keep the race described above: a trace row built from stored
