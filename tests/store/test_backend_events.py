@@ -27,6 +27,7 @@ from heron.store import scores as score_rows
 from heron.store.clickhouse import ClickHouseEvents, score_reads
 from heron.store.clickhouse.client import connect
 from heron.store.clickhouse.migrations import migrate
+from heron.store.clickhouse.schema import MIGRATIONS
 from heron.store.scores import ScoreFilter
 from tests.conftest import seed_db
 from tests.support.chdb_server import ChdbServer
@@ -689,3 +690,192 @@ def test_a_trace_lock_makes_simultaneous_replicas_merge_every_field(
     assert taken == [[(project, t)]] * 24
     for replica in replicas:
         replica.client.close()
+
+
+# -- stored trace aggregates ----------------------------------------------------------------------
+
+
+def scattered_trace(p: str, t: str) -> list[tuple[list[Any], list[TraceUpdate]]]:
+    """One trace's spans over nine batches as a scattered agent sends them: children before
+    their parents, later spans before earlier ones, re-sends (unchanged, with more fields,
+    with another level), a span twice in one batch, and the root last."""
+    gen = {"type": "generation", "model": "gpt-4o"}
+    claude = {"type": "generation", "model": "claude"}
+    return [
+        ([obs(p, t, "c3", "b", start_us=T0 + 3 * S, end_us=T0 + 4 * S)], []),
+        (
+            [
+                obs(
+                    p,
+                    t,
+                    "g1",
+                    "a",
+                    start_us=T0 + S,
+                    end_us=T0 + 2 * S,
+                    **gen,
+                    usage={"input": 10, "output": 5, "total": 15},
+                    cost={"total": 0.01},
+                ),
+                obs(p, t, "g2", "b", start_us=T0 + 5 * S // 2, **claude),
+            ],
+            [upd(p, t, user_id="u-late", tags=["x"])],
+        ),
+        ([obs(p, t, "c3", "b", start_us=T0 + 3 * S, end_us=T0 + 4 * S)], []),  # unchanged
+        (
+            [
+                obs(
+                    p,
+                    t,
+                    "g2",
+                    "b",
+                    start_us=T0 + 5 * S // 2,
+                    end_us=T0 + 9 * S,
+                    **claude,
+                    level="ERROR",
+                    usage={"input": 7, "output": 3},
+                    cost={"total": 0.02},
+                ),
+                obs(p, t, "d", "a", start_us=T0 + S // 2, level="WARNING"),
+            ],
+            [],
+        ),
+        ([obs(p, t, "b", "a", start_us=T0 + 2 * S, end_us=T0 + 10 * S)], []),
+        (
+            [  # g1 again: a later end and a new cost; d twice in the batch, the second ended
+                obs(
+                    p,
+                    t,
+                    "g1",
+                    "a",
+                    start_us=T0 + S,
+                    end_us=T0 + 11 * S,
+                    **gen,
+                    cost={"total": 0.03},
+                ),
+                obs(p, t, "d", "a", start_us=T0 + S // 2),
+                obs(p, t, "d", "a", start_us=T0 + S // 2, end_us=T0 + S),
+            ],
+            [],
+        ),
+        ([obs(p, t, "g2", "b", start_us=T0 + 5 * S // 2, level="DEBUG")], []),  # not ERROR now
+        ([obs(p, t, "early", "a", start_us=T0 - 3 * S, end_us=T0 - 2 * S)], []),
+        (
+            [obs(p, t, "a", None, name="agent", start_us=T0, end_us=T0 + 6 * S, input="go")],
+            [upd(p, t, is_root=True, name="agent", input="go", output="done")],
+        ),
+    ]
+
+
+def test_aggregates_of_a_scattered_trace_are_duckdbs_after_each_batch(
+    duck: EmbeddedStore, ch: ClickHouseEvents, project: str
+) -> None:
+    t = "5" * 32
+    q = ListQuery(order_by="timestamp.asc")
+    for n, (spans, updates) in enumerate(scattered_trace(project, t)):
+        for store in (duck, ch):
+            store.write_batch(spans, updates)
+        want = _close(duck.get_trace(project, t))
+        assert _close(ch.get_trace(project, t)) == want, f"after batch {n}"
+        assert pages(ch, "list_traces", project) == pages(duck, "list_traces", project)
+        assert ch.count_traces(project, q) == duck.count_traces(project, q) == 1
+    got = ch.get_trace(project, t)
+    assert got["observation_count"] == 7  # c3, g1, g2, d, b, early, a: each once
+    assert got["root_observation_id"] == "a" and got["name"] == "agent"
+    assert got["timestamp"] == "2025-10-09T08:53:17.000000Z"  # the early span's start
+    assert got["latency_ms"] == 14000.0  # T0 - 3 s .. g1's later end, T0 + 11 s
+    assert got["total_cost"] == pytest.approx(0.05)  # g1's re-sent 0.03, not 0.01 + 0.03
+    assert (got["input_tokens"], got["output_tokens"], got["total_tokens"]) == (17, 8, 25)
+    # g2's ERROR replaced by its re-sent DEBUG (a level other than DEFAULT wins): d's WARNING
+    assert (got["level"], got["error_count"], got["models"]) == ("WARNING", 0, ["claude", "gpt-4o"])
+    assert (got["user_id"], got["tags"]) == ("u-late", ["x"])
+
+
+class _HeldInsert:
+    """A clickhouse-connect client whose first observations insert waits for ``go``
+    (a replica stalled between the start of its batch and its insert)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.arrived, self.go = client, threading.Event(), threading.Event()
+
+    def insert_arrow(self, table: str, *args: Any, **kw: Any) -> Any:
+        if table == "observations" and not self.go.is_set():
+            self.arrived.set()
+            assert self.go.wait(30)
+        return self.client.insert_arrow(table, *args, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_replicas_without_a_lock_keep_the_latest_aggregates(
+    chdb_server: ChdbServer, ch: ClickHouseEvents, project: str
+) -> None:
+    """Replica B starts a batch (its clock read), stalls before inserting its span; replica A
+    writes another span of the trace meanwhile, reading only its own. B's trace row must win,
+    though B's batch started first: its version is taken once its span is in (past its clock
+    then and past A's stored row's version)."""
+    url = chdb_server.database_url("backend_events")
+    held = _HeldInsert(connect(url))
+    a, b = ClickHouseEvents(connect(url)), ClickHouseEvents(held)  # type: ignore[arg-type]
+    t = "d" * 32
+    with ThreadPoolExecutor(1) as pool:
+        late = pool.submit(b.write_batch, [obs(project, t, "b", "a", end_us=T0 + 2 * S)], [])
+        assert held.arrived.wait(30)
+        a.write_batch([obs(project, t, "a", None, end_us=T0 + S)], [])
+        assert ch.get_trace(project, t)["observation_count"] == 1  # A saw only its span
+        held.go.set()
+        late.result()
+    got = ch.get_trace(project, t)
+    assert (got["observation_count"], got["latency_ms"], got["root_observation_id"]) == (
+        2,
+        2000.0,
+        "a",
+    )
+    a.client.close()
+    held.client.close()
+
+
+def test_a_stale_trace_row_heals_at_the_next_write(ch: ClickHouseEvents, project: str) -> None:
+    """A lost race without the lock (a row from an older read winning) is repaired by the
+    next write touching the trace, whatever it brings."""
+    t = "c" * 32
+    ch.write_batch([obs(project, t, "r", None, end_us=T0 + S), obs(project, t, "k", "r")], [])
+    ch.client.command(  # the row a replica that read before "k" arrived would have won with
+        "INSERT INTO traces SELECT * REPLACE (1 AS observation_count, row_version + 1 AS "
+        "row_version) FROM traces FINAL WHERE project_id = {p:String} AND id = {t:String}",
+        parameters={"p": project, "t": t},
+    )
+    assert ch.get_trace(project, t)["observation_count"] == 1
+    ch.write_batch([], [upd(project, t, tags=["later"])])  # no span: a trace update
+    got = ch.get_trace(project, t)
+    assert (got["observation_count"], got["tags"], got["latency_ms"]) == (2, ["later"], 1000.0)
+
+
+def test_the_migration_computes_the_aggregates_of_existing_traces(
+    chdb_server: ChdbServer, ch: ClickHouseEvents, shared: str
+) -> None:
+    """A database of migration 1 (trace rows without aggregates) migrated to 2: its traces
+    read as those written with the aggregates stored."""
+    client = connect(chdb_server.database_url("backend_events_v1"))
+    migrate(client, migrations=MIGRATIONS[:1])
+    v1 = ", ".join(
+        r[0]
+        for r in client.query(
+            "SELECT name FROM system.columns WHERE database = currentDatabase() "
+            "AND table = 'traces' ORDER BY position"
+        ).result_rows
+    )
+    for table, columns in (("observations", "*"), ("traces", v1), ("scores", "*")):
+        client.command(  # the shared project's rows as migration 1's tables hold them
+            f"INSERT INTO {table} SELECT {columns} FROM backend_events.{table} FINAL "
+            "WHERE project_id = {p:String}",
+            parameters={"p": shared},
+        )
+    assert migrate(client) == [2]
+    old = ClickHouseEvents(client)
+    for trace_id in ["a" * 32, "b" * 32, f"{3:032x}", f"{5:032x}"]:
+        assert old.get_trace(shared, trace_id) == ch.get_trace(shared, trace_id)
+    q = ListQuery(order_by="latency.desc", limit=100)
+    assert old.list_traces(shared, q).data == ch.list_traces(shared, q).data
+    assert len(old.list_traces(shared, q).data) == 13
+    client.close()

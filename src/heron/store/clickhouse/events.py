@@ -41,8 +41,9 @@ class ClickHouseEvents:
     ``trace_lock``, when given, is held around each batch's read-merge-insert for the
     batch's traces (sorted): PostgreSQL's advisory locks in the full backend. With it, two
     replicas writing versions of the same span (or attributes of the same trace) at the same
-    instant merge in turn, so no field is lost; without it that rare race keeps one whole
-    version (never two rows, see :mod:`heron.store.clickhouse.writes`).
+    instant merge in turn, so no field is lost and the traces' stored aggregates are exact;
+    without it that rare race keeps one whole version (never two rows) and may leave a trace's
+    aggregates stale until its next write (see :mod:`heron.store.clickhouse.writes`).
     """
 
     def __init__(self, client: Client, trace_lock: TraceLock | None = None) -> None:
@@ -83,7 +84,9 @@ class ClickHouseEvents:
         locked = self._trace_lock(sorted(traces)) if self._trace_lock else nullcontext()
         with self._lock, locked:
             now_us = self._version()
-            return writes.write_batch(self.client, observations, trace_updates, now_us, price)
+            return writes.write_batch(
+                self.client, observations, trace_updates, now_us, price, self._version
+            )
 
     def write_scores(self, scores: Sequence[ScoreRecord], *, replace: bool = True) -> None:
         """Store scores; a score whose id exists in the project replaces it (keeping when it

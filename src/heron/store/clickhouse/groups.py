@@ -1,8 +1,8 @@
 """Sessions and users on ClickHouse (traces grouped by one column), shaped as the DuckDB
 ``list_sessions``, ``list_users`` and ``get_session`` of :mod:`heron.store.reads`.
 
-They group the traces view of :mod:`heron.store.clickhouse.reads` (aggregates computed from
-the observations), filtered by the traces' filter language and search.
+They group the traces view of :mod:`heron.store.clickhouse.reads` (the trace rows with their
+stored aggregates), filtered by the traces' filter language and search.
 """
 
 from __future__ import annotations

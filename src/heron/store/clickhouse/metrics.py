@@ -9,8 +9,8 @@ dimension), grouped, then joined to the zero-filled grid of time buckets x dimen
 Exactness:
 
 - Records are read ``FINAL`` through the views of :mod:`heron.store.clickhouse.reads`
-  (a trace's aggregates from its observations; an observation's trace attributes from its
-  trace's latest row).
+  (a trace's aggregates stored on its latest row; an observation's trace attributes from
+  its trace's latest row).
 - Percentiles are ``quantilesExactInclusive``: exact, interpolated linearly between the
   closest ranks at ``(n - 1) * level`` (Hyndman-Fan type 7, Excel's PERCENTILE.INC), which is
   DuckDB's ``quantile_cont``. (``quantileExact`` picks a value without interpolating,

@@ -1,11 +1,11 @@
 """Trace and observation lists and details on ClickHouse, shaped as :mod:`heron.store.reads`.
 
-Every query is scoped by ``{project:String}`` and reads ``FINAL`` (a span's latest version).
-A trace's aggregates come from its observations when read (``_trace_view``): one grouped
-pass over the project's observations joined to the trace rows. Lists use the same keyset
-cursors as DuckDB (the sort value as a float and the id), so a cursor from one backend pages
-the other. Times are read as epoch microseconds and turned into naive UTC datetimes, as
-DuckDB returns them, whatever the server's time zone.
+Every query is scoped by ``{project:String}`` and reads ``FINAL`` (a row's latest version).
+A trace's aggregates are stored on its row (``_trace_view``; the writer keeps them, see
+:mod:`heron.store.clickhouse.writes`), so trace reads never regroup the spans. Lists use
+the same keyset cursors as DuckDB (the sort value as a float and the id), so a cursor from
+one backend pages the other. Times are read as epoch microseconds and turned into naive UTC
+datetimes, as DuckDB returns them, whatever the server's time zone.
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ from heron.store.reads import (
 _EPOCH = datetime(1970, 1, 1)
 # NULL for a join's missing right side, as SQL means it (ClickHouse's default is a zero).
 _SETTINGS = {"join_use_nulls": 1}
-_LEVELS = "['DEBUG', 'DEFAULT', 'WARNING', 'ERROR']"  # by heron.model.LEVEL_RANK
-_RANK = "multiIf(level = 'DEBUG', 0, level = 'WARNING', 2, level = 'ERROR', 3, 1)"
 _US = "toUnixTimestamp64Micro"
 
 _SORTS: dict[str, dict[str, str]] = {
@@ -60,35 +58,16 @@ _SORTS: dict[str, dict[str, str]] = {
 
 
 def _trace_view(one_trace: bool = False) -> str:
-    """Traces with their aggregates, as the traces view's columns (alias it ``t``);
-    ``one_trace`` restricts both sides to ``{trace:String}``."""
-    only_t = " AND t.id = {trace:String}" if one_trace else ""
-    only_o = " AND trace_id = {trace:String}" if one_trace else ""
+    """The project's traces with their stored aggregates, as the traces view's columns (alias
+    it ``t``); ``one_trace`` restricts it to ``{trace:String}``."""
+    only = " AND id = {trace:String}" if one_trace else ""
     return (
-        "SELECT t.project_id AS project_id, t.id AS id, t.name AS name, t.user_id AS user_id, "
-        "t.session_id AS session_id, t.release AS release, t.version AS version, "
-        "t.environment AS environment, t.tags AS tags, t.metadata AS metadata, "
-        "t.public AS public, t.input AS input, t.output AS output, "
-        "t.input_preview AS input_preview, "
-        "coalesce(a.min_start, t.own_time) AS start_time, "
-        "if(a.max_end < a.min_start, a.min_start, a.max_end) AS end_time, "
-        f"({_US}(greatest(a.max_end, a.min_start)) - {_US}(a.min_start)) / 1000 AS latency_ms, "
-        "a.cost AS total_cost, a.tokens_in AS input_tokens, a.tokens_out AS output_tokens, "
-        "a.tokens AS total_tokens, coalesce(a.n, 0) AS observation_count, "
-        "coalesce(a.errors, 0) AS error_count, coalesce(a.top_level, 'DEFAULT') AS level, "
-        "a.model_names AS models, a.root AS root_observation_id "
-        "FROM traces AS t FINAL LEFT JOIN ("
-        "SELECT trace_id, min(start_time) AS min_start, max(end_time) AS max_end, "
-        "sum(total_cost) AS cost, sum(input_tokens) AS tokens_in, "
-        "sum(output_tokens) AS tokens_out, sum(total_tokens) AS tokens, count() AS n, "
-        f"countIf(level = 'ERROR') AS errors, arrayElement({_LEVELS}, max({_RANK}) + 1) "
-        "AS top_level, arraySort(groupUniqArrayIf(assumeNotNull(model), "
-        "model IS NOT NULL AND model != '')) AS model_names, "
-        "nullIf(argMinIf(id, start_time, parent_id IS NULL), '') AS root "
-        f"FROM observations FINAL WHERE project_id = {{project:String}}{only_o} "
-        "GROUP BY trace_id) AS a ON a.trace_id = t.id "
-        f"WHERE t.project_id = {{project:String}}{only_t} "
-        "AND coalesce(a.min_start, t.own_time) IS NOT NULL"
+        "SELECT project_id, id, name, user_id, session_id, release, version, environment, "
+        "tags, metadata, public, input, output, input_preview, start_time, end_time, "
+        "latency_ms, total_cost, input_tokens, output_tokens, total_tokens, observation_count, "
+        "error_count, level, models, root_observation_id, updated_at "
+        "FROM traces FINAL WHERE project_id = {project:String} AND start_time IS NOT NULL"
+        f"{only}"
     )
 
 

@@ -7,11 +7,13 @@ Merges happen whenever ClickHouse likes, so every read says ``FINAL``: answers a
 before the merge as after. Nothing mutable is in a sorting key (a span's start time can
 change when a later version brings the real one), otherwise two versions would be two keys.
 
-Trace rows hold only what the trace itself carries (name, user, session, tags, metadata,
-input, output...) and its own time; the aggregates (time span, latency, cost, tokens,
-counts, highest level, models, root) are computed from the observations when read, so no
-interleaving of writers can leave them stale (see ``heron.store.clickhouse.reads``).
-Times are ``DateTime64(6, 'UTC')``; JSON (metadata, model parameters) is text.
+A trace row holds what the trace itself carries (name, user, session, tags, metadata,
+input, output...), its own time, and (migration 2) its aggregates over its spans: start and
+end, latency, cost, tokens, counts, highest level, models, root span, as DuckDB's trace rows
+hold them. The writer recomputes them from the trace's spans at every batch touching the
+trace (:mod:`heron.store.clickhouse.writes`, which says when they are exact), so trace reads
+and trace metrics read one row per trace instead of regrouping the spans. Times are
+``DateTime64(6, 'UTC')``; JSON (metadata, model parameters) is text.
 """
 
 from __future__ import annotations
@@ -24,6 +26,63 @@ class Migration(NamedTuple):
     name: str
     statements: tuple[str, ...]
 
+
+# A trace's aggregates over its spans (start_time: its own time when it has none).
+_AGGREGATES = (
+    "start_time Nullable(DateTime64(6, 'UTC'))",
+    "end_time Nullable(DateTime64(6, 'UTC'))",
+    "latency_ms Nullable(Float64)",
+    "total_cost Nullable(Float64)",
+    "input_tokens Nullable(Int64)",
+    "output_tokens Nullable(Int64)",
+    "total_tokens Nullable(Int64)",
+    "observation_count UInt64",
+    "error_count UInt64",
+    "level LowCardinality(String) DEFAULT 'DEFAULT'",
+    "models Array(String)",
+    "root_observation_id Nullable(String)",
+)
+
+_LEVELS = "['DEBUG', 'DEFAULT', 'WARNING', 'ERROR']"  # by heron.model.LEVEL_RANK
+_RANK = "multiIf(level = 'DEBUG', 0, level = 'WARNING', 2, level = 'ERROR', 3, 1)"
+# Per trace of the observations read (FINAL, filtered by the caller): the raw aggregates, as
+# ``trace_id, min_start, max_end, cost, tokens_in, tokens_out, tokens, n, errors, top_level,
+# model_names, root`` (times as DateTime64). The writer and the backfill finish them alike.
+SPAN_AGGREGATES = (
+    "min(start_time) AS min_start, max(end_time) AS max_end, sum(total_cost) AS cost, "
+    "sum(input_tokens) AS tokens_in, sum(output_tokens) AS tokens_out, "
+    "sum(total_tokens) AS tokens, count() AS n, countIf(level = 'ERROR') AS errors, "
+    f"arrayElement({_LEVELS}, max({_RANK}) + 1) AS top_level, "
+    "arraySort(groupUniqArrayIf(assumeNotNull(model), model IS NOT NULL AND model != '')) "
+    "AS model_names, if(countIf(parent_id IS NULL) > 0, "
+    "argMinIf(id, start_time, parent_id IS NULL), NULL) AS root"
+)
+
+# Existing traces (a database of migration 1) get their aggregates: a new version of every
+# trace row, computed as the writer computes them. Replicas migrate under a lock before
+# serving; every replica must run this version (a writer of migration 1 would store trace
+# rows without aggregates, hidden from reads until the trace's next write).
+BACKFILL_TRACE_AGGREGATES = f"""
+INSERT INTO traces (project_id, id, name, user_id, session_id, release, version, environment,
+    tags, metadata, input, output, input_preview, public, explicit, own_time, updated_at,
+    row_version, start_time, end_time, latency_ms, total_cost, input_tokens, output_tokens,
+    total_tokens, observation_count, error_count, level, models, root_observation_id)
+SELECT t.project_id, t.id, t.name, t.user_id, t.session_id, t.release, t.version,
+    t.environment, t.tags, t.metadata, t.input, t.output, t.input_preview, t.public,
+    t.explicit, t.own_time, t.updated_at, t.row_version + 1,
+    coalesce(a.min_start, t.own_time),
+    if(a.max_end < a.min_start, a.min_start, a.max_end),
+    (toUnixTimestamp64Micro(greatest(a.max_end, a.min_start))
+        - toUnixTimestamp64Micro(a.min_start)) / 1000,
+    a.cost, a.tokens_in, a.tokens_out, a.tokens, coalesce(a.n, 0), coalesce(a.errors, 0),
+    coalesce(a.top_level, 'DEFAULT'), a.model_names, a.root
+FROM traces AS t FINAL
+LEFT JOIN (
+    SELECT project_id, trace_id, {SPAN_AGGREGATES}
+    FROM observations FINAL GROUP BY project_id, trace_id
+) AS a ON a.project_id = t.project_id AND a.trace_id = t.id
+SETTINGS join_use_nulls = 1
+"""
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -114,6 +173,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             ENGINE = ReplacingMergeTree(row_version)
             ORDER BY (project_id, id)
             """,
+        ),
+    ),
+    Migration(
+        2,
+        "trace aggregates stored on the trace rows",
+        (
+            f"ALTER TABLE traces {', '.join(f'ADD COLUMN IF NOT EXISTS {c}' for c in _AGGREGATES)}",
+            BACKFILL_TRACE_AGGREGATES,
         ),
     ),
 )

@@ -2,9 +2,8 @@
 and :mod:`heron.store.scorestats` compute them in DuckDB (same rows, same labels).
 
 A trace is settled once its root span has arrived or nothing was written to it before
-``settled_before``. DuckDB stamps a trace's row at each write touching it; here a trace's
-last write is the latest of its own row's and its spans' rows (``updated_at``), which is the
-same instant.
+``settled_before``: as in DuckDB, a trace's row is written again (``updated_at``: the batch's
+time) at each write touching it, and holds its root span's id (its stored aggregates).
 """
 
 from __future__ import annotations
@@ -15,21 +14,17 @@ from datetime import datetime
 from clickhouse_connect.driver.client import Client
 
 from heron.query.clickhouse import to_us
-from heron.store.clickhouse.reads import _trace_view
 from heron.store.llmstats import LATENCY_BUCKETS, MODEL_CALL_TYPES, SeriesTotals, _totals
 from heron.store.scorestats import SOURCES, ScoreTotals
 
 _US = "toUnixTimestamp64Micro"
 _SETTINGS = {"join_use_nulls": 1}
 
-# Each trace's root count and last write, from its spans (join to a trace on its id).
-_SPANS = (
-    "SELECT trace_id, countIf(parent_id IS NULL) AS roots, max(updated_at) AS last "
-    "FROM observations FINAL WHERE project_id = {project:String} GROUP BY trace_id"
-)
+# The project's settled traces (alias ``t``).
 _SETTLED = (
-    f"(w.roots > 0 OR {_US}(greatest(tr.updated_at, coalesce(w.last, tr.updated_at))) "
-    "< {settled:Int64})"
+    "SELECT id, name, level, input_tokens, output_tokens, total_cost, latency_ms "
+    "FROM traces FINAL WHERE project_id = {project:String} AND start_time IS NOT NULL "
+    f"AND (root_observation_id IS NOT NULL OR {_US}(updated_at) < {{settled:Int64}})"
 )
 
 
@@ -45,11 +40,7 @@ SELECT o.model, t.name, count(), countIf(o.level = 'ERROR'),
        coalesce(sum(o.total_cost), 0), count(o.end_time), coalesce(sum({_CALL_LATENCY}), 0),
        {_buckets(_CALL_LATENCY)}
 FROM observations AS o FINAL
-INNER JOIN (
-    SELECT tr.id AS id, tr.name AS name FROM traces AS tr FINAL
-    LEFT JOIN ({_SPANS}) AS w ON w.trace_id = tr.id
-    WHERE tr.project_id = {{project:String}} AND {_SETTLED}
-) AS t ON t.id = o.trace_id
+INNER JOIN ({_SETTLED}) AS t ON t.id = o.trace_id
 WHERE o.project_id = {{project:String}} AND o.type IN {{types:Array(String)}}
 GROUP BY o.model, t.name
 """
@@ -60,11 +51,7 @@ SELECT t.name, count(), countIf(t.level = 'ERROR'),
        coalesce(sum(t.input_tokens), 0), coalesce(sum(t.output_tokens), 0),
        coalesce(sum(t.total_cost), 0), count(t.latency_ms), coalesce(sum({_TRACE_LATENCY}), 0),
        {_buckets(_TRACE_LATENCY)}
-FROM ({_trace_view()}) AS t
-LEFT JOIN (SELECT id, updated_at FROM traces FINAL WHERE project_id = {{project:String}}) AS tr
-    ON tr.id = t.id
-LEFT JOIN ({_SPANS}) AS w ON w.trace_id = t.id
-WHERE {_SETTLED}
+FROM ({_SETTLED}) AS t
 GROUP BY t.name
 """
 

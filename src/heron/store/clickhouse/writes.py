@@ -5,21 +5,44 @@ by field with the new one exactly as in DuckDB (:func:`heron.store.writes.merge_
 later non-empty values win, maps merge by key, a merged generation is priced again) and
 inserted again with a higher ``row_version``; the ReplacingMergeTree keeps that one. A
 trace's own attributes (name, user, session, tags, metadata, input, output, ...) are merged
-the same way (:func:`heron.store.writes._trace_attributes`) into a new trace row. Trace
-aggregates are not stored: reads compute them from the observations, so they are exact
-whatever the order of arrival and whichever replica wrote which span.
+the same way (:func:`heron.store.writes._trace_attributes`) into a new trace row, which
+also holds the trace's aggregates (start, end, latency, cost, tokens, counts, highest level,
+models, root), as DuckDB's does.
+
+The aggregates are recomputed at every batch touching the trace, after the batch's spans are
+inserted: one grouped read of the touched traces' spans (``observations FINAL WHERE
+project_id = .. AND trace_id IN ..``, a range of the sorting key), joined to their stored
+rows (whose attributes the batch's trace updates merge into), so they are those of all
+the trace's spans whatever their order of arrival, re-sends or batches. A trace without spans
+has its own time as its start (as DuckDB). The read relies on the batch's insert being
+visible once it returned: ClickHouse's default (synchronous inserts; with ``async_insert``,
+as long as ``wait_for_async_insert`` keeps its default, 1).
 
 A new row's version is the writer's clock in µs, or one past the stored row's when that is
 ahead (a replica whose clock runs fast), so a later write always replaces an earlier one.
 Two replicas merging two versions of the same span at the same instant would each read the
 stored row before the other's insert, and one whole version would win (a field only the
 other carried lost; never two rows). ``ClickHouseEvents``'s ``trace_lock`` (PostgreSQL's
-advisory lock per trace) serialises them, and with it the trace attributes' merge too.
+advisory lock per trace) serialises them, and with it the trace rows' merge: with it the
+stored aggregates are always exact.
+
+Without the lock (two replicas writing spans of one trace at the same instant), each trace
+row is versioned by a clock reading taken after its batch's spans were inserted and before
+its aggregates are read (or past the version of the stored row that read finds). The highest
+version is then that of the last reading, and the read after it saw every writer's spans
+(each took its own reading after its insert, so before that last one): the winning
+aggregates are exact, but for clock skew between the replicas (a replica whose clock is
+ahead by more than the gap between the two writes can win with a read that missed the
+other's spans) and ties in the same µs. Such a stale aggregate heals at the next write
+touching the trace (any span or update of it, by any replica: it recomputes from all the
+spans). The trace attributes keep the race described above: a trace row built from stored
+attributes read before another writer's trace row was inserted can replace it, losing an
+attribute only that one carried (this does not heal; the lock prevents it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -30,6 +53,7 @@ from clickhouse_connect.driver.client import Client
 from heron.model import ObservationRecord, TraceUpdate
 from heron.model.preview import preview
 from heron.store.arrow import OBSERVATION_COLUMNS, TS, observations_table
+from heron.store.clickhouse.schema import SPAN_AGGREGATES
 from heron.store.writes import (
     WriteResult,
     _fill_missing_starts,
@@ -62,6 +86,18 @@ _TRACE_ROW_COLUMNS = (
     "own_time",
     "updated_at",
     "row_version",
+    "start_time",
+    "end_time",
+    "latency_ms",
+    "total_cost",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "observation_count",
+    "error_count",
+    "level",
+    "models",
+    "root_observation_id",
 )
 _TRACE_TYPES: dict[str, pa.DataType] = {
     "tags": pa.list_(pa.string()),
@@ -70,6 +106,16 @@ _TRACE_TYPES: dict[str, pa.DataType] = {
     "own_time": TS,
     "updated_at": TS,
     "row_version": pa.uint64(),
+    "start_time": TS,
+    "end_time": TS,
+    "latency_ms": pa.float64(),
+    "total_cost": pa.float64(),
+    "input_tokens": pa.int64(),
+    "output_tokens": pa.int64(),
+    "total_tokens": pa.int64(),
+    "observation_count": pa.uint64(),
+    "error_count": pa.uint64(),
+    "models": pa.list_(pa.string()),
 }
 
 
@@ -79,8 +125,13 @@ def write_batch(
     trace_updates: Sequence[TraceUpdate],
     now_us: int,
     price: Price | None = None,
+    clock: Callable[[], int] | None = None,
 ) -> WriteResult:
-    """Merge one batch (an Arrow table of OBSERVATION_COLUMNS) into the events tables."""
+    """Merge one batch (an Arrow table of OBSERVATION_COLUMNS) into the events tables.
+
+    ``now_us`` versions the spans and stamps the rows; ``clock`` (µs, default: ``now_us``)
+    is read once the spans are inserted, to version the trace rows (see the module's
+    docstring: without a lock, the row of the latest aggregates' read wins)."""
     table = observations
     keys = _keys(table)
     if len(set(keys)) < len(keys):  # the same span twice in one batch: merge in order
@@ -105,13 +156,14 @@ def write_batch(
         result.merged = len(again)
     table = _fill_missing_starts(table)
 
-    with_spans = {(p, t) for p, t, _ in _keys(table)}
-    rows = _trace_rows(client, trace_keys, with_spans, trace_updates, now_us)
     if table.num_rows:
         versions = [
             above(now_us, stored[key][1] if key in stored else None) for key in _keys(table)
         ]
         client.insert_arrow("observations", _for_insert(table, versions))
+    # The spans are in: the trace rows' attributes and aggregates are read from now on.
+    version_us = clock() if clock is not None else now_us
+    rows = _trace_rows(client, trace_keys, trace_updates, now_us, version_us)
     if rows:
         client.insert_arrow("traces", _traces_table(rows))
     result.observations = table.num_rows
@@ -264,28 +316,98 @@ _STORED_NAMES = (
 )
 
 
-def _trace_rows(
-    client: Client,
-    trace_keys: set[tuple[str, str]],
-    with_spans: set[tuple[str, str]],
-    trace_updates: Sequence[TraceUpdate],
-    now_us: int,
-) -> list[dict[str, Any]]:
-    """New rows for the touched traces that change (or are new), their attributes merged."""
-    stored: dict[tuple[str, str], dict[str, Any]] = {}
+def _by_project(trace_keys: set[tuple[str, str]]) -> Iterator[tuple[str, list[str]]]:
+    """The traces' ids by project, in chunks."""
     by_project: dict[str, list[str]] = {}
-    for project, trace in trace_keys:
+    for project, trace in sorted(trace_keys):
         by_project.setdefault(project, []).append(trace)
     for project, ids in by_project.items():
         for i in range(0, len(ids), _CHUNK):
-            rows = client.query(
-                f"SELECT {_STORED_TRACE} FROM traces FINAL "
-                "WHERE project_id = {project:String} AND id IN {ids:Array(String)}",
-                parameters={"project": project, "ids": ids[i : i + _CHUNK]},
-            ).result_rows
-            for row in rows:
-                stored[(row[0], row[1])] = dict(zip(_STORED_NAMES, row, strict=True))
+            yield project, ids[i : i + _CHUNK]
 
+
+_SPAN_AGGREGATES = (
+    "SELECT trace_id, toUnixTimestamp64Micro(min_start), toUnixTimestamp64Micro(max_end), cost, "
+    "tokens_in, tokens_out, tokens, n, errors, top_level, model_names, root FROM ("
+    f"SELECT trace_id, {SPAN_AGGREGATES} FROM observations FINAL "
+    "WHERE project_id = {project:String} AND trace_id IN {ids:Array(String)} GROUP BY trace_id)"
+)
+# The traces' stored rows beside their spans' aggregates, in one read (one snapshot).
+_STORED_AND_SPANS = (
+    f"SELECT t.*, a.* FROM (SELECT {_STORED_TRACE} FROM traces FINAL "
+    "WHERE project_id = {project:String} AND id IN {ids:Array(String)}) AS t "
+    f"FULL OUTER JOIN ({_SPAN_AGGREGATES}) AS a ON a.trace_id = t.id"
+)
+_JOIN_NULLS = {"join_use_nulls": 1}
+
+
+# The aggregates of a trace without spans (its start is its own time).
+_NO_SPANS: dict[str, Any] = {
+    "end_time": None,
+    "latency_ms": None,
+    "total_cost": None,
+    "input_tokens": None,
+    "output_tokens": None,
+    "total_tokens": None,
+    "observation_count": 0,
+    "error_count": 0,
+    "level": "DEFAULT",
+    "models": [],
+    "root_observation_id": None,
+}
+
+
+def _stored_and_spans(
+    client: Client, trace_keys: set[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
+    """The traces' stored rows, and the aggregates of each of them that has spans, from all
+    its stored spans, as DuckDB stores them (:func:`heron.store.writes._aggregates`)."""
+    stored: dict[tuple[str, str], dict[str, Any]] = {}
+    spans: dict[tuple[str, str], dict[str, Any]] = {}
+    n = len(_STORED_NAMES)
+    for project, ids in _by_project(trace_keys):
+        rows = client.query(
+            _STORED_AND_SPANS,
+            parameters={"project": project, "ids": ids},
+            settings=_JOIN_NULLS,
+        ).result_rows
+        for row in rows:
+            if row[0] is not None:
+                stored[(row[0], row[1])] = dict(zip(_STORED_NAMES, row[:n], strict=True))
+            (trace, start, end, cost, t_in, t_out, tokens, count, errors, level, models, root) = (
+                row[n:]
+            )
+            if trace is None:
+                continue
+            if end is not None and end < start:
+                end = start
+            spans[(project, trace)] = {
+                "start_time": start,
+                "end_time": end,
+                "latency_ms": (end - start) / 1000 if end is not None else None,
+                "total_cost": cost,
+                "input_tokens": t_in,
+                "output_tokens": t_out,
+                "total_tokens": tokens,
+                "observation_count": count,
+                "error_count": errors,
+                "level": level,
+                "models": list(models),
+                "root_observation_id": root,
+            }
+    return stored, spans
+
+
+def _trace_rows(
+    client: Client,
+    trace_keys: set[tuple[str, str]],
+    trace_updates: Sequence[TraceUpdate],
+    now_us: int,
+    version_us: int,
+) -> list[dict[str, Any]]:
+    """New rows for the touched traces: their attributes merged, their aggregates
+    recomputed from all their spans (stored, the batch's included)."""
+    stored, spans = _stored_and_spans(client, trace_keys)
     updates: dict[tuple[str, str], list[TraceUpdate]] = {}
     for u in trace_updates:
         updates.setdefault((u.project_id, u.trace_id), []).append(u)
@@ -293,12 +415,10 @@ def _trace_rows(
     for key in sorted(trace_keys):
         old = stored.get(key)
         mine = updates.get(key, ())
-        if old is not None and not mine:
-            continue  # nothing of the trace's own changes; its aggregates are read-time
         stamps = [u.timestamp_us for u in mine if u.timestamp_us]
         if old is not None and old["own_us"] is not None:
             stamps.append(old["own_us"])
-        if old is None and key not in with_spans and not stamps:
+        if old is None and key not in spans and not stamps:
             continue  # only trace-level updates without a time: nothing to show yet (as DuckDB)
         row = _trace_attributes(key, old, mine)
         row["input_preview"] = preview(row["input"])
@@ -308,8 +428,9 @@ def _trace_rows(
             if row["output"] is None:
                 row["output"] = old["output"]
         row["own_time"] = min(stamps) if stamps else None
+        row.update(spans.get(key) or {**_NO_SPANS, "start_time": row["own_time"]})
         row["updated_at"] = now_us
-        row["row_version"] = above(now_us, old["row_version"] if old else None)
+        row["row_version"] = above(version_us, old["row_version"] if old else None)
         out.append(row)
     return out
 
