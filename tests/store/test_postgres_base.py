@@ -14,6 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from heron.errors import BadRequest
+from heron.store.postgres import PostgresControl
 from heron.store.postgres.connect import connect
 from heron.store.postgres.cursor import PgCursor, translate
 from heron.store.postgres.migrations import MIGRATIONS, migrate, schema_version
@@ -167,3 +169,17 @@ def _alive(pid: int) -> bool:
     # a zombie (exited, not yet reaped by init) is dead too
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split(") ")[1][0] != "Z"
+
+
+def test_a_nul_character_is_a_bad_request_naming_it(postgres_url: str) -> None:
+    """PostgreSQL cannot store NUL in text: a 400 that says so, never a 500."""
+    store = PostgresControl(postgres_url, pool_size=1)
+    try:
+        with pytest.raises(BadRequest, match="NUL character"):
+            store.create_project("bad\x00name")
+        pid = store.create_project("fine")["id"]
+        with pytest.raises(BadRequest, match="NUL character"):
+            store.rename_project(pid, "still\x00bad")
+        assert [p["name"] for p in store.list_projects()] == ["fine"]  # nothing half-written
+    finally:
+        store.close()

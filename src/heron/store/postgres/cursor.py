@@ -17,11 +17,14 @@ as views) fails on PostgreSQL with its error; the topic modules use portable SQL
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
 import psycopg
+
+from heron.errors import BadRequest
 
 
 @lru_cache(maxsize=4096)
@@ -64,6 +67,19 @@ def translate(sql: str) -> str:
     return "".join(out)
 
 
+@contextmanager
+def _nul_refused() -> Iterator[None]:
+    """PostgreSQL stores no NUL character in text (DuckDB does): a 400 naming it, not a 500."""
+    try:
+        yield
+    except (psycopg.DataError, psycopg.errors.CharacterNotInRepertoire) as e:
+        if "NUL" not in str(e) and "0x00" not in str(e):
+            raise
+        raise BadRequest(
+            "text contains a NUL character (\\u0000), which this store cannot keep"
+        ) from None
+
+
 class PgCursor:
     """A psycopg cursor answering the DuckDB cursor calls the topic modules make."""
 
@@ -74,12 +90,14 @@ class PgCursor:
         self._count_row: list[tuple[int]] | None = None
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> PgCursor:
-        self._cur.execute(translate(sql), list(params or ()))
+        with _nul_refused():
+            self._cur.execute(translate(sql), list(params or ()))
         self._after()
         return self
 
     def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> PgCursor:
-        self._cur.executemany(translate(sql), [list(p) for p in params])
+        with _nul_refused():
+            self._cur.executemany(translate(sql), [list(p) for p in params])
         self._count_row = None
         return self
 
