@@ -7,6 +7,7 @@ the average of token vectors (numpy only, no torch).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,8 +26,15 @@ def _load() -> Any:
     global _model
     with _lock:
         if _model is None:
+            root_logger = logging.getLogger()
+            level, handlers = root_logger.level, list(root_logger.handlers)
             import wordllama
             from wordllama import WordLlama
+
+            # its import calls logging.basicConfig(level=INFO): every library's INFO lines
+            # (an httpx line per request in `heron demo`) would reach the terminal
+            root_logger.setLevel(level)
+            root_logger.handlers[:] = handlers
 
             root = Path(wordllama.__file__).parent  # holds weights/ and tokenizers/
             _model = WordLlama.load(cache_dir=root, disable_download=True)
