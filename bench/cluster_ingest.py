@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -36,7 +37,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import psutil
@@ -72,21 +73,41 @@ class _TimedLock:
         self._lock.release()
 
 
+def _kind(sql: str) -> str:
+    word = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    return {"INSERT": "insert", "SELECT": "select", "WITH": "select"}.get(word, "other")
+
+
 def _shim_main(data: Path, busy_file: Path) -> None:
-    """Serve the shim; every 0.2 s write "held_seconds queries" to ``busy_file``."""
+    """Serve the shim; every 0.2 s write to ``busy_file`` (JSON) the seconds its lock was
+    held, the queries run, and chdb's seconds and count by kind of statement."""
     from tests.support.chdb_server import Engine, Server
 
     data.mkdir(parents=True, exist_ok=True)
     engine = Engine(data)
     lock = _TimedLock()
     engine._lock = lock  # type: ignore[assignment]
+    by_kind: dict[str, list[float]] = {}
+    query = engine._query
+
+    def timed_query(sql: str, fmt: str, params: dict[str, str]) -> object:
+        t = time.perf_counter()
+        try:
+            return query(sql, fmt, params)
+        finally:  # under the lock: no two at once
+            seen = by_kind.setdefault(_kind(sql), [0.0, 0])
+            seen[0] += time.perf_counter() - t
+            seen[1] += 1
+
+    engine._query = timed_query  # type: ignore[method-assign]
     server = Server(0, engine)
     parent = os.getppid()
 
     def report() -> None:
         while os.getppid() == parent:  # the benchmark gone (even by SIGKILL): stop
             tmp = busy_file.with_suffix(".tmp")
-            tmp.write_text(f"{lock.held_s} {lock.queries}")
+            state = {"held": lock.held_s, "queries": lock.queries, "kinds": by_kind}
+            tmp.write_text(json.dumps(state))
             tmp.replace(busy_file)
             time.sleep(0.2)
         server.shutdown()
@@ -107,12 +128,11 @@ class Shim:
     def database_url(self, database: str) -> str:
         return f"http://default:@127.0.0.1:{self.port}/{database}"
 
-    def busy(self) -> tuple[float, int]:
+    def busy(self) -> dict[str, Any]:
         try:
-            held, queries = self.busy_file.read_text().split()
+            return json.loads(self.busy_file.read_text())
         except (OSError, ValueError):
-            return 0.0, 0
-        return float(held), int(queries)
+            return {"held": 0.0, "queries": 0, "kinds": {}}
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -189,6 +209,7 @@ class Result:
     cpu: dict[str, float] = field(default_factory=dict)
     shim_busy: float | None = None
     shim_queries: int = 0
+    shim_kinds: dict[str, list[float]] = field(default_factory=dict)
     load_avg: tuple[float, float, float] = (0.0, 0.0, 0.0)
     checked: str = ""
 
@@ -208,7 +229,8 @@ def _tree_cpu(pid: int) -> float:
         procs = [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:
         return 0.0
-    total = 0.0
+    t = proc.cpu_times()  # children it has reaped too (decode workers, PostgreSQL backends)
+    total = t.children_user + t.children_system
     for p in procs:
         try:
             t = p.cpu_times()
@@ -222,8 +244,8 @@ def _postgres_cpu(pid: int | None) -> float:
     return _tree_cpu(pid) if pid else 0.0
 
 
-def _backlog(server: HeronProcess) -> int:
-    r = httpx.get(server.url + "/readyz", timeout=30)
+def _backlog(http: httpx.Client, server: HeronProcess) -> int:
+    r = http.get(server.url + "/readyz", timeout=30)
     return int(r.json()["backlog_records"])
 
 
@@ -277,7 +299,7 @@ def run_load(
             res.retries += retries
 
     cpu0 = _cpu_snapshot(replicas, shim, pg_pid)
-    busy0 = shim.busy() if shim else (0.0, 0)
+    busy0 = shim.busy() if shim else {}
     started = time.perf_counter()
     stop_at = started + seconds
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
@@ -287,17 +309,21 @@ def run_load(
         th.join()
     res.seconds = time.perf_counter() - started
     deadline = time.perf_counter() + DRAIN_TIMEOUT_S
-    while any(_backlog(s) for s in replicas):
-        if time.perf_counter() > deadline:
-            raise RuntimeError(f"{name}: the backlog did not drain in {DRAIN_TIMEOUT_S:.0f} s")
-        time.sleep(0.05)
+    with httpx.Client() as http:  # one client: polling must not cost the replicas CPU
+        while any(_backlog(http, s) for s in replicas):
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{name}: backlog not drained in {DRAIN_TIMEOUT_S:.0f} s")
+            time.sleep(0.2)
     res.drained_s = time.perf_counter() - started
     cpu1 = _cpu_snapshot(replicas, shim, pg_pid)
     res.cpu = {k: cpu1[k] - cpu0[k] for k in cpu1}
     if shim:
         busy1 = shim.busy()
-        res.shim_busy = (busy1[0] - busy0[0]) / res.drained_s
-        res.shim_queries = busy1[1] - busy0[1]
+        res.shim_busy = (busy1["held"] - busy0["held"]) / res.drained_s
+        res.shim_queries = busy1["queries"] - busy0["queries"]
+        for kind, (secs, n) in busy1["kinds"].items():
+            was = busy0["kinds"].get(kind, [0.0, 0])
+            res.shim_kinds[kind] = [secs - was[0], n - was[1]]
     res.load_avg = os.getloadavg()
     res.checked = _check_readable(replicas, last_trace)
     return res
@@ -431,8 +457,12 @@ def _report(res: Result) -> None:
     if res.shim_busy is not None:
         extra += (
             f"; shim held its chdb session {res.shim_busy:.0%} of the time "
-            f"({res.shim_queries} queries)"
+            f"({res.shim_queries} queries"
         )
+        kinds = ", ".join(
+            f"{kind} {secs:.1f} s in {n}" for kind, (secs, n) in sorted(res.shim_kinds.items())
+        )
+        extra += f"; chdb time by statement: {kinds})"
     print(f"  load average after: {_fmt_load(res.load_avg)}{extra}")
 
 
