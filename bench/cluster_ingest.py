@@ -302,7 +302,9 @@ def run_load(
     busy0 = shim.busy() if shim else {}
     started = time.perf_counter()
     stop_at = started + seconds
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    threads = [
+        threading.Thread(target=worker, args=(k,), daemon=True) for k in range(clients)
+    ]  # daemons: Ctrl-C does not wait for them
     for th in threads:
         th.start()
     for th in threads:
