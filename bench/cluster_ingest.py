@@ -415,7 +415,7 @@ def main() -> None:
                     "HERON_POSTGRES_URL": pg.create_database(),
                 }
             replicas = [
-                procs.enter(_replica(root / name, f"r{i}", args.workers, backends), "stop")
+                procs.enter(_replica(root / name, f"r{i}", args.workers, backends), "kill")
                 for i in range(count)
             ]
             try:
@@ -428,9 +428,12 @@ def main() -> None:
                     shim if name != "embedded" else None,
                     pg.proc.pid if pg and pg.proc and name != "embedded" else None,
                 )
-            finally:
+            except BaseException:  # Ctrl-C: no graceful stop (it applies the backlog first)
                 for r in replicas:
-                    r.stop()
+                    r.kill()
+                raise
+            for r in replicas:
+                r.stop()
             if res.errors:  # the replicas' logs go with the temporary directory: show them
                 for r in replicas:
                     print(f"--- log of {r.url} (tail)\n{r.log()[-3000:]}")
