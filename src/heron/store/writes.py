@@ -551,8 +551,13 @@ def _read_observations(
     rows = con.execute(
         f"SELECT {_FULL_COLUMNS} FROM observations WHERE rowid IN ({_marks(rowids)})", rowids
     ).fetchall()
-    out = []
-    for (
+    return [record_from_row(row) for row in rows]
+
+
+def record_from_row(row: Sequence[Any]) -> ObservationRecord:
+    """A stored observation read back as a record: ``row`` holds the columns of
+    :data:`_FULL_COLUMNS`, in that order (times as µs, JSON as text)."""
+    (
         project,
         oid,
         trace,
@@ -574,33 +579,30 @@ def _read_observations(
         cost_source,
         pname,
         pversion,
-    ) in rows:
-        out.append(
-            ObservationRecord(
-                project_id=project,
-                id=oid,
-                trace_id=trace,
-                parent_id=parent,
-                type=typ,
-                name=name,
-                start_us=start,
-                end_us=end,
-                completion_start_us=cstart,
-                model=model,
-                model_parameters=orjson.loads(params) if params else None,
-                input=inp,
-                output=outp,
-                metadata=orjson.loads(meta) if meta else {},
-                level=level,
-                status_message=status,
-                usage=dict(usage or {}),
-                cost=dict(cost or {}),
-                cost_from_client=cost_source == "client",
-                prompt_name=pname,
-                prompt_version=pversion,
-            )
-        )
-    return out
+    ) = row
+    return ObservationRecord(
+        project_id=project,
+        id=oid,
+        trace_id=trace,
+        parent_id=parent,
+        type=typ,
+        name=name,
+        start_us=start,
+        end_us=end,
+        completion_start_us=cstart,
+        model=model,
+        model_parameters=orjson.loads(params) if params else None,
+        input=inp,
+        output=outp,
+        metadata=orjson.loads(meta) if meta else {},
+        level=level,
+        status_message=status,
+        usage=dict(usage or {}),
+        cost=dict(cost or {}),
+        cost_from_client=cost_source == "client",
+        prompt_name=pname,
+        prompt_version=pversion,
+    )
 
 
 def records_from_table(table: pa.Table) -> list[ObservationRecord]:

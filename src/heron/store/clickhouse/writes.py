@@ -45,7 +45,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
@@ -61,6 +60,7 @@ from heron.store.writes import (
     _reprice,
     _trace_attributes,
     merge_observation,
+    record_from_row,
     records_from_table,
 )
 
@@ -235,59 +235,10 @@ def _stored_observations(
             ).result_rows
             wanted = set(chunk)
             for row in rows:
-                record = _record(row[:-1])
+                record = record_from_row(row[:-1])
                 if (record.trace_id, record.id) in wanted:
                     out[_key(record)] = (record, row[-1])
     return out
-
-
-def _record(row: Sequence[Any]) -> ObservationRecord:
-    (
-        project,
-        oid,
-        trace,
-        parent,
-        typ,
-        name,
-        start,
-        end,
-        cstart,
-        model,
-        params,
-        inp,
-        outp,
-        meta,
-        level,
-        status,
-        usage,
-        cost,
-        cost_source,
-        pname,
-        pversion,
-    ) = row
-    return ObservationRecord(
-        project_id=project,
-        id=oid,
-        trace_id=trace,
-        parent_id=parent,
-        type=typ,
-        name=name,
-        start_us=start,
-        end_us=end,
-        completion_start_us=cstart,
-        model=model,
-        model_parameters=orjson.loads(params) if params else None,
-        input=inp,
-        output=outp,
-        metadata=orjson.loads(meta) if meta else {},
-        level=level,
-        status_message=status,
-        usage=dict(usage or {}),
-        cost=dict(cost or {}),
-        cost_from_client=cost_source == "client",
-        prompt_name=pname,
-        prompt_version=pversion,
-    )
 
 
 _STORED_TRACE = (
