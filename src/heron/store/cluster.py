@@ -4,8 +4,8 @@
 :class:`~heron.store.postgres.PostgresControl`; several ``heron serve`` replicas share both,
 each with its own data directory (its journal). The routing rule, in :meth:`ClusterStore.route`:
 
-1. what only makes sense composed is ClusterStore's own method (``write_batch`` records the
-   replica's journal position, ``get_meta``/``set_meta`` keep that position per replica,
+1. what only makes sense composed is ClusterStore's own method or its mixins' (``write_batch``
+   records the replica's journal position, ``get_meta``/``set_meta`` keep that position per replica,
    ``checkpoint``, ``size_bytes``, ``close``, the change feed's no-ops, the filter bar's
    suggestions read through the events half);
 2. else a :class:`~heron.store.base.Store` method the events half implements goes to ClickHouse;
@@ -180,7 +180,7 @@ class ClusterStore:
         self._trace_locks = trace_locks
         self._routes: dict[str, Callable[..., Any]] = {}
         for name in _STORE_NAMES:
-            if name in vars(ClusterStore):
+            if _composed(name):
                 continue
             for half in (events, control):
                 method = getattr(half, name, None)
@@ -195,7 +195,7 @@ class ClusterStore:
         """Which part serves Store method ``name``: ``"cluster"``, ``"events"`` (ClickHouse),
         ``"control"`` (PostgreSQL), ``"empty"`` (nothing of the kind can be written yet) or
         ``"none"`` (calling it raises NotOnCluster)."""
-        if name in vars(ClusterStore):
+        if _composed(name):
             return "cluster"
         target = self._routes.get(name)
         if target is None:
@@ -294,6 +294,11 @@ class ClusterStore:
         self.events.client.close()
         if self._trace_locks is not None:
             self._trace_locks.close()
+
+
+def _composed(name: str) -> bool:
+    """Whether ClusterStore itself (or a mixin of it composing both halves) defines ``name``."""
+    return any(name in vars(k) for k in ClusterStore.__mro__ if k is not object)
 
 
 def _empty(name: str, empty: Any) -> Callable[..., Any]:
