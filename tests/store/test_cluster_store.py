@@ -72,20 +72,23 @@ def test_routing_rule_covers_every_store_method(cluster: ClusterStore) -> None:
             assert not hasattr(cluster.events, name) and hasattr(cluster.control, name), name
         elif route in ("none", "empty"):
             assert not hasattr(cluster.events, name) and not hasattr(cluster.control, name)
-    assert routes["compare"] == "none"
+    assert routes["compare"] == routes["reprice"] == routes["list_signals"] == "events"
+    assert routes["analysis_notes"] == "none"
+    # signals and issues: ClickHouse and PostgreSQL composed by the cluster's mixin
+    assert routes["write_signals"] == routes["list_issues"] == routes["get_issue"] == "cluster"
     # nothing of these can be written on the cluster yet: their lists are empty, not 501
-    assert routes["create_comment"] == routes["write_signals"] == "none"
-    assert {routes[n] for n in ("list_comments", "list_signals", "list_issues")} == {"empty"}
+    assert routes["create_comment"] == "none"
+    assert routes["list_comments"] == "empty"
     assert cluster.list_comments("p", None, 1, 50) == ([], 0)
     assert cluster.list_issues("p", status=("open",), limit=1) == ([], 0)
 
 
 def test_a_method_neither_half_has_raises_501_naming_it(cluster: ClusterStore) -> None:
-    refused = cluster.compare  # looking it up works (code may probe); calling refuses
+    refused = cluster.analysis_notes  # looking it up works (code may probe); calling refuses
     with pytest.raises(NotOnCluster) as caught:
         refused("p", None)
     assert caught.value.status_code == 501
-    assert "compare is not available on the cluster backend" in caught.value.message
+    assert "analysis_notes is not available on the cluster backend" in caught.value.message
     with pytest.raises(NotOnCluster, match="writes_paused"):
         cluster.writes_paused()
     with pytest.raises(AttributeError):

@@ -89,9 +89,8 @@ METRICS: dict[str, list[MetricSpec]] = {
     ],
 }
 
-_GEN_SECONDS = (
-    "(epoch_us(o.end_time) - epoch_us(coalesce(o.completion_start_time, o.start_time))) / 1e6"
-)
+_GEN_US = "(epoch_us(o.end_time) - epoch_us(coalesce(o.completion_start_time, o.start_time)))"
+_GEN_SECONDS = f"{_GEN_US} / 1e6"
 _TTFT_MS = "(epoch_us(o.completion_start_time) - epoch_us(o.start_time)) / 1000.0"
 COHORT = "heron_cohort"  # the cohort's rows, registered on the cursor for the next queries
 
@@ -102,7 +101,7 @@ SELECT t.id, t.start_time, coalesce(t.end_time, t.start_time) AS end_time,
     t.output_tokens::DOUBLE AS output_tokens, t.total_tokens::DOUBLE AS total_tokens,
     t.total_cost::DOUBLE AS total_cost, t.error_count::DOUBLE AS error_count,
     (t.error_count > 0)::DOUBLE AS has_error
-FROM traces t WHERE {cohort}
+FROM traces t WHERE {cohort} ORDER BY t.id
 """
 # Time to first token of the trace's first streamed generation; output tokens per second of
 # generation time over its generations. Generations start within [earliest trace start,
@@ -113,8 +112,8 @@ WITH g AS (
         arg_min({_TTFT_MS}, o.start_time) FILTER (WHERE o.completion_start_time IS NOT NULL)
             AS ttft,
         sum(o.output_tokens) FILTER (WHERE o.end_time IS NOT NULL AND o.output_tokens > 0)
-            / nullif(sum({_GEN_SECONDS})
-                FILTER (WHERE o.end_time IS NOT NULL AND o.output_tokens > 0), 0) AS tps
+            / nullif(sum({_GEN_US})
+                FILTER (WHERE o.end_time IS NOT NULL AND o.output_tokens > 0) / 1e6, 0) AS tps
     FROM observations o
     WHERE o.project_id = ? AND o.type = 'generation' AND o.start_time BETWEEN ? AND ?
         AND o.trace_id IN (SELECT id FROM {COHORT})
@@ -122,7 +121,7 @@ WITH g AS (
 )
 SELECT c.latency, c.input_tokens, c.output_tokens, c.total_tokens, c.total_cost,
     c.error_count, c.has_error, g.ttft::DOUBLE AS ttft, g.tps::DOUBLE AS tps
-FROM {COHORT} c LEFT JOIN g ON g.trace_id = c.id
+FROM {COHORT} c LEFT JOIN g ON g.trace_id = c.id ORDER BY c.id
 """
 _OBSERVATION_ROWS = f"""
 SELECT o.id, ((epoch_us(o.end_time) - epoch_us(o.start_time)) / 1000.0)::DOUBLE AS latency,
@@ -130,7 +129,7 @@ SELECT o.id, ((epoch_us(o.end_time) - epoch_us(o.start_time)) / 1000.0)::DOUBLE 
     o.output_tokens::DOUBLE AS output_tokens, o.total_tokens::DOUBLE AS total_tokens,
     (o.output_tokens / nullif({_GEN_SECONDS}, 0))::DOUBLE AS tps,
     o.total_cost::DOUBLE AS total_cost, (o.level = 'ERROR')::DOUBLE AS has_error
-FROM observations o WHERE {{cohort}}
+FROM observations o WHERE {{cohort}} ORDER BY o.id
 """
 # A record's score of a name is the mean of its values of that name (labels: one row each).
 _SCORE_VALUES = f"""
@@ -139,7 +138,7 @@ SELECT s.{{key}} AS record_id, s.name, s.data_type,
     avg(s.value)::DOUBLE AS value
 FROM scores s
 WHERE s.project_id = ? AND s.data_type <> 'TEXT' AND s.{{key}} IN (SELECT id FROM {COHORT})
-GROUP BY ALL
+GROUP BY ALL ORDER BY record_id, s.name, s.data_type, label
 """
 
 
@@ -166,7 +165,7 @@ def _cohort_condition(project_id: str, view: str, cohort: Cohort) -> tuple[str, 
     return " AND ".join(parts), [*params, *fparams]
 
 
-def _floats(column: Any) -> np.ndarray:
+def floats(column: Any) -> np.ndarray:
     if isinstance(column, np.ma.MaskedArray):
         return np.ma.filled(column.astype(np.float64), np.nan)
     return np.asarray(column, dtype=np.float64)
@@ -199,7 +198,7 @@ def fetch_cohort(
         score_raw = cur.execute(_SCORE_VALUES.format(key=key), [project_id]).fetchnumpy()
     finally:
         cur.unregister(COHORT)
-    values = {name: _floats(col) for name, col in raw.items()}
+    values = {name: floats(col) for name, col in raw.items()}
     return CohortData(values, {k: np.asarray(v) for k, v in score_raw.items()})
 
 
@@ -309,13 +308,13 @@ def _score_values(data: CohortData, name: str, dtype: str) -> np.ndarray:
     mask = _mask(data, name, dtype)
     if not mask.any():
         return np.zeros(0)
-    return _floats(data.scores["value"][mask])
+    return floats(data.scores["value"][mask])
 
 
 def _implicit_flags(data: CohortData, name: str, records: int) -> np.ndarray:
     """One value per record of the cohort: 1.0 when it has a true value of the score."""
     mask = _mask(data, name, "BOOLEAN")
-    values = _floats(data.scores["value"][mask]) if mask.any() else np.zeros(0)
+    values = floats(data.scores["value"][mask]) if mask.any() else np.zeros(0)
     flagged = min(int((values > 0).sum()), records)  # one row per record (scores of the cohort)
     return np.concatenate([np.ones(flagged), np.zeros(records - flagged)])
 
@@ -402,7 +401,11 @@ def run_compare(
     """Compare the two cohorts of ``query`` within ``project_id``: the API's answer."""
     base = fetch_cohort(cur, project_id, query.view, query.baseline)
     cand = fetch_cohort(cur, project_id, query.view, query.candidate)
-    results = compare_cohorts(base, cand, query.view, query.seed)
+    return answer(query, compare_cohorts(base, cand, query.view, query.seed))
+
+
+def answer(query: CompareQuery, results: list[MetricResult]) -> dict[str, Any]:
+    """The API's answer: the cohorts as asked and every metric's result."""
     return {
         "view": query.view,
         "cohorts": {

@@ -8,7 +8,8 @@ transitions and their notifications are written, together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -109,16 +110,28 @@ def percentiles(
     min_traces: int,
 ) -> dict[str, float]:
     """Per trace name, the ``fraction`` quantile of ``column`` (latency_ms or total_cost)
-    over traces starting since ``since``, for names with at least ``min_traces`` values."""
+    over traces starting since ``since``, for names with at least ``min_traces`` values:
+    the two values around it from the database, interpolated by :func:`interpolate`."""
     if column not in ("latency_ms", "total_cost"):
         raise ValueError(column)
     rows = cur.execute(
-        f"SELECT name, quantile_cont({column}, ?) FROM traces WHERE project_id = ? "
+        "SELECT name, n, a[CAST(floor(rn) AS BIGINT) + 1], a[CAST(ceil(rn) AS BIGINT) + 1] "
+        f"FROM (SELECT name, count(*) AS n, list_sort(list({column}::DOUBLE)) AS a, "
+        "(count(*) - 1) * ?::DOUBLE AS rn FROM traces WHERE project_id = ? "
         f"AND start_time >= ? AND {column} IS NOT NULL AND name IS NOT NULL "
-        f"GROUP BY name HAVING count(*) >= ?",
+        "GROUP BY name HAVING count(*) >= ?)",
         [fraction, project_id, since, min_traces],
     ).fetchall()
-    return {name: float(v) for name, v in rows if v is not None}
+    return {name: interpolate(n, fraction, lo, hi) for name, n, lo, hi in rows}
+
+
+def interpolate(n: int, fraction: float, lo: float, hi: float) -> float:
+    """The ``fraction`` quantile of ``n`` sorted values (``quantile_cont``, type 7) from the
+    two at positions ``floor`` and ``ceil`` of ``(n - 1) * fraction``: computed here, in
+    Python's IEEE doubles, so that every backend gives the same bits (DuckDB's own
+    ``quantile_cont`` rounds differently where its build fuses multiply-adds)."""
+    rn = (n - 1) * fraction
+    return float(lo) + (float(hi) - float(lo)) * (rn - math.floor(rn))
 
 
 def trace_scores(
@@ -180,12 +193,34 @@ def write_signals(
         return []
     new.sort(key=lambda s: (s.time, s.id))
     _insert(con, new)
+    first = first_of_issues(new)
+    issues = issues_of(con, list(first))
+    ignored = [k for k, i in issues.items() if i["status"] == "ignored"]
+    counts = _counts(con, ignored) if ignored else {}
+    apply_transitions(con, first, issues, counts, notify, now)
+    return new
+
+
+def first_of_issues(new: Sequence[Signal]) -> dict[tuple[str, str], Signal]:
+    """The first of the new signals (in time order) of each (project, issue)."""
     first: dict[tuple[str, str], Signal] = {}
     for s in new:
         first.setdefault((s.project_id, s.issue_id), s)
-    issues = _issues_of(con, list(first))
-    ignored = [k for k, i in issues.items() if i["status"] == "ignored"]
-    counts = _counts(con, ignored) if ignored else {}
+    return first
+
+
+def apply_transitions(
+    con: Any,
+    first: Mapping[tuple[str, str], Signal],
+    issues: Mapping[tuple[str, str], dict[str, Any]],
+    counts: Mapping[tuple[str, str], int],
+    notify: Mapping[tuple[str, str], Sequence[str]],
+    now: datetime,
+) -> None:
+    """For each issue with new signals (``first``: its first new one): open it, or update
+    its severity, mark it ``regressed`` when resolved, reopen it when its ignoring ended
+    (``counts``: its signals, the new ones included), and announce what changed. ``issues``
+    are the stored ones (:func:`issues_of`); ``con`` holds the issues and the outbox."""
     for key, s in first.items():
         issue = issues.get(key)
         channels = notify.get((s.project_id, s.rule), ())
@@ -210,7 +245,6 @@ def write_signals(
         elif status == "ignored" and _ignore_ended(issue, counts.get(key, 0), now):
             _set_status(con, s, "open", now)
             _announce(con, "issue.reopened", s, issue["title"], "open", channels, now)
-    return new
 
 
 def _not_stored(con: duckdb.DuckDBPyConnection, signals: Sequence[Signal]) -> list[Signal]:
@@ -259,7 +293,7 @@ _ISSUE_COLUMNS = (
 )  # fmt: skip
 
 
-def _issues_of(
+def issues_of(
     con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     out = {}
@@ -498,9 +532,11 @@ def set_issue_status(
     *,
     more: int | None = None,
     until: datetime | None = None,
+    count_signals: Callable[[list[tuple[str, str]]], dict[tuple[str, str], int]] | None = None,
 ) -> list[str]:
     """Set the status of the project's issues ``issue_ids``; ``ignored`` may end after
-    ``more`` signals or at ``until``. Returns the ids found."""
+    ``more`` signals or at ``until``. Returns the ids found. ``count_signals`` counts the
+    signals of (project, issue) keys where they are not in ``cur``'s database."""
     if status not in STATUSES:
         raise BadRequest(f"status: one of {', '.join(STATUSES)}")
     if status != "ignored" and (more is not None or until is not None):
@@ -514,7 +550,11 @@ def set_issue_status(
     ids = [r[0] for r in found]
     if not ids:
         raise NotFound("no such issue in this project")
-    counts = _counts(cur, [(project_id, i) for i in ids]) if more is not None else {}
+    keys = [(project_id, i) for i in ids]
+    if more is None:
+        counts = {}
+    else:
+        counts = count_signals(keys) if count_signals is not None else _counts(cur, keys)
     for issue_id in ids:
         until_count = counts.get((project_id, issue_id), 0) + more if more is not None else None
         cur.execute(

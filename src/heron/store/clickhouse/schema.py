@@ -183,4 +183,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             BACKFILL_TRACE_AGGREGATES,
         ),
     ),
+    Migration(
+        4,
+        "signals: one row per rule match (issues are control data, on PostgreSQL)",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS signals (
+                project_id String,
+                id String,
+                rule String,
+                severity LowCardinality(String),
+                trace_id String,
+                observation_id Nullable(String),
+                score_id Nullable(String),
+                time DateTime64(6, 'UTC'),
+                created_at DateTime64(6, 'UTC'),
+                message String,
+                issue_id String,
+                user_id Nullable(String),
+                session_id Nullable(String),
+                row_version UInt64
+            )
+            ENGINE = ReplacingMergeTree(row_version)
+            ORDER BY (project_id, id)
+            """,
+        ),
+    ),
 )
