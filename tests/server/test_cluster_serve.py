@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,12 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import Status, StatusCode
 
+from heron.runner.task import Target
 from heron.server.app import SHARED_MAX_AGE_S
-from heron.store.cluster import APPLIED_KEY, REPLICA_FILE
+from heron.signals.task import RulesTask
+from heron.store.cluster import APPLIED_KEY, REPLICA_FILE, open_cluster
 from tests.support.chdb_server import ChdbServer
 from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 from tests.support.otlp import new_span_id, new_trace_id, request, span
@@ -100,6 +104,22 @@ def applied(server: HeronProcess, trace_id: str) -> dict[str, Any]:
     r = httpx.get(f"{server.url}/api/traces/{trace_id}?consistent=true", headers=AUTH, timeout=30)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def send_failing(server: HeronProcess, name: str) -> str:
+    """A root span with a failed child span (status ERROR) through the OpenTelemetry SDK."""
+    exporter = OTLPSpanExporter(endpoint=server.url + "/v1/traces", headers=AUTH)
+    provider = TracerProvider(resource=Resource.create({"service.name": "cluster-test"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span(name) as root:
+        root.set_attribute("user.id", "u-rules")
+        trace_id = format(root.get_span_context().trace_id, "032x")
+        with tracer.start_as_current_span("charge") as child:
+            child.set_status(Status(StatusCode.ERROR, "card declined"))
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+    return trace_id
 
 
 def send_with_otel_sdk(server: HeronProcess, name: str) -> str:
@@ -212,20 +232,61 @@ def test_an_endpoint_not_on_the_cluster_backend_answers_501_naming_it(
     pair: tuple[HeronProcess, HeronProcess],
 ) -> None:
     a, _ = pair
+    # no background runner on the cluster: a backfill is refused naming what is missing
+    r = httpx.post(a.url + "/api/runner/jobs", json={}, headers=AUTH, timeout=30)
+    assert r.status_code == 501, r.text
+    error = r.json()["error"]
+    assert error["code"] == "not_implemented"
+    assert error["message"].startswith("start_job (the background runner's backfill")
+
+
+def test_a_rules_signal_is_an_issue_on_every_replica_and_compare_answers(
+    pair: tuple[HeronProcess, HeronProcess], backends: dict[str, str], tmp_path: Path
+) -> None:
+    """A failed span sent to A; the trace rules run on the cluster store (as the runner will:
+    it does not run in cluster mode yet); the issue is listed on B, resolved through A and
+    read resolved on B; a comparison answers on the cluster."""
+    a, b = pair
+    trace_id = send_failing(a, "checkout-e2e")
+    trace = applied(a, trace_id)
+    store = open_cluster(
+        backends["HERON_CLICKHOUSE_URL"], backends["HERON_POSTGRES_URL"], tmp_path / "runner"
+    )
+    try:
+        project = store.project_by_name("test")
+        assert project is not None
+        fields = {
+            "name": trace["name"], "user_id": trace["user_id"], "session_id": None,
+            "metadata": {}, "latency_ms": trace["latency_ms"], "total_cost": None,
+            "start_time": datetime.fromisoformat(trace["timestamp"].removesuffix("Z")),
+        }  # fmt: skip
+        task = RulesTask()
+        task.bind(store)
+        target = Target("rules", "1", project["id"], "trace", trace_id, [fields])
+        task.run_many([target], datetime.now(UTC).replace(tzinfo=None))
+    finally:
+        store.close()
+    r = httpx.get(b.url + "/api/issues", params={"rule": "error"}, headers=AUTH, timeout=30)
+    assert r.status_code == 200, r.text
+    [issue] = [i for i in r.json()["data"] if i["title"] == "charge: card declined"]
+    assert (issue["status"], issue["count"], issue["usersAffected"]) == ("open", 1, 1)
+    r = httpx.get(f"{b.url}/api/issues/{issue['id']}", headers=AUTH, timeout=30)
+    assert r.status_code == 200 and r.json()["sampleTraceIds"] == [trace_id]
+    r = httpx.get(b.url + "/api/signals", params={"trace_id": trace_id}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    r = httpx.patch(f"{a.url}/api/issues/{issue['id']}", json={"status": "resolved"}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["status"] == "resolved", r.text
+    r = httpx.get(f"{b.url}/api/issues/{issue['id']}", headers=AUTH, timeout=30)
+    assert r.json()["status"] == "resolved"
     r = httpx.post(
         a.url + "/api/compare",
         json={"at": "2025-10-08T20:53:20Z", "days": 0.5},
         headers=AUTH,
         timeout=30,
     )
-    assert r.status_code == 501, r.text
-    error = r.json()["error"]
-    assert error["code"] == "not_implemented"
-    assert error["message"].startswith("compare is not available on the cluster backend")
-    # no background runner on the cluster: a backfill is refused the same way
-    r = httpx.post(a.url + "/api/runner/jobs", json={}, headers=AUTH, timeout=30)
-    assert r.status_code == 501, r.text
-    assert r.json()["error"]["message"].startswith("start_job (the background runner's backfill")
+    assert r.status_code == 200, r.text
+    counts = {m["metric"]: m for m in r.json()["metrics"]}["count"]
+    assert (counts["baseline"], counts["candidate"]) == (0, 0)
 
 
 def test_a_web_session_from_one_replica_shows_pages_on_the_other(
@@ -248,10 +309,15 @@ def test_a_web_session_from_one_replica_shows_pages_on_the_other(
         assert r.status_code == 200 and trace_id in r.text
         r = web.get(f"/traces/{trace_id}")
         assert r.status_code == 200 and "chat gpt-4o" in r.text
-        r = web.get("/settings/prices")  # unpriced models: not on the cluster backend yet
+        r = web.get("/settings/prices")  # the unpriced models are read from ClickHouse
+        assert r.status_code == 200
+        name = "web-check-" + uuid.uuid4().hex[:6]
+        made = httpx.post(a.url + "/api/public/v2/datasets", json={"name": name}, headers=AUTH)
+        assert made.status_code == 200, made.text
+        r = web.get("/datasets")  # its runs: not on the cluster backend yet
         assert r.status_code == 501
         assert r.headers["content-type"].startswith("text/html")
-        assert "unpriced_models is not available on the cluster backend" in r.text
+        assert "list_dataset_runs is not available on the cluster backend" in r.text
 
 
 def test_a_price_set_through_one_replica_prices_spans_on_the_other(
