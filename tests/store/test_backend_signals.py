@@ -101,12 +101,13 @@ def span(p: str, trace: str, oid: str, parent: str | None = None, **kw: Any) -> 
 
 def score(
     p: str, sid: str, trace: str, name: str, when: datetime, value: float | None = None,
-    label: str | None = None,
+    label: str | None = None, data_type: str | None = None, observation: str | None = None,
 ) -> ScoreRecord:  # fmt: skip
     return ScoreRecord(
-        project_id=p, id=sid, trace_id=trace, observation_id=None, session_id=None, name=name,
-        value=value, string_value=label, data_type="CATEGORICAL" if label else "NUMERIC",
-        source="API", comment=None, author=None, timestamp=when, metadata=None, environment=None,
+        project_id=p, id=sid, trace_id=trace, observation_id=observation, session_id=None,
+        name=name, value=value, string_value=label,
+        data_type=data_type or ("CATEGORICAL" if label else "NUMERIC"), source="API",
+        comment=None, author=None, timestamp=when, metadata=None, environment=None,
     )  # fmt: skip
 
 
@@ -136,7 +137,7 @@ def shared_data(p: str) -> tuple[list[ObservationRecord], list[TraceUpdate], lis
                 span(
                     p,
                     t,
-                    "gen",
+                    f"gen-{t}",
                     "root",
                     type="generation",
                     model="gpt-4o" if i % 4 else "mystery-model",
@@ -173,6 +174,11 @@ def shared_data(p: str) -> tuple[list[ObservationRecord], list[TraceUpdate], lis
             if i % 3 == 0:
                 label = "good" if i % 2 else "bad"
                 scores.append(score(p, f"l-{t}", t, "label", at(start + lat), label=label))
+            if i % (4 if release == 1 else 3) == 0:  # an implicit retry: a rate over all traces
+                scores.append(score(p, f"r-{t}", t, "implicit_retry", at(start + lat), 1.0,
+                                    data_type="BOOLEAN"))  # fmt: skip
+            scores.append(score(p, f"g-{t}", t, "gen_quality", at(start + lat), (i % 7) / 3,
+                                observation=f"gen-{t}"))  # fmt: skip
     return spans, updates, scores
 
 
@@ -210,6 +216,8 @@ def test_compare_two_releases_gives_identical_statistics(
     assert metrics["p50_time_to_first_token"]["baseline"] == quantile(ttft1, 0.5)
     assert metrics["scores.quality"]["n_baseline"] == N
     assert {"scores.label=good", "scores.label=bad"} <= set(metrics)
+    retry = metrics["scores.implicit_retry"]
+    assert (retry["baseline"], retry["candidate"]) == (30 / N, 40 / N)
 
 
 def test_compare_observations_between_time_windows(both: tuple[Any, Any], shared: str) -> None:
@@ -231,6 +239,9 @@ def test_compare_observations_between_time_windows(both: tuple[Any, Any], shared
     assert metrics["count"]["baseline"] == metrics["count"]["candidate"] == N
     tps = [(10 + i % 11) / ((latency_ms(1, i) - 26 - i % 7) / 1000) for i in range(N)]
     assert metrics["avg_tokens_per_second"]["baseline"] == pytest.approx(np.mean(tps))
+    quality = metrics["scores.gen_quality"]  # scores of the observations themselves
+    assert quality["n_baseline"] == N
+    assert quality["baseline"] == pytest.approx(np.mean([(i % 7) / 3 for i in range(N)]))
 
 
 # -- what the rules and the evaluators' filters read -----------------------------------------
@@ -307,14 +318,16 @@ def test_trace_scores_and_calls_are_identical(both: tuple[Any, Any], shared: str
     ids = ["r1-000", "r1-003", "r2-006", "missing"]
     scores = same(both, "trace_scores", shared, ids)
     assert [(s["trace_id"], s["name"]) for s in scores] == [
-        ("r1-000", "label"), ("r1-000", "quality"), ("r1-003", "label"), ("r1-003", "quality"),
-        ("r2-006", "label"), ("r2-006", "quality"),
+        ("r1-000", "gen_quality"), ("r1-000", "label"), ("r1-000", "quality"),
+        ("r1-000", "implicit_retry"), ("r1-003", "gen_quality"), ("r1-003", "label"),
+        ("r1-003", "quality"), ("r2-006", "gen_quality"), ("r2-006", "label"),
+        ("r2-006", "quality"), ("r2-006", "implicit_retry"),
     ]  # fmt: skip
     assert isinstance(scores[0]["timestamp"], datetime)
     calls = same(both, "trace_calls", shared, ids)
     assert [(c["trace_id"], c["id"]) for c in calls] == [
-        ("r1-000", "lookup"), ("r1-000", "gen"), ("r1-003", "gen"), ("r2-006", "lookup"),
-        ("r2-006", "gen"),
+        ("r1-000", "lookup"), ("r1-000", "gen-r1-000"), ("r1-003", "gen-r1-003"),
+        ("r2-006", "lookup"), ("r2-006", "gen-r2-006"),
     ]  # fmt: skip
     assert calls[1]["fingerprint"] == "fp-0" and calls[2]["fingerprint"] is None
     assert same(both, "trace_scores", shared, []) == same(both, "trace_calls", shared, []) == []
@@ -440,6 +453,8 @@ def test_signals_from_the_rules_become_issues_with_statuses(both: tuple[Any, Any
     assert stable(same_issue(both, p, error["id"])) == stable(error)
     assert same_page(both, "list_issues", p, sort="count", severity=("info",))[1] == 1
     assert same_page(both, "list_issues", p, rule="error", start=at(T0 + 10**12))[1] == 0
+    window = same_page(both, "list_issues", p, start=at(T0 + 60 * S), end=at(T0 + 120 * S))
+    assert window[1] == 2 and window[0][0]["count"] == 3  # seen then; counted over all time
     assert notified(both[0], p) == notified(both[1], p) == ["issue.opened"]
 
     end = at(T0 + 180 * S)

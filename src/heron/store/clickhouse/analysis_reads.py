@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import orjson
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from heron.compare.engine import CohortData, answer, compare_cohorts, floats
 from heron.compare.query import VIEWS, Cohort, CompareQuery
@@ -34,6 +35,7 @@ from heron.query.filters import Filter
 from heron.query.views import View
 from heron.store import signals as signaldb
 from heron.store.clickhouse.reads import _OBSERVATION_VIEW, _trace_view, utc
+from heron.store.deadline import timed_out
 from heron.store.evaluators import OBSERVATION_FIELDS
 from heron.store.reads import iso
 
@@ -355,58 +357,61 @@ def _column(rows: list[Sequence[Any]], index: int) -> np.ndarray:
     return floats(np.array([r[index] for r in rows], dtype=object).astype(np.float64))
 
 
-def fetch_cohort(client: Client, project_id: str, view_name: str, cohort: Cohort) -> CohortData:
+def fetch_cohort(
+    client: Client,
+    project_id: str,
+    view_name: str,
+    cohort: Cohort,
+    timeout_s: float | None = None,
+) -> CohortData:
     """The cohort's per-record metric values and score values, as DuckDB's
-    :func:`heron.compare.engine.fetch_cohort` gives them (same values, same order)."""
+    :func:`heron.compare.engine.fetch_cohort` gives them (same values, same order); each
+    query is cancelled after ``timeout_s`` (None: no limit) as a QueryTimeout."""
+
+    def query(sql: str, parameters: dict[str, Any]) -> list[Any]:
+        settings: dict[str, Any] = {**_JOIN_NULLS}
+        if timeout_s:
+            settings["max_execution_time"] = timeout_s
+        try:
+            return client.query(sql, parameters=parameters, settings=settings).result_rows
+        except DatabaseError as exc:
+            if "TIMEOUT_EXCEEDED" in str(exc) and timeout_s:
+                raise timed_out("the comparison", timeout_s) from None
+            raise
+
     view = VIEWS[view_name]
     where, params = _cohort(project_id, view, cohort)
     source = _source(view)
     if view is TRACES:
-        rows = client.query(
-            _TRACE_ROWS.format(source=source, cohort=where),
-            parameters=params.values,
-            settings=_JOIN_NULLS,
-        ).result_rows
+        rows = query(_TRACE_ROWS.format(source=source, cohort=where), params.values)
         low = min((r[1] for r in rows), default=0)
         high = max((r[2] for r in rows), default=0)
-        generations = client.query(
-            _trace_generations(source, where),
-            parameters={**params.values, "low": low, "high": high},
-            settings=_JOIN_NULLS,
-        ).result_rows
+        bounds = {**params.values, "low": low, "high": high}
+        generations = query(_trace_generations(source, where), bounds)
         by_trace = {g[0]: g[1:] for g in generations}
         values = {name: _column(rows, 3 + i) for i, name in enumerate(_TRACE_VALUES)}
-        empty: tuple[Any, Any] = (None, None)
-        values["ttft"] = floats(
-            np.array([by_trace.get(r[0], empty)[0] for r in rows], dtype=object).astype(float)
-        )
-        values["tps"] = floats(
-            np.array([by_trace.get(r[0], empty)[1] for r in rows], dtype=object).astype(float)
-        )
+        joined = [by_trace.get(r[0], (None, None)) for r in rows]  # the LEFT JOIN of DuckDB's
+        values["ttft"], values["tps"] = _column(joined, 0), _column(joined, 1)
         key = "trace_id"
     else:
-        rows = client.query(
-            _OBSERVATION_ROWS.format(source=source, cohort=where),
-            parameters=params.values,
-            settings=_JOIN_NULLS,
-        ).result_rows
+        rows = query(_OBSERVATION_ROWS.format(source=source, cohort=where), params.values)
         values = {name: _column(rows, 1 + i) for i, name in enumerate(_OBSERVATION_VALUES)}
         key = "observation_id"
-    scored = client.query(
-        _SCORE_VALUES.format(key=key, alias=view.alias, source=source, cohort=where),
-        parameters=params.values,
-        settings=_JOIN_NULLS,
-    ).result_rows
+    scored = query(
+        _SCORE_VALUES.format(key=key, alias=view.alias, source=source, cohort=where), params.values
+    )
     names = ("record_id", "name", "data_type", "label", "value")
     scores = {n: np.array([r[i] for r in scored], dtype=object) for i, n in enumerate(names)}
     scores["value"] = _column(scored, 4)
     return CohortData(values, scores)
 
 
-def compare(client: Client, project_id: str, query: CompareQuery) -> dict[str, Any]:
+def compare(
+    client: Client, project_id: str, query: CompareQuery, timeout_s: float | None = None
+) -> dict[str, Any]:
     """Two cohorts compared on every metric (see :mod:`heron.compare`)."""
-    base = fetch_cohort(client, project_id, query.view, query.baseline)
-    cand = fetch_cohort(client, project_id, query.view, query.candidate)
+    base = fetch_cohort(client, project_id, query.view, query.baseline, timeout_s)
+    cand = fetch_cohort(client, project_id, query.view, query.candidate, timeout_s)
     return answer(query, compare_cohorts(base, cand, query.view, query.seed))
 
 
@@ -414,6 +419,7 @@ class AnalysisReads:
     """The rule, filter, comparison, dashboard and price reads of the events half."""
 
     client: Client
+    query_timeout_s: float | None  # a comparison's queries; None: no limit
 
     def signal_percentiles(
         self, project_id: str, column: str, fraction: float, since: datetime, min_traces: int
@@ -452,7 +458,7 @@ class AnalysisReads:
 
     def compare(self, project_id: str, query: CompareQuery) -> dict[str, Any]:
         """Two cohorts compared on every metric (see :mod:`heron.compare`)."""
-        return compare(self.client, project_id, query)
+        return compare(self.client, project_id, query, self.query_timeout_s)
 
     def changes(
         self,
