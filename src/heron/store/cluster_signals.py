@@ -17,6 +17,7 @@ DuckDB, where an issue without signals cannot exist).
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +33,6 @@ from heron.store.postgres import PostgresControl
 from heron.store.signals import Signal
 
 _WRITE_LOCK = "signals:write"
-_SORTS = {"last_seen": "last_seen", "count": "count"}
 
 
 def _utcnow() -> datetime:
@@ -104,15 +104,14 @@ class ClusterSignals:
         now = _utcnow()
         with self.control._admin(_WRITE_LOCK) as cur:
             issues = signaldb.issues_of(cur, list(first))
-            counts: dict[tuple[str, str], int] = {}
-            for s in new:  # the new signals count, as DuckDB counts them once inserted
-                counts[(s.project_id, s.issue_id)] = counts.get((s.project_id, s.issue_id), 0) + 1
+            # an ignored issue's signals, the new ones included (DuckDB counts after inserting)
+            counts = Counter((s.project_id, s.issue_id) for s in new)
             for project in {p for p, _ in issues}:
                 ignored = [
                     i for (p, i), v in issues.items() if p == project and v["status"] == "ignored"
                 ]
                 for issue_id, n in chsignals.counts(client, project, ignored).items():
-                    counts[(project, issue_id)] = counts.get((project, issue_id), 0) + n
+                    counts[(project, issue_id)] += n
             signaldb.apply_transitions(cur, first, issues, counts, notify, now)
         chsignals.insert(client, new, to_us(now))
         return new
@@ -132,7 +131,8 @@ class ClusterSignals:
     ) -> tuple[list[dict[str, Any]], int]:
         """A page of the project's issues with their counts, and how many match (as
         :func:`heron.store.signals.list_issues`)."""
-        order = _SORTS[sort]  # a KeyError for an unknown sort, as DuckDB's SORTS[sort]
+        if sort not in signaldb.SORTS:
+            raise KeyError(sort)  # as DuckDB's SORTS[sort]; the API checks the sort first
         now = _utcnow()
         where, params = ["project_id = ?"], [project_id]
         if rule is not None:
@@ -159,8 +159,8 @@ class ClusterSignals:
         if status:
             found = [i for i in found if i["status"] in status]
         found.sort(key=lambda i: i["id"])
-        found.sort(key=lambda i: i[order], reverse=True)  # stable: ties stay by id
-        return found[offset : offset + limit] if limit >= 0 else found[offset:], len(found)
+        found.sort(key=lambda i: i[sort], reverse=True)  # stable: ties stay by id (SORTS)
+        return found[offset : offset + limit], len(found)
 
     def get_issue(self, project_id: str, issue_id: str) -> dict[str, Any] | None:
         with self.control._read() as cur:
