@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from heron.compare import parse_compare_query
@@ -25,7 +26,7 @@ from heron.runner.task import Target
 from heron.scores import ScoreRecord
 from heron.signals.rules import check_rule
 from heron.signals.task import RulesTask
-from heron.store import EmbeddedStore
+from heron.store import EmbeddedStore, ListQuery
 from heron.store.cluster import ClusterStore, open_cluster
 from tests.conftest import seed_db
 from tests.support.chdb_server import ChdbServer
@@ -405,8 +406,6 @@ def notified(store: Any, p: str) -> list[str]:
             rows = cur.execute(sql, [p]).fetchall()
     else:
         rows = store.cursor().execute(sql, [p]).fetchall()
-    import orjson
-
     return [orjson.loads(r[0])["type"] for r in rows]
 
 
@@ -568,14 +567,16 @@ def test_repricing_changes_costs_identically(both: tuple[Any, Any]) -> None:
         step = progress[-1].append
         assert s.reprice(p, ["m-new"], price, lambda d, t, step=step: step((d, t)), chunk=4) == 6
     assert progress[0] == progress[1] == [(0, 6), (4, 6), (6, 6)]
-    traces = [{t["id"]: t["total_cost"] for t in s.list_traces(p, _list(50)).data} for s in both]
+    traces = [
+        {t["id"]: t["total_cost"] for t in s.list_traces(p, ListQuery(limit=50)).data} for s in both
+    ]
     assert traces[0] == traces[1]
     assert traces[0]["t1"] == (128 / 1024 + 32 / 512)
     assert traces[0]["t3"] == 1.0  # the client's cost is kept
     assert traces[0]["t6"] is None  # no price at its time: no cost
     gens = [
         {(o["trace_id"], o["id"]): (o["total_cost"], o["cost"]) for o in
-         s.list_observations(p, _list(50)).data}
+         s.list_observations(p, ListQuery(limit=50)).data}
         for s in both
     ]  # fmt: skip
     assert gens[0] == gens[1]
@@ -585,9 +586,3 @@ def test_repricing_changes_costs_identically(both: tuple[Any, Any]) -> None:
     assert same(both, "unpriced_models", p)[0]["model"] == "m-new"  # t5, t6 and m-old
     assert math.isclose(sum(v for v in traces[0].values() if v), sum(
         v for v in traces[1].values() if v))  # fmt: skip
-
-
-def _list(limit: int) -> Any:
-    from heron.store import ListQuery
-
-    return ListQuery(limit=limit)
