@@ -207,7 +207,7 @@ class EmbeddedStore:
                 "SELECT model, count(*), sum(total_tokens), max(start_time) FROM observations "
                 "WHERE project_id = ? AND model IS NOT NULL AND total_cost IS NULL "
                 "AND (input_tokens > 0 OR output_tokens > 0 OR total_tokens > 0) "
-                "GROUP BY model ORDER BY count(*) DESC",
+                "GROUP BY model ORDER BY count(*) DESC, model",
                 [project_id],
             )
             .fetchall()
