@@ -11,7 +11,7 @@ each with its own data directory (its journal). The routing rule, in :meth:`Clus
 2. else a :class:`~heron.store.base.Store` method the events half implements goes to ClickHouse;
 3. else one the control half implements goes to PostgreSQL;
 4. else a list of something neither half can write yet (:data:`EMPTY_UNTIL_WRITABLE`:
-   comments, signals, issues) answers empty: none can exist;
+   signals, issues) answers empty: none can exist;
 5. else calling it raises :class:`~heron.errors.NotOnCluster`, answered 501 naming the method.
 
 Rules 2 to 4 look at the halves when the store is built, so a method either half gains
@@ -47,6 +47,7 @@ from heron.store.base import Store
 from heron.store.clickhouse import ClickHouseEvents
 from heron.store.clickhouse.client import connect as clickhouse_connect
 from heron.store.clickhouse.migrations import migrate as migrate_clickhouse
+from heron.store.cluster_annotation import ClusterAnnotation
 from heron.store.postgres import PostgresControl
 from heron.store.postgres.connect import connect as postgres_connect
 from heron.store.reads import ListQuery
@@ -68,10 +69,9 @@ TRACE_LOCK_SLOTS = 1024
 _STORE_NAMES = frozenset(n for n in vars(Store) if not n.startswith("_"))
 
 #: Lists of what the cluster cannot write yet: while their writer is not routed, nothing of
-#: theirs can exist, so they answer empty (the trace page, the review hub and the comments
-#: list then work) instead of 501. Once a half implements the list, it is routed there.
+#: theirs can exist, so they answer empty (the trace page and the review hub then work)
+#: instead of 501. Once a half implements the list, it is routed there.
 EMPTY_UNTIL_WRITABLE: dict[str, tuple[str, Any]] = {
-    "list_comments": ("create_comment", ([], 0)),
     "list_signals": ("write_signals", ([], 0)),
     "list_issues": ("write_signals", ([], 0)),
 }
@@ -163,7 +163,7 @@ def replica_id(data_dir: Path) -> str:
     return rid
 
 
-class ClusterStore:
+class ClusterStore(ClusterAnnotation):
     """heron's :class:`~heron.store.base.Store` on ClickHouse + PostgreSQL (see the module
     docstring for the routing rule). Build it with :func:`open_cluster`."""
 

@@ -25,6 +25,9 @@ from heron.store.arrow import observations_table
 from heron.store.clickhouse import groups, reads, score_reads, totals, writes
 from heron.store.clickhouse import metrics as metrics_reads
 from heron.store.clickhouse import scores as score_writes
+from heron.store.clickhouse.annotation_reads import AnnotationReads
+from heron.store.clickhouse.comments import Comments
+from heron.store.clickhouse.langfuse_reads import LangfuseReads
 from heron.store.llmstats import SeriesTotals
 from heron.store.reads import ListQuery, Page
 from heron.store.scores import ScoreFilter
@@ -35,7 +38,7 @@ from heron.store.writes import WriteResult
 TraceLock = Callable[[Sequence[tuple[str, str]]], AbstractContextManager[object]]
 
 
-class ClickHouseEvents:
+class ClickHouseEvents(LangfuseReads, Comments, AnnotationReads):
     """Event writes and reads over one ClickHouse database.
 
     ``trace_lock``, when given, is held around each batch's read-merge-insert for the
