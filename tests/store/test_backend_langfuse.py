@@ -25,6 +25,7 @@ from heron.store import EmbeddedStore
 from heron.store.analysis import NoteQuery
 from heron.store.cluster import ClusterStore, open_cluster
 from heron.store.comments import CommentFilter
+from heron.store.reads import encode_cursor
 from tests.conftest import seed_db
 from tests.support.chdb_server import ChdbServer
 from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
@@ -299,6 +300,11 @@ def test_observation_scan_pages_with_cursors_and_field_groups(both: Both) -> Non
     rows, cursor = both.same("langfuse_observation_scan", root, 10, None, False, False)
     assert ids(rows) == ["r3", "r2", "r1", "r0"] and cursor is None
     both.raises(BadRequest, "langfuse_observation_scan", [], 2, "garbage", False, False)
+    huge = encode_cursor(1e30, "z")  # forged: past every start time, not a 500
+    assert ids(both.same("langfuse_observation_scan", [], 2, huge, False, False)[0]) == [
+        "g3",
+        "r3",
+    ]
 
 
 # -- sessions ----------------------------------------------------------------------------------

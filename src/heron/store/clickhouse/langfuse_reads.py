@@ -31,6 +31,14 @@ _TRACE_COLUMNS = ", ".join(
 _OBS_COLUMNS = ", ".join(f"{_US}(o.{n})" if n in _TIMES else f"o.{n}" for n in _OBS_NAMES)
 _TRACE_IO = (*_TRACE_NAMES, "input", "output")
 _OBS_IO = (*_OBS_NAMES, "input", "output")
+# An observation's trace attributes (its names -> the trace's columns), read from the trace
+# row by key where one trace is read (the observations view joins the project's traces).
+_FROM_TRACE = {
+    "trace_name": "name",
+    **{n: n for n in ("user_id", "session_id", "release", "version", "environment")},
+}
+_OWN = tuple(n for n in _OBS_NAMES if n not in _FROM_TRACE)
+_OWN_COLUMNS = ", ".join(f"{_US}({n})" if n in _TIMES else n for n in _OWN)
 
 
 def _row(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
@@ -119,13 +127,33 @@ def trace_detail(
     )
     if not rows:
         raise NotFound(f"trace {trace_id!r} not found in this project")
-    rows_o = _query(
+    trace = _row(_TRACE_IO, rows[0])
+    rows = _query(
         client,
-        f"SELECT {_OBS_COLUMNS}, o.input, o.output FROM ({_OBSERVATION_VIEW}) AS o "
-        "WHERE o.trace_id = {trace:String} ORDER BY o.start_time, o.id",
+        f"SELECT {_OWN_COLUMNS}, input, output FROM observations FINAL "
+        "WHERE project_id = {project:String} AND trace_id = {trace:String} "
+        "ORDER BY start_time, id",
         params,
     )
-    return _row(_TRACE_IO, rows[0]), [_row(_OBS_IO, r) for r in rows_o]
+    attributes = {n: trace[c] for n, c in _FROM_TRACE.items()}
+    return trace, [_observation(r, attributes) for r in rows]
+
+
+def _observation(row: Sequence[Any], attributes: dict[str, Any]) -> dict[str, Any]:
+    """An observation read with its own columns and input and output, given its trace's
+    attributes, in the observations view's order."""
+    own = _row((*_OWN, "input", "output"), row)
+    return {n: attributes[n] if n in _FROM_TRACE else own[n] for n in _OBS_IO}
+
+
+def _trace_attributes(client: Client, project_id: str, trace_id: str) -> dict[str, Any]:
+    rows = _query(
+        client,
+        f"SELECT {', '.join(_FROM_TRACE.values())} FROM traces FINAL "
+        "WHERE project_id = {project:String} AND id = {trace:String}",
+        {"project": project_id, "trace": trace_id},
+    )
+    return dict(zip(_FROM_TRACE, rows[0] if rows else [None] * len(_FROM_TRACE), strict=True))
 
 
 def observation_page(
@@ -151,13 +179,15 @@ def observation(client: Client, project_id: str, observation_id: str) -> dict[st
     """One observation by id, with input and output (404 when the project has none)."""
     rows = _query(
         client,
-        f"SELECT {_OBS_COLUMNS}, o.input, o.output FROM ({_OBSERVATION_VIEW}) AS o "
-        "WHERE o.id = {id:String} ORDER BY o.updated_at DESC LIMIT 1",
+        f"SELECT {_OWN_COLUMNS}, input, output FROM observations FINAL "
+        "WHERE project_id = {project:String} AND id = {id:String} "
+        "ORDER BY updated_at DESC LIMIT 1",
         {"project": project_id, "id": observation_id},
     )
     if not rows:
         raise NotFound(f"observation {observation_id!r} not found in this project")
-    return _row(_OBS_IO, rows[0])
+    trace_id = rows[0][_OWN.index("trace_id")]
+    return _observation(rows[0], _trace_attributes(client, project_id, trace_id))
 
 
 def observation_scan(
@@ -177,7 +207,9 @@ def observation_scan(
     keyset = "1"
     if cursor:
         value, row_id = decode_cursor(cursor)
-        v, i = params.add(int(value), "Int64"), params.add(row_id, "String")
+        # a forged value past Int64 pages as the end it is past (DuckDB compares it as is)
+        us = max(min(int(value), 2**63 - 1), -(2**63))
+        v, i = params.add(us, "Int64"), params.add(row_id, "String")
         start = f"{_US}(o.start_time)"
         keyset = f"({start} < {v} OR ({start} = {v} AND o.id < {i}))"
     extra = ", o.input, o.output" if io else ""
