@@ -84,25 +84,11 @@ def _stored(client: Client, project_id: str, comment_id: str) -> tuple[Any, ...]
     return rows[0] if rows else None
 
 
-def _insert(client: Client, rows: list[dict[str, Any]]) -> None:
-    string = pa.string()
+def _insert(client: Client, row: dict[str, Any]) -> None:
+    types = {"created_at": TS, "updated_at": TS, "is_deleted": pa.uint8(),
+             "row_version": pa.uint64()}  # fmt: skip
     client.insert_arrow(
-        "comments",
-        pa.table(
-            {
-                "project_id": pa.array([r["project_id"] for r in rows], string),
-                "id": pa.array([r["id"] for r in rows], string),
-                "object_type": pa.array([r["object_type"] for r in rows], string),
-                "object_id": pa.array([r["object_id"] for r in rows], string),
-                "trace_id": pa.array([r["trace_id"] for r in rows], string),
-                "content": pa.array([r["content"] for r in rows], string),
-                "author_user_id": pa.array([r["author_user_id"] for r in rows], string),
-                "created_at": pa.array([r["created_at"] for r in rows], TS),
-                "updated_at": pa.array([r["updated_at"] for r in rows], TS),
-                "is_deleted": pa.array([r["is_deleted"] for r in rows], pa.uint8()),
-                "row_version": pa.array([r["row_version"] for r in rows], pa.uint64()),
-            }
-        ),
+        "comments", pa.table({k: pa.array([v], types.get(k, pa.string())) for k, v in row.items()})
     )
 
 
@@ -114,31 +100,28 @@ def put_comment(
     content: str,
     author_user_id: str | None,
     version: int,
+    deleted: bool = False,
 ) -> None:
     """Create comment ``comment_id`` on ``target`` (object type, object id, trace id), or
-    replace the content of the live one (its object, author and ``created_at`` kept)."""
-    now_us = version  # a row version is the writer's clock in µs
+    write a new version of the live one (its object, author and ``created_at`` kept) with
+    ``content``, marked deleted when ``deleted``. ``version`` is the writer's clock in µs."""
     stored = _stored(client, project_id, comment_id)
     live = stored is not None and not stored[2]
     object_type, object_id, trace_id = stored[3:6] if live else target  # type: ignore[index]
-    _insert(
-        client,
-        [
-            {
-                "project_id": project_id,
-                "id": comment_id,
-                "object_type": object_type,
-                "object_id": object_id,
-                "trace_id": trace_id,
-                "content": content,
-                "author_user_id": stored[6] if live else author_user_id,  # type: ignore[index]
-                "created_at": stored[0] if live else now_us,  # type: ignore[index]
-                "updated_at": now_us,
-                "is_deleted": 0,
-                "row_version": above(version, stored[1] if stored else None),
-            }
-        ],
-    )
+    row = {
+        "project_id": project_id,
+        "id": comment_id,
+        "object_type": object_type,
+        "object_id": object_id,
+        "trace_id": trace_id,
+        "content": content,
+        "author_user_id": stored[6] if live else author_user_id,  # type: ignore[index]
+        "created_at": stored[0] if live else version,  # type: ignore[index]
+        "updated_at": version,
+        "is_deleted": int(deleted),
+        "row_version": above(version, stored[1] if stored else None),
+    }
+    _insert(client, row)
 
 
 def list_comments(
@@ -251,26 +234,10 @@ class Comments:
             stored = _stored(self.client, project_id, comment_id)
             if stored is None or stored[2]:
                 return False
-            version = self._version()
-            created, old_version, _, object_type, object_id, trace_id, author = stored
-            _insert(
-                self.client,
-                [
-                    {
-                        "project_id": project_id,
-                        "id": comment_id,
-                        "object_type": object_type,
-                        "object_id": object_id,
-                        "trace_id": trace_id,
-                        "content": "",
-                        "author_user_id": author,
-                        "created_at": created,
-                        "updated_at": version,
-                        "is_deleted": 1,
-                        "row_version": above(version, old_version),
-                    }
-                ],
-            )
+            put_comment(
+                self.client, project_id, comment_id, stored[3:6], "", None, self._version(),
+                deleted=True,
+            )  # fmt: skip
             return True
 
     def annotation_note(self, project_id: str, note_id: str) -> str | None:
