@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from heron.errors import BadRequest, NotFound
+from heron.errors import BadRequest, Conflict, NotFound
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query import parse_filters
 from heron.query.langfuse import langfuse_filters
@@ -499,6 +499,18 @@ def test_finishing_items_with_notes(both: Both) -> None:
         results.append([first["object_id"], nxt["object_id"], last["object_id"], progress])
     assert results[0] == results[1]
     assert results[0][:2] == ["t0", "t1"] and results[0][3]["completed"] == 2
+
+
+def test_finishing_an_item_another_annotator_holds_writes_nothing(both: Both) -> None:
+    qd, qc = _queue(both, "held")
+    for store, p, q in ((both.duck, both.pd, qd), (both.cluster, both.pc, qc)):
+        store.add_queue_items(p, q, [("TRACE", "t0")])
+        held = store.claim_queue_item(p, q, "bob")
+        note = (f"note-{held['id']}", ("TRACE", "t0", "t0"), "mine")
+        with pytest.raises(Conflict):
+            store.finish_queue_item(p, q, held["id"], "ann", note)
+        assert store.annotation_note(p, note[0]) is None  # the note is not stored either
+        assert store.queue_progress(p, q)["completed"] == 0
 
 
 def test_routing_of_these_methods(cluster: ClusterStore) -> None:
