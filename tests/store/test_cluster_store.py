@@ -53,8 +53,8 @@ def cluster(
 
 
 def test_routing_rule_covers_every_store_method(cluster: ClusterStore) -> None:
-    """ClusterStore's own methods, then events, then control, then empty lists of what
-    cannot be written yet, else refused."""
+    """ClusterStore's own methods (and its mixins'), then events, then control, else
+    refused."""
     names = [n for n in vars(Store) if not n.startswith("_")]
     routes = {n: cluster.route(n) for n in names}
     assert routes["write_batch"] == "cluster"
@@ -70,25 +70,23 @@ def test_routing_rule_covers_every_store_method(cluster: ClusterStore) -> None:
             assert hasattr(cluster.events, name), name
         elif route == "control":
             assert not hasattr(cluster.events, name) and hasattr(cluster.control, name), name
-        elif route in ("none", "empty"):
+        else:
             assert not hasattr(cluster.events, name) and not hasattr(cluster.control, name)
     assert routes["compare"] == routes["reprice"] == routes["list_signals"] == "events"
-    assert routes["analysis_notes"] == "none"
+    assert routes["runner_due"] == "none"
     # signals and issues: ClickHouse and PostgreSQL composed by the cluster's mixin
     assert routes["write_signals"] == routes["list_issues"] == routes["get_issue"] == "cluster"
-    # nothing of these can be written on the cluster yet: their lists are empty, not 501
-    assert routes["create_comment"] == "none"
-    assert routes["list_comments"] == "empty"
-    assert cluster.list_comments("p", None, 1, 50) == ([], 0)
+    assert routes["create_comment"] == routes["list_comments"] == "events"
+    assert routes["analysis_notes"] == "events"
     assert cluster.list_issues("p", status=("open",), limit=1) == ([], 0)
 
 
 def test_a_method_neither_half_has_raises_501_naming_it(cluster: ClusterStore) -> None:
-    refused = cluster.analysis_notes  # looking it up works (code may probe); calling refuses
+    refused = cluster.runner_due  # looking it up works (code may probe); calling refuses
     with pytest.raises(NotOnCluster) as caught:
-        refused("p", None)
+        refused(["t"], None, 1)
     assert caught.value.status_code == 501
-    assert "analysis_notes is not available on the cluster backend" in caught.value.message
+    assert "runner_due is not available on the cluster backend" in caught.value.message
     with pytest.raises(NotOnCluster, match="writes_paused"):
         cluster.writes_paused()
     with pytest.raises(AttributeError):

@@ -46,8 +46,8 @@ def run_script(
         LANGFUSE_BASE_URL=url,
         LANGFUSE_PUBLIC_KEY=PUBLIC_KEY,
         LANGFUSE_SECRET_KEY=SECRET_KEY,
-        **env,
     )
+    clean.update(env)  # may name another project's keys
     out = subprocess.run(
         [str(langfuse_python(major)), str(script), *args],
         capture_output=True,

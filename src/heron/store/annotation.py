@@ -588,7 +588,8 @@ def fill_traces(
         "AND x.object_type = 'TRACE' AND x.object_id = t.id)"
     )
     args: list[Any] = [project_id, *params, queue_id]
-    shuffle = "hash(t.id || ?::VARCHAR)"
+    # md5, not hash: ClickHouse's fill shuffles alike (the same seed, the same pick)
+    shuffle = "md5(t.id || ?::VARCHAR)"
     if sample == "lowest_scores":
         base += (
             " AND EXISTS (SELECT 1 FROM scores s WHERE s.project_id = t.project_id "

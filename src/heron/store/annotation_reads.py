@@ -182,7 +182,7 @@ def queue_scores(
     rows = cur.execute(
         "SELECT config_id, author, value, string_value, trace_id, observation_id, session_id "
         "FROM scores WHERE project_id = ? AND queue_id = ? AND source = 'ANNOTATION' "
-        "AND config_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY updated_at LIMIT ?",
+        "AND config_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY updated_at, id LIMIT ?",
         [project_id, queue_id, list(config_ids), MAX_QUEUE_SCORES],
     ).fetchall()
     return [

@@ -10,11 +10,9 @@ each with its own data directory (its journal). The routing rule, in :meth:`Clus
    suggestions read through the events half);
 2. else a :class:`~heron.store.base.Store` method the events half implements goes to ClickHouse;
 3. else one the control half implements goes to PostgreSQL;
-4. else a list of something neither half can write yet (:data:`EMPTY_UNTIL_WRITABLE`:
-   comments) answers empty: none can exist;
-5. else calling it raises :class:`~heron.errors.NotOnCluster`, answered 501 naming the method.
+4. else calling it raises :class:`~heron.errors.NotOnCluster`, answered 501 naming the method.
 
-Rules 2 to 4 look at the halves when the store is built, so a method either half gains
+Rules 2 and 3 look at the halves when the store is built, so a method either half gains
 later is routed to it without a change here.
 
 Replicas coordinate through PostgreSQL: ClickHouse migrations run under a session advisory
@@ -47,6 +45,7 @@ from heron.store.base import Store
 from heron.store.clickhouse import ClickHouseEvents
 from heron.store.clickhouse.client import connect as clickhouse_connect
 from heron.store.clickhouse.migrations import migrate as migrate_clickhouse
+from heron.store.cluster_annotation import ClusterAnnotation
 from heron.store.cluster_signals import ClusterSignals
 from heron.store.postgres import PostgresControl
 from heron.store.postgres.connect import connect as postgres_connect
@@ -67,13 +66,6 @@ TRACE_LOCK_CLASS = int.from_bytes(b"hrtr", "big") - 2**31
 TRACE_LOCK_SLOTS = 1024
 
 _STORE_NAMES = frozenset(n for n in vars(Store) if not n.startswith("_"))
-
-#: Lists of what the cluster cannot write yet: while their writer is not routed, nothing of
-#: theirs can exist, so they answer empty (the trace page, the review hub and the comments
-#: list then work) instead of 501. Once a half implements the list, it is routed there.
-EMPTY_UNTIL_WRITABLE: dict[str, tuple[str, Any]] = {
-    "list_comments": ("create_comment", ([], 0)),
-}
 
 
 class BackendUnavailable(ConnectionError, HeronError):
@@ -162,7 +154,7 @@ def replica_id(data_dir: Path) -> str:
     return rid
 
 
-class ClusterStore(ClusterSignals):
+class ClusterStore(ClusterSignals, ClusterAnnotation):
     """heron's :class:`~heron.store.base.Store` on ClickHouse + PostgreSQL (see the module
     docstring for the routing rule). Build it with :func:`open_cluster`."""
 
@@ -186,22 +178,16 @@ class ClusterStore(ClusterSignals):
                 if callable(method):
                     self._routes[name] = _guarded(method)
                     break
-        for name, (writer, empty) in EMPTY_UNTIL_WRITABLE.items():
-            if name not in self._routes and writer not in self._routes:
-                self._routes[name] = _empty(name, empty)
 
     def route(self, name: str) -> str:
         """Which part serves Store method ``name``: ``"cluster"``, ``"events"`` (ClickHouse),
-        ``"control"`` (PostgreSQL), ``"empty"`` (nothing of the kind can be written yet) or
-        ``"none"`` (calling it raises NotOnCluster)."""
+        ``"control"`` (PostgreSQL) or ``"none"`` (calling it raises NotOnCluster)."""
         if _composed(name):
             return "cluster"
         target = self._routes.get(name)
         if target is None:
             return "none"
-        owner = getattr(getattr(target, "__wrapped__", None), "__self__", None)
-        if owner is None:
-            return "empty"
+        owner = target.__wrapped__.__self__  # type: ignore[attr-defined]
         return "events" if owner is self.events else "control"
 
     def __getattr__(self, name: str) -> Any:
@@ -298,14 +284,6 @@ class ClusterStore(ClusterSignals):
 def _composed(name: str) -> bool:
     """Whether ClusterStore itself (or a mixin of it composing both halves) defines ``name``."""
     return any(name in vars(k) for k in ClusterStore.__mro__ if k is not object)
-
-
-def _empty(name: str, empty: Any) -> Callable[..., Any]:
-    def nothing(*args: Any, **kwargs: Any) -> Any:
-        return empty
-
-    nothing.__name__ = name
-    return nothing
 
 
 def _refusal(name: str) -> Callable[..., Any]:

@@ -26,6 +26,9 @@ from heron.store.clickhouse import groups, reads, score_reads, totals, writes
 from heron.store.clickhouse import metrics as metrics_reads
 from heron.store.clickhouse import scores as score_writes
 from heron.store.clickhouse.analysis_reads import AnalysisReads
+from heron.store.clickhouse.annotation_reads import AnnotationReads
+from heron.store.clickhouse.comments import Comments
+from heron.store.clickhouse.langfuse_reads import LangfuseReads
 from heron.store.clickhouse.repricing import Repricing
 from heron.store.clickhouse.signals import SignalReads
 from heron.store.llmstats import SeriesTotals
@@ -38,7 +41,9 @@ from heron.store.writes import WriteResult
 TraceLock = Callable[[Sequence[tuple[str, str]]], AbstractContextManager[object]]
 
 
-class ClickHouseEvents(SignalReads, AnalysisReads, Repricing):
+class ClickHouseEvents(
+    SignalReads, AnalysisReads, Repricing, LangfuseReads, Comments, AnnotationReads
+):
     """Event writes and reads over one ClickHouse database.
 
     ``trace_lock``, when given, is held around each batch's read-merge-insert for the

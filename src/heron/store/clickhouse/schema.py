@@ -209,4 +209,27 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        5,
+        "comments on traces, observations and sessions",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS comments (
+                project_id String,
+                id String,
+                object_type LowCardinality(String),
+                object_id String,
+                trace_id Nullable(String),
+                content String,
+                author_user_id Nullable(String),
+                created_at DateTime64(6, 'UTC'),
+                updated_at DateTime64(6, 'UTC'),
+                is_deleted UInt8,
+                row_version UInt64
+            )
+            ENGINE = ReplacingMergeTree(row_version)
+            ORDER BY (project_id, id)
+            """,
+        ),
+    ),
 )

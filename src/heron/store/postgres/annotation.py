@@ -156,6 +156,16 @@ class Annotation(Transactions):
         with self._admin(_queue(project_id, queue_id)) as cur:
             return annoreads.reopen(cur, project_id, queue_id, item_id, user_id, lease_s)
 
+    def queued_trace_ids(self, project_id: str, queue_id: str) -> list[str]:
+        """The traces a queue holds (the cluster's fill leaves them out of its candidates)."""
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT object_id FROM annotation_queue_items WHERE project_id = ? "
+                "AND queue_id = ? AND object_type = 'TRACE'",
+                [project_id, queue_id],
+            ).fetchall()
+        return [r[0] for r in rows]
+
 
 def _queue(project_id: str, queue_id: str) -> str:
     """The serial key of a queue's items (see ``Transactions._admin``)."""
