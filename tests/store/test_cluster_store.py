@@ -73,6 +73,10 @@ def test_routing_rule_covers_every_store_method(cluster: ClusterStore) -> None:
         elif route in ("none", "empty"):
             assert not hasattr(cluster.events, name) and not hasattr(cluster.control, name)
     assert routes["compare"] == "none"
+    # dataset runs: runs in PostgreSQL, run items in ClickHouse, composed by the cluster
+    assert routes["create_dataset_run_item"] == routes["experiment_runs"] == "cluster"
+    assert routes["ensure_dataset_run"] == routes["get_dataset_run_by_id"] == "control"
+    assert routes["experiment_run_scores"] == "events"
     # nothing of these can be written on the cluster yet: their lists are empty, not 501
     assert routes["create_comment"] == routes["write_signals"] == "none"
     assert {routes[n] for n in ("list_comments", "list_signals", "list_issues")} == {"empty"}
