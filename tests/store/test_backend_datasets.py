@@ -581,3 +581,15 @@ def _all_items(store: Any, project: str, name: str) -> Any:
     from heron.store.datasets import ItemFilter
 
     return ItemFilter(dataset_id=store.get_dataset(project, name)["id"])
+
+
+def test_an_experiment_attribute_with_a_nul_never_refuses_the_span(cluster: ClusterStore) -> None:
+    """PostgreSQL keeps no NUL in text: the cluster drops it from the run's name rather than
+    refusing (and so quarantining) spans DuckDB stores."""
+    p = cluster.create_project("p-" + uuid.uuid4().hex[:10])["id"]
+    ds = dataset(cluster, p)
+    cluster.write_batch(
+        [experiment_span(p, "tn", "item-0", T0, ds["id"], **{X + "name": "night\x00ly"})], []
+    )
+    run = cluster.get_dataset_run(p, ds["id"], "nightly")
+    assert [x["traceId"] for x in run["datasetRunItems"]] == ["tn"]

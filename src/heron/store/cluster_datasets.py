@@ -238,6 +238,11 @@ class ClusterDatasets:
         item_runs = spans.item_runs(observations)
         if not item_runs:
             return
+        for r in item_runs:  # PostgreSQL keeps no NUL in text (DuckDB does): never refuse a span
+            for name in ("experiment_id", "run_name", "dataset_id", "item_id", "description"):
+                value = getattr(r, name)
+                if value is not None and "\x00" in value:
+                    setattr(r, name, value.replace("\x00", ""))
         at = _EPOCH + timedelta(microseconds=time.time_ns() // 1000)
         with _reachable(), self.control.dataset_writes({r.project_id for r in item_runs}) as cur:
             run_ids: dict[tuple[str, str, str], str] = {}

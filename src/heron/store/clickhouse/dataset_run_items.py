@@ -175,12 +175,15 @@ class DatasetRunItems:
         with self._lock:
             stored: dict[tuple[str, str, str], int] = {}
             for project_id in sorted({r.project_id for r in rows}):
+                mine = [r for r in rows if r.project_id == project_id]
                 found = self.client.query(
                     "SELECT run_id, dataset_item_id, row_version FROM dataset_run_items FINAL "
-                    "WHERE project_id = {project:String} AND run_id IN {runs:Array(String)}",
+                    "WHERE project_id = {project:String} AND run_id IN {runs:Array(String)} "
+                    "AND dataset_item_id IN {items:Array(String)}",
                     parameters={
                         "project": project_id,
-                        "runs": sorted({r.run_id for r in rows if r.project_id == project_id}),
+                        "runs": sorted({r.run_id for r in mine}),
+                        "items": sorted({r.dataset_item_id for r in mine}),
                     },
                 ).result_rows
                 stored.update({(project_id, run, item): v for run, item, v in found})
