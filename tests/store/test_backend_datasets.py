@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import json
 import math
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -51,11 +52,16 @@ def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
 
 
 @pytest.fixture(scope="module")
-def cluster(
-    chdb_server: ChdbServer, postgres_server: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ClusterStore]:
+def urls(chdb_server: ChdbServer, postgres_server: Any) -> tuple[str, str]:
     ch = chdb_server.database_url("datasets_" + uuid.uuid4().hex[:8])
-    store = open_cluster(ch, postgres_server.create_database(), tmp_path_factory.mktemp("r"))
+    return ch, postgres_server.create_database()
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    urls: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ClusterStore]:
+    store = open_cluster(*urls, tmp_path_factory.mktemp("r"))
     yield store
     store.close()
 
@@ -593,3 +599,44 @@ def test_an_experiment_attribute_with_a_nul_never_refuses_the_span(cluster: Clus
     )
     run = cluster.get_dataset_run(p, ds["id"], "nightly")
     assert [x["traceId"] for x in run["datasetRunItems"]] == ["tn"]
+
+
+def test_two_replicas_recording_one_run_at_once_make_one_run_and_one_item_per_item(
+    urls: tuple[str, str], cluster: ClusterStore, tmp_path: Any
+) -> None:
+    """Run items of one run sent through two replicas at the same instant: the project's
+    dataset lock makes them take turns, so the run is created once (no 409) and each item
+    has one run item, its id kept by every later write."""
+    other = open_cluster(*urls, tmp_path / "replica-b")
+    try:
+        p = cluster.create_project("p-" + uuid.uuid4().hex[:10])["id"]
+        ds = dataset(cluster, p)
+        for k in range(8):
+            trace(cluster, p, f"t{k}", T0 + k * S, 1.0)
+        barrier = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def send(k: int) -> None:
+            store = cluster if k % 2 else other
+            try:
+                barrier.wait(10)
+                store.create_dataset_run_item(p, RunItemSpec("race", f"item-{k % 3}"), f"t{k}")
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=send, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors[:2]
+        runs, total = cluster.list_dataset_runs(p, ds["id"], 1, 10)
+        assert total == 1 and runs[0]["runItemCount"] == 3
+        items = other.get_dataset_run(p, ds["id"], "race")["datasetRunItems"]
+        assert sorted(x["datasetItemId"] for x in items) == ["item-0", "item-1", "item-2"]
+        sent = {f"item-{k % 3}": set() for k in range(8)}
+        for k in range(8):
+            sent[f"item-{k % 3}"].add(f"t{k}")
+        assert all(x["traceId"] in sent[x["datasetItemId"]] for x in items)
+    finally:
+        other.close()
