@@ -78,6 +78,10 @@ def test_routing_rule_covers_every_store_method(cluster: ClusterStore) -> None:
     assert routes["write_signals"] == routes["list_issues"] == routes["get_issue"] == "cluster"
     assert routes["create_comment"] == routes["list_comments"] == "events"
     assert routes["analysis_notes"] == "events"
+    # dataset runs: runs in PostgreSQL, run items in ClickHouse, composed by the cluster
+    assert routes["create_dataset_run_item"] == routes["experiment_runs"] == "cluster"
+    assert routes["ensure_dataset_run"] == routes["get_dataset_run_by_id"] == "control"
+    assert routes["experiment_run_scores"] == "events"
     assert cluster.list_issues("p", status=("open",), limit=1) == ([], 0)
 
 

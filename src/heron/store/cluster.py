@@ -26,6 +26,7 @@ import functools
 import hashlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,11 +42,13 @@ from heron.errors import HeronError, NotOnCluster
 from heron.ingest.pipeline import APPLIED_KEY  # the journal position: one journal per replica
 from heron.model import ObservationRecord, TraceUpdate
 from heron.store import saved
+from heron.store.arrow import observations_table
 from heron.store.base import Store
 from heron.store.clickhouse import ClickHouseEvents
 from heron.store.clickhouse.client import connect as clickhouse_connect
 from heron.store.clickhouse.migrations import migrate as migrate_clickhouse
 from heron.store.cluster_annotation import ClusterAnnotation
+from heron.store.cluster_datasets import ClusterDatasets
 from heron.store.cluster_signals import ClusterSignals
 from heron.store.postgres import PostgresControl
 from heron.store.postgres.connect import connect as postgres_connect
@@ -154,7 +157,7 @@ def replica_id(data_dir: Path) -> str:
     return rid
 
 
-class ClusterStore(ClusterSignals, ClusterAnnotation):
+class ClusterStore(ClusterSignals, ClusterAnnotation, ClusterDatasets):
     """heron's :class:`~heron.store.base.Store` on ClickHouse + PostgreSQL (see the module
     docstring for the routing rule). Build it with :func:`open_cluster`."""
 
@@ -210,11 +213,15 @@ class ClusterStore(ClusterSignals, ClusterAnnotation):
         journal_seq: int | None = None,
         price: Callable[[ObservationRecord], dict[str, float] | None] | None = None,
     ) -> WriteResult:
-        """Write one batch to ClickHouse, then record ``journal_seq`` as this replica's
-        applied position. Writes are idempotent, so a crash between the two only replays
-        the batch at the next start."""
+        """Write one batch to ClickHouse, the runs and run items its Langfuse experiment
+        spans speak of (:mod:`heron.store.cluster_datasets`), then record ``journal_seq`` as
+        this replica's applied position. Writes are idempotent, so a crash in between only
+        replays the batch at the next start."""
+        if not isinstance(observations, pa.Table):
+            observations = observations_table(list(observations), time.time_ns() // 1000)
         with _unavailable_as_oserror():
             result = self.events.write_batch(observations, trace_updates, price=price)
+            self.record_experiment_runs(observations)  # Langfuse experiment spans: run items
             if journal_seq is not None:
                 self.control.set_meta(self._meta_key(APPLIED_KEY), str(journal_seq))
         return result

@@ -15,9 +15,10 @@ start descending, each with its id as the tie-break.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -28,6 +29,9 @@ from heron.query.filters import Column
 from heron.store.experiments import NO_DATASET, PREFIX, attribute_object
 from heron.store.reads import iso
 from heron.store.scores import scores_by
+
+# (column, ids, per target) -> {id: newest scores}, as heron.store.scores.scores_by
+ScoresBy = Callable[[str, list[str], int], dict[str, list[dict[str, Any]]]]
 
 EXPERIMENT_FIELDS = ("core", "metadata", "scores")
 ITEM_FIELDS = ("core", "dataset", "io", "metadata", "itemMetadata", "experimentMetadata", "scores")
@@ -99,6 +103,15 @@ def list_experiments(
         "ORDER BY a.end_time DESC, r.id DESC LIMIT ?",
         [project_id, *args, project_id, *window_args, *after_args, q.limit + 1],
     ).fetchall()
+    return experiments_of(rows, q, partial(scores_by, cur, project_id))
+
+
+def experiments_of(
+    rows: Sequence[tuple[Any, ...]], q: ExperimentQuery, scores: ScoresBy
+) -> list[dict[str, Any]]:
+    """The page's experiments from their rows ``(id, name, description, dataset id or None,
+    metadata text, experiment id, start, end, item count)``; ``scores(column, ids,
+    per_target)`` reads scores as :func:`heron.store.scores.scores_by` does."""
     out = []
     for run_id, name, description, dataset_id, metadata, exp_id, start, end, count in rows:
         item: dict[str, Any] = {
@@ -117,11 +130,11 @@ def list_experiments(
         out.append(item)
     if "scores" in q.fields and out:
         ids = sorted({i for item in out for i in item["_ids"]})
-        found = scores_by(cur, project_id, "dataset_run_id", ids, q.score_limit)
+        found = scores("dataset_run_id", ids, q.score_limit)
         for item in out:
-            scores = [s for i in item["_ids"] for s in found.get(i, [])]
-            scores.sort(key=lambda s: (s["timestamp"], s["id"]), reverse=True)
-            item["scores"] = scores[: q.score_limit]
+            scores_ = [s for i in item["_ids"] for s in found.get(i, [])]
+            scores_.sort(key=lambda s: (s["timestamp"], s["id"]), reverse=True)
+            item["scores"] = scores_[: q.score_limit]
     for item in out:
         del item["_ids"]
     return out
@@ -151,6 +164,20 @@ def list_experiment_items(
     ).fetchall()
     roots = _root_observations(cur, project_id, rows)
     dataset_items = _dataset_items(cur, project_id, rows)
+    return experiment_items_of(rows, roots, dataset_items, q, partial(scores_by, cur, project_id))
+
+
+def experiment_items_of(
+    rows: Sequence[tuple[Any, ...]],
+    roots: dict[tuple[str, str], dict[str, Any]],
+    dataset_items: dict[tuple[str, datetime | None], tuple[Any, Any]],
+    q: ExperimentQuery,
+    scores: ScoresBy,
+) -> list[dict[str, Any]]:
+    """The page's experiment items from their rows (the columns
+    :func:`list_experiment_items` selects), their root observations by (trace, id), their
+    dataset items' (expected output, metadata) texts by (id, version) and (id, None) for the
+    current one; ``scores`` as in :func:`experiments_of`."""
     out = []
     for row in rows:
         (item_id, trace_id, obs_id, ds_item_id, version, run_id, run_name, dataset_id,
@@ -190,7 +217,7 @@ def list_experiment_items(
             item["experimentDescription"] = description
         out.append(item)
     if "scores" in q.fields and out:
-        found = scores_by(cur, project_id, "trace_id", [i["traceId"] for i in out], q.score_limit)
+        found = scores("trace_id", [i["traceId"] for i in out], q.score_limit)
         for item in out:
             item["scores"] = found.get(item["traceId"], [])
     return out

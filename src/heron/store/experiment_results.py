@@ -123,8 +123,21 @@ def run_results(
 ) -> RunResults:
     """Every item of ``run`` (from :func:`runs_by_name`) with its figures and scores, in
     item id order."""
-    run_id, name, created = run
+    run_id = run[0]
     figures = cur.execute(_ITEM_FIGURES, [project_id, run_id, project_id]).fetchnumpy()
+    raw = cur.execute(_ITEM_SCORES, [project_id, run_id, project_id]).fetchnumpy()
+    return assemble(run, figures, raw)
+
+
+def assemble(
+    run: tuple[str, str, datetime], figures: dict[str, Any], raw: dict[str, Any]
+) -> RunResults:
+    """A run's results from its items' columns (``figures``: ``dataset_item_id``,
+    ``trace_id``, ``dataset_item_version``, ``latency``, ``cost``, ``tokens``, one entry per
+    item) and its score rows (``raw``: ``pos`` (the item's index in ``figures``), ``name``,
+    ``data_type``, ``value``, ``label``, ordered by name, data type, then pos); columns are
+    arrays or lists, None or masked entries for missing values."""
+    run_id, name, created = run
     item_ids = np.asarray(figures["dataset_item_id"], dtype=object).astype(str)
     # in numpy's order (the pairing searches it), whatever the database's collation
     order = np.argsort(item_ids, kind="stable")
@@ -143,7 +156,6 @@ def run_results(
         _floats(figures["cost"])[order],
         _floats(figures["tokens"])[order],
     )
-    raw = cur.execute(_ITEM_SCORES, [project_id, run_id, project_id]).fetchnumpy()
     pos = moved_to[np.asarray(raw["pos"], dtype=np.int64)]
     names = np.asarray(raw["name"], dtype=object)
     types = np.asarray(raw["data_type"], dtype=object)

@@ -28,6 +28,7 @@ from heron.store.clickhouse import scores as score_writes
 from heron.store.clickhouse.analysis_reads import AnalysisReads
 from heron.store.clickhouse.annotation_reads import AnnotationReads
 from heron.store.clickhouse.comments import Comments
+from heron.store.clickhouse.dataset_run_items import DatasetRunItems
 from heron.store.clickhouse.langfuse_reads import LangfuseReads
 from heron.store.clickhouse.repricing import Repricing
 from heron.store.clickhouse.signals import SignalReads
@@ -42,7 +43,13 @@ TraceLock = Callable[[Sequence[tuple[str, str]]], AbstractContextManager[object]
 
 
 class ClickHouseEvents(
-    SignalReads, AnalysisReads, Repricing, LangfuseReads, Comments, AnnotationReads
+    SignalReads,
+    AnalysisReads,
+    Repricing,
+    LangfuseReads,
+    Comments,
+    AnnotationReads,
+    DatasetRunItems,
 ):
     """Event writes and reads over one ClickHouse database.
 

@@ -84,6 +84,30 @@ LEFT JOIN (
 SETTINGS join_use_nulls = 1
 """
 
+# Which trace ran a dataset item in an experiment run: one row per (run, item), keyed so
+# (a run item sent again, or written through another replica, is a newer version of it);
+# a deleted run's items get a newer version with ``is_deleted`` (see
+# :mod:`heron.store.clickhouse.dataset_run_items`).
+DATASET_RUN_ITEMS = """
+CREATE TABLE IF NOT EXISTS dataset_run_items (
+    project_id String,
+    run_id String,
+    dataset_item_id String,
+    id String,
+    dataset_item_version Nullable(DateTime64(6, 'UTC')),
+    trace_id Nullable(String),
+    observation_id Nullable(String),
+    output Nullable(String),
+    created_at DateTime64(6, 'UTC'),
+    updated_at DateTime64(6, 'UTC'),
+    is_deleted UInt8 DEFAULT 0,
+    row_version UInt64,
+    INDEX by_trace trace_id TYPE bloom_filter GRANULARITY 4
+)
+ENGINE = ReplacingMergeTree(row_version)
+ORDER BY (project_id, run_id, dataset_item_id)
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -231,5 +255,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             ORDER BY (project_id, id)
             """,
         ),
+    ),
+    Migration(
+        6,
+        "dataset run items (the runs themselves are in PostgreSQL)",
+        (DATASET_RUN_ITEMS,),
     ),
 )

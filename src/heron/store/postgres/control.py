@@ -13,7 +13,8 @@ and runs the same topic-module function through a
   notification channels with the outbox and delivery log, error analyses, the runner's
   backfill jobs and cursors, alignment runs;
 - :class:`.annotation.Annotation`: annotation queues, their items and assignments;
-- :class:`.datasets.Datasets`: datasets and their versioned items.
+- :class:`.datasets.Datasets`: datasets and their versioned items;
+- :class:`.dataset_runs.DatasetRuns`: dataset runs (their items are events).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from __future__ import annotations
 from heron.store.postgres.accounts import Accounts
 from heron.store.postgres.annotation import Annotation
 from heron.store.postgres.automation import Automation
+from heron.store.postgres.dataset_runs import DatasetRuns
 from heron.store.postgres.datasets import Datasets
 from heron.store.postgres.project_settings import ProjectSettings
 
 
-class PostgresControl(Accounts, ProjectSettings, Automation, Annotation, Datasets):
+class PostgresControl(Accounts, ProjectSettings, Automation, Annotation, Datasets, DatasetRuns):
     """heron's control data on PostgreSQL (see :mod:`heron.store.postgres`). Opening
     migrates the schema (once, under an advisory lock, see :mod:`.migrations`)."""
