@@ -47,6 +47,7 @@ from heron.store.base import Store
 from heron.store.clickhouse import ClickHouseEvents
 from heron.store.clickhouse.client import connect as clickhouse_connect
 from heron.store.clickhouse.migrations import migrate as migrate_clickhouse
+from heron.store.cluster_deletion import ClusterDeletion
 from heron.store.postgres import PostgresControl
 from heron.store.postgres.connect import connect as postgres_connect
 from heron.store.reads import ListQuery
@@ -163,7 +164,7 @@ def replica_id(data_dir: Path) -> str:
     return rid
 
 
-class ClusterStore:
+class ClusterStore(ClusterDeletion):
     """heron's :class:`~heron.store.base.Store` on ClickHouse + PostgreSQL (see the module
     docstring for the routing rule). Build it with :func:`open_cluster`."""
 

@@ -84,6 +84,15 @@ LEFT JOIN (
 SETTINGS join_use_nulls = 1
 """
 
+# Retention by ClickHouse's TTL (see heron.store.clickhouse.retention): each events table gets
+# the days its project keeps it (0: forever), and a TTL that drops a row once it is older than
+# that by its own time. ALTERs, so they compose with migrations re-creating the tables.
+RETENTION_TTL = {
+    "observations": "start_time",
+    "traces": "ifNull(start_time, updated_at)",
+    "scores": "timestamp",
+}
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -181,6 +190,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             f"ALTER TABLE traces {', '.join(f'ADD COLUMN IF NOT EXISTS {c}' for c in _AGGREGATES)}",
             BACKFILL_TRACE_AGGREGATES,
+        ),
+    ),
+    Migration(
+        7,
+        "retention by TTL: retention_days on the events tables",
+        tuple(
+            statement
+            for table, age in RETENTION_TTL.items()
+            for statement in (
+                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS retention_days UInt16 DEFAULT 0",
+                f"ALTER TABLE {table} MODIFY TTL toDateTime({age}) "
+                "+ toIntervalDay(retention_days) WHERE retention_days > 0",
+            )
         ),
     ),
 )

@@ -23,8 +23,9 @@ from heron.store.postgres.annotation import Annotation
 from heron.store.postgres.automation import Automation
 from heron.store.postgres.datasets import Datasets
 from heron.store.postgres.project_settings import ProjectSettings
+from heron.store.postgres.trace_links import TraceLinks
 
 
-class PostgresControl(Accounts, ProjectSettings, Automation, Annotation, Datasets):
+class PostgresControl(Accounts, ProjectSettings, Automation, Annotation, Datasets, TraceLinks):
     """heron's control data on PostgreSQL (see :mod:`heron.store.postgres`). Opening
     migrates the schema (once, under an advisory lock, see :mod:`.migrations`)."""
