@@ -11,7 +11,8 @@ statements wait for the delete to be applied (``lightweight_deletes_sync``' defa
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
 from clickhouse_connect.driver.client import Client
@@ -39,6 +40,7 @@ class Deletion:
 
     client: Client
     _lock: threading.Lock
+    _trace_lock: Callable[[Sequence[tuple[str, str]]], AbstractContextManager[object]] | None
 
     def existing_traces(self, project_id: str, trace_ids: Sequence[str]) -> list[str]:
         """Which of ``trace_ids`` the project has, in the order given, once each."""
@@ -86,7 +88,10 @@ class Deletion:
         """Delete every row of these traces of the project, in every per-trace table."""
         if not trace_ids:
             return
-        with self._lock:  # not between a batch's read of a trace and its insert
+        traces = sorted((project_id, t) for t in trace_ids)
+        locked = self._trace_lock(traces) if self._trace_lock else nullcontext()
+        # not between a batch's read of a trace and its insert, in this process or another
+        with self._lock, locked:
             for table, column in per_trace_tables():
                 self.client.command(
                     f"DELETE FROM {table} WHERE project_id = {{p:String}} "

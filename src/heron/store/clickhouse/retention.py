@@ -20,8 +20,9 @@ merge that follows their expiry (``merge_with_ttl_timeout``, 4 hours by default)
 What differs from DuckDB: expired rows are dropped when ClickHouse merges, hours after the
 cutoff rather than at the next sweep; each row goes by its own time, so a trace's later spans
 and its scores can outlive the trace row by up to the trace's duration (or the score's delay),
-and a trace row written again with an earlier start goes when its newest version expires.
-Deleting data exactly at a cutoff stays available as ``delete_traces_before``.
+and versions of a row not merged away yet expire by their own time (a trace whose start moved
+earlier can show its previous version until that one expires too). Deleting data exactly at a
+cutoff stays available as ``delete_traces_before``.
 """
 
 from __future__ import annotations
