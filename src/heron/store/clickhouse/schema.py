@@ -86,7 +86,9 @@ SETTINGS join_use_nulls = 1
 
 # Retention by ClickHouse's TTL (see heron.store.clickhouse.retention): each events table gets
 # the days its project keeps it (0: forever), and a TTL that drops a row once it is older than
-# that by its own time. ALTERs, so they compose with migrations re-creating the tables.
+# that by its own time. ALTERs, so they compose with migrations re-creating the tables. The
+# TTL is not materialised on the parts existing then (a rewrite of every part, to drop
+# nothing: all rows are 0 until a retention sync rewrites theirs, which applies the TTL).
 RETENTION_TTL = {
     "observations": "start_time",
     "traces": "ifNull(start_time, updated_at)",
@@ -201,7 +203,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             for statement in (
                 f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS retention_days UInt16 DEFAULT 0",
                 f"ALTER TABLE {table} MODIFY TTL toDateTime({age}) "
-                "+ toIntervalDay(retention_days) WHERE retention_days > 0",
+                "+ toIntervalDay(retention_days) WHERE retention_days > 0 "
+                "SETTINGS materialize_ttl_after_modify = 0",
             )
         ),
     ),
