@@ -18,7 +18,10 @@ from heron.model import ObservationRecord, TraceUpdate
 from heron.scores import parse_score
 from heron.server.retention import sweep
 from heron.store import EmbeddedStore, ListQuery
-from heron.store.clickhouse.schema import RETENTION_TTL
+from heron.store.clickhouse import ClickHouseEvents, retention
+from heron.store.clickhouse.client import connect
+from heron.store.clickhouse.migrations import migrate
+from heron.store.clickhouse.schema import MIGRATIONS, RETENTION_TTL
 from heron.store.cluster import ClusterStore, open_cluster
 from heron.store.scores import ScoreFilter
 from tests.support.chdb_server import ChdbServer
@@ -188,3 +191,27 @@ def test_sweep_on_duckdb_still_deletes(duck: EmbeddedStore) -> None:
     duck.set_retention(a, 35)
     assert sweep(duck)[a] == 1
     assert state(duck, a)["traces"] == [tid(2), tid(3)]
+
+
+def test_migration_7_on_stored_rows_drops_nothing_until_a_retention_is_set(
+    chdb_server: ChdbServer,
+) -> None:
+    """Rows stored before migration 7 keep their data until their project gets a retention."""
+    client = connect(chdb_server.database_url("ttl_v2_" + uuid.uuid4().hex[:8]))
+    migrate(client, migrations=[m for m in MIGRATIONS if m.version < 7])
+    events = ClickHouseEvents(client)
+    put_trace(events, "p", tid(1), NOW - timedelta(days=400), "s")
+    put_trace(events, "p", tid(2), NOW - timedelta(days=2), "s")
+    assert 7 in migrate(client)
+    for table in RETENTION_TTL:
+        client.command(f"OPTIMIZE TABLE {table} FINAL")
+    assert state(events, "p")["traces"] == [tid(1), tid(2)]
+    assert retention.sync(client, {"p": 30}) == len(RETENTION_TTL)
+    for table in RETENTION_TTL:
+        client.command(f"OPTIMIZE TABLE {table} FINAL")
+    assert state(events, "p") == {
+        "traces": [tid(2)],
+        "observations": sorted([tid(2)[:16], tid(2)[16:]]),
+        "scores": [(tid(2), "ok"), (tid(2), "quality")],
+    }
+    client.close()
