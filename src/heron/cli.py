@@ -1,6 +1,6 @@
 """The ``heron`` command: serve, demo, projects, keys, users, prices, compare, backup, the
 runner (``worker``, ``runner``), implicit feedback (``feedback``), experiments
-(``experiments``)."""
+(``experiments``), ``migrate-data`` (an embedded store into the cluster backends)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from heron.config_cli import apply, evaluators_app, export
 from heron.experiments_cli import experiments_app
 from heron.experiments_cli import number as _number  # one number format for both tables
 from heron.feedback_cli import feedback_app
+from heron.migrate_data_cli import migrate_data
 from heron.runner_cli import check_tasks, runner_app, worker
 from heron.settings import SETTINGS, Settings
 
@@ -53,6 +54,7 @@ app.add_typer(evaluators_app, name="evaluators")
 app.add_typer(experiments_app, name="experiments")
 app.command("apply")(apply)
 app.command("export")(export)
+app.command("migrate-data")(migrate_data)
 console = Console(soft_wrap=True)
 notes = Console(stderr=True, soft_wrap=True)
 DEMO_DATA_DIR = "~/.heron-demo"

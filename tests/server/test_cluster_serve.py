@@ -570,3 +570,18 @@ def test_clickhouse_down_acknowledges_into_the_journal_and_catches_up(
         replica.stop()
         chdb.terminate()
         chdb.wait(10)
+
+
+def test_a_trace_deleted_through_one_replica_is_gone_on_the_other(
+    pair: tuple[HeronProcess, HeronProcess],
+) -> None:
+    a, b = pair
+    trace_id = send_with_otel_sdk(a, "to-delete")
+    applied(a, trace_id)
+    r = httpx.delete(f"{b.url}/api/traces/{trace_id}", headers=AUTH, timeout=30)
+    assert r.status_code == 204, r.text
+    for server in (a, b):
+        r = httpx.get(f"{server.url}/api/traces/{trace_id}", headers=AUTH, timeout=30)
+        assert r.status_code == 404, r.text
+    r = httpx.delete(f"{a.url}/api/traces/{trace_id}", headers=AUTH, timeout=30)
+    assert r.status_code == 404, r.text

@@ -858,20 +858,21 @@ def test_the_migration_computes_the_aggregates_of_existing_traces(
     read as those written with the aggregates stored."""
     client = connect(chdb_server.database_url("backend_events_v1"))
     migrate(client, migrations=MIGRATIONS[:1])
-    v1 = ", ".join(
-        r[0]
-        for r in client.query(
-            "SELECT name FROM system.columns WHERE database = currentDatabase() "
-            "AND table = 'traces' ORDER BY position"
-        ).result_rows
-    )
-    for table, columns in (("observations", "*"), ("traces", v1), ("scores", "*")):
+    for table in ("observations", "traces", "scores"):
+        columns = ", ".join(  # the columns of migration 1 (later ones add some)
+            r[0]
+            for r in client.query(
+                "SELECT name FROM system.columns WHERE database = currentDatabase() "
+                "AND table = {t:String} ORDER BY position",
+                parameters={"t": table},
+            ).result_rows
+        )
         client.command(  # the shared project's rows as migration 1's tables hold them
             f"INSERT INTO {table} SELECT {columns} FROM backend_events.{table} FINAL "
             "WHERE project_id = {p:String}",
             parameters={"p": shared},
         )
-    assert migrate(client) == [2]
+    assert migrate(client)[0] == 2
     old = ClickHouseEvents(client)
     for trace_id in ["a" * 32, "b" * 32, f"{3:032x}", f"{5:032x}"]:
         assert old.get_trace(shared, trace_id) == ch.get_trace(shared, trace_id)

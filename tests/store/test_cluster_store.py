@@ -65,6 +65,7 @@ def test_routing_rule_covers_every_store_method(cluster: ClusterStore) -> None:
     assert routes["write_scores"] == "events"
     assert routes["create_project"] == "control"
     assert routes["key_table"] == "control"
+    assert routes["delete_traces"] == routes["delete_traces_before"] == "cluster"
     for name, route in routes.items():
         if route == "events":
             assert hasattr(cluster.events, name), name

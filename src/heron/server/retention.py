@@ -5,6 +5,10 @@ admin changes a project's retention. A trace's age is its start time; it goes wi
 observations and scores (:meth:`heron.store.Store.delete_traces_before`), chunk by chunk
 beside ingest. Spans sent later with timestamps older than the retention are stored and
 then deleted by the next sweep.
+
+On the cluster backend ClickHouse drops expired rows itself, by TTL: the sweep only keeps
+the rows' retention in step with their projects' (``sync_retention``, see
+:mod:`heron.store.clickhouse.retention`) and deletes nothing row by row.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ log = logging.getLogger("heron.retention")
 def sweep(store: Store, now: datetime | None = None) -> dict[str, int]:
     """Delete every project's traces older than its retention; returns traces deleted by
     project id (projects without retention are not touched)."""
+    sync_retention = getattr(store, "sync_retention", None)
+    if sync_retention is not None:  # the cluster backend: ClickHouse's TTL drops rows
+        sync_retention()
+        return {}
     now = now or datetime.now(UTC)
     deleted: dict[str, int] = {}
     for project in store.list_projects():

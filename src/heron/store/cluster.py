@@ -49,6 +49,7 @@ from heron.store.clickhouse.client import connect as clickhouse_connect
 from heron.store.clickhouse.migrations import migrate as migrate_clickhouse
 from heron.store.cluster_annotation import ClusterAnnotation
 from heron.store.cluster_datasets import ClusterDatasets
+from heron.store.cluster_deletion import ClusterDeletion
 from heron.store.cluster_signals import ClusterSignals
 from heron.store.postgres import PostgresControl
 from heron.store.postgres.connect import connect as postgres_connect
@@ -157,7 +158,7 @@ def replica_id(data_dir: Path) -> str:
     return rid
 
 
-class ClusterStore(ClusterSignals, ClusterAnnotation, ClusterDatasets):
+class ClusterStore(ClusterSignals, ClusterAnnotation, ClusterDatasets, ClusterDeletion):
     """heron's :class:`~heron.store.base.Store` on ClickHouse + PostgreSQL (see the module
     docstring for the routing rule). Build it with :func:`open_cluster`."""
 

@@ -115,7 +115,7 @@ def delete_derived(con: duckdb.DuckDBPyConnection, project_id: str, trace_ids: l
             [*ids, *ids],
         ).fetchall()
     ]
-    _delete_items(con, project_id, items)
+    delete_items(con, project_id, items)
 
 
 def delete_session_items(
@@ -135,10 +135,11 @@ def delete_session_items(
         "WHERE project_id = ? AND session_id IS NOT NULL)",
         [*params, project_id],
     ).fetchall()
-    _delete_items(con, project_id, [r[0] for r in items])
+    delete_items(con, project_id, [r[0] for r in items])
 
 
-def _delete_items(con: duckdb.DuckDBPyConnection, project_id: str, items: list[str]) -> None:
+def delete_items(con: duckdb.DuckDBPyConnection, project_id: str, items: list[str]) -> None:
+    """Delete these annotation-queue items of the project with their annotations."""
     if not items:
         return
     for table, column in (

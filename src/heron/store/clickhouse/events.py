@@ -29,6 +29,7 @@ from heron.store.clickhouse.analysis_reads import AnalysisReads
 from heron.store.clickhouse.annotation_reads import AnnotationReads
 from heron.store.clickhouse.comments import Comments
 from heron.store.clickhouse.dataset_run_items import DatasetRunItems
+from heron.store.clickhouse.deletion import Deletion
 from heron.store.clickhouse.langfuse_reads import LangfuseReads
 from heron.store.clickhouse.repricing import Repricing
 from heron.store.clickhouse.signals import SignalReads
@@ -50,6 +51,7 @@ class ClickHouseEvents(
     Comments,
     AnnotationReads,
     DatasetRunItems,
+    Deletion,
 ):
     """Event writes and reads over one ClickHouse database.
 

@@ -108,6 +108,17 @@ ENGINE = ReplacingMergeTree(row_version)
 ORDER BY (project_id, run_id, dataset_item_id)
 """
 
+# Retention by ClickHouse's TTL (see heron.store.clickhouse.retention): each events table gets
+# the days its project keeps it (0: forever), and a TTL that drops a row once it is older than
+# that by its own time. ALTERs, so they compose with migrations re-creating the tables. The
+# TTL is not materialised on the parts existing then (a rewrite of every part, to drop
+# nothing: all rows are 0 until a retention sync rewrites theirs, which applies the TTL).
+RETENTION_TTL = {
+    "observations": "start_time",
+    "traces": "ifNull(start_time, updated_at)",
+    "scores": "timestamp",
+}
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -260,5 +271,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         6,
         "dataset run items (the runs themselves are in PostgreSQL)",
         (DATASET_RUN_ITEMS,),
+    ),
+    Migration(
+        7,
+        "retention by TTL: retention_days on the events tables",
+        tuple(
+            statement
+            for table, age in RETENTION_TTL.items()
+            for statement in (
+                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS retention_days UInt16 DEFAULT 0",
+                f"ALTER TABLE {table} MODIFY TTL toDateTime({age}) "
+                "+ toIntervalDay(retention_days) WHERE retention_days > 0 "
+                "SETTINGS materialize_ttl_after_modify = 0",
+            )
+        ),
     ),
 )

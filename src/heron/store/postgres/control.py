@@ -25,8 +25,11 @@ from heron.store.postgres.automation import Automation
 from heron.store.postgres.dataset_runs import DatasetRuns
 from heron.store.postgres.datasets import Datasets
 from heron.store.postgres.project_settings import ProjectSettings
+from heron.store.postgres.trace_links import TraceLinks
 
 
-class PostgresControl(Accounts, ProjectSettings, Automation, Annotation, Datasets, DatasetRuns):
+class PostgresControl(
+    Accounts, ProjectSettings, Automation, Annotation, Datasets, DatasetRuns, TraceLinks
+):
     """heron's control data on PostgreSQL (see :mod:`heron.store.postgres`). Opening
     migrates the schema (once, under an advisory lock, see :mod:`.migrations`)."""

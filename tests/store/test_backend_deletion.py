@@ -1,0 +1,233 @@
+"""Deletion and retention on the cluster backend beside DuckDB: ``delete_traces`` and
+``delete_traces_before`` answer the same on both and leave the same reads (the trace, its
+observations, scores and annotation-queue items gone, other projects untouched); retention on
+ClickHouse is a TTL, forced here with ``OPTIMIZE TABLE ... FINAL``: expired rows of a project
+with retention go, the rest stays. Real DuckDB, PostgreSQL and ClickHouse (chdb) stores."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from heron.errors import NotFound
+from heron.model import ObservationRecord, TraceUpdate
+from heron.scores import parse_score
+from heron.server.retention import sweep
+from heron.store import EmbeddedStore, ListQuery
+from heron.store.clickhouse import ClickHouseEvents, retention
+from heron.store.clickhouse.client import connect
+from heron.store.clickhouse.migrations import migrate
+from heron.store.clickhouse.schema import MIGRATIONS, RETENTION_TTL
+from heron.store.cluster import ClusterStore, open_cluster
+from heron.store.comments import CommentFilter
+from heron.store.scores import ScoreFilter
+from tests.support.chdb_server import ChdbServer
+from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(scope="module")
+def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
+    store = EmbeddedStore(tmp_path_factory.mktemp("duck") / "heron.duckdb")
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    chdb_server: ChdbServer, postgres_server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ClusterStore]:
+    ch = chdb_server.database_url("deletion_" + uuid.uuid4().hex[:8])
+    store = open_cluster(ch, postgres_server.create_database(), tmp_path_factory.mktemp("r"))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def stores(duck: EmbeddedStore, cluster: ClusterStore) -> tuple[Any, Any]:
+    return duck, cluster
+
+
+def tid(n: int) -> str:
+    return f"{n:032x}"
+
+
+def put_trace(store: Any, project: str, trace_id: str, when: datetime, session: str) -> None:
+    """A root and a child observation, a score on the trace and one on the child."""
+    start = int(when.timestamp() * 1_000_000)
+    root = ObservationRecord(
+        project_id=project, id=trace_id[:16], trace_id=trace_id, parent_id=None, type="span",
+        name="root", start_us=start, end_us=start + 1000,
+    )  # fmt: skip
+    child = ObservationRecord(
+        project_id=project, id=trace_id[16:], trace_id=trace_id, parent_id=root.id,
+        type="generation", name="llm", start_us=start + 10, end_us=start + 900,
+    )  # fmt: skip
+    store.write_batch(
+        [root, child], [TraceUpdate(project_id=project, trace_id=trace_id, session_id=session)]
+    )
+    scores = [
+        {"traceId": trace_id, "name": "quality", "value": 1, "timestamp": when.isoformat()},
+        {"traceId": trace_id, "observationId": trace_id[16:], "name": "ok", "value": 1,
+         "timestamp": when.isoformat()},
+    ]  # fmt: skip
+    store.write_scores([parse_score(s, project) for s in scores])
+    store.create_comment(project, "TRACE", trace_id, f"on {trace_id[-2:]}", None)
+    store.create_comment(project, "SESSION", session, f"on {session}", None, trace_id)
+
+
+def seed(store: Any, name: str) -> tuple[str, str, str]:
+    """Project a: traces 40 and 31 days old and one 5 days old (sessions s1, s1, s2), a queue
+    with items on trace 1, on trace 2's child, on sessions s1 and s2; project b: traces 40 and
+    1 days old. Returns (a, b, queue id)."""
+    a = store.create_project(f"{name}-a")["id"]
+    b = store.create_project(f"{name}-b")["id"]
+    put_trace(store, a, tid(1), NOW - timedelta(days=40), "s1")
+    put_trace(store, a, tid(2), NOW - timedelta(days=31), "s1")
+    put_trace(store, a, tid(3), NOW - timedelta(days=5), "s2")
+    put_trace(store, b, tid(4), NOW - timedelta(days=40), "s1")
+    put_trace(store, b, tid(5), NOW - timedelta(days=1), "s1")
+    queue = store.create_annotation_queue(a, {"name": "review", "score_config_ids": []})["id"]
+    items = [("TRACE", tid(1)), ("OBSERVATION", tid(2)[16:]), ("SESSION", "s1"), ("SESSION", "s2")]
+    store.add_queue_items(a, queue, items)
+    return a, b, queue
+
+
+def state(store: Any, project: str, queue: str | None = None) -> dict[str, Any]:
+    """What the reads show of a project: traces, observations, scores, comments, queue
+    items."""
+    traces = store.list_traces(project, ListQuery(limit=100)).data
+    observations = store.list_observations(project, ListQuery(limit=100)).data
+    scores, _ = store.list_scores(project, ScoreFilter(), 1, 100)
+    out = {
+        "traces": sorted(t["id"] for t in traces),
+        "observations": sorted(o["id"] for o in observations),
+        "scores": sorted((s["traceId"], s["name"]) for s in scores),
+        "comments": sorted(
+            (c["objectType"], c["objectId"])
+            for c in store.list_comments(project, CommentFilter(), 1, 100)[0]
+        ),
+    }
+    if queue is not None:
+        items, _ = store.list_queue_items(project, queue)
+        out["items"] = sorted((i["object_type"], i["object_id"]) for i in items)
+    return out
+
+
+def test_delete_traces_by_id_same_on_both(stores: tuple[Any, Any]) -> None:
+    answers = []
+    for store in stores:
+        name = uuid.uuid4().hex[:8]
+        a, b, queue = seed(store, name)
+        # b's trace named from project a: not found, nothing deleted
+        first = store.delete_traces(a, [tid(4), tid(9)])
+        second = store.delete_traces(a, [tid(2), tid(2), tid(1), tid(9)])
+        answers.append((first, second, state(store, a, queue), state(store, b)))
+        with pytest.raises(NotFound):
+            store.get_trace(a, tid(1))
+    assert answers[0] == answers[1]
+    first, second, a_state, b_state = answers[1]
+    assert first == [] and second == [tid(2), tid(1)]
+    assert a_state == {
+        "traces": [tid(3)],
+        "observations": sorted([tid(3)[:16], tid(3)[16:]]),
+        "scores": [(tid(3), "ok"), (tid(3), "quality")],
+        # session s1's comments went with its last trace
+        "comments": [("SESSION", "s2"), ("TRACE", tid(3))],
+        # the items on trace 1, trace 2's child and session s1 (no trace left) are gone
+        "items": [("SESSION", "s2")],
+    }
+    assert b_state["traces"] == [tid(4), tid(5)] and len(b_state["scores"]) == 4
+
+
+def test_delete_traces_before_same_on_both(stores: tuple[Any, Any]) -> None:
+    answers = []
+    for store in stores:
+        a, b, queue = seed(store, uuid.uuid4().hex[:8])
+        deleted = store.delete_traces_before(a, NOW - timedelta(days=30))
+        again = store.delete_traces_before(a, NOW - timedelta(days=30))
+        answers.append((deleted, again, state(store, a, queue), state(store, b)))
+    assert answers[0] == answers[1]
+    deleted, again, a_state, b_state = answers[1]
+    assert (deleted, again) == (2, 0)
+    assert a_state["traces"] == [tid(3)] and a_state["items"] == [("SESSION", "s2")]
+    assert len(a_state["observations"]) == 2 and len(a_state["scores"]) == 2
+    assert a_state["comments"] == [("SESSION", "s2"), ("TRACE", tid(3))]
+    assert b_state["traces"] == [tid(4), tid(5)]  # the other project's old trace stays
+
+
+def _optimize(cluster: ClusterStore) -> None:
+    for table in RETENTION_TTL:
+        cluster.events.client.command(f"OPTIMIZE TABLE {table} FINAL")
+
+
+def test_retention_by_ttl_drops_expired_rows_per_project(cluster: ClusterStore) -> None:
+    a, b, _ = seed(cluster, "ttl-" + uuid.uuid4().hex[:8])
+    cluster.set_retention(a, 35)
+    # the server's sweep on the cluster tags the rows and deletes nothing itself
+    assert sweep(cluster) == {}
+    _optimize(cluster)
+    assert state(cluster, a)["traces"] == [tid(2), tid(3)]
+    assert state(cluster, a)["observations"] == sorted(
+        [tid(2)[:16], tid(2)[16:], tid(3)[:16], tid(3)[16:]]
+    )
+    assert {t for t, _ in state(cluster, a)["scores"]} == {tid(2), tid(3)}
+    assert state(cluster, b)["traces"] == [tid(4), tid(5)]  # no retention: kept forever
+    # retention changed: b keeps 2 days, a forever; rows written since are tagged too
+    put_trace(cluster, a, tid(6), NOW - timedelta(days=60), "s3")
+    cluster.set_retention(b, 2)
+    cluster.set_retention(a, None)
+    assert cluster.sync_retention() >= 1
+    assert cluster.sync_retention() == 0  # in step: no mutation
+    _optimize(cluster)
+    cluster.sync_retention()  # the next sweep: comments of the dropped traces go
+    assert state(cluster, b) == {
+        "traces": [tid(5)],
+        "observations": sorted([tid(5)[:16], tid(5)[16:]]),
+        "scores": [(tid(5), "ok"), (tid(5), "quality")],
+        # trace 4's comment went; session s1 still has trace 5, so its comments stay
+        "comments": [("SESSION", "s1"), ("SESSION", "s1"), ("TRACE", tid(5))],
+    }
+    assert state(cluster, a)["traces"] == [tid(2), tid(3), tid(6)]
+    rows = cluster.events.client.query(
+        "SELECT count() FROM observations WHERE project_id = {p:String}", parameters={"p": b}
+    ).result_rows
+    assert rows[0][0] == 2  # dropped from storage, not only hidden
+
+
+def test_sweep_on_duckdb_still_deletes(duck: EmbeddedStore) -> None:
+    a, _, _ = seed(duck, "sweep-" + uuid.uuid4().hex[:8])
+    duck.set_retention(a, 35)
+    assert sweep(duck)[a] == 1
+    assert state(duck, a)["traces"] == [tid(2), tid(3)]
+
+
+def test_migration_7_on_stored_rows_drops_nothing_until_a_retention_is_set(
+    chdb_server: ChdbServer,
+) -> None:
+    """Rows stored before migration 7 keep their data until their project gets a retention."""
+    client = connect(chdb_server.database_url("ttl_v2_" + uuid.uuid4().hex[:8]))
+    migrate(client, migrations=[m for m in MIGRATIONS if m.version < 7])
+    events = ClickHouseEvents(client)
+    put_trace(events, "p", tid(1), NOW - timedelta(days=400), "s")
+    put_trace(events, "p", tid(2), NOW - timedelta(days=2), "s")
+    assert 7 in migrate(client)
+    for table in RETENTION_TTL:
+        client.command(f"OPTIMIZE TABLE {table} FINAL")
+    assert state(events, "p")["traces"] == [tid(1), tid(2)]
+    assert retention.sync(client, {"p": 30}) == len(RETENTION_TTL)
+    for table in RETENTION_TTL:
+        client.command(f"OPTIMIZE TABLE {table} FINAL")
+    events.delete_orphan_comments("p")  # what the cluster's sweep does after the sync
+    assert state(events, "p") == {
+        "traces": [tid(2)],
+        "observations": sorted([tid(2)[:16], tid(2)[16:]]),
+        "scores": [(tid(2), "ok"), (tid(2), "quality")],
+        "comments": [("SESSION", "s"), ("SESSION", "s"), ("TRACE", tid(2))],
+    }
+    client.close()
