@@ -6,8 +6,8 @@ each with its own data directory (its journal). The routing rule, in :meth:`Clus
 
 1. what only makes sense composed is ClusterStore's own method or its mixins' (``write_batch``
    records the replica's journal position, ``get_meta``/``set_meta`` keep that position per replica,
-   ``checkpoint``, ``size_bytes``, ``close``, the change feed's no-ops, the filter bar's
-   suggestions read through the events half);
+   ``checkpoint``, ``size_bytes``, ``close``, the filter bar's suggestions read through the
+   events half, the runner's change feed and commit in :mod:`heron.store.cluster_runner`);
 2. else a :class:`~heron.store.base.Store` method the events half implements goes to ClickHouse;
 3. else one the control half implements goes to PostgreSQL;
 4. else a list of something neither half can write yet (:data:`EMPTY_UNTIL_WRITABLE`:
@@ -47,6 +47,7 @@ from heron.store.base import Store
 from heron.store.clickhouse import ClickHouseEvents
 from heron.store.clickhouse.client import connect as clickhouse_connect
 from heron.store.clickhouse.migrations import migrate as migrate_clickhouse
+from heron.store.cluster_runner import ClusterRunner
 from heron.store.postgres import PostgresControl
 from heron.store.postgres.connect import connect as postgres_connect
 from heron.store.reads import ListQuery
@@ -163,7 +164,7 @@ def replica_id(data_dir: Path) -> str:
     return rid
 
 
-class ClusterStore:
+class ClusterStore(ClusterRunner):
     """heron's :class:`~heron.store.base.Store` on ClickHouse + PostgreSQL (see the module
     docstring for the routing rule). Build it with :func:`open_cluster`."""
 
@@ -226,12 +227,12 @@ class ClusterStore:
         price: Callable[[ObservationRecord], dict[str, float] | None] | None = None,
     ) -> WriteResult:
         """Write one batch to ClickHouse, then record ``journal_seq`` as this replica's
-        applied position. Writes are idempotent, so a crash between the two only replays
-        the batch at the next start."""
+        applied position and the batch's traces in the runner's change feed (one PostgreSQL
+        transaction, :mod:`heron.store.cluster_runner`). Writes are idempotent, so a crash
+        between the two only replays the batch at the next start."""
         with _unavailable_as_oserror():
             result = self.events.write_batch(observations, trace_updates, price=price)
-            if journal_seq is not None:
-                self.control.set_meta(self._meta_key(APPLIED_KEY), str(journal_seq))
+            self._record_batch(sorted(result.trace_ids), self._meta_key(APPLIED_KEY), journal_seq)
         return result
 
     def get_meta(self, key: str) -> str | None:
@@ -269,13 +270,6 @@ class ClusterStore:
                 "WHERE database = currentDatabase() AND active"
             ).result_rows
         return int(rows[0][0] or 0) if rows else 0
-
-    def wait_for_change(self, after: int, timeout_s: float) -> int:
-        """No change feed on ClickHouse yet (the runner does not run in cluster mode)."""
-        raise NotOnCluster("wait_for_change (the runner's change feed)")
-
-    def wake_waiters(self) -> None:
-        """Nothing waits (no change feed): a stopping runner calls it."""
 
     def cursor(self) -> Any:
         raise NotOnCluster("cursor (a DuckDB cursor: alert backtests and evaluations)")

@@ -54,6 +54,11 @@ SCOPES = ("session", "trace")
 _TARGET_COLUMN = {"session": "session_id", "trace": "id"}
 
 
+class LeaseLost(Exception):
+    """A runner's commit refused: another runner has taken over a lease it needs (a task's
+    change cursor, a job) on the cluster backend; the runner reads the position again."""
+
+
 @dataclass(slots=True)
 class WorkDone:
     """One task's finished work on one target: its scores replace what it wrote before,

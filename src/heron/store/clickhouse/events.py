@@ -25,6 +25,7 @@ from heron.store.arrow import observations_table
 from heron.store.clickhouse import groups, reads, score_reads, totals, writes
 from heron.store.clickhouse import metrics as metrics_reads
 from heron.store.clickhouse import scores as score_writes
+from heron.store.clickhouse.runner_reads import RunnerReads
 from heron.store.llmstats import SeriesTotals
 from heron.store.reads import ListQuery, Page
 from heron.store.scores import ScoreFilter
@@ -35,7 +36,7 @@ from heron.store.writes import WriteResult
 TraceLock = Callable[[Sequence[tuple[str, str]]], AbstractContextManager[object]]
 
 
-class ClickHouseEvents:
+class ClickHouseEvents(RunnerReads):
     """Event writes and reads over one ClickHouse database.
 
     ``trace_lock``, when given, is held around each batch's read-merge-insert for the

@@ -13,7 +13,8 @@ and runs the same topic-module function through a
   notification channels with the outbox and delivery log, error analyses, the runner's
   backfill jobs and cursors, alignment runs;
 - :class:`.annotation.Annotation`: annotation queues, their items and assignments;
-- :class:`.datasets.Datasets`: datasets and their versioned items.
+- :class:`.datasets.Datasets`: datasets and their versioned items;
+- :class:`.runner_feed.RunnerControl`: the runner's re-checks, outputs and leases.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from heron.store.postgres.annotation import Annotation
 from heron.store.postgres.automation import Automation
 from heron.store.postgres.datasets import Datasets
 from heron.store.postgres.project_settings import ProjectSettings
+from heron.store.postgres.runner_feed import RunnerControl
 
 
-class PostgresControl(Accounts, ProjectSettings, Automation, Annotation, Datasets):
+class PostgresControl(Accounts, ProjectSettings, Automation, Annotation, Datasets, RunnerControl):
     """heron's control data on PostgreSQL (see :mod:`heron.store.postgres`). Opening
     migrates the schema (once, under an advisory lock, see :mod:`.migrations`)."""

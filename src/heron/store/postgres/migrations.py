@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import psycopg
 
-from heron.store.postgres import schema
+from heron.store.postgres import schema, schema_runner
 
 #: Each migration runs once, in order; its number is its position (from 1).
-MIGRATIONS: tuple[str, ...] = (schema.CONTROL_V1,)
+MIGRATIONS: tuple[str, ...] = (schema.CONTROL_V1, schema_runner.RUNNER_FEED)
 
 # pg_advisory_xact_lock key: a constant of heron's own (the bytes of "heronmig"), so that no
 # other application's lock on the same database collides with it by accident.
