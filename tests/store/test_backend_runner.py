@@ -29,6 +29,9 @@ from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 T0 = 1_760_000_000_000_000  # µs
 S = 1_000_000
 EPOCH = datetime(1970, 1, 1)
+# Cursors of made-up tasks sit far ahead, so that they never hold back the feed's pruning
+# (bounded by the least cursor of all tasks) in another test of the module.
+BIG = 10**12
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +203,9 @@ def test_runner_work_outputs_and_due_answer_as_on_duckdb(
             WorkDone("x", "1", p, "t1", [score(p, "o1", "t1"), score(p, "o2", "t1")], due),
             WorkDone("x", "1", p, "t2", [score(p, "o3", "t2")]),
         ]
-        store.runner_commit(first, cursors={f"cur-{p}": 7}, job=JobProgress(f"job-{p}", 2, 0, "t2"))
+        store.runner_commit(
+            first, cursors={f"cur-{p}": BIG + 7}, job=JobProgress(f"job-{p}", 2, 0, "t2")
+        )
         redo = WorkDone("x", "2", p, "t1", [score(p, "o4", "t1")], keep=["o2"])
         store.runner_commit([redo])
     outputs = both(duck, cluster, lambda s: s.runner_outputs("x", p, ["t1", "t2", "t9"]))
@@ -212,7 +217,7 @@ def test_runner_work_outputs_and_due_answer_as_on_duckdb(
     for store in (duck, cluster):
         assert store.get_score(p, "o1") is None  # replaced by the redo
         assert store.get_score(p, "o2") is not None and store.get_score(p, "o4") is not None
-        assert store.runner_cursor(f"cur-{p}") == 7
+        assert store.runner_cursor(f"cur-{p}") == BIG + 7
         job = store.runner_job(f"job-{p}")
         assert (job["done"], job["phase"], job["after"]) == (2, 0, "t2")
     # the redo cleared t1's due time; a new one is set, then it is due
@@ -243,14 +248,14 @@ def test_a_lease_is_one_runners_until_it_expires_and_a_taken_over_commit_is_refu
     assert dead_holder_takes(cluster, key, "dead", 1.0)
     assert not cluster.runner_lease(key, "live", 30)  # the dead runner's for now
     assert dead_holder_takes(cluster, key, "dead", 1.0)  # renewed by its holder
-    cluster.runner_commit([], cursors={task: 3}, holder="dead")
+    cluster.runner_commit([], cursors={task: BIG + 3}, holder="dead")
     time.sleep(1.2)
     assert cluster.runner_lease(key, "live", 30)  # expired: taken over
     with pytest.raises(LeaseLost, match=key):  # the old holder's commit is fenced off
-        cluster.runner_commit([], cursors={task: 9}, holder="dead")
-    assert cluster.runner_cursor(task) == 3
-    cluster.runner_commit([], cursors={task: 5}, holder="live")
-    assert cluster.runner_cursor(task) == 5
+        cluster.runner_commit([], cursors={task: BIG + 9}, holder="dead")
+    assert cluster.runner_cursor(task) == BIG + 3
+    cluster.runner_commit([], cursors={task: BIG + 5}, holder="live")
+    assert cluster.runner_cursor(task) == BIG + 5
     time.sleep(1.2)  # the live holder's lease is renewed in the background
     assert not dead_holder_takes(cluster, key, "dead", 1.0)
     cluster.runner_release("live")

@@ -104,15 +104,14 @@ def score_changed(cur: PgCursor, after: int, upto: int, exclude_task: str) -> li
 
 
 def prune(cur: PgCursor, upto: int) -> None:
-    """Forget score changes up to ``upto`` and trace changes every task's cursor has passed
-    (a task registered later starts at the head; a task no runner hosts any more keeps its
-    cursor row, and so the feed, until that row is deleted)."""
-    cur.execute("DELETE FROM runner_score_changes WHERE position <= ?", [upto])
-    cur.execute(
-        "DELETE FROM runner_changes WHERE position <= "
-        "coalesce((SELECT min(position) FROM runner_cursors), ?)",
-        [upto],
-    )
+    """Forget the changes up to ``upto`` that every task's cursor has passed. Runners on
+    several machines may host different tasks, so no runner alone knows which ones follow
+    scores: the least cursor of all bounds both feeds (a task registered later starts at
+    the head; a task no runner hosts any more keeps its cursor row, and so the feed, until
+    that row is deleted)."""
+    bound = "least(?, coalesce((SELECT min(position) FROM runner_cursors), ?))"
+    cur.execute(f"DELETE FROM runner_score_changes WHERE position <= {bound}", [upto, upto])
+    cur.execute(f"DELETE FROM runner_changes WHERE position <= {bound}", [upto, upto])
 
 
 # -- leases -----------------------------------------------------------------------------------
