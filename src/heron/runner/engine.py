@@ -150,7 +150,10 @@ class Runner:
         self.store.wake_waiters()  # not a second of idle wait left before the thread ends
         if self._thread is not None:
             self._thread.join(timeout_s)
-        self.store.runner_release(self.holder)  # another runner takes over at once
+        try:  # another runner takes over at once, not when the leases expire
+            self.store.runner_release(self.holder)
+        except Exception:  # the backend away: they expire
+            log.warning("runner %s: giving up its leases failed", self.holder, exc_info=True)
         for task in self.hosted():  # a task with helpers (worker processes) stops them
             close = getattr(task, "close", None)
             if callable(close):
@@ -478,7 +481,9 @@ class Runner:
         """A chunk of the oldest active job whose lease this runner takes."""
         jobs = self.store.runner_jobs(None, active=True)
         job = next((j for j in jobs if self._lease(f"job:{j['id']}")), None)
-        if job is None:
+        if job is not None:  # read again under the lease: another runner may have moved it
+            job = self.store.runner_job(job["id"])
+        if job is None or job["status"] not in ("queued", "running"):
             return False
         try:
             return self._job_step(job)
