@@ -43,7 +43,7 @@ def test_the_services_are_the_cluster_deployment(compose: dict[str, Any]) -> Non
     for service in heron.values():
         assert set(service["depends_on"]) == {"clickhouse", "postgres"}
         assert all(d["condition"] == "service_healthy" for d in service["depends_on"].values())
-    assert services["worker"]["profiles"] == ["worker"]  # opt-in until it runs on the cluster
+    assert "profiles" not in services["worker"]  # started with the rest
 
 
 def test_commands_use_real_heron_options(compose: dict[str, Any]) -> None:

@@ -3,6 +3,8 @@
 While a server runs on the data directory, the runner lives inside it: ``heron runner``
 talks to its JSON API with the admin token from ``server.json``, and ``heron worker``
 refuses (DuckDB lets one process open the store). Without a server, both open the store.
+On the cluster backend (ClickHouse + PostgreSQL) any number of ``heron worker`` processes
+and ``heron serve`` replicas run runners side by side, sharing the work through leases.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def _runner(store: EmbeddedStore, settings: Settings) -> Runner:
     from heron.runner import Runner, configured, load_tasks
 
     try:
-        return configured(Runner(store, load_tasks(settings.runner_tasks or "")), settings)
+        tasks = load_tasks(settings.runner_tasks or "")
+        return configured(Runner(store, tasks, lease_s=settings.runner_lease_s), settings)
     except ValueError as exc:
         _fail(str(exc), 2)
         raise
@@ -81,17 +84,20 @@ def _runner(store: EmbeddedStore, settings: Settings) -> Runner:
 
 @contextmanager
 def open_store(settings: Settings) -> Iterator[EmbeddedStore]:
-    """The store, opened by this process alone (a clear error if another holds it)."""
+    """The store: the cluster's (shared by every replica and worker), or the data
+    directory's DuckDB file, opened by this process alone (a clear error if another holds it)."""
     import duckdb
 
     from heron.admin_client import running_server
     from heron.store.backend import open_store as open_backend
 
     if settings.cluster:
-        raise RunnerCommandError(
-            "the background runner does not run on the cluster backend (ClickHouse + "
-            "PostgreSQL) yet: it follows a change feed ClickHouse does not have"
-        )
+        store = open_backend(settings)
+        try:
+            yield store
+        finally:
+            store.close()
+        return
     server = running_server(settings.data_dir)
     if server is not None:
         raise RunnerCommandError(
@@ -121,7 +127,8 @@ def worker(
         typer.Option("--until-idle", help="Do the pending work and jobs, then exit."),
     ] = False,
 ) -> None:
-    """Run the background runner alone (only while no server has the data directory open).
+    """Run the background runner alone (on DuckDB, only while no server has the data
+    directory open; on the cluster backend, beside any number of replicas and workers).
 
     It does new changes, due re-checks and backfill jobs, resumed where they stopped, and
     stops on Ctrl-C after the chunk under way. A running server runs the runner itself."""
@@ -134,7 +141,9 @@ def worker(
             names = ", ".join(
                 [f"{t.name}@{t.version}" for t in runner.tasks.values()] + list(runner.periodics)
             )
-            notes.print(f"heron worker on {escape(str(settings.data_dir))}: tasks {names}")
+            from heron.store.backend import store_location
+
+            notes.print(f"heron worker on {escape(store_location(settings))}: tasks {names}")
             if until_idle:
                 runner.run_until_idle()
             else:

@@ -251,6 +251,14 @@ SETTINGS: tuple[Setting, ...] = (
         "deliveries; an empty value leaves the runner idle. See docs/runner.md.",
     ),
     Setting(
+        "runner_lease_s",
+        "HERON_RUNNER_LEASE_S",
+        30.0,
+        "Cluster backend: how long a runner's lease (a task's changes, a job, a periodic) "
+        "outlives its last renewal; a killed runner's work is taken over after it. See "
+        "docs/scale-out.md.",
+    ),
+    Setting(
         "evaluator_modules",
         "HERON_EVALUATOR_MODULES",
         "",
@@ -339,6 +347,7 @@ class Settings:
         "heron.implicit.task:FeedbackTask,heron.evals.task:tasks,heron.signals.task:RulesTask,"
         "heron.signals.alert_task:AlertTask,heron.signals.delivery:Deliverer"
     )
+    runner_lease_s: float = 30.0
     evaluator_modules: str = ""
     secret_key: str = field(default="", repr=False)
     public_url: str = ""

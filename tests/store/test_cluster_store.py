@@ -62,7 +62,10 @@ def test_routing_rule_covers_every_store_method(cluster: ClusterStore) -> None:
     assert routes["checkpoint"] == "cluster"
     assert routes["list_traces"] == "events"
     assert routes["get_trace"] == "events"
-    assert routes["write_scores"] == "events"
+    assert routes["write_scores"] == "cluster"  # then the score feed in PostgreSQL
+    assert routes["runner_commit"] == routes["changed_traces"] == "cluster"
+    assert routes["target_traces"] == routes["next_runner_targets"] == "events"
+    assert routes["runner_due"] == routes["runner_lease"] == "control"
     assert routes["create_project"] == "control"
     assert routes["key_table"] == "control"
     assert routes["delete_traces"] == routes["delete_traces_before"] == "cluster"

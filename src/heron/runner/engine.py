@@ -12,6 +12,14 @@ Each pass does three kinds of work, a chunk of targets per store transaction:
 - **backfill jobs**: one chunk of the oldest queued or running job, its progress committed
   with the chunk, so a job resumes where it stopped after a crash.
 
+**Several runners** (the cluster backend: ``heron serve`` replicas and ``heron worker``
+processes on one PostgreSQL) share the work through leases (:meth:`Store.runner_lease`):
+a task's change cursor, a job and a periodic are each worked on by the runner holding its
+lease, the cursor is read anew under the lease each pass, a due re-check is claimed by one
+runner, and a commit of a cursor or a job's progress is refused
+(:class:`~heron.store.runner.LeaseLost`) once another runner has taken the lease over. On
+DuckDB one process opens the store, so every lease is always held.
+
 Between passes with nothing to do the thread waits for the next committed batch (the
 store's signal) or the next due time, at most ``idle_s``, and starts passes at most every
 ``min_pass_s``. Work never duplicates: scores
@@ -30,7 +38,9 @@ from __future__ import annotations
 
 import bisect
 import logging
+import os
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -42,7 +52,7 @@ from heron.errors import BadRequest, Conflict, NotFound
 from heron.runner.task import Outcome, Periodic, Target, Task, unique
 from heron.store import Store
 from heron.store.reads import iso
-from heron.store.runner import JobProgress, WorkDone
+from heron.store.runner import JobProgress, LeaseLost, WorkDone
 
 log = logging.getLogger("heron.runner")
 
@@ -53,6 +63,7 @@ IDLE_S = 1.0
 # Woken by a commit, a pass starts at least this long after the previous one began: under
 # steady ingest every batch would wake it, and each pass reads its targets' traces.
 MIN_PASS_S = 0.1
+LEASE_S = 30.0  # a killed runner's work is taken over this long after its last renewal
 _PRUNE_SCORE_FEED_S = 60.0  # how often the score feed forgets what every task has passed
 _RETRY_FAILED_S = 60.0  # a due re-check whose task raised waits this long before the next try
 _RETRY_PERIODIC_S = 30.0  # a periodic whose run raised is tried again after this long
@@ -89,8 +100,11 @@ class Runner:
         idle_s: float = IDLE_S,
         min_pass_s: float = MIN_PASS_S,
         retry_s: float = _RETRY_PERIODIC_S,
+        lease_s: float = LEASE_S,
     ) -> None:
         self.store = store
+        self.lease_s = lease_s
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         unique(tasks)
         self.tasks = {t.name: t for t in tasks if isinstance(t, Task)}
         self.periodics = {
@@ -136,6 +150,10 @@ class Runner:
         self.store.wake_waiters()  # not a second of idle wait left before the thread ends
         if self._thread is not None:
             self._thread.join(timeout_s)
+        try:  # another runner takes over at once, not when the leases expire
+            self.store.runner_release(self.holder)
+        except Exception:  # the backend away: they expire
+            log.warning("runner %s: giving up its leases failed", self.holder, exc_info=True)
         for task in self.hosted():  # a task with helpers (worker processes) stops them
             close = getattr(task, "close", None)
             if callable(close):
@@ -183,12 +201,19 @@ class Runner:
 
     # -- periodic work -------------------------------------------------------------------------
 
+    def _lease(self, key: str) -> bool:
+        return self.store.runner_lease(key, self.holder, self.lease_s)
+
     def _periodic(self) -> None:
-        """Run each periodic whose time has come. ``due`` is asked every pass (what it
-        plans may change between passes: an alert added); one that failed waits
-        ``retry_s``. Its runs never make a pass busy: a periodic catching up runs once per
-        pass, paced by the idle wait, so one that is always due cannot spin the thread."""
+        """Run each periodic whose time has come (and whose lease this runner holds). ``due``
+        is asked every pass (what it plans may change between passes: an alert added); one
+        that failed waits ``retry_s``. Its runs never make a pass busy: a periodic catching
+        up runs once per pass, paced by the idle wait, so one that is always due cannot spin
+        the thread."""
         for name, periodic in self.periodics.items():
+            if not self._lease(f"periodic:{name}"):
+                self._next[name] = None  # another runner runs it
+                continue
             now = self.clock()
             retry = self._retry.get(name)
             if retry is not None and retry > now:
@@ -221,13 +246,13 @@ class Runner:
     # -- changes -----------------------------------------------------------------------------
 
     def _cursor(self, task: Task, head: int) -> int:
-        if task.name not in self._cursors:
-            position = self.store.runner_cursor(task.name)
-            if position is None:  # a new task starts from now; history is a backfill job
-                position = head
-                self.store.runner_commit([], cursors={task.name: head})
-            self._cursors[task.name] = position
-        return self._cursors[task.name]
+        """The task's cursor, read under its lease (another runner may have moved it)."""
+        position = self.store.runner_cursor(task.name)
+        if position is None:  # a new task starts from now; history is a backfill job
+            position = head
+            self.store.runner_commit([], cursors={task.name: head}, holder=self.holder)
+        self._cursors[task.name] = position
+        return position
 
     def _changes(self) -> bool:
         head = self.store.change_position()
@@ -236,26 +261,33 @@ class Runner:
         for task in self.tasks.values():
             if getattr(task, "jobs_only", False):
                 continue  # runs in jobs only (an alignment run), never on changes
-            cursor = self._cursor(task, head)
-            if cursor >= head:
-                continue
-            upto = min(head, cursor + self.window)
-            targets: dict[str, dict[str, None]] = {}
-            for project_id, trace_id, session_id in self.store.changed_traces(cursor, upto):
-                target = session_id if task.scope == "session" else trace_id
-                if target is not None:
-                    targets.setdefault(project_id, {})[target] = None
-            if task.scope == "trace" and getattr(task, "follows_scores", False):
-                # traces whose scores changed (the API's, other tasks'; never its own)
-                for project_id, trace_id in self.store.score_changed_traces(
-                    cursor, upto, task.name
-                ):
-                    targets.setdefault(project_id, {})[trace_id] = None
-            self._run(task, {p: list(t) for p, t in targets.items()}, {task.name: upto})
-            self._cursors[task.name] = upto
-            busy = True
+            if not self._lease(f"task:{task.name}"):
+                continue  # another runner follows this task's changes
+            try:
+                busy = self._task_changes(task, head) or busy
+            except LeaseLost as exc:  # taken over while working: the new holder redoes it
+                log.warning("runner task %s: %s", task.name, exc)
         self._prune_score_feed(head)
         return busy
+
+    def _task_changes(self, task: Task, head: int) -> bool:
+        """Run ``task`` on the changes past its cursor (a window of them); whether any."""
+        cursor = self._cursor(task, head)
+        if cursor >= head:
+            return False
+        upto = min(head, cursor + self.window)
+        targets: dict[str, dict[str, None]] = {}
+        for project_id, trace_id, session_id in self.store.changed_traces(cursor, upto):
+            target = session_id if task.scope == "session" else trace_id
+            if target is not None:
+                targets.setdefault(project_id, {})[target] = None
+        if task.scope == "trace" and getattr(task, "follows_scores", False):
+            # traces whose scores changed (the API's, other tasks'; never its own)
+            for project_id, trace_id in self.store.score_changed_traces(cursor, upto, task.name):
+                targets.setdefault(project_id, {})[trace_id] = None
+        self._run(task, {p: list(t) for p, t in targets.items()}, {task.name: upto})
+        self._cursors[task.name] = upto
+        return True
 
     def _prune_score_feed(self, head: int) -> None:
         """At most once a minute, forget score changes every score-following task has
@@ -287,10 +319,12 @@ class Runner:
         for n, (project_id, ids) in enumerate(chunks):
             last = n == len(chunks) - 1
             self.store.runner_commit(
-                self._work(task, project_id, ids), cursors=cursors if last else None
+                self._work(task, project_id, ids),
+                cursors=cursors if last else None,
+                holder=self.holder,
             )
         if not chunks and cursors:
-            self.store.runner_commit([], cursors=cursors)
+            self.store.runner_commit([], cursors=cursors, holder=self.holder)
 
     def _work(
         self,
@@ -366,7 +400,9 @@ class Runner:
 
     def _due(self) -> bool:
         now = self.clock()
-        rows = self.store.runner_due(list(self.tasks), now, self.chunk)
+        rows = self.store.runner_due(
+            list(self.tasks), now, self.chunk, holder=self.holder, lease_s=self.lease_s
+        )
         backoff = time.monotonic() - _RETRY_FAILED_S
         self._failed = {k: t for k, t in self._failed.items() if t > backoff}
         rows = [r for r in rows if tuple(r) not in self._failed]
@@ -442,18 +478,37 @@ class Runner:
         return self.store.runner_job(job_id) or job
 
     def _job_chunk(self) -> bool:
+        """A chunk of the oldest active job whose lease this runner takes."""
         jobs = self.store.runner_jobs(None, active=True)
-        if not jobs:
+        job = next((j for j in jobs if self._lease(f"job:{j['id']}")), None)
+        if job is not None:  # read again under the lease: another runner may have moved it
+            job = self.store.runner_job(job["id"])
+        if job is None or job["status"] not in ("queued", "running"):
             return False
-        job = jobs[0]
+        try:
+            return self._job_step(job)
+        except LeaseLost as exc:  # taken over while working: the new holder redoes it
+            log.warning("runner job %s: %s", job["id"], exc)
+            return True
+
+    def _end_job(self, job: dict[str, Any], **values: Any) -> bool:
+        self.store.update_runner_job(job["id"], **values)
+        self.store.runner_release(self.holder, [f"job:{job['id']}"])
+        return True
+
+    def _next_phase(self, job: dict[str, Any]) -> bool:
+        progress = JobProgress(job["id"], job["done"], job["phase"] + 1, None)
+        self.store.runner_commit([], job=progress, holder=self.holder)
+        return True
+
+    def _job_step(self, job: dict[str, Any]) -> bool:
         spec = job["spec"]
         names = spec["tasks"]
         missing = [n for n in names if n not in self.tasks]
         if missing:
-            self.store.update_runner_job(
-                job["id"], status="failed", error=f"tasks not registered here: {missing}"
+            return self._end_job(
+                job, status="failed", error=f"tasks not registered here: {missing}"
             )
-            return True
         start = datetime.fromisoformat(spec["from"]) if spec["from"] else None
         end = datetime.fromisoformat(spec["to"]) if spec["to"] else None
         limit = spec.get("limit")
@@ -469,8 +524,7 @@ class Runner:
             return True
         phase = job["phase"]
         if phase >= len(names):
-            self.store.update_runner_job(job["id"], status="done")
-            return True
+            return self._end_job(job, status="done")
         task = self.tasks[names[phase]]
         size = self.chunk
         if limit:  # targets of this task done so far: the job's count less earlier phases'
@@ -492,11 +546,10 @@ class Runner:
             else []
         )
         if not ids:
-            self.store.update_runner_job(job["id"], phase=phase + 1, after=None)
-            return True
+            return self._next_phase(job)
         work = self._work(task, job["project_id"], ids, spec.get("options"))
         progress = JobProgress(job["id"], job["done"] + len(ids), phase, ids[-1])
-        self.store.runner_commit(work, job=progress)
+        self.store.runner_commit(work, job=progress, holder=self.holder)
         return True
 
     def _listed_chunk(self, job: dict[str, Any]) -> bool:
@@ -509,17 +562,15 @@ class Runner:
             return True
         phase = job["phase"]
         if phase >= len(names):
-            self.store.update_runner_job(job["id"], status="done")
-            return True
+            return self._end_job(job, status="done")
         start = bisect.bisect_right(listed, job["after"]) if job["after"] is not None else 0
         ids = listed[start : start + min(self.chunk, LISTED_CHUNK)]
         if not ids:
-            self.store.update_runner_job(job["id"], phase=phase + 1, after=None)
-            return True
+            return self._next_phase(job)
         task = self.tasks[names[phase]]
         work = self._work(task, job["project_id"], ids, job["spec"].get("options"))
         progress = JobProgress(job["id"], job["done"] + len(ids), phase, ids[-1])
-        self.store.runner_commit(work, job=progress)
+        self.store.runner_commit(work, job=progress, holder=self.holder)
         return True
 
 

@@ -111,23 +111,10 @@ def remove_server_file(settings: Settings) -> None:
     (settings.data_dir / SERVER_FILE).unlink(missing_ok=True)
 
 
-class _IdleRunner(Runner):
-    """The cluster backend's runner: no tasks, never started; a backfill is refused (501)."""
-
-    def start_job(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        raise NotOnCluster("start_job (the background runner's backfill jobs)")
-
-
 def _runner(store: Store, settings: Settings) -> Runner:
-    """The background runner; on the cluster backend none runs: it follows the store's change
-    feed (``traces.change_seq``), which ClickHouse does not have yet."""
-    if settings.cluster:
-        log.warning(
-            "cluster backend: the background runner does not run (evaluators, rules, alerts, "
-            "notifications and backfills need the change feed ClickHouse lacks for now)"
-        )
-        return _IdleRunner(store, [])
-    return configured(Runner(store, load_tasks(settings.runner_tasks or "")), settings)
+    """The background runner (on the cluster backend, one of several sharing leases)."""
+    tasks = load_tasks(settings.runner_tasks or "")
+    return configured(Runner(store, tasks, lease_s=settings.runner_lease_s), settings)
 
 
 def create_app(

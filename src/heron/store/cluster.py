@@ -6,8 +6,8 @@ each with its own data directory (its journal). The routing rule, in :meth:`Clus
 
 1. what only makes sense composed is ClusterStore's own method or its mixins' (``write_batch``
    records the replica's journal position, ``get_meta``/``set_meta`` keep that position per replica,
-   ``checkpoint``, ``size_bytes``, ``close``, the change feed's no-ops, the filter bar's
-   suggestions read through the events half);
+   ``checkpoint``, ``size_bytes``, ``close``, the filter bar's suggestions read through the
+   events half, the runner's change feed and commit in :mod:`heron.store.cluster_runner`);
 2. else a :class:`~heron.store.base.Store` method the events half implements goes to ClickHouse;
 3. else one the control half implements goes to PostgreSQL;
 4. else calling it raises :class:`~heron.errors.NotOnCluster`, answered 501 naming the method.
@@ -50,6 +50,7 @@ from heron.store.clickhouse.migrations import migrate as migrate_clickhouse
 from heron.store.cluster_annotation import ClusterAnnotation
 from heron.store.cluster_datasets import ClusterDatasets
 from heron.store.cluster_deletion import ClusterDeletion
+from heron.store.cluster_runner import ClusterRunner
 from heron.store.cluster_signals import ClusterSignals
 from heron.store.postgres import PostgresControl
 from heron.store.postgres.connect import connect as postgres_connect
@@ -158,7 +159,9 @@ def replica_id(data_dir: Path) -> str:
     return rid
 
 
-class ClusterStore(ClusterSignals, ClusterAnnotation, ClusterDatasets, ClusterDeletion):
+class ClusterStore(
+    ClusterSignals, ClusterAnnotation, ClusterDatasets, ClusterDeletion, ClusterRunner
+):
     """heron's :class:`~heron.store.base.Store` on ClickHouse + PostgreSQL (see the module
     docstring for the routing rule). Build it with :func:`open_cluster`."""
 
@@ -216,15 +219,15 @@ class ClusterStore(ClusterSignals, ClusterAnnotation, ClusterDatasets, ClusterDe
     ) -> WriteResult:
         """Write one batch to ClickHouse, the runs and run items its Langfuse experiment
         spans speak of (:mod:`heron.store.cluster_datasets`), then record ``journal_seq`` as
-        this replica's applied position. Writes are idempotent, so a crash in between only
-        replays the batch at the next start."""
+        this replica's applied position and the batch's traces in the runner's change feed
+        (one PostgreSQL transaction, :mod:`heron.store.cluster_runner`). Writes are
+        idempotent, so a crash in between only replays the batch at the next start."""
         if not isinstance(observations, pa.Table):
             observations = observations_table(list(observations), time.time_ns() // 1000)
         with _unavailable_as_oserror():
             result = self.events.write_batch(observations, trace_updates, price=price)
             self.record_experiment_runs(observations)  # Langfuse experiment spans: run items
-            if journal_seq is not None:
-                self.control.set_meta(self._meta_key(APPLIED_KEY), str(journal_seq))
+            self._record_batch(sorted(result.trace_ids), self._meta_key(APPLIED_KEY), journal_seq)
         return result
 
     def get_meta(self, key: str) -> str | None:
@@ -262,13 +265,6 @@ class ClusterStore(ClusterSignals, ClusterAnnotation, ClusterDatasets, ClusterDe
                 "WHERE database = currentDatabase() AND active"
             ).result_rows
         return int(rows[0][0] or 0) if rows else 0
-
-    def wait_for_change(self, after: int, timeout_s: float) -> int:
-        """No change feed on ClickHouse yet (the runner does not run in cluster mode)."""
-        raise NotOnCluster("wait_for_change (the runner's change feed)")
-
-    def wake_waiters(self) -> None:
-        """Nothing waits (no change feed): a stopping runner calls it."""
 
     def cursor(self) -> Any:
         raise NotOnCluster("cursor (a DuckDB cursor: alert backtests and evaluations)")

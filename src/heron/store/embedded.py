@@ -405,10 +405,13 @@ class EmbeddedStore:
         work: Sequence[runnerdb.WorkDone],
         cursors: dict[str, int] | None = None,
         job: runnerdb.JobProgress | None = None,
+        *,
+        holder: str | None = None,
     ) -> None:
         """One transaction on the writer's connection: the work's scores (replacing what the
         same task wrote on the same target before), then the cursors and the job progress it
-        completes, so a position is never ahead of its work."""
+        completes, so a position is never ahead of its work. ``holder`` (the runner's lease
+        holder) needs no check: one process opens the store (see :meth:`runner_lease`)."""
         previous = runnerdb.previous_outputs(self.cursor(), work)
         scores = [s for w in work for s in w.scores]
         with self._score_change(work[0].task if scores else None, scores) as con:
@@ -446,8 +449,16 @@ class EmbeddedStore:
                     self._change_seq = change
                     self._changed.notify_all()
 
-    def runner_due(self, tasks: Sequence[str], now: datetime, limit: int) -> list[tuple]:
-        """(task, project id, target) of re-checks due at ``now``."""
+    def runner_due(
+        self,
+        tasks: Sequence[str],
+        now: datetime,
+        limit: int,
+        *,
+        holder: str | None = None,
+        lease_s: float = 30.0,
+    ) -> list[tuple]:
+        """(task, project id, target) of re-checks due at ``now`` (one runner: no claims)."""
         return runnerdb.due(self.cursor(), tasks, now, limit)
 
     def runner_next_due(self, tasks: Sequence[str]) -> datetime | None:
@@ -498,6 +509,14 @@ class EmbeddedStore:
         limit: int,
     ) -> list[str]:
         return runnerdb.next_targets(self.cursor(), project_id, scope, start, end, after, limit)
+
+    def runner_lease(self, key: str, holder: str, seconds: float) -> bool:
+        """Always held: DuckDB lets one process open the store, so one runner works on it
+        (the cluster backend's runners share leases in PostgreSQL)."""
+        return True
+
+    def runner_release(self, holder: str, keys: Sequence[str] | None = None) -> None:
+        """Nothing to give up (see :meth:`runner_lease`)."""
 
     # -- projects and keys ---------------------------------------------------------------------
 

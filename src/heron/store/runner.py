@@ -2,9 +2,10 @@
 
 Change feed: every trace row carries ``change_seq``, the number of the batch that last wrote
 it (see :meth:`heron.store.EmbeddedStore.write_batch`); batches commit in that order, so
-"traces with ``change_seq`` in (a, b]" is exact whatever timestamps their spans carry.
+"traces with ``change_seq`` in (a, b]" is exact whatever timestamps their spans carry. (On
+the cluster backend the feed is a table in PostgreSQL: :mod:`heron.store.postgres.runner_feed`.)
 
-Control data (a PostgreSQL backend would keep these tables there): ``runner_cursors`` (per
+Control data (on the cluster backend, in PostgreSQL): ``runner_cursors`` (per
 task, the change marker up to which its work is done), ``runner_work`` (per task and
 target, the version that ran and the score ids it wrote, so a redo replaces them),
 ``runner_due`` (targets to judge again at a time) and ``runner_jobs`` (backfills).
@@ -52,6 +53,11 @@ TRACE_FIELDS = (
 )
 SCOPES = ("session", "trace")
 _TARGET_COLUMN = {"session": "session_id", "trace": "id"}
+
+
+class LeaseLost(Exception):
+    """A runner's commit refused: another runner has taken over a lease it needs (a task's
+    change cursor, a job) on the cluster backend; the runner reads the position again."""
 
 
 @dataclass(slots=True)

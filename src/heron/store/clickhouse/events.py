@@ -32,6 +32,7 @@ from heron.store.clickhouse.dataset_run_items import DatasetRunItems
 from heron.store.clickhouse.deletion import Deletion
 from heron.store.clickhouse.langfuse_reads import LangfuseReads
 from heron.store.clickhouse.repricing import Repricing
+from heron.store.clickhouse.runner_reads import RunnerReads
 from heron.store.clickhouse.signals import SignalReads
 from heron.store.llmstats import SeriesTotals
 from heron.store.reads import ListQuery, Page
@@ -52,6 +53,7 @@ class ClickHouseEvents(
     AnnotationReads,
     DatasetRunItems,
     Deletion,
+    RunnerReads,
 ):
     """Event writes and reads over one ClickHouse database.
 

@@ -15,6 +15,7 @@ and runs the same topic-module function through a
 - :class:`.annotation.Annotation`: annotation queues, their items and assignments;
 - :class:`.datasets.Datasets`: datasets and their versioned items;
 - :class:`.dataset_runs.DatasetRuns`: dataset runs (their items are events).
+- :class:`.runner_feed.RunnerControl`: the runner's re-checks, outputs and leases.
 """
 
 from __future__ import annotations
@@ -25,11 +26,19 @@ from heron.store.postgres.automation import Automation
 from heron.store.postgres.dataset_runs import DatasetRuns
 from heron.store.postgres.datasets import Datasets
 from heron.store.postgres.project_settings import ProjectSettings
+from heron.store.postgres.runner_feed import RunnerControl
 from heron.store.postgres.trace_links import TraceLinks
 
 
 class PostgresControl(
-    Accounts, ProjectSettings, Automation, Annotation, Datasets, DatasetRuns, TraceLinks
+    Accounts,
+    ProjectSettings,
+    Automation,
+    Annotation,
+    Datasets,
+    DatasetRuns,
+    TraceLinks,
+    RunnerControl,
 ):
     """heron's control data on PostgreSQL (see :mod:`heron.store.postgres`). Opening
     migrates the schema (once, under an advisory lock, see :mod:`.migrations`)."""

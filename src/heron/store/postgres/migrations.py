@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import psycopg
 
-from heron.store.postgres import schema
+from heron.store.postgres import schema, schema_runner
 from heron.store.postgres.schema_dataset_runs import DATASET_RUNS_V1
 
 #: Each migration runs once, in order; its number is its position (from 1).
-MIGRATIONS: tuple[str, ...] = (schema.CONTROL_V1, DATASET_RUNS_V1)
+MIGRATIONS: tuple[str, ...] = (schema.CONTROL_V1, DATASET_RUNS_V1, schema_runner.RUNNER_FEED)
 
 # pg_advisory_xact_lock key: a constant of heron's own (the bytes of "heronmig"), so that no
 # other application's lock on the same database collides with it by accident.
