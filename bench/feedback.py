@@ -1,7 +1,9 @@
-"""Implicit-feedback detectors: quality on the labelled, held-out, dev and fresh sets; speed.
+"""Implicit-feedback detectors: quality on the labelled, held-out, dev, fresh and fresh2 sets;
+speed.
 
 ``python bench/feedback.py --quality`` prints precision and recall per detector on
-tests/implicit/data/labelled.jsonl, holdout.jsonl, dev.jsonl and fresh.jsonl; ``--speed``
+tests/implicit/data/labelled.jsonl, holdout.jsonl, dev.jsonl, fresh.jsonl and fresh2.jsonl (the
+test set, never tuned on); ``--speed``
 measures ``detect_session`` on one core (sessions of about five traces in the stored shapes,
 the embedding model loaded once); no flag runs both.
 
@@ -44,7 +46,7 @@ TARGET = {"precision": 0.85, "recall": 0.75}
 
 
 def quality() -> None:
-    for name in ("labelled.jsonl", "holdout.jsonl", "dev.jsonl", "fresh.jsonl"):
+    for name in ("labelled.jsonl", "holdout.jsonl", "dev.jsonl", "fresh.jsonl", "fresh2.jsonl"):
         convs = load(name)
         scores = evaluate(convs)
         print(f"\n{name}: {len(convs)} conversations")

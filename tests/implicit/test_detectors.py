@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from heron.implicit import VERSION, FeedbackConfig, FeedbackConfigError, Turn, detect_session
+from heron.implicit import (
+    VERSION,
+    FeedbackConfig,
+    FeedbackConfigError,
+    Turn,
+    contradiction,
+    detect_session,
+)
 from heron.userregex import RegexError
 
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "implicit" / "data"
 T0 = datetime(2026, 5, 4, 12, 0, 0)
 LATER = timedelta(hours=2)
 GOOD = "Open Settings > Security and choose 'Reset password'; we email you a link."
@@ -157,6 +168,78 @@ def test_disagreement_stated_as_a_fact(reply):
 def test_facts_that_do_not_contradict_the_answer(answer, reply):
     turns = session((0, "How do I descale my kettle?", answer), (60, reply, "OK."))
     assert not only("implicit_disagreement", turns)
+
+
+def test_a_contradiction_in_other_words_is_judged_by_the_model():
+    # "vit c" for "vitamin C", and no phrase the markers know: the contradiction model
+    answer = "Yes, layering them is fine for most skin; apply vitamin C first, then retinol."
+    turns = session(
+        (0, "can I use retinol and vitamin c together", answer),
+        (90, "my dermatologist said the exact opposite, vit c in the morning only", "Sorry."),
+    )
+    [d] = [d for d in detect_session(turns, FeedbackConfig(), T0) if d.name.endswith("ement")]
+    assert d.trace_id == "t0" and d.metadata["reacting_trace_id"] == "t1"
+    assert 0.72 <= d.metadata["contradiction_probability"] <= 1.0
+    assert "a statement contradicting it" in d.comment
+
+
+@pytest.mark.parametrize(
+    ("answer", "reply"),
+    [  # a new problem naming nothing of the answer, after an unrelated answer
+     ("You're welcome! If anything else comes up, just ask here.",
+      "I can't log in, it says my password is incorrect even after resetting it."),
+     # a question without its "?"
+     ("Lead-free solder melts at about 220C.", "is leaded solder still legal to buy in the EU"),
+     # thanks, no "but"
+     ("It is a chiffchaff: it sings its name.", "awesome, the one in my garden says chiff chaff")],
+)  # fmt: skip
+def test_statements_the_model_does_not_judge(answer, reply):
+    turns = session((0, "a question", answer), (60, reply, "OK."))
+    assert not only("implicit_disagreement", turns)
+
+
+def test_a_polite_retry_is_a_retry_not_a_rephrase():
+    turns = session(
+        (0, "print my boarding pass", None, "ERROR"), (15, "print my boarding pass please", "Done.")
+    )
+    assert found(turns) == {("implicit_retry", "t0")}
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["found a tiny bit of paper behind the rollers, works now!",
+     "this is a joke, I asked for the cold brew concentrate ratio"],
+)  # fmt: skip
+def test_a_report_or_a_reaction_is_not_a_rephrase(reply):
+    turns = session(
+        (0, "my printer says paper jam but there's no paper in it", "Try the cold brew at 1:8."),
+        (120, reply, "OK."),
+    )
+    assert not only("implicit_rephrase", turns)
+
+
+def test_no_i_mean_is_still_a_rephrase():
+    turns = session(
+        (0, "How do I set up SSO?", "I'm sorry, I can't help with that."),
+        (30, "No, I mean: how do we make everyone sign in through Okta?", "Use SAML."),
+    )
+    assert ("implicit_rephrase", "t0") in found(turns)
+
+
+def test_the_shipped_model_is_what_the_training_script_writes(tmp_path):
+    # the coefficients match the features the code computes: retraining reproduces them
+    script = DATA / "train_contradiction.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path / "w.json")],
+        capture_output=True, text=True, timeout=300, check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )  # fmt: skip
+    assert "threshold" in out.stdout
+    shipped = json.loads(contradiction.WEIGHTS.read_text())
+    assert json.loads((tmp_path / "w.json").read_text()) == shipped
+    assert "fresh2.jsonl" not in shipped["trained_on"] and len(shipped["coef"]) == len(
+        contradiction.CUES
+    )
 
 
 def test_a_contradicting_statement_is_not_a_rephrase():

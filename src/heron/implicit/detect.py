@@ -13,19 +13,23 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from rapidfuzz import fuzz
 
-from heron.implicit import markers, similarity
+from heron.implicit import contradiction, markers, similarity
 from heron.implicit.extract import answer_text, user_message
 from heron.implicit.model import Detection, FeedbackConfig, Turn
 
-VERSION = "3"
+VERSION = "4"
 _QUOTE = 80
 _PUNCT = re.compile(r"[^\w\s]+")
 _SPACE = re.compile(r"\s+")
+_POLITE = re.compile(
+    r"^(?:(?:please|pls|plz|hi|hey|ok|okay) )*(?:(?:can|could|would|will) you (?:please )?)?"
+    r"| (?:please|pls|plz|thanks|thank you|thx)$"
+)
 _MIN_RETRY_CHARS = 8  # "ok", "yes" said twice are not a retried request
 _MIN_REPHRASE_WORDS = 3
-_REACTION_WORDS = 8
 _CLOSING_WORDS = 6
 _MIN_ANSWER_WORDS = 6  # shorter answers ("Yes.", "42") say little by their similarity
 
@@ -46,16 +50,18 @@ def detect_session(turns: Sequence[Turn], config: FeedbackConfig, now: datetime)
     now = _naive_utc(now)
     if any(t.timestamp.tzinfo is not None for t in turns):
         turns = [replace(t, timestamp=_naive_utc(t.timestamp)) for t in turns]
-    ordered = sorted(turns, key=lambda t: t.timestamp)
     extra = markers.compiled_extra(config.extra_markers_key())
-    # a trace of the session without a message from the user (a background job, a summary)
-    # is not a turn of the conversation: reactions and abandonment skip it
-    views = [v for v in (_view(t, config, extra) for t in ordered) if v.user.strip()]
+    views = _views(turns, config, extra)
     if not views:
         return []
     enabled = config.enabled
     found: list[Detection] = []
     rephrase_candidates: list[tuple[int, float]] = []
+    explicit = [
+        _disagreement(views[i + 1].user, views[i].asks, extra) for i in range(len(views) - 1)
+    ]
+    statements = _statements(views, explicit) if "implicit_disagreement" in enabled else []
+    contradicted = _contradictions(views, statements)
     for i in range(len(views) - 1):
         prev, nxt = views[i], views[i + 1]
         gap = (nxt.turn.timestamp - prev.turn.timestamp).total_seconds()
@@ -65,17 +71,13 @@ def detect_session(turns: Sequence[Turn], config: FeedbackConfig, now: datetime)
             if retry is not None:
                 found.append(retry)
                 retried = True
-        disagreement = frustration = contradiction = None
+        disagreement, contradiction = explicit[i], contradicted.get(i)
+        evidence: dict[str, Any] = {}
+        if contradiction is not None:
+            disagreement, probability = contradiction
+            evidence["contradiction_probability"] = round(probability, 3)
+        frustration = None
         if nxt.user:
-            disagreement = _disagreement(nxt.user, prev.asks, extra)
-            # a statement after the assistant's question answers it ("no, mostly travel"),
-            # and one after a failure has no answer to contradict
-            if disagreement is None and not prev.asks and prev.failure is None:
-                contradiction = markers.contradicts(nxt.user, prev.answer)
-                if contradiction is not None:
-                    words = contradiction.group(0).strip()
-                    disagreement = f'a statement contradicting it ("{words}")'
-
             frustration = markers.frustration(nxt.user) or _extra(
                 extra, "implicit_frustration", nxt
             )
@@ -92,7 +94,7 @@ def detect_session(turns: Sequence[Turn], config: FeedbackConfig, now: datetime)
                 _detection(
                     "implicit_disagreement", prev, nxt,
                     f"disagreement: {_q(nxt.user)} rejects the answer ({disagreement})",
-                    marker=disagreement,
+                    marker=disagreement, **evidence,
                 )
             )  # fmt: skip
         if "implicit_frustration" in enabled and frustration is not None:
@@ -120,6 +122,67 @@ _ORDER = (
     "implicit_frustration",
     "implicit_abandonment",
 )
+
+
+def _views(turns: Sequence[Turn], config: FeedbackConfig, extra: dict[str, Any]) -> list[_View]:
+    ordered = sorted(turns, key=lambda t: t.timestamp)
+    # a trace of the session without a message from the user (a background job, a summary)
+    # is not a turn of the conversation: reactions and abandonment skip it
+    return [v for v in (_view(t, config, extra) for t in ordered) if v.user.strip()]
+
+
+def _statements(views: list[_View], explicit: Sequence[str | None]) -> list[int]:
+    """The replies the contradiction model judges: statements not already rejecting the
+    answer in so many words. A statement after the assistant's question answers it ("no,
+    mostly travel"), and one after a failure has no answer to contradict."""
+    return [
+        i for i in range(len(views) - 1)
+        if explicit[i] is None and not views[i].asks and views[i].failure is None
+        and contradiction.candidate(views[i + 1].user, views[i].answer)
+    ]  # fmt: skip
+
+
+def statement_pairs(turns: Sequence[Turn], config: FeedbackConfig) -> list[tuple[int, str, str]]:
+    """(index of the answer's trace, reply, answer) for each reply the contradiction model
+    judges in a session: what ``tests/implicit/data/train_contradiction.py`` learns from."""
+    extra = markers.compiled_extra(config.extra_markers_key())
+    views = _views(turns, config, extra)
+    explicit = [
+        _disagreement(views[i + 1].user, views[i].asks, extra) for i in range(len(views) - 1)
+    ]
+    index = {t.trace_id: k for k, t in enumerate(sorted(turns, key=lambda t: t.timestamp))}
+    return [
+        (index[views[i].turn.trace_id], views[i + 1].user, views[i].answer)
+        for i in _statements(views, explicit)
+    ]
+
+
+def contradiction_rows(pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    """The contradiction model's input for (reply, answer) pairs."""
+    vectors = similarity.embed([t for pair in pairs for t in pair])
+    sims = np.einsum("ij,ij->i", vectors[0::2], vectors[1::2])
+    return np.asarray(
+        [contradiction.cues(r, a, float(sims[k])) for k, (r, a) in enumerate(pairs)],
+        dtype=np.float64,
+    )
+
+
+def _contradictions(views: list[_View], statements: list[int]) -> dict[int, tuple[str, float]]:
+    """The statements the model finds contradicting the answer before them: the evidence
+    (the marker's words, when it has some) and the model's probability."""
+    if not statements:
+        return {}
+    pairs = [(views[i + 1].user, views[i].answer) for i in statements]
+    probabilities = contradiction.probabilities(contradiction_rows(pairs))
+    cutoff = contradiction.threshold()
+    out = {}
+    for i, (reply, answer), p in zip(statements, pairs, probabilities, strict=True):
+        if p < cutoff:
+            continue
+        m = markers.contradicts(reply, answer)
+        words = f' ("{m.group(0).strip()}")' if m is not None else ""
+        out[i] = (f"a statement contradicting it{words}, probability {p:.2f}", float(p))
+    return out
 
 
 def _view(turn: Turn, config: FeedbackConfig, extra: dict[str, Any]) -> _View:
@@ -160,7 +223,11 @@ def _retry(prev: _View, nxt: _View, gap: float, config: FeedbackConfig) -> Detec
     a, b = _normal(prev.user), _normal(nxt.user)
     if min(len(a), len(b)) < _MIN_RETRY_CHARS and prev.failure is None:
         return None
-    score = fuzz.ratio(a, b, score_cutoff=config.retry_similarity)
+    # "print my boarding pass please" asks for the same thing as "print my boarding pass"
+    score = max(
+        fuzz.ratio(a, b, score_cutoff=config.retry_similarity),
+        fuzz.ratio(_POLITE.sub("", a), _POLITE.sub("", b), score_cutoff=config.retry_similarity),
+    )
     if not score:
         return None
     after = f" after {prev.failure}" if prev.failure else ""
@@ -174,11 +241,13 @@ def _retry(prev: _View, nxt: _View, gap: float, config: FeedbackConfig) -> Detec
 def _may_rephrase(prev: _View, nxt: _View, reacts: bool) -> bool:
     if not prev.user or not nxt.user or prev.asks:
         return False  # answering the assistant's question is not asking again
-    words = len(nxt.user.split())
-    if words < _MIN_REPHRASE_WORDS:
+    if len(nxt.user.split()) < _MIN_REPHRASE_WORDS:
         return False
-    # "I give up", "that's not right": a reaction to the answer, not the request again
-    return not (reacts and words < _REACTION_WORDS)
+    if markers.rephrase_hint(nxt.user):
+        return True  # "no, I mean: ..."
+    # "that's not right, I asked for concentrate": a reaction to the answer, and "found a bit
+    # of paper behind the rollers, works now!" a report: not the request again
+    return not (reacts or markers.reports_success(nxt.user))
 
 
 def _rephrases(

@@ -72,6 +72,7 @@ _DISAGREE = _fast(
     r"|impossible|bad advice|unhelpful|not helpful|the opposite"
     r"|not how)\b"
     r"|\bthat'?s not (?:\w+ )?(?:i|what|how|the|it)\b"
+    r"|\bthat'?s not (?:a|an) [^.;!?]{1,40},\s*(?:that|it)(?:'?s| is)\b"
     r"|\bnot what i (?:asked|meant|wanted|said|need)\b"
     r"|\b(?:wrong|incorrect) (?:answer|again|number|amount|date|info(?:rmation)?|result"
     r"|code|command|link|total|price|figure|year)\b"
@@ -106,6 +107,8 @@ _DISAGREE = _fast(
     r"|\b(?:says|said|say) (?:otherwise|something else|the opposite|something different)\b"
     r"|\bthat (?:was|is) (?:last year'?s|the old|an old|outdated)\b"
     r"|\bthinking of (?:something|someone) else\b|\bconfusing (?:it|this|that) with\b"
+    r"|\b(?:terrible|awful|bad|horrible|dangerous|wrong|useless) (?:advice|answer|info\w*)\b"
+    r"|\bi (?:asked|was asking) (?:for|about)\b"
     r"|\bnothing (?:happens|happened|changed|changes)\b|\b(?:404|page not found|dead link)\b"
     r"|\bstill (?:slow|says|shows|the same|happening|there|loading|charg\w+)\b"
     r"|\b(?:it|that|this|the \w+(?: \w+)?) should (?:be|say|read|have been)\b",
@@ -129,7 +132,7 @@ _CONTRADICTS = _fast(
     r"|\bstill\b"
     # what the answer pointed to is not there
     r"|\bthere(?:'s| is| are|'re)? no\b|\bthere (?:isn'?t|aren'?t|is not|are not) (?:a|an|any)\b"
-    r"|\b(?:don'?t|do not|can'?t|cannot) (?:see|find) (?:a|an|any|the|that|it|this|one)\b"
+    r"|\b(?:don'?t|do not|can'?t|cannot) (?:see|find)\b"
     r"|\b(?:isn'?t|is not|it'?s not|not) (?:there|under|listed|in (?:the|my))\b|\bno such\b"
     r"|\b(?:doesn'?t|does not|don'?t|do not) (?:have|exist|show|appear)\b"
     r"|\b(?:has|have) no\b|\bonly (?:goes|go|has|have|see|shows|lets|gives|comes|takes"
@@ -173,7 +176,10 @@ _NOT_CONTRADICTING = _fast(
     r"|makes sense|got it|that worked|it worked|works now|fixed|sorted|solved|made my day)\b",
 )
 _QUESTION_START = re.compile(
-    r"^\s*(?:(?:so|and|but|ok(?:ay)?|hmm+|oh+|ah+|then|wait),?\s+)?(?:(?:how|what|why|when|where"
+    # "is leaded solder legal in the EU": a question without its "?" ("is still broken" is none)
+    r"^\s*(?:is|are|can|could|should|would|will)\s+(?!not\b|still\b|now\b|also\b|just\b"
+    r"|fine\b|ok\b|okay\b|working\b|broken\b)\w+\s+\w+"
+    r"|^\s*(?:(?:so|and|but|ok(?:ay)?|hmm+|oh+|ah+|then|wait),?\s+)?(?:(?:how|what|why|when|where"
     r"|which|who|whose|any)\b|(?:can|could|should|would|is|are|will|was|were|shall|may|might"
     r"|isn'?t|aren'?t)\s+(?:i|you|it|that|this|there|they|he|she|we|my|your|the)\b"
     r"|(?:do|does|did|don'?t|doesn'?t)\s+(?:i|you|we|they|he|she)\b)",
@@ -184,6 +190,7 @@ _PLEASED = _fast(
     r"\b(?:great|thanks?|thank you|thx|ty|cheers|awesome|perfect|amazing|love|excellent"
     r"|wonderful|brilliant|nice|cool|fantastic|works|worked|helpful|appreciate\w*|glad)\b",
 )
+_THANKS = _fast(r"\b(?:thanks?|thank you|thx|ty|cheers|works|worked)\b")
 _CLAUSE = re.compile(r"[,.;:!]+\s*")
 _BUT = re.compile(r"\b(?:but|though|however|although)\b", _I)
 
@@ -200,14 +207,16 @@ _LEADING_NO = re.compile(r"^\s*(?:no+|nope|nah)\b[\s,.!]*", _I)
 
 _FRUSTRATED = _fast(
     r"\b(?:useless|stupid|idiot(?:ic)?|dumb|garbage|trash|pathetic|ridiculous|worthless"
-    r"|incompetent|moron|joke of a|waste of (?:my )?time|wtf|ffs|omfg|for god'?s sake"
+    r"|incompetent|moron|joke of a|waste of (?:my )?time|wtf|ffs|omfg|u+gh+|for god'?s sake"
     r"|for heaven'?s sake|unbelievable|infuriating|frustrat(?:ed|ing)|annoy(?:ed|ing)"
     r"|fed up|sick of|so (?:hard|difficult) to|are you (?:even )?(?:kidding|serious"
     r"|listening|reading|paying attention)|do you (?:even )?(?:understand|listen|read)"
     r"|how many (?:more )?times (?:do|must|should|will|have|did|am) (?:i|we)"
-    r"|for the (?:last|third|fifth|hundredth|\w+) time|i (?:already|just)"
+    r"|for the (?:last|third|fifth|hundredth|\w+) time|i (?:already|just|literally just)"
     r" (?:told|said|asked|explained|gave)|give up|you(?:'re| are) (?:no help|not helping"
     r"|terrible|awful|hopeless|the worst)|worst (?:bot|assistant|service|support|ai)|hate this"
+    r"|(?:bot|assistant|app|thing|chat) is (?:\w+ )?(?:hopeless|useless|terrible|awful|rubbish"
+    r"|garbage|a joke)|(?:terrible|awful|horrible|dangerous) advice"
     r"|this is (?:insane|absurd|a joke|terrible|awful|hopeless|ridiculous)|damn|crap|hell\b"
     r"|bullshit|bs\b|screw this|forget it|never ?mind,? (?:i'?ll|this)"
     r"|what the (?:hell|heck|f\w*)|got nowhere|getting nowhere|going (?:round|around) in circles"
@@ -293,19 +302,51 @@ def contradicts(message: str, answer: str) -> Any:
     does a statement that neither points back nor names something from the answer: that is
     a new problem ("the amount on my invoice doesn't match the price")."""
     text = message.strip()
-    if not text or "?" in text or any(_QUESTION_START.search(c) for c in _CLAUSE.split(text)):
+    if not text or is_question(text):
         return None
     if _NOT_CONTRADICTING.search(text):
         return None
-    if _PLEASED.search(text) is not None and _BUT.search(text) is None:
+    if thanks_only(text):
         return None  # "thanks, still deciding": a thank-you, unless "thanks, but ..."
     m = _CONTRADICTS.search(text) or _NEGATED_VERB.search(text)
-    if m is None or not (_POINTS_BACK.search(text) or _shared_words(text, answer)):
+    if m is None or not (_POINTS_BACK.search(text) or shares_words(text, answer)):
         return None  # not about the answer: a new problem ("our server rejects your webhooks")
     return m
 
 
-def _shared_words(text: str, answer: str) -> bool:
+def is_question(text: str) -> bool:
+    """A question, with or without its ``?`` ("is leaded solder legal in the EU")."""
+    return "?" in text or any(_QUESTION_START.search(c) for c in _CLAUSE.split(text))
+
+
+def contradiction_cue(text: str) -> bool:
+    """A cue that the answer failed or is contradicted, whether or not about the answer."""
+    return _CONTRADICTS.search(text) is not None or _NEGATED_VERB.search(text) is not None
+
+
+def refers_back(text: str) -> bool:
+    """Words that refer to the answer or what it proposed ("tried it", "mine")."""
+    return _POINTS_BACK.search(text) is not None
+
+
+def thanks_only(text: str) -> bool:
+    """Thanks or praise, without a "but" ("thanks, but ..." may still contradict)."""
+    return _PLEASED.search(text) is not None and _BUT.search(text) is None
+
+
+def reports_success(text: str) -> bool:
+    """A statement that the answer worked or pleased ("prints fine now!", "thanks, sorted")."""
+    return not is_question(text) and (
+        _NOT_CONTRADICTING.search(text) is not None or _THANKS.search(text) is not None
+    )
+
+
+def not_contradicting(text: str) -> bool:
+    """Looks back without contradicting: "not yet", "works now", "will try"."""
+    return _NOT_CONTRADICTING.search(text) is not None
+
+
+def shares_words(text: str, answer: str) -> bool:
     """The message names something the answer said (a word, a number)."""
     said = {w[:5] for w in _WORD.findall(answer.lower())}
     if any(w[:5] in said for w in _WORD.findall(text.lower()) if w not in _COMMON):

@@ -1,7 +1,7 @@
-"""Writes holdout.jsonl, fresh.jsonl and dev.jsonl from the hand-written holdout.txt, fresh.txt
-and dev.txt (same line format as labelled.jsonl).
+"""Writes holdout.jsonl, fresh.jsonl, dev.jsonl and fresh2.jsonl from the hand-written
+holdout.txt, fresh.txt, dev.txt and fresh2.txt (same line format as labelled.jsonl).
 
-Run from the repository root: python tests/implicit/data/build_holdout.py [holdout fresh dev]
+Run from the repository root: python tests/implicit/data/build_holdout.py [holdout fresh dev fresh2]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def parse(text: str) -> list[dict]:
     return rows
 
 
-SETS = ("holdout", "fresh", "dev")
+SETS = ("holdout", "fresh", "dev", "fresh2")
 
 
 def main() -> None:
