@@ -286,9 +286,14 @@ def test_every_method_has_the_embedded_stores_signature() -> None:
 
     mine = {n for n in dir(PostgresControl) if not n.startswith("_") and n != "close"}
     assert len(mine) > 100
-    for name in sorted(mine):
-        expected = getattr(EmbeddedStore, name, None)
-        assert expected is not None, f"{name} is no EmbeddedStore method"
+    # what the cluster store's mixins call on the control half beside the Store methods
+    helpers = {
+        "dataset_reads", "dataset_writes", "delete_session_items", "delete_trace_links",
+        "queued_trace_ids", "session_item_targets",
+    }  # fmt: skip
+    assert {n for n in mine if not hasattr(EmbeddedStore, n)} == helpers
+    for name in sorted(mine - helpers):
+        expected = getattr(EmbeddedStore, name)
         assert inspect.signature(getattr(PostgresControl, name)) == inspect.signature(expected), (
             name
         )
