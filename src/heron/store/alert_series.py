@@ -12,6 +12,11 @@ epoch, so the live evaluation and a backtest compute the same number for the sam
   window is a slice of them, computed here (:func:`sliced`), the same code for every
   backend; a percentile is :func:`heron.store.signals.interpolate` between the two order
   statistics around it (``quantile_cont``, type 7), so every backend gives the same bits.
+- Sums and averages of fractional values (latency, cost, score values) are slices too,
+  summed with ``math.fsum`` (correctly rounded, whatever the order of the rows): an
+  engine's own sum depends on the order it adds in, which differs between engines (and
+  between DuckDB's threads). Sums of whole numbers (counts, tokens, 0/1 rates) are exact in
+  any order, so those are rolled up by the engine.
 
 For counts and rates each point also carries the numerator and denominator the anomaly
 tests use (events; successes of trials). This module holds the DuckDB SQL and what every
@@ -31,13 +36,18 @@ import duckdb
 import numpy as np
 
 from heron.query.filters import parse_filters
-from heron.query.metrics import PERCENTILES, measure_rows
+from heron.query.metrics import PERCENTILES, VIEWS, _measure, measure_rows
 from heron.store.signals import interpolate
 
 EPOCH = datetime(1970, 1, 1)
 DECOMPOSABLE = ("count", "sum", "avg", "min", "max")
 # measures whose values are 0 or 1: their avg is a rate (events of trials)
 RATE_MEASURES = ("error_rate", "has_score.", "has_true_score.")
+# measures whose values are whole numbers: sums exact in any order (below 2**53)
+WHOLE_MEASURES = (
+    "count", "input_tokens", "output_tokens", "total_tokens", "observation_count",
+    "error_count", "error_rate",
+)  # fmt: skip
 
 
 @dataclass(slots=True, frozen=True)
@@ -58,6 +68,14 @@ def kind_of(query: dict[str, Any]) -> str:
     if aggregation == "avg" and (measure in RATE_MEASURES or measure.startswith(RATE_MEASURES[1:])):
         return "rate"
     return "continuous"
+
+
+def rolled_up(query: dict[str, Any]) -> bool:
+    """Whether the metric is rolled up from buckets by the engine (else :func:`sliced`)."""
+    measure, aggregation = query["metric"]["measure"], query["metric"]["aggregation"]
+    if aggregation in ("sum", "avg"):
+        return measure in WHOLE_MEASURES or measure.startswith(RATE_MEASURES[1:])
+    return aggregation in DECOMPOSABLE
 
 
 @dataclass(slots=True, frozen=True)
@@ -90,13 +108,13 @@ def points(
     for t, (n, nn, s, mn, mx) in zip(times, rows, strict=True):
         n, nn = int(n or 0), int(nn or 0)
         count = n if measure == "count" else nn
-        value = {
-            "count": float(count),
-            "sum": None if not nn else float(s),
-            "avg": None if not nn else float(s) / nn,
-            "min": None if not nn else float(mn),
-            "max": None if not nn else float(mx),
-        }[aggregation]
+        if aggregation == "count":
+            value: float | None = float(count)
+        elif not nn:
+            value = None
+        else:  # a number (a measure that is not one is only counted)
+            total, low, high = float(s), float(mn), float(mx)
+            value = {"sum": total, "avg": total / nn, "min": low, "max": high}[aggregation]
         if kind == "count":
             out[t] = Point(value, num=value, den=None)
         elif kind == "rate":
@@ -113,8 +131,8 @@ def sliced(
     window: timedelta,
     times: Sequence[datetime],
 ) -> dict[datetime, Point]:
-    """Percentiles and uniq of each window, from the non-null values sorted by their time
-    ``at`` (epoch µs): each window is a slice of them."""
+    """Percentiles, uniq, sums and averages of each window, from the non-null values sorted
+    by their time ``at`` (epoch µs): each window is a slice of them."""
     if aggregation != "uniq":
         values = values.astype(float)
     w = int(window.total_seconds()) * 1_000_000
@@ -127,6 +145,10 @@ def sliced(
             out[t] = Point(float(len(set(values[i:j].tolist()))))
         elif i == j:
             out[t] = Point(None)
+        elif aggregation == "sum":
+            out[t] = Point(math.fsum(values[i:j]))
+        elif aggregation == "avg":
+            out[t] = Point(math.fsum(values[i:j]) / (j - i))
         else:
             out[t] = Point(_quantile(np.sort(values[i:j]), PERCENTILES[aggregation]))
     return out
@@ -149,7 +171,6 @@ def series(
     times = sorted(set(times))
     if not times:
         return {}
-    aggregation = query["metric"]["aggregation"]
     base, params = measure_rows(
         project_id,
         query["view"],
@@ -158,24 +179,32 @@ def series(
         times[0] - window,
         times[-1],
     )
-    if aggregation in DECOMPOSABLE:
-        return points(query, times, _rolled_up(cur, base, params, bucketing(window, times)))
+    if rolled_up(query):
+        rows = _rolled_up(cur, base, params, bucketing(window, times), numeric(query))
+        return points(query, times, rows)
     rows = cur.execute(
         f"SELECT epoch_us(t) AS t, v FROM ({base}) WHERE v IS NOT NULL ORDER BY t", params
     ).fetchnumpy()
-    return sliced(rows["t"], rows["v"], aggregation, window, times)
+    return sliced(rows["t"], rows["v"], query["metric"]["aggregation"], window, times)
+
+
+def numeric(query: dict[str, Any]) -> bool:
+    """Whether the measure is a number (else only counted: no sum, min or max)."""
+    measure = _measure(VIEWS[query["view"]], query["metric"]["measure"])
+    return measure is not None and measure.numeric
 
 
 def _rolled_up(
-    cur: duckdb.DuckDBPyConnection, base: str, params: list[Any], b: Bucketing
+    cur: duckdb.DuckDBPyConnection, base: str, params: list[Any], b: Bucketing, numeric: bool
 ) -> list[tuple[Any, ...]]:
     """Per time: rows, non-null values, sum, min, max over its window, from buckets."""
+    x = "v::DOUBLE" if numeric else "NULL::DOUBLE"
     # each window's sums, minimum and maximum over the buckets before it (a RANGE frame:
     # DuckDB's segment trees, not a join of every time with every bucket)
     sql = (
         f"WITH base AS ({base}), "
         f"b AS (SELECT epoch_us(t) // {b.width_us} AS k, count(*) AS n, count(v) AS nn, "
-        "sum(v)::DOUBLE AS s, min(v)::DOUBLE AS mn, max(v)::DOUBLE AS mx FROM base GROUP BY k), "
+        f"sum({x}) AS s, min({x}) AS mn, max({x}) AS mx FROM base GROUP BY k), "
         "ev AS (SELECT unnest(?::BIGINT[]) AS k), "
         "allk AS (SELECT k, n, nn, s, mn, mx, FALSE AS is_ev FROM b UNION ALL "
         "SELECT k, 0, 0, NULL, NULL, NULL, TRUE FROM ev), "
