@@ -12,11 +12,11 @@ epoch, so the live evaluation and a backtest compute the same number for the sam
   window is a slice of them, computed here (:func:`sliced`), the same code for every
   backend; a percentile is :func:`heron.store.signals.interpolate` between the two order
   statistics around it (``quantile_cont``, type 7), so every backend gives the same bits.
-- Sums and averages of fractional values (latency, cost, score values) are slices too,
-  summed with ``math.fsum`` (correctly rounded, whatever the order of the rows): an
-  engine's own sum depends on the order it adds in, which differs between engines (and
-  between DuckDB's threads). Sums of whole numbers (counts, tokens, 0/1 rates) are exact in
-  any order, so those are rolled up by the engine.
+- Sums and averages of fractional values (latency, cost, score values) are computed here
+  too, from the same sorted rows, in a way that does not depend on their order
+  (:func:`_window_sums`): an engine's own sum depends on the order it adds in, which
+  differs between engines (and between DuckDB's threads). Sums of whole numbers (counts,
+  tokens, 0/1 rates) are exact in any order, so those are rolled up by the engine.
 
 For counts and rates each point also carries the numerator and denominator the anomaly
 tests use (events; successes of trials). This module holds the DuckDB SQL and what every
@@ -139,19 +139,43 @@ def sliced(
     ends = np.array([seconds(t) * 1_000_000 for t in times], dtype=np.int64)
     lo = np.searchsorted(at, ends - w, side="left")
     hi = np.searchsorted(at, ends, side="left")
+    if aggregation in ("sum", "avg"):
+        totals = _window_sums(at, values, bucketing(window, times))
     out: dict[datetime, Point] = {}
-    for t, i, j in zip(times, lo, hi, strict=True):
+    for n, (t, i, j) in enumerate(zip(times, lo, hi, strict=True)):
         if aggregation == "uniq":
             out[t] = Point(float(len(set(values[i:j].tolist()))))
         elif i == j:
             out[t] = Point(None)
         elif aggregation == "sum":
-            out[t] = Point(math.fsum(values[i:j]))
+            out[t] = Point(totals[n])
         elif aggregation == "avg":
-            out[t] = Point(math.fsum(values[i:j]) / (j - i))
+            out[t] = Point(totals[n] / (j - i))
         else:
             out[t] = Point(_quantile(np.sort(values[i:j]), PERCENTILES[aggregation]))
     return out
+
+
+def _window_sums(at: np.ndarray, values: np.ndarray, b: Bucketing) -> list[float]:
+    """Each window's sum, whatever the order of its rows: each bucket's rows summed with
+    ``math.fsum`` (correctly rounded), the buckets' sums added exactly (integers of a
+    common power of two, prefix sums) and the total rounded once. Each row is read once and
+    each window is two lookups, however long the window."""
+    if not len(at):
+        return [0.0] * len(b.keys)
+    ks = at // b.width_us
+    starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    stops = np.r_[starts[1:], len(ks)]
+    ratios = [math.fsum(values[i:j]).as_integer_ratio() for i, j in zip(starts, stops, strict=True)]
+    shift = max(den.bit_length() - 1 for _, den in ratios)  # denominators: powers of two
+    prefix, total = [0], 0
+    for num, den in ratios:
+        total += num << (shift - den.bit_length() + 1)
+        prefix.append(total)
+    keys = np.array(b.keys, dtype=np.int64)
+    first = np.searchsorted(ks[starts], keys - b.span, side="left")
+    last = np.searchsorted(ks[starts], keys, side="left")
+    return [(prefix[j] - prefix[i]) / (1 << shift) for i, j in zip(first, last, strict=True)]
 
 
 def _quantile(ordered: np.ndarray, q: float) -> float:
