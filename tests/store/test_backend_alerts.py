@@ -405,29 +405,43 @@ def test_backtest_judgements_are_identical_and_right(
         assert all(j.detail == {} or "events" in j.detail for j in judgements)
 
 
-def test_the_runner_writes_the_same_history_on_both(both: tuple[Any, Any]) -> None:
+def test_the_runner_writes_the_same_history_on_both(both: tuple[Any, Any], project: str) -> None:
     """The runner's evaluation (``AlertTask``) at each hour of the incident's day, on both
-    stores: the same states, values and notifications' history."""
-    p = new_project(both)
+    stores: a threshold and an anomaly alert write the same history (states, values, bands
+    and the anomaly's detail)."""
+    specs = {
+        "errors": alert(
+            {"query": ERROR_RATE, "window": "1h", "every": "1h", "lag": "1m",
+             "condition": {"operator": ">", "warning": 0.3, "alert": 0.5}}
+        ),
+        "slow": alert(
+            {"query": {"view": "traces", "metric": {"measure": "latency", "aggregation": "avg"}},
+             "window": "1h", "every": "1h", "lag": "1m",
+             "anomaly": {"sensitivity": "medium", "direction": "above"}}
+        ),
+    }  # fmt: skip
+    histories: list[dict[str, list[tuple[Any, ...]]]] = []
     for store in both:
-        write(store, p)
-    spec = alert(
-        {"query": ERROR_RATE, "window": "1h", "every": "1h", "lag": "1m",
-         "condition": {"operator": ">", "warning": 0.3, "alert": 0.5}}
-    )  # fmt: skip
-    histories = []
-    for store in both:
-        store.put_alert(p, "errors", spec)
+        for name, spec in specs.items():
+            store.put_alert(project, name, spec)
         task = AlertTask()
         task.bind(store)
         for hour in range(10, 18):
             task.run(D0 + 4 * 24 * H + hour * H + timedelta(minutes=2))
-        rows = store.alert_history(p, "errors")
-        histories.append([(r["eval_time"], r["value"], r["state"]) for r in rows])
+        histories.append(
+            {
+                name: [
+                    (r["eval_time"], r["value"], r["lower"], r["upper"], r["state"], r["detail"])
+                    for r in store.alert_history(project, name)
+                ]
+                for name in specs
+            }
+        )
     assert histories[0] == histories[1]
-    states = [s for _, _, s in reversed(histories[0])]
-    assert states[:3] == [OK, OK, OK] and ALERT in states
-    assert len(states) == 8 and set(states) <= {OK, WARNING, ALERT}
+    for name in specs:
+        states = [row[4] for row in reversed(histories[0][name])]
+        assert len(states) == 8 and states[:3] == [OK, OK, OK] and ALERT in states, name
+    assert all(row[5]["method"] == "robust_z" for row in histories[0]["slow"])
 
 
 def test_a_backtest_past_the_time_limit_is_cancelled_on_the_cluster(

@@ -142,7 +142,7 @@ def sliced(
     if aggregation in ("sum", "avg"):
         totals = _window_sums(at, values, bucketing(window, times))
     out: dict[datetime, Point] = {}
-    for n, (t, i, j) in enumerate(zip(times, lo, hi, strict=True)):
+    for n, (t, i, j) in enumerate(zip(times, lo.tolist(), hi.tolist(), strict=True)):
         if aggregation == "uniq":
             out[t] = Point(float(len(set(values[i:j].tolist()))))
         elif i == j:
