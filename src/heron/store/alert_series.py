@@ -50,6 +50,9 @@ WHOLE_MEASURES = (
 )  # fmt: skip
 
 
+MAX_LISTED_BUCKETS = 100_000  # past this, the rows are read whole (see needed_buckets)
+
+
 @dataclass(slots=True, frozen=True)
 class Point:
     """The metric at one evaluation time: ``value`` (None: no data in the window), and for
@@ -97,6 +100,18 @@ def bucketing(window: timedelta, times: Sequence[datetime]) -> Bucketing:
     )
 
 
+def needed_buckets(b: Bucketing) -> list[int] | None:
+    """The buckets the windows cover, when they are at most half of those between the first
+    and the last (a live anomaly evaluation's scattered baselines): the rows to read; None
+    when reading every row of the range is as good (a backtest's contiguous windows)."""
+    if len(b.keys) * b.span > MAX_LISTED_BUCKETS:
+        return None
+    needed = sorted({k - i for k in b.keys for i in range(1, b.span + 1)})
+    if 2 * len(needed) > b.keys[-1] - b.keys[0] + b.span:
+        return None
+    return needed
+
+
 def points(
     query: dict[str, Any], times: Sequence[datetime], rows: Sequence[Sequence[Any]]
 ) -> dict[datetime, Point]:
@@ -139,10 +154,11 @@ def sliced(
     ends = np.array([seconds(t) * 1_000_000 for t in times], dtype=np.int64)
     lo = np.searchsorted(at, ends - w, side="left")
     hi = np.searchsorted(at, ends, side="left")
+    lo, hi = lo.tolist(), hi.tolist()
     if aggregation in ("sum", "avg"):
-        totals = _window_sums(at, values, bucketing(window, times))
+        totals = _window_sums(values, lo, hi)
     out: dict[datetime, Point] = {}
-    for n, (t, i, j) in enumerate(zip(times, lo.tolist(), hi.tolist(), strict=True)):
+    for n, (t, i, j) in enumerate(zip(times, lo, hi, strict=True)):
         if aggregation == "uniq":
             out[t] = Point(float(len(set(values[i:j].tolist()))))
         elif i == j:
@@ -156,26 +172,29 @@ def sliced(
     return out
 
 
-def _window_sums(at: np.ndarray, values: np.ndarray, b: Bucketing) -> list[float]:
-    """Each window's sum, whatever the order of its rows: each bucket's rows summed with
-    ``math.fsum`` (correctly rounded), the buckets' sums added exactly (integers of a
-    common power of two, prefix sums) and the total rounded once. Each row is read once and
-    each window is two lookups, however long the window."""
-    if not len(at):
-        return [0.0] * len(b.keys)
-    ks = at // b.width_us
-    starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-    stops = np.r_[starts[1:], len(ks)]
-    ratios = [math.fsum(values[i:j]).as_integer_ratio() for i, j in zip(starts, stops, strict=True)]
-    shift = max(den.bit_length() - 1 for _, den in ratios)  # denominators: powers of two
-    prefix, total = [0], 0
-    for num, den in ratios:
-        total += num << (shift - den.bit_length() + 1)
-        prefix.append(total)
-    keys = np.array(b.keys, dtype=np.int64)
-    first = np.searchsorted(ks[starts], keys - b.span, side="left")
-    last = np.searchsorted(ks[starts], keys, side="left")
-    return [(prefix[j] - prefix[i]) / (1 << shift) for i, j in zip(first, last, strict=True)]
+def _window_sums(values: np.ndarray, lo: Sequence[int], hi: Sequence[int]) -> list[float]:
+    """The sum of ``values[i:j]`` for each window, exact and rounded once (so it does not
+    depend on the order of the rows, nor on which other windows are asked for).
+
+    Each value is split exactly into parts on coarser and finer grids (Dekker's Fast2Sum
+    with a power of two ``sigma`` above 4 n max|v|): the parts of one grid sum exactly in
+    doubles, so their prefix sums are exact, and a window's sum is the ``math.fsum`` of one
+    exact difference per grid. Each row is read a few times (once per grid: a grid takes
+    about 29 bits of the values' range at a million rows) and each window is a few
+    lookups."""
+    n = len(values)
+    if not np.isfinite(values).all() or (
+        n and not math.isfinite(16 * n * float(np.abs(values).max()))
+    ):
+        return [math.fsum(values[i:j]) for i, j in zip(lo, hi, strict=True)]
+    prefixes = []
+    rest = values
+    while n and (top := float(np.abs(rest).max())) > 0:
+        sigma = 2.0 ** (math.ceil(math.log2(4 * n * top)) + 1)
+        high = (rest + sigma) - sigma
+        rest = rest - high
+        prefixes.append(np.concatenate(([0.0], np.cumsum(high))))
+    return [math.fsum(float(c[j] - c[i]) for c in prefixes) for i, j in zip(lo, hi, strict=True)]
 
 
 def _quantile(ordered: np.ndarray, q: float) -> float:
@@ -206,8 +225,14 @@ def series(
     if rolled_up(query):
         rows = _rolled_up(cur, base, params, bucketing(window, times), numeric(query))
         return points(query, times, rows)
+    b = bucketing(window, times)
+    only, extra = "", []
+    needed = needed_buckets(b)
+    if needed is not None:
+        only, extra = f" AND epoch_us(t) // {b.width_us} IN (SELECT unnest(?::BIGINT[]))", [needed]
     rows = cur.execute(
-        f"SELECT epoch_us(t) AS t, v FROM ({base}) WHERE v IS NOT NULL ORDER BY t", params
+        f"SELECT epoch_us(t) AS t, v FROM ({base}) WHERE v IS NOT NULL{only} ORDER BY t",
+        [*params, *extra],
     ).fetchnumpy()
     return sliced(rows["t"], rows["v"], query["metric"]["aggregation"], window, times)
 

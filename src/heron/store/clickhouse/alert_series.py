@@ -26,6 +26,7 @@ from heron.store.alert_series import (
     Bucketing,
     Point,
     bucketing,
+    needed_buckets,
     numeric,
     points,
     rolled_up,
@@ -123,8 +124,14 @@ def series(
             return points(
                 query, times, _rolled_up(client, base, params, settings, b, numeric(query))
             )
+        b = bucketing(window, times)
+        needed = needed_buckets(b)
+        only = ""
+        if needed is not None:
+            only = f" AND has({{buckets:Array(Int64)}}, intDiv({_US}(t), {b.width_us}))"
+            params = {**params, "buckets": needed}
         result = client.query(
-            f"SELECT {_US}(t) AS t, v FROM ({base}) WHERE v IS NOT NULL ORDER BY t",
+            f"SELECT {_US}(t) AS us, v FROM ({base}) WHERE v IS NOT NULL{only} ORDER BY us",
             parameters=params,
             settings=settings,
         )
