@@ -5,22 +5,26 @@ view's measure SQL and filters, :func:`heron.query.metrics.measure_rows`) in the
 ``[t - window, t)``. Evaluation times are multiples of the alert's ``every`` since the Unix
 epoch, so the live evaluation and a backtest compute the same number for the same time.
 
-- Decomposable aggregations (count, sum, avg, min, max; a rate is the avg of a 0/1
-  measure) are computed from buckets of ``gcd(window, times)`` (count, non-null count, sum,
-  min, max per bucket), rolled up over each window by the engine: the rows are read once.
+- Counts, minimums, maximums, and sums and averages of whole numbers (a rate is the avg of
+  a 0/1 measure) are computed from buckets of ``gcd(window, times)`` (count, non-null
+  count, sum, min, max per bucket), rolled up over each window by the engine: the rows are
+  read once.
 - Percentiles and uniq are not decomposable: the rows are read once sorted by time and each
   window is a slice of them, computed here (:func:`sliced`), the same code for every
   backend; a percentile is :func:`heron.store.signals.interpolate` between the two order
   statistics around it (``quantile_cont``, type 7), so every backend gives the same bits.
 - Sums and averages of fractional values (latency, cost, score values) are computed here
   too, from the same sorted rows, in a way that does not depend on their order
-  (:func:`_window_sums`): an engine's own sum depends on the order it adds in, which
-  differs between engines (and between DuckDB's threads). Sums of whole numbers (counts,
-  tokens, 0/1 rates) are exact in any order, so those are rolled up by the engine.
+  (:func:`_window_sums`: exact, rounded once): an engine's own sum depends on the order
+  it adds in, which differs between engines (and between DuckDB's threads). Sums of whole
+  numbers (counts, tokens, 0/1 rates) are exact in any order, so the engine rolls them up.
+- Scattered times (a live anomaly evaluation's baselines) read only the rows of their
+  windows (:func:`needed_buckets`).
 
 For counts and rates each point also carries the numerator and denominator the anomaly
 tests use (events; successes of trials). This module holds the DuckDB SQL and what every
-backend shares (:func:`bucketing`, :func:`points`, :func:`sliced`); ClickHouse's SQL is
+backend shares (:func:`rolled_up`, :func:`bucketing`, :func:`needed_buckets`,
+:func:`points`, :func:`sliced`); ClickHouse's SQL is
 :mod:`heron.store.clickhouse.alert_series`.
 """
 
