@@ -203,7 +203,7 @@ def main() -> None:
             times = []
             for _ in range(3):
                 start = time.perf_counter()
-                found = run_backtest(store.cursor(), PROJECT, p, END - timedelta(days=DAYS), END)
+                found = run_backtest(store, PROJECT, p, END - timedelta(days=DAYS), END)
                 times.append(time.perf_counter() - start)
             print(f"backtest 30 days, {label}: {len(found):,} evaluations, median "
                   f"{statistics.median(times):.2f} s (target < 5 s)")  # fmt: skip

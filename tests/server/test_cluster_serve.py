@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -573,3 +574,39 @@ def test_a_trace_deleted_through_one_replica_is_gone_on_the_other(
         assert r.status_code == 404, r.text
     r = httpx.delete(f"{a.url}/api/traces/{trace_id}", headers=AUTH, timeout=30)
     assert r.status_code == 404, r.text
+
+
+def test_an_alert_backtest_answers_on_the_cluster(
+    pair: tuple[HeronProcess, HeronProcess],
+) -> None:
+    """A trace sent to A; a backtest of an alert on its name, through B, fires over the
+    minutes whose window holds it (the alert's series read from ClickHouse)."""
+    a, b = pair
+    name = "alert-" + uuid.uuid4().hex[:8]
+    trace = applied(a, send_with_otel_sdk(a, name))
+    at = datetime.fromisoformat(trace["timestamp"].removesuffix("Z"))
+    alert = {
+        "query": {
+            "view": "traces",
+            "metric": {"measure": "count", "aggregation": "count"},
+            "filters": [{"column": "name", "operator": "=", "value": name}],
+        },
+        "window": "5m",
+        "every": "1m",
+        "condition": {"operator": ">", "alert": 0},
+    }
+    r = httpx.post(
+        b.url + "/api/alerts/backtest",
+        json={
+            "alert": alert,
+            "from": (at - timedelta(minutes=10)).isoformat() + "Z",
+            "to": (at + timedelta(minutes=10)).isoformat() + "Z",
+        },
+        headers=AUTH,
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["count"] == 20 and body["states"]["ALERT"] == 5, body
+    [episode] = body["episodes"]
+    assert episode["evaluations"] == 5 and episode["peak"] == 1.0

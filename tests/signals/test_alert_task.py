@@ -110,7 +110,7 @@ def test_an_evaluated_time_is_never_evaluated_twice(store: EmbeddedStore) -> Non
     from heron.signals.evaluate import evaluate_at
 
     plan = Plan.of(alert["spec"])
-    j = evaluate_at(store.cursor(), "p1", plan, [T0], None)[0]
+    j = evaluate_at(store, "p1", plan, [T0], None)[0]
     stale = {**alert, "state": None, "evaluated_at": None, "notified_at": None}
     assert store.record_alert_evaluation(evaluation(stale, plan, j)) is False
     assert len(store.alert_history("p1", "errors")) == 1
@@ -199,7 +199,7 @@ def test_live_history_agrees_with_a_backtest(store: EmbeddedStore) -> None:
     for i in range(1, 32):
         task.run(T0 + i * MIN + MIN)
     live = {h["eval_time"]: (h["value"], h["state"]) for h in store.alert_history("p1", "errors")}
-    backtest = run_backtest(store.cursor(), "p1", Plan.of(spec), T0 + MIN, T0 + 31 * MIN)
+    backtest = run_backtest(store, "p1", Plan.of(spec), T0 + MIN, T0 + 31 * MIN)
     assert len(live) == len(backtest) == 31
     assert {j.time: (j.value, j.state) for j in backtest} == live
     assert {s for _, s in live.values()} >= {"OK", "WARNING", "ALERT"}

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from heron.query.metrics import parse_metrics_query
-from heron.signals.series import evaluation_times, kind_of, series
+from heron.signals.series import evaluation_times, kind_of
 from heron.store import EmbeddedStore
 from tests.conftest import seed_db
 from tests.support.alert_data import add_traces
@@ -63,7 +63,7 @@ def test_series_equals_the_metrics_api_per_window(
     }
     w = timedelta(seconds=window)
     times = evaluation_times(T0, T0 + timedelta(hours=3, minutes=30), timedelta(seconds=every))
-    got = series(filled.cursor(), "p1", query, w, times)
+    got = filled.alert_series("p1", query, w, times)
     assert len(got) == len(times)
     for t in times:
         rows = filled.metrics(
@@ -91,9 +91,9 @@ def test_counts_and_rates_carry_numerator_and_denominator(filled: EmbeddedStore)
     query = {"view": "traces", "metric": {"measure": "error_rate", "aggregation": "avg"}}
     assert kind_of(query) == "rate"
     t = T0 + timedelta(hours=1)
-    p = series(filled.cursor(), "p1", query, timedelta(hours=1), [t])[t]
+    p = filled.alert_series("p1", query, timedelta(hours=1), [t])[t]
     assert p.den and p.num is not None and p.value == pytest.approx(p.num / p.den)
     count = {"view": "traces", "metric": {"measure": "count", "aggregation": "count"}}
     assert kind_of(count) == "count"
-    q = series(filled.cursor(), "p1", count, timedelta(hours=1), [t])[t]
+    q = filled.alert_series("p1", count, timedelta(hours=1), [t])[t]
     assert q.num == q.value == p.den

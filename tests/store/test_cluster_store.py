@@ -85,6 +85,7 @@ def test_routing_rule_covers_every_store_method(cluster: ClusterStore) -> None:
     assert routes["create_dataset_run_item"] == routes["experiment_runs"] == "cluster"
     assert routes["ensure_dataset_run"] == routes["get_dataset_run_by_id"] == "control"
     assert routes["experiment_run_scores"] == "events"
+    assert routes["alert_series"] == "events"  # alert evaluation and backtests
     assert cluster.list_issues("p", status=("open",), limit=1) == ([], 0)
 
 

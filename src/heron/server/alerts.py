@@ -25,7 +25,6 @@ from heron.server.signals import channel_names
 from heron.server.state import ServerState, state_of
 from heron.signals.alerts import check_alert, export_alert
 from heron.signals.evaluate import STATES, Judgement, Plan, episodes, run_backtest
-from heron.store.deadline import deadline
 from heron.store.reads import iso
 
 router = APIRouter(
@@ -186,9 +185,7 @@ def backtest_judgements(
     st: ServerState, project_id: str, plan: Plan, start: datetime, end: datetime
 ) -> list[Judgement]:
     """Every evaluation of ``plan`` over [start, end), within the store's query timeout."""
-    cur = st.store.cursor()
-    with deadline(cur, st.store.query_timeout_s, "the backtest"):  # type: ignore[attr-defined]
-        return run_backtest(cur, project_id, plan, start, end)
+    return run_backtest(st.store, project_id, plan, start, end)
 
 
 def backtest_view(plan: Plan, judgements: list[Judgement]) -> dict[str, Any]:

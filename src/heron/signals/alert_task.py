@@ -79,7 +79,7 @@ class AlertTask:
         t = aligned(now - plan.lag, plan.every)
         if alert["evaluated_at"] is not None and t <= alert["evaluated_at"]:
             return False
-        j = evaluate_at(self.store.cursor(), alert["project_id"], plan, [t], alert["state"])[0]
+        j = evaluate_at(self.store, alert["project_id"], plan, [t], alert["state"])[0]
         return self.store.record_alert_evaluation(evaluation(alert, plan, j))
 
 

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import duckdb
-
 from heron.signals import anomaly
 from heron.signals.durations import parse_duration
-from heron.signals.series import Point, evaluation_times, kind_of, series
+from heron.signals.series import Point, evaluation_times, kind_of
+from heron.store import Store
 
 OK, WARNING, ALERT, NO_DATA = "OK", "WARNING", "ALERT", "NO_DATA"
 STATES = (OK, WARNING, ALERT, NO_DATA)
@@ -132,25 +131,29 @@ def _no_data(policy: str, previous: str | None) -> str:
 
 
 def evaluate_at(
-    cur: duckdb.DuckDBPyConnection,
+    store: Store,
     project_id: str,
     plan: Plan,
     targets: Sequence[datetime],
     previous: str | None = None,
 ) -> list[Judgement]:
-    """Read the values ``targets`` need and judge them."""
-    points = series(cur, project_id, plan.spec["query"], plan.window, needed(plan, targets))
+    """Read the values ``targets`` need and judge them (the runner's evaluation: no time
+    limit)."""
+    points = store.alert_series(
+        project_id, plan.spec["query"], plan.window, needed(plan, targets), time_limit=False
+    )
     return judge(plan, points, targets, previous)
 
 
 def run_backtest(
-    cur: duckdb.DuckDBPyConnection,
+    store: Store,
     project_id: str,
     plan: Plan,
     start: datetime,
     end: datetime,
 ) -> list[Judgement]:
-    """The alert judged at every evaluation time in ``[start, end]`` over stored data."""
+    """The alert judged at every evaluation time in ``[start, end]`` over stored data,
+    within the store's query time limit (past it: QueryTimeout)."""
     targets = evaluation_times(start, end, plan.every)
     if not targets:
         return []
@@ -158,7 +161,7 @@ def run_backtest(
         times = evaluation_times(targets[0] - LOOKBACK, targets[-1], plan.every)
     else:
         times = targets
-    points = series(cur, project_id, plan.spec["query"], plan.window, times)
+    points = store.alert_series(project_id, plan.spec["query"], plan.window, times)
     return judge(plan, points, targets)
 
 

@@ -8,8 +8,8 @@ implements the same methods.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -21,6 +21,7 @@ from heron.model import ObservationRecord, TraceUpdate
 from heron.query import Filter
 from heron.query.metrics import MetricsQuery
 from heron.scores import ScoreRecord
+from heron.store.alert_series import Point
 from heron.store.alerts import Evaluation
 from heron.store.comments import CommentFilter
 from heron.store.datasets import ItemFilter
@@ -625,6 +626,17 @@ class Store(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     # -- end of experiments --------------------------------------------------------------------
+
+    # -- alert series (heron.store.alert_series) -----------------------------------------------
+    def alert_series(
+        self,
+        project_id: str,
+        query: dict[str, Any],
+        window: timedelta,
+        times: Iterable[datetime],
+        *,
+        time_limit: bool = True,
+    ) -> dict[datetime, Point]: ...
 
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...

@@ -269,7 +269,7 @@ class ClusterStore(
         return int(rows[0][0] or 0) if rows else 0
 
     def cursor(self) -> Any:
-        raise NotOnCluster("cursor (a DuckDB cursor: alert backtests and evaluations)")
+        raise NotOnCluster("cursor (a DuckDB cursor)")
 
     def writes_paused(self) -> Any:
         raise NotOnCluster("writes_paused (heron backup: back up ClickHouse and PostgreSQL)")

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from heron.query.metrics import MetricsLimits, MetricsQuery
 from heron.scores import ScoreRecord
 from heron.settings import Settings
 from heron.signals import outbox
+from heron.store import alert_series as alertseries
 from heron.store import alerts as alertdb
 from heron.store import alignment as aligndb
 from heron.store import analysis as analysisdb
@@ -1168,6 +1169,23 @@ class EmbeddedStore:
         return expreads.list_experiment_items(self.cursor(), project_id, q)
 
     # -- end of experiments ----------------------------------------------------------------
+
+    def alert_series(
+        self,
+        project_id: str,
+        query: dict[str, Any],
+        window: timedelta,
+        times: Iterable[datetime],
+        *,
+        time_limit: bool = True,
+    ) -> dict[datetime, alertseries.Point]:
+        """An alert's ``query`` (a checked alert spec's) over ``[t - window, t)`` for each of
+        ``times`` (see :mod:`.alert_series`); within the query time limit unless
+        ``time_limit`` is False (the runner's evaluations)."""
+        cur = self.cursor()
+        seconds = self.query_timeout_s if time_limit else None
+        with deadline(cur, seconds, "the alert's query"):
+            return alertseries.series(cur, project_id, query, window, times)
 
     # -- alignment of evaluators with people's labels (heron.store.alignment) -------------
 

@@ -25,6 +25,7 @@ from heron.store.arrow import observations_table
 from heron.store.clickhouse import groups, reads, score_reads, totals, writes
 from heron.store.clickhouse import metrics as metrics_reads
 from heron.store.clickhouse import scores as score_writes
+from heron.store.clickhouse.alert_series import AlertSeries
 from heron.store.clickhouse.analysis_reads import AnalysisReads
 from heron.store.clickhouse.annotation_reads import AnnotationReads
 from heron.store.clickhouse.comments import Comments
@@ -54,6 +55,7 @@ class ClickHouseEvents(
     DatasetRunItems,
     Deletion,
     RunnerReads,
+    AlertSeries,
 ):
     """Event writes and reads over one ClickHouse database.
 
