@@ -84,6 +84,23 @@ LEFT JOIN (
 SETTINGS join_use_nulls = 1
 """
 
+# Reads that are not by a table's sorting key (a trace's scores, a session's traces) skip the
+# granules these indexes rule out. With FINAL, ClickHouse uses skip indexes only where it can
+# keep the answer exact (``use_skip_indexes_if_final`` with its exact mode, the default since
+# 25.x: the ranges of every other version of a matched key are read too); older servers
+# ignore them under FINAL. No time index: rows are sorted by identity (a random id), so every
+# granule spans the whole time range and a min/max of ``start_time`` would skip nothing, and
+# a time-ordered key or partition would put the versions of a span whose start changes in
+# two places (see docs/scale-out.md, "Why the events tables are not ordered by time").
+SKIP_INDEXES = (
+    "ALTER TABLE scores ADD INDEX IF NOT EXISTS scores_trace_id trace_id "
+    "TYPE bloom_filter(0.01) GRANULARITY 1",
+    "ALTER TABLE traces ADD INDEX IF NOT EXISTS traces_session_id session_id "
+    "TYPE bloom_filter(0.01) GRANULARITY 1",
+    "ALTER TABLE scores MATERIALIZE INDEX scores_trace_id SETTINGS mutations_sync = 2",
+    "ALTER TABLE traces MATERIALIZE INDEX traces_session_id SETTINGS mutations_sync = 2",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -183,4 +200,5 @@ MIGRATIONS: tuple[Migration, ...] = (
             BACKFILL_TRACE_AGGREGATES,
         ),
     ),
+    Migration(3, "skip indexes for the reads not by sorting key", SKIP_INDEXES),
 )
