@@ -306,11 +306,12 @@ def compile_metrics(
         else:
             metric_out.append(f"g.m{i} AS m{i}")
     dim_keys = [k for k in keys if k != "k_time"]
+    # Materialized where a CTE is read twice (a temporary table costs more than one read).
     once = " MATERIALIZED" if materialize else ""
     ctes = f"WITH base AS{once if hist else ''} ({base}), "
     if hist:
         ctes += f"bounds AS (SELECT {bounds} FROM base), "
-    ctes += f"agg AS{once} ({agg}) "
+    ctes += f"agg AS{once if q.granularity and dim_keys else ''} ({agg}) "
     count_sql = ""
     if q.granularity:
         walls = [int((b - datetime(1970, 1, 1)).total_seconds()) for b in bucket_starts(q)]
