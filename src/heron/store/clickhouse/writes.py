@@ -18,6 +18,15 @@ has its own time as its start (as DuckDB). The read relies on the batch's insert
 visible once it returned: ClickHouse's default (synchronous inserts; with ``async_insert``,
 as long as ``wait_for_async_insert`` keeps its default, 1).
 
+Both full reads are skipped where key-only reads (no ``FINAL``, the sorting key's columns)
+show what they would find: before the insert, the ids of the touched traces' stored spans
+(any version) say which of the batch's spans are re-sent (only those are read in full and
+merged) and which traces had no spans; after it, a count of each such trace's stored rows
+says whether the batch's spans are all there is (no trace row, no other writer's span, no
+other version). Those traces get the aggregates of the batch's spans, computed as DuckDB's
+writer computes them (:func:`heron.store.writes._aggregates`): the count is a read after
+the insert like the grouped read, so they are exact in the same cases.
+
 A new row's version is the writer's clock in µs, or one past the stored row's when that is
 ahead (a replica whose clock runs fast), so a later write always replaces an earlier one.
 Two replicas merging two versions of the same span at the same instant would each read the
@@ -149,7 +158,7 @@ def write_batch(
 
     # Which of the touched traces' spans are stored (any version; keys only, no FINAL): most
     # batches bring new spans of new traces, and then nothing needs reading in full.
-    before = _stored_span_ids(client, trace_keys)
+    before = _stored_span_ids(client, trace_keys, keys)
     resent = [key for key in keys if key[2] in before.get(key[:2], ())]
     stored = _stored_observations(client, resent) if resent else {}
     if stored:
@@ -250,22 +259,28 @@ def _stored_observations(
 
 
 _SPAN_IDS = (
-    "SELECT DISTINCT trace_id, id FROM observations "
-    "WHERE project_id = {project:String} AND trace_id IN {ids:Array(String)}"
+    "SELECT trace_id, groupUniqArrayIf(id, has({spans:Array(String)}, id)) FROM observations "
+    "WHERE project_id = {project:String} AND trace_id IN {ids:Array(String)} GROUP BY trace_id"
 )
 
 
 def _stored_span_ids(
-    client: Client, trace_keys: set[tuple[str, str]]
+    client: Client, trace_keys: set[tuple[str, str]], keys: list[tuple[str, str, str]]
 ) -> dict[tuple[str, str], set[str]]:
-    """The ids of the traces' stored spans, by trace (any version: no FINAL, key columns
-    only). A span of the batch not among them has never been stored, so it has nothing to
-    merge with; a trace not among them had no spans before the batch."""
+    """The traces that have stored spans, each with those of the batch's spans (``keys``)
+    that are stored (any version: no FINAL, key columns only). A span of the batch not among
+    them has never been stored, so it has nothing to merge with."""
+    spans: dict[tuple[str, str], list[str]] = {}
+    for project, trace, oid in keys:
+        spans.setdefault((project, trace), []).append(oid)
     out: dict[tuple[str, str], set[str]] = {}
     for project, ids in _by_project(trace_keys):
-        rows = client.query(_SPAN_IDS, parameters={"project": project, "ids": ids}).result_rows
-        for trace, oid in rows:
-            out.setdefault((project, trace), set()).add(oid)
+        wanted = sorted({o for t in ids for o in spans.get((project, t), ())})
+        rows = client.query(
+            _SPAN_IDS, parameters={"project": project, "ids": ids, "spans": wanted}
+        ).result_rows
+        for trace, stored in rows:
+            out[(project, trace)] = set(stored)
     return out
 
 
