@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from heron.model import ObservationRecord, TraceUpdate
+from heron.query.metrics import parse_metrics_query
 from heron.scores import ScoreRecord
 from heron.store import ListQuery
 from heron.store.arrow import observations_table
@@ -196,13 +197,26 @@ def _reads(events: ClickHouseEvents, p: str, traces: list[str]) -> list[Any]:
         events.list_traces(p, ListQuery(limit=100)).data,
         events.list_sessions(p, ListQuery(limit=100)).data,
         events.list_scores(p, ScoreFilter(trace_id=traces[0]), 1, 100),
+        *(events.metrics(p, parse_metrics_query({**_WINDOW, **q})) for q in _METRICS),
     ]
+
+
+_WINDOW = {"fromTimestamp": "2025-10-01T00:00:00Z", "toTimestamp": "2025-11-01T00:00:00Z"}
+_METRICS: list[dict[str, Any]] = [
+    {"view": "traces", "dimensions": [{"field": "name"}, {"field": "environment"}],
+     "metrics": [{"measure": "count", "aggregation": "count"}]},
+    {"view": "observations", "dimensions": [{"field": "providedModelName"}],
+     "metrics": [{"measure": "count", "aggregation": "count"}]},
+    {"view": "scores-numeric", "dimensions": [{"field": "name"}],
+     "metrics": [{"measure": "value", "aggregation": "avg"}]},
+]  # fmt: skip
 
 
 def test_migration_3_reads_what_version_2_stored_identically(
     chdb_server: ChdbServer, project: str
 ) -> None:
-    """Data of a version-2 database reads the same once the skip indexes are added, including
+    """Data of a version-2 database reads the same once the skip indexes are added and the
+    low-cardinality columns converted (lists, details, sessions, scores, metrics), including
     a score moved to another trace and a trace moved to another session by a later version
     (rows in two parts: an index that ruled out the newer one must not let the older win)."""
     client = connect(chdb_server.database_url("clickhouse_speed_v2"))
@@ -211,13 +225,32 @@ def test_migration_3_reads_what_version_2_stored_identically(
     t1, t2, t3 = (uuid.uuid4().hex for _ in range(3))
     for t, session in ((t1, "s-1"), (t2, "s-1"), (t3, "s-2")):
         events.write_batch(
-            [span(project, t, "root", None, 0, end=3)],
-            [TraceUpdate(project_id=project, trace_id=t, session_id=session)],
+            [span(project, t, "root", None, 0, end=3, model=f"m-{session}")],
+            [
+                TraceUpdate(
+                    project_id=project,
+                    trace_id=t,
+                    session_id=session,
+                    name=f"n-{session}",
+                    environment="prod" if t != t3 else None,
+                )
+            ],
         )
     events.write_scores([_score(project, "q1", t1, 0.5, 1), _score(project, "q2", t1, 1.0, 2)])
     events.write_scores([_score(project, "q2", t2, 0.25, 3)])  # q2 moves to t2
     events.write_batch([], [TraceUpdate(project_id=project, trace_id=t2, session_id="s-2")])
     before = _reads(events, project, [t1, t2, t3])
+    assert before[-3:] == [
+        [
+            {"name": "n-s-1", "environment": "prod", "count_count": 2},
+            {"name": "n-s-2", "environment": None, "count_count": 1},
+        ],
+        [
+            {"providedModelName": "m-s-1", "count_count": 2},
+            {"providedModelName": "m-s-2", "count_count": 1},
+        ],
+        [{"name": "quality", "avg_value": 0.375}],
+    ]
     assert [s["id"] for s in before[0]["scores"]] == ["q1"]
     assert [t["id"] for t in before[3]["traces"]] == [t1]
 
@@ -230,5 +263,21 @@ def test_migration_3_reads_what_version_2_stored_identically(
     assert [tuple(r) for r in indexes] == [
         ("scores", "scores_trace_id"),
         ("traces", "traces_session_id"),
+    ]
+    types = client.query(
+        "SELECT table, name, type FROM system.columns WHERE database = currentDatabase() "
+        "AND type LIKE 'LowCardinality%' AND table IN ('observations', 'traces', 'scores') "
+        "ORDER BY table, name"
+    ).result_rows
+    assert [tuple(r) for r in types] == [
+        ("observations", "level", "LowCardinality(String)"),
+        ("observations", "model", "LowCardinality(Nullable(String))"),
+        ("observations", "type", "LowCardinality(String)"),
+        ("scores", "data_type", "LowCardinality(String)"),
+        ("scores", "name", "LowCardinality(String)"),
+        ("scores", "source", "LowCardinality(String)"),
+        ("traces", "environment", "LowCardinality(Nullable(String))"),
+        ("traces", "level", "LowCardinality(String)"),
+        ("traces", "name", "LowCardinality(Nullable(String))"),
     ]
     client.close()

@@ -100,6 +100,15 @@ SKIP_INDEXES = (
     "ALTER TABLE scores MATERIALIZE INDEX scores_trace_id SETTINGS mutations_sync = 2",
     "ALTER TABLE traces MATERIALIZE INDEX traces_session_id SETTINGS mutations_sync = 2",
 )
+# Columns that metrics group or filter by and that hold few distinct values, stored as
+# dictionaries (the values are unchanged; modifying a column to the type it has is a no-op).
+LOW_CARDINALITY = (
+    "ALTER TABLE traces MODIFY COLUMN name LowCardinality(Nullable(String)), "
+    "MODIFY COLUMN environment LowCardinality(Nullable(String)) SETTINGS mutations_sync = 2",
+    "ALTER TABLE observations MODIFY COLUMN model LowCardinality(Nullable(String)) "
+    "SETTINGS mutations_sync = 2",
+    "ALTER TABLE scores MODIFY COLUMN name LowCardinality(String) SETTINGS mutations_sync = 2",
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -200,5 +209,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             BACKFILL_TRACE_AGGREGATES,
         ),
     ),
-    Migration(3, "skip indexes for the reads not by sorting key", SKIP_INDEXES),
+    Migration(
+        3,
+        "skip indexes for the reads not by sorting key; low-cardinality columns",
+        SKIP_INDEXES + LOW_CARDINALITY,
+    ),
 )
