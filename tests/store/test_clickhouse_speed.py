@@ -18,13 +18,15 @@ import pytest
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query.metrics import parse_metrics_query
 from heron.scores import ScoreRecord
-from heron.store import ListQuery
+from heron.store import EmbeddedStore, ListQuery
 from heron.store.arrow import observations_table
 from heron.store.clickhouse import ClickHouseEvents, writes
 from heron.store.clickhouse.client import connect
+from heron.store.clickhouse.metrics import has_hidden_traces
 from heron.store.clickhouse.migrations import migrate
 from heron.store.clickhouse.schema import MIGRATIONS
 from heron.store.scores import ScoreFilter
+from tests.conftest import seed_db
 from tests.support.chdb_server import ChdbServer
 from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 
@@ -281,3 +283,43 @@ def test_migration_3_reads_what_version_2_stored_identically(
         ("traces", "name", "LowCardinality(Nullable(String))"),
     ]
     client.close()
+
+
+@pytest.fixture(scope="module")
+def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
+    path = tmp_path_factory.mktemp("duck") / "heron.duckdb"
+    seed_db(path)
+    store = EmbeddedStore(path)
+    yield store
+    store.close()
+
+
+_OBSERVATION_COST = {
+    **_WINDOW,
+    "view": "observations",
+    "dimensions": [{"field": "name"}],
+    "metrics": [{"measure": "count", "aggregation": "count"}],
+}
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_observation_metrics_leave_out_heron_traces(
+    ch: ClickHouseEvents, duck: EmbeddedStore, project: str, hidden: bool
+) -> None:
+    """Observation metrics skip the test for heron's own traces when the project has none,
+    and keep it when it has one: the same rows as DuckDB's either way."""
+    batch = [span(project, "a" * 32, "mine", None, 0), span(project, "b" * 32, "judge", None, 0)]
+    updates = [
+        TraceUpdate(project_id=project, trace_id="a" * 32, environment="prod"),
+        TraceUpdate(
+            project_id=project, trace_id="b" * 32, environment="heron-judge" if hidden else "dev"
+        ),
+    ]
+    for store in (ch, duck):
+        store.write_batch(batch, updates)
+    q = parse_metrics_query(_OBSERVATION_COST)
+    got = ch.metrics(project, q)
+    assert got == duck.metrics(project, q)
+    names = ["mine"] if hidden else ["judge", "mine"]
+    assert [r["name"] for r in got] == names
+    assert has_hidden_traces(ch.client, project) is hidden
