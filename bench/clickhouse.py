@@ -259,8 +259,9 @@ def in_process(data: Path, queries: list[tuple[str, Any]], repeat: int) -> dict[
     session.query("USE bench")
     materialize = materialized_ctes_chdb(session)
     out = {}
+    hidden = hidden_traces_chdb(session)
     for label, q in queries:
-        c = compile_metrics(PROJECT, q, materialize=materialize)
+        c = compile_metrics(PROJECT, q, materialize=materialize, hidden_traces=hidden)
         settings = "join_use_nulls = 1" + (", enable_materialized_cte = 1" if materialize else "")
         sql = f"{c.sql} SETTINGS {settings}"
         params = {k: _chdb_value(v) for k, v in c.params.items()}
@@ -269,6 +270,16 @@ def in_process(data: Path, queries: list[tuple[str, Any]], repeat: int) -> dict[
         out[label] = ms
     session.close()
     return out
+
+
+def hidden_traces_chdb(session: Any) -> bool:
+    """Whether the project has traces of heron's own environments (as run_metrics asks)."""
+    found = session.query(
+        f"SELECT count() FROM traces WHERE project_id = '{PROJECT}' "
+        "AND startsWith(coalesce(environment, ''), 'heron-')",
+        "CSV",
+    )
+    return str(found).strip() != "0"
 
 
 def materialized_ctes_chdb(session: Any) -> bool:

@@ -119,6 +119,32 @@ RETENTION_TTL = {
     "scores": "timestamp",
 }
 
+# Reads that are not by a table's sorting key (a trace's scores, a session's traces) skip the
+# granules these indexes rule out. With FINAL, ClickHouse uses skip indexes only where it can
+# keep the answer exact (``use_skip_indexes_if_final`` with its exact mode, the default since
+# 25.x: the ranges of every other version of a matched key are read too); older servers
+# ignore them under FINAL. No time index: rows are sorted by identity (a random id), so every
+# granule spans the whole time range and a min/max of ``start_time`` would skip nothing, and
+# a time-ordered key or partition would put the versions of a span whose start changes in
+# two places (see docs/scale-out.md, "Why the events tables are not ordered by time").
+SKIP_INDEXES = (
+    "ALTER TABLE scores ADD INDEX IF NOT EXISTS scores_trace_id trace_id "
+    "TYPE bloom_filter(0.01) GRANULARITY 1",
+    "ALTER TABLE traces ADD INDEX IF NOT EXISTS traces_session_id session_id "
+    "TYPE bloom_filter(0.01) GRANULARITY 1",
+    "ALTER TABLE scores MATERIALIZE INDEX scores_trace_id SETTINGS mutations_sync = 2",
+    "ALTER TABLE traces MATERIALIZE INDEX traces_session_id SETTINGS mutations_sync = 2",
+)
+# Columns that metrics group or filter by and that hold few distinct values, stored as
+# dictionaries (the values are unchanged; modifying a column to the type it has is a no-op).
+LOW_CARDINALITY = (
+    "ALTER TABLE traces MODIFY COLUMN name LowCardinality(Nullable(String)), "
+    "MODIFY COLUMN environment LowCardinality(Nullable(String)) SETTINGS mutations_sync = 2",
+    "ALTER TABLE observations MODIFY COLUMN model LowCardinality(Nullable(String)) "
+    "SETTINGS mutations_sync = 2",
+    "ALTER TABLE scores MODIFY COLUMN name LowCardinality(String) SETTINGS mutations_sync = 2",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -217,6 +243,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             f"ALTER TABLE traces {', '.join(f'ADD COLUMN IF NOT EXISTS {c}' for c in _AGGREGATES)}",
             BACKFILL_TRACE_AGGREGATES,
         ),
+    ),
+    Migration(
+        3,
+        "skip indexes for the reads not by sorting key; low-cardinality columns",
+        SKIP_INDEXES + LOW_CARDINALITY,
     ),
     Migration(
         4,

@@ -18,6 +18,15 @@ has its own time as its start (as DuckDB). The read relies on the batch's insert
 visible once it returned: ClickHouse's default (synchronous inserts; with ``async_insert``,
 as long as ``wait_for_async_insert`` keeps its default, 1).
 
+Both full reads are skipped where key-only reads (no ``FINAL``, the sorting key's columns)
+show what they would find: before the insert, the ids of the touched traces' stored spans
+(any version) say which of the batch's spans are re-sent (only those are read in full and
+merged) and which traces had no spans; after it, a count of each such trace's stored rows
+says whether the batch's spans are all there is (no trace row, no other writer's span, no
+other version). Those traces get the aggregates of the batch's spans, computed as DuckDB's
+writer computes them (:func:`heron.store.writes._aggregates`): the count is a read after
+the insert like the grouped read, so they are exact in the same cases.
+
 A new row's version is the writer's clock in µs, or one past the stored row's when that is
 ahead (a replica whose clock runs fast), so a later write always replaces an earlier one.
 Two replicas merging two versions of the same span at the same instant would each read the
@@ -55,9 +64,12 @@ from heron.store.arrow import OBSERVATION_COLUMNS, TS, observations_table
 from heron.store.clickhouse.schema import SPAN_AGGREGATES
 from heron.store.writes import (
     WriteResult,
+    _aggregates,
     _fill_missing_starts,
+    _key_columns,
     _merge_in_batch,
     _reprice,
+    _Summary,
     _trace_attributes,
     merge_observation,
     record_from_row,
@@ -144,7 +156,11 @@ def write_batch(
     if not trace_keys:
         return result
 
-    stored = _stored_observations(client, keys)
+    # Which of the touched traces' spans are stored (any version; keys only, no FINAL): most
+    # batches bring new spans of new traces, and then nothing needs reading in full.
+    before = _stored_span_ids(client, trace_keys, keys)
+    resent = [key for key in keys if key[2] in before.get(key[:2], ())]
+    stored = _stored_observations(client, resent) if resent else {}
     if stored:
         again = [i for i, key in enumerate(keys) if key in stored]
         news = records_from_table(table.take(pa.array(again, pa.int64())))
@@ -163,7 +179,8 @@ def write_batch(
         client.insert_arrow("observations", _for_insert(table, versions))
     # The spans are in: the trace rows' attributes and aggregates are read from now on.
     version_us = clock() if clock is not None else now_us
-    rows = _trace_rows(client, trace_keys, trace_updates, now_us, version_us)
+    alone = _batch_only(client, trace_keys - before.keys(), table)
+    rows = _trace_rows(client, trace_keys, trace_updates, now_us, version_us, alone)
     if rows:
         client.insert_arrow("traces", _traces_table(rows))
     result.observations = table.num_rows
@@ -239,6 +256,80 @@ def _stored_observations(
                 if (record.trace_id, record.id) in wanted:
                     out[_key(record)] = (record, row[-1])
     return out
+
+
+_SPAN_IDS = (
+    "SELECT trace_id, groupUniqArrayIf(id, has({spans:Array(String)}, id)) FROM observations "
+    "WHERE project_id = {project:String} AND trace_id IN {ids:Array(String)} GROUP BY trace_id"
+)
+
+
+def _stored_span_ids(
+    client: Client, trace_keys: set[tuple[str, str]], keys: list[tuple[str, str, str]]
+) -> dict[tuple[str, str], set[str]]:
+    """The traces that have stored spans, each with those of the batch's spans (``keys``)
+    that are stored (any version: no FINAL, key columns only). A span of the batch not among
+    them has never been stored, so it has nothing to merge with."""
+    spans: dict[tuple[str, str], list[str]] = {}
+    for project, trace, oid in keys:
+        spans.setdefault((project, trace), []).append(oid)
+    out: dict[tuple[str, str], set[str]] = {}
+    for project, ids in _by_project(trace_keys):
+        wanted = sorted({o for t in ids for o in spans.get((project, t), ())})
+        rows = client.query(
+            _SPAN_IDS, parameters={"project": project, "ids": ids, "spans": wanted}
+        ).result_rows
+        for trace, stored in rows:
+            out[(project, trace)] = set(stored)
+    return out
+
+
+# Per trace: its stored rows in each table, every version counted (keys only, no FINAL).
+_ROW_COUNTS = (
+    "SELECT 'o', trace_id, count() FROM observations WHERE project_id = {project:String} "
+    "AND trace_id IN {ids:Array(String)} GROUP BY trace_id UNION ALL "
+    "SELECT 't', id, count() FROM traces WHERE project_id = {project:String} "
+    "AND id IN {ids:Array(String)} GROUP BY id"
+)
+
+
+def _batch_only(
+    client: Client, fresh: set[tuple[str, str]], table: pa.Table
+) -> dict[tuple[str, str], dict[str, Any] | None]:
+    """Of the ``fresh`` traces (no spans stored before the batch), those whose only stored
+    rows, read after the batch's insert, are the batch's spans (no trace row, no span of
+    another writer, no other version), with their aggregates computed from the batch as
+    DuckDB's writer computes them (None: no spans). For these the grouped ``FINAL`` read
+    would see exactly the batch's spans and no stored row, so it is skipped; a trace another
+    writer wrote to meanwhile is read as before."""
+    if not fresh:
+        return {}
+    cols = _key_columns(table)
+    mine: dict[tuple[str, str], dict[str, _Summary]] = {}
+    for i, (project, trace) in enumerate(zip(cols["project_id"], cols["trace_id"], strict=True)):
+        if (project, trace) not in fresh:
+            continue
+        s = _Summary(
+            cols["id"][i],
+            cols["parent_id"][i],
+            cols["start_time"][i],
+            cols["end_time"][i],
+            cols["level"][i],
+            cols["input_tokens"][i],
+            cols["output_tokens"][i],
+            cols["total_tokens"][i],
+            cols["total_cost"][i],
+            cols["model"][i],
+        )
+        mine.setdefault((project, trace), {})[s.id] = s
+    others: set[tuple[str, str]] = set()
+    for project, ids in _by_project(fresh):
+        rows = client.query(_ROW_COUNTS, parameters={"project": project, "ids": ids}).result_rows
+        for table_name, trace, n in rows:
+            key = (project, trace)
+            if table_name == "t" or n != len(mine.get(key, ())):
+                others.add(key)
+    return {key: _aggregates(mine[key]) if key in mine else None for key in fresh - others}
 
 
 _STORED_TRACE = (
@@ -355,10 +446,13 @@ def _trace_rows(
     trace_updates: Sequence[TraceUpdate],
     now_us: int,
     version_us: int,
+    alone: dict[tuple[str, str], dict[str, Any] | None],
 ) -> list[dict[str, Any]]:
     """New rows for the touched traces: their attributes merged, their aggregates
-    recomputed from all their spans (stored, the batch's included)."""
-    stored, spans = _stored_and_spans(client, trace_keys)
+    recomputed from all their spans (stored, the batch's included); ``alone``: the traces
+    whose only stored rows are the batch's, with their aggregates (see :func:`_batch_only`)."""
+    stored, spans = _stored_and_spans(client, trace_keys - alone.keys())
+    spans.update({key: a for key, a in alone.items() if a is not None})
     updates: dict[tuple[str, str], list[TraceUpdate]] = {}
     for u in trace_updates:
         updates.setdefault((u.project_id, u.trace_id), []).append(u)
