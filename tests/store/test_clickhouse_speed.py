@@ -256,7 +256,7 @@ def test_migration_3_reads_what_version_2_stored_identically(
     assert [s["id"] for s in before[0]["scores"]] == ["q1"]
     assert [t["id"] for t in before[3]["traces"]] == [t1]
 
-    assert migrate(client) == [3]
+    assert migrate(client, migrations=MIGRATIONS[:3]) == [3]
     assert _reads(events, project, [t1, t2, t3]) == before
     indexes = client.query(
         "SELECT table, name FROM system.data_skipping_indices "

@@ -105,7 +105,7 @@ def reprice_keys(
     )  # a re-pricing is not an update of the span
     client.insert_arrow("observations", writes._for_insert(table, versions))
     traces = {(project_id, r.trace_id) for r in records}
-    trace_rows = writes._trace_rows(client, traces, [], now_us, version())
+    trace_rows = writes._trace_rows(client, traces, [], now_us, version(), alone={})
     stored_updated = _trace_updated(client, project_id, [r["id"] for r in trace_rows])
     for row in trace_rows:  # the trace itself did not change either
         row["updated_at"] = stored_updated.get(row["id"], now_us)
