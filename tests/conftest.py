@@ -104,27 +104,34 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 TOGETHER = ("tests/ui", "tests/compare")
-# files of few tests that take long (processes, restarts, large loads), slowest first
-# (measured with --durations in a full run on a loaded 2-core machine, December 2026)
+# files that take long (processes, restarts, large loads, fuzzing), slowest first: measured
+# with --durations=0 in a full quiet run on a 2-core machine, 2026-12-07
 LONG_FIRST = (
-    "tests/evals/test_process.py",
-    "tests/test_cli_settings.py",
+    "tests/server/test_openapi_fuzz.py",
+    "tests/server/test_cluster_serve.py",
     "tests/runner/test_process.py",
+    "tests/evals/test_process.py",
+    "tests/runner/test_cluster_workers.py",
     "tests/server/test_wal_recovery.py",
-    "tests/server/test_ingest_properties.py",
-    "tests/server/test_prometheus.py",
-    "tests/implicit/test_demo.py",
     "tests/server/test_durability.py",
-    "tests/test_cli_prices.py",
-    "tests/test_cli_compare.py",
-    "tests/evals/test_cli.py",
-    "tests/test_cli_users.py",
-    "tests/server/test_backup.py",
-    "tests/test_cli.py",
-    "tests/implicit/test_task.py",
-    "tests/server/test_feedback_public_key.py",
-    "tests/server/test_consistent_reads.py",
+    "tests/server/test_ingest_properties.py",
+    "tests/test_cli_settings.py",
+    "tests/implicit/test_demo.py",
+    "tests/store/test_backend_events.py",
+    "tests/store/test_backend_deletion.py",
+    "tests/server/test_web_traces.py",
+    "tests/clients/test_langfuse_api.py",
+    "tests/experiments/test_run.py",
     "tests/server/test_key_scopes.py",
+    "tests/test_demo_cli.py",
+    "tests/server/test_backup.py",
+    "tests/server/test_web_auth.py",
+    "tests/test_cli_startup.py",
+    "tests/analysis/test_grouping.py",
+    "tests/test_cli_users.py",
+    "tests/test_cli_prices.py",
+    "tests/server/test_cluster_datasets.py",
+    "tests/server/test_prometheus.py",
 )
 
 
