@@ -130,7 +130,7 @@ LONG_FIRST = (
     "tests/analysis/test_grouping.py",
     "tests/test_cli_users.py",
     "tests/test_cli_prices.py",
-    "tests/server/test_cluster_datasets.py",
+    "tests/server/test_cluster_langfuse.py",
     "tests/server/test_prometheus.py",
 )
 

@@ -1,4 +1,4 @@
-"""A Langfuse SDK v5 experiment against heron, for tests/server/test_cluster_datasets.py.
+"""A Langfuse SDK v5 experiment against heron, for tests/server/test_cluster_langfuse.py.
 
 ``python cluster_experiment_v5.py DATASET RUN OFFSET [create]``: with ``create``, makes the
 dataset and three items (``a + b``); runs ``dataset.run_experiment`` whose task answers
