@@ -246,8 +246,12 @@ def mcnemar(baseline: np.ndarray, candidate: np.ndarray, alpha: float = ALPHA) -
     d_low, d_high = wilson(discordant, n, normal_quantile(1 - alpha / 2))
     low = (2 * pi_low - 1) * (d_high if pi_low < 0.5 else d_low)
     high = (2 * pi_high - 1) * (d_high if pi_high > 0.5 else d_low)
+    difference = (gained - lost) / n
+    # at the edges Wilson's bound rounds a bit inside the estimate (0.9999999999999999 for
+    # every pair gained): the interval always holds the estimate
+    low, high = min(low, difference), max(high, difference)
     return PairedEstimate(
-        float(b.mean()), float(c.mean()), (gained - lost) / n, low, high,
+        float(b.mean()), float(c.mean()), difference, low, high,
         mcnemar_p(gained, lost), n, MCNEMAR, True, discordant=(gained, lost),
     )  # fmt: skip
 
