@@ -41,7 +41,7 @@ YEAR_1_ISO = "0001-01-01T00:00:00Z"
 YEAR_9999_NS = 253_402_300_799 * 10**9  # beyond uint64: not even encodable in protobuf
 
 PROPERTY_SETTINGS = settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -29,7 +29,7 @@ from tests.support.server import SECRET_KEY, HeronProcess
 # Examples per operation; the default run is derandomized (the same cases every time).
 # HERON_TEST_FUZZ_EXAMPLES=200 makes a deeper run with fresh random cases.
 DEEPER = os.environ.get("HERON_TEST_FUZZ_EXAMPLES")
-FUZZ_EXAMPLES = int(DEEPER or 12)
+FUZZ_EXAMPLES = int(DEEPER or 10)
 PB = {"Content-Type": "application/x-protobuf"}
 
 

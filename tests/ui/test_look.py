@@ -20,7 +20,7 @@ from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, ServerProject, fre
 from tests.ui.test_traces import log_in, log_in_as
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
-DEMO_TRACES = 3000
+DEMO_TRACES = 1000
 
 
 def token(page: Page, name: str) -> str:
