@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from heron.settings import Settings
 from heron.store import EmbeddedStore
+from tests.support.chdb_server import chdb_server  # noqa: F401 (a fixture)
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 from tests.support.server import (
     CONSISTENT,

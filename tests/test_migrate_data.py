@@ -31,7 +31,6 @@ from heron.store.cluster import ClusterStore, open_cluster
 from heron.store.scores import ScoreFilter
 from tests.conftest import seed_db
 from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
 CONFIG = DemoConfig(seed=11, traces=120, days=3, end_us=int(END.timestamp() * 1e6))

@@ -40,7 +40,6 @@ from tests.evals.fake_openai import FakeProvider
 from tests.runner.test_process import wait_for
 from tests.server.test_cluster_serve import start_together
 from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 from tests.support.otlp import genai_trace, request
 from tests.support.postgres import PostgresServer
 from tests.support.server import HeronProcess

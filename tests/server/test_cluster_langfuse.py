@@ -20,7 +20,6 @@ import orjson
 import pytest
 
 from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 from tests.support.langfuse_sdk import langfuse_client
 from tests.support.postgres import PostgresServer
 from tests.support.sdk_envs import run_script

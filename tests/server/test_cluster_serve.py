@@ -34,7 +34,6 @@ from opentelemetry.trace import Status, StatusCode
 from heron.server.app import SHARED_MAX_AGE_S
 from heron.store.cluster import APPLIED_KEY, REPLICA_FILE
 from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 from tests.support.otlp import new_span_id, new_trace_id, request, span
 from tests.support.postgres import PostgresServer
 from tests.support.server import (

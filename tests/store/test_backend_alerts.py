@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import random
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -29,11 +28,8 @@ from heron.signals.evaluate import ALERT, NO_DATA, OK, WARNING, Plan, run_backte
 from heron.signals.series import evaluation_times
 from heron.store import EmbeddedStore
 from heron.store.alert_series import bucketing, needed_buckets, sliced
-from heron.store.cluster import ClusterStore, open_cluster
+from heron.store.cluster import ClusterStore
 from heron.store.signals import interpolate
-from tests.conftest import seed_db
-from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 
 D0 = datetime(2026, 11, 2)  # a Monday
 DAYS = 5
@@ -139,25 +135,6 @@ def new_project(stores: tuple[Any, Any]) -> str:
     with stores[1].control._admin() as cur:
         cur.execute(sql, [p, p, now])
     return p
-
-
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
-    path = tmp_path_factory.mktemp("duck") / "heron.duckdb"
-    seed_db(path)
-    store = EmbeddedStore(path)
-    yield store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def cluster(
-    chdb_server: ChdbServer, postgres_server: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ClusterStore]:
-    ch = chdb_server.database_url("alerts_" + uuid.uuid4().hex[:8])
-    store = open_cluster(ch, postgres_server.create_database(), tmp_path_factory.mktemp("r"))
-    yield store
-    store.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import json
 import math
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -33,37 +33,10 @@ from heron.store import EmbeddedStore
 from heron.store.cluster import ClusterStore, open_cluster
 from heron.store.dataset_runs import experiment_run_id
 from heron.store.experiment_reads import ITEM_FIELDS, ExperimentQuery
-from tests.conftest import seed_db
-from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 
 T0 = 1_760_000_000_000_000  # µs
 S = 1_000_000
 X = "langfuse.experiment."
-
-
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
-    path = tmp_path_factory.mktemp("duck") / "heron.duckdb"
-    seed_db(path)
-    store = EmbeddedStore(path)
-    yield store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def urls(chdb_server: ChdbServer, postgres_server: Any) -> tuple[str, str]:
-    ch = chdb_server.database_url("datasets_" + uuid.uuid4().hex[:8])
-    return ch, postgres_server.create_database()
-
-
-@pytest.fixture(scope="module")
-def cluster(
-    urls: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ClusterStore]:
-    store = open_cluster(*urls, tmp_path_factory.mktemp("r"))
-    yield store
-    store.close()
 
 
 @pytest.fixture
@@ -602,12 +575,12 @@ def test_an_experiment_attribute_with_a_nul_never_refuses_the_span(cluster: Clus
 
 
 def test_two_replicas_recording_one_run_at_once_make_one_run_and_one_item_per_item(
-    urls: tuple[str, str], cluster: ClusterStore, tmp_path: Any
+    cluster_urls: tuple[str, str], cluster: ClusterStore, tmp_path: Any
 ) -> None:
     """Run items of one run sent through two replicas at the same instant: the project's
     dataset lock makes them take turns, so the run is created once (no 409) and each item
     has one run item, its id kept by every later write."""
-    other = open_cluster(*urls, tmp_path / "replica-b")
+    other = open_cluster(*cluster_urls, tmp_path / "replica-b")
     try:
         p = cluster.create_project("p-" + uuid.uuid4().hex[:10])["id"]
         ds = dataset(cluster, p)

@@ -7,7 +7,6 @@ with retention go, the rest stays. Real DuckDB, PostgreSQL and ClickHouse (chdb)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,30 +21,12 @@ from heron.store.clickhouse import ClickHouseEvents, retention
 from heron.store.clickhouse.client import connect
 from heron.store.clickhouse.migrations import migrate
 from heron.store.clickhouse.schema import MIGRATIONS, RETENTION_TTL
-from heron.store.cluster import ClusterStore, open_cluster
+from heron.store.cluster import ClusterStore
 from heron.store.comments import CommentFilter
 from heron.store.scores import ScoreFilter
 from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
-    store = EmbeddedStore(tmp_path_factory.mktemp("duck") / "heron.duckdb")
-    yield store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def cluster(
-    chdb_server: ChdbServer, postgres_server: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ClusterStore]:
-    ch = chdb_server.database_url("deletion_" + uuid.uuid4().hex[:8])
-    store = open_cluster(ch, postgres_server.create_database(), tmp_path_factory.mktemp("r"))
-    yield store
-    store.close()
 
 
 @pytest.fixture

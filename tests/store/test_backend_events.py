@@ -31,7 +31,6 @@ from heron.store.clickhouse.schema import MIGRATIONS
 from heron.store.scores import ScoreFilter
 from tests.conftest import seed_db
 from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 
 T0 = 1_760_000_000_000_000  # µs
 S = 1_000_000  # one second in µs

@@ -8,10 +8,9 @@ their ids differ, and are mapped where an answer names one)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,34 +22,12 @@ from heron.query.langfuse import langfuse_filters
 from heron.scores import ScoreRecord
 from heron.store import EmbeddedStore
 from heron.store.analysis import NoteQuery
-from heron.store.cluster import ClusterStore, open_cluster
+from heron.store.cluster import ClusterStore
 from heron.store.comments import CommentFilter
 from heron.store.reads import encode_cursor
-from tests.conftest import seed_db
-from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 
 T0 = 1_760_000_000_000_000  # µs: 2025-10-09T08:53:20Z
 S = 1_000_000
-
-
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
-    path = tmp_path_factory.mktemp("duck") / "heron.duckdb"
-    seed_db(path)
-    store = EmbeddedStore(path)
-    yield store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def cluster(
-    chdb_server: ChdbServer, postgres_server: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ClusterStore]:
-    ch = chdb_server.database_url("lfx_" + uuid.uuid4().hex[:8])
-    store = open_cluster(ch, postgres_server.create_database(), Path(tmp_path_factory.mktemp("r")))
-    yield store
-    store.close()
 
 
 @dataclass

@@ -23,7 +23,6 @@ from heron.store.clickhouse.migrations import migrate
 from tests.conftest import seed_db
 from tests.store.test_backend_events import _close, obs, scores, upd, write_many, write_story
 from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 
 S = 1_000_000
 DST = 1_761_436_800_000_000  # 2025-10-26T00:00:00Z: Paris's repeated hour 02:00-03:00 starts

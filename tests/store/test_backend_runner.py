@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,6 @@ from heron.store import EmbeddedStore
 from heron.store.cluster import ClusterStore, open_cluster
 from heron.store.postgres import runner_feed as feed
 from heron.store.runner import TRACE_FIELDS, JobProgress, LeaseLost, WorkDone
-from tests.conftest import seed_db
-from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 
 T0 = 1_760_000_000_000_000  # µs
 S = 1_000_000
@@ -32,28 +28,6 @@ EPOCH = datetime(1970, 1, 1)
 # Cursors of made-up tasks sit far ahead, so that they never hold back the feed's pruning
 # (bounded by the least cursor of all tasks) in another test of the module.
 BIG = 10**12
-
-
-@pytest.fixture(scope="module")
-def backends(chdb_server: ChdbServer, postgres_server: Any) -> tuple[str, str]:
-    ch = chdb_server.database_url("runner_" + uuid.uuid4().hex[:8])
-    return ch, postgres_server.create_database()
-
-
-@pytest.fixture(scope="module")
-def cluster(backends: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    store = open_cluster(*backends, tmp_path_factory.mktemp("replica"))
-    yield store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
-    path = tmp_path_factory.mktemp("duck") / "heron.duckdb"
-    seed_db(path)
-    store = EmbeddedStore(path)
-    yield store
-    store.close()
 
 
 @pytest.fixture
@@ -289,9 +263,9 @@ def test_two_runners_claim_different_due_rechecks(cluster: Any, project: str) ->
 
 
 def test_waiting_for_the_feed_ends_at_another_replicas_write_or_a_wake(
-    cluster: Any, backends: tuple[str, str], tmp_path: Path, project: str
+    cluster: Any, cluster_urls: tuple[str, str], tmp_path: Path, project: str
 ) -> None:
-    other: ClusterStore = open_cluster(*backends, tmp_path / "other")
+    other: ClusterStore = open_cluster(*cluster_urls, tmp_path / "other")
     try:
         head = cluster.change_position()
         threading.Timer(0.5, lambda: other.write_batch([span(project, "t1", "a")], [])).start()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,10 +26,7 @@ from heron.scores import ScoreRecord
 from heron.signals.rules import check_rule
 from heron.signals.task import RulesTask
 from heron.store import EmbeddedStore, ListQuery
-from heron.store.cluster import ClusterStore, open_cluster
-from tests.conftest import seed_db
-from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
+from heron.store.cluster import ClusterStore
 
 T0 = 1_760_000_000_000_000  # µs: 2025-10-09
 S = 1_000_000
@@ -40,25 +36,6 @@ EPOCH = datetime(1970, 1, 1)
 
 def at(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
-
-
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
-    path = tmp_path_factory.mktemp("duck") / "heron.duckdb"
-    seed_db(path)
-    store = EmbeddedStore(path)
-    yield store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def cluster(
-    chdb_server: ChdbServer, postgres_server: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ClusterStore]:
-    ch = chdb_server.database_url("signals_" + uuid.uuid4().hex[:8])
-    store = open_cluster(ch, postgres_server.create_database(), tmp_path_factory.mktemp("r"))
-    yield store
-    store.close()
 
 
 @pytest.fixture(scope="module")

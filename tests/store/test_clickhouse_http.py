@@ -26,7 +26,6 @@ from heron.store.clickhouse.client import ClickHouseURLError, connect, parse_url
 from heron.store.clickhouse.migrations import applied_versions, migrate
 from heron.store.clickhouse.schema import MIGRATIONS
 from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_760_000_000_000_000

@@ -31,7 +31,6 @@ from heron.store.cluster import (
     trace_slot,
 )
 from tests.support.chdb_server import ChdbServer
-from tests.support.chdb_server import chdb_server as chdb_server  # the fixture
 from tests.support.server import free_port
 
 T0 = 1_760_000_000_000_000  # µs
