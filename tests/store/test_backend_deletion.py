@@ -21,7 +21,7 @@ from heron.store.clickhouse import ClickHouseEvents, retention
 from heron.store.clickhouse.client import connect
 from heron.store.clickhouse.migrations import migrate
 from heron.store.clickhouse.schema import MIGRATIONS, RETENTION_TTL
-from heron.store.cluster import ClusterStore
+from heron.store.cluster import ClusterStore, open_cluster
 from heron.store.comments import CommentFilter
 from heron.store.scores import ScoreFilter
 from tests.support.chdb_server import ChdbServer
@@ -160,7 +160,7 @@ def test_retention_by_ttl_drops_expired_rows_per_project(cluster: ClusterStore) 
     assert {t for t, _ in state(cluster, a)["scores"]} == {tid(2), tid(3)}
     assert state(cluster, b)["traces"] == [tid(4), tid(5)]  # no retention: kept forever
     # retention changed: b keeps 2 days, a forever; rows written since are tagged too
-    put_trace(cluster, a, tid(6), NOW - timedelta(days=60), "s3")
+    put_trace(cluster, a, tid(6), NOW - timedelta(days=20), "s3")  # within 35 days
     cluster.set_retention(b, 2)
     cluster.set_retention(a, None)
     assert cluster.sync_retention() >= 1
@@ -179,6 +179,74 @@ def test_retention_by_ttl_drops_expired_rows_per_project(cluster: ClusterStore) 
         "SELECT count() FROM observations WHERE project_id = {p:String}", parameters={"p": b}
     ).result_rows
     assert rows[0][0] == 2  # dropped from storage, not only hidden
+
+
+def _retention_days(cluster: ClusterStore, project: str) -> dict[str, set[int]]:
+    """The ``retention_days`` values of each events table's rows of the project (every
+    version, merged away or not)."""
+    return {
+        table: {
+            int(v)
+            for (v,) in cluster.events.client.query(
+                f"SELECT DISTINCT retention_days FROM {table} WHERE project_id = {{p:String}}",
+                parameters={"p": project},
+            ).result_rows
+        }
+        for table in RETENTION_TTL
+    }
+
+
+def test_rows_are_written_with_their_projects_retention(
+    cluster: ClusterStore, cluster_urls: tuple[str, str], tmp_path: Any
+) -> None:
+    """The writers tag each row with its project's retention, so a sweep finds nothing to
+    repair (no mutation); a replica that did not run the sync tags rows from its own read of
+    the projects, and a row tagged before a change is repaired by the next sync."""
+    a, b, _ = seed(cluster, "tag-" + uuid.uuid4().hex[:8])
+    cluster.set_retention(a, 40)
+    assert cluster.sync_retention() >= 1  # the rows seeded before are repaired
+    put_trace(cluster, a, tid(7), NOW - timedelta(days=2), "s4")  # spans, trace, scores
+    assert _retention_days(cluster, a) == {table: {40} for table in RETENTION_TTL}
+    assert _retention_days(cluster, b) == {table: {0} for table in RETENTION_TTL}
+    assert cluster.sync_retention() == 0  # written in step: nothing to repair
+
+    cluster.set_retention(b, 3)  # no sync: another replica reads it itself
+    other = open_cluster(*cluster_urls, tmp_path / "other")
+    try:
+        put_trace(other, b, tid(8), NOW - timedelta(days=1), "s5")
+        tags = other.events.client.query(
+            "SELECT DISTINCT retention_days FROM observations WHERE project_id = {p:String} "
+            "AND trace_id = {t:String}",
+            parameters={"p": b, "t": tid(8)},
+        ).result_rows
+        assert tags == [(3,)]
+    finally:
+        other.close()
+    assert cluster.sync_retention() >= 1  # b's older rows still said 0
+    assert _retention_days(cluster, b) == {table: {3} for table in RETENTION_TTL}
+
+
+def test_project_retention_reads_again_when_old_and_keeps_its_copy_on_failure() -> None:
+    reads: list[int] = []
+    answer: dict[str, int | None] = {"p": 7, "q": None, "big": 10**6}
+
+    def load() -> dict[str, int | None]:
+        reads.append(1)
+        if answer.get("fail"):
+            raise OSError("control store down")
+        return dict(answer)
+
+    days = retention.ProjectRetention(load, max_age_s=3600)
+    assert (days("p"), days("q"), days("big"), days("unknown")) == (7, 0, 65535, 0)
+    assert len(reads) == 1  # one read for all, until it is old
+    days.update({"p": 9})
+    assert days("p") == 9 and len(reads) == 1
+    stale = retention.ProjectRetention(load, max_age_s=0)
+    assert stale("p") == 7
+    answer["p"], answer["fail"] = 8, 1
+    assert stale("p") == 7  # the read failed: the old copy stays
+    del answer["fail"]
+    assert stale("p") == 8 and len(reads) == 4
 
 
 def test_sweep_on_duckdb_still_deletes(duck: EmbeddedStore) -> None:

@@ -51,6 +51,7 @@ from heron.store.base import Store
 from heron.store.clickhouse import ClickHouseEvents
 from heron.store.clickhouse.client import connect as clickhouse_connect
 from heron.store.clickhouse.migrations import migrate as migrate_clickhouse
+from heron.store.clickhouse.retention import ProjectRetention
 from heron.store.cluster_annotation import ClusterAnnotation
 from heron.store.cluster_datasets import ClusterDatasets
 from heron.store.cluster_deletion import ClusterDeletion
@@ -180,6 +181,11 @@ class ClusterStore(
         self.events = events
         self.replica = replica
         self._trace_locks = trace_locks
+        # rows are written tagged with their project's retention, for ClickHouse's TTL
+        self.project_retention = ProjectRetention(
+            lambda: {p["id"]: p.get("retention_days") for p in control.list_projects()}
+        )
+        events.retention_days = self.project_retention
         self._routes: dict[str, Callable[..., Any]] = {}
         for name in _STORE_NAMES:
             if _composed(name):

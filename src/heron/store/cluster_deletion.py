@@ -32,6 +32,7 @@ class ClusterDeletion:
 
     events: ClickHouseEvents
     control: PostgresControl
+    project_retention: retention.ProjectRetention
 
     def delete_traces(self, project_id: str, trace_ids: Sequence[str]) -> list[str]:
         """Delete the project's traces with these ids, with their observations and scores;
@@ -77,6 +78,7 @@ class ClusterDeletion:
         with _unavailable():
             projects = self.control.list_projects()
             days = {p["id"]: p.get("retention_days") for p in projects}
+            self.project_retention.update(days)  # what the writers tag from now on
             mutated = retention.sync(self.events.client, days)
             for project_id, kept in days.items():
                 if kept:  # comments have no TTL: those of traces the TTL dropped go now

@@ -33,6 +33,7 @@ from heron.store.clickhouse.dataset_run_items import DatasetRunItems
 from heron.store.clickhouse.deletion import Deletion
 from heron.store.clickhouse.langfuse_reads import LangfuseReads
 from heron.store.clickhouse.repricing import Repricing
+from heron.store.clickhouse.retention import Days
 from heron.store.clickhouse.runner_reads import RunnerReads
 from heron.store.clickhouse.signals import SignalReads
 from heron.store.llmstats import SeriesTotals
@@ -77,6 +78,9 @@ class ClickHouseEvents(
         self.metrics_limits = MetricsLimits()  # EmbeddedStore's attribute (settings set it)
         self.materialized_ctes: bool | None = None  # the server's; asked at the first query
         self.query_timeout_s: float | None = None  # metrics; None: no limit
+        # each project's retention, tagged on the rows written (None: 0, kept forever; the
+        # cluster backend sets a ProjectRetention, see heron.store.clickhouse.retention)
+        self.retention_days: Days | None = None
 
     def _version(self) -> int:
         """The row version of a write: the clock in µs, strictly increasing in a process."""
@@ -106,7 +110,13 @@ class ClickHouseEvents(
         with self._lock, locked:
             now_us = self._version()
             return writes.write_batch(
-                self.client, observations, trace_updates, now_us, price, self._version
+                self.client,
+                observations,
+                trace_updates,
+                now_us,
+                price,
+                self._version,
+                self.retention_days,
             )
 
     def write_scores(self, scores: Sequence[ScoreRecord], *, replace: bool = True) -> None:
@@ -115,7 +125,9 @@ class ClickHouseEvents(
         if not scores:
             return
         with self._lock:
-            score_writes.upsert_scores(self.client, scores, self._version(), replace=replace)
+            score_writes.upsert_scores(
+                self.client, scores, self._version(), replace=replace, days=self.retention_days
+            )
 
     def list_traces(self, project_id: str, q: ListQuery) -> Page:
         return reads.list_traces(self.client, project_id, q)

@@ -23,6 +23,7 @@ from clickhouse_connect.driver.client import Client
 from heron.store import repricing
 from heron.store.arrow import TS, observations_table
 from heron.store.clickhouse import writes
+from heron.store.clickhouse.retention import Days, tagged
 from heron.store.writes import record_from_row
 
 _WHERE = (
@@ -73,9 +74,11 @@ def reprice_keys(
     keys: Sequence[tuple[str, str]],
     price: repricing.PriceFn,
     version: Callable[[], int],
+    days: Days | None = None,
 ) -> int:
     """Re-price the observations ``keys`` (still of the models, costs not the client's):
-    a new version of each, then of their traces. Returns how many were re-priced."""
+    a new version of each, then of their traces (tagged with ``days``, as the writer tags
+    them). Returns how many were re-priced."""
     rows = client.query(
         f"SELECT {_COLUMNS} FROM observations FINAL WHERE {_WHERE} "
         "AND trace_id IN {traces:Array(String)} AND id IN {ids:Array(String)}",
@@ -103,14 +106,14 @@ def reprice_keys(
     table = table.set_column(
         table.schema.get_field_index("updated_at"), "updated_at", pa.array(updated, TS)
     )  # a re-pricing is not an update of the span
-    client.insert_arrow("observations", writes._for_insert(table, versions))
+    client.insert_arrow("observations", tagged(writes._for_insert(table, versions), days))
     traces = {(project_id, r.trace_id) for r in records}
     trace_rows = writes._trace_rows(client, traces, [], now_us, version(), alone={})
     stored_updated = _trace_updated(client, project_id, [r["id"] for r in trace_rows])
     for row in trace_rows:  # the trace itself did not change either
         row["updated_at"] = stored_updated.get(row["id"], now_us)
     if trace_rows:
-        client.insert_arrow("traces", writes._traces_table(trace_rows))
+        client.insert_arrow("traces", tagged(writes._traces_table(trace_rows), days))
     return len(records)
 
 
@@ -133,6 +136,7 @@ class Repricing:
     _lock: Any
     _trace_lock: TraceLock | None
     _version: Callable[[], int]
+    retention_days: Days | None
 
     def reprice(
         self,
@@ -159,7 +163,13 @@ class Repricing:
                 locked = self._trace_lock(traces) if self._trace_lock else nullcontext()
                 with self._lock, locked:
                     done += reprice_keys(
-                        self.client, project_id, models, keys, price, self._version
+                        self.client,
+                        project_id,
+                        models,
+                        keys,
+                        price,
+                        self._version,
+                        self.retention_days,
                     )
                 after = keys[-1]
             if progress:

@@ -17,15 +17,22 @@ from clickhouse_connect.driver.client import Client
 from heron.errors import Conflict
 from heron.scores import ScoreRecord
 from heron.store.arrow import TS
+from heron.store.clickhouse.retention import Days, tagged
 from heron.store.clickhouse.writes import above
 from heron.store.scorewrites import _naive
 
 
 def upsert_scores(
-    client: Client, scores: Sequence[ScoreRecord], version: int, *, replace: bool = True
+    client: Client,
+    scores: Sequence[ScoreRecord],
+    version: int,
+    *,
+    replace: bool = True,
+    days: Days | None = None,
 ) -> None:
     """Store scores; an id stored in its project is replaced (``created_at`` kept), or with
-    ``replace=False`` makes the whole call a 409 naming it (nothing written)."""
+    ``replace=False`` makes the whole call a 409 naming it (nothing written). ``days`` tags
+    the rows with their project's retention (:mod:`heron.store.clickhouse.retention`)."""
     unique = list({(s.project_id, s.id): s for s in scores}.values())
     if not unique:
         return
@@ -77,4 +84,4 @@ def upsert_scores(
             ),
         }
     )
-    client.insert_arrow("scores", table)
+    client.insert_arrow("scores", tagged(table, days))

@@ -61,6 +61,7 @@ from clickhouse_connect.driver.client import Client
 from heron.model import ObservationRecord, TraceUpdate
 from heron.model.preview import preview
 from heron.store.arrow import OBSERVATION_COLUMNS, TS, observations_table
+from heron.store.clickhouse.retention import Days, tagged
 from heron.store.clickhouse.schema import SPAN_AGGREGATES
 from heron.store.writes import (
     WriteResult,
@@ -138,12 +139,14 @@ def write_batch(
     now_us: int,
     price: Price | None = None,
     clock: Callable[[], int] | None = None,
+    days: Days | None = None,
 ) -> WriteResult:
     """Merge one batch (an Arrow table of OBSERVATION_COLUMNS) into the events tables.
 
     ``now_us`` versions the spans and stamps the rows; ``clock`` (µs, default: ``now_us``)
     is read once the spans are inserted, to version the trace rows (see the module's
-    docstring: without a lock, the row of the latest aggregates' read wins)."""
+    docstring: without a lock, the row of the latest aggregates' read wins). ``days`` tags
+    the rows with their project's retention (:mod:`heron.store.clickhouse.retention`)."""
     table = observations
     keys = _keys(table)
     if len(set(keys)) < len(keys):  # the same span twice in one batch: merge in order
@@ -176,13 +179,13 @@ def write_batch(
         versions = [
             above(now_us, stored[key][1] if key in stored else None) for key in _keys(table)
         ]
-        client.insert_arrow("observations", _for_insert(table, versions))
+        client.insert_arrow("observations", tagged(_for_insert(table, versions), days))
     # The spans are in: the trace rows' attributes and aggregates are read from now on.
     version_us = clock() if clock is not None else now_us
     alone = _batch_only(client, trace_keys - before.keys(), table)
     rows = _trace_rows(client, trace_keys, trace_updates, now_us, version_us, alone)
     if rows:
-        client.insert_arrow("traces", _traces_table(rows))
+        client.insert_arrow("traces", tagged(_traces_table(rows), days))
     result.observations = table.num_rows
     result.traces = len(trace_keys)
     return result
