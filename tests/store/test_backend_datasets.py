@@ -24,7 +24,7 @@ import pytest
 
 from heron.datasets.from_traces import Selection
 from heron.datasets.spec import DatasetSpec, ItemSpec, RunItemSpec
-from heron.errors import NotFound
+from heron.errors import NotFound, QueryTimeout
 from heron.experiments.compare import Options, compare_runs, summarize_runs
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query import parse_filters
@@ -451,6 +451,20 @@ def test_experiment_results_and_the_paired_comparison_are_the_same(
 
 
 # -- /api/public/experiments and /experiment-items ----------------------------------------------
+
+
+def test_experiment_runs_past_their_time_limit_are_cancelled_on_the_cluster(
+    cluster: ClusterStore,
+) -> None:
+    p = cluster.create_project("p-" + uuid.uuid4().hex[:10])["id"]
+    plant_runs(cluster, p)
+    assert len(cluster.experiment_runs(p, "bench", ["base", "cand"])) == 2
+    cluster.events.query_timeout_s = 0.0001  # ClickHouse cancels it at its first check
+    try:
+        with pytest.raises(QueryTimeout, match=r"reading the experiment runs ran longer than"):
+            cluster.experiment_runs(p, "bench", ["base", "cand"])
+    finally:
+        cluster.events.query_timeout_s = None
 
 
 def test_experiment_lists_are_the_same(both: dict[str, Any]) -> None:

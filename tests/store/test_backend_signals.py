@@ -17,7 +17,7 @@ import pytest
 
 from heron.compare import parse_compare_query
 from heron.compare.stats import quantile
-from heron.errors import BadRequest, NotFound
+from heron.errors import BadRequest, NotFound, QueryTimeout
 from heron.evals.spec import Problems
 from heron.model import ObservationRecord, TraceUpdate
 from heron.query import parse_filters
@@ -196,6 +196,22 @@ def test_compare_two_releases_gives_identical_statistics(
     assert {"scores.label=good", "scores.label=bad"} <= set(metrics)
     retry = metrics["scores.implicit_retry"]
     assert (retry["baseline"], retry["candidate"]) == (30 / N, 40 / N)
+
+
+def test_a_comparison_past_its_time_limit_is_cancelled_on_the_cluster(
+    both: tuple[Any, Any], shared: str
+) -> None:
+    """One limit for the whole comparison (both cohorts' queries), as DuckDB's deadline."""
+    _, cluster = both
+    query = parse_compare_query(
+        {"field": "release", "baseline_value": "v1", "candidate_value": "v2"}
+    )
+    cluster.events.query_timeout_s = 0.0001  # ClickHouse cancels it at its first check
+    try:
+        with pytest.raises(QueryTimeout, match=r"the comparison ran longer than 0.0001 s"):
+            cluster.compare(shared, query)
+    finally:
+        cluster.events.query_timeout_s = None
 
 
 def test_compare_observations_between_time_windows(both: tuple[Any, Any], shared: str) -> None:

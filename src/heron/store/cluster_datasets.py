@@ -44,6 +44,7 @@ from heron.store import experiment_results as results
 from heron.store import experiments as spans
 from heron.store.clickhouse.dataset_run_items import RunItemRow
 from heron.store.clickhouse.score_reads import scores_by
+from heron.store.clickhouse.time_limit import TimeLimit
 from heron.store.datasets import from_json, now, to_json
 from heron.store.experiment_reads import ExperimentQuery
 from heron.store.experiment_results import RunResults
@@ -361,17 +362,21 @@ class ClusterDatasets:
         self, project_id: str, dataset: str, run_names: Sequence[str]
     ) -> list[RunResults]:
         """The named runs of the dataset, each with its items' figures and scores (404
-        naming a missing dataset or run); see :func:`results.run_results`."""
+        naming a missing dataset or run); see :func:`results.run_results`. Within
+        ``HERON_QUERY_TIMEOUT_S`` for all of the runs' ClickHouse reads, as on DuckDB."""
+        limit = TimeLimit(self.events.query_timeout_s, "reading the experiment runs")
         with _reachable():
             with self.control.dataset_reads() as cur:
                 runs = _runs_by_name(cur, project_id, dataset, run_names)
-            return [self._run_results(project_id, run) for run in runs]
+            return [self._run_results(project_id, run, limit) for run in runs]
 
-    def _run_results(self, project_id: str, run: tuple[str, str, datetime]) -> RunResults:
-        items = self.events.run_items(project_id, run_ids=[run[0]])
+    def _run_results(
+        self, project_id: str, run: tuple[str, str, datetime], limit: TimeLimit
+    ) -> RunResults:
+        items = self.events.run_items(project_id, run_ids=[run[0]], limit=limit)
         items.sort(key=lambda i: i.dataset_item_id)
         traces = sorted({i.trace_id for i in items if i.trace_id is not None})
-        figures = self.events.trace_figures(project_id, traces)
+        figures = self.events.trace_figures(project_id, traces, limit)
         none = (None, None, None, None)
         columns = {
             "dataset_item_id": [i.dataset_item_id for i in items],
@@ -385,7 +390,7 @@ class ClusterDatasets:
         }
         groups: dict[str, list[tuple[str, str, float | None, str | None]]] = {}
         for trace, name, data_type, value, label in self.events.trace_score_groups(
-            project_id, traces
+            project_id, traces, limit
         ):
             groups.setdefault(trace, []).append((name, data_type, value, label))
         raw = sorted(

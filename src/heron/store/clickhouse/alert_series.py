@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DatabaseError
 
 from heron.query.clickhouse import Params, compile_filters, to_us
 from heron.query.filters import FilterError, parse_filters
@@ -43,7 +42,7 @@ from heron.store.clickhouse.metrics import (
     _US,
     _measure_sql,
 )
-from heron.store.deadline import timed_out
+from heron.store.clickhouse.time_limit import TimeLimit
 
 _NULL = "CAST(NULL, 'Nullable(Float64)')"
 
@@ -115,30 +114,22 @@ def series(
         times[0] - window,
         times[-1],
     )
-    settings: dict[str, Any] = {**_SETTINGS}
-    if timeout_s:
-        settings["max_execution_time"] = timeout_s
-    try:
-        if rolled_up(query):
-            b = bucketing(window, times)
-            return points(
-                query, times, _rolled_up(client, base, params, settings, b, numeric(query))
-            )
+    limit = TimeLimit(timeout_s, "the alert's query")
+    if rolled_up(query):
         b = bucketing(window, times)
-        needed = needed_buckets(b)
-        only = ""
-        if needed is not None:
-            only = f" AND has({{buckets:Array(Int64)}}, intDiv({_US}(t), {b.width_us}))"
-            params = {**params, "buckets": needed}
-        result = client.query(
-            f"SELECT {_US}(t) AS us, v FROM ({base}) WHERE v IS NOT NULL{only} ORDER BY us",
-            parameters=params,
-            settings=settings,
-        )
-    except DatabaseError as exc:
-        if "TIMEOUT_EXCEEDED" in str(exc) and timeout_s:
-            raise timed_out("the alert's query", timeout_s) from None
-        raise
+        return points(query, times, _rolled_up(client, base, params, limit, b, numeric(query)))
+    b = bucketing(window, times)
+    needed = needed_buckets(b)
+    only = ""
+    if needed is not None:
+        only = f" AND has({{buckets:Array(Int64)}}, intDiv({_US}(t), {b.width_us}))"
+        params = {**params, "buckets": needed}
+    result = limit.query(
+        client,
+        f"SELECT {_US}(t) AS us, v FROM ({base}) WHERE v IS NOT NULL{only} ORDER BY us",
+        params,
+        _SETTINGS,
+    )
     at, values = result.result_columns or ([], [])
     if aggregation == "uniq":
         found = np.array(values, dtype=object)
@@ -151,7 +142,7 @@ def _rolled_up(
     client: Client,
     base: str,
     params: dict[str, Any],
-    settings: dict[str, Any],
+    limit: TimeLimit,
     b: Bucketing,
     numeric: bool,
 ) -> list[tuple[Any, ...]]:
@@ -173,7 +164,7 @@ def _rolled_up(
         f"WINDOW f AS (ORDER BY k RANGE BETWEEN {b.span} PRECEDING AND 1 PRECEDING)) "
         "SELECT k, n, nn, s, mn, mx FROM w WHERE is_ev = 1"
     )
-    rows = client.query(sql, parameters={**params, "keys": b.keys}, settings=settings).result_rows
+    rows = limit.query(client, sql, {**params, "keys": b.keys}, _SETTINGS).result_rows
     by_key = {r[0]: r[1:] for r in rows}
     return [by_key[k] for k in b.keys]
 

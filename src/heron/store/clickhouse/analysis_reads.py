@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import orjson
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DatabaseError
 
 from heron.compare.engine import CohortData, answer, compare_cohorts, floats
 from heron.compare.query import VIEWS, Cohort, CompareQuery
@@ -35,7 +34,7 @@ from heron.query.filters import Filter
 from heron.query.views import View
 from heron.store import signals as signaldb
 from heron.store.clickhouse.reads import _OBSERVATION_VIEW, _trace_view, utc
-from heron.store.deadline import timed_out
+from heron.store.clickhouse.time_limit import NO_LIMIT, TimeLimit
 from heron.store.evaluators import OBSERVATION_FIELDS
 from heron.store.reads import iso
 
@@ -362,22 +361,14 @@ def fetch_cohort(
     project_id: str,
     view_name: str,
     cohort: Cohort,
-    timeout_s: float | None = None,
+    limit: TimeLimit = NO_LIMIT,
 ) -> CohortData:
     """The cohort's per-record metric values and score values, as DuckDB's
-    :func:`heron.compare.engine.fetch_cohort` gives them (same values, same order); each
-    query is cancelled after ``timeout_s`` (None: no limit) as a QueryTimeout."""
+    :func:`heron.compare.engine.fetch_cohort` gives them (same values, same order); its
+    queries run within ``limit`` (a QueryTimeout past it)."""
 
     def query(sql: str, parameters: dict[str, Any]) -> list[Any]:
-        settings: dict[str, Any] = {**_JOIN_NULLS}
-        if timeout_s:
-            settings["max_execution_time"] = timeout_s
-        try:
-            return client.query(sql, parameters=parameters, settings=settings).result_rows
-        except DatabaseError as exc:
-            if "TIMEOUT_EXCEEDED" in str(exc) and timeout_s:
-                raise timed_out("the comparison", timeout_s) from None
-            raise
+        return limit.query(client, sql, parameters, _JOIN_NULLS).result_rows
 
     view = VIEWS[view_name]
     where, params = _cohort(project_id, view, cohort)
@@ -410,8 +401,9 @@ def compare(
     client: Client, project_id: str, query: CompareQuery, timeout_s: float | None = None
 ) -> dict[str, Any]:
     """Two cohorts compared on every metric (see :mod:`heron.compare`)."""
-    base = fetch_cohort(client, project_id, query.view, query.baseline, timeout_s)
-    cand = fetch_cohort(client, project_id, query.view, query.candidate, timeout_s)
+    limit = TimeLimit(timeout_s, "the comparison")  # for both cohorts' queries together
+    base = fetch_cohort(client, project_id, query.view, query.baseline, limit)
+    cand = fetch_cohort(client, project_id, query.view, query.candidate, limit)
     return answer(query, compare_cohorts(base, cand, query.view, query.seed))
 
 

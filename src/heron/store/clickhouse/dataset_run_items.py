@@ -31,6 +31,7 @@ from heron.query.clickhouse import Params, compile_filters, to_us
 from heron.query.filters import Column, Filter
 from heron.store.arrow import TS
 from heron.store.clickhouse.reads import _trace_view, utc
+from heron.store.clickhouse.time_limit import NO_LIMIT, TimeLimit
 from heron.store.clickhouse.writes import above
 
 _US = "toUnixTimestamp64Micro"
@@ -119,9 +120,10 @@ class DatasetRunItems:
         run_ids: Sequence[str] | None = None,
         item_ids: Sequence[str] | None = None,
         trace_ids: Sequence[str] | None = None,
+        limit: TimeLimit = NO_LIMIT,
     ) -> list[RunItemRow]:
         """The project's live run items of these runs / items / traces (each given list
-        narrows), in no particular order."""
+        narrows), in no particular order, read within ``limit``."""
         params = Params(project_id)
         where = ""
         for column, values in (
@@ -131,8 +133,8 @@ class DatasetRunItems:
         ):
             if values is not None:
                 where += f" AND {column} IN {params.add(list(values), 'Array(String)')}"
-        rows = self.client.query(
-            f"SELECT {_ITEM_COLUMNS} {_LIVE}{where}", parameters=params.values
+        rows = limit.query(
+            self.client, f"SELECT {_ITEM_COLUMNS} {_LIVE}{where}", params.values
         ).result_rows
         return [_row(r) for r in rows]
 
@@ -231,35 +233,37 @@ class DatasetRunItems:
         return {t: utc(us) for t, us in rows}  # type: ignore[misc]
 
     def trace_figures(
-        self, project_id: str, trace_ids: Sequence[str]
+        self, project_id: str, trace_ids: Sequence[str], limit: TimeLimit = NO_LIMIT
     ) -> dict[str, tuple[float | None, float | None, float | None, str | None]]:
         """``{trace: (latency ms, cost, tokens, output text)}`` of the traces stored."""
         if not trace_ids:
             return {}
-        rows = self.client.query(
+        rows = limit.query(
+            self.client,
             "SELECT id, toFloat64(latency_ms), toFloat64(total_cost), toFloat64(total_tokens), "
             "output FROM traces FINAL WHERE project_id = {project:String} "
             "AND id IN {ids:Array(String)}",
-            parameters={"project": project_id, "ids": list(trace_ids)},
+            {"project": project_id, "ids": list(trace_ids)},
         ).result_rows
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
     def trace_score_groups(
-        self, project_id: str, trace_ids: Sequence[str]
+        self, project_id: str, trace_ids: Sequence[str], limit: TimeLimit = NO_LIMIT
     ) -> list[tuple[str, str, str, float | None, str | None]]:
         """Per (trace, score name, data type) of the traces' scores (those on their
         observations included; TEXT scores left out): the mean value and, for categorical
         scores, the distinct labels sorted and joined with ", " (None: no label)."""
         if not trace_ids:
             return []
-        rows = self.client.query(
+        rows = limit.query(
+            self.client,
             "SELECT trace_id, name, data_type, avg(value), "
             "arrayStringConcat(arraySort(groupUniqArrayIf(assumeNotNull(string_value), "
             "data_type = 'CATEGORICAL' AND string_value IS NOT NULL)), ', ') "
             "FROM scores FINAL WHERE project_id = {project:String} "
             "AND trace_id IN {ids:Array(String)} AND data_type != 'TEXT' "
             "GROUP BY trace_id, name, data_type",
-            parameters={"project": project_id, "ids": list(trace_ids)},
+            {"project": project_id, "ids": list(trace_ids)},
         ).result_rows
         out = []
         for trace, name, data_type, value, labels in rows:

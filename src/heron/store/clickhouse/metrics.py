@@ -54,7 +54,7 @@ from heron.query.metrics import (
     check_limits,
 )
 from heron.store.clickhouse.reads import _OBSERVATION_VIEW, _trace_view
-from heron.store.deadline import timed_out
+from heron.store.clickhouse.time_limit import TimeLimit
 
 _US = "toUnixTimestamp64Micro"
 _SETTINGS = {"join_use_nulls": 1}
@@ -440,16 +440,13 @@ def run_metrics(
     settings: dict[str, Any] = {**_SETTINGS}
     if materialize:
         settings["enable_materialized_cte"] = 1
-    if timeout_s:
-        settings["max_execution_time"] = timeout_s
+    limit = TimeLimit(timeout_s, "the metrics query")
     try:
-        rows = client.query(c.sql, parameters=c.params, settings=settings).result_rows
+        rows = limit.query(client, c.sql, c.params, settings).result_rows
     except DatabaseError as exc:
-        if "TIMEOUT_EXCEEDED" in str(exc) and timeout_s:
-            raise timed_out("the metrics query", timeout_s) from None
         if not _CELLS.search(str(exc)):
             raise
-        values = client.query(c.count_sql, parameters=c.params, settings=settings).result_rows
+        values = limit.query(client, c.count_sql, c.params, settings).result_rows
         buckets, n = len(bucket_starts(q)), int(values[0][0])
         raise FilterError(
             f"the query would return {buckets:,} time buckets x {n:,} dimension values "
