@@ -20,6 +20,7 @@ from heron.demo.batching import generate
 from heron.demo.model import DemoConfig
 from heron.demo.scores import demo_scores
 from heron.ingest.decoding import PriceSpec, decode
+from heron.ingest.journal import Journal
 from heron.ingest.limits import IngestLimits
 from heron.ingest.otlp import PROTOBUF
 from heron.migrate_data import MigrationError, migrate_data
@@ -265,3 +266,35 @@ def test_the_command_shows_its_progress_and_totals(
     assert "events (ClickHouse)" in done.stdout and "observations" in done.stdout
     again = _cli("--from", str(data), *urls)
     assert again.returncode == 0 and "done by an earlier run" in again.stdout
+
+
+def test_batches_acknowledged_but_not_applied_are_applied_first(
+    tmp_path: Path, chdb_server: ChdbServer, postgres_server: Any
+) -> None:
+    """A server killed between acknowledging a batch and applying it leaves the batch in its
+    journal only: migrate-data applies it to the DuckDB file, as ``heron serve`` would at start,
+    before copying, so the cluster has it."""
+    data = tmp_path / "data"
+    seed_db(data / "heron.duckdb")
+    store = EmbeddedStore(data / "heron.duckdb")
+    pid = store.create_project("journal")["id"]
+    store.close()
+    request = next(iter(generate(DemoConfig(seed=5, traces=4, days=1, end_us=CONFIG.end_us))))
+    batch = decode(request.SerializeToString(), PROTOBUF, pid, IngestLimits(), PriceSpec(pid, 0))
+    journal = Journal(data / "journal")
+    journal.append([batch.encode()])  # what a server acknowledges, before applying it
+    journal.close()
+    sent = set(batch.observations.column("trace_id").to_pylist())
+    urls = (
+        chdb_server.database_url("jr_" + uuid.uuid4().hex[:8]),
+        postgres_server.create_database(),
+    )
+    report = migrate_data(data, *urls)
+    assert (report.journal, report.journal_gaps) == (1, [])
+    cluster = open_cluster(*urls, tmp_path / "replica")
+    try:
+        stored = {t["id"] for t in cluster.list_traces(pid, ListQuery(limit=100)).data}
+    finally:
+        cluster.close()
+    assert sent and sent <= stored
+    assert migrate_data(data, *urls).journal == 0  # applied once: the store says so now

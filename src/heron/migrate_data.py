@@ -4,6 +4,11 @@ cluster backends, control data into PostgreSQL and events into ClickHouse.
 The source is opened read-only; a server running on it holds DuckDB's lock, which is refused
 with a message saying so. Both backends are migrated first (as ``heron serve`` does).
 
+- **The journal first**: batches a server acknowledged but had not applied to the DuckDB file
+  (a server killed with ``kill -9``) are in the data directory's journal. They are applied to
+  the file first, exactly as ``heron serve`` does at start (:func:`apply_journal`), so nothing
+  acknowledged is left behind; the file is written only then.
+
 - **Control data**: every PostgreSQL table of heron's that the DuckDB file also has, the
   columns both have, except what only means something to one embedded store (``meta``: its
   schema version and journal position; ``runner_*``: the positions of its change feed). Each
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +47,7 @@ from clickhouse_connect.driver.exceptions import OperationalError as ClickHouseD
 from heron.store.schema import MIGRATIONS as DUCKDB_MIGRATIONS
 
 DB_FILE = "heron.duckdb"
+JOURNAL_DIR = "journal"  # the server's write-ahead journal, beside the DuckDB file
 MARK = "migrate-data:"  # + table: PostgreSQL meta keys of the progress
 # Tables of one embedded store only (see the module docstring).
 SKIP = frozenset({"meta", "heron_schema_migrations", "runner_cursors", "runner_work", "runner_due"})
@@ -61,6 +67,8 @@ class Report:
     control: dict[str, int]
     events: dict[str, int]
     skipped: list[str]  # tables done by an earlier run
+    journal: int = 0  # acknowledged batches applied from the journal first
+    journal_gaps: list[dict[str, Any]] = field(default_factory=list)  # records it lost
 
 
 def open_source(data_dir: Path) -> duckdb.DuckDBPyConnection:
@@ -92,6 +100,45 @@ def open_source(data_dir: Path) -> duckdb.DuckDBPyConnection:
             )
         )
     return con
+
+
+def unapplied_journal(data_dir: Path, con: duckdb.DuckDBPyConnection) -> int:
+    """How many records the data directory's journal holds past what the store applied."""
+    from heron.ingest.journal import Journal
+    from heron.ingest.pipeline import APPLIED_KEY
+
+    directory = data_dir / JOURNAL_DIR
+    if not any(directory.glob("*.log")):
+        return 0
+    applied = int(_one(con, "SELECT max(value) FROM meta WHERE key = ?", [APPLIED_KEY]) or 0)
+    journal = Journal(directory)  # as a server opens it: a torn last record is cut
+    try:
+        return sum(1 for _ in journal.read(applied))
+    finally:
+        journal.close()
+
+
+def apply_journal(data_dir: Path) -> tuple[int, list[dict[str, Any]]]:
+    """Apply the journal's records the store has not applied, as ``heron serve`` does at
+    start (:meth:`heron.ingest.pipeline.WritePipeline.recover`); returns how many, and the
+    acknowledged records it found unreadable (a damaged journal: ``heron serve`` logs them)."""
+    from heron.ingest.journal import Journal
+    from heron.ingest.pipeline import WritePipeline
+    from heron.store import EmbeddedStore
+
+    try:
+        store = EmbeddedStore(data_dir / DB_FILE)
+    except (duckdb.IOException, duckdb.ConnectionException) as exc:
+        raise MigrationError(f"{data_dir / DB_FILE}: cannot apply its journal: {exc}") from None
+    try:
+        journal = Journal(data_dir / JOURNAL_DIR)
+        try:
+            pipeline = WritePipeline(store, journal)
+            return pipeline.recover(), pipeline.gaps
+        finally:
+            journal.close()
+    finally:
+        store.close()
 
 
 @contextmanager
@@ -324,6 +371,11 @@ def migrate_data(
     from heron.store.postgres.migrations import migrate as pg_migrate
 
     con = open_source(data_dir)
+    journal, gaps = 0, []
+    if unapplied_journal(data_dir, con):
+        con.close()
+        journal, gaps = apply_journal(data_dir)
+        con = open_source(data_dir)
     try:
         with reachable("PostgreSQL"), pg_connect(postgres_url) as pg:
             pg_migrate(pg)
@@ -344,4 +396,4 @@ def migrate_data(
                 client.close()
     finally:
         con.close()
-    return Report(control, events, skipped)
+    return Report(control, events, skipped, journal, gaps)

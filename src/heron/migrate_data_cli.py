@@ -83,6 +83,16 @@ def migrate_data(
         except MigrationError as exc:
             notes.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
+    if report.journal:
+        console.print(
+            f"Applied {report.journal:,} acknowledged batches from the journal first (the "
+            "server had not stored them yet)."
+        )
+    for gap in report.journal_gaps:
+        notes.print(
+            f"[yellow]warning:[/yellow] journal records {gap['first']}-{gap['last']} were "
+            f"acknowledged but are {escape(gap['why'])}: their spans could not be copied"
+        )
     table = Table("copied", "tables", "rows")
     table.add_row("control data (PostgreSQL)", str(len(report.control)), _rows(report.control))
     table.add_row("events (ClickHouse)", str(len(report.events)), _rows(report.events))
