@@ -177,8 +177,9 @@ SETTINGS: tuple[Setting, ...] = (
         "query_timeout_s",
         "HERON_QUERY_TIMEOUT_S",
         30.0,
-        "Seconds a metrics, dashboard or compare query may run before it is cancelled "
-        "(503 query_timeout); 0 means no limit.",
+        "Seconds a metrics, dashboard, compare, alert backtest or experiment-results read may "
+        "run before it is cancelled (503 query_timeout), all of its queries together; 0 means "
+        "no limit.",
     ),
     Setting(
         "metrics_max_buckets",
