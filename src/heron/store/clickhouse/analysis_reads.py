@@ -411,7 +411,7 @@ class AnalysisReads:
     """The rule, filter, comparison, dashboard and price reads of the events half."""
 
     client: Client
-    query_timeout_s: float | None  # a comparison's queries; None: no limit
+    query_timeout_s: float | None  # a comparison (both cohorts together); None: no limit
 
     def signal_percentiles(
         self, project_id: str, column: str, fraction: float, since: datetime, min_traces: int

@@ -77,7 +77,8 @@ class ClickHouseEvents(
         self._last_version = 0
         self.metrics_limits = MetricsLimits()  # EmbeddedStore's attribute (settings set it)
         self.materialized_ctes: bool | None = None  # the server's; asked at the first query
-        self.query_timeout_s: float | None = None  # metrics; None: no limit
+        # metrics, comparisons, alert backtests, experiment results (time_limit.py); None: none
+        self.query_timeout_s: float | None = None
         # each project's retention, tagged on the rows written (None: 0, kept forever; the
         # cluster backend sets a ProjectRetention, see heron.store.clickhouse.retention)
         self.retention_days: Days | None = None

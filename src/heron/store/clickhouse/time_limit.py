@@ -21,9 +21,9 @@ class TimeLimit:
     """``seconds`` (None or 0: no limit) for the queries of the read ``what``, from now."""
 
     def __init__(self, seconds: float | None, what: str) -> None:
-        self.seconds = seconds if seconds and seconds > 0 else None
+        self.seconds = seconds if seconds and seconds > 0 else 0.0
         self.what = what
-        self._end = None if self.seconds is None else time.monotonic() + self.seconds
+        self._end = time.monotonic() + self.seconds if self.seconds else None
 
     def settings(self, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``settings`` with the time left as ``max_execution_time`` (a QueryTimeout when
