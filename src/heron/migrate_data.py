@@ -102,20 +102,18 @@ def open_source(data_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def unapplied_journal(data_dir: Path, con: duckdb.DuckDBPyConnection) -> int:
-    """How many records the data directory's journal holds past what the store applied."""
+def journal_ahead(data_dir: Path, con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the data directory's journal holds records past what the store applied."""
     from heron.ingest.journal import Journal
     from heron.ingest.pipeline import APPLIED_KEY
 
     directory = data_dir / JOURNAL_DIR
     if not any(directory.glob("*.log")):
-        return 0
+        return False
     applied = int(_one(con, "SELECT max(value) FROM meta WHERE key = ?", [APPLIED_KEY]) or 0)
     journal = Journal(directory)  # as a server opens it: a torn last record is cut
-    try:
-        return sum(1 for _ in journal.read(applied))
-    finally:
-        journal.close()
+    journal.close()
+    return journal.last_seq > applied
 
 
 def apply_journal(data_dir: Path) -> tuple[int, list[dict[str, Any]]]:
@@ -372,7 +370,7 @@ def migrate_data(
 
     con = open_source(data_dir)
     journal, gaps = 0, []
-    if unapplied_journal(data_dir, con):
+    if journal_ahead(data_dir, con):
         con.close()
         journal, gaps = apply_journal(data_dir)
         con = open_source(data_dir)

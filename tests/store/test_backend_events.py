@@ -29,20 +29,10 @@ from heron.store.clickhouse.client import connect
 from heron.store.clickhouse.migrations import migrate
 from heron.store.clickhouse.schema import MIGRATIONS
 from heron.store.scores import ScoreFilter
-from tests.conftest import seed_db
 from tests.support.chdb_server import ChdbServer
 
 T0 = 1_760_000_000_000_000  # µs
 S = 1_000_000  # one second in µs
-
-
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
-    path = tmp_path_factory.mktemp("duck") / "heron.duckdb"
-    seed_db(path)
-    store = EmbeddedStore(path)
-    yield store
-    store.close()
 
 
 @pytest.fixture(scope="module")

@@ -20,21 +20,11 @@ from heron.store.clickhouse import ClickHouseEvents
 from heron.store.clickhouse.client import connect
 from heron.store.clickhouse.metrics import compile_metrics, materialized_ctes
 from heron.store.clickhouse.migrations import migrate
-from tests.conftest import seed_db
 from tests.store.test_backend_events import _close, obs, scores, upd, write_many, write_story
 from tests.support.chdb_server import ChdbServer
 
 S = 1_000_000
 DST = 1_761_436_800_000_000  # 2025-10-26T00:00:00Z: Paris's repeated hour 02:00-03:00 starts
-
-
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
-    path = tmp_path_factory.mktemp("duck") / "heron.duckdb"
-    seed_db(path)
-    store = EmbeddedStore(path)
-    yield store
-    store.close()
 
 
 @pytest.fixture(scope="module")

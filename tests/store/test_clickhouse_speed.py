@@ -26,7 +26,6 @@ from heron.store.clickhouse.metrics import has_hidden_traces
 from heron.store.clickhouse.migrations import migrate
 from heron.store.clickhouse.schema import MIGRATIONS
 from heron.store.scores import ScoreFilter
-from tests.conftest import seed_db
 from tests.support.chdb_server import ChdbServer
 
 T0 = 1_760_000_000_000_000  # µs
@@ -282,15 +281,6 @@ def test_migration_3_reads_what_version_2_stored_identically(
         ("traces", "name", "LowCardinality(Nullable(String))"),
     ]
     client.close()
-
-
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
-    path = tmp_path_factory.mktemp("duck") / "heron.duckdb"
-    seed_db(path)
-    store = EmbeddedStore(path)
-    yield store
-    store.close()
 
 
 _OBSERVATION_COST = {

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -30,25 +29,9 @@ from heron.store.cluster import (
     replica_id,
     trace_slot,
 )
-from tests.support.chdb_server import ChdbServer
 from tests.support.server import free_port
 
 T0 = 1_760_000_000_000_000  # µs
-
-
-@pytest.fixture(scope="module")
-def backends(chdb_server: ChdbServer, postgres_server: object) -> tuple[str, str]:
-    ch = chdb_server.database_url("cluster_" + uuid.uuid4().hex[:8])
-    return ch, postgres_server.create_database()  # type: ignore[attr-defined]
-
-
-@pytest.fixture(scope="module")
-def cluster(
-    backends: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ClusterStore]:
-    store = open_cluster(*backends, tmp_path_factory.mktemp("replica-a"))
-    yield store
-    store.close()
 
 
 def test_routing_rule_covers_every_store_method(cluster: ClusterStore) -> None:
@@ -96,9 +79,9 @@ def test_what_only_duckdb_has_raises_501_naming_it(cluster: ClusterStore) -> Non
 
 
 def test_journal_position_is_per_replica_and_written_after_the_batch(
-    backends: tuple[str, str], cluster: ClusterStore, tmp_path: Path
+    cluster_urls: tuple[str, str], cluster: ClusterStore, tmp_path: Path
 ) -> None:
-    other = open_cluster(*backends, tmp_path / "replica-b")
+    other = open_cluster(*cluster_urls, tmp_path / "replica-b")
     try:
         assert other.replica != cluster.replica
         project = "p-" + uuid.uuid4().hex[:8]
@@ -117,7 +100,7 @@ def test_journal_position_is_per_replica_and_written_after_the_batch(
         assert other.get_trace(project, "t1")["id"] == "t1"  # the data is shared
         cluster.set_meta("shared", "x")
         assert other.get_meta("shared") == "x"  # every other key is shared
-        with psycopg.connect(backends[1]) as conn:
+        with psycopg.connect(cluster_urls[1]) as conn:
             keys = [r[0] for r in conn.execute("SELECT key FROM meta WHERE key LIKE 'journal%'")]
         assert f"{APPLIED_KEY}@{cluster.replica}" in keys
     finally:
@@ -131,11 +114,11 @@ def test_replica_id_is_kept_in_the_data_dir(tmp_path: Path) -> None:
 
 
 def test_trace_locks_serialise_the_same_trace_across_connections(
-    backends: tuple[str, str],
+    cluster_urls: tuple[str, str],
 ) -> None:
     """Two replicas' lock holders: the second waits until the first commits; another trace
     (another slot) does not wait."""
-    a, b = TraceLocks(backends[1]), TraceLocks(backends[1])
+    a, b = TraceLocks(cluster_urls[1]), TraceLocks(cluster_urls[1])
     key = ("p", "trace-1")
     other = next(("p", f"t{i}") for i in range(100) if trace_slot("p", f"t{i}") != trace_slot(*key))
     events: list[str] = []
@@ -160,11 +143,11 @@ def test_trace_locks_serialise_the_same_trace_across_connections(
 
 
 def test_clickhouse_migrations_run_under_a_session_advisory_lock(
-    backends: tuple[str, str],
+    cluster_urls: tuple[str, str],
 ) -> None:
     """While one replica migrates ClickHouse, another cannot take the lock (it waits)."""
-    with psycopg.connect(backends[1], autocommit=True) as conn:
-        with migration_lock(backends[1]):
+    with psycopg.connect(cluster_urls[1], autocommit=True) as conn:
+        with migration_lock(cluster_urls[1]):
             row = conn.execute("SELECT pg_try_advisory_lock(%s)", [MIGRATION_LOCK]).fetchone()
             assert row is not None and row[0] is False
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", [MIGRATION_LOCK]).fetchone()
