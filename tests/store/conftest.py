@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -42,3 +43,21 @@ def cluster(
     store = open_cluster(*cluster_urls, tmp_path_factory.mktemp("replica"))
     yield store
     store.close()
+
+
+@pytest.fixture(scope="module")
+def both(duck: EmbeddedStore, cluster: ClusterStore) -> tuple[Any, Any]:
+    """(DuckDB store, cluster store)."""
+    return duck, cluster
+
+
+def new_project(stores: tuple[Any, Any]) -> str:
+    """A project of the same id on both stores (ids are random when the store makes them)."""
+    p = "p-" + uuid.uuid4().hex[:12]
+    sql = "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)"
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with stores[0]._admin() as cur:
+        cur.execute(sql, [p, p, now])
+    with stores[1].control._admin() as cur:
+        cur.execute(sql, [p, p, now])
+    return p

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import random
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -26,10 +25,10 @@ from heron.signals.alert_task import AlertTask
 from heron.signals.alerts import check_alert
 from heron.signals.evaluate import ALERT, NO_DATA, OK, WARNING, Plan, run_backtest
 from heron.signals.series import evaluation_times
-from heron.store import EmbeddedStore
 from heron.store.alert_series import bucketing, needed_buckets, sliced
 from heron.store.cluster import ClusterStore
 from heron.store.signals import interpolate
+from tests.store.conftest import new_project
 
 D0 = datetime(2026, 11, 2)  # a Monday
 DAYS = 5
@@ -123,23 +122,6 @@ def write(store: Any, project: str) -> None:
             if t.quality is not None
         ]
     )  # fmt: skip
-
-
-def new_project(stores: tuple[Any, Any]) -> str:
-    """A project of the same id on both stores (ids are random when the store makes them)."""
-    p = "p-" + uuid.uuid4().hex[:12]
-    sql = "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)"
-    now = datetime.now(UTC).replace(tzinfo=None)
-    with stores[0]._admin() as cur:
-        cur.execute(sql, [p, p, now])
-    with stores[1].control._admin() as cur:
-        cur.execute(sql, [p, p, now])
-    return p
-
-
-@pytest.fixture(scope="module")
-def both(duck: EmbeddedStore, cluster: ClusterStore) -> tuple[Any, Any]:
-    return duck, cluster
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,8 +24,9 @@ from heron.runner.task import Target
 from heron.scores import ScoreRecord
 from heron.signals.rules import check_rule
 from heron.signals.task import RulesTask
-from heron.store import EmbeddedStore, ListQuery
+from heron.store import ListQuery
 from heron.store.cluster import ClusterStore
+from tests.store.conftest import new_project
 
 T0 = 1_760_000_000_000_000  # µs: 2025-10-09
 S = 1_000_000
@@ -36,23 +36,6 @@ EPOCH = datetime(1970, 1, 1)
 
 def at(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
-
-
-@pytest.fixture(scope="module")
-def both(duck: EmbeddedStore, cluster: ClusterStore) -> tuple[Any, Any]:
-    return duck, cluster
-
-
-def new_project(stores: tuple[Any, Any]) -> str:
-    """A project of the same id on both stores (ids are random when the store makes them)."""
-    p = "p-" + uuid.uuid4().hex[:12]
-    sql = "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)"
-    now = datetime.now(UTC).replace(tzinfo=None)
-    with stores[0]._admin() as cur:
-        cur.execute(sql, [p, p, now])
-    with stores[1].control._admin() as cur:
-        cur.execute(sql, [p, p, now])
-    return p
 
 
 def same(stores: tuple[Any, Any], method: str, *args: Any, **kwargs: Any) -> Any:

@@ -159,18 +159,7 @@ def write_batch(
         table, cols = filled, _key_columns(filled)
 
     for i in range(table.num_rows):
-        s = _Summary(
-            cols["id"][i],
-            cols["parent_id"][i],
-            cols["start_time"][i],
-            cols["end_time"][i],
-            cols["level"][i],
-            cols["input_tokens"][i],
-            cols["output_tokens"][i],
-            cols["total_tokens"][i],
-            cols["total_cost"][i],
-            cols["model"][i],
-        )
+        s = _summary_at(cols, i)
         existing.setdefault((cols["project_id"][i], cols["trace_id"][i]), {})[s.id] = s
     attributes, changed = _write_traces(
         con, trace_keys, stored_ids, existing, trace_updates, now_us, change_seq
@@ -302,6 +291,22 @@ def _key_columns(table: pa.Table) -> dict[str, list[Any]]:
             column = column.cast(pa.int64())
         out[name] = column.to_pylist()
     return out
+
+
+def _summary_at(cols: dict[str, list[Any]], i: int) -> _Summary:
+    """Row ``i`` of :func:`_key_columns`'s lists, as trace aggregates need it."""
+    return _Summary(
+        cols["id"][i],
+        cols["parent_id"][i],
+        cols["start_time"][i],
+        cols["end_time"][i],
+        cols["level"][i],
+        cols["input_tokens"][i],
+        cols["output_tokens"][i],
+        cols["total_tokens"][i],
+        cols["total_cost"][i],
+        cols["model"][i],
+    )
 
 
 def _merge_in_batch(

@@ -71,6 +71,7 @@ from heron.store.writes import (
     _merge_in_batch,
     _reprice,
     _Summary,
+    _summary_at,
     _trace_attributes,
     merge_observation,
     record_from_row,
@@ -312,18 +313,7 @@ def _batch_only(
     for i, (project, trace) in enumerate(zip(cols["project_id"], cols["trace_id"], strict=True)):
         if (project, trace) not in fresh:
             continue
-        s = _Summary(
-            cols["id"][i],
-            cols["parent_id"][i],
-            cols["start_time"][i],
-            cols["end_time"][i],
-            cols["level"][i],
-            cols["input_tokens"][i],
-            cols["output_tokens"][i],
-            cols["total_tokens"][i],
-            cols["total_cost"][i],
-            cols["model"][i],
-        )
+        s = _summary_at(cols, i)
         mine.setdefault((project, trace), {})[s.id] = s
     others: set[tuple[str, str]] = set()
     for project, ids in _by_project(fresh):
