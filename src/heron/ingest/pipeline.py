@@ -131,6 +131,7 @@ class WritePipeline:
         self._incoming: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._applying: queue.SimpleQueue[_Job | _Replay | object] = queue.SimpleQueue()
         self._queued = 0  # accepted spans not yet applied to the store
+        self._sizes: deque[tuple[int, int]] = deque()  # (seq, spans) journaled, not applied
         self._lock = threading.Lock()
         self._applied_seq = 0
         self._acked_seq = 0
@@ -395,6 +396,8 @@ class WritePipeline:
         self._acked_seq = last
         self.stats.journal_seconds.observe(time.perf_counter() - started)
         self.stats.journaled_spans += sum(j.batch.observations.num_rows for j in jobs)
+        with self._lock:
+            self._sizes.extend((job.seq, job.size) for job in jobs)
         for job in jobs:
             self._applying.put(job)
             job.future.set_result(None)
@@ -432,7 +435,7 @@ class WritePipeline:
                 self._apply_until_done([(j.seq, j.batch) for j in jobs])
             except Exception:  # never let the apply thread die: the journal keeps the data
                 log.exception("apply thread error")
-            self._release(spans)
+            self._release_through(jobs[-1].seq)  # also what a failed apply left
             for r in replays:
                 self._replay(r)
             self._checkpoint()
@@ -572,6 +575,9 @@ class WritePipeline:
         self.journal.truncate(self._checkpointed_seq)
 
     def _mark_applied(self, seq: int) -> None:
+        # the queue is emptied of these spans before a reader waiting for them is woken, so
+        # what it reads (the ingest queue gauge included) shows them applied
+        self._release_through(seq)
         with self._applied:
             self._applied_seq = max(self._applied_seq, seq)
             ready = [w for w in self._waiters if w[0] <= self._applied_seq]
@@ -585,6 +591,12 @@ class WritePipeline:
     def _release(self, spans: int) -> None:
         with self._lock:
             self._queued -= spans
+
+    def _release_through(self, seq: int) -> None:
+        """Take the journaled records up to ``seq`` out of the queue (once each)."""
+        with self._lock:
+            while self._sizes and self._sizes[0][0] <= seq:
+                self._queued -= self._sizes.popleft()[1]
 
 
 def _piece(batch: DecodedBatch, part: list[tuple[Any, str, int]]) -> DecodedBatch:
