@@ -123,11 +123,12 @@ def test_consistent_reads_wait_for_the_callers_spans(behind: Behind) -> None:
         assert not by_param.done() and not by_header.done()  # waiting for the store
         behind.resume()
         (_, one), (waited, page) = by_param.result(10), by_header.result(10)
-    assert waited < BOUND_S
     assert one.status_code == 200 and len(one.json()["observations"]) == 1
     assert [t["id"] for t in page.json()["data"]] == [tid]
     for r in (one, page):
-        assert r.headers["X-Heron-Consistent"] == "true"
+        # "true": the wait ended when the store caught up, within the bound (at the bound it
+        # would say "false"); the whole request's time is no measure of that under load
+        assert r.headers["X-Heron-Consistent"] == "true", f"{waited:.2f}s"
         assert r.headers["X-Heron-Lag-Records"] == "0"
         assert r.headers["X-Heron-Lag-Ms"] == "0"
 

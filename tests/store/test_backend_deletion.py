@@ -18,12 +18,14 @@ from heron.scores import parse_score
 from heron.server.retention import sweep
 from heron.store import EmbeddedStore, ListQuery
 from heron.store.clickhouse import ClickHouseEvents, retention
+from heron.store.clickhouse import signals as chsignals
 from heron.store.clickhouse.client import connect
 from heron.store.clickhouse.migrations import migrate
 from heron.store.clickhouse.schema import MIGRATIONS, RETENTION_TTL
 from heron.store.cluster import ClusterStore, open_cluster
 from heron.store.comments import CommentFilter
 from heron.store.scores import ScoreFilter
+from heron.store.signals import Signal
 from tests.support.chdb_server import ChdbServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -62,10 +64,26 @@ def put_trace(store: Any, project: str, trace_id: str, when: datetime, session: 
     store.create_comment(project, "SESSION", session, f"on {session}", None, trace_id)
 
 
+def signal(project: str, trace: str, when: datetime, issue: str) -> Signal:
+    return Signal(
+        project_id=project, id=f"sig-{issue}-{trace}", rule="error", severity="error",
+        trace_id=trace, observation_id=None, score_id=None, time=when.replace(tzinfo=None),
+        message="failed", issue_id=issue, fingerprint=f"fp-{issue}", name=None, user_id=None,
+        session_id=None,
+    )  # fmt: skip
+
+
+def put_signals(store: Any, project: str, traces: list[tuple[str, datetime, str]]) -> None:
+    """A signal of issue ``issue`` on each (trace id, time, issue)."""
+    store.write_signals([signal(project, *t) for t in traces], {})
+
+
 def seed(store: Any, name: str) -> tuple[str, str, str]:
     """Project a: traces 40 and 31 days old and one 5 days old (sessions s1, s1, s2), a queue
-    with items on trace 1, on trace 2's child, on sessions s1 and s2; project b: traces 40 and
-    1 days old. Returns (a, b, queue id)."""
+    with items on trace 1, on trace 2's child, on sessions s1 and s2, signals of issue "old"
+    on traces 1 and 2 and of issue "all" on traces 1 to 3 and on trace 9, which was never
+    stored (31 days old); project b: traces 40 and 1 days old, each with a signal. Returns
+    (a, b, queue id)."""
     a = store.create_project(f"{name}-a")["id"]
     b = store.create_project(f"{name}-b")["id"]
     put_trace(store, a, tid(1), NOW - timedelta(days=40), "s1")
@@ -76,12 +94,16 @@ def seed(store: Any, name: str) -> tuple[str, str, str]:
     queue = store.create_annotation_queue(a, {"name": "review", "score_config_ids": []})["id"]
     items = [("TRACE", tid(1)), ("OBSERVATION", tid(2)[16:]), ("SESSION", "s1"), ("SESSION", "s2")]
     store.add_queue_items(a, queue, items)
+    ages = {n: NOW - timedelta(days=d) for n, d in ((1, 40), (2, 31), (3, 5), (9, 31))}
+    put_signals(store, a, [(tid(n), ages[n], "old") for n in (1, 2)])
+    put_signals(store, a, [(tid(n), ages[n], "all") for n in (1, 2, 3, 9)])
+    put_signals(store, b, [(tid(4), NOW - timedelta(days=40), "b"), (tid(5), NOW, "b")])
     return a, b, queue
 
 
 def state(store: Any, project: str, queue: str | None = None) -> dict[str, Any]:
-    """What the reads show of a project: traces, observations, scores, comments, queue
-    items."""
+    """What the reads show of a project: traces, observations, scores, comments, signals,
+    issues (id, count) and queue items."""
     traces = store.list_traces(project, ListQuery(limit=100)).data
     observations = store.list_observations(project, ListQuery(limit=100)).data
     scores, _ = store.list_scores(project, ScoreFilter(), 1, 100)
@@ -94,6 +116,11 @@ def state(store: Any, project: str, queue: str | None = None) -> dict[str, Any]:
             for c in store.list_comments(project, CommentFilter(), 1, 100)[0]
         ),
     }
+    signals, _ = store.list_signals(project, limit=100)
+    out["signals"] = sorted((s["issue_id"], s["trace_id"]) for s in signals)
+    if not isinstance(store, ClickHouseEvents):  # its issues are on PostgreSQL
+        issues, _ = store.list_issues(project, limit=100)
+        out["issues"] = sorted((i["id"], i["count"]) for i in issues)
     if queue is not None:
         items, _ = store.list_queue_items(project, queue)
         out["items"] = sorted((i["object_type"], i["object_id"]) for i in items)
@@ -120,10 +147,15 @@ def test_delete_traces_by_id_same_on_both(stores: tuple[Any, Any]) -> None:
         "scores": [(tid(3), "ok"), (tid(3), "quality")],
         # session s1's comments went with its last trace
         "comments": [("SESSION", "s2"), ("TRACE", tid(3))],
+        # the signals of the deleted traces went with them; issue "old" has none left, so it
+        # is not listed; trace 9 was never stored, its signal stays
+        "signals": [("all", tid(3)), ("all", tid(9))],
+        "issues": [("all", 2)],
         # the items on trace 1, trace 2's child and session s1 (no trace left) are gone
         "items": [("SESSION", "s2")],
     }
     assert b_state["traces"] == [tid(4), tid(5)] and len(b_state["scores"]) == 4
+    assert b_state["signals"] == [("b", tid(4)), ("b", tid(5))]
 
 
 def test_delete_traces_before_same_on_both(stores: tuple[Any, Any]) -> None:
@@ -139,7 +171,10 @@ def test_delete_traces_before_same_on_both(stores: tuple[Any, Any]) -> None:
     assert a_state["traces"] == [tid(3)] and a_state["items"] == [("SESSION", "s2")]
     assert len(a_state["observations"]) == 2 and len(a_state["scores"]) == 2
     assert a_state["comments"] == [("SESSION", "s2"), ("TRACE", tid(3))]
+    # with their traces, and by their own time: trace 9 was never stored
+    assert a_state["signals"] == [("all", tid(3))] and a_state["issues"] == [("all", 1)]
     assert b_state["traces"] == [tid(4), tid(5)]  # the other project's old trace stays
+    assert len(b_state["signals"]) == 2
 
 
 def _optimize(cluster: ClusterStore) -> None:
@@ -158,6 +193,10 @@ def test_retention_by_ttl_drops_expired_rows_per_project(cluster: ClusterStore) 
         [tid(2)[:16], tid(2)[16:], tid(3)[:16], tid(3)[16:]]
     )
     assert {t for t, _ in state(cluster, a)["scores"]} == {tid(2), tid(3)}
+    # signals by their own time: the 40 days old one on trace 1 went
+    assert state(cluster, a)["signals"] == [
+        ("all", tid(2)), ("all", tid(3)), ("all", tid(9)), ("old", tid(2))
+    ]  # fmt: skip
     assert state(cluster, b)["traces"] == [tid(4), tid(5)]  # no retention: kept forever
     # retention changed: b keeps 2 days, a forever; rows written since are tagged too
     put_trace(cluster, a, tid(6), NOW - timedelta(days=20), "s3")  # within 35 days
@@ -173,6 +212,8 @@ def test_retention_by_ttl_drops_expired_rows_per_project(cluster: ClusterStore) 
         "scores": [(tid(5), "ok"), (tid(5), "quality")],
         # trace 4's comment went; session s1 still has trace 5, so its comments stay
         "comments": [("SESSION", "s1"), ("SESSION", "s1"), ("TRACE", tid(5))],
+        "signals": [("b", tid(5))],
+        "issues": [("b", 1)],
     }
     assert state(cluster, a)["traces"] == [tid(2), tid(3), tid(6)]
     rows = cluster.events.client.query(
@@ -206,6 +247,7 @@ def test_rows_are_written_with_their_projects_retention(
     cluster.set_retention(a, 40)
     assert cluster.sync_retention() >= 1  # the rows seeded before are repaired
     put_trace(cluster, a, tid(7), NOW - timedelta(days=2), "s4")  # spans, trace, scores
+    put_signals(cluster, a, [(tid(7), NOW - timedelta(days=2), "new")])
     assert _retention_days(cluster, a) == {table: {40} for table in RETENTION_TTL}
     assert _retention_days(cluster, b) == {table: {0} for table in RETENTION_TTL}
     assert cluster.sync_retention() == 0  # written in step: nothing to repair
@@ -214,12 +256,14 @@ def test_rows_are_written_with_their_projects_retention(
     other = open_cluster(*cluster_urls, tmp_path / "other")
     try:
         put_trace(other, b, tid(8), NOW - timedelta(days=1), "s5")
-        tags = other.events.client.query(
-            "SELECT DISTINCT retention_days FROM observations WHERE project_id = {p:String} "
-            "AND trace_id = {t:String}",
-            parameters={"p": b, "t": tid(8)},
-        ).result_rows
-        assert tags == [(3,)]
+        put_signals(other, b, [(tid(8), NOW - timedelta(days=1), "new")])
+        for table in ("observations", "signals"):
+            tags = other.events.client.query(
+                f"SELECT DISTINCT retention_days FROM {table} WHERE project_id = {{p:String}} "
+                "AND trace_id = {t:String}",
+                parameters={"p": b, "t": tid(8)},
+            ).result_rows
+            assert tags == [(3,)], table
     finally:
         other.close()
     assert cluster.sync_retention() >= 1  # b's older rows still said 0
@@ -259,16 +303,20 @@ def test_sweep_on_duckdb_still_deletes(duck: EmbeddedStore) -> None:
 def test_migration_7_on_stored_rows_drops_nothing_until_a_retention_is_set(
     chdb_server: ChdbServer,
 ) -> None:
-    """Rows stored before migration 7 keep their data until their project gets a retention."""
+    """Rows stored before migrations 7 and 8 keep their data until their project gets a
+    retention."""
     client = connect(chdb_server.database_url("ttl_v2_" + uuid.uuid4().hex[:8]))
     migrate(client, migrations=[m for m in MIGRATIONS if m.version < 7])
     events = ClickHouseEvents(client)
     put_trace(events, "p", tid(1), NOW - timedelta(days=400), "s")
     put_trace(events, "p", tid(2), NOW - timedelta(days=2), "s")
-    assert 7 in migrate(client)
+    signals = [signal("p", tid(1), NOW - timedelta(days=400), "i"), signal("p", tid(2), NOW, "i")]
+    chsignals.insert(client, signals, 1)
+    assert {7, 8} <= set(migrate(client))
     for table in RETENTION_TTL:
         client.command(f"OPTIMIZE TABLE {table} FINAL")
     assert state(events, "p")["traces"] == [tid(1), tid(2)]
+    assert len(state(events, "p")["signals"]) == 2
     assert retention.sync(client, {"p": 30}) == len(RETENTION_TTL)
     for table in RETENTION_TTL:
         client.command(f"OPTIMIZE TABLE {table} FINAL")
@@ -278,5 +326,6 @@ def test_migration_7_on_stored_rows_drops_nothing_until_a_retention_is_set(
         "observations": sorted([tid(2)[:16], tid(2)[16:]]),
         "scores": [(tid(2), "ok"), (tid(2), "quality")],
         "comments": [("SESSION", "s"), ("SESSION", "s"), ("TRACE", tid(2))],
+        "signals": [("i", tid(2))],
     }
     client.close()

@@ -36,7 +36,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -145,7 +144,10 @@ class Engine:
         self.settings = frozenset(rows.bytes().decode().split())
         tz = self._session.query("SELECT timezone()", "TabSeparated").bytes()
         self.timezone = tz.decode().strip() or "UTC"
-        self._tmp = Path(tempfile.mkdtemp(prefix="chdb-inserts-"))
+        # beside the data directory, so whoever removes that removes these too (a shim is
+        # stopped by SIGTERM, which runs no clean-up)
+        self._tmp = path.parent / f"{path.name}-inserts"
+        self._tmp.mkdir(parents=True, exist_ok=True)
 
     def run(
         self,

@@ -1,6 +1,7 @@
 """Deleting traces over HTTP: heron's ``DELETE /api/traces/{id}`` and Langfuse's shapes.
 
-A trace goes with its observations and scores, in the caller's project only: another
+A trace goes with its observations, scores, comments and signals (and what annotation queues
+and error analyses keep of it), in the caller's project only: another
 project's trace is a 404, as one that does not exist. Spans acknowledged before the request
 are applied first, so a deletion never leaves part of a trace behind that was sent before it
 (spans sent later make a new trace of the same id). Needs a ``full`` key.
@@ -48,7 +49,8 @@ async def _delete_one(request: Request, project_id: str, trace_id: str) -> None:
 
 @router.delete("/api/traces/{trace_id}", summary="Delete a trace", status_code=204)
 async def delete_trace(request: Request, trace_id: str, who: Caller = Depends(caller)) -> Response:
-    """Delete the trace with its observations and scores (204; 404 if not in the project)."""
+    """Delete the trace with its observations, scores, comments and signals (204; 404 if not
+    in the project)."""
     await _delete_one(request, who.project_id, trace_id)
     return Response(status_code=204)
 

@@ -1,7 +1,7 @@
 """Deleting traces and keeping retention on the cluster backend (a part of ``ClusterStore``).
 
 ``delete_traces`` and ``delete_traces_before`` answer as EmbeddedStore's: the traces go from
-ClickHouse with their observations, scores and comments (and SESSION comments of sessions
+ClickHouse with their observations, scores, comments and signals (and SESSION comments of sessions
 left without traces) (:mod:`heron.store.clickhouse.deletion`), and
 what PostgreSQL keeps of them goes first (:mod:`heron.store.postgres.trace_links`): error
 analysis notes, alignment results, annotation-queue items on the traces, their observations,
@@ -35,8 +35,8 @@ class ClusterDeletion:
     project_retention: retention.ProjectRetention
 
     def delete_traces(self, project_id: str, trace_ids: Sequence[str]) -> list[str]:
-        """Delete the project's traces with these ids, with their observations and scores;
-        returns the ids that were found (other projects' traces are never touched)."""
+        """Delete the project's traces with these ids, with their observations, scores and
+        signals; returns the ids that were found (other projects' traces are never touched)."""
         with _unavailable():
             found = self.events.existing_traces(project_id, trace_ids)
             for i in range(0, len(found), CHUNK):

@@ -10,8 +10,8 @@ are the same on both backends.
 transaction under an advisory lock, so two replicas' runners take turns), then the signals to
 ClickHouse. A crash between the two leaves the signals unwritten: a redo finds them new again,
 inserts them, and finds their issues already open (or regressed), so it announces nothing
-twice. Until then the issue is not listed (an issue is listed with its signals' counts, as on
-DuckDB, where an issue without signals cannot exist).
+twice. Until then the issue is not listed: an issue is listed with its signals' counts, and
+one without signals is not, as on DuckDB after its signals were deleted with their traces.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class ClusterSignals:
                 for issue_id, n in chsignals.counts(client, project, ignored).items():
                     counts[(project, issue_id)] += n
             signaldb.apply_transitions(cur, first, issues, counts, notify, now)
-        chsignals.insert(client, new, to_us(now))
+        chsignals.insert(client, new, to_us(now), self.events.retention_days)
         return new
 
     def list_issues(

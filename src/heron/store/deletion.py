@@ -1,5 +1,5 @@
-"""Deleting traces with their observations, scores and comments, and what annotation queues,
-error analyses and alignments keep of them: by id, or older than a cutoff. A session's
+"""Deleting traces with their observations, scores, comments and signals, and what annotation
+queues, error analyses and alignments keep of them: by id, or older than a cutoff. A session's
 comments and queue items go when its last trace goes.
 
 Each function runs inside a transaction the caller opened on the writer's connection, under
@@ -37,24 +37,23 @@ def delete_by_ids(
     con: duckdb.DuckDBPyConnection, project_id: str, trace_ids: Sequence[str]
 ) -> list[str]:
     """Delete these traces of the project (index look-ups); returns the ids that existed."""
-    deleted: list[str] = []
+    found = {
+        t: r for t in dict.fromkeys(trace_ids) if (r := _rowids(con, "traces", "id", project_id, t))
+    }
     sessions: set[str] = set()
-    # one pass for all the ids, before their observations go (ids not stored match nothing)
-    delete_derived(con, project_id, list(dict.fromkeys(trace_ids)))
-    for trace_id in dict.fromkeys(trace_ids):
-        traces = _rowids(con, "traces", "id", project_id, trace_id)
-        if not traces:
-            continue
+    # one pass for all the traces, before their observations go; only traces that exist (a
+    # signal can name a trace that was never stored, and stays)
+    delete_derived(con, project_id, list(found))
+    for trace_id, traces in found.items():
         sessions.update(_sessions(con, traces))
         for table in ("observations", "scores", "comments"):
             rowids = _rowids(con, table, "trace_id", project_id, trace_id)
             if rowids:
                 con.execute(f"DELETE FROM {table} WHERE rowid IN ({_marks(rowids)})", rowids)
         con.execute(f"DELETE FROM traces WHERE rowid IN ({_marks(traces)})", traces)
-        deleted.append(trace_id)
     comments.delete_session_orphans(con, project_id, sorted(sessions))
     delete_session_items(con, project_id, sorted(sessions))
-    return deleted
+    return list(found)
 
 
 def _sessions(con: duckdb.DuckDBPyConnection, rowids: list[int]) -> list[str]:
@@ -96,10 +95,13 @@ def delete_chunk(con: duckdb.DuckDBPyConnection, project_id: str, trace_ids: lis
 
 def delete_derived(con: duckdb.DuckDBPyConnection, project_id: str, trace_ids: list[str]) -> None:
     """Delete what other features keep of these traces (before their observations go): the
-    notes copied into error analyses, alignment results, and annotation-queue items on the
-    traces or their observations with those items' annotations."""
+    signals raised on them (an issue left without signals drops out of the issue lists; its
+    row and status stay for the next match), the notes copied into error analyses, alignment
+    results, and annotation-queue items on the traces or their observations with those
+    items' annotations. Dataset run items stay, as Langfuse keeps them: they name the trace
+    an experiment ran, gone or not."""
     ids = [project_id, trace_ids]
-    for table in ("error_analysis_notes", "evaluator_alignment_items"):
+    for table in ("signals", "error_analysis_notes", "evaluator_alignment_items"):
         con.execute(
             f"DELETE FROM {table} WHERE project_id = ? AND trace_id IN "
             "(SELECT unnest(?::VARCHAR[]))",
@@ -154,7 +156,9 @@ def delete_items(con: duckdb.DuckDBPyConnection, project_id: str, items: list[st
 
 
 def delete_loose_scores(con: duckdb.DuckDBPyConnection, project_id: str, cutoff: datetime) -> int:
-    """Scores of no trace (session scores) older than ``cutoff``."""
+    """Scores of no trace (session scores) older than ``cutoff``, and signals older than it
+    whose trace was never stored (a rule matched a score sent for an unknown trace id)."""
+    con.execute("DELETE FROM signals WHERE project_id = ? AND time < ?", [project_id, cutoff])
     row = con.execute(
         "DELETE FROM scores WHERE project_id = ? AND trace_id IS NULL AND timestamp < ?",
         [project_id, cutoff],

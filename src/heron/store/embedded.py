@@ -301,15 +301,16 @@ class EmbeddedStore:
                 raise
 
     def delete_traces(self, project_id: str, trace_ids: Sequence[str]) -> list[str]:
-        """Delete the project's traces with these ids, with their observations and scores;
-        returns the ids that were found (other projects' traces are never touched)."""
+        """Delete the project's traces with these ids, with their observations, scores and
+        signals; returns the ids that were found (other projects' traces are never touched)."""
         with self._deleting() as con:
             return deletion.delete_by_ids(con, project_id, trace_ids)
 
     def delete_traces_before(self, project_id: str, cutoff: datetime) -> int:
         """Delete the project's traces that started before ``cutoff`` (with observations,
-        scores and comments, its session scores older than it and the comments of sessions
-        left without traces), a chunk per transaction; returns the number of traces deleted."""
+        scores, comments and signals), its session scores and signals older than it and the
+        comments of sessions left without traces, a chunk per transaction; returns the
+        number of traces deleted."""
         if cutoff.tzinfo is not None:
             cutoff = cutoff.astimezone(UTC).replace(tzinfo=None)
         total = 0

@@ -219,7 +219,8 @@ async def delete_trace(
     scope: Scope = Depends(page_scope),
     user: WebUser = Depends(csrf_user),
 ) -> Response:
-    """Delete a trace with its observations and scores (a viewer may not: 403)."""
+    """Delete a trace with its observations, scores, comments and signals (a viewer may not:
+    403)."""
     scope.require("write")
     st = state_of(request)
     pid = scope.project_id

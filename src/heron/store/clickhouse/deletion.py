@@ -1,6 +1,6 @@
-"""Deleting traces on ClickHouse: the rows of traces, their observations and scores (a part of
-``ClickHouseEvents``; the store of the cluster backend composes it with what PostgreSQL keeps
-of the traces, see :mod:`heron.store.cluster_deletion`).
+"""Deleting traces on ClickHouse: the rows of traces, their observations, scores, comments and
+signals (a part of ``ClickHouseEvents``; the store of the cluster backend composes it with what
+PostgreSQL keeps of the traces, see :mod:`heron.store.cluster_deletion`).
 
 A deleted trace is removed with lightweight ``DELETE``\\ s of every row of its id in each
 per-trace table (all its versions): ClickHouse hides them from every read at once, ``FINAL``
@@ -26,12 +26,13 @@ CHUNK = 1000
 
 def per_trace_tables() -> tuple[tuple[str, str], ...]:
     """Every ClickHouse table holding rows of a trace, as (table, trace id column), the
-    ``traces`` table last: what deleting a trace deletes (as on DuckDB: signals and dataset
-    run items stay, naming a trace that is gone)."""
+    ``traces`` table last: what deleting a trace deletes (as on DuckDB: dataset run items
+    stay, naming the trace an experiment ran)."""
     return (
         ("observations", "trace_id"),
         ("scores", "trace_id"),
         ("comments", "trace_id"),
+        ("signals", "trace_id"),
         ("traces", "id"),
     )
 
@@ -101,8 +102,14 @@ class Deletion:
                 )
 
     def delete_loose_scores(self, project_id: str, cutoff: datetime) -> None:
-        """Delete the project's scores of no trace (session scores) older than ``cutoff``."""
+        """Delete the project's scores of no trace (session scores) older than ``cutoff``, and
+        signals older than it whose trace was never stored."""
         with self._lock:
+            self.client.command(
+                "DELETE FROM signals WHERE project_id = {p:String} "
+                "AND toUnixTimestamp64Micro(time) < {cutoff:Int64}",
+                parameters={"p": project_id, "cutoff": to_us(cutoff)},
+            )
             self.client.command(
                 "DELETE FROM scores WHERE project_id = {p:String} AND trace_id IS NULL "
                 "AND toUnixTimestamp64Micro(timestamp) < {cutoff:Int64}",

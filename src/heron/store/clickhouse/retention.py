@@ -4,12 +4,13 @@ On DuckDB a sweep deletes old traces every ``retention_interval_s``. On ClickHou
 rows is a mutation, costly on large tables; a TTL instead drops expired rows while ClickHouse
 merges parts, which it does anyway. A table's TTL is one expression for all its rows, and
 projects keep their data for different times, so the expression reads the retention from the
-row itself (migration 7, ``schema.RETENTION_TTL``)::
+row itself (migrations 7 and 8, ``schema.RETENTION_TTL``)::
 
     TTL toDateTime(<the row's time>) + toIntervalDay(retention_days) WHERE retention_days > 0
 
-``retention_days`` (0: forever) is a column of ``observations``, ``traces`` and ``scores``;
-the row's time is a span's start, a trace's start, a score's timestamp. The writers insert
+``retention_days`` (0: forever) is a column of ``observations``, ``traces``, ``scores`` and
+``signals``; the row's time is a span's start, a trace's start, a score's timestamp, the time
+of what a signal matched. The writers insert
 each row with its project's retention as :class:`ProjectRetention` knows it (read from
 PostgreSQL's ``projects.retention_days`` at most a minute before, :func:`tagged`), so rows
 expire by their TTL without any further write (a row already past its retention when it is

@@ -117,7 +117,23 @@ RETENTION_TTL = {
     "observations": "start_time",
     "traces": "ifNull(start_time, updated_at)",
     "scores": "timestamp",
+    "signals": "time",  # migration 8: the time of what matched (its trace, span or score)
 }
+
+
+def _retention(tables: tuple[str, ...]) -> tuple[str, ...]:
+    """The statements giving these tables their ``retention_days`` column and TTL."""
+    return tuple(
+        statement
+        for table in tables
+        for statement in (
+            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS retention_days UInt16 DEFAULT 0",
+            f"ALTER TABLE {table} MODIFY TTL toDateTime({RETENTION_TTL[table]}) "
+            "+ toIntervalDay(retention_days) WHERE retention_days > 0 "
+            "SETTINGS materialize_ttl_after_modify = 0",
+        )
+    )
+
 
 # Reads that are not by a table's sorting key (a trace's scores, a session's traces) skip the
 # granules these indexes rule out. With FINAL, ClickHouse uses skip indexes only where it can
@@ -306,15 +322,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         7,
         "retention by TTL: retention_days on the events tables",
-        tuple(
-            statement
-            for table, age in RETENTION_TTL.items()
-            for statement in (
-                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS retention_days UInt16 DEFAULT 0",
-                f"ALTER TABLE {table} MODIFY TTL toDateTime({age}) "
-                "+ toIntervalDay(retention_days) WHERE retention_days > 0 "
-                "SETTINGS materialize_ttl_after_modify = 0",
-            )
-        ),
+        _retention(("observations", "traces", "scores")),
     ),
+    Migration(8, "retention by TTL on signals too", _retention(("signals",))),
 )

@@ -24,6 +24,7 @@ from clickhouse_connect.driver.client import Client
 from heron.query.clickhouse import to_us
 from heron.store.arrow import TS
 from heron.store.clickhouse.reads import utc
+from heron.store.clickhouse.retention import Days, tagged
 from heron.store.signals import _SIGNAL_COLUMNS, Signal
 
 _US = "toUnixTimestamp64Micro"
@@ -48,8 +49,11 @@ def stored_ids(client: Client, project_id: str, ids: Sequence[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
-def insert(client: Client, signals: Sequence[Signal], created_us: int) -> None:
-    """Insert signals (stamped ``created_us``; versioned by it too)."""
+def insert(
+    client: Client, signals: Sequence[Signal], created_us: int, days: Days | None = None
+) -> None:
+    """Insert signals (stamped ``created_us``; versioned by it too), each tagged with its
+    project's retention (``days``, see :mod:`heron.store.clickhouse.retention`)."""
     if not signals:
         return
     columns: dict[str, pa.Array] = {}
@@ -61,7 +65,7 @@ def insert(client: Client, signals: Sequence[Signal], created_us: int) -> None:
         else:
             columns[c] = pa.array([getattr(s, c) for s in signals], pa.string())
     columns["row_version"] = pa.array([created_us] * len(signals), pa.uint64())
-    client.insert_arrow("signals", pa.table(columns))
+    client.insert_arrow("signals", tagged(pa.table(columns), days))
 
 
 def counts(client: Client, project_id: str, issue_ids: Sequence[str]) -> dict[str, int]:
