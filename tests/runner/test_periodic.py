@@ -3,6 +3,7 @@ schedule, survives failures, loads from HERON_RUNNER_TASKS beside tasks."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -96,3 +97,38 @@ def test_a_periodic_and_a_task_may_not_share_a_name() -> None:
 def test_something_neither_task_nor_periodic_is_refused() -> None:
     with pytest.raises(ValueError, match="is not a runner task"):
         load_tasks("heron.signals.outbox:PENDING")
+
+
+class Gate:
+    """A periodic due once, whose run waits until the test opens the gate."""
+
+    name = "gate"
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.open = threading.Event()
+        self.done = False
+
+    def due(self, now: datetime) -> datetime | None:
+        return None if self.done else now
+
+    def run(self, now: datetime) -> None:
+        self.entered.set()
+        self.open.wait(10)
+        self.done = True
+
+
+def test_stop_during_a_pass_does_not_wait_out_the_idle_wait(store: EmbeddedStore) -> None:
+    """Stopped while a pass is under way, the runner ends when the pass does: the wake that
+    came before its idle wait began is not lost (it was, and stop() waited idle_s)."""
+    gate = Gate()
+    runner = Runner(store, [gate], idle_s=30.0)
+    runner.start()
+    assert gate.entered.wait(10)
+    stopping = threading.Thread(target=runner.stop)
+    started = time.monotonic()
+    stopping.start()
+    time.sleep(0.2)  # stop() has woken the waiters: nobody was waiting yet
+    gate.open.set()
+    stopping.join(35)
+    assert time.monotonic() - started < 5

@@ -148,8 +148,14 @@ class Runner:
         """Stop after the chunk under way (its work is committed or not at all)."""
         self._stopping.set()
         self.store.wake_waiters()  # not a second of idle wait left before the thread ends
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while self._thread is not None and self._thread.is_alive():
+            if time.monotonic() >= deadline:
+                break
+            # again until it ends: a wake that comes before the thread begins to wait is lost,
+            # and the wait would last the idle second
+            self._thread.join(0.05)
+            self.store.wake_waiters()
         try:  # another runner takes over at once, not when the leases expire
             self.store.runner_release(self.holder)
         except Exception:  # the backend away: they expire

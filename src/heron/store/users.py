@@ -11,6 +11,7 @@ can be raised later without invalidating stored hashes. Session and one-time tok
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -61,8 +62,11 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
-# Checked against when the email is unknown, so a wrong email costs what a wrong password does.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the email is unknown, so a wrong email costs what a wrong password
+    does (made at first use: a scrypt hash at every import would cost each process 70 ms)."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def normalise_email(email: str) -> str:
@@ -163,7 +167,7 @@ def login_row(cur: duckdb.DuckDBPyConnection, email: str) -> tuple[Any, ...] | N
 
 def check_login_row(row: tuple[Any, ...] | None, password: str) -> dict[str, Any] | None:
     """The user of a :func:`login_row` if the password matches it, else None."""
-    ok = verify_password(password, row[-1] if row else _DUMMY_HASH)
+    ok = verify_password(password, row[-1] if row else _dummy_hash())
     return _user(row[:-1]) if row and ok else None
 
 
