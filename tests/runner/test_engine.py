@@ -3,6 +3,7 @@ due re-checks, backfill jobs with progress, cancel and resume."""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -191,7 +192,8 @@ def test_backfill_progress_cancel_and_resume(tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path / "h.duckdb")
     for n in range(30):
         add(store, tid(n), f"s{n:02d}", at=NOW + timedelta(minutes=n))
-    runner = Runner(store, [SessionTurns()], chunk=4)
+    # one chunk a pass (job_slice_s=0), to see the progress between chunks
+    runner = Runner(store, [SessionTurns()], chunk=4, job_slice_s=0)
     ranged = runner.start_job(
         "p1", start=NOW + timedelta(minutes=10), end=NOW + timedelta(minutes=20)
     )
@@ -209,7 +211,7 @@ def test_backfill_progress_cancel_and_resume(tmp_path: Path) -> None:
     store.close()  # as if the process ended here: a new runner resumes from the position
 
     store = EmbeddedStore(tmp_path / "h.duckdb")
-    runner = Runner(store, [SessionTurns()], chunk=4)
+    runner = Runner(store, [SessionTurns()], chunk=4, job_slice_s=0)
     runner.step()
     assert store.runner_job(job["id"])["done"] == 12
     cancelled = runner.cancel_job("p1", job["id"])
@@ -218,6 +220,51 @@ def test_backfill_progress_cancel_and_resume(tmp_path: Path) -> None:
     assert store.runner_job(job["id"])["done"] == 12  # nothing after the cancel
     with pytest.raises(Exception, match="already ended"):
         runner.cancel_job("p1", job["id"])
+    store.close()
+
+
+class FailsOnce(EmbeddedStore):
+    """A real store whose commit of one job chunk fails once (a disk error, say), and that
+    notes each job chunk it commits and which thread commits it."""
+
+    def __init__(self, path: Path, fail_at: int) -> None:
+        super().__init__(path)
+        self.fail_at: int | None = fail_at
+        self.committed: list[tuple[int, str]] = []
+
+    def runner_commit(self, work, cursors=None, job=None, *, holder=None):  # type: ignore[no-untyped-def]
+        if job is not None and job.done == self.fail_at:
+            self.fail_at = None
+            raise OSError("disk error on purpose")
+        super().runner_commit(work, cursors, job, holder=holder)
+        if job is not None and work:  # a chunk (not the move to the next phase)
+            self.committed.append((job.done, threading.current_thread().name))
+
+
+def test_a_pass_commits_job_chunks_behind_in_order_and_a_failed_commit_is_redone(
+    tmp_path: Path,
+) -> None:
+    store = FailsOnce(tmp_path / "h.duckdb", fail_at=12)
+    for n in range(30):
+        add(store, tid(n), f"s{n:02d}", at=NOW + timedelta(minutes=n))
+    runner = Runner(store, [SessionTurns()], chunk=4)
+    job = runner.start_job("p1")
+    failures = 0
+    for _ in range(20):  # as the runner's thread does: a failed pass is logged, then retried
+        try:
+            if not runner.step():
+                break
+        except OSError:
+            failures += 1
+            # the pass ended without a commit under way; the store shows the last one
+            assert store.runner_job(job["id"])["done"] == 8
+    assert failures == 1
+    ended = store.runner_job(job["id"])
+    assert (ended["status"], ended["done"], ended["total"]) == ("done", 30, 30)
+    assert len(scores(store)) == 30
+    done = [d for d, _ in store.committed]
+    assert done == [4, 8, 12, 16, 20, 24, 28, 30]  # in order; the failed chunk redone once
+    assert {name for _, name in store.committed} == {"heron-runner-commit_0"}
     store.close()
 
 

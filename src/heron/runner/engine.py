@@ -9,8 +9,12 @@ Each pass does three kinds of work, a chunk of targets per store transaction:
   the cursor moves in the same transaction as the last chunk of work it covers;
 - **due re-checks**: targets whose run asked to be judged again at a time (``recheck_at``),
   once that time has passed;
-- **backfill jobs**: one chunk of the oldest queued or running job, its progress committed
-  with the chunk, so a job resumes where it stopped after a crash.
+- **backfill jobs**: chunks of the oldest queued or running job for about ``job_slice_s``,
+  each chunk's progress committed with it, so a job resumes where it stopped after a crash.
+  A chunk's commit runs in a second thread while the next chunk is read and judged (a
+  backfill's store writes and its judging overlap); the next commit waits for it, so
+  commits stay in order, a failed one makes the job resume from the last committed chunk,
+  and every commit is done when the pass ends.
 
 **Several runners** (the cluster backend: ``heron serve`` replicas and ``heron worker``
 processes on one PostgreSQL) share the work through leases (:meth:`Store.runner_lease`):
@@ -44,6 +48,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,6 +62,9 @@ from heron.store.runner import JobProgress, LeaseLost, WorkDone
 log = logging.getLogger("heron.runner")
 
 CHUNK = 500  # targets per transaction: the write lock is held for tens of milliseconds
+# A pass works on a job for about this long, a chunk after another, so each chunk's commit
+# overlaps the next chunk's judging; online work waits at most that long during a backfill.
+JOB_SLICE_S = 1.0
 LISTED_CHUNK = 25  # a job over listed targets (judge calls): progress and cancel stay prompt
 WINDOW = 64  # change markers (committed batches) read per pass and task
 IDLE_S = 1.0
@@ -101,9 +109,11 @@ class Runner:
         min_pass_s: float = MIN_PASS_S,
         retry_s: float = _RETRY_PERIODIC_S,
         lease_s: float = LEASE_S,
+        job_slice_s: float = JOB_SLICE_S,
     ) -> None:
         self.store = store
         self.lease_s = lease_s
+        self.job_slice_s = job_slice_s
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         unique(tasks)
         self.tasks = {t.name: t for t in tasks if isinstance(t, Task)}
@@ -130,6 +140,9 @@ class Runner:
         self._failed: dict[tuple[str, str, str], float] = {}  # due targets backing off
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # a job chunk's commit under way in the committer thread, and the progress it saves
+        self._committer: ThreadPoolExecutor | None = None
+        self._behind: tuple[Future[None], JobProgress] | None = None
 
     def hosted(self) -> list[Task | Periodic]:
         """Every task and periodic this runner hosts."""
@@ -156,6 +169,9 @@ class Runner:
             # and the wait would last the idle second
             self._thread.join(0.05)
             self.store.wake_waiters()
+        if self._committer is not None:
+            self._committer.shutdown()
+            self._committer = None
         try:  # another runner takes over at once, not when the leases expire
             self.store.runner_release(self.holder)
         except Exception:  # the backend away: they expire
@@ -484,26 +500,63 @@ class Runner:
         return self.store.runner_job(job_id) or job
 
     def _job_chunk(self) -> bool:
-        """A chunk of the oldest active job whose lease this runner takes."""
+        """Chunks of the oldest active job whose lease this runner takes, for about
+        ``job_slice_s``: each chunk's commit runs while the next one is read and judged; all
+        are committed when this returns."""
+        started = time.monotonic()
+        try:
+            try:
+                busy = self._one_job_chunk()
+                while (
+                    busy
+                    and self._behind is not None
+                    and time.monotonic() - started < self.job_slice_s
+                    and not self._stopping.is_set()
+                ):
+                    busy = self._one_job_chunk()
+            finally:  # no commit is under way between passes
+                self._flush()
+        except LeaseLost as exc:  # taken over while working: the new holder redoes it
+            log.warning("runner %s: %s", self.holder, exc)
+            return True
+        return busy
+
+    def _one_job_chunk(self) -> bool:
         jobs = self.store.runner_jobs(None, active=True)
         job = next((j for j in jobs if self._lease(f"job:{j['id']}")), None)
+        if job is None or (self._behind and self._behind[1].job_id != job["id"]):
+            self._flush()
         if job is not None:  # read again under the lease: another runner may have moved it
             job = self.store.runner_job(job["id"])
         if job is None or job["status"] not in ("queued", "running"):
-            return False
-        try:
-            return self._job_step(job)
-        except LeaseLost as exc:  # taken over while working: the new holder redoes it
-            log.warning("runner job %s: %s", job["id"], exc)
-            return True
+            return False  # cancelled: the chunk under way is committed still (by the caller)
+        return self._job_step(job)
+
+    def _flush(self) -> None:
+        """Wait for the job chunk's commit under way, if any (raising what it raised)."""
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            behind[0].result()
+
+    def _commit_behind(self, work: list[WorkDone], progress: JobProgress) -> None:
+        """Commit a job chunk in the committer thread, after the one before it."""
+        self._flush()
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="heron-runner-commit")
+        future = self._committer.submit(
+            self.store.runner_commit, work, job=progress, holder=self.holder
+        )
+        self._behind = (future, progress)
 
     def _end_job(self, job: dict[str, Any], **values: Any) -> bool:
+        self._flush()
         self.store.update_runner_job(job["id"], **values)
         self.store.runner_release(self.holder, [f"job:{job['id']}"])
         return True
 
-    def _next_phase(self, job: dict[str, Any]) -> bool:
-        progress = JobProgress(job["id"], job["done"], job["phase"] + 1, None)
+    def _next_phase(self, job: dict[str, Any], done: int) -> bool:
+        self._flush()
+        progress = JobProgress(job["id"], done, job["phase"] + 1, None)
         self.store.runner_commit([], job=progress, holder=self.holder)
         return True
 
@@ -519,6 +572,7 @@ class Runner:
         end = datetime.fromisoformat(spec["to"]) if spec["to"] else None
         limit = spec.get("limit")
         if spec.get("targets") is not None:
+            self._flush()
             return self._listed_chunk(job)
         if job["status"] == "queued":
             counts = [
@@ -532,6 +586,10 @@ class Runner:
         if phase >= len(names):
             return self._end_job(job, status="done")
         task = self.tasks[names[phase]]
+        done, after = job["done"], job["after"]
+        if self._behind is not None and self._behind[1].job_id == job["id"]:
+            # the store's row lags the chunk being committed: go on from that chunk
+            done, after = self._behind[1].done, self._behind[1].after
         size = self.chunk
         if limit:  # targets of this task done so far: the job's count less earlier phases'
             earlier = sum(
@@ -543,19 +601,16 @@ class Runner:
                 )
                 for n in names[:phase]
             )
-            size = min(size, limit - (job["done"] - earlier))
+            size = min(size, limit - (done - earlier))
         ids = (
-            self.store.next_runner_targets(
-                job["project_id"], task.scope, start, end, job["after"], size
-            )
+            self.store.next_runner_targets(job["project_id"], task.scope, start, end, after, size)
             if size > 0
             else []
         )
         if not ids:
-            return self._next_phase(job)
+            return self._next_phase(job, done)
         work = self._work(task, job["project_id"], ids, spec.get("options"))
-        progress = JobProgress(job["id"], job["done"] + len(ids), phase, ids[-1])
-        self.store.runner_commit(work, job=progress, holder=self.holder)
+        self._commit_behind(work, JobProgress(job["id"], done + len(ids), phase, ids[-1]))
         return True
 
     def _listed_chunk(self, job: dict[str, Any]) -> bool:
@@ -572,7 +627,7 @@ class Runner:
         start = bisect.bisect_right(listed, job["after"]) if job["after"] is not None else 0
         ids = listed[start : start + min(self.chunk, LISTED_CHUNK)]
         if not ids:
-            return self._next_phase(job)
+            return self._next_phase(job, job["done"])
         task = self.tasks[names[phase]]
         work = self._work(task, job["project_id"], ids, job["spec"].get("options"))
         progress = JobProgress(job["id"], job["done"] + len(ids), phase, ids[-1])
