@@ -55,6 +55,7 @@ class ClusterDeletion:
                 self._delete(project_id, ids)
                 total += len(ids)
             self.events.delete_loose_scores(project_id, cutoff)
+            self.events.delete_old_signals(project_id, cutoff)
             targets = self.control.session_item_targets(project_id)
             alive = self.events.sessions_with_traces(project_id, targets)
             self.control.delete_session_items(project_id, [s for s in targets if s not in alive])

@@ -155,10 +155,15 @@ def delete_items(con: duckdb.DuckDBPyConnection, project_id: str, items: list[st
         )
 
 
-def delete_loose_scores(con: duckdb.DuckDBPyConnection, project_id: str, cutoff: datetime) -> int:
-    """Scores of no trace (session scores) older than ``cutoff``, and signals older than it
-    whose trace was never stored (a rule matched a score sent for an unknown trace id)."""
+def delete_old_signals(con: duckdb.DuckDBPyConnection, project_id: str, cutoff: datetime) -> None:
+    """Signals older than ``cutoff`` by their own time, as ClickHouse's TTL drops them: those
+    of deleted traces went with them; this takes those whose trace was never stored (a rule
+    matched a score sent for an unknown trace id)."""
     con.execute("DELETE FROM signals WHERE project_id = ? AND time < ?", [project_id, cutoff])
+
+
+def delete_loose_scores(con: duckdb.DuckDBPyConnection, project_id: str, cutoff: datetime) -> int:
+    """Scores of no trace (session scores) older than ``cutoff``."""
     row = con.execute(
         "DELETE FROM scores WHERE project_id = ? AND trace_id IS NULL AND timestamp < ?",
         [project_id, cutoff],

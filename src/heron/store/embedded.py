@@ -319,6 +319,7 @@ class EmbeddedStore:
                 ids = deletion.oldest_trace_ids(con, project_id, cutoff)
                 if not ids:
                     deletion.delete_loose_scores(con, project_id, cutoff)
+                    deletion.delete_old_signals(con, project_id, cutoff)
                     commentdb.delete_session_orphans(con, project_id)
                     deletion.delete_session_items(con, project_id)
                     return total

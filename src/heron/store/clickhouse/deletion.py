@@ -101,15 +101,19 @@ class Deletion:
                     parameters={"p": project_id, "ids": list(trace_ids)},
                 )
 
-    def delete_loose_scores(self, project_id: str, cutoff: datetime) -> None:
-        """Delete the project's scores of no trace (session scores) older than ``cutoff``, and
-        signals older than it whose trace was never stored."""
+    def delete_old_signals(self, project_id: str, cutoff: datetime) -> None:
+        """Delete the project's signals older than ``cutoff`` by their own time (see
+        :func:`heron.store.deletion.delete_old_signals`)."""
         with self._lock:
             self.client.command(
                 "DELETE FROM signals WHERE project_id = {p:String} "
                 "AND toUnixTimestamp64Micro(time) < {cutoff:Int64}",
                 parameters={"p": project_id, "cutoff": to_us(cutoff)},
             )
+
+    def delete_loose_scores(self, project_id: str, cutoff: datetime) -> None:
+        """Delete the project's scores of no trace (session scores) older than ``cutoff``."""
+        with self._lock:
             self.client.command(
                 "DELETE FROM scores WHERE project_id = {p:String} AND trace_id IS NULL "
                 "AND toUnixTimestamp64Micro(timestamp) < {cutoff:Int64}",
